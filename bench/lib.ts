@@ -1,0 +1,88 @@
+/**
+ * A small comparison harness over tinybench: every case runs `batch` operations per sample, cases
+ * alternate within each round, and the median across rounds is reported with its ratio to the
+ * first case (the baseline measured in the same run).
+ */
+import { Bench } from 'tinybench';
+
+/** One benchmarked case. */
+export interface Case {
+  /** Row label. */
+  readonly name: string;
+  /** Runs one operation (sync) or one batch (when `batched` is true). */
+  readonly run: () => unknown | Promise<unknown>;
+}
+
+/** Options of {@link compare}. */
+export interface CompareOptions {
+  /** Operations per sample. Default 1000. */
+  readonly batch?: number;
+  /** Rounds; the median of the rounds is reported. Default 5. */
+  readonly rounds?: number;
+  /** Time per case per round, ms. Default 400. */
+  readonly timeMs?: number;
+  /** Yield to the event loop after every batch (lets batch span processors export). */
+  readonly yieldEachBatch?: boolean;
+}
+
+/** A reported row. */
+export interface Row {
+  readonly name: string;
+  readonly opsPerSecond: number;
+  readonly nsPerOp: number;
+  readonly ratio: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+const yieldNow = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Runs the cases and prints a table; the first case is the baseline (ratio 1). */
+export async function compare(
+  title: string,
+  cases: readonly Case[],
+  options: CompareOptions = {},
+): Promise<Row[]> {
+  const batch = options.batch ?? 1000;
+  const rounds = options.rounds ?? 5;
+  const perCase = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    const bench = new Bench({ time: options.timeMs ?? 400, warmup: true, warmupTime: 100 });
+    // Alternate the order each round so that neither side always runs first.
+    const ordered = round % 2 === 0 ? cases : [...cases].reverse();
+    for (const c of ordered) {
+      bench.add(c.name, async () => {
+        for (let i = 0; i < batch; i++) {
+          const result = c.run();
+          if (result instanceof Promise) await result;
+        }
+        if (options.yieldEachBatch) await yieldNow();
+      });
+    }
+    await bench.run();
+    for (const task of bench.tasks) {
+      const result = task.result;
+      if (!result || !('latency' in result)) throw new Error(`benchmark case ${task.name} failed`);
+      perCase.get(task.name)?.push((result.latency.mean * 1e6) / batch);
+    }
+  }
+  const baseline = median(perCase.get(cases[0]?.name ?? '') ?? []);
+  const rows = cases.map((c) => {
+    const ns = median(perCase.get(c.name) ?? []);
+    return { name: c.name, nsPerOp: ns, opsPerSecond: 1e9 / ns, ratio: baseline / ns };
+  });
+  console.log(`\n${title}  (median of ${rounds} rounds, ${batch} ops per sample)`);
+  console.table(
+    rows.map((r) => ({
+      case: r.name,
+      'ns/op': r.nsPerOp.toFixed(0),
+      'ops/s': Math.round(r.opsPerSecond).toLocaleString('en-US'),
+      'x baseline throughput': r.ratio.toFixed(2),
+    })),
+  );
+  return rows;
+}

@@ -1,0 +1,26 @@
+/**
+ * Alerts: `alert.v1` records, deduplicated and delivered to capped Redis lists (or memory).
+ */
+export { type AlertConsumer, type ConsumeAlertsOptions, consumeAlerts } from './consumer.ts';
+export { RedisAlertStore, type RedisAlertStoreOptions } from './redis-store.ts';
+export {
+  ALERT_LISTS,
+  ALERT_NAMES,
+  ALERT_SCHEMA,
+  ALERT_TYPES,
+  type AlertInput,
+  type AlertListName,
+  type AlertRecord,
+  type AlertSeverity,
+  type AlertTrace,
+  type AlertType,
+  type AlertUnit,
+  alertLabels,
+  alertRecordSchema,
+  buildAlert,
+  fingerprintOf,
+  listForType,
+  severityOf,
+} from './schema.ts';
+export { AlertSink, type AlertSinkOptions, type AlertSinkStats, type RecentAlertsQuery } from './sink.ts';
+export { type AlertStore, MemoryAlertStore, type StoreWrite } from './store.ts';

@@ -1,0 +1,390 @@
+/**
+ * The alert sink: deduplication, a bounded buffer, ordered delivery to a store.
+ *
+ * `emit()` is synchronous and never throws or waits: it folds the alert into its fingerprint's
+ * window or queues a new record, and schedules a flush. Flushes run one at a time; while the store is
+ * unavailable records wait in the buffer (oldest dropped past `bufferMax`, counted) and go out in
+ * order when it comes back.
+ *
+ * Deduplication: the first alert of a fingerprint opens a window of `repeatSeconds` and is written as
+ * a record with `repeats: 1`. Identical alerts inside the window are folded into that record: its
+ * `repeats` and `lastSeenAt` are updated in place in the list (one write per flush, however many
+ * repeats arrived), so a window yields exactly one record. A record a consumer already took is
+ * pushed again with the same `id` and the higher count; consumers should treat `id` as the key.
+ */
+import { type Attributes, type Meter, metrics } from '@opentelemetry/api';
+import { getLogger } from '../logger.ts';
+import { SCOPE_NAME } from '../scope.ts';
+import {
+  ALERT_TYPES,
+  type AlertInput,
+  type AlertListName,
+  type AlertRecord,
+  type AlertType,
+  alertLabels,
+  alertRecordSchema,
+  buildAlert,
+  fingerprintOf,
+  listForType,
+} from './schema.ts';
+import type { AlertStore, StoreWrite } from './store.ts';
+
+/** Counter of alerts raised (before deduplication), by `alert.type`. */
+export const METRIC_ALERTS_EMITTED = 'perf.alerts.emitted';
+/** Counter of alert records dropped because the buffer was full, by `alert.type`. */
+export const METRIC_ALERTS_DROPPED = 'perf.alerts.dropped';
+/** Gauge of alert records waiting for the store. */
+export const METRIC_ALERTS_BUFFERED = 'perf.alerts.buffered';
+
+/** Metric attributes per alert type, built once (the emit path allocates none for them). */
+const TYPE_ATTRIBUTES: Readonly<Record<AlertType, Attributes>> = Object.freeze({
+  target_exceeded: Object.freeze({ 'alert.type': 'target_exceeded' }),
+  slow_request: Object.freeze({ 'alert.type': 'slow_request' }),
+  slow_query: Object.freeze({ 'alert.type': 'slow_query' }),
+  high_memory: Object.freeze({ 'alert.type': 'high_memory' }),
+  high_cpu: Object.freeze({ 'alert.type': 'high_cpu' }),
+});
+
+/** Options of {@link AlertSink}. Every bound is required: nothing here grows without one. */
+export interface AlertSinkOptions {
+  /** Destination of the records. */
+  readonly store: AlertStore;
+  /** Dedup window per fingerprint, seconds. 0 writes every alert as its own record. */
+  readonly repeatSeconds: number;
+  /** Records (new or updated) held while the store is unavailable; the oldest are dropped past it. */
+  readonly bufferMax: number;
+  /** Prefix of the list names (`ALERT_KEY_PREFIX`). */
+  readonly keyPrefix: string;
+  /** Records per store write. Default 500. */
+  readonly batchSize?: number;
+  /** Longest wait between retries of a failed write, ms (backoff doubles up to it). Default 5000. */
+  readonly maxRetryDelayMs?: number;
+  /** Meter for the sink's own metrics. Default: the global meter provider's. */
+  readonly meter?: Meter;
+}
+
+/** Counters of what the sink has done since it was created. */
+export interface AlertSinkStats {
+  /** Alerts handed to `emit()`. */
+  readonly emitted: number;
+  /** Alerts folded into an existing record of the same fingerprint. */
+  readonly folded: number;
+  /** Successful record writes (new records and in-place updates). */
+  readonly written: number;
+  /** Records waiting for the store right now. */
+  readonly buffered: number;
+  /** Records dropped because the buffer was full. */
+  readonly dropped: number;
+  /** Store writes that failed and were retried. */
+  readonly failedWrites: number;
+}
+
+/** Options of {@link AlertSink.recent}. */
+export interface RecentAlertsQuery {
+  /** Only this type. */
+  readonly type?: AlertType;
+  /** At most this many records (newest first). */
+  readonly limit: number;
+}
+
+interface Window {
+  record: MutableRecord;
+  /** Time of the latest folded occurrence, ms; turned into `lastSeenAt` when the record is written. */
+  lastSeenMs: number;
+  readonly list: string;
+  /** Alerts arriving before this time fold into `record`. */
+  readonly endsAtMs: number;
+  /** Serialisation last written to the store, for in-place updates. */
+  writtenJson: string | undefined;
+  /** Whether the window is in the queue waiting for a write. */
+  queued: boolean;
+}
+
+type MutableRecord = { -readonly [K in keyof AlertRecord]: AlertRecord[K] };
+
+/** See the module comment. */
+export class AlertSink {
+  readonly #store: AlertStore;
+  readonly #repeatMs: number;
+  readonly #bufferMax: number;
+  readonly #keyPrefix: string;
+  readonly #batchSize: number;
+  readonly #maxRetryDelayMs: number;
+  readonly #windows = new Map<string, Window>();
+  #queue: Window[] = [];
+  #flushing: Promise<void> | undefined;
+  #scheduled = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryDelayMs = 0;
+  #closed = false;
+  #emitted = 0;
+  #folded = 0;
+  #written = 0;
+  #dropped = 0;
+  #failedWrites = 0;
+  readonly #droppedCounter;
+  readonly #emittedCounter;
+
+  constructor(options: AlertSinkOptions) {
+    this.#store = options.store;
+    this.#repeatMs = options.repeatSeconds * 1000;
+    this.#bufferMax = options.bufferMax;
+    this.#keyPrefix = options.keyPrefix;
+    this.#batchSize = options.batchSize ?? 500;
+    this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 5000;
+    const meter = options.meter ?? metrics.getMeter(SCOPE_NAME);
+    this.#emittedCounter = meter.createCounter(METRIC_ALERTS_EMITTED, {
+      description: 'Alerts raised, before deduplication',
+      unit: '{alert}',
+    });
+    this.#droppedCounter = meter.createCounter(METRIC_ALERTS_DROPPED, {
+      description: 'Alert records dropped because the buffer was full while the store was unavailable',
+      unit: '{alert}',
+    });
+    meter
+      .createObservableGauge(METRIC_ALERTS_BUFFERED, {
+        description: 'Alert records waiting for the store',
+        unit: '{alert}',
+      })
+      .addCallback((result) => result.observe(this.#queue.length));
+    this.#store.onAvailable(() => this.#kick());
+  }
+
+  /** Whether the store accepts writes now (Redis connected, or memory). */
+  get available(): boolean {
+    return this.#store.available;
+  }
+
+  /** The full name of a list, prefix included. */
+  listName(list: AlertListName): string {
+    return `${this.#keyPrefix}${list}`;
+  }
+
+  /**
+   * Raises an alert. Synchronous, never throws, never waits on I/O.
+   */
+  emit(input: AlertInput): void {
+    try {
+      this.#emit(input);
+    } catch (error) {
+      getLogger().error(
+        { err: error instanceof Error ? error.message : String(error) },
+        'alert could not be raised',
+      );
+    }
+  }
+
+  #emit(input: AlertInput): void {
+    if (this.#closed) return;
+    this.#emitted++;
+    this.#emittedCounter.add(1, TYPE_ATTRIBUTES[input.type]);
+    const nowMs = input.timeMs ?? Date.now();
+    const labels = alertLabels(input);
+    const fingerprint = fingerprintOf(labels);
+    const existing = this.#windows.get(fingerprint);
+    if (existing && nowMs < existing.endsAtMs) {
+      // A repeat: count it, nothing else (no record is built for it).
+      existing.record.repeats++;
+      if (nowMs > existing.lastSeenMs) existing.lastSeenMs = nowMs;
+      this.#folded++;
+      if (!existing.queued) this.#enqueue(existing);
+    } else {
+      const record = buildAlert(
+        input.timeMs === undefined ? { ...input, timeMs: nowMs } : input,
+        labels,
+        fingerprint,
+      );
+      const window: Window = {
+        record: record as MutableRecord,
+        lastSeenMs: nowMs,
+        list: this.listName(listForType(record.type)),
+        endsAtMs: nowMs + this.#repeatMs,
+        writtenJson: undefined,
+        queued: false,
+      };
+      // Delete first so that Map order stays oldest-window-first, which pruning relies on.
+      this.#windows.delete(fingerprint);
+      this.#windows.set(fingerprint, window);
+      this.#pruneWindows();
+      this.#enqueue(window);
+    }
+    this.#schedule();
+  }
+
+  #enqueue(window: Window): void {
+    window.queued = true;
+    this.#queue.push(window);
+    this.#trimQueue();
+  }
+
+  /** Drops the oldest queued records past `bufferMax`, counting each. */
+  #trimQueue(): void {
+    while (this.#queue.length > this.#bufferMax) {
+      const dropped = this.#queue.shift();
+      if (dropped) {
+        dropped.queued = false;
+        this.#dropped++;
+        this.#droppedCounter.add(1, TYPE_ATTRIBUTES[dropped.record.type]);
+      }
+    }
+  }
+
+  /**
+   * Keeps the fingerprint map bounded (at `bufferMax` entries) in O(1): Map order is window-start
+   * order, so the first entry is the oldest window. Dropping it only ends deduplication for that
+   * fingerprint early; a queued record stays in the queue and is still written.
+   */
+  #pruneWindows(): void {
+    while (this.#windows.size > this.#bufferMax) {
+      const oldest = this.#windows.keys().next();
+      if (oldest.done) return;
+      this.#windows.delete(oldest.value);
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#retryTimer) return;
+    this.#scheduled = true;
+    // setImmediate batches a burst of alerts from one turn of the event loop into one write.
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.flush();
+    }).unref();
+  }
+
+  #kick(): void {
+    if (this.#retryTimer) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+    }
+    this.#retryDelayMs = 0;
+    void this.flush();
+  }
+
+  /**
+   * Writes everything buffered, in order. Resolves when the buffer is empty, or as soon as the store
+   * is unavailable or a write fails (a retry is scheduled). Never rejects.
+   */
+  flush(): Promise<void> {
+    this.#flushing ??= this.#drain().finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      if (!this.#store.available) return;
+      const batch = this.#queue.splice(0, this.#batchSize);
+      const writes: StoreWrite[] = [];
+      for (const window of batch) {
+        window.queued = false;
+        if (window.record.repeats > 1) window.record.lastSeenAt = new Date(window.lastSeenMs).toISOString();
+        const json = JSON.stringify(window.record);
+        writes.push(
+          window.writtenJson === undefined
+            ? { list: window.list, json }
+            : { list: window.list, json, previousJson: window.writtenJson },
+        );
+      }
+      try {
+        await this.#store.write(writes);
+      } catch (error) {
+        this.#failedWrites++;
+        // Put back what was not re-queued meanwhile, at the front, so order is kept.
+        const back = batch.filter((w) => !w.queued);
+        for (const w of back) w.queued = true;
+        this.#queue = back.concat(this.#queue);
+        this.#trimQueue();
+        this.#scheduleRetry(error);
+        return;
+      }
+      for (let i = 0; i < batch.length; i++) {
+        const window = batch[i];
+        const write = writes[i];
+        if (window && write) window.writtenJson = write.json;
+      }
+      this.#written += batch.length;
+      this.#retryDelayMs = 0;
+    }
+  }
+
+  #scheduleRetry(error: unknown): void {
+    if (this.#closed || this.#retryTimer) return;
+    this.#retryDelayMs = Math.min(Math.max(this.#retryDelayMs * 2, 100), this.#maxRetryDelayMs);
+    getLogger().warn(
+      { err: error instanceof Error ? error.message : String(error), retryInMs: this.#retryDelayMs },
+      'alert write failed; records stay buffered',
+    );
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      void this.flush();
+    }, this.#retryDelayMs);
+    this.#retryTimer.unref();
+  }
+
+  /** Counters since creation. */
+  stats(): AlertSinkStats {
+    return {
+      emitted: this.#emitted,
+      folded: this.#folded,
+      written: this.#written,
+      buffered: this.#queue.length,
+      dropped: this.#dropped,
+      failedWrites: this.#failedWrites,
+    };
+  }
+
+  /**
+   * Recent records, newest first, read from the store (records still buffered are not included).
+   * Entries that are not valid `alert.v1` JSON (written by someone else) are skipped.
+   */
+  async recent(query: RecentAlertsQuery): Promise<AlertRecord[]> {
+    const lists =
+      query.type === undefined ? [...new Set(ALERT_TYPES.map(listForType))] : [listForType(query.type)];
+    const out: AlertRecord[] = [];
+    for (const list of lists) {
+      for (const text of await this.#store.read(this.listName(list), query.limit)) {
+        const record = parseRecord(text);
+        if (record && (query.type === undefined || record.type === query.type)) out.push(record);
+      }
+    }
+    out.sort((a, b) => (a.lastSeenAt < b.lastSeenAt ? 1 : a.lastSeenAt > b.lastSeenAt ? -1 : 0));
+    return out.slice(0, query.limit);
+  }
+
+  /**
+   * Flushes what it can within `timeoutMs` (default 2000), then stops accepting alerts and closes
+   * the store. Records still buffered at the deadline are reported in the log and lost.
+   */
+  async close(timeoutMs = 2000): Promise<void> {
+    if (this.#closed) return;
+    const deadline = Date.now() + timeoutMs;
+    while (this.#queue.length > 0 && Date.now() < deadline) {
+      if (this.#retryTimer) {
+        clearTimeout(this.#retryTimer);
+        this.#retryTimer = undefined;
+      }
+      await this.flush();
+      if (this.#queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    this.#closed = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    if (this.#queue.length > 0) {
+      getLogger().error(
+        { lost: this.#queue.length },
+        'alert records still buffered at shutdown were not written',
+      );
+    }
+    await this.#store.close();
+  }
+}
+
+function parseRecord(text: string): AlertRecord | undefined {
+  try {
+    const parsed = alertRecordSchema.safeParse(JSON.parse(text));
+    return parsed.success ? (parsed.data as AlertRecord) : undefined;
+  } catch {
+    return undefined;
+  }
+}

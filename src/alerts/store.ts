@@ -1,0 +1,80 @@
+/**
+ * Where alert records end up. The sink (dedup, buffering, ordering) talks only to this interface;
+ * the Redis and in-memory stores implement it.
+ */
+
+/** One write of a record to a list. */
+export interface StoreWrite {
+  /** Full list name (prefix included). */
+  readonly list: string;
+  /** The record, serialised. */
+  readonly json: string;
+  /**
+   * The serialisation this record was last written with, when this write updates it (more
+   * repeats). The store replaces that entry in place; if it has left the list (consumed or trimmed)
+   * the new text is pushed as the newest entry instead, so the count is never lost.
+   */
+  readonly previousJson?: string;
+}
+
+/** A destination for alert records. */
+export interface AlertStore {
+  /** Whether a write may be attempted now (Redis: the connection is ready). */
+  readonly available: boolean;
+  /**
+   * Applies the writes in order, newest entry at the head of each list, each list trimmed to its
+   * cap. Resolves when all are applied; rejects (without partial effect where the store can promise
+   * that) when any fails.
+   */
+  write(writes: readonly StoreWrite[]): Promise<void>;
+  /** Up to `limit` entries of a list, newest first, as stored text. */
+  read(list: string, limit: number): Promise<string[]>;
+  /** Registers a listener called whenever the store becomes available again. */
+  onAvailable(listener: () => void): void;
+  /** Releases connections the store owns. */
+  close(): Promise<void>;
+}
+
+/**
+ * Memory-only mode: bounded in-process lists with the same semantics as the Redis lists
+ * (newest first, trimmed to `listMax`, in-place updates).
+ */
+export class MemoryAlertStore implements AlertStore {
+  readonly available = true;
+  readonly #lists = new Map<string, string[]>();
+  readonly #listMax: number;
+
+  /** @param listMax entries kept per list; older entries are dropped. */
+  constructor(listMax: number) {
+    this.#listMax = listMax;
+  }
+
+  async write(writes: readonly StoreWrite[]): Promise<void> {
+    for (const w of writes) {
+      let list = this.#lists.get(w.list);
+      if (!list) {
+        list = [];
+        this.#lists.set(w.list, list);
+      }
+      const at = w.previousJson === undefined ? -1 : list.indexOf(w.previousJson);
+      if (at >= 0) {
+        list[at] = w.json;
+      } else {
+        list.unshift(w.json);
+        if (list.length > this.#listMax) list.length = this.#listMax;
+      }
+    }
+  }
+
+  async read(list: string, limit: number): Promise<string[]> {
+    return (this.#lists.get(list) ?? []).slice(0, limit);
+  }
+
+  onAvailable(): void {
+    // Always available: nothing to wait for.
+  }
+
+  async close(): Promise<void> {
+    this.#lists.clear();
+  }
+}

@@ -1,0 +1,666 @@
+/**
+ * perf-sidecar configuration: the only module that reads `process.env`.
+ *
+ * {@link loadConfig} turns an environment into one typed, validated, frozen {@link PerfSidecarConfig}.
+ * Every variable is listed in {@link CONFIG_VARIABLES} with its default and its expected form; the
+ * README's configuration table is written from the same list. An invalid value stops start-up with
+ * a {@link ConfigError} whose one message names each bad variable, what is wrong with its value and
+ * what was expected. URL values are never echoed (they may carry a password).
+ */
+import { z } from 'zod';
+import { PerfSidecarError } from './errors.ts';
+
+/** Default operation targets in seconds, from the original design. `PERF_TARGETS` merges over it. */
+export const DEFAULT_TARGETS: Readonly<Record<string, number>> = Object.freeze({
+  simple_query: 2,
+  ai_operation: 30,
+  document_ocr: 120,
+  layout_generation: 30,
+  validation: 5,
+});
+
+/** Log levels accepted by `LOG_LEVEL` (pino's). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** A pino log level. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** OTLP trace transports accepted by `OTEL_EXPORTER_OTLP_PROTOCOL`. */
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
+/** An OTLP trace transport. */
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
+/**
+ * Longest operation name accepted, in characters. Names become span names and metric label values,
+ * so they are bounded like every other label.
+ */
+export const MAX_OPERATION_NAME_LENGTH = 128;
+
+/** The validated configuration of one perf-sidecar process. */
+export interface PerfSidecarConfig {
+  /** `REDIS_URL`. Where alert lists live. `undefined` runs in memory-only mode. */
+  readonly redisUrl: string | undefined;
+  /** `DATABASE_URL`, normalised to the `postgresql://` scheme. `undefined` when unset. */
+  readonly databaseUrl: string | undefined;
+  /** Connection-pool settings, in the original design's SQLAlchemy terms. */
+  readonly db: {
+    /** `DB_POOL_SIZE`: connections kept warm. */
+    readonly poolSize: number;
+    /** `DB_MAX_OVERFLOW`: extra connections allowed above `poolSize` under load. */
+    readonly maxOverflow: number;
+    /** `DB_POOL_TIMEOUT`: seconds a caller waits for a free connection before an error. */
+    readonly poolTimeoutSeconds: number;
+    /** `DB_POOL_RECYCLE`: seconds after which a connection is closed and replaced. */
+    readonly poolRecycleSeconds: number;
+  };
+  /** `ENABLE_PERFORMANCE_MONITORING`. When false every API is a no-op that still runs user code. */
+  readonly monitoringEnabled: boolean;
+  /** `SLOW_REQUEST_THRESHOLD`: seconds after which an HTTP request raises `slow_request`. */
+  readonly slowRequestThresholdSeconds: number;
+  /** `MEMORY_ALERT_THRESHOLD`: resident set size in MiB that raises `high_memory`. */
+  readonly memoryAlertThresholdMb: number;
+  /** `CPU_ALERT_THRESHOLD`: process CPU percent that, sustained, raises `high_cpu`. */
+  readonly cpuAlertThresholdPercent: number;
+  /** Operation targets in seconds: {@link DEFAULT_TARGETS} with `PERF_TARGETS` merged over them. */
+  readonly targets: Readonly<Record<string, number>>;
+  /**
+   * `PERF_MAX_OPERATIONS`: distinct operation names that get their own metric series. Names beyond
+   * the cap are reported under the operation `_other`, so label sets stay bounded.
+   */
+  readonly maxOperations: number;
+  /** Alert delivery settings. */
+  readonly alerts: {
+    /** `ALERT_LIST_MAX`: each Redis (or in-memory) alert list is trimmed to this many records. */
+    readonly listMax: number;
+    /** `ALERT_REPEAT_SECONDS`: an alert fingerprint is written at most once per this window. */
+    readonly repeatSeconds: number;
+    /** `ALERT_KEY_PREFIX`: prefix of the alert list names, for example `myapp:`. */
+    readonly keyPrefix: string;
+    /** `ALERT_BUFFER_MAX`: records held in memory while Redis is unreachable; oldest dropped first. */
+    readonly bufferMax: number;
+  };
+  /** `REDIS_COMMAND_TIMEOUT_MS`: how long any perf-sidecar Redis command may take before it fails. */
+  readonly redisCommandTimeoutMs: number;
+  /** HTTP listener of the sidecar server. */
+  readonly server: {
+    /** `PORT`. */
+    readonly port: number;
+    /** `HOST`. Loopback by default: the sidecar's endpoints are not meant for the open network. */
+    readonly host: string;
+  };
+  /** `OTEL_SERVICE_NAME`: `service.name` on every span, metric and alert. */
+  readonly serviceName: string;
+  /** OTLP trace export. */
+  readonly otlp: {
+    /** `OTEL_EXPORTER_OTLP_ENDPOINT`. Unset: no trace exporter at all (no retries to nowhere). */
+    readonly endpoint: string | undefined;
+    /** `OTEL_EXPORTER_OTLP_PROTOCOL`. */
+    readonly protocol: OtlpProtocol;
+  };
+  /** `LOG_LEVEL`: pino level of perf-sidecar's own log lines. */
+  readonly logLevel: LogLevel;
+}
+
+/** One invalid variable, as reported by {@link ConfigError}. */
+export interface ConfigProblem {
+  /** Environment variable name. */
+  readonly variable: string;
+  /** What is wrong with its value (never the value itself when it may be secret). */
+  readonly problem: string;
+  /** The form that is accepted. */
+  readonly expected: string;
+}
+
+/** Thrown by {@link loadConfig} when one or more variables are invalid. */
+export class ConfigError extends PerfSidecarError {
+  /** Each invalid variable. */
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[]) {
+    const lines = problems.map((p) => `  - ${p.variable}: ${p.problem}; expected ${p.expected}`);
+    super('PERF_CONFIG_INVALID', `perf-sidecar configuration is invalid:\n${lines.join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+/** Environment variable documentation: name, default and accepted form. Drives the README table. */
+export interface ConfigVariable {
+  /** Variable name. */
+  readonly name: string;
+  /** Default, as text (`unset` when there is none). */
+  readonly default: string;
+  /** Accepted form. */
+  readonly expected: string;
+  /** Whether the value may hold a secret and must never be echoed. */
+  readonly secret: boolean;
+  /** One-line description. */
+  readonly description: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+interface VariableSpec<T> extends ConfigVariable {
+  /** Parses the raw (present, non-empty) text. */
+  readonly schema: z.ZodType<T, string>;
+  /** Value used when the variable is unset or empty. */
+  readonly fallback: T;
+}
+
+const WHOLE_NUMBER = /^[+-]?\d+$/;
+
+function integer(min: number, max: number): z.ZodType<number, string> {
+  return z
+    .string()
+    .trim()
+    .regex(WHOLE_NUMBER, 'is not a whole number')
+    .transform(Number)
+    .pipe(z.number().min(min, `is below ${min}`).max(max, `is above ${max}`));
+}
+
+function decimal(minExclusive: number, max: number): z.ZodType<number, string> {
+  return z
+    .string()
+    .trim()
+    .regex(/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/, 'is not a number')
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .refine(Number.isFinite, 'is not finite')
+        .refine((n) => n > minExclusive, `must be greater than ${minExclusive}`)
+        .refine((n) => n <= max, `is above ${max}`),
+    );
+}
+
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+const booleanText: z.ZodType<boolean, string> = z
+  .string()
+  .trim()
+  .transform((text, ctx) => {
+    const word = text.toLowerCase();
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
+    ctx.addIssue({ code: 'custom', message: 'is not a boolean word' });
+    return z.NEVER;
+  });
+
+function oneOf<const T extends string>(values: readonly T[]): z.ZodType<T, string> {
+  return z
+    .string()
+    .trim()
+    .transform((text, ctx) => {
+      if ((values as readonly string[]).includes(text)) return text as T;
+      ctx.addIssue({ code: 'custom', message: 'is not one of the accepted values' });
+      return z.NEVER;
+    });
+}
+
+/**
+ * Checks an operation name: 1 to {@link MAX_OPERATION_NAME_LENGTH} characters, no control characters,
+ * not blank. Returns the problem, or `undefined` when the name is acceptable.
+ */
+export function operationNameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string') return `is ${typeof name}, not a string`;
+  if (name.length === 0 || name.trim().length === 0) return 'is empty';
+  if (name.length > MAX_OPERATION_NAME_LENGTH) {
+    return `is ${name.length} characters long, over the limit of ${MAX_OPERATION_NAME_LENGTH}`;
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'contains control characters';
+  return undefined;
+}
+
+/** Accepted form of an operation name, for error messages. */
+export const OPERATION_NAME_FORM = `1 to ${MAX_OPERATION_NAME_LENGTH} printable characters`;
+
+/** Largest target accepted, in seconds (one day). */
+export const MAX_TARGET_SECONDS = 86_400;
+const MAX_PERF_TARGETS = 1_000;
+
+const targetsText: z.ZodType<Record<string, number>, string> = z.string().transform((text, ctx) => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+    return z.NEVER;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    ctx.addIssue({ code: 'custom', message: 'is JSON but not an object' });
+    return z.NEVER;
+  }
+  const entries = Object.entries(parsed);
+  if (entries.length > MAX_PERF_TARGETS) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `has ${entries.length} entries, over the limit of ${MAX_PERF_TARGETS}`,
+    });
+    return z.NEVER;
+  }
+  const out: Record<string, number> = {};
+  for (const [name, seconds] of entries) {
+    const nameProblem = operationNameProblem(name);
+    if (nameProblem) {
+      ctx.addIssue({ code: 'custom', message: `has a name that ${nameProblem}` });
+      return z.NEVER;
+    }
+    if (
+      typeof seconds !== 'number' ||
+      !Number.isFinite(seconds) ||
+      seconds <= 0 ||
+      seconds > MAX_TARGET_SECONDS
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `gives ${JSON.stringify(name)} the target ${JSON.stringify(seconds)}, not a number of seconds in (0, ${MAX_TARGET_SECONDS}]`,
+      });
+      return z.NEVER;
+    }
+    out[name] = seconds;
+  }
+  return out;
+});
+
+/**
+ * Replaces the password (and a token-like username when there is no password) of a URL with `***`.
+ * Text that is not a URL is replaced as a whole, since it cannot be redacted reliably.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    else if (parsed.username && parsed.protocol.startsWith('redis')) parsed.username = '***';
+    return parsed.toString();
+  } catch {
+    return '[unparseable URL]';
+  }
+}
+
+const REDIS_SCHEMES = new Set(['redis:', 'rediss:']);
+const redisUrlText: z.ZodType<string, string> = z
+  .string()
+  .trim()
+  .transform((text, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not a URL (value hidden: it may hold a password)' });
+      return z.NEVER;
+    }
+    if (!REDIS_SCHEMES.has(url.protocol)) {
+      ctx.addIssue({ code: 'custom', message: `has the unsupported scheme "${url.protocol}"` });
+      return z.NEVER;
+    }
+    if (!url.hostname) {
+      ctx.addIssue({ code: 'custom', message: 'has no host' });
+      return z.NEVER;
+    }
+    return text;
+  });
+
+/** Schemes accepted in DATABASE_URL; SQLAlchemy driver suffixes are dropped. */
+const POSTGRES_SCHEME = /^(postgres|postgresql)(\+[a-z0-9_]+)?:$/;
+const databaseUrlText: z.ZodType<string, string> = z
+  .string()
+  .trim()
+  .transform((text, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not a URL (value hidden: it may hold a password)' });
+      return z.NEVER;
+    }
+    if (!POSTGRES_SCHEME.test(url.protocol)) {
+      ctx.addIssue({ code: 'custom', message: `has the unsupported scheme "${url.protocol}"` });
+      return z.NEVER;
+    }
+    if (!url.hostname) {
+      ctx.addIssue({ code: 'custom', message: 'has no host' });
+      return z.NEVER;
+    }
+    // `postgresql+asyncpg://` is SQLAlchemy's way of naming a driver; pg wants the bare scheme.
+    return `postgresql://${text.slice(text.indexOf('://') + 3)}`;
+  });
+
+const otlpEndpointText: z.ZodType<string, string> = z
+  .string()
+  .trim()
+  .transform((text, ctx) => {
+    try {
+      const url = new URL(text);
+      if (url.protocol === 'http:' || url.protocol === 'https:') return text;
+      ctx.addIssue({ code: 'custom', message: `has the unsupported scheme "${url.protocol}"` });
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not a URL (value hidden: it may hold a token)' });
+    }
+    return z.NEVER;
+  });
+
+const hostText: z.ZodType<string, string> = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'is not a host name or IP address');
+
+const prefixText: z.ZodType<string, string> = z
+  .string()
+  .regex(/^[A-Za-z0-9:_.{}-]{0,64}$/, 'has characters other than letters, digits and : _ . { } -');
+
+const serviceNameText: z.ZodType<string, string> = z
+  .string()
+  .trim()
+  .regex(/^[\p{L}\p{N}_.:/ -]{1,128}$/u, 'is not 1 to 128 letters, digits, spaces or _ . : / -');
+
+function spec<T>(entry: VariableSpec<T>): VariableSpec<T> {
+  return entry;
+}
+
+const SPECS = {
+  REDIS_URL: spec({
+    name: 'REDIS_URL',
+    default: 'unset (memory-only mode)',
+    expected: 'redis://[user:password@]host:6379[/db] or rediss://…',
+    secret: true,
+    description: 'Redis for alert lists; unset keeps alerts in a bounded in-process list.',
+    schema: redisUrlText,
+    fallback: undefined as string | undefined,
+  }),
+  DATABASE_URL: spec({
+    name: 'DATABASE_URL',
+    default: 'unset',
+    expected: 'postgresql://user:password@host:5432/database (postgres://, postgresql+asyncpg:// accepted)',
+    secret: true,
+    description: 'PostgreSQL for the monitored database service.',
+    schema: databaseUrlText,
+    fallback: undefined as string | undefined,
+  }),
+  DB_POOL_SIZE: spec({
+    name: 'DB_POOL_SIZE',
+    default: '20',
+    expected: 'an integer from 1 to 1000',
+    secret: false,
+    description: 'Connections kept warm.',
+    schema: integer(1, 1000),
+    fallback: 20,
+  }),
+  DB_MAX_OVERFLOW: spec({
+    name: 'DB_MAX_OVERFLOW',
+    default: '30',
+    expected: 'an integer from 0 to 1000',
+    secret: false,
+    description: 'Extra connections above the pool size under load.',
+    schema: integer(0, 1000),
+    fallback: 30,
+  }),
+  DB_POOL_TIMEOUT: spec({
+    name: 'DB_POOL_TIMEOUT',
+    default: '30',
+    expected: 'a number of seconds greater than 0, at most 3600',
+    secret: false,
+    description: 'Seconds to wait for a free connection.',
+    schema: decimal(0, 3600),
+    fallback: 30,
+  }),
+  DB_POOL_RECYCLE: spec({
+    name: 'DB_POOL_RECYCLE',
+    default: '3600',
+    expected: 'an integer number of seconds from 1 to 604800',
+    secret: false,
+    description: 'Seconds after which a connection is replaced.',
+    schema: integer(1, 604_800),
+    fallback: 3600,
+  }),
+  ENABLE_PERFORMANCE_MONITORING: spec({
+    name: 'ENABLE_PERFORMANCE_MONITORING',
+    default: 'true',
+    expected: 'true/false (also 1/0, yes/no, on/off)',
+    secret: false,
+    description: 'false turns every API into a no-op that still runs the wrapped code.',
+    schema: booleanText,
+    fallback: true,
+  }),
+  SLOW_REQUEST_THRESHOLD: spec({
+    name: 'SLOW_REQUEST_THRESHOLD',
+    default: '5.0',
+    expected: `a number of seconds greater than 0, at most ${MAX_TARGET_SECONDS}`,
+    secret: false,
+    description: 'HTTP requests slower than this raise slow_request.',
+    schema: decimal(0, MAX_TARGET_SECONDS),
+    fallback: 5,
+  }),
+  MEMORY_ALERT_THRESHOLD: spec({
+    name: 'MEMORY_ALERT_THRESHOLD',
+    default: '500',
+    expected: 'a number of MiB greater than 0, at most 1048576',
+    secret: false,
+    description: 'Resident set size (MiB) that raises high_memory.',
+    schema: decimal(0, 1_048_576),
+    fallback: 500,
+  }),
+  CPU_ALERT_THRESHOLD: spec({
+    name: 'CPU_ALERT_THRESHOLD',
+    default: '80',
+    expected: 'a percentage greater than 0, at most 10000 (100 per core)',
+    secret: false,
+    description: 'Sustained process CPU percent that raises high_cpu.',
+    schema: decimal(0, 10_000),
+    fallback: 80,
+  }),
+  PERF_TARGETS: spec({
+    name: 'PERF_TARGETS',
+    default: '{}',
+    expected: `a JSON object of operation name to seconds, for example {"simple_query":1.5,"export":60}`,
+    secret: false,
+    description: 'Targets merged over the built-in table.',
+    schema: targetsText,
+    fallback: {} as Record<string, number>,
+  }),
+  PERF_MAX_OPERATIONS: spec({
+    name: 'PERF_MAX_OPERATIONS',
+    default: '1000',
+    expected: 'an integer from 1 to 100000',
+    secret: false,
+    description: 'Distinct operation names with their own metric series; later names report as _other.',
+    schema: integer(1, 100_000),
+    fallback: 1000,
+  }),
+  ALERT_LIST_MAX: spec({
+    name: 'ALERT_LIST_MAX',
+    default: '1000',
+    expected: 'an integer from 1 to 1000000',
+    secret: false,
+    description: 'Length each alert list is trimmed to (newest kept).',
+    schema: integer(1, 1_000_000),
+    fallback: 1000,
+  }),
+  ALERT_REPEAT_SECONDS: spec({
+    name: 'ALERT_REPEAT_SECONDS',
+    default: '60',
+    expected: 'an integer number of seconds from 0 to 86400 (0 writes every alert)',
+    secret: false,
+    description: 'One record per alert fingerprint per window; repeats are counted into it.',
+    schema: integer(0, 86_400),
+    fallback: 60,
+  }),
+  ALERT_KEY_PREFIX: spec({
+    name: 'ALERT_KEY_PREFIX',
+    default: 'empty',
+    expected: 'up to 64 letters, digits or : _ . { } -',
+    secret: false,
+    description: 'Prefix of the alert list names.',
+    schema: prefixText,
+    fallback: '',
+  }),
+  ALERT_BUFFER_MAX: spec({
+    name: 'ALERT_BUFFER_MAX',
+    default: '10000',
+    expected: 'an integer from 1 to 1000000',
+    secret: false,
+    description: 'Alert records held while Redis is away; the oldest are dropped (and counted) past it.',
+    schema: integer(1, 1_000_000),
+    fallback: 10_000,
+  }),
+  REDIS_COMMAND_TIMEOUT_MS: spec({
+    name: 'REDIS_COMMAND_TIMEOUT_MS',
+    default: '1000',
+    expected: 'an integer number of milliseconds from 10 to 60000',
+    secret: false,
+    description: 'Longest any perf-sidecar Redis command may take before it fails.',
+    schema: integer(10, 60_000),
+    fallback: 1000,
+  }),
+  PORT: spec({
+    name: 'PORT',
+    default: '8000',
+    expected: 'an integer from 0 to 65535 (0 picks a free port)',
+    secret: false,
+    description: 'Sidecar HTTP port.',
+    schema: integer(0, 65_535),
+    fallback: 8000,
+  }),
+  HOST: spec({
+    name: 'HOST',
+    default: '127.0.0.1',
+    expected: 'a host name or IP address',
+    secret: false,
+    description: 'Sidecar HTTP listen address.',
+    schema: hostText,
+    fallback: '127.0.0.1',
+  }),
+  OTEL_SERVICE_NAME: spec({
+    name: 'OTEL_SERVICE_NAME',
+    default: 'perf-sidecar',
+    expected: '1 to 128 letters, digits, spaces or _ . : / -',
+    secret: false,
+    description: 'service.name of spans, metrics and alerts.',
+    schema: serviceNameText,
+    fallback: 'perf-sidecar',
+  }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: spec({
+    name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    default: 'unset (no trace export)',
+    expected: 'an http:// or https:// base URL, for example http://localhost:4318',
+    secret: true,
+    description: 'OTLP collector; traces go to <endpoint>/v1/traces (HTTP) or <endpoint> (gRPC).',
+    schema: otlpEndpointText,
+    fallback: undefined as string | undefined,
+  }),
+  OTEL_EXPORTER_OTLP_PROTOCOL: spec({
+    name: 'OTEL_EXPORTER_OTLP_PROTOCOL',
+    default: 'http/protobuf',
+    expected: OTLP_PROTOCOLS.join(' | '),
+    secret: false,
+    description: 'OTLP transport for traces.',
+    schema: oneOf(OTLP_PROTOCOLS),
+    fallback: 'http/protobuf' as OtlpProtocol,
+  }),
+  LOG_LEVEL: spec({
+    name: 'LOG_LEVEL',
+    default: 'info',
+    expected: LOG_LEVELS.join(' | '),
+    secret: false,
+    description: "Level of perf-sidecar's own log lines (pino, JSON on stdout).",
+    schema: oneOf(LOG_LEVELS),
+    fallback: 'info' as LogLevel,
+  }),
+} as const;
+
+type SpecTable = typeof SPECS;
+type Parsed = { [K in keyof SpecTable]: SpecTable[K]['fallback'] };
+
+/** Every variable perf-sidecar reads, with its default and accepted form (the README table). */
+export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.values(SPECS).map(
+  ({ name, default: dflt, expected, secret, description }) => ({
+    name,
+    default: dflt,
+    expected,
+    secret,
+    description,
+  }),
+);
+
+function describeRaw(raw: string, secret: boolean): string {
+  if (secret) return 'the value';
+  const shown = raw.length > 64 ? `${raw.slice(0, 64)}…` : raw;
+  return JSON.stringify(shown);
+}
+
+/**
+ * Reads and validates the configuration from an environment (default `process.env`).
+ *
+ * @param env variables to read; tests pass their own object.
+ * @returns a frozen configuration object.
+ * @throws {ConfigError} naming every invalid variable, its problem and the expected form.
+ */
+export function loadConfig(env: Env = process.env): PerfSidecarConfig {
+  const problems: ConfigProblem[] = [];
+  const parsed = {} as Record<string, unknown>;
+  for (const [key, entry] of Object.entries(SPECS) as [keyof SpecTable, VariableSpec<unknown>][]) {
+    const raw = env[key];
+    if (raw === undefined || raw.trim() === '') {
+      parsed[key] = entry.fallback;
+      continue;
+    }
+    const result = entry.schema.safeParse(raw);
+    if (result.success) {
+      parsed[key] = result.data;
+    } else {
+      const message = result.error.issues[0]?.message ?? 'is invalid';
+      problems.push({
+        variable: key,
+        problem: `${describeRaw(raw, entry.secret)} ${message}`,
+        expected: entry.expected,
+      });
+    }
+  }
+  const p = parsed as Parsed;
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return deepFreeze({
+    redisUrl: p.REDIS_URL,
+    databaseUrl: p.DATABASE_URL,
+    db: {
+      poolSize: p.DB_POOL_SIZE,
+      maxOverflow: p.DB_MAX_OVERFLOW,
+      poolTimeoutSeconds: p.DB_POOL_TIMEOUT,
+      poolRecycleSeconds: p.DB_POOL_RECYCLE,
+    },
+    monitoringEnabled: p.ENABLE_PERFORMANCE_MONITORING,
+    slowRequestThresholdSeconds: p.SLOW_REQUEST_THRESHOLD,
+    memoryAlertThresholdMb: p.MEMORY_ALERT_THRESHOLD,
+    cpuAlertThresholdPercent: p.CPU_ALERT_THRESHOLD,
+    targets: { ...DEFAULT_TARGETS, ...p.PERF_TARGETS },
+    maxOperations: p.PERF_MAX_OPERATIONS,
+    alerts: {
+      listMax: p.ALERT_LIST_MAX,
+      repeatSeconds: p.ALERT_REPEAT_SECONDS,
+      keyPrefix: p.ALERT_KEY_PREFIX,
+      bufferMax: p.ALERT_BUFFER_MAX,
+    },
+    redisCommandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS,
+    server: { port: p.PORT, host: p.HOST },
+    serviceName: p.OTEL_SERVICE_NAME,
+    otlp: { endpoint: p.OTEL_EXPORTER_OTLP_ENDPOINT, protocol: p.OTEL_EXPORTER_OTLP_PROTOCOL },
+    logLevel: p.LOG_LEVEL,
+  });
+}
+
+let cached: PerfSidecarConfig | undefined;
+
+/**
+ * The process configuration, read from `process.env` once and cached.
+ *
+ * @throws {ConfigError} when the environment is invalid.
+ */
+export function getConfig(): PerfSidecarConfig {
+  cached ??= loadConfig(process.env);
+  return cached;
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const inner of Object.values(value)) {
+    if (inner !== null && typeof inner === 'object') deepFreeze(inner);
+  }
+  return Object.freeze(value);
+}

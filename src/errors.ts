@@ -1,0 +1,56 @@
+/**
+ * Error classes shared by every part of perf-sidecar.
+ *
+ * Every error carries a stable `code` (for programs) and a message that names the bad value and the
+ * expected form (for people). Messages never contain secrets: callers redact URLs before they build
+ * one.
+ */
+
+/** Stable error codes. Programs should branch on these, never on message text. */
+export type PerfSidecarErrorCode =
+  | 'PERF_CONFIG_INVALID'
+  | 'PERF_INVALID_ARGUMENT'
+  | 'PERF_NOT_STARTED'
+  | 'PERF_REDIS_UNAVAILABLE';
+
+/** Base class of every error perf-sidecar throws on purpose. */
+export class PerfSidecarError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: PerfSidecarErrorCode;
+
+  constructor(code: PerfSidecarErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/**
+ * A public function was called with an argument it cannot accept. The message names the argument,
+ * what was wrong with it and what was expected.
+ */
+export class InvalidArgumentError extends PerfSidecarError {
+  /** Name of the offending argument or option, for example `options.targetSeconds`. */
+  readonly argument: string;
+
+  constructor(argument: string, problem: string, expected: string) {
+    super('PERF_INVALID_ARGUMENT', `${argument}: ${problem}; expected ${expected}`);
+    this.argument = argument;
+  }
+}
+
+/** Describes a value for an error message without echoing large or multi-line input verbatim. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'string') {
+    const shown = value.length > 64 ? `${value.slice(0, 64)}…` : value;
+    return `${JSON.stringify(shown)}${value.length > 64 ? ` (${value.length} characters)` : ''}`;
+  }
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    return String(value);
+  }
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'function') return 'a function';
+  return `a ${typeof value}`;
+}

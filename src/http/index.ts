@@ -1,0 +1,2 @@
+/** HTTP: the sidecar's Hono app. */
+export { type AppOptions, createApp } from './app.ts';

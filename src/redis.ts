@@ -1,0 +1,104 @@
+/**
+ * Redis connections made by perf-sidecar itself: fail fast, never queue without bound.
+ *
+ * ioredis is imported lazily, on first use, for two reasons: memory-only mode never loads it, and
+ * the preload entry must let the ESM instrumentation hooks settle before ioredis is first imported,
+ * or the host application's own ioredis would not be instrumented.
+ */
+import type { Redis } from 'ioredis';
+import { redactUrl } from './config.ts';
+import { getLogger } from './logger.ts';
+
+/** Options of {@link createRedisClient}. */
+export interface RedisClientOptions {
+  /** `redis://` or `rediss://` URL. Logged only with its password redacted. */
+  readonly url: string;
+  /**
+   * Longest any command may take, ms. Past it the command fails with a timeout error instead of
+   * waiting; this is what keeps alert and cache paths from hanging on a dead Redis.
+   */
+  readonly commandTimeoutMs: number;
+  /** `CLIENT SETNAME` value, so `CLIENT LIST` tells perf-sidecar's connections apart. */
+  readonly connectionName: string;
+  /** Longest pause between reconnect attempts, ms. Default 2000. */
+  readonly maxReconnectDelayMs?: number;
+  /**
+   * Whether the connection (and its reconnect timer) keeps the process alive. Default true. The
+   * telemetry's own connections pass false: a monitored program must exit when its own work is
+   * done, as it would without perf-sidecar.
+   */
+  readonly keepProcessAlive?: boolean;
+}
+
+/** Clients being closed on purpose: their last errors (aborted handshakes) are not news. */
+const closing = new WeakSet<Redis>();
+
+/** How often a connection's repeated errors are logged at most, ms. */
+const ERROR_LOG_INTERVAL_MS = 30_000;
+
+/**
+ * Creates an ioredis client that fails fast while Redis is away: no offline queue (commands issued
+ * while disconnected fail at once), no per-command retries, a command timeout, and reconnection
+ * with capped exponential backoff. Connection errors are logged at most every 30 s, with the URL
+ * redacted.
+ */
+export async function createRedisClient(options: RedisClientOptions): Promise<Redis> {
+  const { Redis: RedisClass } = await import('ioredis');
+  const maxDelay = options.maxReconnectDelayMs ?? 2000;
+  const client = new RedisClass(options.url, {
+    connectionName: options.connectionName,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: options.commandTimeoutMs,
+    connectTimeout: Math.max(options.commandTimeoutMs * 2, 1000),
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
+  });
+  let lastLogged = 0;
+  // Without an 'error' listener ioredis prints every reconnect failure as an unhandled error.
+  client.on('error', (error: Error) => {
+    if (closing.has(client)) return;
+    const now = Date.now();
+    if (now - lastLogged < ERROR_LOG_INTERVAL_MS) return;
+    lastLogged = now;
+    getLogger().warn(
+      { redis: redactUrl(options.url), connection: options.connectionName, err: error.message },
+      'redis connection error (repeats are silenced for 30 s)',
+    );
+  });
+  if (options.keepProcessAlive === false) {
+    client.on('connect', () => client.stream?.unref?.());
+    client.on('reconnecting', () => {
+      // ioredis assigns its reconnect timer right after emitting 'reconnecting'; it has no public
+      // handle, so it is unref'd on the next tick through the (stable since v4) field name.
+      setImmediate(() =>
+        (client as unknown as { reconnectTimeout?: NodeJS.Timeout | null }).reconnectTimeout?.unref(),
+      );
+    });
+  }
+  client.on('ready', () => {
+    if (lastLogged !== 0) {
+      getLogger().info(
+        { redis: redactUrl(options.url), connection: options.connectionName },
+        'redis reconnected',
+      );
+      lastLogged = 0;
+    }
+  });
+  return client;
+}
+
+/** Closes a client: QUIT when connected (bounded by the command timeout), else disconnect. */
+export async function closeRedisClient(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  closing.add(client);
+  if (client.status === 'ready') {
+    try {
+      await client.quit();
+      return;
+    } catch {
+      // Fall through: a QUIT that times out still must not leave the socket open.
+    }
+  }
+  client.disconnect(false);
+}

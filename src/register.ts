@@ -1,0 +1,43 @@
+/**
+ * The preload entry: `node --import perf-sidecar/register app.js`.
+ *
+ * 1. Installs import-in-the-middle's ESM loader hook, with a message channel so that only the
+ *    modules the instrumentations name are wrapped.
+ * 2. Starts telemetry (instrumentations enabled, which sends their module names to the loader).
+ * 3. Waits until the loader has acknowledged those names; only then do the application's imports
+ *    run, so its `pg`, `ioredis` and `http` are the instrumented ones.
+ *
+ * Telemetry is flushed on 'beforeExit'. A program that ends with `process.exit()` or on a signal
+ * should `await shutdownTelemetry()` first (the sidecar server does).
+ *
+ * An invalid configuration stops the process here with exit code 1 and one message on stderr.
+ */
+import { register } from 'node:module';
+import { createAddHookMessageChannel } from 'import-in-the-middle';
+
+const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
+register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
+
+// Imported only now: nothing that loads an instrumented module may run before the hook exists.
+const { ConfigError } = await import('./config.ts');
+const { shutdownTelemetry, startTelemetry } = await import('./telemetry/index.ts');
+
+let release: () => void = () => undefined;
+const hooksReady = new Promise<void>((resolve) => {
+  release = resolve;
+});
+try {
+  startTelemetry({ dependenciesReady: hooksReady });
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+  throw error;
+}
+await waitForAllMessagesAcknowledged();
+release();
+
+process.once('beforeExit', () => {
+  void shutdownTelemetry();
+});

@@ -1,0 +1,185 @@
+/**
+ * The target span processor: evaluates every ended span that carries `perf.target_seconds`,
+ * whoever created it.
+ *
+ * In `onEnding` (span still writable, duration known) it stamps `perf.target_exceeded`, records the
+ * `perf.operation.duration` histogram and, on a breach, counts `perf.target.breaches` and hands an
+ * alert to the sink. The path never waits on I/O (the sink's `emit` is synchronous) and allocates
+ * nothing of its own when no alert fires: metric attribute sets are built once per operation and
+ * reused.
+ */
+import {
+  type Attributes,
+  type Counter,
+  type Histogram,
+  isSpanContextValid,
+  type MeterProvider,
+  metrics,
+  SpanStatusCode,
+  TraceFlags,
+} from '@opentelemetry/api';
+import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { AlertInput } from '../alerts/index.ts';
+import { SCOPE_NAME, VERSION } from '../scope.ts';
+import {
+  ATTR_CORRELATION_ID,
+  ATTR_PERF_OPERATION,
+  ATTR_PERF_OUTCOME,
+  ATTR_PERF_TARGET_EXCEEDED,
+  ATTR_PERF_TARGET_SECONDS,
+  ATTR_USER_ID,
+  METRIC_OPERATION_DURATION,
+  METRIC_TARGET_BREACHES,
+  OTHER_OPERATION,
+  OUTCOME_ERROR,
+  OUTCOME_OK,
+} from './semconv.ts';
+
+/** Receives alerts from the processor. `AlertSink` implements it. */
+export interface AlertEmitter {
+  /** Must be synchronous and must not throw. */
+  emit(input: AlertInput): void;
+}
+
+/** Options of {@link TargetSpanProcessor}. */
+export interface TargetSpanProcessorOptions {
+  /** Where breach alerts go. Without one, breaches are stamped and counted but not alerted. */
+  readonly alerts?: AlertEmitter;
+  /** `service` label of the alerts. */
+  readonly serviceName: string;
+  /**
+   * Distinct operation names that get their own metric series; later names are recorded as
+   * `_other`. Bounds the label sets of both metrics.
+   */
+  readonly maxOperations: number;
+  /** Histogram bucket boundaries, seconds (see `durationBoundaries`). */
+  readonly boundaries: readonly number[];
+  /** Meter provider. Default: the global one, looked up when the first span ends. */
+  readonly meterProvider?: MeterProvider;
+}
+
+/** Four attribute sets per operation: index = (error ? 2 : 0) + (exceeded ? 1 : 0). */
+type OperationLabels = readonly [Attributes, Attributes, Attributes, Attributes, Attributes];
+
+/** See the module comment. */
+export class TargetSpanProcessor implements SpanProcessor {
+  readonly #options: TargetSpanProcessorOptions;
+  readonly #labels = new Map<string, OperationLabels>();
+  #histogram: Histogram | undefined;
+  #breaches: Counter | undefined;
+  /** Set once the SDK calls `onEnding`; until then `onEnd` does the (read-only) evaluation. */
+  #hasOnEnding = false;
+
+  constructor(options: TargetSpanProcessorOptions) {
+    this.#options = options;
+  }
+
+  onStart(): void {
+    // Targets are read when the span ends: they may be set at any point of its life.
+  }
+
+  onEnding(span: Span): void {
+    this.#hasOnEnding = true;
+    this.#evaluate(span, true);
+  }
+
+  onEnd(span: ReadableSpan): void {
+    if (!this.#hasOnEnding) this.#evaluate(span, false);
+  }
+
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  #evaluate(span: ReadableSpan | Span, writable: boolean): void {
+    const target = span.attributes[ATTR_PERF_TARGET_SECONDS];
+    if (typeof target !== 'number' || !(target > 0)) return;
+    const duration = span.duration;
+    const seconds = duration[0] + duration[1] / 1e9;
+    const exceeded = seconds > target;
+    if (writable) (span as Span).setAttribute(ATTR_PERF_TARGET_EXCEEDED, exceeded);
+
+    const named = span.attributes[ATTR_PERF_OPERATION];
+    const operation = typeof named === 'string' ? named : span.name;
+    const error = span.status.code === SpanStatusCode.ERROR;
+    const labels = this.#labelsFor(operation);
+    if (this.#histogram === undefined) this.#createInstruments();
+    this.#histogram?.record(seconds, labels[(error ? 2 : 0) + (exceeded ? 1 : 0)]);
+    if (!exceeded) return;
+
+    this.#breaches?.add(1, labels[4]);
+    const alerts = this.#options.alerts;
+    if (alerts === undefined) return;
+    const context = span.spanContext();
+    const correlation = span.attributes[ATTR_CORRELATION_ID];
+    const user = span.attributes[ATTR_USER_ID];
+    const ratio = seconds / target;
+    alerts.emit({
+      type: 'target_exceeded',
+      service: this.#options.serviceName,
+      operation,
+      value: round(seconds, 6),
+      threshold: target,
+      unit: 's',
+      summary: `Operation "${operation}" took ${seconds.toFixed(3)} s, over its ${target} s target (${ratio.toFixed(1)}x)${error ? ' and failed' : ''}.`,
+      ...(isSpanContextValid(context)
+        ? {
+            trace: {
+              trace_id: context.traceId,
+              span_id: context.spanId,
+              sampled: (context.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED,
+            },
+          }
+        : {}),
+      ...(typeof correlation === 'string' ? { correlationId: correlation } : {}),
+      ...(typeof user === 'string' || typeof user === 'number' ? { userId: String(user) } : {}),
+    });
+  }
+
+  #labelsFor(operation: string): OperationLabels {
+    const known = this.#labels.get(operation);
+    if (known) return known;
+    const name = this.#labels.size < this.#options.maxOperations ? operation : OTHER_OPERATION;
+    const shared = name === OTHER_OPERATION ? this.#labels.get(OTHER_OPERATION) : undefined;
+    if (shared) return shared;
+    const make = (outcome: string, exceeded: boolean): Attributes =>
+      Object.freeze({
+        [ATTR_PERF_OPERATION]: name,
+        [ATTR_PERF_OUTCOME]: outcome,
+        [ATTR_PERF_TARGET_EXCEEDED]: exceeded,
+      });
+    const labels: OperationLabels = [
+      make(OUTCOME_OK, false),
+      make(OUTCOME_OK, true),
+      make(OUTCOME_ERROR, false),
+      make(OUTCOME_ERROR, true),
+      Object.freeze({ [ATTR_PERF_OPERATION]: name }),
+    ];
+    // Only real names (and `_other` once) take a slot, so the map holds at most maxOperations + 1.
+    this.#labels.set(name, labels);
+    return labels;
+  }
+
+  #createInstruments(): void {
+    const provider = this.#options.meterProvider ?? metrics.getMeterProvider();
+    const meter = provider.getMeter(SCOPE_NAME, VERSION);
+    this.#histogram = meter.createHistogram(METRIC_OPERATION_DURATION, {
+      description: 'Duration of operations that carry a target (perf.target_seconds)',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...this.#options.boundaries] },
+    });
+    this.#breaches = meter.createCounter(METRIC_TARGET_BREACHES, {
+      description: 'Operations that took longer than their target',
+      unit: '{breach}',
+    });
+  }
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}

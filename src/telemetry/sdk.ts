@@ -1,0 +1,348 @@
+/**
+ * Starting and stopping perf-sidecar's telemetry: the NodeSDK with its resource, instrumentations,
+ * metric readers, the target span processor, the optional OTLP trace export and the alert sink.
+ */
+import { context, metrics, propagation, trace } from '@opentelemetry/api';
+import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
+import {
+  type DetectedResource,
+  defaultResource,
+  envDetector,
+  hostDetector,
+  osDetector,
+  processDetector,
+  type ResourceDetector,
+  resourceFromAttributes,
+  serviceInstanceIdDetector,
+} from '@opentelemetry/resources';
+import type { IMetricReader } from '@opentelemetry/sdk-metrics';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { Redis } from 'ioredis';
+import { RedisAlertStore } from '../alerts/redis-store.ts';
+import { AlertSink } from '../alerts/sink.ts';
+import { type AlertStore, MemoryAlertStore } from '../alerts/store.ts';
+import { getConfig, type PerfSidecarConfig, redactUrl } from '../config.ts';
+import { PerfSidecarError } from '../errors.ts';
+import { getLogger, setLogLevel } from '../logger.ts';
+import { createRedisClient } from '../redis.ts';
+import { SCOPE_NAME, VERSION } from '../scope.ts';
+import { TargetSpanProcessor } from './processor.ts';
+import { PrometheusEndpoint } from './prometheus.ts';
+import { InProcessMetricReader } from './reader.ts';
+import { METRIC_OPERATION_DURATION } from './semconv.ts';
+import { setTrackingState } from './state.ts';
+import { durationBoundaries } from './targets.ts';
+
+/** Options of {@link startTelemetry}. All optional: the defaults come from the configuration. */
+export interface TelemetryOptions {
+  /** Configuration to use instead of the one read from `process.env`. */
+  readonly config?: PerfSidecarConfig;
+  /** Targets merged over the configured table (seconds by operation name or kind). */
+  readonly targets?: Readonly<Record<string, number>>;
+  /** `service.version` resource attribute. Default: perf-sidecar's version. */
+  readonly serviceVersion?: string;
+  /**
+   * Redis client for the alert lists, used instead of one made from `REDIS_URL`. It is not closed by
+   * {@link shutdownTelemetry}. For alerting that never waits, give it `enableOfflineQueue: false`
+   * and a `commandTimeout`.
+   */
+  readonly redis?: Redis;
+  /** Alert store used instead of Redis or memory (advanced: a custom destination). */
+  readonly alertStore?: AlertStore;
+  /** Instrumentations used instead of the default http, pg, ioredis and runtime-node set. */
+  readonly instrumentations?: readonly Instrumentation[];
+  /** Extra span processors, run after the target processor (for example an in-memory exporter). */
+  readonly spanProcessors?: readonly SpanProcessor[];
+  /** Span exporter used instead of the OTLP one chosen by `OTEL_EXPORTER_OTLP_*`. */
+  readonly traceExporter?: SpanExporter;
+  /** Extra metric readers, next to the Prometheus and in-process ones. */
+  readonly metricReaders?: readonly IMetricReader[];
+  /**
+   * A promise the Redis connection waits for before ioredis is first imported. The preload entry
+   * passes the ESM hooks' acknowledgement, so the host's ioredis is instrumented.
+   */
+  readonly dependenciesReady?: Promise<unknown>;
+}
+
+/** A running telemetry setup, returned by {@link startTelemetry}. */
+export interface Telemetry {
+  /** The configuration it runs with. */
+  readonly config: PerfSidecarConfig;
+  /** Targets in effect (table plus overrides). */
+  readonly targets: Readonly<Record<string, number>>;
+  /** Whether performance monitoring is on (`ENABLE_PERFORMANCE_MONITORING`). */
+  readonly enabled: boolean;
+  /** Whether alerts stay in memory (no Redis). */
+  readonly memoryOnly: boolean;
+  /** The alert sink: raise alerts, read recent ones, see buffer statistics. */
+  readonly alerts: AlertSink;
+  /** The target span processor (also usable in a host's own SDK). */
+  readonly processor: TargetSpanProcessor;
+  /** A pull reader over all metrics, for in-process summaries. */
+  readonly metricsReader: InProcessMetricReader;
+  /** Prometheus text exposition of all metrics, for a `/metrics` endpoint. */
+  renderPrometheus(): Promise<string>;
+}
+
+interface Running extends Telemetry {
+  readonly sdk: NodeSDK | undefined;
+  readonly instrumentations: readonly Instrumentation[];
+}
+
+let running: Running | undefined;
+
+/**
+ * Drops `process.command_args` from the process detector's output: command lines can carry
+ * passwords (`--redis-url=redis://:secret@...`), and resource attributes go on every span.
+ */
+const processDetectorWithoutArgs: ResourceDetector = {
+  detect(config): DetectedResource {
+    const detected = processDetector.detect(config);
+    const attributes = { ...detected.attributes };
+    delete attributes['process.command_args'];
+    delete attributes['process.command_line'];
+    return { ...detected, attributes };
+  },
+};
+
+function defaultInstrumentations(): Instrumentation[] {
+  return [
+    new HttpInstrumentation(),
+    // Parameter values stay out of spans (enhancedDatabaseReporting off): they can be personal data.
+    new PgInstrumentation({ enhancedDatabaseReporting: false }),
+    new IORedisInstrumentation(),
+    new RuntimeNodeInstrumentation(),
+  ];
+}
+
+function otlpExporter(config: PerfSidecarConfig): SpanExporter | undefined {
+  const { endpoint, protocol } = config.otlp;
+  if (endpoint === undefined) return undefined;
+  if (protocol === 'grpc') return new GrpcTraceExporter({ url: endpoint });
+  const url = `${endpoint.replace(/\/+$/, '')}/v1/traces`;
+  return protocol === 'http/json' ? new JsonTraceExporter({ url }) : new ProtoTraceExporter({ url });
+}
+
+/**
+ * Starts telemetry: the OpenTelemetry NodeSDK with a resource (service, host, process; never the
+ * command line), the http, pg, ioredis and runtime-node instrumentations, a Prometheus reader
+ * (served by the caller, no server of its own), an in-process reader, the target span processor,
+ * an OTLP trace exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and the alert sink (Redis when
+ * `REDIS_URL` is set, memory otherwise).
+ *
+ * Idempotent: a second call returns the running setup and ignores its options. With
+ * `ENABLE_PERFORMANCE_MONITORING=false` no SDK is started; tracked operations only run their code.
+ *
+ * @throws {ConfigError} when the environment is invalid (and no `options.config` was given).
+ */
+export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
+  if (running) return running;
+  const config = options.config ?? getConfig();
+  setLogLevel(config.logLevel);
+  const targets = Object.freeze({ ...config.targets, ...options.targets });
+  const log = getLogger();
+
+  const memoryOnly =
+    options.alertStore === undefined && options.redis === undefined && config.redisUrl === undefined;
+  const store = makeStore(config, options);
+  const processorOptions = {
+    serviceName: config.serviceName,
+    maxOperations: config.maxOperations,
+    boundaries: durationBoundaries(Object.values(targets)),
+  };
+  const metricsReader = new InProcessMetricReader();
+  const prometheus = new PrometheusEndpoint();
+
+  if (!config.monitoringEnabled) {
+    const alerts = new AlertSink({ store, ...alertSettings(config) });
+    const processor = new TargetSpanProcessor({ ...processorOptions, alerts });
+    setTrackingState({ enabled: false, targets });
+    running = {
+      config,
+      targets,
+      enabled: false,
+      memoryOnly,
+      alerts,
+      processor,
+      metricsReader,
+      renderPrometheus: async () => '',
+      sdk: undefined,
+      instrumentations: [],
+    };
+    log.info('performance monitoring is disabled (ENABLE_PERFORMANCE_MONITORING=false)');
+    return running;
+  }
+
+  // The sink's meter must come from the SDK's provider, so it is created after start; the processor
+  // only needs it when the first span ends, by which time the sink exists.
+  let alerts: AlertSink | undefined;
+  const processor = new TargetSpanProcessor({
+    ...processorOptions,
+    alerts: { emit: (input) => alerts?.emit(input) },
+  });
+  const exporter = options.traceExporter ?? otlpExporter(config);
+  const spanProcessors: SpanProcessor[] = [processor, ...(options.spanProcessors ?? [])];
+  if (exporter) spanProcessors.push(new BatchSpanProcessor({ exporter }));
+  const instrumentations = options.instrumentations
+    ? [...options.instrumentations]
+    : defaultInstrumentations();
+
+  const sdk = new NodeSDK({
+    resource: defaultResource().merge(
+      resourceFromAttributes({
+        [ATTR_SERVICE_NAME]: config.serviceName,
+        [ATTR_SERVICE_VERSION]: options.serviceVersion ?? VERSION,
+      }),
+    ),
+    resourceDetectors: [
+      serviceInstanceIdDetector,
+      hostDetector,
+      osDetector,
+      processDetectorWithoutArgs,
+      envDetector,
+    ],
+    instrumentations,
+    spanProcessors,
+    metricReaders: [prometheus.reader, metricsReader, ...(options.metricReaders ?? [])],
+    views: [
+      {
+        // Four series per operation (outcome x exceeded) plus `_other`; the SDK's default cap of
+        // 2000 would otherwise fold operations into an overflow series before PERF_MAX_OPERATIONS.
+        instrumentName: METRIC_OPERATION_DURATION,
+        aggregationCardinalityLimit: (config.maxOperations + 1) * 4 + 1,
+      },
+    ],
+    // No OTel log pipeline: perf-sidecar logs with pino, and an empty list stops the SDK from
+    // building a default OTLP log exporter that would retry against nowhere.
+    logRecordProcessors: [],
+  });
+  sdk.start();
+  alerts = new AlertSink({ store, ...alertSettings(config), meter: metrics.getMeter(SCOPE_NAME, VERSION) });
+  setTrackingState({ enabled: true, targets });
+
+  running = {
+    config,
+    targets,
+    enabled: true,
+    memoryOnly,
+    alerts,
+    processor,
+    metricsReader,
+    renderPrometheus: () => prometheus.render(),
+    sdk,
+    instrumentations,
+  };
+  log.info(
+    {
+      service: config.serviceName,
+      alerts: memoryOnly ? 'memory' : config.redisUrl ? redactUrl(config.redisUrl) : 'custom',
+      traces: exporter
+        ? config.otlp.endpoint
+          ? redactUrl(config.otlp.endpoint)
+          : 'custom exporter'
+        : 'not exported',
+    },
+    memoryOnly ? 'telemetry started (memory-only mode: alerts kept in process)' : 'telemetry started',
+  );
+  return running;
+
+  function alertSettings(c: PerfSidecarConfig) {
+    return {
+      repeatSeconds: c.alerts.repeatSeconds,
+      bufferMax: c.alerts.bufferMax,
+      keyPrefix: c.alerts.keyPrefix,
+    };
+  }
+}
+
+function makeStore(config: PerfSidecarConfig, options: TelemetryOptions): AlertStore {
+  if (options.alertStore) return options.alertStore;
+  if (options.redis)
+    return new RedisAlertStore({ client: options.redis, listMax: config.alerts.listMax, ownsClient: false });
+  const url = config.redisUrl;
+  if (url === undefined) return new MemoryAlertStore(config.alerts.listMax);
+  const client = Promise.resolve(options.dependenciesReady).then(() =>
+    createRedisClient({
+      url,
+      commandTimeoutMs: config.redisCommandTimeoutMs,
+      connectionName: 'perf-sidecar:alerts',
+      keepProcessAlive: false,
+    }),
+  );
+  return new RedisAlertStore({ client, listMax: config.alerts.listMax, ownsClient: true });
+}
+
+/** The running telemetry, or `undefined` before {@link startTelemetry}. */
+export function getTelemetry(): Telemetry | undefined {
+  return running;
+}
+
+/**
+ * The running telemetry.
+ *
+ * @throws {PerfSidecarError} `PERF_NOT_STARTED` before {@link startTelemetry}.
+ */
+export function requireTelemetry(): Telemetry {
+  if (!running) {
+    throw new PerfSidecarError('PERF_NOT_STARTED', 'telemetry is not started; call startTelemetry() first');
+  }
+  return running;
+}
+
+/**
+ * Stops telemetry: flushes spans (export) and metrics, then pending alerts (up to `timeoutMs`,
+ * default 5000, for each), closes the connections it opened, disables the instrumentations and
+ * unregisters the global providers, so that {@link startTelemetry} can run again.
+ */
+export async function shutdownTelemetry(timeoutMs = 5000): Promise<void> {
+  const current = running;
+  if (!current) return;
+  running = undefined;
+  setTrackingState(undefined);
+  const log = getLogger();
+  // The telemetry's own sockets do not keep the process alive; this timer does, until the flushes
+  // below are done, so that a shutdown started from 'beforeExit' completes.
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    await stop(current, timeoutMs, log);
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+async function stop(current: Running, timeoutMs: number, log: ReturnType<typeof getLogger>): Promise<void> {
+  if (current.sdk) {
+    try {
+      await withTimeout(current.sdk.shutdown(), timeoutMs, 'telemetry SDK shutdown');
+    } catch (error) {
+      log.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'telemetry SDK shutdown did not complete',
+      );
+    }
+  }
+  await current.alerts.close(timeoutMs);
+  for (const instrumentation of current.instrumentations) instrumentation.disable();
+  trace.disable();
+  metrics.disable();
+  propagation.disable();
+  context.disable();
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

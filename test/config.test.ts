@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES, ConfigError, DEFAULT_TARGETS, loadConfig, redactUrl } from '../src/config.ts';
+
+function problemsOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(Object.keys(env))}`);
+}
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.db).toEqual({
+      poolSize: 20,
+      maxOverflow: 30,
+      poolTimeoutSeconds: 30,
+      poolRecycleSeconds: 3600,
+    });
+    expect(config.monitoringEnabled).toBe(true);
+    expect(config.slowRequestThresholdSeconds).toBe(5);
+    expect(config.memoryAlertThresholdMb).toBe(500);
+    expect(config.cpuAlertThresholdPercent).toBe(80);
+    expect(config.targets).toEqual({
+      simple_query: 2,
+      ai_operation: 30,
+      document_ocr: 120,
+      layout_generation: 30,
+      validation: 5,
+    });
+    expect(config.alerts).toEqual({ listMax: 1000, repeatSeconds: 60, keyPrefix: '', bufferMax: 10_000 });
+    expect(config.server).toEqual({ port: 8000, host: '127.0.0.1' });
+    expect(config.serviceName).toBe('perf-sidecar');
+    expect(config.otlp).toEqual({ endpoint: undefined, protocol: 'http/protobuf' });
+    expect(Object.isFrozen(config.targets)).toBe(true);
+  });
+
+  it('reads every variable and merges PERF_TARGETS over the defaults', () => {
+    const config = loadConfig({
+      REDIS_URL: 'redis://:pw@127.0.0.1:6379/2',
+      DATABASE_URL: 'postgresql+asyncpg://app:secret@db.internal:5432/arch',
+      DB_POOL_SIZE: '5',
+      DB_MAX_OVERFLOW: '0',
+      DB_POOL_TIMEOUT: '2.5',
+      DB_POOL_RECYCLE: '600',
+      ENABLE_PERFORMANCE_MONITORING: 'off',
+      SLOW_REQUEST_THRESHOLD: '0.75',
+      MEMORY_ALERT_THRESHOLD: '1024',
+      CPU_ALERT_THRESHOLD: '150',
+      PERF_TARGETS: '{"simple_query":1.5,"export":60}',
+      ALERT_LIST_MAX: '50',
+      ALERT_REPEAT_SECONDS: '0',
+      ALERT_KEY_PREFIX: 'app:',
+      ALERT_BUFFER_MAX: '7',
+      PORT: '0',
+      HOST: '::1',
+      OTEL_SERVICE_NAME: 'arch-ai',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    });
+    expect(config.databaseUrl).toBe('postgresql://app:secret@db.internal:5432/arch');
+    expect(config.db).toEqual({
+      poolSize: 5,
+      maxOverflow: 0,
+      poolTimeoutSeconds: 2.5,
+      poolRecycleSeconds: 600,
+    });
+    expect(config.monitoringEnabled).toBe(false);
+    expect(config.targets).toEqual({ ...DEFAULT_TARGETS, simple_query: 1.5, export: 60 });
+    expect(config.alerts).toEqual({ listMax: 50, repeatSeconds: 0, keyPrefix: 'app:', bufferMax: 7 });
+    expect(config.server).toEqual({ port: 0, host: '::1' });
+    expect(config.otlp).toEqual({ endpoint: 'http://collector:4318', protocol: 'http/json' });
+  });
+
+  it.each([
+    ['DB_POOL_SIZE', 'abc', /DB_POOL_SIZE: "abc" is not a whole number; expected an integer from 1 to 1000/],
+    ['DB_POOL_SIZE', '0', /DB_POOL_SIZE: "0" is below 1; expected an integer from 1 to 1000/],
+    ['DB_MAX_OVERFLOW', '-1', /DB_MAX_OVERFLOW: "-1" is below 0/],
+    ['DB_POOL_TIMEOUT', '0', /DB_POOL_TIMEOUT: "0" must be greater than 0/],
+    ['DB_POOL_TIMEOUT', 'Infinity', /DB_POOL_TIMEOUT: "Infinity" is not a number/],
+    ['DB_POOL_RECYCLE', '1.5', /DB_POOL_RECYCLE: "1.5" is not a whole number/],
+    [
+      'ENABLE_PERFORMANCE_MONITORING',
+      'maybe',
+      /ENABLE_PERFORMANCE_MONITORING: "maybe" is not a boolean word; expected true\/false/,
+    ],
+    ['SLOW_REQUEST_THRESHOLD', 'fast', /SLOW_REQUEST_THRESHOLD: "fast" is not a number/],
+    ['MEMORY_ALERT_THRESHOLD', '-5', /MEMORY_ALERT_THRESHOLD: "-5" must be greater than 0/],
+    ['CPU_ALERT_THRESHOLD', '1e9', /CPU_ALERT_THRESHOLD: "1e9" is above 10000/],
+    ['PERF_TARGETS', '{oops', /PERF_TARGETS: "\{oops" is not valid JSON; expected a JSON object/],
+    ['PERF_TARGETS', '[1,2]', /PERF_TARGETS: "\[1,2\]" is JSON but not an object/],
+    ['PERF_TARGETS', '{"x":-1}', /gives "x" the target -1, not a number of seconds/],
+    ['PERF_TARGETS', '{"bad\\nname":1}', /has a name that contains control characters/],
+    ['ALERT_LIST_MAX', '0', /ALERT_LIST_MAX: "0" is below 1/],
+    ['ALERT_REPEAT_SECONDS', 'soon', /ALERT_REPEAT_SECONDS: "soon" is not a whole number/],
+    ['ALERT_KEY_PREFIX', 'a b', /ALERT_KEY_PREFIX: "a b" has characters other than/],
+    ['ALERT_BUFFER_MAX', '99999999999', /ALERT_BUFFER_MAX: "99999999999" is above 1000000/],
+    ['PORT', '70000', /PORT: "70000" is above 65535/],
+    ['HOST', 'local host', /HOST: "local host" is not a host name or IP address/],
+    ['OTEL_SERVICE_NAME', 'x'.repeat(200), /OTEL_SERVICE_NAME: "x{64}…" is not 1 to 128/],
+    [
+      'OTEL_EXPORTER_OTLP_PROTOCOL',
+      'carrier-pigeon',
+      /OTEL_EXPORTER_OTLP_PROTOCOL: "carrier-pigeon" is not one of the accepted values; expected http\/protobuf \| http\/json \| grpc/,
+    ],
+    ['LOG_LEVEL', 'loud', /LOG_LEVEL: "loud" is not one of the accepted values/],
+  ])(
+    '%s=%j gives a message naming the variable, the problem and the expected form',
+    (name, value, pattern) => {
+      const error = problemsOf({ [name]: value });
+      expect(error.code).toBe('PERF_CONFIG_INVALID');
+      expect(error.message).toMatch(pattern);
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]?.variable).toBe(name);
+    },
+  );
+
+  it('reports every bad variable in one message', () => {
+    const error = problemsOf({ DB_POOL_SIZE: 'x', PORT: '-1' });
+    expect(error.problems.map((p) => p.variable)).toEqual(['DB_POOL_SIZE', 'PORT']);
+    expect(error.message.split('\n')).toHaveLength(3);
+  });
+
+  it.each([
+    [
+      'DATABASE_URL',
+      'mysql://root:hunter2secret@db/app',
+      /DATABASE_URL: the value has the unsupported scheme "mysql:"; expected postgresql:\/\//,
+    ],
+    [
+      'DATABASE_URL',
+      'postgresql://root:hunter2secret@',
+      /DATABASE_URL: the value (is not a URL|has no host)/,
+    ],
+    [
+      'DATABASE_URL',
+      'not a url hunter2secret',
+      /DATABASE_URL: the value is not a URL \(value hidden: it may hold a password\)/,
+    ],
+    [
+      'REDIS_URL',
+      'http://:hunter2secret@cache:6379',
+      /REDIS_URL: the value has the unsupported scheme "http:"; expected redis:\/\//,
+    ],
+    ['REDIS_URL', 'hunter2secret', /REDIS_URL: the value is not a URL/],
+    [
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+      'ftp://tok:hunter2secret@x',
+      /OTEL_EXPORTER_OTLP_ENDPOINT: the value has the unsupported scheme "ftp:"/,
+    ],
+  ])('%s never echoes a password (%s)', (name, value, pattern) => {
+    const error = problemsOf({ [name]: value });
+    expect(error.message).toMatch(pattern);
+    expect(error.message).not.toContain('hunter2secret');
+    expect(JSON.stringify(error.problems)).not.toContain('hunter2secret');
+  });
+
+  it('documents every variable it reads', () => {
+    const names = CONFIG_VARIABLES.map((v) => v.name);
+    expect(names).toContain('REDIS_URL');
+    expect(names).toContain('ALERT_BUFFER_MAX');
+    expect(CONFIG_VARIABLES.every((v) => v.expected.length > 0 && v.description.length > 0)).toBe(true);
+  });
+});
+
+describe('redactUrl', () => {
+  it('hides passwords and keeps the rest', () => {
+    expect(redactUrl('postgresql://app:secret@db:5432/x')).toBe('postgresql://app:***@db:5432/x');
+    expect(redactUrl('redis://:secret@cache:6379/0')).toBe('redis://:***@cache:6379/0');
+    expect(redactUrl('redis://cache:6379')).toBe('redis://cache:6379');
+    expect(redactUrl('%%%secret')).toBe('[unparseable URL]');
+  });
+});
