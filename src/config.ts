@@ -276,67 +276,51 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * A URL variable that may hold a secret: parsed, its scheme checked, a host required, the value
+ * never echoed in a problem. `normalise` rewrites the accepted text (default: unchanged).
+ */
+function secretUrl(
+  acceptsScheme: (protocol: string) => boolean,
+  secretKind: string,
+  normalise: (text: string) => string = (text) => text,
+): z.ZodType<string, string> {
+  return z
+    .string()
+    .trim()
+    .transform((text, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `is not a URL (value hidden: it may hold a ${secretKind})` });
+        return z.NEVER;
+      }
+      if (!acceptsScheme(url.protocol)) {
+        ctx.addIssue({ code: 'custom', message: `has the unsupported scheme "${url.protocol}"` });
+        return z.NEVER;
+      }
+      if (!url.hostname) {
+        ctx.addIssue({ code: 'custom', message: 'has no host' });
+        return z.NEVER;
+      }
+      return normalise(text);
+    });
+}
+
 const REDIS_SCHEMES = new Set(['redis:', 'rediss:']);
-const redisUrlText: z.ZodType<string, string> = z
-  .string()
-  .trim()
-  .transform((text, ctx) => {
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'is not a URL (value hidden: it may hold a password)' });
-      return z.NEVER;
-    }
-    if (!REDIS_SCHEMES.has(url.protocol)) {
-      ctx.addIssue({ code: 'custom', message: `has the unsupported scheme "${url.protocol}"` });
-      return z.NEVER;
-    }
-    if (!url.hostname) {
-      ctx.addIssue({ code: 'custom', message: 'has no host' });
-      return z.NEVER;
-    }
-    return text;
-  });
+const redisUrlText = secretUrl((p) => REDIS_SCHEMES.has(p), 'password');
 
 /** Schemes accepted in DATABASE_URL; SQLAlchemy driver suffixes are dropped. */
 const POSTGRES_SCHEME = /^(postgres|postgresql)(\+[a-z0-9_]+)?:$/;
-const databaseUrlText: z.ZodType<string, string> = z
-  .string()
-  .trim()
-  .transform((text, ctx) => {
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'is not a URL (value hidden: it may hold a password)' });
-      return z.NEVER;
-    }
-    if (!POSTGRES_SCHEME.test(url.protocol)) {
-      ctx.addIssue({ code: 'custom', message: `has the unsupported scheme "${url.protocol}"` });
-      return z.NEVER;
-    }
-    if (!url.hostname) {
-      ctx.addIssue({ code: 'custom', message: 'has no host' });
-      return z.NEVER;
-    }
-    // `postgresql+asyncpg://` is SQLAlchemy's way of naming a driver; pg wants the bare scheme.
-    return `postgresql://${text.slice(text.indexOf('://') + 3)}`;
-  });
+// `postgresql+asyncpg://` is SQLAlchemy's way of naming a driver; pg wants the bare scheme.
+const databaseUrlText = secretUrl(
+  (p) => POSTGRES_SCHEME.test(p),
+  'password',
+  (text) => `postgresql://${text.slice(text.indexOf('://') + 3)}`,
+);
 
-const otlpEndpointText: z.ZodType<string, string> = z
-  .string()
-  .trim()
-  .transform((text, ctx) => {
-    try {
-      const url = new URL(text);
-      if (url.protocol === 'http:' || url.protocol === 'https:') return text;
-      ctx.addIssue({ code: 'custom', message: `has the unsupported scheme "${url.protocol}"` });
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'is not a URL (value hidden: it may hold a token)' });
-    }
-    return z.NEVER;
-  });
+const otlpEndpointText = secretUrl((p) => p === 'http:' || p === 'https:', 'token');
 
 const hostText: z.ZodType<string, string> = z
   .string()
