@@ -51,7 +51,9 @@ describe('levels (real Redis)', () => {
     await f.redis.pexpire(f.valueKey('short'), 400);
     expect(await reader.get('short')).toBe('value');
     expect(reader.getStats().memory_cache.items).toBe(1);
-    await waitFor(async () => (await reader.get('short')) === undefined, { what: 'the memory copy to expire' });
+    await waitFor(async () => (await reader.get('short')) === undefined, {
+      what: 'the memory copy to expire',
+    });
     expect(await f.redis.exists(f.valueKey('short'))).toBe(0);
   });
 
@@ -156,7 +158,10 @@ describe('coherence across instances (each with its own memory and connections)'
     await a.set('k', 2);
     await waitFor(async () => (await b.get('k')) === 2, { timeoutMs: 2000, what: 'b to see the new value' });
     await a.delete('k');
-    await waitFor(async () => (await b.get('k')) === undefined, { timeoutMs: 2000, what: 'b to drop the key' });
+    await waitFor(async () => (await b.get('k')) === undefined, {
+      timeoutMs: 2000,
+      what: 'b to drop the key',
+    });
     expect(await f.redis.exists(f.valueKey('k'))).toBe(0);
   });
 
@@ -165,7 +170,9 @@ describe('coherence across instances (each with its own memory and connections)'
     const b = await f.open();
     await a.set('x', 'x');
     await b.set('y', 'y');
-    await waitFor(async () => (await b.get('x')) === 'x' && (await a.get('y')) === 'y', { what: 'both values' });
+    await waitFor(async () => (await b.get('x')) === 'x' && (await a.get('y')) === 'y', {
+      what: 'both values',
+    });
     await a.clear();
     await waitFor(async () => (await b.get('x')) === undefined && (await b.get('y')) === undefined, {
       timeoutMs: 2000,
@@ -319,7 +326,13 @@ describe('statistics', () => {
     await cache.delete('a');
     await cache.get('a'); // memory miss, Redis miss
     const stats = cache.getStats();
-    expect(stats.memory_cache).toMatchObject({ hits: 2, misses: 3, hit_rate: 0.4, items: 1, stale_serves: 0 });
+    expect(stats.memory_cache).toMatchObject({
+      hits: 2,
+      misses: 3,
+      hit_rate: 0.4,
+      items: 1,
+      stale_serves: 0,
+    });
     expect(stats.redis_cache).toMatchObject({
       enabled: true,
       connected: true,
