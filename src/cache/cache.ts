@@ -19,7 +19,7 @@ import { RedisBus } from './bus/redis-bus.ts';
 import { type BreakerState, CircuitBreaker } from './circuit-breaker.ts';
 import { MemoryDriver, type MemoryEntry } from './drivers/memory.ts';
 import { RedisDriver } from './drivers/redis.ts';
-import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
+import { decodeEnvelope, encodeEnvelopeTail } from './envelope.ts';
 import { CacheClosedError, CacheFactoryTimeoutError } from './errors.ts';
 import {
   type CacheOptions,
@@ -272,6 +272,8 @@ export class Cache {
         ? createRedisClient({
             url: redis,
             commandTimeoutMs: o.redisCommandTimeoutMs,
+            // The driver bounds every round trip with its own timer, which is far cheaper.
+            perCommandTimeout: false,
             connectionName: `perf-sidecar:cache:${o.name}${role}`,
           })
         : Promise.resolve(this.#duplicate(redis, role));
@@ -771,6 +773,13 @@ export class Cache {
   async #readL2(key: string, tags: readonly string[]): Promise<L2Result | undefined> {
     const l2 = this.#l2;
     if (l2 === undefined) return undefined;
+    if (l2.clockStale) {
+      // Freshness is judged on Redis's clock: the first read must know it; later ones refresh the
+      // measurement in the background.
+      if (l2.serverNow() === undefined) await this.#attempt(() => l2.syncClock());
+      else void this.#attempt(() => l2.syncClock());
+      if (l2.serverNow() === undefined) return undefined;
+    }
     const issued = this.#seq;
     const epoch = this.#bus?.epoch ?? 0;
     const read = await this.#attempt(() => l2.read(key, tags));
@@ -779,15 +788,17 @@ export class Cache {
     this.#tags.learn('', read.globalVersion, issued, epoch, at);
     this.#tags.learnAll(tags, read.requestedVersions, issued, epoch, at);
     const snapshot = { global: read.globalVersion, versions: read.requestedVersions };
-    const envelope = read.text === undefined || read.pttlMs <= 0 ? undefined : decodeEnvelope(read.text);
-    if (envelope === undefined) {
+    const envelope = read.text === undefined ? undefined : decodeEnvelope(read.text);
+    const serverNow = l2.serverNow() ?? 0;
+    const freshMs = envelope === undefined ? 0 : envelope.freshUntilMs - serverNow;
+    // Kept past its grace by Redis only for as long as the clock offset is off: treat as absent.
+    if (envelope === undefined || freshMs + envelope.graceMs <= 0) {
       this.#c.l2Misses++;
       return { found: false, snapshot };
     }
-    this.#tags.learnAll(envelope.tags, read.entryVersions, issued, epoch, at);
-    let valid = envelope.globalVersion === read.globalVersion;
-    for (let i = 0; valid && i < envelope.versions.length; i++)
-      valid = envelope.versions[i] === read.entryVersions[i];
+    const current = await this.#versionsOf(envelope.tags, tags, read.requestedVersions);
+    let valid = current !== undefined && envelope.globalVersion === read.globalVersion;
+    for (let i = 0; valid && i < envelope.versions.length; i++) valid = envelope.versions[i] === current?.[i];
     let value: unknown;
     try {
       value = valid ? deepFreeze(this.#o.serializer.deserialize(envelope.payload)) : undefined;
@@ -798,11 +809,10 @@ export class Cache {
       this.#c.l2Misses++;
       return { found: false, snapshot };
     }
-    const freshMs = read.pttlMs - envelope.graceMs;
     const entry: MemoryEntry = {
       value,
       freshUntil: at + freshMs,
-      staleUntil: at + read.pttlMs,
+      staleUntil: at + freshMs + envelope.graceMs,
       globalVersion: envelope.globalVersion,
       tags: envelope.tags,
       versions: envelope.versions,
@@ -818,6 +828,40 @@ export class Cache {
     }
     this.#c.l2Misses++;
     return { found: false, stale: { value, level: 'redis', entry }, snapshot };
+  }
+
+  /**
+   * Current versions of an entry's tags: those just read with the value, else trusted knowledge,
+   * else one more round trip for the rest. `undefined` when they cannot be had (Redis failed).
+   */
+  async #versionsOf(
+    entryTags: readonly string[],
+    readTags: readonly string[],
+    readVersions: readonly number[],
+  ): Promise<number[] | undefined> {
+    const now = performance.now();
+    const versions: number[] = [];
+    const missing: string[] = [];
+    for (const tag of entryTags) {
+      const i = readTags.indexOf(tag);
+      const known = this.#tags.get(tag);
+      if (i >= 0) versions.push(readVersions[i] ?? 0);
+      else if (this.#trusted(known, now)) versions.push(known.version);
+      else {
+        missing.push(tag);
+        versions.push(Number.NaN);
+      }
+    }
+    if (missing.length === 0) return versions;
+    const l2 = this.#l2;
+    if (l2 === undefined) return undefined;
+    const issued = this.#seq;
+    const epoch = this.#bus?.epoch ?? 0;
+    const fetched = await this.#attempt(() => l2.versions(missing));
+    if (fetched === FAILED) return undefined;
+    this.#tags.learnAll(missing, fetched, issued, epoch, performance.now());
+    let next = 0;
+    return versions.map((v) => (Number.isNaN(v) ? (fetched[next++] ?? 0) : v));
   }
 
   // ---- factories ----------------------------------------------------------------------------
@@ -979,9 +1023,9 @@ export class Cache {
     };
     this.#l1.set(key, entry);
     if (l2 !== undefined) {
-      const envelope = encodeEnvelope(call.graceMs, snapshot.global, call.tags, snapshot.versions, text);
+      const tail = encodeEnvelopeTail(call.graceMs, snapshot.global, call.tags, snapshot.versions, text);
       const message = encodeKeysMessage(this.#id, [key]);
-      const done = await this.#attempt(() => l2.write(key, envelope, ttlMs + call.graceMs, message));
+      const done = await this.#attempt(() => l2.write(key, tail, ttlMs, call.graceMs, message));
       if (done === FAILED) this.#pend('key', key);
     }
     return frozen;

@@ -1,19 +1,20 @@
 /**
- * The text stored in Redis for one entry: a small header (format, grace period, the version of the
- * whole prefix and of each tag when the value was computed), then the serialized value.
+ * The text stored in Redis for one entry: a small header, then the serialized value.
  *
- *     1 <graceMs> <globalVersion> <tagCount>\n
+ *     1 <freshUntilMs> <graceMs> <globalVersion> <tagCount>\n
  *     <version> <tag>\n          (tagCount lines)
  *     <payload>
  *
- * The header holds no absolute time: freshness is read from the key's remaining TTL in Redis
- * (`PTTL`), so processes with skewed clocks agree on it. Tags contain no control characters
- * (checked on input), so a line break always ends a header line. The Redis read script parses the
- * same header to return the tags' current versions in the same round trip.
+ * `freshUntilMs` is a time on the Redis server's clock: the write script stamps it from Redis's
+ * `TIME` in the same step as the write, so it never depends on the writing process's clock. The
+ * cache builds everything after it (the {@link EnvelopeTail}) and the script prepends `1 <time>`.
+ * Tags contain no control characters (checked on input), so a line break always ends a header line.
  */
 
 /** A decoded entry. */
 export interface Envelope {
+  /** End of freshness, ms on the Redis server's clock. */
+  readonly freshUntilMs: number;
   /** Grace period the entry was written with, ms (Redis keeps it `ttl + grace`). */
   readonly graceMs: number;
   /** Version of the whole prefix (bumped by `clear()`) when the value was computed. */
@@ -26,17 +27,21 @@ export interface Envelope {
   readonly payload: string;
 }
 
-const FORMAT = '1';
+/** The part of an envelope the cache builds: everything after `1 <freshUntilMs>`. */
+export type EnvelopeTail = string;
 
-/** Encodes an entry. `versions` is parallel to `tags`. */
-export function encodeEnvelope(
+/** Format marker of the envelope's first field. */
+export const ENVELOPE_FORMAT = '1';
+
+/** Encodes everything after the format and fresh-until fields. `versions` is parallel to `tags`. */
+export function encodeEnvelopeTail(
   graceMs: number,
   globalVersion: number,
   tags: readonly string[],
   versions: readonly number[],
   payload: string,
-): string {
-  let text = `${FORMAT} ${graceMs} ${globalVersion} ${tags.length}\n`;
+): EnvelopeTail {
+  let text = ` ${graceMs} ${globalVersion} ${tags.length}\n`;
   for (let i = 0; i < tags.length; i++) text += `${versions[i] ?? 0} ${tags[i]}\n`;
   return text + payload;
 }
@@ -46,11 +51,15 @@ export function decodeEnvelope(text: string): Envelope | undefined {
   let end = text.indexOf('\n');
   if (end < 0) return undefined;
   const header = text.slice(0, end).split(' ');
-  if (header.length !== 4 || header[0] !== FORMAT) return undefined;
-  const graceMs = Number(header[1]);
-  const globalVersion = Number(header[2]);
-  const count = Number(header[3]);
+  if (header.length !== 5 || header[0] !== ENVELOPE_FORMAT) return undefined;
+  const [freshUntilMs, graceMs, globalVersion, count] = header.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+  ];
   if (
+    !Number.isInteger(freshUntilMs) ||
     !Number.isInteger(graceMs) ||
     !Number.isInteger(globalVersion) ||
     !Number.isInteger(count) ||
@@ -72,5 +81,5 @@ export function decodeEnvelope(text: string): Envelope | undefined {
     tags.push(text.slice(space + 1, end));
     start = end + 1;
   }
-  return { graceMs, globalVersion, tags, versions, payload: text.slice(start) };
+  return { freshUntilMs, graceMs, globalVersion, tags, versions, payload: text.slice(start) };
 }

@@ -45,11 +45,11 @@ export const ATTR_CACHE_NAME = 'cache.name';
 export const ATTR_CACHE_LEVEL = 'cache.level';
 /** Attribute: `hit`, `miss` or `stale` (a stale value served within its grace period). */
 export const ATTR_CACHE_RESULT = 'cache.result';
-/** Attribute: the Redis round trip (`read`, `write`, `delete`, `invalidate`, `versions`). */
+/** Attribute: the Redis round trip (`read`, `write`, `delete`, `invalidate`, `versions`, `clock`). */
 export const ATTR_CACHE_OPERATION = 'cache.operation';
 
 /** Redis round trips the cache makes. */
-export type RedisOperation = 'read' | 'write' | 'delete' | 'invalidate' | 'versions';
+export type RedisOperation = 'read' | 'write' | 'delete' | 'invalidate' | 'versions' | 'clock';
 
 /** Counters reported through the observable instruments. */
 export interface CounterSnapshot {
@@ -65,7 +65,7 @@ const REDIS_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ];
 const FACTORY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-const OPERATIONS: readonly RedisOperation[] = ['read', 'write', 'delete', 'invalidate', 'versions'];
+const OPERATIONS: readonly RedisOperation[] = ['read', 'write', 'delete', 'invalidate', 'versions', 'clock'];
 
 /** One cache's instruments and spans. */
 export class CacheTelemetry {

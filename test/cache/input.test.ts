@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decodeEnvelope, encodeEnvelope } from '../../src/cache/envelope.ts';
+import { decodeEnvelope, encodeEnvelopeTail } from '../../src/cache/envelope.ts';
 import { assertJsonRoundTrip, CacheClosedError, createCache, jsonSerializer } from '../../src/cache/index.ts';
 import { stableStringify } from '../../src/cache/serializer.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
@@ -169,15 +169,24 @@ describe('serialisation helpers', () => {
   });
 
   it('encodes entries with tag versions and rejects text that is not an entry', () => {
-    const text = encodeEnvelope(500, 7, ['a b', 'c'], [3, 4], '{"v":1}\nwith newline');
+    // The write script prepends the format and the end of freshness on Redis's clock.
+    const text = `1 1700000000123${encodeEnvelopeTail(500, 7, ['a b', 'c'], [3, 4], '{"v":1}\nwith newline')}`;
     expect(decodeEnvelope(text)).toEqual({
+      freshUntilMs: 1700000000123,
       graceMs: 500,
       globalVersion: 7,
       tags: ['a b', 'c'],
       versions: [3, 4],
       payload: '{"v":1}\nwith newline',
     });
-    for (const bad of ['', 'plain text', '2 0 0 0\n{}', '1 x 0 0\n{}', '1 0 0 2\n3 a\n']) {
+    for (const bad of [
+      '',
+      'plain text',
+      '2 1 0 0 0\n{}',
+      '1 1 x 0 0\n{}',
+      '1 1 0 0 2\n3 a\n',
+      '1 0 0 0\n{}',
+    ]) {
       expect(decodeEnvelope(bad)).toBeUndefined();
     }
   });

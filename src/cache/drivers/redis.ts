@@ -1,25 +1,27 @@
 /**
- * The second level (L2): Redis through ioredis. Each cache operation is one round trip: a small
- * Lua script that reads a value with its remaining TTL and its tags' current versions, or writes
- * (or deletes) and publishes the matching bus message atomically, so an invalidation can never be
- * applied without being announced. The driver knows keys and text, not values or policies.
+ * The second level (L2): Redis through ioredis. Each cache operation is one round trip. Reads are
+ * one `MGET` (the value, the prefix version, the versions of the tags a write will need): as cheap
+ * as a GET. Writes, deletes and invalidations are small Lua scripts that also publish the matching
+ * bus message in the same atomic step, so a change can never be applied without being announced.
+ *
+ * Freshness is kept on the Redis server's clock: writes stamp `freshUntil` from Redis's `TIME`,
+ * and the driver keeps the offset between this process's monotonic clock and Redis's (measured
+ * from `TIME` replies, error under half a round trip), so skewed process clocks never matter.
+ * The driver knows keys and text, not values or policies.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { getLogger } from '../../logger.ts';
 import { closeRedisClient } from '../../redis.ts';
+import { ENVELOPE_FORMAT, type EnvelopeTail } from '../envelope.ts';
 import type { CacheTelemetry, RedisOperation } from '../telemetry.ts';
 
 /** What one L2 read returns. */
 export interface RedisRead {
   /** The stored envelope, or `undefined` when the key is absent. */
   readonly text: string | undefined;
-  /** Remaining TTL of the key, ms (grace included); negative when absent. */
-  readonly pttlMs: number;
   /** Current version of the whole prefix. */
   readonly globalVersion: number;
-  /** Current version of each tag named in the stored envelope, in its order. */
-  readonly entryVersions: readonly number[];
   /** Current version of each tag asked for in `read(key, tags)`, in that order. */
   readonly requestedVersions: readonly number[];
 }
@@ -40,36 +42,22 @@ export interface RedisDriverOptions {
 
 /** Most keys deleted by one script call (Lua's `unpack` has a stack limit). */
 const DELETE_CHUNK = 100;
+/** How long a measured clock offset is used before it is measured again, ms. */
+const CLOCK_RESYNC_MS = 30_000;
 
-const READ = `
-local text = redis.call('GET', KEYS[1])
-local pttl = -2
-local entry = {}
-if text then
-  pttl = redis.call('PTTL', KEYS[1])
-  local stop = string.find(text, '\\n', 1, true)
-  if stop then
-    local count = tonumber(string.match(string.sub(text, 1, stop - 1), ' (%d+)$')) or 0
-    local pos = stop + 1
-    for i = 1, count do
-      local e = string.find(text, '\\n', pos, true)
-      if not e then break end
-      local space = string.find(text, ' ', pos, true)
-      if not space or space > e then break end
-      entry[i] = tonumber(redis.call('GET', ARGV[1] .. string.sub(text, space + 1, e - 1))) or 0
-      pos = e + 1
-    end
-  end
-end
-local requested = {}
-for i = 3, #KEYS do requested[i - 2] = tonumber(redis.call('GET', KEYS[i])) or 0 end
-return {text, pttl, tonumber(redis.call('GET', KEYS[2])) or 0, entry, requested}
+// Reads the server's clock in ms (`now`), used by the scripts below.
+const NOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
-const WRITE = `
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return 1
+// Prepends the format and the end of freshness on the server's clock to the envelope tail, writes
+// it for ttl + grace, publishes; returns the clock reading, which refreshes the caller's offset.
+const WRITE = `${NOW}
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], '${ENVELOPE_FORMAT} ' .. string.format('%d', now + ttl) .. ARGV[1], 'PX', ttl + tonumber(ARGV[3]))
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return now
 `;
 
 const DELETE = `
@@ -78,12 +66,11 @@ redis.call('PUBLISH', ARGV[1], ARGV[2])
 return n
 `;
 
-// A new version is the larger of the old one plus one and the Redis server's clock in ms: versions
-// only ever grow, and a tag key that expired and is created again can never repeat a version that
-// an entry still remembers. Only equality of versions is ever compared, never clocks.
-const INVALIDATE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+// A new version is the larger of the old one plus one and the server's clock in ms: versions only
+// ever grow, and a tag key that expired and is created again can never repeat a version that an
+// entry still remembers. Only equality of versions is compared, never clocks. The clock reading is
+// returned last.
+const INVALIDATE = `${NOW}
 local versions = {}
 local changed = {}
 for i, key in ipairs(KEYS) do
@@ -93,6 +80,7 @@ for i, key in ipairs(KEYS) do
   changed[ARGV[i + 3]] = v
 end
 redis.call('PUBLISH', ARGV[1], cjson.encode({s = ARGV[2], t = changed}))
+versions[#versions + 1] = now
 return versions
 `;
 
@@ -105,12 +93,7 @@ function script(text: string): Script {
   return { text, sha: createHash('sha1').update(text).digest('hex') };
 }
 
-const SCRIPTS = {
-  read: script(READ),
-  write: script(WRITE),
-  delete: script(DELETE),
-  invalidate: script(INVALIDATE),
-};
+const SCRIPTS = { write: script(WRITE), delete: script(DELETE), invalidate: script(INVALIDATE) };
 
 /** Raised when a round trip is not attempted because the connection is not ready. */
 export class RedisNotReadyError extends Error {
@@ -128,6 +111,11 @@ class RedisTimeoutError extends Error {
   }
 }
 
+/** This process's clock, ms: monotonic (never jumps with the wall clock), on the Unix epoch scale. */
+function localNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 function toNumber(value: unknown): number {
   const n = typeof value === 'number' ? value : Number(value ?? 0);
   return Number.isFinite(n) ? n : 0;
@@ -140,9 +128,11 @@ export class RedisDriver {
   readonly #prefix: string;
   readonly #timeoutMs: number;
   readonly #telemetry: CacheTelemetry;
-  /** Whether the client's own command timeout already bounds every command. */
-  #clientTimesOut = false;
   readonly #readyListeners: (() => void)[] = [];
+  /** Redis clock minus local clock, ms; undefined until first measured. */
+  #offsetMs: number | undefined;
+  #offsetAt = 0;
+  #syncing: Promise<void> | undefined;
   /** Settles once the client exists (or could not be created). */
   readonly created: Promise<void>;
   /** Channel of the invalidation bus. */
@@ -157,8 +147,6 @@ export class RedisDriver {
     this.created = Promise.resolve(options.client).then(
       (client) => {
         this.#client = client;
-        const own = client.options.commandTimeout;
-        this.#clientTimesOut = typeof own === 'number' && own > 0 && own <= this.#timeoutMs;
         for (const listener of this.#readyListeners) client.on('ready', listener);
         if (client.status === 'ready') for (const listener of this.#readyListeners) listener();
       },
@@ -169,11 +157,6 @@ export class RedisDriver {
         );
       },
     );
-  }
-
-  /** The client, once created (the bus duplicates it). */
-  get client(): Redis | undefined {
-    return this.#client;
   }
 
   /** Whether commands may be sent now. */
@@ -197,29 +180,71 @@ export class RedisDriver {
     return tag === '' ? `${this.#prefix}g` : `${this.#prefix}t:${tag}`;
   }
 
-  /** Reads a value, its remaining TTL and current tag versions (also of `requestedTags`). */
+  /** Now on the Redis server's clock, ms, or `undefined` before the offset was first measured. */
+  serverNow(): number | undefined {
+    return this.#offsetMs === undefined ? undefined : localNow() + this.#offsetMs;
+  }
+
+  /** Whether the clock offset was never measured, or not recently. */
+  get clockStale(): boolean {
+    return this.#offsetMs === undefined || localNow() - this.#offsetAt > CLOCK_RESYNC_MS;
+  }
+
+  /** Measures the clock offset with `TIME` (one measurement at a time). */
+  syncClock(): Promise<void> {
+    this.#syncing ??= this.#telemetry
+      .roundTrip('clock', async () => {
+        const client = this.#readyClient();
+        const sent = localNow();
+        const [seconds, micros] = await this.#bounded(client.time());
+        this.#learnClock(Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), sent);
+      })
+      .finally(() => {
+        this.#syncing = undefined;
+      });
+    return this.#syncing;
+  }
+
+  /** Records a server clock reading taken between `sentAt` and now (assumed half way). */
+  #learnClock(serverMs: number, sentAt: number): void {
+    const received = localNow();
+    this.#offsetMs = serverMs - (sentAt + received) / 2;
+    this.#offsetAt = received;
+  }
+
+  /** Reads a value, the prefix version and the versions of `requestedTags`, in one MGET. */
   async read(key: string, requestedTags: readonly string[]): Promise<RedisRead> {
+    const client = this.#readyClient();
     const keys = [this.valueKey(key), this.tagKey('')];
     for (const tag of requestedTags) keys.push(this.tagKey(tag));
-    const reply = (await this.#run('read', SCRIPTS.read, keys, [`${this.#prefix}t:`])) as unknown[];
+    const reply = await this.#telemetry.roundTrip('read', () => this.#bounded(client.mget(keys)));
     const text = reply[0];
     return {
       text: typeof text === 'string' ? text : undefined,
-      pttlMs: toNumber(reply[1]),
-      globalVersion: toNumber(reply[2]),
-      entryVersions: Array.isArray(reply[3]) ? reply[3].map(toNumber) : [],
-      requestedVersions: Array.isArray(reply[4]) ? reply[4].map(toNumber) : [],
+      globalVersion: toNumber(reply[1]),
+      requestedVersions: reply.slice(2).map(toNumber),
     };
   }
 
-  /** Writes a value for `pxMs` and publishes `message` on the bus, atomically. */
-  async write(key: string, text: string, pxMs: number, message: string): Promise<void> {
-    await this.#run(
+  /**
+   * Writes an entry fresh for `ttlMs` (on Redis's clock) and kept `graceMs` longer, and publishes
+   * `message` on the bus, atomically.
+   */
+  async write(
+    key: string,
+    tail: EnvelopeTail,
+    ttlMs: number,
+    graceMs: number,
+    message: string,
+  ): Promise<void> {
+    const sent = localNow();
+    const now = await this.#run(
       'write',
       SCRIPTS.write,
       [this.valueKey(key)],
-      [text, String(pxMs), this.channel, message],
+      [tail, String(ttlMs), String(graceMs), this.channel, message],
     );
+    this.#learnClock(toNumber(now), sent);
   }
 
   /** Deletes keys and publishes `message(chunk)` for each chunk of them, atomically per chunk. */
@@ -240,13 +265,16 @@ export class RedisDriver {
    * publishes the new versions with `sender`. Returns the new versions in `tags` order.
    */
   async invalidate(tags: readonly string[], sender: string, retentionMs: number): Promise<number[]> {
+    const sent = localNow();
     const reply = (await this.#run(
       'invalidate',
       SCRIPTS.invalidate,
       tags.map((t) => this.tagKey(t)),
       [this.channel, sender, String(retentionMs), ...tags],
     )) as unknown[];
-    return reply.map(toNumber);
+    const versions = reply.map(toNumber);
+    this.#learnClock(versions.pop() ?? 0, sent);
+    return versions;
   }
 
   /** Current versions of tags (the empty tag: the whole prefix). */
@@ -284,8 +312,11 @@ export class RedisDriver {
     });
   }
 
+  /**
+   * Bounds a command by the cache's own timeout, whatever the client's settings: a caller's client
+   * may have none, and the cache's own connections are made without ioredis's costlier one.
+   */
   #bounded<T>(promise: Promise<T>): Promise<T> {
-    if (this.#clientTimesOut) return promise;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new RedisTimeoutError(this.#timeoutMs)), this.#timeoutMs);
