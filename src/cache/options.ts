@@ -51,9 +51,9 @@ export interface CacheOptions {
    *
    * A URL gets two fail-fast connections of the cache's own (commands and bus), closed by
    * `close()`. A client is used as given and never closed by the cache; the bus uses
-   * `client.duplicate()`. Give such a client `enableOfflineQueue: false` and a `commandTimeout`;
-   * the cache adds its own timeout (`redisCommandTimeoutMs`) when the client has none or a longer one,
-   * and never sends a command while the client is not connected.
+   * `client.duplicate()`. Whatever the client's settings, the cache bounds every round trip with
+   * its own `redisCommandTimeoutMs` timer and never sends a command while the client is not
+   * connected, so an offline queue is never used by the cache.
    *
    * Redis Cluster is not supported: scripts touch tag keys they do not declare.
    */
@@ -216,28 +216,32 @@ export interface ResolvedCacheOptions {
 
 const OPTION_NAMES = new Set<string>([...Object.keys(CACHE_DEFAULTS), 'redis', 'serializer', 'meter']);
 
-function integerOption(options: CacheOptions, name: keyof typeof CACHE_DEFAULTS, min: number, max: number) {
+/** A numeric option (its default when absent), checked to be within [min, max] (and whole when `whole`). */
+function numericOption(
+  options: CacheOptions,
+  name: keyof typeof CACHE_DEFAULTS,
+  min: number,
+  max: number,
+  whole: boolean,
+): number {
   const value = (options as Record<string, unknown>)[name] ?? CACHE_DEFAULTS[name];
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+  const ok = typeof value === 'number' && (whole ? Number.isInteger(value) : Number.isFinite(value));
+  if (!ok || value < min || value > max) {
     throw new InvalidArgumentError(
       `options.${name}`,
       `is ${describeValue(value)}`,
-      `an integer from ${min} to ${max}`,
+      `${whole ? 'an integer' : 'a number'} from ${min} to ${max}`,
     );
   }
   return value;
 }
 
+function integerOption(options: CacheOptions, name: keyof typeof CACHE_DEFAULTS, min: number, max: number) {
+  return numericOption(options, name, min, max, true);
+}
+
 function numberOption(options: CacheOptions, name: keyof typeof CACHE_DEFAULTS, min: number, max: number) {
-  const value = (options as Record<string, unknown>)[name] ?? CACHE_DEFAULTS[name];
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new InvalidArgumentError(
-      `options.${name}`,
-      `is ${describeValue(value)}`,
-      `a number from ${min} to ${max}`,
-    );
-  }
-  return value;
+  return numericOption(options, name, min, max, false);
 }
 
 function patternOption(options: CacheOptions, name: 'name' | 'prefix', pattern: RegExp, expected: string) {
