@@ -384,8 +384,9 @@ export class Cache {
    * (and counted), and after a failure it is served without calling the factory again for
    * `graceBackoffSeconds`. A factory error is otherwise rethrown unchanged to every waiting caller.
    *
-   * A `set`, `delete` or tag invalidation of the key seen while the factory runs wins: the factory's
-   * result is returned to its callers but not cached.
+   * A `set`, `delete` or `clear()` seen while the factory runs wins: the factory's result is
+   * returned to its callers but not cached. A tag invalidated while it runs makes the cached result
+   * invalid at once (its entry carries the tag's version from before the factory ran).
    *
    * @throws {InvalidArgumentError} for a bad key, factory or option, or a result the serializer refuses.
    * @throws {CacheFactoryTimeoutError} when the factory passes its hard timeout and nothing stale exists.
