@@ -23,7 +23,9 @@ afterAll(async () => {
 });
 
 async function count(): Promise<number> {
-  return admin(async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${items}`)).rows[0]?.n ?? -1);
+  return admin(
+    async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${items}`)).rows[0]?.n ?? -1,
+  );
 }
 
 async function batchError(promise: Promise<unknown>): Promise<BatchFailedError> {
@@ -43,7 +45,13 @@ describe.each([
   let base = 0;
 
   beforeAll(async () => {
-    db = await createDatabase({ config: testConfig(), url: TEST_DATABASE_URL, poolSize: 1, maxOverflow: 0, pipeline });
+    db = await createDatabase({
+      config: testConfig(),
+      url: TEST_DATABASE_URL,
+      poolSize: 1,
+      maxOverflow: 0,
+      pipeline,
+    });
     base = pipeline ? 1000 : 2000;
   });
 
@@ -55,7 +63,10 @@ describe.each([
     const before = await count();
     const results = await db.executeBatch([
       { text: `INSERT INTO ${items} (id, name) VALUES ($1, $2)`, values: [base + 1, 'one'], label: 'first' },
-      { text: `INSERT INTO ${items} (id, name) VALUES ($1, $2) RETURNING id, name`, values: [base + 2, 'two'] },
+      {
+        text: `INSERT INTO ${items} (id, name) VALUES ($1, $2) RETURNING id, name`,
+        values: [base + 2, 'two'],
+      },
       { text: `UPDATE ${items} SET name = $1 WHERE id = $2`, values: ['uno', base + 1], label: 'rename' },
       { text: `SELECT name FROM ${items} WHERE id IN ($1, $2) ORDER BY id`, values: [base + 1, base + 2] },
     ]);
@@ -74,7 +85,11 @@ describe.each([
       db.executeBatch([
         { text: `INSERT INTO ${items} (id, name) VALUES ($1, $2)`, values: [base + 10, 'ten'] },
         { text: `INSERT INTO ${items} (id, name) VALUES ($1, $2)`, values: [base + 11, 'eleven'] },
-        { text: `INSERT INTO ${items} (id, name) VALUES ($1, $2)`, values: [base + 10, 'again'], label: 'duplicate' },
+        {
+          text: `INSERT INTO ${items} (id, name) VALUES ($1, $2)`,
+          values: [base + 10, 'again'],
+          label: 'duplicate',
+        },
         { text: `INSERT INTO ${items} (id, name) VALUES ($1, $2)`, values: [base + 12, 'twelve'] },
       ]),
     );
@@ -87,13 +102,15 @@ describe.each([
     );
     expect((error.cause as { code?: string }).code).toBe('23505');
     expect(await count()).toBe(before);
-    expect(await admin(async (c) => (await c.query(`SELECT 1 FROM ${items} WHERE id = $1`, [base + 10])).rowCount)).toBe(
-      0,
-    );
+    expect(
+      await admin(async (c) => (await c.query(`SELECT 1 FROM ${items} WHERE id = $1`, [base + 10])).rowCount),
+    ).toBe(0);
   });
 
   it('leaves the connection clean: the next batch and query run normally', async () => {
-    await batchError(db.executeBatch([{ text: `INSERT INTO ${items} (id, name) VALUES ($1, '')`, values: [base + 20] }]));
+    await batchError(
+      db.executeBatch([{ text: `INSERT INTO ${items} (id, name) VALUES ($1, '')`, values: [base + 20] }]),
+    );
     const [result] = await db.executeBatch([
       { text: `INSERT INTO ${items} (id, name) VALUES ($1, $2) RETURNING name`, values: [base + 21, 'fine'] },
     ]);
@@ -146,20 +163,25 @@ describe.each([
 
 describe('executeBatch bounds', () => {
   it('refuses more operations than maxBatchSize', async () => {
-    const db = await createDatabase({ config: testConfig(), url: TEST_DATABASE_URL, poolSize: 1, maxBatchSize: 3 });
+    const db = await createDatabase({
+      config: testConfig(),
+      url: TEST_DATABASE_URL,
+      poolSize: 1,
+      maxBatchSize: 3,
+    });
     try {
-      const error = await db
-        .executeBatch(Array.from({ length: 4 }, () => ({ text: 'SELECT 1' })))
-        .then(
-          () => undefined,
-          (e: unknown) => e as Error,
-        );
+      const error = await db.executeBatch(Array.from({ length: 4 }, () => ({ text: 'SELECT 1' }))).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
       expect(error?.message).toBe(
         'operations: is an array of 4; expected an array of at most 3 operations ({ text, values?, label? })',
       );
-      expect(await db.executeBatch(Array.from({ length: 3 }, (_, i) => ({ text: 'SELECT $1::int AS i', values: [i] })))).toEqual(
-        [0, 1, 2].map((i) => ({ command: 'SELECT', rowCount: 1, rows: [{ i }] })),
-      );
+      expect(
+        await db.executeBatch(
+          Array.from({ length: 3 }, (_, i) => ({ text: 'SELECT $1::int AS i', values: [i] })),
+        ),
+      ).toEqual([0, 1, 2].map((i) => ({ command: 'SELECT', rowCount: 1, rows: [{ i }] })));
     } finally {
       await db.close();
     }

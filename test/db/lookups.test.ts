@@ -71,7 +71,9 @@ describe('lookups on the real PostgreSQL', () => {
     const searchDb = await createDatabase({ config: testConfig(), url, poolSize: 1, maxOverflow: 0 });
     try {
       expect(await searchDb.getById<User>('users', 2)).toEqual(USERS[1]);
-      expect(await searchDb.getByFilter('codes', { label: 'first' })).toEqual([{ code: 'a-1', label: 'first' }]);
+      expect(await searchDb.getByFilter('codes', { label: 'first' })).toEqual([
+        { code: 'a-1', label: 'first' },
+      ]);
       await expect(searchDb.getById('nothing_here', 1)).rejects.toThrow(
         /no table "nothing_here" in any schema of the search path/,
       );
@@ -112,8 +114,11 @@ describe('lookups on the real PostgreSQL', () => {
       /^options\.orderBy: "height" is not a column of perf_test_\w+\.users/,
     );
     expect(
-      (await refused(() => db.getByFilter(users, {}, { orderBy: { column: 'age', direction: 'sideways' as 'asc' } })))
-        .message,
+      (
+        await refused(() =>
+          db.getByFilter(users, {}, { orderBy: { column: 'age', direction: 'sideways' as 'asc' } }),
+        )
+      ).message,
     ).toBe('options.orderBy.direction: "sideways" is not a sort direction; expected "asc" or "desc"');
     expect((await refused(() => db.getById(`${schema}.Users`, 1))).message).toMatch(/no table "Users"/);
     expect((await refused(() => db.getById(users, 1, { idColumn: 'missing' }))).message).toMatch(
@@ -123,8 +128,50 @@ describe('lookups on the real PostgreSQL', () => {
 
   it('quotes catalogue names, so reserved and mixed-case column names work', async () => {
     await db.query(`INSERT INTO ${schema}.notes (body, "Order") VALUES ($1, $2), ($3, $4)`, ['b', 2, 'a', 1]);
-    const rows = await db.getByFilter<{ body: string }>(`${schema}.notes`, {}, { orderBy: { column: 'Order' } });
+    const rows = await db.getByFilter<{ body: string }>(
+      `${schema}.notes`,
+      {},
+      { orderBy: { column: 'Order' } },
+    );
     expect(rows.map((r) => r.body)).toEqual(['a', 'b']);
+  });
+
+  it('keeps at most maxCachedTables tables and sees new columns after clearCatalogue()', async () => {
+    const small = await createDatabase({
+      config: testConfig(),
+      url: TEST_DATABASE_URL,
+      poolSize: 1,
+      maxOverflow: 0,
+      maxCachedTables: 2,
+    });
+    try {
+      const statements = async (fn: () => Promise<unknown>) => {
+        const before = small.stats().statements;
+        await fn();
+        return small.stats().statements - before;
+      };
+      expect(await statements(() => small.getById(users, 1))).toBe(2);
+      expect(await statements(() => small.getById(users, 1))).toBe(1);
+      await small.getById(`${schema}.codes`, 'a-1');
+      await small.getById(`${schema}.keyless`, 1);
+      expect(small.stats().cachedTables).toBe(2);
+      // users was loaded first, so it was dropped: looking it up reads the catalogue again.
+      expect(await statements(() => small.getById(users, 1))).toBe(2);
+
+      // codes was dropped by now too; loading it caches its columns as they are.
+      expect(await statements(() => small.getById(`${schema}.codes`, 'a-1'))).toBe(2);
+      await admin((c) => c.query(`ALTER TABLE ${schema}.codes ADD COLUMN extra text`));
+      await expect(small.getByFilter(`${schema}.codes`, { extra: null })).rejects.toThrow(
+        /"extra" is not a column of/,
+      );
+      small.clearCatalogue();
+      expect(await small.getByFilter(`${schema}.codes`, { extra: null }, { orderBy: 'code' })).toEqual([
+        { code: 'a-1', label: 'first', extra: null },
+        { code: 'b-2', label: 'second', extra: null },
+      ]);
+    } finally {
+      await small.close();
+    }
   });
 
   it('refuses hostile identifiers with a clear error before any SQL runs', async () => {
@@ -149,18 +196,30 @@ describe('lookups on the real PostgreSQL', () => {
     ];
     for (const table of hostileTables) {
       const error = await refused(() => db.getById(table, 1));
-      expect(error.message).toMatch(/^table: .* is not a plain table name; expected a table name of 1 to 63 ASCII/);
+      expect(error.message).toMatch(
+        /^table: .* is not a plain table name; expected a table name of 1 to 63 ASCII/,
+      );
       await refused(() => db.getByFilter(table, {}));
     }
     expect((await refused(() => db.getById('us\u0435rs', 1))).message).toContain('"us\\u0435rs"');
-    const hostileColumns = ['id) OR 1=1 --', 'name"', 'name; DROP TABLE x', 'n\u0430me', 'name\u0000', '1name', 'a.b'];
+    const hostileColumns = [
+      'id) OR 1=1 --',
+      'name"',
+      'name; DROP TABLE x',
+      'n\u0430me',
+      'name\u0000',
+      '1name',
+      'a.b',
+    ];
     for (const column of hostileColumns) {
       await refused(() => db.getByFilter(users, { [column]: 1 }));
       await refused(() => db.getByFilter(users, {}, { orderBy: column }));
       await refused(() => db.getByFilter(users, {}, { orderBy: { column, direction: 'asc' } }));
       await refused(() => db.getById(users, 1, { idColumn: column }));
     }
-    await refused(() => db.getByFilter(users, {}, { orderBy: { column: 'age', direction: 'desc; DROP TABLE x' as 'desc' } }));
+    await refused(() =>
+      db.getByFilter(users, {}, { orderBy: { column: 'age', direction: 'desc; DROP TABLE x' as 'desc' } }),
+    );
     await refused(() => db.query('SELECT 1', [], { table: 'x; DROP TABLE y' }));
     expect(checkouts.count).toBe(0);
     expect(db.stats().statements).toBe(statementsBefore);
@@ -187,14 +246,25 @@ describe('lookups on the real PostgreSQL', () => {
   });
 
   it('rejects non-integer text as an id the way PostgreSQL does, naming the problem', async () => {
-    await expect(db.getById(users, '1 OR 1=1')).rejects.toThrow(/invalid input syntax for type integer: "1 OR 1=1"/);
-    expect(await db.query(`SELECT count(*)::int AS n FROM ${schema}.users`)).toMatchObject({ rows: [{ n: USERS.length }] });
+    await expect(db.getById(users, '1 OR 1=1')).rejects.toThrow(
+      /invalid input syntax for type integer: "1 OR 1=1"/,
+    );
+    expect(await db.query(`SELECT count(*)::int AS n FROM ${schema}.users`)).toMatchObject({
+      rows: [{ n: USERS.length }],
+    });
   });
 
   it('runs any statement through query(), values as parameters', async () => {
-    const result = await db.query<{ name: string }>(`SELECT name FROM ${schema}.users WHERE age = $1 ORDER BY id`, [41]);
+    const result = await db.query<{ name: string }>(
+      `SELECT name FROM ${schema}.users WHERE age = $1 ORDER BY id`,
+      [41],
+    );
     expect(result.command).toBe('SELECT');
-    expect(result.rows.map((r) => r.name)).toEqual(sortedUsers('id', 'asc').filter((u) => u.age === 41).map((u) => u.name));
+    expect(result.rows.map((r) => r.name)).toEqual(
+      sortedUsers('id', 'asc')
+        .filter((u) => u.age === 41)
+        .map((u) => u.name),
+    );
     expect(result.rowCount).toBe(2);
   });
 

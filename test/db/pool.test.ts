@@ -40,7 +40,12 @@ describe('pool settings', () => {
       pipeline: true,
     });
     expect(config.statement_timeout).toBeUndefined();
-    const env = loadConfig({ DB_POOL_SIZE: '5', DB_MAX_OVERFLOW: '0', DB_POOL_TIMEOUT: '0.0001', DB_POOL_RECYCLE: '60' });
+    const env = loadConfig({
+      DB_POOL_SIZE: '5',
+      DB_MAX_OVERFLOW: '0',
+      DB_POOL_TIMEOUT: '0.0001',
+      DB_POOL_RECYCLE: '60',
+    });
     expect(poolConfig(resolveSettings({ statementTimeoutSeconds: 1.5 }, env, url), url)).toMatchObject({
       max: 5,
       min: 5,
@@ -56,13 +61,31 @@ describe('pool settings', () => {
     const problems: [object, string][] = [
       [{ poolSize: 0 }, 'options.poolSize: is 0; expected an integer from 1, at most 1000'],
       [{ maxOverflow: -1 }, 'options.maxOverflow: is -1; expected an integer from 0, at most 1000'],
-      [{ poolTimeoutSeconds: 0 }, 'options.poolTimeoutSeconds: is 0; expected a number greater than 0, at most 3600'],
-      [{ poolRecycleSeconds: 1.5 }, 'options.poolRecycleSeconds: is 1.5; expected an integer from 1, at most 604800'],
-      [{ slowQuerySeconds: Number.NaN }, 'options.slowQuerySeconds: is NaN; expected a number greater than 0, at most 86400'],
+      [
+        { poolTimeoutSeconds: 0 },
+        'options.poolTimeoutSeconds: is 0; expected a number greater than 0, at most 3600',
+      ],
+      [
+        { poolRecycleSeconds: 1.5 },
+        'options.poolRecycleSeconds: is 1.5; expected an integer from 1, at most 604800',
+      ],
+      [
+        { slowQuerySeconds: Number.NaN },
+        'options.slowQuerySeconds: is NaN; expected a number greater than 0, at most 86400',
+      ],
       [{ explainSlow: 'yes' }, 'options.explainSlow: is "yes"; expected true or false'],
-      [{ defaultLimit: 500, maxLimit: 100 }, 'options.defaultLimit: is 500; expected an integer from 1, at most 100'],
-      [{ applicationName: 'a\nb' }, 'options.applicationName: is "a\\nb"; expected 1 to 63 printable ASCII characters'],
-      [{ embedded: { port: 70_000 } }, 'options.embedded.port: is 70000; expected an integer from 0, at most 65535'],
+      [
+        { defaultLimit: 500, maxLimit: 100 },
+        'options.defaultLimit: is 500; expected an integer from 1, at most 100',
+      ],
+      [
+        { applicationName: 'a\nb' },
+        'options.applicationName: is "a\\nb"; expected 1 to 63 printable ASCII characters',
+      ],
+      [
+        { embedded: { port: 70_000 } },
+        'options.embedded.port: is 70000; expected an integer from 0, at most 65535',
+      ],
     ];
     for (const [options, message] of problems) {
       expect(() => resolveSettings(options, config, undefined)).toThrow(InvalidArgumentError);
@@ -88,7 +111,12 @@ describe('pool settings', () => {
 
   it('opens the pool with the mapped settings', async () => {
     db = await createDatabase({ config: testConfig(), url: TEST_DATABASE_URL, poolSize: 3, maxOverflow: 4 });
-    expect(db.pool.options).toMatchObject({ max: 7, min: 3, connectionTimeoutMillis: 30_000, maxLifetimeSeconds: 3600 });
+    expect(db.pool.options).toMatchObject({
+      max: 7,
+      min: 3,
+      connectionTimeoutMillis: 30_000,
+      maxLifetimeSeconds: 3600,
+    });
     expect(db.poolStats()).toEqual({ total: 0, idle: 0, inUse: 0, waiting: 0, max: 7, min: 3 });
   });
 });
@@ -123,7 +151,13 @@ describe('pool exhaustion', () => {
     expect(exhausted.message).toBe(
       'QueuePool limit of size 1 overflow 1 reached, connection timed out, timeout 0.50 s: 2 connections in use, 0 other requests waiting (raise DB_POOL_SIZE / DB_MAX_OVERFLOW, or release connections sooner)',
     );
-    expect(exhausted.pool).toEqual({ poolSize: 1, maxOverflow: 1, inUse: 2, waiting: 0, timeoutSeconds: 0.5 });
+    expect(exhausted.pool).toEqual({
+      poolSize: 1,
+      maxOverflow: 1,
+      inUse: 2,
+      waiting: 0,
+      timeoutSeconds: 0.5,
+    });
     expect(busy.stats().poolTimeouts).toBe(1);
 
     await Promise.all(sleepers);
@@ -151,14 +185,18 @@ describe('pool exhaustion', () => {
     expect(alert?.annotations.summary).toBe(`Database pool exhausted: ${exhausted.message}`);
     expect(alert?.threshold).toBe(0.5);
     expect(alert?.correlation_id).toBe('req-exhausted');
-    const span = (await tt.finishedSpans()).find((s) => s.name === 'getById pg_catalog.pg_class' && s.status.code === 2);
+    const span = (await tt.finishedSpans()).find(
+      (s) => s.name === 'getById pg_catalog.pg_class' && s.status.code === 2,
+    );
     expect(alert?.trace?.trace_id).toBe(span?.spanContext().traceId);
     expect(span?.attributes['error.type']).toBe('PERF_DB_POOL_EXHAUSTED');
 
     const metrics = await tt.telemetry.renderPrometheus();
     const pool = 'db_client_connection_pool_name="127\\.0\\.0\\.1:5432/test"';
     expect(metrics).toMatch(new RegExp(`^db_client_connection_timeouts_total\\{${pool},[^}]*\\} 1$`, 'm'));
-    expect(metrics).toMatch(new RegExp(`^db_client_connection_wait_time_count\\{${pool},[^}]*\\} [1-9]\\d*$`, 'm'));
+    expect(metrics).toMatch(
+      new RegExp(`^db_client_connection_wait_time_count\\{${pool},[^}]*\\} [1-9]\\d*$`, 'm'),
+    );
     expect(metrics).toMatch(
       new RegExp(`^perf_db_pool_connections\\{${pool},db_client_connection_state="idle",[^}]*\\} 1$`, 'm'),
     );

@@ -66,7 +66,8 @@ export function usersTableStatements(schema: string): { text: string; values?: u
 /** Creates `schema.users` with the seeded rows on the shared database. */
 export async function createUsers(schema: string): Promise<void> {
   await admin(async (client) => {
-    for (const statement of usersTableStatements(schema)) await client.query(statement.text, statement.values);
+    for (const statement of usersTableStatements(schema))
+      await client.query(statement.text, statement.values);
   });
 }
 
@@ -109,13 +110,21 @@ export async function expectStandardLookups(db: Database, table: string): Promis
 
   const red = USERS.filter((u) => u.team === 'red');
   expect(
-    await db.getByFilter<User>(table, { team: 'red' }, { orderBy: { column: 'age', direction: 'desc' }, limit: 2, offset: 1 }),
+    await db.getByFilter<User>(
+      table,
+      { team: 'red' },
+      { orderBy: { column: 'age', direction: 'desc' }, limit: 2, offset: 1 },
+    ),
   ).toEqual(sortedUsers('age', 'desc', red).slice(1, 3));
   expect(await db.getByFilter<User>(table, { team: 'blue', age: 25 })).toEqual(
     USERS.filter((u) => u.team === 'blue' && u.age === 25),
   );
   expect(await db.getByFilter<User>(table, { note: null }, { orderBy: 'name' })).toEqual(
-    sortedUsers('name', 'asc', USERS.filter((u) => u.note === null)),
+    sortedUsers(
+      'name',
+      'asc',
+      USERS.filter((u) => u.note === null),
+    ),
   );
 
   // Pages of 3 over a column full of ties: together they are every row exactly once, in order.
@@ -125,5 +134,7 @@ export async function expectStandardLookups(db: Database, table: string): Promis
   }
   expect(pages).toEqual(sortedUsers('age', 'asc'));
   // No order given: primary key order.
-  expect((await db.getByFilter<User>(table, {}, { limit: 4, offset: 2 })).map((u) => u.id)).toEqual([3, 4, 5, 6]);
+  expect((await db.getByFilter<User>(table, {}, { limit: 4, offset: 2 })).map((u) => u.id)).toEqual([
+    3, 4, 5, 6,
+  ]);
 }
