@@ -7,7 +7,16 @@
  * `pg` is imported lazily, inside {@link createDatabase}: a module loaded by the preload entry before
  * the ESM hooks are acknowledged must not load it, or the host's pg would not be instrumented.
  */
-import { type Attributes, context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  type TracerProvider,
+  trace,
+} from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type pg from 'pg';
 import type { Pool, PoolClient, QueryResult } from 'pg';
@@ -250,6 +259,8 @@ class DatabaseService implements Database {
   readonly #explains: ExplainLimiter;
   /** When each pooled connection was last released, for pre-ping. */
   readonly #idleSince = new WeakMap<PoolClient, number>();
+  /** getById statements by catalogue entry; entries go when the catalogue drops the table. */
+  readonly #byIdTexts = new WeakMap<TableInfo, string>();
   readonly #server: EmbeddedPostgres | undefined;
   /** The URL's password, scrubbed from every message the service passes on. */
   readonly #secret: string | undefined;
@@ -262,6 +273,7 @@ class DatabaseService implements Database {
     explains: 0,
   };
   #serverVersion: string | undefined;
+  #tracerOf: { readonly provider: TracerProvider; readonly tracer: Tracer } | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(pgModule: Pg, settings: DatabaseSettings, url: string, server: EmbeddedPostgres | undefined) {
@@ -311,7 +323,7 @@ class DatabaseService implements Database {
       const info = await this.#table(call, name);
       const key =
         idColumn === undefined ? keyColumnOf(info) : requireColumn('options.idColumn', info, idColumn);
-      const result = await this.#run(call, selectById(info, key), [value]);
+      const result = await this.#run(call, this.#byIdText(info, key), [value]);
       return result.rows[0] as R | undefined;
     });
   }
@@ -485,6 +497,17 @@ class DatabaseService implements Database {
     return offset;
   }
 
+  /** `selectById` of the table's default key, built once per catalogue entry. */
+  #byIdText(info: TableInfo, key: string): string {
+    if (key !== keyColumnOf(info)) return selectById(info, key);
+    let text = this.#byIdTexts.get(info);
+    if (text === undefined) {
+      text = selectById(info, key);
+      this.#byIdTexts.set(info, text);
+    }
+    return text;
+  }
+
   #table(call: Call, name: TableName): Promise<TableInfo> {
     return this.#catalogue.table('table', name, (text, values) => this.#housekeeping(call, text, values));
   }
@@ -502,9 +525,7 @@ class DatabaseService implements Database {
     const attributes: Attributes = { ...this.#attributes, [ATTR_DB_OPERATION_NAME]: operation, ...extra };
     if (table !== undefined) attributes[ATTR_DB_COLLECTION_NAME] = table;
     if (correlationId !== undefined) attributes[ATTR_CORRELATION_ID] = correlationId;
-    // Looked up per call: a tracer taken before a telemetry restart would point at the old provider.
-    const tracer = trace.getTracer(SCOPE_NAME, VERSION);
-    return tracer.startActiveSpan(name, { kind: SpanKind.INTERNAL, attributes }, async (span) => {
+    return this.#tracer().startActiveSpan(name, { kind: SpanKind.INTERNAL, attributes }, async (span) => {
       try {
         return await fn({ span, name, table, correlationId });
       } catch (error) {
@@ -515,6 +536,18 @@ class DatabaseService implements Database {
         span.end();
       }
     });
+  }
+
+  /**
+   * perf-sidecar's tracer, looked up again when the global provider changes: a tracer taken before a
+   * telemetry restart would keep pointing at the provider that was shut down.
+   */
+  #tracer(): Tracer {
+    const provider = trace.getTracerProvider();
+    if (this.#tracerOf?.provider !== provider) {
+      this.#tracerOf = { provider, tracer: provider.getTracer(SCOPE_NAME, VERSION) };
+    }
+    return this.#tracerOf.tracer;
   }
 
   #recordFailure(span: Span, error: unknown): void {
@@ -622,15 +655,14 @@ class DatabaseService implements Database {
 
   /** Runs one statement of a call on a pooled connection: timing, counting, slow-query handling. */
   async #run(call: Call, text: string, values: readonly unknown[]): Promise<QueryResult<Row>> {
-    const hash = statementHash(text);
     call.span.setAttribute(ATTR_DB_QUERY_TEXT, excerpt(text, this.#settings.maxStatementLength));
-    call.span.setAttribute(ATTR_PERF_DB_STATEMENT_HASH, hash);
     const client = await this.#checkout(call);
     const started = performance.now();
     let result: QueryResult<Row> | undefined;
     let failure: unknown;
     try {
-      result = await client.query<Row>({ text, values: [...values] });
+      // (text, values) rather than a config object: pg copies config objects on every call.
+      result = await client.query<Row>(text, values as unknown[]);
     } catch (error) {
       failure = error;
     }
@@ -641,7 +673,7 @@ class DatabaseService implements Database {
     let broken: Error | undefined = connectionOk ? undefined : asError(failure);
     try {
       if (seconds > this.#settings.slowQuerySeconds) {
-        this.#slow(call, text, hash, seconds);
+        const hash = this.#slow(call, text, seconds);
         if (connectionOk && this.#settings.explainSlow && isExplainable(text) && this.#explains.allow(hash)) {
           broken = await this.#explain(call.span, client, text, values);
         }
@@ -665,7 +697,7 @@ class DatabaseService implements Database {
     this.#release(client, lost ? asError(outcome.error) : undefined);
     if (seconds > this.#settings.slowQuerySeconds) {
       const text = operations.map((o) => o.text).join(';\n');
-      this.#slow(call, `-- batch of ${operations.length} statements\n${text}`, statementHash(text), seconds);
+      this.#slow(call, `-- batch of ${operations.length} statements\n${text}`, seconds);
     }
     if (!outcome.ok) {
       const label = outcome.index === undefined ? undefined : operations[outcome.index]?.label;
@@ -678,10 +710,15 @@ class DatabaseService implements Database {
     return outcome.results;
   }
 
-  /** Marks the span and raises `slow_query`: the statement text (never parameter values). */
-  #slow(call: Call, text: string, hash: string, seconds: number): void {
+  /**
+   * Marks the span and raises `slow_query`: the statement text (never parameter values). Returns
+   * the statement hash, computed only here: hashing every statement would cost more than the span.
+   */
+  #slow(call: Call, text: string, seconds: number): string {
     this.#counters.slowQueries++;
+    const hash = statementHash(text);
     call.span.setAttribute(ATTR_PERF_DB_SLOW, true);
+    call.span.setAttribute(ATTR_PERF_DB_STATEMENT_HASH, hash);
     const threshold = this.#settings.slowQuerySeconds;
     const trace = alertTraceOf(call.span.spanContext());
     const where = call.table === undefined ? '' : ` on table "${call.table}"`;
@@ -698,6 +735,7 @@ class DatabaseService implements Database {
       ...(trace ? { trace } : {}),
       ...(call.correlationId === undefined ? {} : { correlationId: call.correlationId }),
     }));
+    return hash;
   }
 
   /**
@@ -711,9 +749,7 @@ class DatabaseService implements Database {
     text: string,
     values: readonly unknown[],
   ): Promise<Error | undefined> {
-    const explained = untraced(() =>
-      client.query<Row>({ text: `EXPLAIN (FORMAT JSON) ${text}`, values: [...values] }),
-    );
+    const explained = untraced(() => client.query<Row>(`EXPLAIN (FORMAT JSON) ${text}`, values as unknown[]));
     try {
       const result = await withTimeout(
         explained,
