@@ -9,6 +9,7 @@ import { alertRecordSchema } from '../src/alerts/index.ts';
 import { type AppRun, runFixture } from './helpers/child.ts';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, withPassword } from './helpers/env.ts';
 import { OtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.ts';
+import { deleteKeys } from './helpers/telemetry.ts';
 
 const SECRET = 's3cr3t-fixture-pw';
 
@@ -47,8 +48,7 @@ describe('node --import perf-sidecar/register', () => {
   }, 90_000);
 
   afterAll(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
+    await deleteKeys(redis, prefix);
     await redis.quit();
     await receiver.close();
   });

@@ -62,6 +62,11 @@ interface Range {
   readonly minExclusive?: boolean;
 }
 
+/** Whole numbers from `min` to `max`. */
+const whole = (min: number, max: number): Range => ({ min, max, integer: true });
+/** Numbers greater than 0, at most `max`. */
+const positive = (max: number): Range => ({ min: 0, max, minExclusive: true });
+
 function numberOption(argument: string, value: unknown, fallback: number, range: Range): number {
   if (value === undefined) return fallback;
   const ok =
@@ -88,6 +93,10 @@ function booleanOption(argument: string, value: unknown, fallback: boolean): boo
 
 const APPLICATION_NAME = /^[\x20-\x7e]{1,63}$/;
 
+type NumberOptionName = {
+  [K in keyof DatabaseOptions]-?: NonNullable<DatabaseOptions[K]> extends number ? K : never;
+}[keyof DatabaseOptions];
+
 /**
  * Checks the options and merges them over the configuration.
  *
@@ -100,24 +109,12 @@ export function resolveSettings(
   url: string | undefined,
 ): DatabaseSettings {
   const db = config.db;
-  const o = options;
-  const poolSize = numberOption('options.poolSize', o.poolSize, db.poolSize, {
-    min: 1,
-    max: 1000,
-    integer: true,
-  });
-  const maxOverflow = numberOption('options.maxOverflow', o.maxOverflow, db.maxOverflow, {
-    min: 0,
-    max: 1000,
-    integer: true,
-  });
-  const poolMax = poolSize + maxOverflow;
-  const maxLimit = numberOption('options.maxLimit', o.maxLimit, 1000, {
-    min: 1,
-    max: 100_000,
-    integer: true,
-  });
-  const applicationName = o.applicationName ?? 'perf-sidecar';
+  const number = (name: NumberOptionName, fallback: number, range: Range) =>
+    numberOption(`options.${name}`, options[name], fallback, range);
+  const poolSize = number('poolSize', db.poolSize, whole(1, 1000));
+  const maxOverflow = number('maxOverflow', db.maxOverflow, whole(0, 1000));
+  const maxLimit = number('maxLimit', 1000, whole(1, 100_000));
+  const applicationName = options.applicationName ?? 'perf-sidecar';
   if (typeof applicationName !== 'string' || !APPLICATION_NAME.test(applicationName)) {
     throw new InvalidArgumentError(
       'options.applicationName',
@@ -129,132 +126,32 @@ export function resolveSettings(
     url,
     poolSize,
     maxOverflow,
-    poolTimeoutSeconds: numberOption(
-      'options.poolTimeoutSeconds',
-      o.poolTimeoutSeconds,
-      db.poolTimeoutSeconds,
-      {
-        min: 0,
-        max: 3600,
-        minExclusive: true,
-      },
-    ),
-    poolRecycleSeconds: numberOption(
-      'options.poolRecycleSeconds',
-      o.poolRecycleSeconds,
-      db.poolRecycleSeconds,
-      {
-        min: 1,
-        max: 604_800,
-        integer: true,
-      },
-    ),
-    prePingIdleSeconds: numberOption(
-      'options.prePingIdleSeconds',
-      o.prePingIdleSeconds,
-      db.prePingIdleSeconds,
-      {
-        min: 0,
-        max: 86_400,
-      },
-    ),
-    overflowIdleSeconds: numberOption('options.overflowIdleSeconds', o.overflowIdleSeconds, 10, {
-      min: 0,
-      max: 86_400,
-      minExclusive: true,
-    }),
-    slowQuerySeconds: numberOption('options.slowQuerySeconds', o.slowQuerySeconds, db.slowQuerySeconds, {
-      min: 0,
-      max: 86_400,
-      minExclusive: true,
-    }),
-    explainSlow: booleanOption('options.explainSlow', o.explainSlow, db.explainSlow),
-    explainIntervalSeconds: numberOption('options.explainIntervalSeconds', o.explainIntervalSeconds, 60, {
-      min: 1,
-      max: 86_400,
-    }),
-    explainMaxStatements: numberOption('options.explainMaxStatements', o.explainMaxStatements, 1000, {
-      min: 1,
-      max: 100_000,
-      integer: true,
-    }),
-    explainTimeoutMs: numberOption('options.explainTimeoutMs', o.explainTimeoutMs, 2000, {
-      min: 10,
-      max: 60_000,
-      integer: true,
-    }),
-    maxPlanLength: numberOption('options.maxPlanLength', o.maxPlanLength, 16_384, {
-      min: 256,
-      max: 1_000_000,
-      integer: true,
-    }),
-    defaultLimit: numberOption('options.defaultLimit', o.defaultLimit, Math.min(100, maxLimit), {
-      min: 1,
-      max: maxLimit,
-      integer: true,
-    }),
+    poolTimeoutSeconds: number('poolTimeoutSeconds', db.poolTimeoutSeconds, positive(3600)),
+    poolRecycleSeconds: number('poolRecycleSeconds', db.poolRecycleSeconds, whole(1, 604_800)),
+    prePingIdleSeconds: number('prePingIdleSeconds', db.prePingIdleSeconds, { min: 0, max: 86_400 }),
+    overflowIdleSeconds: number('overflowIdleSeconds', 10, positive(86_400)),
+    slowQuerySeconds: number('slowQuerySeconds', db.slowQuerySeconds, positive(86_400)),
+    explainSlow: booleanOption('options.explainSlow', options.explainSlow, db.explainSlow),
+    explainIntervalSeconds: number('explainIntervalSeconds', 60, { min: 1, max: 86_400 }),
+    explainMaxStatements: number('explainMaxStatements', 1000, whole(1, 100_000)),
+    explainTimeoutMs: number('explainTimeoutMs', 2000, whole(10, 60_000)),
+    maxPlanLength: number('maxPlanLength', 16_384, whole(256, 1_000_000)),
+    defaultLimit: number('defaultLimit', Math.min(100, maxLimit), whole(1, maxLimit)),
     maxLimit,
-    maxOffset: numberOption('options.maxOffset', o.maxOffset, 100_000, {
-      min: 0,
-      max: 10_000_000,
-      integer: true,
-    }),
-    maxBatchSize: numberOption('options.maxBatchSize', o.maxBatchSize, 1000, {
-      min: 1,
-      max: 100_000,
-      integer: true,
-    }),
-    maxCachedTables: numberOption('options.maxCachedTables', o.maxCachedTables, 256, {
-      min: 1,
-      max: 100_000,
-      integer: true,
-    }),
-    catalogueTtlSeconds: numberOption('options.catalogueTtlSeconds', o.catalogueTtlSeconds, 300, {
-      min: 0,
-      max: 86_400,
-    }),
-    maxStatementLength: numberOption('options.maxStatementLength', o.maxStatementLength, 2048, {
-      min: 64,
-      max: 1_000_000,
-      integer: true,
-    }),
-    healthTimeoutSeconds: numberOption('options.healthTimeoutSeconds', o.healthTimeoutSeconds, 5, {
-      min: 0,
-      max: 300,
-      minExclusive: true,
-    }),
+    maxOffset: number('maxOffset', 100_000, whole(0, 10_000_000)),
+    maxBatchSize: number('maxBatchSize', 1000, whole(1, 100_000)),
+    maxCachedTables: number('maxCachedTables', 256, whole(1, 100_000)),
+    catalogueTtlSeconds: number('catalogueTtlSeconds', 300, { min: 0, max: 86_400 }),
+    maxStatementLength: number('maxStatementLength', 2048, whole(64, 1_000_000)),
+    healthTimeoutSeconds: number('healthTimeoutSeconds', 5, positive(300)),
     statementTimeoutSeconds:
-      o.statementTimeoutSeconds === undefined
+      options.statementTimeoutSeconds === undefined
         ? undefined
-        : numberOption('options.statementTimeoutSeconds', o.statementTimeoutSeconds, 0, {
-            min: 0,
-            max: 86_400,
-            minExclusive: true,
-          }),
-    pipeline: booleanOption('options.pipeline', o.pipeline, true),
+        : number('statementTimeoutSeconds', 0, positive(86_400)),
+    pipeline: booleanOption('options.pipeline', options.pipeline, true),
     applicationName,
-    embedded: resolveEmbeddedOptions(o.embedded ?? {}, poolMax),
+    embedded: resolveEmbeddedOptions(options.embedded ?? {}, poolSize + maxOverflow),
   });
-}
-
-/** Host, port and database named by a PostgreSQL URL (pg's defaults filled in). */
-export interface Endpoint {
-  readonly host: string;
-  readonly port: number;
-  readonly database: string;
-}
-
-/** The endpoint of a URL; the database defaults to the user name, as in libpq, then `postgres`. */
-export function endpointOf(url: string): Endpoint {
-  const parsed = new URL(url);
-  return {
-    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: Number(parsed.port || 5432),
-    database:
-      decodeURIComponent(parsed.pathname.replace(/^\//, '')) ||
-      decodeURIComponent(parsed.username) ||
-      'postgres',
-  };
 }
 
 /**
@@ -283,25 +180,34 @@ export function resolveEmbeddedOptions(
       'a directory path',
     );
   }
+  const number = (name: 'maxConnections' | 'port' | 'startTimeoutMs', fallback: number, range: Range) =>
+    numberOption(`options.embedded.${name}`, options[name], fallback, range);
   return Object.freeze({
     dataDir,
-    maxConnections: numberOption(
-      'options.embedded.maxConnections',
-      options.maxConnections,
-      defaultMaxConnections,
-      {
-        min: 1,
-        max: 2000,
-        integer: true,
-      },
-    ),
-    port: numberOption('options.embedded.port', options.port, 0, { min: 0, max: 65_535, integer: true }),
-    startTimeoutMs: numberOption('options.embedded.startTimeoutMs', options.startTimeoutMs, 60_000, {
-      min: 1000,
-      max: 600_000,
-      integer: true,
-    }),
+    maxConnections: number('maxConnections', defaultMaxConnections, whole(1, 2000)),
+    port: number('port', 0, whole(0, 65_535)),
+    startTimeoutMs: number('startTimeoutMs', 60_000, whole(1000, 600_000)),
   });
+}
+
+/** Host, port and database named by a PostgreSQL URL (pg's defaults filled in). */
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+}
+
+/** The endpoint of a URL; the database defaults to the user name, as in libpq, then `postgres`. */
+export function endpointOf(url: string): Endpoint {
+  const parsed = new URL(url);
+  return {
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(parsed.port || 5432),
+    database:
+      decodeURIComponent(parsed.pathname.replace(/^\//, '')) ||
+      decodeURIComponent(parsed.username) ||
+      'postgres',
+  };
 }
 
 /**

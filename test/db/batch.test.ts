@@ -3,10 +3,10 @@
  * all or nothing, the failing operation named; with pg's pipeline mode and without.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchFailedError, createDatabase, type Database } from '../../src/db/index.ts';
+import { BatchFailedError, type Database } from '../../src/db/index.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
-import { admin, countCheckouts, dropSchema, testConfig, uniqueSchema } from '../helpers/db.ts';
-import { TEST_DATABASE_URL } from '../helpers/env.ts';
+import { admin, countCheckouts, dropSchema, testDatabase, uniqueSchema } from '../helpers/db.ts';
+import { rejectionOf } from '../helpers/expect.ts';
 
 const schema = uniqueSchema();
 const items = `${schema}.items`;
@@ -28,13 +28,8 @@ async function count(): Promise<number> {
   );
 }
 
-async function batchError(promise: Promise<unknown>): Promise<BatchFailedError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(BatchFailedError);
-  return error as BatchFailedError;
+function batchError(promise: Promise<unknown>): Promise<BatchFailedError> {
+  return rejectionOf(promise, BatchFailedError);
 }
 
 describe.each([
@@ -45,13 +40,7 @@ describe.each([
   let base = 0;
 
   beforeAll(async () => {
-    db = await createDatabase({
-      config: testConfig(),
-      url: TEST_DATABASE_URL,
-      poolSize: 1,
-      maxOverflow: 0,
-      pipeline,
-    });
+    db = await testDatabase({ poolSize: 1, maxOverflow: 0, pipeline });
     base = pipeline ? 1000 : 2000;
   });
 
@@ -149,12 +138,8 @@ describe.each([
       ['SELECT 1', /^operations: is "SELECT 1";/],
     ];
     for (const [operations, message] of refusals) {
-      const error = await db.executeBatch(operations as never).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(InvalidArgumentError);
-      expect((error as Error).message).toMatch(message);
+      const error = await rejectionOf(db.executeBatch(operations as never), InvalidArgumentError);
+      expect(error.message).toMatch(message);
     }
     expect(await db.executeBatch([])).toEqual([]);
     expect(checkouts.count).toBe(0);
@@ -163,18 +148,13 @@ describe.each([
 
 describe('executeBatch bounds', () => {
   it('refuses more operations than maxBatchSize', async () => {
-    const db = await createDatabase({
-      config: testConfig(),
-      url: TEST_DATABASE_URL,
-      poolSize: 1,
-      maxBatchSize: 3,
-    });
+    const db = await testDatabase({ poolSize: 1, maxBatchSize: 3 });
     try {
-      const error = await db.executeBatch(Array.from({ length: 4 }, () => ({ text: 'SELECT 1' }))).then(
-        () => undefined,
-        (e: unknown) => e as Error,
+      const error = await rejectionOf(
+        db.executeBatch(Array.from({ length: 4 }, () => ({ text: 'SELECT 1' }))),
+        InvalidArgumentError,
       );
-      expect(error?.message).toBe(
+      expect(error.message).toBe(
         'operations: is an array of 4; expected an array of at most 3 operations ({ text, values?, label? })',
       );
       expect(

@@ -11,6 +11,7 @@ import {
   startEmbeddedPostgres,
 } from '../../src/db/index.ts';
 import { expectStandardLookups, testConfig, USERS, usersTableStatements } from '../helpers/db.ts';
+import { rejectionOf } from '../helpers/expect.ts';
 
 describe('the embedded default (no DATABASE_URL)', () => {
   let db: Database;
@@ -42,8 +43,8 @@ describe('the embedded default (no DATABASE_URL)', () => {
   });
 
   it('keeps batches all-or-nothing, naming the failing operation', async () => {
-    const error = await db
-      .executeBatch([
+    const error = await rejectionOf(
+      db.executeBatch([
         {
           text: 'INSERT INTO app.users (id, name, team, age) VALUES ($1, $2, $3, $4)',
           values: [100, 'x', 'red', 1],
@@ -53,13 +54,10 @@ describe('the embedded default (no DATABASE_URL)', () => {
           values: [1, 'dup', 'red', 1],
           label: 'dup',
         },
-      ])
-      .then(
-        () => undefined,
-        (e: unknown) => e as BatchFailedError,
-      );
-    expect(error).toBeInstanceOf(BatchFailedError);
-    expect(error?.index).toBe(1);
+      ]),
+      BatchFailedError,
+    );
+    expect(error.index).toBe(1);
     expect(await db.getById('app.users', 100)).toBeUndefined();
   });
 

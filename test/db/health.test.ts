@@ -12,8 +12,9 @@ import {
   initializeDatabase,
 } from '../../src/db/index.ts';
 import { PerfSidecarError } from '../../src/errors.ts';
-import { testConfig } from '../helpers/db.ts';
+import { testConfig, testDatabase } from '../helpers/db.ts';
 import { TEST_DATABASE_URL } from '../helpers/env.ts';
+import { rejectionOf } from '../helpers/expect.ts';
 import { OwnPostgres } from '../helpers/postgres-server.ts';
 import { freePort } from '../helpers/redis-server.ts';
 
@@ -45,7 +46,7 @@ describe('health of a live server', () => {
   });
 
   it('reports a closed service as failed', async () => {
-    db = await createDatabase({ config: testConfig(), url: TEST_DATABASE_URL, poolSize: 1 });
+    db = await testDatabase({ poolSize: 1 });
     await db.close();
     expect(await db.getHealthStatus()).toMatchObject({
       status: 'fail',
@@ -77,14 +78,13 @@ describe('health of a server that is not there', () => {
 
   it('initializeDatabase fails fast with a DatabaseUnavailableError, and getDatabase says it is not initialized', async () => {
     const port = await freePort();
-    const error = await initializeDatabase({
-      config: testConfig(),
-      url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
-    }).then(
-      () => undefined,
-      (e: unknown) => e,
+    await rejectionOf(
+      initializeDatabase({
+        config: testConfig(),
+        url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+      }),
+      DatabaseUnavailableError,
     );
-    expect(error).toBeInstanceOf(DatabaseUnavailableError);
     expect(() => getDatabase()).toThrow(PerfSidecarError);
     expect(() => getDatabase()).toThrow(
       'the database service is not initialized; call initializeDatabase() first',

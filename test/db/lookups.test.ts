@@ -13,11 +13,13 @@ import {
   expectStandardLookups,
   sortedUsers,
   testConfig,
+  testDatabase,
   USERS,
   type User,
   uniqueSchema,
 } from '../helpers/db.ts';
 import { TEST_DATABASE_URL } from '../helpers/env.ts';
+import { rejectionOf } from '../helpers/expect.ts';
 
 const schema = uniqueSchema();
 const users = `${schema}.users`;
@@ -31,7 +33,7 @@ beforeAll(async () => {
   await admin((c) => c.query(`CREATE TABLE ${schema}.keyless (id integer, label text)`));
   await admin((c) => c.query(`CREATE TABLE ${schema}.codes (code text PRIMARY KEY, label text)`));
   await admin((c) => c.query(`INSERT INTO ${schema}.codes VALUES ('a-1', 'first'), ('b-2', 'second')`));
-  db = await createDatabase({ config: testConfig(), url: TEST_DATABASE_URL, poolSize: 2, maxOverflow: 2 });
+  db = await testDatabase({ poolSize: 2, maxOverflow: 2 });
 });
 
 afterAll(async () => {
@@ -39,16 +41,9 @@ afterAll(async () => {
   await dropSchema(schema);
 });
 
-/** Calls `fn`, expecting an InvalidArgumentError; returns it. */
-async function refused(fn: () => Promise<unknown>): Promise<InvalidArgumentError> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(InvalidArgumentError);
-  return caught as InvalidArgumentError;
+/** Calls `fn`, expecting it to reject with an InvalidArgumentError; returns the error. */
+function refused(fn: () => Promise<unknown>): Promise<InvalidArgumentError> {
+  return rejectionOf(fn(), InvalidArgumentError);
 }
 
 describe('lookups on the real PostgreSQL', () => {
@@ -83,14 +78,7 @@ describe('lookups on the real PostgreSQL', () => {
   });
 
   it('caps the limit at maxLimit and refuses offsets past maxOffset', async () => {
-    const small = await createDatabase({
-      config: testConfig(),
-      url: TEST_DATABASE_URL,
-      poolSize: 1,
-      maxOverflow: 0,
-      maxLimit: 4,
-      maxOffset: 5,
-    });
+    const small = await testDatabase({ poolSize: 1, maxOverflow: 0, maxLimit: 4, maxOffset: 5 });
     try {
       expect(await small.getByFilter(users, {}, { limit: 1000 })).toHaveLength(4);
       expect(await small.getByFilter(users)).toHaveLength(4);
@@ -137,13 +125,7 @@ describe('lookups on the real PostgreSQL', () => {
   });
 
   it('keeps at most maxCachedTables tables and sees new columns after clearCatalogue()', async () => {
-    const small = await createDatabase({
-      config: testConfig(),
-      url: TEST_DATABASE_URL,
-      poolSize: 1,
-      maxOverflow: 0,
-      maxCachedTables: 2,
-    });
+    const small = await testDatabase({ poolSize: 1, maxOverflow: 0, maxCachedTables: 2 });
     try {
       const statements = async (fn: () => Promise<unknown>) => {
         const before = small.stats().statements;

@@ -7,11 +7,24 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type AlertRecord, alertRecordSchema } from '../../src/alerts/index.ts';
-import { createDatabase, type Database, type DatabaseOptions } from '../../src/db/index.ts';
-import { admin, createUsers, dropSchema, testConfig, USERS, uniqueSchema } from '../helpers/db.ts';
+import {
+  createDatabase,
+  type Database,
+  type DatabaseOptions,
+  DatabaseUnavailableError,
+} from '../../src/db/index.ts';
+import {
+  admin,
+  createUsers,
+  dropSchema,
+  testConfig,
+  testDatabase,
+  USERS,
+  uniqueSchema,
+} from '../helpers/db.ts';
 import { TEST_DATABASE_URL, withPassword } from '../helpers/env.ts';
-import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { rejectionOf } from '../helpers/expect.ts';
+import { startConnectedTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 
 const schema = uniqueSchema();
 const users = `${schema}.users`;
@@ -45,16 +58,9 @@ async function started(
   options: DatabaseOptions = {},
   env: Record<string, string> = {},
 ): Promise<{ tt: TestTelemetry; db: Database }> {
-  t = await startTestTelemetry(env);
+  t = await startConnectedTelemetry(env);
   const tt = t;
-  await waitFor(() => tt.telemetry.alerts.available, { what: 'the alert store to connect' });
-  db = await createDatabase({
-    config: testConfig(),
-    url: TEST_DATABASE_URL,
-    poolSize: 2,
-    maxOverflow: 0,
-    ...options,
-  });
+  db = await testDatabase({ poolSize: 2, maxOverflow: 0, ...options });
   return { tt, db };
 }
 
@@ -225,12 +231,9 @@ describe('secrets', () => {
       const health = await good.getHealthStatus();
       expect(health.status).toBe('pass');
       expect(health.target).toBe(withPassword(TEST_DATABASE_URL, secret).replace(secret, '***'));
-      const error = await bad.query('SELECT 1').then(
-        () => undefined,
-        (e: unknown) => e as Error & { code?: string; target?: string },
-      );
-      expect(error?.code).toBe('PERF_DB_UNAVAILABLE');
-      expect(error?.message).toMatch(
+      const error = await rejectionOf(bad.query('SELECT 1'), DatabaseUnavailableError);
+      expect(error.code).toBe('PERF_DB_UNAVAILABLE');
+      expect(error.message).toMatch(
         /^PostgreSQL at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:5432\/no_such_db_\w+ is unavailable: database "no_such_db_\w+" does not exist$/,
       );
       const badHealth = await bad.getHealthStatus();
@@ -238,8 +241,8 @@ describe('secrets', () => {
       const everything = JSON.stringify([
         health,
         badHealth,
-        error?.message,
-        String(error?.cause),
+        error.message,
+        String(error.cause),
         good.target,
         bad.target,
         (await tt.finishedSpans()).map((s) => [s.attributes, s.events, s.status]),

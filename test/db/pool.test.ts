@@ -8,9 +8,9 @@ import { loadConfig } from '../../src/config.ts';
 import { createDatabase, type Database, PoolExhaustedError } from '../../src/db/index.ts';
 import { poolConfig, resolveSettings } from '../../src/db/pool.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
-import { admin, testConfig } from '../helpers/db.ts';
-import { TEST_DATABASE_URL } from '../helpers/env.ts';
-import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
+import { admin, testConfig, testDatabase } from '../helpers/db.ts';
+import { rejectionOf } from '../helpers/expect.ts';
+import { startConnectedTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 let db: Database | undefined;
@@ -94,23 +94,23 @@ describe('pool settings', () => {
   });
 
   it('never echoes a bad URL, which may hold a password', async () => {
-    const error = await createDatabase({ config: testConfig(), url: 'mysql://root:hunter2@db/app' }).then(
-      () => undefined,
-      (e: unknown) => e as Error,
+    const error = await rejectionOf(
+      createDatabase({ config: testConfig(), url: 'mysql://root:hunter2@db/app' }),
+      InvalidArgumentError,
     );
-    expect(error?.message).toBe(
+    expect(error.message).toBe(
       'options.url: the value has the unsupported scheme "mysql:"; expected postgresql://user:password@host:5432/database (postgres://, postgresql+asyncpg:// accepted)',
     );
-    const unparsable = await createDatabase({ config: testConfig(), url: 'hunter2 not a url' }).then(
-      () => undefined,
-      (e: unknown) => e as Error,
+    const unparsable = await rejectionOf(
+      createDatabase({ config: testConfig(), url: 'hunter2 not a url' }),
+      InvalidArgumentError,
     );
-    expect(unparsable?.message).toMatch(/^options\.url: the value is not a URL \(value hidden/);
-    expect(unparsable?.message).not.toContain('hunter2');
+    expect(unparsable.message).toMatch(/^options\.url: the value is not a URL \(value hidden/);
+    expect(unparsable.message).not.toContain('hunter2');
   });
 
   it('opens the pool with the mapped settings', async () => {
-    db = await createDatabase({ config: testConfig(), url: TEST_DATABASE_URL, poolSize: 3, maxOverflow: 4 });
+    db = await testDatabase({ poolSize: 3, maxOverflow: 4 });
     expect(db.pool.options).toMatchObject({
       max: 7,
       min: 3,
@@ -123,12 +123,9 @@ describe('pool settings', () => {
 
 describe('pool exhaustion', () => {
   it('fails with a PoolExhaustedError naming size, overflow, in-use, waiting and timeout, alerts, and leaks nothing', async () => {
-    t = await startTestTelemetry();
+    t = await startConnectedTelemetry();
     const tt = t;
-    await waitFor(() => tt.telemetry.alerts.available, { what: 'the alert store to connect' });
-    db = await createDatabase({
-      config: testConfig(),
-      url: TEST_DATABASE_URL,
+    db = await testDatabase({
       poolSize: 1,
       maxOverflow: 1,
       poolTimeoutSeconds: 0.5,
@@ -141,12 +138,10 @@ describe('pool exhaustion', () => {
     const sleepers = [busy.query('SELECT pg_sleep(2)'), busy.query('SELECT pg_sleep(2)')];
     await waitFor(() => busy.poolStats().inUse === 2, { what: 'both connections to be in use' });
 
-    const error = await busy.getById('pg_catalog.pg_class', 1, { correlationId: 'req-exhausted' }).then(
-      () => undefined,
-      (e: unknown) => e,
+    const exhausted = await rejectionOf(
+      busy.getById('pg_catalog.pg_class', 1, { correlationId: 'req-exhausted' }),
+      PoolExhaustedError,
     );
-    expect(error).toBeInstanceOf(PoolExhaustedError);
-    const exhausted = error as PoolExhaustedError;
     expect(exhausted.code).toBe('PERF_DB_POOL_EXHAUSTED');
     expect(exhausted.message).toBe(
       'QueuePool limit of size 1 overflow 1 reached, connection timed out, timeout 0.50 s: 2 connections in use, 0 other requests waiting (raise DB_POOL_SIZE / DB_MAX_OVERFLOW, or release connections sooner)',
@@ -206,13 +201,7 @@ describe('pool exhaustion', () => {
 
 describe('pre-ping', () => {
   it('validates connections idle past the threshold and replaces one the server closed', async () => {
-    db = await createDatabase({
-      config: testConfig(),
-      url: TEST_DATABASE_URL,
-      poolSize: 1,
-      maxOverflow: 0,
-      prePingIdleSeconds: 0,
-    });
+    db = await testDatabase({ poolSize: 1, maxOverflow: 0, prePingIdleSeconds: 0 });
     const first = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
     expect(db.stats().prePings).toBe(0);
     const again = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');

@@ -12,6 +12,7 @@ import { type AppRun, runFixture } from '../helpers/child.ts';
 import { dropSchema, uniqueSchema } from '../helpers/db.ts';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, withPassword } from '../helpers/env.ts';
 import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
+import { deleteKeys } from '../helpers/telemetry.ts';
 
 const SECRET = 's3cr3t-db-fixture-pw';
 const PG_SCOPE = '@opentelemetry/instrumentation-pg';
@@ -51,8 +52,7 @@ describe('the database service under node --import perf-sidecar/register', () =>
   }, 90_000);
 
   afterAll(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
+    await deleteKeys(redis, prefix);
     await redis.quit();
     await receiver.close();
     await dropSchema(schema);

@@ -7,12 +7,17 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { expect } from 'vitest';
 import { loadConfig, type PerfSidecarConfig } from '../../src/config.ts';
-import type { Database, Row } from '../../src/db/index.ts';
+import { createDatabase, type Database, type DatabaseOptions, type Row } from '../../src/db/index.ts';
 import { TEST_DATABASE_URL } from './env.ts';
 
 /** A configuration for tests: quiet logs, the given variables on top. */
 export function testConfig(env: Record<string, string> = {}): PerfSidecarConfig {
   return loadConfig({ LOG_LEVEL: 'warn', ...env });
+}
+
+/** A database service on the shared test database, quiet logs, `options` on top. */
+export function testDatabase(options: DatabaseOptions = {}): Promise<Database> {
+  return createDatabase({ config: testConfig(), url: TEST_DATABASE_URL, ...options });
 }
 
 /** A schema name nobody else uses. */

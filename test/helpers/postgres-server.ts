@@ -8,7 +8,7 @@ import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from './redis-server.ts';
+import { freePort, stopProcess } from './redis-server.ts';
 import { waitFor } from './wait.ts';
 
 function binDir(): string {
@@ -103,9 +103,7 @@ export class OwnPostgres {
   async stop(): Promise<void> {
     const child = this.#process;
     if (!child) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGINT');
-    await exited;
+    await stopProcess(child, 'SIGINT');
     this.#process = undefined;
   }
 
