@@ -1,6 +1,7 @@
 /**
  * What the database service adds to instrumentation-pg: the pool wait-time histogram and timeout
- * counter, observable gauges of the pool, the EXPLAIN rate limiter and the alerts it raises.
+ * counter, observable gauges of the pool, the EXPLAIN rate limiter and the alerts it raises
+ * (`slow_query`, for slow statements and for an exhausted pool).
  *
  * Instruments are bound to the global meter provider lazily and re-bound when it changes: the
  * metrics API has no proxy provider, so instruments taken before `startTelemetry()` (or from a
@@ -14,10 +15,12 @@ import {
   metrics,
   type ObservableGauge,
   type ObservableResult,
+  type Span,
 } from '@opentelemetry/api';
-import type { AlertInput } from '../alerts/index.ts';
+import { type AlertInput, alertTraceOf } from '../alerts/index.ts';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
 import { getTelemetry } from '../telemetry/index.ts';
+import type { PoolExhaustedError } from './errors.ts';
 import {
   ATTR_DB_CLIENT_CONNECTION_POOL_NAME,
   ATTR_DB_CLIENT_CONNECTION_STATE,
@@ -29,6 +32,7 @@ import {
   METRIC_PERF_DB_POOL_WAITING,
 } from './semconv.ts';
 import type { PoolStats } from './types.ts';
+import { round } from './utils.ts';
 
 /** Bucket boundaries of the wait-time histogram, seconds: from an idle connection to a timeout. */
 const WAIT_BOUNDARIES = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -159,14 +163,71 @@ export class ExplainLimiter {
   }
 }
 
+/** The service call an alert comes from. */
+export interface AlertSource {
+  /** The call's span (its trace goes into the alert), when there is one. */
+  readonly span: Span | undefined;
+  /** The span name, `getById users`: the alert's `operation` label. */
+  readonly name: string;
+  /** The table, when known: the alert's `table` label. */
+  readonly table: string | undefined;
+  /** The caller's correlation id. */
+  readonly correlationId: string | undefined;
+}
+
 /**
  * Raises an alert through the running telemetry's sink (synchronous, never waits, never throws).
  * Nothing happens when telemetry is not started or monitoring is disabled.
- *
- * @param build makes the input from the service name; only called when an alert will be raised.
  */
-export function raiseAlert(build: (service: string) => AlertInput): void {
+function raise(source: AlertSource, input: Omit<AlertInput, 'service' | 'operation' | 'type'>): void {
   const telemetry = getTelemetry();
   if (telemetry === undefined || !telemetry.enabled) return;
-  telemetry.alerts.emit(build(telemetry.config.serviceName));
+  const trace = source.span && alertTraceOf(source.span.spanContext());
+  telemetry.alerts.emit({
+    type: 'slow_query',
+    service: telemetry.config.serviceName,
+    operation: source.name,
+    ...input,
+    ...(trace ? { trace } : {}),
+    ...(source.correlationId === undefined ? {} : { correlationId: source.correlationId }),
+  });
+}
+
+/**
+ * Raises `slow_query` for a statement (or batch) slower than the threshold: labels `table` (when
+ * known) and `statement_hash`, the annotation `statement` (text with placeholders, never values).
+ *
+ * @param statement the statement text, already cut to its length bound.
+ */
+export function raiseSlowQuery(
+  source: AlertSource,
+  statement: string,
+  statementHash: string,
+  seconds: number,
+  thresholdSeconds: number,
+): void {
+  const where = source.table === undefined ? '' : ` on table "${source.table}"`;
+  raise(source, {
+    labels: { ...(source.table === undefined ? {} : { table: source.table }), statement_hash: statementHash },
+    annotations: { statement },
+    value: round(seconds, 6),
+    threshold: thresholdSeconds,
+    unit: 's',
+    summary: `Query${where} took ${seconds.toFixed(3)} s, over the ${thresholdSeconds} s slow-query threshold (${source.name}).`,
+  });
+}
+
+/** Raises the `slow_query`-class alert of an exhausted pool (label `reason: pool_exhausted`). */
+export function raisePoolExhausted(
+  source: AlertSource,
+  error: PoolExhaustedError,
+  waitedSeconds: number,
+): void {
+  raise(source, {
+    labels: { reason: 'pool_exhausted' },
+    value: round(waitedSeconds, 6),
+    threshold: error.pool.timeoutSeconds,
+    unit: 's',
+    summary: `Database pool exhausted: ${error.message}`,
+  });
 }

@@ -7,9 +7,9 @@
  * `pg` is imported lazily, inside {@link createDatabase}: a module loaded by the preload entry before
  * the ESM hooks are acknowledged must not load it, or the host's pg would not be instrumented.
  */
+
 import {
   type Attributes,
-  context,
   type Span,
   SpanKind,
   SpanStatusCode,
@@ -17,16 +17,23 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
 import type pg from 'pg';
 import type { Pool, PoolClient, QueryResult } from 'pg';
-import { alertTraceOf } from '../alerts/index.ts';
 import { getConfig, normaliseDatabaseUrl, redactUrl } from '../config.ts';
-import { checkOptionalId, describeValue, InvalidArgumentError, PerfSidecarError } from '../errors.ts';
+import { describeValue, InvalidArgumentError, PerfSidecarError } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
 import { ATTR_CORRELATION_ID } from '../telemetry/index.ts';
 import { withTimeout } from '../timeout.ts';
+import {
+  checkCallOptions,
+  checkFilters,
+  checkId,
+  checkLimit,
+  checkOffset,
+  checkOrderBy,
+  keyColumnOf,
+} from './arguments.ts';
 import {
   type CheckedOperation,
   checkOperations,
@@ -43,8 +50,14 @@ import {
   EmbeddedPostgresError,
   PoolExhaustedError,
 } from './errors.ts';
-import { checkColumnName, describeIdentifier, parseTableName, type TableName } from './identifiers.ts';
-import { ExplainLimiter, PoolMetrics, raiseAlert } from './monitor.ts';
+import { checkColumnName, parseTableName, type TableName } from './identifiers.ts';
+import {
+  type AlertSource,
+  ExplainLimiter,
+  PoolMetrics,
+  raisePoolExhausted,
+  raiseSlowQuery,
+} from './monitor.ts';
 import {
   type DatabaseSettings,
   type Endpoint,
@@ -100,11 +113,10 @@ import type {
   Row,
   StatementResult,
 } from './types.ts';
+import { asError, errorText, round, untraced } from './utils.ts';
 
 /** Longest SQL text `query()` and batch operations accept, in characters. */
 export const MAX_QUERY_TEXT_LENGTH = 1_000_000;
-/** Longest string id `getById` accepts, in characters. */
-const MAX_ID_TEXT_LENGTH = 1024;
 /** Checkouts tried when pre-ping finds dead connections, before giving up. */
 const CHECKOUT_ATTEMPTS = 3;
 /** Longest `close()` waits for checked-out connections before it stops the embedded server anyway. */
@@ -117,13 +129,17 @@ const CONNECT_TIMEOUT_MESSAGE = 'Connection terminated due to connection timeout
 type Pg = typeof pg;
 
 /** One service call in progress: its span and what alerts need to know. */
-interface Call {
+interface Call extends AlertSource {
   readonly span: Span;
-  /** Span name, also the alerts' `operation` label: `getById users`, `query`, ... */
-  readonly name: string;
-  readonly table: string | undefined;
-  readonly correlationId: string | undefined;
 }
+
+/** What a pool-exhaustion alert names when the health check (no call, no span) hit it. */
+const HEALTH_CHECK: AlertSource = {
+  span: undefined,
+  name: 'getHealthStatus',
+  table: undefined,
+  correlationId: undefined,
+};
 
 interface Counters {
   statements: number;
@@ -132,118 +148,6 @@ interface Counters {
   prePings: number;
   prePingFailures: number;
   explains: number;
-}
-
-/** Runs `fn` with tracing suppressed: perf-sidecar's own housekeeping statements make no spans. */
-function untraced<T>(fn: () => Promise<T>): Promise<T> {
-  return context.with(suppressTracing(context.active()), fn);
-}
-
-/** A readable text for any thrown value, including Node's AggregateError (empty message). */
-function errorText(error: unknown): string {
-  if (error instanceof AggregateError && error.message === '') {
-    return error.errors.map((e) => errorText(e)).join('; ') || 'unknown error';
-  }
-  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
-  return String(error);
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-function round(value: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
-}
-
-function checkCallOptions<T extends CallOptions>(options: T | undefined): T | undefined {
-  if (options === undefined) return undefined;
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidArgumentError('options', `is ${describeValue(options)}`, 'an object or undefined');
-  }
-  checkOptionalId('options.correlationId', options.correlationId);
-  return options;
-}
-
-function checkId(id: unknown): string | number | bigint {
-  if (
-    (typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_TEXT_LENGTH) ||
-    (typeof id === 'number' && Number.isFinite(id)) ||
-    typeof id === 'bigint'
-  ) {
-    return id;
-  }
-  throw new InvalidArgumentError(
-    'id',
-    `is ${describeValue(id)}`,
-    `a string of 1 to ${MAX_ID_TEXT_LENGTH} characters, a finite number or a bigint`,
-  );
-}
-
-function checkFilterValue(argument: string, value: unknown): FilterValue {
-  if (
-    value === null ||
-    typeof value === 'string' ||
-    typeof value === 'bigint' ||
-    typeof value === 'boolean' ||
-    (typeof value === 'number' && Number.isFinite(value)) ||
-    (value instanceof Date && !Number.isNaN(value.getTime())) ||
-    value instanceof Uint8Array
-  ) {
-    return value;
-  }
-  throw new InvalidArgumentError(
-    argument,
-    `is ${describeValue(value)}`,
-    'a string, finite number, bigint, boolean, valid Date, Uint8Array or null (null matches IS NULL)',
-  );
-}
-
-function checkFilters(filters: unknown): [string, FilterValue][] {
-  if (filters === undefined) return [];
-  if (typeof filters !== 'object' || filters === null || Array.isArray(filters)) {
-    throw new InvalidArgumentError(
-      'filters',
-      `is ${describeValue(filters)}`,
-      'an object of column name to value',
-    );
-  }
-  return Object.entries(filters).map(([key, value]) => {
-    const column = checkColumnName('filters', key);
-    return [column, checkFilterValue(`filters.${column}`, value)];
-  });
-}
-
-const ORDER_FORM = 'a column name, or { column, direction: "asc" | "desc" }';
-
-function checkOrderBy(orderBy: unknown): { column: string; direction: 'asc' | 'desc' } | undefined {
-  if (orderBy === undefined) return undefined;
-  if (typeof orderBy === 'string')
-    return { column: checkColumnName('options.orderBy', orderBy), direction: 'asc' };
-  if (typeof orderBy !== 'object' || orderBy === null || Array.isArray(orderBy)) {
-    throw new InvalidArgumentError('options.orderBy', `is ${describeValue(orderBy)}`, ORDER_FORM);
-  }
-  const { column, direction } = orderBy as { column?: unknown; direction?: unknown };
-  const checked = checkColumnName('options.orderBy.column', column);
-  if (direction === undefined) return { column: checked, direction: 'asc' };
-  const lower = typeof direction === 'string' ? direction.toLowerCase() : undefined;
-  if (lower === 'asc' || lower === 'desc') return { column: checked, direction: lower };
-  throw new InvalidArgumentError(
-    'options.orderBy.direction',
-    `${describeIdentifier(direction)} is not a sort direction`,
-    '"asc" or "desc"',
-  );
-}
-
-function keyColumnOf(table: TableInfo): string {
-  if (table.primaryKey !== undefined) return table.primaryKey;
-  if (table.columns.has('id')) return 'id';
-  throw new InvalidArgumentError(
-    'options.idColumn',
-    `is not given, and ${table.schema}.${table.name} has neither a single-column primary key nor an "id" column`,
-    'the name of the column that holds the id',
-  );
 }
 
 /** See the module comment. Made by {@link createDatabase}. */
@@ -321,9 +225,11 @@ class DatabaseService implements Database {
       opts?.idColumn === undefined ? undefined : checkColumnName('options.idColumn', opts.idColumn);
     return this.#call(OPERATION.getById, table, opts, {}, async (call) => {
       const info = await this.#table(call, name);
-      const key =
-        idColumn === undefined ? keyColumnOf(info) : requireColumn('options.idColumn', info, idColumn);
-      const result = await this.#run(call, this.#byIdText(info, key), [value]);
+      const text =
+        idColumn === undefined
+          ? this.#byIdText(info)
+          : selectById(info, requireColumn('options.idColumn', info, idColumn));
+      const result = await this.#run(call, text, [value]);
       return result.rows[0] as R | undefined;
     });
   }
@@ -337,19 +243,20 @@ class DatabaseService implements Database {
     const name = parseTableName('table', table);
     const entries = checkFilters(filters);
     const opts = checkCallOptions(options);
-    const { limit, capped } = this.#limit(opts?.limit);
-    const offset = this.#offset(opts?.offset);
+    const { limit, capped } = checkLimit(opts?.limit, this.#settings);
+    const offset = checkOffset(opts?.offset, this.#settings);
     const order = checkOrderBy(opts?.orderBy);
     const attributes = capped ? { [ATTR_PERF_DB_LIMIT_CAPPED]: true } : {};
     return this.#call(OPERATION.getByFilter, table, opts, attributes, async (call) => {
       const info = await this.#table(call, name);
       for (const [column] of entries) requireColumn(`filters.${column}`, info, column);
       const sort: SortKey[] = [];
-      if (order)
+      if (order !== undefined) {
         sort.push({
           column: requireColumn('options.orderBy', info, order.column),
           direction: order.direction,
         });
+      }
       // The primary key as the last sort key makes limit/offset pages deterministic.
       if (info.primaryKey !== undefined && order?.column !== info.primaryKey) {
         sort.push({ column: info.primaryKey, direction: 'asc' });
@@ -466,43 +373,11 @@ class DatabaseService implements Database {
     if (this.#closing) throw new DatabaseClosedError(method);
   }
 
-  #limit(limit: unknown): { limit: number; capped: boolean } {
-    if (limit === undefined) return { limit: this.#settings.defaultLimit, capped: false };
-    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) {
-      throw new InvalidArgumentError(
-        'options.limit',
-        `is ${describeValue(limit)}`,
-        `a whole number of rows from 1 (values above ${this.#settings.maxLimit} are capped to it)`,
-      );
-    }
-    return limit > this.#settings.maxLimit
-      ? { limit: this.#settings.maxLimit, capped: true }
-      : { limit, capped: false };
-  }
-
-  #offset(offset: unknown): number {
-    if (offset === undefined) return 0;
-    if (
-      typeof offset !== 'number' ||
-      !Number.isInteger(offset) ||
-      offset < 0 ||
-      offset > this.#settings.maxOffset
-    ) {
-      throw new InvalidArgumentError(
-        'options.offset',
-        `is ${describeValue(offset)}`,
-        `a whole number of rows from 0 to ${this.#settings.maxOffset}`,
-      );
-    }
-    return offset;
-  }
-
-  /** `selectById` of the table's default key, built once per catalogue entry. */
-  #byIdText(info: TableInfo, key: string): string {
-    if (key !== keyColumnOf(info)) return selectById(info, key);
+  /** `selectById` on the table's default key column, built once per catalogue entry. */
+  #byIdText(info: TableInfo): string {
     let text = this.#byIdTexts.get(info);
     if (text === undefined) {
-      text = selectById(info, key);
+      text = selectById(info, keyColumnOf(info));
       this.#byIdTexts.set(info, text);
     }
     return text;
@@ -631,19 +506,7 @@ class DatabaseService implements Database {
       });
       this.#counters.poolTimeouts++;
       this.#metrics.countTimeout();
-      const trace = call && alertTraceOf(call.span.spanContext());
-      raiseAlert((service) => ({
-        type: 'slow_query',
-        service,
-        operation: call?.name ?? 'getHealthStatus',
-        labels: { reason: 'pool_exhausted' },
-        value: round(waitedSeconds, 6),
-        threshold: this.#settings.poolTimeoutSeconds,
-        unit: 's',
-        summary: `Database pool exhausted: ${exhausted.message}`,
-        ...(trace ? { trace } : {}),
-        ...(call?.correlationId === undefined ? {} : { correlationId: call.correlationId }),
-      }));
+      raisePoolExhausted(call ?? HEALTH_CHECK, exhausted, waitedSeconds);
       return exhausted;
     }
     const reason =
@@ -719,22 +582,8 @@ class DatabaseService implements Database {
     const hash = statementHash(text);
     call.span.setAttribute(ATTR_PERF_DB_SLOW, true);
     call.span.setAttribute(ATTR_PERF_DB_STATEMENT_HASH, hash);
-    const threshold = this.#settings.slowQuerySeconds;
-    const trace = alertTraceOf(call.span.spanContext());
-    const where = call.table === undefined ? '' : ` on table "${call.table}"`;
-    raiseAlert((service) => ({
-      type: 'slow_query',
-      service,
-      operation: call.name,
-      labels: { ...(call.table === undefined ? {} : { table: call.table }), statement_hash: hash },
-      annotations: { statement: excerpt(text, this.#settings.maxStatementLength) },
-      value: round(seconds, 6),
-      threshold,
-      unit: 's',
-      summary: `Query${where} took ${seconds.toFixed(3)} s, over the ${threshold} s slow-query threshold (${call.name}).`,
-      ...(trace ? { trace } : {}),
-      ...(call.correlationId === undefined ? {} : { correlationId: call.correlationId }),
-    }));
+    const statement = excerpt(text, this.#settings.maxStatementLength);
+    raiseSlowQuery(call, statement, hash, seconds, this.#settings.slowQuerySeconds);
     return hash;
   }
 

@@ -59,6 +59,16 @@ describe('lookups on the real PostgreSQL', () => {
     });
     await admin((c) => c.query(`INSERT INTO ${schema}.keyless VALUES (5, 'five')`));
     expect(await db.getById(`${schema}.keyless`, 5)).toEqual({ id: 5, label: 'five' });
+    expect(await db.getById(`${schema}.keyless`, 'five', { idColumn: 'label' })).toEqual({
+      id: 5,
+      label: 'five',
+    });
+    await admin((c) => c.query(`CREATE TABLE ${schema}.bag (label text)`));
+    await admin((c) => c.query(`INSERT INTO ${schema}.bag VALUES ('x')`));
+    expect(await db.getById(`${schema}.bag`, 'x', { idColumn: 'label' })).toEqual({ label: 'x' });
+    expect((await refused(() => db.getById(`${schema}.bag`, 'x'))).message).toBe(
+      `options.idColumn: is not given, and ${schema}.bag has neither a single-column primary key nor an "id" column; expected the name of the column that holds the id`,
+    );
   });
 
   it('resolves unqualified names through the search path', async () => {

@@ -134,3 +134,15 @@ describe('the database service under node --import perf-sidecar/register', () =>
     expect(everything).not.toContain(SECRET);
   });
 });
+
+describe('loading perf-sidecar', () => {
+  it('does not load pg until a database service is created, so the preload can instrument it', async () => {
+    const run = await runFixture<{ afterRegister: boolean; afterImport: boolean; afterCreate: boolean }>(
+      'pg-lazy.mjs',
+      { DATABASE_URL: TEST_DATABASE_URL, LOG_LEVEL: 'warn' },
+    );
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.out).toEqual({ afterRegister: false, afterImport: false, afterCreate: true });
+  });
+});
