@@ -3,6 +3,8 @@
  * alternate within each round, and the median across rounds is reported with its ratio to the
  * first case (the baseline measured in the same run).
  */
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { Bench } from 'tinybench';
 
 /** One benchmarked case. */
@@ -85,4 +87,14 @@ export async function compare(
     })),
   );
   return rows;
+}
+
+/** Accepts and forgets spans, so that export cost is the same on both sides and near zero. */
+export class DiscardExporter implements SpanExporter {
+  export(_spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    done({ code: ExportResultCode.SUCCESS });
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
 }

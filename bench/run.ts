@@ -2,11 +2,14 @@
  * `npm run bench`: every benchmark, each printed as ratios against a baseline measured in the same
  * run. Absolute numbers swing with the machine; compare the ratios.
  *
- * `npm run bench -- cache` (or `telemetry`, `alerts`) runs one group only.
- * BENCH_REDIS_URL (default redis://127.0.0.1:6379) is the Redis the alert and cache benchmarks use.
+ * `npm run bench -- cache` (or `telemetry`, `alerts`, `db`) runs one group only.
+ * BENCH_REDIS_URL (default redis://127.0.0.1:6379) is the Redis the alert and cache benchmarks use;
+ * BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) the PostgreSQL the database
+ * benchmark uses.
  */
 import { benchAlertWrites } from './alerts.bench.ts';
 import { benchCache } from './cache.bench.ts';
+import { benchDatabase } from './db.bench.ts';
 import { benchProcessor, benchTracking } from './telemetry.bench.ts';
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -19,4 +22,6 @@ if (wanted('telemetry')) {
   await benchProcessor();
 }
 if (wanted('alerts')) await benchAlertWrites(redisUrl);
+if (wanted('db'))
+  await benchDatabase(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test');
 if (wanted('cache')) await benchCache(redisUrl);

@@ -5,14 +5,8 @@
  */
 
 import { trace } from '@opentelemetry/api';
-import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import {
-  BatchSpanProcessor,
-  type ReadableSpan,
-  type SpanExporter,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { loadConfig } from '../src/config.ts';
 import {
   ATTR_PERF_OPERATION,
@@ -24,17 +18,7 @@ import {
   TargetSpanProcessor,
   trackOperation,
 } from '../src/telemetry/index.ts';
-import { compare } from './lib.ts';
-
-/** Accepts and forgets spans, so that export cost is the same on both sides and near zero. */
-class DiscardExporter implements SpanExporter {
-  export(_spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    done({ code: ExportResultCode.SUCCESS });
-  }
-  shutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { compare, DiscardExporter } from './lib.ts';
 
 function batchProcessor(): BatchSpanProcessor {
   return new BatchSpanProcessor({

@@ -8,7 +8,7 @@
  * what was expected. URL values are never echoed (they may carry a password).
  */
 import { z } from 'zod';
-import { PerfSidecarError } from './errors.ts';
+import { InvalidArgumentError, PerfSidecarError } from './errors.ts';
 
 /** Default operation targets in seconds, from the original design. `PERF_TARGETS` merges over it. */
 export const DEFAULT_TARGETS: Readonly<Record<string, number>> = Object.freeze({
@@ -51,6 +51,19 @@ export interface PerfSidecarConfig {
     readonly poolTimeoutSeconds: number;
     /** `DB_POOL_RECYCLE`: seconds after which a connection is closed and replaced. */
     readonly poolRecycleSeconds: number;
+    /**
+     * `DB_PRE_PING_IDLE_SECONDS`: a connection that sat idle longer than this is validated with a
+     * `SELECT 1` before it is handed out (SQLAlchemy's `pre_ping`, but only for idle connections).
+     * 0 validates on every checkout.
+     */
+    readonly prePingIdleSeconds: number;
+    /** `DB_SLOW_QUERY_SECONDS`: a database service statement slower than this raises `slow_query`. */
+    readonly slowQuerySeconds: number;
+    /**
+     * `DB_EXPLAIN_SLOW`: attach the `EXPLAIN (FORMAT JSON)` plan (never ANALYZE) of a slow statement
+     * to its span as an event, at most once a minute per statement.
+     */
+    readonly explainSlow: boolean;
   };
   /** `ENABLE_PERFORMANCE_MONITORING`. When false every API is a no-op that still runs user code. */
   readonly monitoringEnabled: boolean;
@@ -320,6 +333,37 @@ const databaseUrlText = secretUrl(
   (text) => `postgresql://${text.slice(text.indexOf('://') + 3)}`,
 );
 
+/** Accepted form of a PostgreSQL URL, for messages. */
+const DATABASE_URL_FORM =
+  'postgresql://user:password@host:5432/database (postgres://, postgresql+asyncpg:// accepted)';
+
+/**
+ * Checks and normalises a PostgreSQL URL handed over in code (rather than in `DATABASE_URL`) by
+ * the same rules as `DATABASE_URL`: a URL, a PostgreSQL scheme (SQLAlchemy driver suffixes
+ * dropped), a host. The value is never echoed: it may hold a password.
+ *
+ * @param url the URL to check.
+ * @param argument name of the argument, for the error message.
+ * @returns the URL with the bare `postgresql://` scheme.
+ * @throws {InvalidArgumentError} naming the problem and the accepted form.
+ */
+export function normaliseDatabaseUrl(url: unknown, argument = 'url'): string {
+  if (typeof url !== 'string' || url.trim() === '') {
+    throw new InvalidArgumentError(
+      argument,
+      `is ${typeof url === 'string' ? 'empty' : typeof url}`,
+      DATABASE_URL_FORM,
+    );
+  }
+  const result = databaseUrlText.safeParse(url);
+  if (result.success) return result.data;
+  throw new InvalidArgumentError(
+    argument,
+    `the value ${result.error.issues[0]?.message ?? 'is invalid'}`,
+    DATABASE_URL_FORM,
+  );
+}
+
 const otlpEndpointText = secretUrl((p) => p === 'http:' || p === 'https:', 'token');
 
 const hostText: z.ZodType<string, string> = z
@@ -353,10 +397,10 @@ const SPECS = {
   }),
   DATABASE_URL: spec({
     name: 'DATABASE_URL',
-    default: 'unset',
-    expected: 'postgresql://user:password@host:5432/database (postgres://, postgresql+asyncpg:// accepted)',
+    default: 'unset (embedded PostgreSQL)',
+    expected: DATABASE_URL_FORM,
     secret: true,
-    description: 'PostgreSQL for the monitored database service.',
+    description: 'PostgreSQL for the monitored database service; unset runs an embedded PGlite on loopback.',
     schema: databaseUrlText,
     fallback: undefined as string | undefined,
   }),
@@ -395,6 +439,33 @@ const SPECS = {
     description: 'Seconds after which a connection is replaced.',
     schema: integer(1, 604_800),
     fallback: 3600,
+  }),
+  DB_PRE_PING_IDLE_SECONDS: spec({
+    name: 'DB_PRE_PING_IDLE_SECONDS',
+    default: '30',
+    expected: 'an integer number of seconds from 0 to 86400 (0 validates on every checkout)',
+    secret: false,
+    description: 'Connections idle longer than this are validated with SELECT 1 before use.',
+    schema: integer(0, 86_400),
+    fallback: 30,
+  }),
+  DB_SLOW_QUERY_SECONDS: spec({
+    name: 'DB_SLOW_QUERY_SECONDS',
+    default: '2.0',
+    expected: `a number of seconds greater than 0, at most ${MAX_TARGET_SECONDS}`,
+    secret: false,
+    description: 'Database service statements slower than this raise slow_query.',
+    schema: decimal(0, MAX_TARGET_SECONDS),
+    fallback: 2,
+  }),
+  DB_EXPLAIN_SLOW: spec({
+    name: 'DB_EXPLAIN_SLOW',
+    default: 'false',
+    expected: 'true/false (also 1/0, yes/no, on/off)',
+    secret: false,
+    description: 'Attach the EXPLAIN (FORMAT JSON) plan of slow statements to their spans.',
+    schema: booleanText,
+    fallback: false,
   }),
   ENABLE_PERFORMANCE_MONITORING: spec({
     name: 'ENABLE_PERFORMANCE_MONITORING',
@@ -610,6 +681,9 @@ export function loadConfig(env: Env = process.env): PerfSidecarConfig {
       maxOverflow: p.DB_MAX_OVERFLOW,
       poolTimeoutSeconds: p.DB_POOL_TIMEOUT,
       poolRecycleSeconds: p.DB_POOL_RECYCLE,
+      prePingIdleSeconds: p.DB_PRE_PING_IDLE_SECONDS,
+      slowQuerySeconds: p.DB_SLOW_QUERY_SECONDS,
+      explainSlow: p.DB_EXPLAIN_SLOW,
     },
     monitoringEnabled: p.ENABLE_PERFORMANCE_MONITORING,
     slowRequestThresholdSeconds: p.SLOW_REQUEST_THRESHOLD,

@@ -13,7 +13,12 @@ export type PerfSidecarErrorCode =
   | 'PERF_CONFIG_INVALID'
   | 'PERF_INVALID_ARGUMENT'
   | 'PERF_NOT_STARTED'
-  | 'PERF_REDIS_UNAVAILABLE';
+  | 'PERF_REDIS_UNAVAILABLE'
+  | 'PERF_DB_POOL_EXHAUSTED'
+  | 'PERF_DB_UNAVAILABLE'
+  | 'PERF_DB_BATCH_FAILED'
+  | 'PERF_DB_CLOSED'
+  | 'PERF_DB_EMBEDDED_FAILED';
 
 /** Base class of every error perf-sidecar throws on purpose. */
 export class PerfSidecarError extends Error {
@@ -55,4 +60,26 @@ export function describeValue(value: unknown): string {
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (typeof value === 'function') return 'a function';
   return `a ${typeof value}`;
+}
+
+/** Longest correlation or user id accepted, in characters. */
+export const MAX_ID_LENGTH = 128;
+
+/**
+ * Checks an optional id (correlation id, user id): `undefined`, or a string (or finite number) of 1
+ * to {@link MAX_ID_LENGTH} printable characters. Returns it as a string.
+ *
+ * @throws {InvalidArgumentError} naming `argument` otherwise.
+ */
+export function checkOptionalId(argument: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
+  if (typeof text !== 'string' || text.length === 0 || text.length > MAX_ID_LENGTH || /\p{Cc}/u.test(text)) {
+    throw new InvalidArgumentError(
+      argument,
+      `is ${describeValue(value)}`,
+      `a string of 1 to ${MAX_ID_LENGTH} printable characters`,
+    );
+  }
+  return text;
 }

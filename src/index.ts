@@ -19,10 +19,12 @@ export {
   loadConfig,
   MAX_OPERATION_NAME_LENGTH,
   MAX_TARGET_SECONDS,
+  normaliseDatabaseUrl,
   type OtlpProtocol,
   type PerfSidecarConfig,
   redactUrl,
 } from './config.ts';
+export * from './db/index.ts';
 export { InvalidArgumentError, PerfSidecarError, type PerfSidecarErrorCode } from './errors.ts';
 export { getLogger, setLogger } from './logger.ts';
 export { closeRedisClient, createRedisClient, type RedisClientOptions } from './redis.ts';

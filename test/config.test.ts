@@ -21,6 +21,9 @@ describe('loadConfig', () => {
       maxOverflow: 30,
       poolTimeoutSeconds: 30,
       poolRecycleSeconds: 3600,
+      prePingIdleSeconds: 30,
+      slowQuerySeconds: 2,
+      explainSlow: false,
     });
     expect(config.monitoringEnabled).toBe(true);
     expect(config.slowRequestThresholdSeconds).toBe(5);
@@ -48,6 +51,9 @@ describe('loadConfig', () => {
       DB_MAX_OVERFLOW: '0',
       DB_POOL_TIMEOUT: '2.5',
       DB_POOL_RECYCLE: '600',
+      DB_PRE_PING_IDLE_SECONDS: '0',
+      DB_SLOW_QUERY_SECONDS: '0.25',
+      DB_EXPLAIN_SLOW: 'yes',
       ENABLE_PERFORMANCE_MONITORING: 'off',
       SLOW_REQUEST_THRESHOLD: '0.75',
       MEMORY_ALERT_THRESHOLD: '1024',
@@ -69,6 +75,9 @@ describe('loadConfig', () => {
       maxOverflow: 0,
       poolTimeoutSeconds: 2.5,
       poolRecycleSeconds: 600,
+      prePingIdleSeconds: 0,
+      slowQuerySeconds: 0.25,
+      explainSlow: true,
     });
     expect(config.monitoringEnabled).toBe(false);
     expect(config.targets).toEqual({ ...DEFAULT_TARGETS, simple_query: 1.5, export: 60 });
@@ -84,6 +93,21 @@ describe('loadConfig', () => {
     ['DB_POOL_TIMEOUT', '0', /DB_POOL_TIMEOUT: "0" must be greater than 0/],
     ['DB_POOL_TIMEOUT', 'Infinity', /DB_POOL_TIMEOUT: "Infinity" is not a number/],
     ['DB_POOL_RECYCLE', '1.5', /DB_POOL_RECYCLE: "1.5" is not a whole number/],
+    [
+      'DB_PRE_PING_IDLE_SECONDS',
+      '-1',
+      /DB_PRE_PING_IDLE_SECONDS: "-1" is below 0; expected an integer number of seconds/,
+    ],
+    [
+      'DB_SLOW_QUERY_SECONDS',
+      '0',
+      /DB_SLOW_QUERY_SECONDS: "0" must be greater than 0; expected a number of seconds/,
+    ],
+    [
+      'DB_EXPLAIN_SLOW',
+      'sometimes',
+      /DB_EXPLAIN_SLOW: "sometimes" is not a boolean word; expected true\/false/,
+    ],
     [
       'ENABLE_PERFORMANCE_MONITORING',
       'maybe',

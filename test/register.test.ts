@@ -2,68 +2,32 @@
  * The preload entry, proven the way users use it: a child process started with
  * `node --import perf-sidecar/register app.mjs` (the built package, resolved by its own name).
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertRecordSchema } from '../src/alerts/index.ts';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/env.ts';
+import { type AppRun, runFixture } from './helpers/child.ts';
+import { TEST_DATABASE_URL, TEST_REDIS_URL, withPassword } from './helpers/env.ts';
 import { OtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.ts';
+import { deleteKeys } from './helpers/telemetry.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const SECRET = 's3cr3t-fixture-pw';
 
-/** The test database URL with a password added (trust auth ignores it), to prove it never leaks. */
-function withPassword(url: string): string {
-  const parsed = new URL(url);
-  parsed.password = SECRET;
-  return parsed.toString();
+interface FixtureOut {
+  traceId: string;
+  spanId: string;
+  answer: number;
+  metrics: string;
 }
 
-interface AppRun {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-  out?: { traceId: string; spanId: string; answer: number; metrics: string };
-}
-
-/** Runs the fixture app asynchronously: the OTLP receiver lives in this process and must answer. */
-async function runApp(env: Record<string, string>, args: string[] = []): Promise<AppRun> {
-  const outFile = join(mkdtempSync(join(tmpdir(), 'perf-sidecar-app-')), 'out.json');
-  const child = spawn(
-    process.execPath,
-    ['--import', 'perf-sidecar/register', join(ROOT, 'test/fixtures/instrumented-app.mjs'), ...args],
-    {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FIXTURE_OUT: outFile, ...env },
-      timeout: 60_000,
-    },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const status = await new Promise<number | null>((done) => child.on('close', (code) => done(code)));
-  let out: AppRun['out'];
-  try {
-    out = JSON.parse(readFileSync(outFile, 'utf8'));
-  } catch {
-    out = undefined;
-  }
-  return { status, stdout, stderr, out };
+function runApp(env: Record<string, string>, args: string[] = []): Promise<AppRun<FixtureOut>> {
+  return runFixture<FixtureOut>('instrumented-app.mjs', env, args);
 }
 
 describe('node --import perf-sidecar/register', () => {
   let receiver: OtlpReceiver;
   let redis: Redis;
-  let run: AppRun;
+  let run: AppRun<FixtureOut>;
   const prefix = `perf-test:${randomUUID()}:`;
 
   beforeAll(async () => {
@@ -71,7 +35,7 @@ describe('node --import perf-sidecar/register', () => {
     redis = new Redis(TEST_REDIS_URL);
     run = await runApp(
       {
-        DATABASE_URL: withPassword(TEST_DATABASE_URL),
+        DATABASE_URL: withPassword(TEST_DATABASE_URL, SECRET),
         APP_REDIS_URL: TEST_REDIS_URL,
         REDIS_URL: TEST_REDIS_URL,
         ALERT_KEY_PREFIX: prefix,
@@ -84,8 +48,7 @@ describe('node --import perf-sidecar/register', () => {
   }, 90_000);
 
   afterAll(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
+    await deleteKeys(redis, prefix);
     await redis.quit();
     await receiver.close();
   });

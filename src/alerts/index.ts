@@ -17,6 +17,7 @@ export {
   type AlertUnit,
   alertLabels,
   alertRecordSchema,
+  alertTraceOf,
   buildAlert,
   fingerprintOf,
   listForType,

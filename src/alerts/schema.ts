@@ -5,6 +5,7 @@
  * `startsAt`) plus perf-sidecar's figures (`value`, `threshold`, `unit`) and the trace it came from.
  */
 import { hash, randomUUID } from 'node:crypto';
+import { isSpanContextValid, type SpanContext, TraceFlags } from '@opentelemetry/api';
 import { z } from 'zod';
 
 /** Schema identifier carried by every record. Bumped only on incompatible change. */
@@ -57,6 +58,16 @@ export interface AlertTrace {
   readonly sampled: boolean;
 }
 
+/** The trace link of a span context, or `undefined` when the context is not valid. */
+export function alertTraceOf(context: SpanContext): AlertTrace | undefined {
+  if (!isSpanContextValid(context)) return undefined;
+  return {
+    trace_id: context.traceId,
+    span_id: context.spanId,
+    sampled: (context.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED,
+  };
+}
+
 /** One `alert.v1` record. */
 export interface AlertRecord {
   /** Always {@link ALERT_SCHEMA}. */
@@ -73,8 +84,11 @@ export interface AlertRecord {
   readonly status: 'firing';
   /** Identifying labels: `alertname`, `service`, and `operation` or `route` (plus `method`). */
   readonly labels: Readonly<Record<string, string>>;
-  /** Human text; `summary` is one sentence with the figures. */
-  readonly annotations: { readonly summary: string };
+  /**
+   * Human text; `summary` is one sentence with the figures. Producers may add more (a `slow_query`
+   * carries `statement`, the statement text without parameter values).
+   */
+  readonly annotations: { readonly summary: string; readonly [name: string]: string };
   /** Observed value, in `unit`. */
   readonly value: number;
   /** Threshold or target the value was compared with, in `unit`. */
@@ -118,6 +132,13 @@ export interface AlertInput {
   readonly unit: AlertUnit;
   /** One human sentence with the figures. */
   readonly summary: string;
+  /**
+   * Extra identifying labels (a `slow_query` has `table` and `statement_hash`). They feed the
+   * fingerprint, so keep them few and low-cardinality; `alertname` and `service` cannot be replaced.
+   */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Extra descriptive annotations next to `summary`; never part of the fingerprint. */
+  readonly annotations?: Readonly<Record<string, string>>;
   /** Trace link, when the span context is valid. */
   readonly trace?: AlertTrace;
   /** Correlation id. */
@@ -130,7 +151,11 @@ export interface AlertInput {
 
 /** Labels that identify an alert: these, and only these, feed the fingerprint. */
 export function alertLabels(input: AlertInput): Record<string, string> {
-  const labels: Record<string, string> = { alertname: ALERT_NAMES[input.type], service: input.service };
+  const labels: Record<string, string> = {
+    ...input.labels,
+    alertname: ALERT_NAMES[input.type],
+    service: input.service,
+  };
   if (input.operation !== undefined) labels.operation = input.operation;
   if (input.route !== undefined) labels.route = input.route;
   if (input.method !== undefined) labels.method = input.method;
@@ -173,7 +198,7 @@ export function buildAlert(
     severity: severityOf(input.value, input.threshold),
     status: 'firing',
     labels,
-    annotations: { summary: input.summary },
+    annotations: { ...input.annotations, summary: input.summary },
     value: input.value,
     threshold: input.threshold,
     unit: input.unit,
@@ -204,7 +229,7 @@ export const alertRecordSchema = z.strictObject({
     .refine((l) => typeof l.alertname === 'string' && typeof l.service === 'string', {
       message: 'labels must include alertname and service',
     }),
-  annotations: z.strictObject({ summary: z.string().min(1) }),
+  annotations: z.object({ summary: z.string().min(1) }).catchall(z.string()),
   value: z.number().finite(),
   threshold: z.number().finite(),
   unit: z.enum(['s', 'MiB', '%']),

@@ -12,14 +12,12 @@ import {
   type Attributes,
   type Counter,
   type Histogram,
-  isSpanContextValid,
   type MeterProvider,
   metrics,
   SpanStatusCode,
-  TraceFlags,
 } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
-import type { AlertInput } from '../alerts/index.ts';
+import { type AlertInput, alertTraceOf } from '../alerts/index.ts';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
 import {
   ATTR_CORRELATION_ID,
@@ -114,7 +112,7 @@ export class TargetSpanProcessor implements SpanProcessor {
     this.#breaches?.add(1, labels[4]);
     const alerts = this.#options.alerts;
     if (alerts === undefined) return;
-    const context = span.spanContext();
+    const trace = alertTraceOf(span.spanContext());
     const correlation = span.attributes[ATTR_CORRELATION_ID];
     const user = span.attributes[ATTR_USER_ID];
     const ratio = seconds / target;
@@ -126,15 +124,7 @@ export class TargetSpanProcessor implements SpanProcessor {
       threshold: target,
       unit: 's',
       summary: `Operation "${operation}" took ${seconds.toFixed(3)} s, over its ${target} s target (${ratio.toFixed(1)}x)${error ? ' and failed' : ''}.`,
-      ...(isSpanContextValid(context)
-        ? {
-            trace: {
-              trace_id: context.traceId,
-              span_id: context.spanId,
-              sampled: (context.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED,
-            },
-          }
-        : {}),
+      ...(trace ? { trace } : {}),
       ...(typeof correlation === 'string' ? { correlationId: correlation } : {}),
       ...(typeof user === 'string' || typeof user === 'number' ? { userId: String(user) } : {}),
     });

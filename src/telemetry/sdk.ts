@@ -35,6 +35,7 @@ import { PerfSidecarError } from '../errors.ts';
 import { getLogger, setLogLevel } from '../logger.ts';
 import { createRedisClient } from '../redis.ts';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
+import { withTimeout } from '../timeout.ts';
 import { TargetSpanProcessor } from './processor.ts';
 import { PrometheusEndpoint } from './prometheus.ts';
 import { InProcessMetricReader } from './reader.ts';
@@ -336,13 +337,4 @@ async function stop(current: Running, timeoutMs: number, log: ReturnType<typeof 
   metrics.disable();
   propagation.disable();
   context.disable();
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

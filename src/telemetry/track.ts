@@ -9,7 +9,7 @@ import v8 from 'node:v8';
 import { type Attributes, INVALID_SPAN_CONTEXT, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { MAX_TARGET_SECONDS, OPERATION_NAME_FORM, operationNameProblem } from '../config.ts';
-import { describeValue, InvalidArgumentError } from '../errors.ts';
+import { checkOptionalId, describeValue, InvalidArgumentError } from '../errors.ts';
 import {
   ATTR_CORRELATION_ID,
   ATTR_PERF_CPU_SECONDS,
@@ -72,21 +72,7 @@ type MutableHandle = { -readonly [K in keyof OperationHandle]: OperationHandle[K
 
 /** The span handed out when monitoring is disabled: non-recording, shared. */
 const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
-const MAX_ID_LENGTH = 128;
 const MIB = 1024 * 1024;
-
-function checkId(argument: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
-  if (typeof text !== 'string' || text.length === 0 || text.length > MAX_ID_LENGTH || /\p{Cc}/u.test(text)) {
-    throw new InvalidArgumentError(
-      argument,
-      `is ${describeValue(value)}`,
-      `a string of 1 to ${MAX_ID_LENGTH} printable characters`,
-    );
-  }
-  return text;
-}
 
 function checkOptions(name: unknown, options: OperationOptions | undefined): void {
   const problem = operationNameProblem(name);
@@ -163,8 +149,8 @@ export function trackOperation<T>(
     throw new InvalidArgumentError('fn', `is ${describeValue(fn)}`, 'the function to run');
   }
   checkOptions(name, options);
-  const correlationId = checkId('options.correlationId', options?.correlationId);
-  const userId = checkId('options.userId', options?.userId);
+  const correlationId = checkOptionalId('options.correlationId', options?.correlationId);
+  const userId = checkOptionalId('options.userId', options?.userId);
 
   const state = trackingState();
   if (!state.enabled) return fn(disabledHandle(name));

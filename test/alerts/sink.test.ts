@@ -71,6 +71,29 @@ describe('alert records', () => {
     expect(fingerprintOf({ a: 'b=c' })).not.toBe(fingerprintOf({ 'a=b': 'c' }));
   });
 
+  it('takes extra labels into the fingerprint, never extra annotations, and keeps alertname and service', () => {
+    const slow = (statement_hash: string, statement: string) =>
+      buildAlert(
+        input({
+          type: 'slow_query',
+          labels: { table: 'users', statement_hash, alertname: 'Spoofed', service: 'spoofed' },
+          annotations: { statement, summary: 'ignored' },
+        }),
+      );
+    const a = slow('aaaa', 'SELECT 1');
+    expect(a.labels).toEqual({
+      alertname: 'SlowQuery',
+      service: 'svc',
+      operation: 'op',
+      table: 'users',
+      statement_hash: 'aaaa',
+    });
+    expect(a.annotations).toEqual({ statement: 'SELECT 1', summary: 'Operation "op" took 3 s.' });
+    expect(alertRecordSchema.parse(JSON.parse(JSON.stringify(a)))).toEqual(a);
+    expect(slow('aaaa', 'SELECT 2').fingerprint).toBe(a.fingerprint);
+    expect(slow('bbbb', 'SELECT 1').fingerprint).not.toBe(a.fingerprint);
+  });
+
   it('is critical at four times the threshold and routes high_memory to memory_alerts', async () => {
     expect(buildAlert(input({ value: 7.9, threshold: 2 })).severity).toBe('warning');
     expect(buildAlert(input({ value: 8, threshold: 2 })).severity).toBe('critical');

@@ -10,6 +10,14 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { waitFor } from './wait.ts';
 
+/** Sends `signal` to a child process the test started, by its PID, and waits for it to exit. */
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  await exited;
+}
+
 /** A free TCP port on 127.0.0.1 (bound and released). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -91,9 +99,7 @@ export class OwnRedis {
   async stop(): Promise<void> {
     const child = this.#process;
     if (!child) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGKILL');
-    await exited;
+    await stopProcess(child, 'SIGKILL');
     this.#process = undefined;
   }
 

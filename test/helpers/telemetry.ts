@@ -13,6 +13,7 @@ import {
   type TelemetryOptions,
 } from '../../src/telemetry/index.ts';
 import { TEST_REDIS_URL } from './env.ts';
+import { waitFor } from './wait.ts';
 
 /** A started telemetry plus what a test needs to look at its output. */
 export interface TestTelemetry {
@@ -75,13 +76,26 @@ export async function startTestTelemetry(
     list,
     async cleanup() {
       await shutdownTelemetry();
-      if (redis.status === 'ready') {
-        const keys = await redis.keys(`${prefix}*`);
-        if (keys.length > 0) await redis.del(...keys);
-      }
+      if (redis.status === 'ready') await deleteKeys(redis, prefix);
       redis.disconnect();
     },
   };
+}
+
+/** {@link startTestTelemetry}, returning once the alert store has connected. */
+export async function startConnectedTelemetry(
+  env: Record<string, string> = {},
+  options: Partial<TelemetryOptions> = {},
+): Promise<TestTelemetry> {
+  const t = await startTestTelemetry(env, options);
+  await waitFor(() => t.telemetry.alerts.available, { what: 'the alert store to connect' });
+  return t;
+}
+
+/** Deletes every Redis key under a test's prefix. */
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
 }
 
 /** Resolves after `ms` of real work time: the workload of an operation, never a wait for a condition. */

@@ -1,0 +1,55 @@
+/**
+ * The monitored PostgreSQL service: `createDatabase` / `initializeDatabase` + `getDatabase`, safe
+ * lookups, batches, health, slow-query alerts, and the embedded PostgreSQL used when
+ * `DATABASE_URL` is unset.
+ */
+export { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded.ts';
+export {
+  BatchFailedError,
+  DatabaseClosedError,
+  DatabaseUnavailableError,
+  EmbeddedPostgresError,
+  PoolExhaustedError,
+  type PoolExhaustion,
+} from './errors.ts';
+export {
+  ATTR_DB_CLIENT_CONNECTION_POOL_NAME,
+  ATTR_DB_QUERY_PLAN,
+  ATTR_DB_QUERY_PLAN_TRUNCATED,
+  ATTR_PERF_DB_LIMIT_CAPPED,
+  ATTR_PERF_DB_POOL_WAIT_SECONDS,
+  ATTR_PERF_DB_SLOW,
+  ATTR_PERF_DB_STATEMENT_HASH,
+  EVENT_DB_QUERY_PLAN,
+  METRIC_DB_CLIENT_CONNECTION_TIMEOUTS,
+  METRIC_DB_CLIENT_CONNECTION_WAIT_TIME,
+  METRIC_PERF_DB_POOL_CONNECTIONS,
+  METRIC_PERF_DB_POOL_WAITING,
+} from './semconv.ts';
+export {
+  closeDatabase,
+  createDatabase,
+  getDatabase,
+  initializeDatabase,
+  MAX_QUERY_TEXT_LENGTH,
+} from './service.ts';
+export type {
+  BatchOperation,
+  BatchResult,
+  CallOptions,
+  Database,
+  DatabaseHealth,
+  DatabaseOptions,
+  DatabaseStats,
+  EmbeddedPostgresOptions,
+  Filters,
+  FilterValue,
+  GetByFilterOptions,
+  GetByIdOptions,
+  OrderBy,
+  OrderDirection,
+  PoolStats,
+  QueryOptions,
+  Row,
+  StatementResult,
+} from './types.ts';

@@ -1,0 +1,287 @@
+/**
+ * Public types of the database service: its options (one interface, a comment per field with its
+ * default), call options, results, health and statistics.
+ */
+import type { Pool } from 'pg';
+import type { PerfSidecarConfig } from '../config.ts';
+
+/** A result row: column name to value, as pg parses it. */
+export type Row = Record<string, unknown>;
+
+/** A value `getByFilter` compares a column with. `null` means `IS NULL`. */
+export type FilterValue = string | number | bigint | boolean | Date | Uint8Array | null;
+
+/** Equality filters: column name to value, all of which must match. */
+export type Filters = Readonly<Record<string, FilterValue>>;
+
+/** Sort direction; case-insensitive on input. */
+export type OrderDirection = 'asc' | 'desc' | 'ASC' | 'DESC';
+
+/** A column to order by, ascending unless a direction is given. */
+export type OrderBy = string | { readonly column: string; readonly direction?: OrderDirection };
+
+/** Options every service call accepts. */
+export interface CallOptions {
+  /** Correlation id of the request or job: recorded as `correlation.id` and copied into alerts. */
+  readonly correlationId?: string;
+}
+
+/** Options of `getById`. */
+export interface GetByIdOptions extends CallOptions {
+  /**
+   * Column holding the id. Default: the table's single-column primary key, else a column named
+   * `id`.
+   */
+  readonly idColumn?: string;
+}
+
+/** Options of `getByFilter`. */
+export interface GetByFilterOptions extends CallOptions {
+  /** Most rows returned. Default `defaultLimit` (100); values above `maxLimit` (1000) are capped. */
+  readonly limit?: number;
+  /** Rows skipped first. Default 0; at most `maxOffset`. */
+  readonly offset?: number;
+  /**
+   * Order of the rows. The primary key is appended as a tie-breaker (and used alone when no order
+   * is given), so that limit/offset pages neither overlap nor skip rows.
+   */
+  readonly orderBy?: OrderBy;
+}
+
+/** Options of `query`. */
+export interface QueryOptions extends CallOptions {
+  /**
+   * Table the statement is about, for the span (`db.collection.name`) and slow-query alerts. Only its
+   * shape is checked (it is not put into SQL).
+   */
+  readonly table?: string;
+}
+
+/** One statement of a batch: a pg query config plus an optional label. */
+export interface BatchOperation {
+  /** One SQL statement with `$n` placeholders. Transaction control (BEGIN, COMMIT, ...) is refused. */
+  readonly text: string;
+  /** Parameter values. */
+  readonly values?: readonly unknown[];
+  /** Name of the operation, repeated in the error when it fails (1 to 128 printable characters). */
+  readonly label?: string;
+}
+
+/** What one statement returned. */
+export interface StatementResult<R extends Row = Row> {
+  /** Command tag: `SELECT`, `INSERT`, `UPDATE`, ... */
+  readonly command: string;
+  /** Rows affected or returned, when the command reports it. */
+  readonly rowCount: number | null;
+  /** Rows returned (empty for commands without RETURNING). */
+  readonly rows: R[];
+}
+
+/** What one batch operation returned, in the order given. */
+export interface BatchResult<R extends Row = Row> extends StatementResult<R> {
+  /** The operation's label, when it had one. */
+  readonly label?: string;
+}
+
+/** Connection pool figures. */
+export interface PoolStats {
+  /** Open connections. */
+  readonly total: number;
+  /** Open connections not checked out. */
+  readonly idle: number;
+  /** Connections checked out. */
+  readonly inUse: number;
+  /** Requests waiting for a connection. */
+  readonly waiting: number;
+  /** Most connections: pool size plus overflow. */
+  readonly max: number;
+  /** Connections kept open however idle: the pool size. */
+  readonly min: number;
+}
+
+/** Health of the database, as `getHealthStatus()` reports it. */
+export interface DatabaseHealth {
+  /**
+   * `pass`: `SELECT 1` answered. `warn`: it answered, but requests were waiting for a connection.
+   * `fail`: no answer within the health timeout, or an error.
+   */
+  readonly status: 'pass' | 'warn' | 'fail';
+  /** Round trip of `SELECT 1` including the checkout, ms (absent on failure). */
+  readonly latencyMs?: number;
+  /** Pool figures at the end of the check. */
+  readonly pool: PoolStats;
+  /** `server_version` of the server (absent until a check succeeded). */
+  readonly serverVersion?: string;
+  /** The server, password redacted. */
+  readonly target: string;
+  /** Whether this is the embedded PostgreSQL (PGlite). */
+  readonly embedded: boolean;
+  /** Why the check failed (no secrets). */
+  readonly error?: string;
+  /** When the check ended, ISO 8601 UTC. */
+  readonly checkedAt: string;
+}
+
+/** Counters since the service was created. */
+export interface DatabaseStats {
+  /** Statements sent by the service (lookups, queries, batch statements, catalogue reads, pings). */
+  readonly statements: number;
+  /** Statements (or batches) slower than the slow-query threshold. */
+  readonly slowQueries: number;
+  /** Checkouts that timed out because the pool was exhausted. */
+  readonly poolTimeouts: number;
+  /** Pre-ping validations run (checkouts of connections idle past the threshold). */
+  readonly prePings: number;
+  /** Pre-pings that found a dead connection (it was replaced). */
+  readonly prePingFailures: number;
+  /** EXPLAIN plans attached to slow statements. */
+  readonly explains: number;
+  /** Tables in the catalogue cache. */
+  readonly cachedTables: number;
+}
+
+/** Options of the embedded PostgreSQL (PGlite on a loopback port). */
+export interface EmbeddedPostgresOptions {
+  /**
+   * Where PGlite keeps its files. Default: in memory (the data is gone when the process ends).
+   * A directory path persists it.
+   */
+  readonly dataDir?: string;
+  /**
+   * Connections the socket server accepts at once. Default: the pool's `max` (size + overflow) when
+   * the service starts it, 100 from `startEmbeddedPostgres()`.
+   */
+  readonly maxConnections?: number;
+  /** Loopback port. Default 0 (a free port). */
+  readonly port?: number;
+  /** Longest start-up, ms (PGlite compiles its WebAssembly first). Default 60000. */
+  readonly startTimeoutMs?: number;
+}
+
+/**
+ * Options of `createDatabase` and `initializeDatabase`. Everything is optional; unset fields come
+ * from the configuration (`DATABASE_URL`, `DB_*`) or the defaults given here. Every bound is finite.
+ */
+export interface DatabaseOptions {
+  /** Configuration to read defaults from. Default: the process configuration (`getConfig()`). */
+  readonly config?: PerfSidecarConfig;
+  /**
+   * PostgreSQL URL. Default `DATABASE_URL`; when neither is set, an embedded PostgreSQL (PGlite) is
+   * started on a loopback port and stopped by `close()`.
+   */
+  readonly url?: string;
+  /** Connections kept open (pg `min`). Default `DB_POOL_SIZE` (20). */
+  readonly poolSize?: number;
+  /** Connections allowed above `poolSize` (pg `max` = size + overflow). Default `DB_MAX_OVERFLOW` (30). */
+  readonly maxOverflow?: number;
+  /**
+   * Longest wait for a connection, seconds (pg `connectionTimeoutMillis`; it also bounds opening a
+   * new connection). Default `DB_POOL_TIMEOUT` (30). Never 0, which would wait forever.
+   */
+  readonly poolTimeoutSeconds?: number;
+  /** Connection lifetime, whole seconds (pg `maxLifetimeSeconds`). Default `DB_POOL_RECYCLE` (3600). */
+  readonly poolRecycleSeconds?: number;
+  /**
+   * A connection idle longer than this is validated with `SELECT 1` before use, and replaced when
+   * dead. Default `DB_PRE_PING_IDLE_SECONDS` (30); 0 validates on every checkout.
+   */
+  readonly prePingIdleSeconds?: number;
+  /**
+   * Idle time after which a connection above `poolSize` (an overflow connection) is closed, seconds
+   * (pg `idleTimeoutMillis`). Default 10.
+   */
+  readonly overflowIdleSeconds?: number;
+  /** Statements slower than this raise `slow_query`, seconds. Default `DB_SLOW_QUERY_SECONDS` (2). */
+  readonly slowQuerySeconds?: number;
+  /** Attach EXPLAIN plans of slow statements to their spans. Default `DB_EXPLAIN_SLOW` (false). */
+  readonly explainSlow?: boolean;
+  /** At most one EXPLAIN per statement text per this many seconds. Default 60. */
+  readonly explainIntervalSeconds?: number;
+  /** Statement texts the EXPLAIN rate limiter remembers (oldest forgotten first). Default 1000. */
+  readonly explainMaxStatements?: number;
+  /** Longest an EXPLAIN may take before it is abandoned, ms. Default 2000. */
+  readonly explainTimeoutMs?: number;
+  /** Longest plan (JSON characters) put on a span event; longer plans are cut. Default 16384. */
+  readonly maxPlanLength?: number;
+  /** `getByFilter` limit when none is given. Default 100. */
+  readonly defaultLimit?: number;
+  /** Largest `getByFilter` limit; larger ones are capped to it. Default 1000. */
+  readonly maxLimit?: number;
+  /** Largest `getByFilter` offset (deep offsets scan and drop rows). Default 100000. */
+  readonly maxOffset?: number;
+  /** Most operations in one `executeBatch`. Default 1000. */
+  readonly maxBatchSize?: number;
+  /** Tables whose columns are cached. Default 256. */
+  readonly maxCachedTables?: number;
+  /** How long cached columns are trusted, seconds (added columns appear after it). Default 300. */
+  readonly catalogueTtlSeconds?: number;
+  /** Longest statement text (characters) put in spans and alerts; longer ones are cut. Default 2048. */
+  readonly maxStatementLength?: number;
+  /** Longest `getHealthStatus()` waits for `SELECT 1`, seconds. Default 5. */
+  readonly healthTimeoutSeconds?: number;
+  /**
+   * Server-side `statement_timeout` of every pooled connection, seconds. Default: unset (the
+   * server's setting).
+   */
+  readonly statementTimeoutSeconds?: number;
+  /**
+   * Open pool connections in pg's pipeline mode, so that a batch is sent in one write instead of a
+   * round trip per statement. Default true. Pipeline mode refuses pg-cursor, pg-query-stream and the
+   * `rows` query option on these connections.
+   */
+  readonly pipeline?: boolean;
+  /** `application_name` of the connections (visible in `pg_stat_activity`). Default `perf-sidecar`. */
+  readonly applicationName?: string;
+  /** Embedded PostgreSQL options, used only when there is no URL. */
+  readonly embedded?: EmbeddedPostgresOptions;
+}
+
+/**
+ * The monitored database service. Every method returns a promise; invalid arguments reject it with
+ * an `InvalidArgumentError` before any SQL is sent.
+ */
+export interface Database {
+  /**
+   * One row by id, or `undefined`. The table name is checked and resolved through the catalogue;
+   * the id is a parameter.
+   */
+  getById<R extends Row = Row>(
+    table: string,
+    id: string | number | bigint,
+    options?: GetByIdOptions,
+  ): Promise<R | undefined>;
+  /** Rows matching every equality filter, with limit, offset and order. Names are checked, values are parameters. */
+  getByFilter<R extends Row = Row>(
+    table: string,
+    filters?: Filters,
+    options?: GetByFilterOptions,
+  ): Promise<R[]>;
+  /** Any statement, monitored like the lookups. Values are parameters (`$1`, `$2`, ...). */
+  query<R extends Row = Row>(
+    text: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<StatementResult<R>>;
+  /** Statements in one transaction on one connection, all or nothing; results in order. */
+  executeBatch(operations: readonly BatchOperation[], options?: CallOptions): Promise<BatchResult[]>;
+  /** Status, `SELECT 1` latency, pool figures and server version; never throws, never the password. */
+  getHealthStatus(): Promise<DatabaseHealth>;
+  /** Pool figures now. */
+  poolStats(): PoolStats;
+  /** Counters since creation. */
+  stats(): DatabaseStats;
+  /** Forgets cached table columns (after a migration). */
+  clearCatalogue(): void;
+  /** The server, password redacted. */
+  readonly target: string;
+  /** Whether this is the embedded PostgreSQL. */
+  readonly embedded: boolean;
+  /**
+   * The underlying pg pool, for what the service does not cover (LISTEN, COPY, cursors when
+   * `pipeline` is off). Its queries are traced by the pg instrumentation but bypass the service's
+   * spans, slow-query alerts and pool-wait metric.
+   */
+  readonly pool: Pool;
+  /** Ends every connection (waiting for checked-out ones) and stops the embedded server if any. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,216 @@
+/**
+ * The pool against the real PostgreSQL: the settings mapping, exhaustion (error text, alert, metric)
+ * and that nothing leaks afterwards, and pre-ping replacing connections the server closed.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { alertRecordSchema } from '../../src/alerts/index.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createDatabase, type Database, PoolExhaustedError } from '../../src/db/index.ts';
+import { poolConfig, resolveSettings } from '../../src/db/pool.ts';
+import { InvalidArgumentError } from '../../src/errors.ts';
+import { admin, testConfig, testDatabase } from '../helpers/db.ts';
+import { rejectionOf } from '../helpers/expect.ts';
+import { startConnectedTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+let db: Database | undefined;
+let t: TestTelemetry | undefined;
+afterEach(async () => {
+  await db?.close();
+  db = undefined;
+  await t?.cleanup();
+  t = undefined;
+});
+
+describe('pool settings', () => {
+  it('maps the SQLAlchemy settings onto pg: max = size + overflow, min = size, timeout, recycle', () => {
+    const url = 'postgresql://app:pw@db.internal:6543/arch';
+    const config = poolConfig(resolveSettings({}, loadConfig({}), url), url);
+    expect(config).toMatchObject({
+      connectionString: url,
+      host: 'db.internal',
+      port: 6543,
+      database: 'arch',
+      max: 50,
+      min: 20,
+      connectionTimeoutMillis: 30_000,
+      maxLifetimeSeconds: 3600,
+      idleTimeoutMillis: 10_000,
+      application_name: 'perf-sidecar',
+      pipeline: true,
+    });
+    expect(config.statement_timeout).toBeUndefined();
+    const env = loadConfig({
+      DB_POOL_SIZE: '5',
+      DB_MAX_OVERFLOW: '0',
+      DB_POOL_TIMEOUT: '0.0001',
+      DB_POOL_RECYCLE: '60',
+    });
+    expect(poolConfig(resolveSettings({ statementTimeoutSeconds: 1.5 }, env, url), url)).toMatchObject({
+      max: 5,
+      min: 5,
+      // 0 would make pg wait forever: the smallest timeout is 1 ms.
+      connectionTimeoutMillis: 1,
+      maxLifetimeSeconds: 60,
+      statement_timeout: 1500,
+    });
+  });
+
+  it('refuses bad options, naming them', () => {
+    const config = loadConfig({});
+    const problems: [object, string][] = [
+      [{ poolSize: 0 }, 'options.poolSize: is 0; expected an integer from 1, at most 1000'],
+      [{ maxOverflow: -1 }, 'options.maxOverflow: is -1; expected an integer from 0, at most 1000'],
+      [
+        { poolTimeoutSeconds: 0 },
+        'options.poolTimeoutSeconds: is 0; expected a number greater than 0, at most 3600',
+      ],
+      [
+        { poolRecycleSeconds: 1.5 },
+        'options.poolRecycleSeconds: is 1.5; expected an integer from 1, at most 604800',
+      ],
+      [
+        { slowQuerySeconds: Number.NaN },
+        'options.slowQuerySeconds: is NaN; expected a number greater than 0, at most 86400',
+      ],
+      [{ explainSlow: 'yes' }, 'options.explainSlow: is "yes"; expected true or false'],
+      [
+        { defaultLimit: 500, maxLimit: 100 },
+        'options.defaultLimit: is 500; expected an integer from 1, at most 100',
+      ],
+      [
+        { applicationName: 'a\nb' },
+        'options.applicationName: is "a\\nb"; expected 1 to 63 printable ASCII characters',
+      ],
+      [
+        { embedded: { port: 70_000 } },
+        'options.embedded.port: is 70000; expected an integer from 0, at most 65535',
+      ],
+    ];
+    for (const [options, message] of problems) {
+      expect(() => resolveSettings(options, config, undefined)).toThrow(InvalidArgumentError);
+      expect(() => resolveSettings(options, config, undefined)).toThrow(message);
+    }
+  });
+
+  it('never echoes a bad URL, which may hold a password', async () => {
+    const error = await rejectionOf(
+      createDatabase({ config: testConfig(), url: 'mysql://root:hunter2@db/app' }),
+      InvalidArgumentError,
+    );
+    expect(error.message).toBe(
+      'options.url: the value has the unsupported scheme "mysql:"; expected postgresql://user:password@host:5432/database (postgres://, postgresql+asyncpg:// accepted)',
+    );
+    const unparsable = await rejectionOf(
+      createDatabase({ config: testConfig(), url: 'hunter2 not a url' }),
+      InvalidArgumentError,
+    );
+    expect(unparsable.message).toMatch(/^options\.url: the value is not a URL \(value hidden/);
+    expect(unparsable.message).not.toContain('hunter2');
+  });
+
+  it('opens the pool with the mapped settings', async () => {
+    db = await testDatabase({ poolSize: 3, maxOverflow: 4 });
+    expect(db.pool.options).toMatchObject({
+      max: 7,
+      min: 3,
+      connectionTimeoutMillis: 30_000,
+      maxLifetimeSeconds: 3600,
+    });
+    expect(db.poolStats()).toEqual({ total: 0, idle: 0, inUse: 0, waiting: 0, max: 7, min: 3 });
+  });
+});
+
+describe('pool exhaustion', () => {
+  it('fails with a PoolExhaustedError naming size, overflow, in-use, waiting and timeout, alerts, and leaks nothing', async () => {
+    t = await startConnectedTelemetry();
+    const tt = t;
+    db = await testDatabase({
+      poolSize: 1,
+      maxOverflow: 1,
+      poolTimeoutSeconds: 0.5,
+      overflowIdleSeconds: 0.2,
+      // The sleepers below are workload, not slow queries to alert on.
+      slowQuerySeconds: 60,
+    });
+    const busy = db;
+    // Workload that holds both connections (pool_size 1 + max_overflow 1).
+    const sleepers = [busy.query('SELECT pg_sleep(2)'), busy.query('SELECT pg_sleep(2)')];
+    await waitFor(() => busy.poolStats().inUse === 2, { what: 'both connections to be in use' });
+
+    const exhausted = await rejectionOf(
+      busy.getById('pg_catalog.pg_class', 1, { correlationId: 'req-exhausted' }),
+      PoolExhaustedError,
+    );
+    expect(exhausted.code).toBe('PERF_DB_POOL_EXHAUSTED');
+    expect(exhausted.message).toBe(
+      'QueuePool limit of size 1 overflow 1 reached, connection timed out, timeout 0.50 s: 2 connections in use, 0 other requests waiting (raise DB_POOL_SIZE / DB_MAX_OVERFLOW, or release connections sooner)',
+    );
+    expect(exhausted.pool).toEqual({
+      poolSize: 1,
+      maxOverflow: 1,
+      inUse: 2,
+      waiting: 0,
+      timeoutSeconds: 0.5,
+    });
+    expect(busy.stats().poolTimeouts).toBe(1);
+
+    await Promise.all(sleepers);
+    // Nothing leaked: no waiters, nothing checked out, and the overflow connection closed again.
+    await waitFor(
+      () => {
+        const s = busy.poolStats();
+        return s.waiting === 0 && s.inUse === 0 && s.idle === 1 && s.total === 1;
+      },
+      { what: `the pool back to its minimum (now ${JSON.stringify(busy.poolStats())})` },
+    );
+    expect(await busy.getById('pg_catalog.pg_class', 0)).toBeUndefined();
+
+    await tt.telemetry.alerts.flush();
+    const records = (await tt.list(tt.performanceList)).map((r) => alertRecordSchema.parse(r));
+    expect(records).toHaveLength(1);
+    const [alert] = records;
+    expect(alert?.type).toBe('slow_query');
+    expect(alert?.labels).toEqual({
+      alertname: 'SlowQuery',
+      service: 'perf-sidecar',
+      operation: 'getById pg_catalog.pg_class',
+      reason: 'pool_exhausted',
+    });
+    expect(alert?.annotations.summary).toBe(`Database pool exhausted: ${exhausted.message}`);
+    expect(alert?.threshold).toBe(0.5);
+    expect(alert?.correlation_id).toBe('req-exhausted');
+    const span = (await tt.finishedSpans()).find(
+      (s) => s.name === 'getById pg_catalog.pg_class' && s.status.code === 2,
+    );
+    expect(alert?.trace?.trace_id).toBe(span?.spanContext().traceId);
+    expect(span?.attributes['error.type']).toBe('PERF_DB_POOL_EXHAUSTED');
+
+    const metrics = await tt.telemetry.renderPrometheus();
+    const pool = 'db_client_connection_pool_name="127\\.0\\.0\\.1:5432/test"';
+    expect(metrics).toMatch(new RegExp(`^db_client_connection_timeouts_total\\{${pool},[^}]*\\} 1$`, 'm'));
+    expect(metrics).toMatch(
+      new RegExp(`^db_client_connection_wait_time_count\\{${pool},[^}]*\\} [1-9]\\d*$`, 'm'),
+    );
+    expect(metrics).toMatch(
+      new RegExp(`^perf_db_pool_connections\\{${pool},db_client_connection_state="idle",[^}]*\\} 1$`, 'm'),
+    );
+    expect(metrics).toMatch(new RegExp(`^perf_db_pool_waiting\\{${pool},[^}]*\\} 0$`, 'm'));
+  });
+});
+
+describe('pre-ping', () => {
+  it('validates connections idle past the threshold and replaces one the server closed', async () => {
+    db = await testDatabase({ poolSize: 1, maxOverflow: 0, prePingIdleSeconds: 0 });
+    const first = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    expect(db.stats().prePings).toBe(0);
+    const again = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    expect(again.rows[0]?.pid).toBe(first.rows[0]?.pid);
+    expect(db.stats().prePings).toBe(1);
+
+    await admin((c) => c.query('SELECT pg_terminate_backend($1)', [first.rows[0]?.pid]));
+    const after = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    expect(after.rows[0]?.pid).not.toBe(first.rows[0]?.pid);
+    expect(db.poolStats()).toMatchObject({ total: 1, inUse: 0, waiting: 0 });
+  });
+});
