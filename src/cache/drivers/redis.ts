@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { getLogger } from '../../logger.ts';
 import { closeRedisClient } from '../../redis.ts';
+import { withTimeout } from '../../timeout.ts';
 import { ENVELOPE_FORMAT, type EnvelopeTail } from '../envelope.ts';
 import type { CacheTelemetry, RedisOperation } from '../telemetry.ts';
 
@@ -100,14 +101,6 @@ export class RedisNotReadyError extends Error {
   constructor() {
     super('the cache Redis connection is not ready');
     this.name = 'RedisNotReadyError';
-  }
-}
-
-/** Raised when a round trip takes longer than the command timeout. */
-class RedisTimeoutError extends Error {
-  constructor(ms: number) {
-    super(`cache Redis round trip took longer than ${ms} ms`);
-    this.name = 'RedisTimeoutError';
   }
 }
 
@@ -317,11 +310,7 @@ export class RedisDriver {
    * may have none, and the cache's own connections are made without ioredis's costlier one.
    */
   #bounded<T>(promise: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RedisTimeoutError(this.#timeoutMs)), this.#timeoutMs);
-    });
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+    return withTimeout(promise, this.#timeoutMs, 'cache Redis round trip');
   }
 
   /** Closes the client when the driver owns it. */
