@@ -2,16 +2,26 @@
  * `npm run bench`: every benchmark, each printed as ratios against a baseline measured in the same
  * run. Absolute numbers swing with the machine; compare the ratios.
  *
- * BENCH_REDIS_URL (default redis://127.0.0.1:6379) is the Redis the alert benchmark writes to;
+ * `npm run bench -- cache` (or `telemetry`, `alerts`, `db`) runs one group only.
+ * BENCH_REDIS_URL (default redis://127.0.0.1:6379) is the Redis the alert and cache benchmarks use;
  * BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) the PostgreSQL the database
  * benchmark uses.
  */
 import { benchAlertWrites } from './alerts.bench.ts';
+import { benchCache } from './cache.bench.ts';
 import { benchDatabase } from './db.bench.ts';
 import { benchProcessor, benchTracking } from './telemetry.bench.ts';
 
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const only = process.argv[2];
+const wanted = (group: string) => only === undefined || only === group;
+
 console.log(`perf-sidecar benchmarks on Node ${process.version}`);
-await benchTracking();
-await benchProcessor();
-await benchAlertWrites(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379');
-await benchDatabase(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test');
+if (wanted('telemetry')) {
+  await benchTracking();
+  await benchProcessor();
+}
+if (wanted('alerts')) await benchAlertWrites(redisUrl);
+if (wanted('db'))
+  await benchDatabase(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test');
+if (wanted('cache')) await benchCache(redisUrl);

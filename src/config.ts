@@ -390,7 +390,8 @@ const SPECS = {
     default: 'unset (memory-only mode)',
     expected: 'redis://[user:password@]host:6379[/db] or rediss://…',
     secret: true,
-    description: 'Redis for alert lists; unset keeps alerts in a bounded in-process list.',
+    description:
+      'Redis for alert lists and for initializeCache() without arguments; unset: alerts in a bounded in-process list, cache in memory only.',
     schema: redisUrlText,
     fallback: undefined as string | undefined,
   }),

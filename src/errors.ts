@@ -8,6 +8,8 @@
 
 /** Stable error codes. Programs should branch on these, never on message text. */
 export type PerfSidecarErrorCode =
+  | 'PERF_CACHE_CLOSED'
+  | 'PERF_CACHE_FACTORY_TIMEOUT'
   | 'PERF_CONFIG_INVALID'
   | 'PERF_INVALID_ARGUMENT'
   | 'PERF_NOT_STARTED'

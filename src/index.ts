@@ -7,6 +7,7 @@
  * const result = await trackOperation('document_ocr', { userId }, async (op) => ocr(file));
  */
 export * from './alerts/index.ts';
+export * from './cache/index.ts';
 export {
   CONFIG_VARIABLES,
   ConfigError,

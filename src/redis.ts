@@ -20,6 +20,12 @@ export interface RedisClientOptions {
   readonly commandTimeoutMs: number;
   /** `CLIENT SETNAME` value, so `CLIENT LIST` tells perf-sidecar's connections apart. */
   readonly connectionName: string;
+  /**
+   * Whether ioredis itself enforces `commandTimeoutMs` on every command. Default true. A caller that
+   * bounds each command with its own timer passes false: ioredis's per-command timeout measured
+   * about 40 µs per command on this project's machine (GET 118 µs instead of 78 µs).
+   */
+  readonly perCommandTimeout?: boolean;
   /** Longest pause between reconnect attempts, ms. Default 2000. */
   readonly maxReconnectDelayMs?: number;
   /**
@@ -49,7 +55,7 @@ export async function createRedisClient(options: RedisClientOptions): Promise<Re
     connectionName: options.connectionName,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    commandTimeout: options.commandTimeoutMs,
+    commandTimeout: options.perCommandTimeout === false ? undefined : options.commandTimeoutMs,
     connectTimeout: Math.max(options.commandTimeoutMs * 2, 1000),
     autoResendUnfulfilledCommands: false,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),

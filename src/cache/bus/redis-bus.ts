@@ -1,0 +1,129 @@
+/**
+ * The invalidation bus: a Redis pub/sub subscription on a connection of its own. Publishing is done
+ * by the Redis driver's scripts, in the same atomic step as the change they announce; this side
+ * only listens.
+ *
+ * Redis pub/sub delivers every message published while a subscriber is connected, in order, and
+ * nothing published while it is not. So knowledge kept since the last successful SUBSCRIBE is
+ * complete; after a reconnect it is not, and the handler is told to forget (`onSubscribed`).
+ */
+import { context } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
+import type { Redis } from 'ioredis';
+import { getLogger } from '../../logger.ts';
+import { closeRedisClient } from '../../redis.ts';
+import { type BusMessage, parseBusMessage } from './messages.ts';
+
+/** What the bus tells its cache. */
+export interface BusHandler {
+  /** A (re)subscription succeeded: anything learnt before it may be incomplete. */
+  onSubscribed(): void;
+  /** A message from another instance. */
+  onMessage(message: BusMessage): void;
+  /** A message arrived that could not be read (too large or malformed). */
+  onUnreadable(): void;
+}
+
+/** Options of {@link RedisBus}. */
+export interface RedisBusOptions {
+  /** The subscriber connection (owned and closed by the bus), or a promise of it. */
+  readonly client: Promise<Redis>;
+  /** Channel to listen on. */
+  readonly channel: string;
+  /** Id of this cache instance: its own messages are ignored. */
+  readonly sender: string;
+  /** Largest message read, characters. */
+  readonly maxMessageBytes: number;
+  /** Receiver of events. */
+  readonly handler: BusHandler;
+}
+
+/** See the module comment. */
+export class RedisBus {
+  #client: Redis | undefined;
+  #subscribed = false;
+  #epoch = 0;
+  #received = 0;
+  #closed = false;
+  readonly #options: RedisBusOptions;
+  readonly #created: Promise<void>;
+
+  constructor(options: RedisBusOptions) {
+    this.#options = options;
+    this.#created = options.client.then(
+      (client) => {
+        this.#client = client;
+        client.on('message', (channel: string, text: string) => this.#onText(channel, text));
+        client.on('ready', () => void this.#subscribe());
+        client.on('close', () => {
+          this.#subscribed = false;
+        });
+        if (client.status === 'ready') void this.#subscribe();
+      },
+      (error: unknown) => {
+        getLogger().error(
+          { err: error instanceof Error ? error.message : String(error) },
+          'cache bus could not create its Redis connection; memory caches are not kept coherent',
+        );
+      },
+    );
+  }
+
+  /** Whether the subscription is live: every invalidation published now will arrive. */
+  get connected(): boolean {
+    return this.#subscribed;
+  }
+
+  /** Number of successful subscriptions so far; knowledge from an older epoch may be incomplete. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** Messages from other instances received. */
+  get received(): number {
+    return this.#received;
+  }
+
+  async #subscribe(): Promise<void> {
+    const client = this.#client;
+    if (!client || this.#closed) return;
+    try {
+      await context.with(suppressTracing(context.active()), () => client.subscribe(this.#options.channel));
+    } catch (error) {
+      // The connection dropped again before the subscription took; the next 'ready' retries.
+      getLogger().debug(
+        { err: error instanceof Error ? error.message : String(error) },
+        'cache bus subscribe failed',
+      );
+      return;
+    }
+    if (this.#closed) return;
+    this.#subscribed = true;
+    this.#epoch++;
+    this.#options.handler.onSubscribed();
+  }
+
+  #onText(channel: string, text: string): void {
+    if (channel !== this.#options.channel) return;
+    if (text.length > this.#options.maxMessageBytes) {
+      this.#options.handler.onUnreadable();
+      return;
+    }
+    const message = parseBusMessage(text);
+    if (!message) {
+      this.#options.handler.onUnreadable();
+      return;
+    }
+    if (message.sender === this.#options.sender) return;
+    this.#received++;
+    this.#options.handler.onMessage(message);
+  }
+
+  /** Stops listening and closes the connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#subscribed = false;
+    await this.#created;
+    if (this.#client) await closeRedisClient(this.#client);
+  }
+}

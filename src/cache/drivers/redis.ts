@@ -1,0 +1,321 @@
+/**
+ * The second level (L2): Redis through ioredis. Each cache operation is one round trip. Reads are
+ * one `MGET` (the value, the prefix version, the versions of the tags a write will need): as cheap
+ * as a GET. Writes, deletes and invalidations are small Lua scripts that also publish the matching
+ * bus message in the same atomic step, so a change can never be applied without being announced.
+ *
+ * Freshness is kept on the Redis server's clock: writes stamp `freshUntil` from Redis's `TIME`,
+ * and the driver keeps the offset between this process's monotonic clock and Redis's (measured
+ * from `TIME` replies, error under half a round trip), so skewed process clocks never matter.
+ * The driver knows keys and text, not values or policies.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { getLogger } from '../../logger.ts';
+import { closeRedisClient } from '../../redis.ts';
+import { withTimeout } from '../../timeout.ts';
+import { ENVELOPE_FORMAT, type EnvelopeTail } from '../envelope.ts';
+import type { CacheTelemetry, RedisOperation } from '../telemetry.ts';
+
+/** What one L2 read returns. */
+export interface RedisRead {
+  /** The stored envelope, or `undefined` when the key is absent. */
+  readonly text: string | undefined;
+  /** Current version of the whole prefix. */
+  readonly globalVersion: number;
+  /** Current version of each tag asked for in `read(key, tags)`, in that order. */
+  readonly requestedVersions: readonly number[];
+}
+
+/** Options of {@link RedisDriver}. */
+export interface RedisDriverOptions {
+  /** The connection, or a promise of it (URL connections are made asynchronously). */
+  readonly client: Redis | Promise<Redis>;
+  /** Whether {@link RedisDriver.close} closes the client. */
+  readonly ownsClient: boolean;
+  /** Key prefix. */
+  readonly prefix: string;
+  /** Longest wait for one round trip, ms. */
+  readonly commandTimeoutMs: number;
+  /** Spans and histograms. */
+  readonly telemetry: CacheTelemetry;
+}
+
+/** Most keys deleted by one script call (Lua's `unpack` has a stack limit). */
+const DELETE_CHUNK = 100;
+/** How long a measured clock offset is used before it is measured again, ms. */
+const CLOCK_RESYNC_MS = 30_000;
+
+// Reads the server's clock in ms (`now`), used by the scripts below.
+const NOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+// Prepends the format and the end of freshness on the server's clock to the envelope tail, writes
+// it for ttl + grace, publishes; returns the clock reading, which refreshes the caller's offset.
+const WRITE = `${NOW}
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], '${ENVELOPE_FORMAT} ' .. string.format('%d', now + ttl) .. ARGV[1], 'PX', ttl + tonumber(ARGV[3]))
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return now
+`;
+
+const DELETE = `
+local n = redis.call('DEL', unpack(KEYS))
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return n
+`;
+
+// A new version is the larger of the old one plus one and the server's clock in ms: versions only
+// ever grow, and a tag key that expired and is created again can never repeat a version that an
+// entry still remembers. Only equality of versions is compared, never clocks. The clock reading is
+// returned last.
+const INVALIDATE = `${NOW}
+local versions = {}
+local changed = {}
+for i, key in ipairs(KEYS) do
+  local v = math.max((tonumber(redis.call('GET', key)) or 0) + 1, now)
+  redis.call('SET', key, string.format('%d', v), 'PX', ARGV[3])
+  versions[i] = v
+  changed[ARGV[i + 3]] = v
+end
+redis.call('PUBLISH', ARGV[1], cjson.encode({s = ARGV[2], t = changed}))
+versions[#versions + 1] = now
+return versions
+`;
+
+interface Script {
+  readonly text: string;
+  readonly sha: string;
+}
+
+function script(text: string): Script {
+  return { text, sha: createHash('sha1').update(text).digest('hex') };
+}
+
+const SCRIPTS = { write: script(WRITE), delete: script(DELETE), invalidate: script(INVALIDATE) };
+
+/** Raised when a round trip is not attempted because the connection is not ready. */
+export class RedisNotReadyError extends Error {
+  constructor() {
+    super('the cache Redis connection is not ready');
+    this.name = 'RedisNotReadyError';
+  }
+}
+
+/** This process's clock, ms: monotonic (never jumps with the wall clock), on the Unix epoch scale. */
+function localNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function toNumber(value: unknown): number {
+  const n = typeof value === 'number' ? value : Number(value ?? 0);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** See the module comment. */
+export class RedisDriver {
+  #client: Redis | undefined;
+  readonly #ownsClient: boolean;
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+  readonly #telemetry: CacheTelemetry;
+  readonly #readyListeners: (() => void)[] = [];
+  /** Redis clock minus local clock, ms; undefined until first measured. */
+  #offsetMs: number | undefined;
+  #offsetAt = 0;
+  #syncing: Promise<void> | undefined;
+  /** Settles once the client exists (or could not be created). */
+  readonly created: Promise<void>;
+  /** Channel of the invalidation bus. */
+  readonly channel: string;
+
+  constructor(options: RedisDriverOptions) {
+    this.#ownsClient = options.ownsClient;
+    this.#prefix = options.prefix;
+    this.#timeoutMs = options.commandTimeoutMs;
+    this.#telemetry = options.telemetry;
+    this.channel = `${options.prefix}bus`;
+    this.created = Promise.resolve(options.client).then(
+      (client) => {
+        this.#client = client;
+        for (const listener of this.#readyListeners) client.on('ready', listener);
+        if (client.status === 'ready') for (const listener of this.#readyListeners) listener();
+      },
+      (error: unknown) => {
+        getLogger().error(
+          { err: error instanceof Error ? error.message : String(error) },
+          'cache could not create its Redis client; running on memory alone',
+        );
+      },
+    );
+  }
+
+  /** Whether commands may be sent now. */
+  get connected(): boolean {
+    return this.#client?.status === 'ready';
+  }
+
+  /** Calls `listener` whenever the connection becomes ready. */
+  onReady(listener: () => void): void {
+    this.#readyListeners.push(listener);
+    this.#client?.on('ready', listener);
+  }
+
+  /** Redis key of a value. */
+  valueKey(key: string): string {
+    return `${this.#prefix}v:${key}`;
+  }
+
+  /** Redis key of a tag's version; the empty tag is the version of the whole prefix. */
+  tagKey(tag: string): string {
+    return tag === '' ? `${this.#prefix}g` : `${this.#prefix}t:${tag}`;
+  }
+
+  /** Now on the Redis server's clock, ms, or `undefined` before the offset was first measured. */
+  serverNow(): number | undefined {
+    return this.#offsetMs === undefined ? undefined : localNow() + this.#offsetMs;
+  }
+
+  /** Whether the clock offset was never measured, or not recently. */
+  get clockStale(): boolean {
+    return this.#offsetMs === undefined || localNow() - this.#offsetAt > CLOCK_RESYNC_MS;
+  }
+
+  /** Measures the clock offset with `TIME` (one measurement at a time). */
+  syncClock(): Promise<void> {
+    this.#syncing ??= this.#telemetry
+      .roundTrip('clock', async () => {
+        const client = this.#readyClient();
+        const sent = localNow();
+        const [seconds, micros] = await this.#bounded(client.time());
+        this.#learnClock(Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), sent);
+      })
+      .finally(() => {
+        this.#syncing = undefined;
+      });
+    return this.#syncing;
+  }
+
+  /** Records a server clock reading taken between `sentAt` and now (assumed half way). */
+  #learnClock(serverMs: number, sentAt: number): void {
+    const received = localNow();
+    this.#offsetMs = serverMs - (sentAt + received) / 2;
+    this.#offsetAt = received;
+  }
+
+  /** Reads a value, the prefix version and the versions of `requestedTags`, in one MGET. */
+  async read(key: string, requestedTags: readonly string[]): Promise<RedisRead> {
+    const client = this.#readyClient();
+    const keys = [this.valueKey(key), this.tagKey('')];
+    for (const tag of requestedTags) keys.push(this.tagKey(tag));
+    const reply = await this.#telemetry.roundTrip('read', () => this.#bounded(client.mget(keys)));
+    const text = reply[0];
+    return {
+      text: typeof text === 'string' ? text : undefined,
+      globalVersion: toNumber(reply[1]),
+      requestedVersions: reply.slice(2).map(toNumber),
+    };
+  }
+
+  /**
+   * Writes an entry fresh for `ttlMs` (on Redis's clock) and kept `graceMs` longer, and publishes
+   * `message` on the bus, atomically.
+   */
+  async write(
+    key: string,
+    tail: EnvelopeTail,
+    ttlMs: number,
+    graceMs: number,
+    message: string,
+  ): Promise<void> {
+    const sent = localNow();
+    const now = await this.#run(
+      'write',
+      SCRIPTS.write,
+      [this.valueKey(key)],
+      [tail, String(ttlMs), String(graceMs), this.channel, message],
+    );
+    this.#learnClock(toNumber(now), sent);
+  }
+
+  /** Deletes keys and publishes `message(chunk)` for each chunk of them, atomically per chunk. */
+  async deleteKeys(keys: readonly string[], message: (chunk: readonly string[]) => string): Promise<void> {
+    for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
+      const chunk = keys.slice(i, i + DELETE_CHUNK);
+      await this.#run(
+        'delete',
+        SCRIPTS.delete,
+        chunk.map((k) => this.valueKey(k)),
+        [this.channel, message(chunk)],
+      );
+    }
+  }
+
+  /**
+   * Gives each tag a new version (the empty tag: the whole prefix), keeps it `retentionMs`, and
+   * publishes the new versions with `sender`. Returns the new versions in `tags` order.
+   */
+  async invalidate(tags: readonly string[], sender: string, retentionMs: number): Promise<number[]> {
+    const sent = localNow();
+    const reply = (await this.#run(
+      'invalidate',
+      SCRIPTS.invalidate,
+      tags.map((t) => this.tagKey(t)),
+      [this.channel, sender, String(retentionMs), ...tags],
+    )) as unknown[];
+    const versions = reply.map(toNumber);
+    this.#learnClock(versions.pop() ?? 0, sent);
+    return versions;
+  }
+
+  /** Current versions of tags (the empty tag: the whole prefix). */
+  async versions(tags: readonly string[]): Promise<number[]> {
+    const client = this.#readyClient();
+    const reply = await this.#telemetry.roundTrip('versions', () =>
+      this.#bounded(client.mget(tags.map((t) => this.tagKey(t)))),
+    );
+    return reply.map(toNumber);
+  }
+
+  #readyClient(): Redis {
+    const client = this.#client;
+    // Never hand a command to a client that is not connected: a caller's client may have an offline
+    // queue, and waiting in it is exactly what the cache must not do.
+    if (client?.status !== 'ready') throw new RedisNotReadyError();
+    return client;
+  }
+
+  #run(
+    operation: RedisOperation,
+    s: Script,
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<unknown> {
+    const client = this.#readyClient();
+    return this.#telemetry.roundTrip(operation, async () => {
+      try {
+        return await this.#bounded(client.evalsha(s.sha, keys.length, ...keys, ...args));
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+        // First use on this server (or after SCRIPT FLUSH / a restart): send the script itself.
+        return await this.#bounded(client.eval(s.text, keys.length, ...keys, ...args));
+      }
+    });
+  }
+
+  /**
+   * Bounds a command by the cache's own timeout, whatever the client's settings: a caller's client
+   * may have none, and the cache's own connections are made without ioredis's costlier one.
+   */
+  #bounded<T>(promise: Promise<T>): Promise<T> {
+    return withTimeout(promise, this.#timeoutMs, 'cache Redis round trip');
+  }
+
+  /** Closes the client when the driver owns it. */
+  async close(): Promise<void> {
+    await this.created;
+    if (this.#ownsClient && this.#client) await closeRedisClient(this.#client);
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Cache: an in-process LRU in front of Redis, with tags, single-flight factories, grace, a circuit
+ * breaker, a pub/sub invalidation bus and statistics.
+ */
+export {
+  Cache,
+  type CacheStats,
+  createCache,
+  type Factory,
+  type FactoryContext,
+  type FactoryStats,
+  type LevelStats,
+  type MemoryCacheStats,
+  type RedisCacheStats,
+} from './cache.ts';
+export { type CachedOptions, type CachedWrapper, cached } from './cached.ts';
+export type { BreakerState } from './circuit-breaker.ts';
+export { CacheClosedError, CacheFactoryTimeoutError } from './errors.ts';
+export { closeCache, getCache, initializeCache } from './module.ts';
+export {
+  CACHE_DEFAULTS,
+  type CacheOptions,
+  type GetOrSetOptions,
+  type SetOptions,
+} from './options.ts';
+export { assertJsonRoundTrip, type CacheSerializer, jsonSerializer, MAX_VALUE_DEPTH } from './serializer.ts';
+export {
+  ATTR_CACHE_LEVEL,
+  ATTR_CACHE_NAME,
+  ATTR_CACHE_OPERATION,
+  ATTR_CACHE_RESULT,
+  METRIC_CACHE_BREAKER_OPEN,
+  METRIC_CACHE_ENTRIES,
+  METRIC_CACHE_EVICTIONS,
+  METRIC_CACHE_FACTORY_DURATION,
+  METRIC_CACHE_LOOKUPS,
+  METRIC_CACHE_REDIS_DURATION,
+  METRIC_CACHE_SIZE,
+} from './telemetry.ts';

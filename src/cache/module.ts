@@ -1,0 +1,61 @@
+/**
+ * The module-level cache of the original design: `initializeCache(redis)` once at start-up, then
+ * `getCache()` anywhere (and in `cached` wrappers that are given no cache of their own).
+ */
+import type { Redis } from 'ioredis';
+import { getConfig } from '../config.ts';
+import { PerfSidecarError } from '../errors.ts';
+import { type Cache, createCache } from './cache.ts';
+import type { CacheOptions } from './options.ts';
+
+let current: Cache | undefined;
+
+/**
+ * Creates the process's shared cache. Given a client or URL, it uses that Redis; given options,
+ * those; given nothing, `REDIS_URL` and `REDIS_COMMAND_TIMEOUT_MS` from the configuration (unset
+ * `REDIS_URL`: memory-only mode). Idempotent, like `startTelemetry`: a second call returns the
+ * existing cache and ignores its argument; call {@link closeCache} first to replace it.
+ *
+ * @throws {InvalidArgumentError} for invalid options.
+ * @throws {ConfigError} when called without an argument and the environment is invalid.
+ */
+export function initializeCache(redisOrOptions?: Redis | string | CacheOptions): Cache {
+  if (current) return current;
+  let options: CacheOptions;
+  if (redisOrOptions === undefined) {
+    const config = getConfig();
+    options = { redis: config.redisUrl, redisCommandTimeoutMs: config.redisCommandTimeoutMs };
+  } else if (typeof redisOrOptions === 'string' || isRedisClient(redisOrOptions)) {
+    options = { redis: redisOrOptions };
+  } else {
+    options = redisOrOptions;
+  }
+  current = createCache(options);
+  return current;
+}
+
+function isRedisClient(value: Redis | CacheOptions): value is Redis {
+  return typeof (value as { duplicate?: unknown }).duplicate === 'function';
+}
+
+/**
+ * The cache made by {@link initializeCache}.
+ *
+ * @throws {PerfSidecarError} `PERF_NOT_STARTED` before {@link initializeCache}.
+ */
+export function getCache(): Cache {
+  if (!current) {
+    throw new PerfSidecarError(
+      'PERF_NOT_STARTED',
+      'the cache is not initialized; call initializeCache() first',
+    );
+  }
+  return current;
+}
+
+/** Closes the cache made by {@link initializeCache} (if any), so that it can be initialized again. */
+export async function closeCache(): Promise<void> {
+  const cache = current;
+  current = undefined;
+  await cache?.close();
+}
