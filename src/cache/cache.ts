@@ -345,10 +345,7 @@ export class Cache {
     if (entry !== undefined) {
       const now = performance.now();
       const validity = this.#validity(entry, now);
-      if (
-        now < entry.freshUntil &&
-        (validity === VALID || (validity === UNKNOWN && !this.#redisReachable()))
-      ) {
+      if (now < entry.freshUntil && this.#trustworthy(validity)) {
         this.#c.l1Hits++;
         return entry.value as T;
       }
@@ -407,7 +404,7 @@ export class Cache {
     if (entry !== undefined) {
       const now = performance.now();
       const validity = this.#validity(entry, now);
-      const trusted = validity === VALID || (validity === UNKNOWN && !this.#redisReachable());
+      const trusted = this.#trustworthy(validity);
       if (now < entry.freshUntil) {
         if (trusted) {
           this.#c.l1Hits++;
@@ -585,6 +582,14 @@ export class Cache {
       if (known.version !== entry.versions[i]) return INVALID;
     }
     return VALID;
+  }
+
+  /**
+   * Whether a memory entry of this validity may be served: valid, or of unknown validity while
+   * Redis cannot be asked (then memory is all there is).
+   */
+  #trustworthy(validity: number): boolean {
+    return validity === VALID || (validity === UNKNOWN && !this.#redisReachable());
   }
 
   /** Current versions of the prefix and `tags`, from memory when trusted, else from Redis. */

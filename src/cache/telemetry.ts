@@ -133,17 +133,14 @@ export class CacheTelemetry {
     });
     const lookupAttributes = (level: string, result: string) =>
       named({ [ATTR_CACHE_LEVEL]: level, [ATTR_CACHE_RESULT]: result });
+    const lookupAttributesOf = (level: string) => ({
+      hit: lookupAttributes(level, 'hit'),
+      miss: lookupAttributes(level, 'miss'),
+      stale: lookupAttributes(level, 'stale'),
+    });
     const levels = {
-      memory: {
-        hit: lookupAttributes('memory', 'hit'),
-        miss: lookupAttributes('memory', 'miss'),
-        stale: lookupAttributes('memory', 'stale'),
-      },
-      redis: {
-        hit: lookupAttributes('redis', 'hit'),
-        miss: lookupAttributes('redis', 'miss'),
-        stale: lookupAttributes('redis', 'stale'),
-      },
+      memory: lookupAttributesOf('memory'),
+      redis: lookupAttributesOf('redis'),
     };
     this.#callback = (result) => {
       const s = snapshot();
