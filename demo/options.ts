@@ -16,7 +16,7 @@ export interface DemoOptions {
   readonly concurrency: number;
   /** Seed of the random durations, users and failures: the same seed gives the same workload. */
   readonly seed: number;
-  /** Keep serving `/metrics` this long after the workload (for a scraper), seconds; 0 exits at once. */
+  /** Keep serving `/metrics` this long after the workload (for a scraper), seconds; 0 exits at once, -1 never. */
   readonly lingerSeconds: number;
   /** Listen port of the in-process sidecar; `undefined` takes PORT from the configuration. */
   readonly port: number | undefined;
@@ -41,7 +41,7 @@ export const USAGE = `usage: npm run demo -- [options]
   --speed X          divide simulated durations and targets by X (1 = real time; default 20; 1 to 10000)
   --concurrency N    operations in flight at once (default 4; 1 to 64)
   --seed N           seed of the workload (default 42)
-  --linger S         keep serving /metrics S seconds after the workload (default 0; -1 until SIGTERM)
+  --linger S         keep serving /metrics S seconds after the workload (default 0; "forever" until SIGTERM)
   --port N           port of the in-process sidecar (default: PORT, 8000; 0 picks a free one)
   --host H           listen address (default: HOST, 127.0.0.1)
   --schema NAME      PostgreSQL schema of the demo tables (default perf_demo)
@@ -117,7 +117,8 @@ export function parseDemoOptions(argv: readonly string[]): DemoOptions {
     durationSeconds,
     concurrency: numberOption('concurrency', str('concurrency'), 1, 64, true) ?? 4,
     seed: numberOption('seed', str('seed'), 0, 2 ** 32 - 1, true) ?? 42,
-    lingerSeconds: numberOption('linger', str('linger'), -1, 604_800, false) ?? 0,
+    lingerSeconds:
+      str('linger') === 'forever' ? -1 : (numberOption('linger', str('linger'), 0, 604_800, false) ?? 0),
     port: numberOption('port', str('port'), 0, 65_535, true),
     host,
     schema,

@@ -104,7 +104,12 @@ function panel(spec: PanelSpec, id: number, x: number, y: number): Json {
   const options: Json =
     type === 'timeseries'
       ? {
-          legend: { displayMode: 'table', placement: 'bottom', showLegend: true, calcs: ['lastNotNull', 'max'] },
+          legend: {
+            displayMode: 'table',
+            placement: 'bottom',
+            showLegend: true,
+            calcs: ['lastNotNull', 'max'],
+          },
           tooltip: { mode: 'multi', sort: 'desc' },
         }
       : type === 'bargauge'
@@ -155,7 +160,9 @@ function layout(specs: readonly (PanelSpec | Json)[]): Json[] {
       y += rowHeight;
       rowHeight = 0;
     }
-    panels.push(isSpec ? panel(spec as PanelSpec, i + 1, x, y) : { ...spec, id: i + 1, gridPos: { h, w, x, y } });
+    panels.push(
+      isSpec ? panel(spec as PanelSpec, i + 1, x, y) : { ...spec, id: i + 1, gridPos: { h, w, x, y } },
+    );
     x += w;
     rowHeight = Math.max(rowHeight, h);
   });
@@ -190,7 +197,13 @@ const OPERATION_VARIABLE = queryVariable(
   'label_values(perf_operation_duration_count, perf_operation)',
 );
 
-function dashboard(uid: string, title: string, description: string, variables: Json[], specs: (PanelSpec | Json)[]) {
+function dashboard(
+  uid: string,
+  title: string,
+  description: string,
+  variables: Json[],
+  specs: (PanelSpec | Json)[],
+) {
   return {
     uid,
     title,
@@ -331,7 +344,8 @@ function operations() {
       {
         type: 'table',
         title: 'Recent traces of $service (Jaeger)',
-        description: 'The latest traces in Jaeger; open one to see the operation span and its pg / ioredis children.',
+        description:
+          'The latest traces in Jaeger; open one to see the operation span and its pg / ioredis children.',
         datasource: JAEGER,
         fieldConfig: { defaults: {}, overrides: [] },
         options: { showHeader: true },
@@ -466,7 +480,9 @@ function cache() {
         unit: 'bool',
         min: 0,
         max: 1,
-        targets: [{ expr: `max by (cache_name) ${gauge('perf_cache_breaker_open')}`, legend: '{{cache_name}}' }],
+        targets: [
+          { expr: `max by (cache_name) ${gauge('perf_cache_breaker_open')}`, legend: '{{cache_name}}' },
+        ],
       },
       {
         title: 'Memory level: entries and evictions',
@@ -485,7 +501,9 @@ function cache() {
         description: 'getOrSet factories run on a miss.',
         unit: 's',
         w: 24,
-        targets: [{ expr: quantile(0.95, 'perf_cache_factory_duration', ['cache_name']), legend: '{{cache_name}}' }],
+        targets: [
+          { expr: quantile(0.95, 'perf_cache_factory_duration', ['cache_name']), legend: '{{cache_name}}' },
+        ],
       },
     ],
   );
@@ -597,7 +615,10 @@ function runtime() {
         description: 'perf.system.memory.heap_used (sampler) and v8js.memory.heap.used summed over spaces.',
         unit: 'bytes',
         targets: [
-          { expr: `max by (instance) ${gauge('perf_system_memory_heap_used')}`, legend: '{{instance}} heap used' },
+          {
+            expr: `max by (instance) ${gauge('perf_system_memory_heap_used')}`,
+            legend: '{{instance}} heap used',
+          },
           {
             expr: `sum by (instance) ${gauge('v8js_memory_heap_used')}`,
             legend: '{{instance}} v8 spaces',
@@ -609,18 +630,24 @@ function runtime() {
         description: 'perf.system.cpu.utilization: process CPU time over the sampler window.',
         unit: 'percent',
         min: 0,
-        targets: [{ expr: `max by (instance) ${gauge('perf_system_cpu_utilization')}`, legend: '{{instance}}' }],
+        targets: [
+          { expr: `max by (instance) ${gauge('perf_system_cpu_utilization')}`, legend: '{{instance}}' },
+        ],
       },
       {
         title: 'Event-loop delay p99',
-        description: 'perf.system.eventloop.delay.p99 (per sampler window) and runtime-node nodejs.eventloop.delay.p99.',
+        description:
+          'perf.system.eventloop.delay.p99 (per sampler window) and runtime-node nodejs.eventloop.delay.p99.',
         unit: 's',
         targets: [
           {
             expr: `max by (instance) ${gauge('perf_system_eventloop_delay_p99')}`,
             legend: '{{instance}} sampler',
           },
-          { expr: `max by (instance) ${gauge('nodejs_eventloop_delay_p99')}`, legend: '{{instance}} runtime-node' },
+          {
+            expr: `max by (instance) ${gauge('nodejs_eventloop_delay_p99')}`,
+            legend: '{{instance}} runtime-node',
+          },
         ],
       },
       {
@@ -665,7 +692,9 @@ function alerts() {
         description: 'perf.alerts.emitted, before deduplication into records.',
         unit: 'ops',
         stack: true,
-        targets: [{ expr: `sum by (alert_type) ${rate('perf_alerts_emitted_total')}`, legend: '{{alert_type}}' }],
+        targets: [
+          { expr: `sum by (alert_type) ${rate('perf_alerts_emitted_total')}`, legend: '{{alert_type}}' },
+        ],
       },
       {
         type: 'bargauge',

@@ -1,0 +1,185 @@
+/**
+ * The dashboards against a real Prometheus: the demo workload runs (its in-process sidecar serves
+ * /metrics), Debian's `prometheus` scrapes it with the repository's prometheus.yml (the perf-sidecar
+ * job's targets rewritten to the demo's port, scrape interval 1 s) and rules, and every PromQL
+ * expression of every dashboard panel, with its template variables substituted by values that
+ * Prometheus itself reports, must return at least one series.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { PROMETHEUS_UID } from '../../grafana/build.ts';
+import { ROOT } from '../helpers/child.ts';
+import { escapeRegex, loadDashboards, promQueries, substitute } from '../helpers/dashboards.ts';
+import { admin } from '../helpers/db.ts';
+import { DemoProcess } from '../helpers/demo.ts';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/env.ts';
+import { OwnPrometheus, run } from '../helpers/prometheus.ts';
+import { deleteKeys } from '../helpers/telemetry.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const SPEED = 100;
+const OPERATIONS = ['ai_layout_generation', 'document_ocr', 'simple_query', 'validation'];
+
+interface ScrapeConfig {
+  job_name: string;
+  static_configs?: { targets: string[] }[];
+}
+
+describe('dashboards against a real Prometheus scraping the demo', () => {
+  const schema = `perf_demo_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const prefix = `perf-test:${randomUUID()}:`;
+  const dir = mkdtempSync(join(tmpdir(), 'perf-sidecar-stack-'));
+  let demo: DemoProcess;
+  let prometheus: OwnPrometheus;
+  /** An evaluation time inside the workload, when every rate window holds several scrapes. */
+  let at = 0;
+  let demoExit: number | null = null;
+
+  beforeAll(async () => {
+    for (const tool of ['prometheus', 'promtool']) {
+      const found = await run('sh', ['-c', `command -v ${tool}`]);
+      if (found.code !== 0)
+        throw new Error(`${tool} is not installed (apt-get install -y prometheus; .ci/run does it)`);
+    }
+    demo = DemoProcess.start(
+      [
+        '--duration',
+        '12',
+        '--speed',
+        String(SPEED),
+        '--port',
+        '0',
+        '--linger',
+        'forever',
+        '--schema',
+        schema,
+        '--seed',
+        '7',
+      ],
+      { REDIS_URL: TEST_REDIS_URL, DATABASE_URL: TEST_DATABASE_URL, ALERT_KEY_PREFIX: prefix },
+    );
+    const url = new URL(await demo.url());
+
+    const config = parse(readFileSync(join(ROOT, 'prometheus.yml'), 'utf8')) as {
+      global: Record<string, string>;
+      rule_files: string[];
+      scrape_configs: ScrapeConfig[];
+    };
+    config.global.scrape_interval = '1s';
+    config.global.scrape_timeout = '1s';
+    config.global.evaluation_interval = '1s';
+    config.rule_files = config.rule_files.map((f) => join(ROOT, f));
+    const job = config.scrape_configs.find((c) => c.job_name === 'perf-sidecar');
+    if (!job) throw new Error('prometheus.yml has no perf-sidecar job');
+    job.static_configs = [{ targets: [url.host] }];
+    const file = join(dir, 'prometheus.yml');
+    writeFileSync(file, stringify(config));
+    prometheus = await OwnPrometheus.start(file);
+
+    await demo.finished();
+    const finishedAt = Date.now() / 1000;
+    // One scrape after the workload ended, so everything it did has been ingested.
+    await waitFor(
+      async () => {
+        const [up] = await prometheus.query('timestamp(up{job="perf-sidecar"})');
+        return up !== undefined && Number(up.value[1]) > finishedAt;
+      },
+      { what: 'a scrape after the workload ended', timeoutMs: 30_000, intervalMs: 200 },
+    );
+    at = finishedAt - 1;
+  }, 180_000);
+
+  afterAll(async () => {
+    demoExit = (await demo?.stop()) ?? null;
+    await prometheus?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    await admin((c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
+    const redis = new Redis(TEST_REDIS_URL);
+    await deleteKeys(redis, prefix);
+    redis.disconnect();
+    expect(demoExit).toBe(0);
+  }, 60_000);
+
+  it('scrapes the demo: the target is up', async () => {
+    const [up] = await prometheus.query('up{job="perf-sidecar"}', at);
+    expect(up?.value[1]).toBe('1');
+  });
+
+  it('finds the template variables values: the service and the four operations', async () => {
+    expect(await prometheus.labelValues('service_name', 'target_info')).toContain('perf-sidecar');
+    expect(await prometheus.labelValues('perf_operation', 'perf_operation_duration_count')).toEqual(
+      expect.arrayContaining(OPERATIONS),
+    );
+  });
+
+  it('returns at least one series for every PromQL expression of every dashboard panel', async () => {
+    const queries = promQueries(loadDashboards(), PROMETHEUS_UID);
+    expect(queries.length).toBeGreaterThan(30);
+    const variables = {
+      service: escapeRegex('perf-sidecar'),
+      operation: escapeRegex('document_ocr'),
+      // Grafana's $__rate_interval is at least four scrape intervals (1 s here).
+      __rate_interval: '10s',
+      __range: '1h',
+    };
+    const empty: string[] = [];
+    for (const q of queries) {
+      const result = await prometheus.query(substitute(q.expr, variables), at);
+      if (result.length === 0) empty.push(`${q.file} / ${q.panel} / ${q.refId}: ${q.expr}`);
+    }
+    expect(empty, `expressions without a series:\n${empty.join('\n')}`).toEqual([]);
+  });
+
+  it('draws the target line at the scaled target of each operation', async () => {
+    const result = await prometheus.query('perf_operation_target{perf_operation="document_ocr"}', at);
+    expect(result.map((r) => Number(r.value[1]))).toEqual([120 / SPEED]);
+  });
+
+  it('computes an Apdex between 0 and 1 for every operation', async () => {
+    const [panel] = promQueries(loadDashboards(), PROMETHEUS_UID).filter((q) => q.panel.startsWith('Apdex'));
+    const result = await prometheus.query(
+      substitute(panel?.expr ?? '', { service: '.*', operation: '.*', __rate_interval: '10s' }),
+      at,
+    );
+    expect(result.map((r) => r.metric.perf_operation).sort()).toEqual(OPERATIONS);
+    for (const r of result) {
+      expect(Number(r.value[1])).toBeGreaterThanOrEqual(0);
+      expect(Number(r.value[1])).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('sees cache hits at both levels and breaches of the simple queries', async () => {
+    const hits = await prometheus.query(
+      'sum by (cache_level) (perf_cache_lookups_total{cache_name="demo",cache_result="hit"})',
+      at,
+    );
+    expect(hits.map((h) => h.metric.cache_level).sort()).toEqual(['memory', 'redis']);
+    for (const h of hits) expect(Number(h.value[1])).toBeGreaterThan(0);
+    const [breaches] = await prometheus.query(
+      'perf_target_breaches_total{perf_operation="simple_query"}',
+      at,
+    );
+    expect(Number(breaches?.value[1])).toBeGreaterThan(0);
+  });
+
+  it('loads every alerting rule and evaluates each without error on the real series', async () => {
+    const res = await fetch(`${prometheus.url}/api/v1/rules`);
+    const json = (await res.json()) as {
+      data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] };
+    };
+    const rules = json.data.groups.flatMap((g) => g.rules);
+    expect(rules.length).toBe(11);
+    await waitFor(
+      async () => {
+        const again = (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as typeof json;
+        return again.data.groups.flatMap((g) => g.rules).every((r) => r.health === 'ok');
+      },
+      { what: 'every rule to be evaluated', timeoutMs: 15_000, intervalMs: 200 },
+    );
+  });
+});
