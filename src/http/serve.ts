@@ -26,6 +26,11 @@ export interface SidecarOptions {
   readonly database?: Database | false;
   /** Performance middleware options. */
   readonly middleware?: PerformanceMiddlewareOptions;
+  /**
+   * Adds the host's own routes before the server accepts traffic (Hono cannot add routes once it
+   * has matched a request). They get the performance middleware like the system endpoints.
+   */
+  readonly routes?: (app: Hono) => void;
 }
 
 /** A running sidecar. */
@@ -68,6 +73,7 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
     ...(database ? { database } : {}),
     ...(options.middleware ? { middleware: options.middleware } : {}),
   });
+  options.routes?.(app);
   const host = options.host ?? config.server.host;
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port: options.port ?? config.server.port });

@@ -70,6 +70,10 @@ export function addHistogramPoint(
     if (n === 0) continue;
     const bound = i < boundaries.length ? (boundaries[i] as number) : Number.POSITIVE_INFINITY;
     into.buckets.set(bound, (into.buckets.get(bound) ?? 0) + n);
+    // Keep the bucket's lower edge as an (empty) entry: only non-empty buckets are stored, and
+    // without it the bucket would seem to start at the previous non-empty one.
+    const lower = boundaries[i - 1];
+    if (lower !== undefined && !into.buckets.has(lower)) into.buckets.set(lower, 0);
   }
 }
 
@@ -99,8 +103,8 @@ function orderedBuckets(agg: DurationAggregate): Bucket[] {
  * bucket's width; the result never exceeds the recorded `max` when one is known. `undefined` when
  * there are no durations.
  *
- * Lower edges: a bucket's lower edge is the previous bound this aggregate has seen, so a gap of
- * empty buckets widens the interval (never shifts the answer out of the true bucket).
+ * Lower edges: a bucket's lower edge is the previous bound this aggregate holds; every non-empty
+ * bucket's true lower edge is stored (as an empty entry when needed), so buckets keep their width.
  */
 export function quantile(agg: DurationAggregate, q: number): number | undefined {
   if (agg.count <= 0) return undefined;

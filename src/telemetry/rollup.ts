@@ -212,8 +212,8 @@ function fieldArgs(prefix: string, agg: DurationAggregate): string[] {
   if (agg.breaches) args.push('i', `${prefix}b`, String(agg.breaches));
   if (agg.frustrated) args.push('i', `${prefix}f`, String(agg.frustrated));
   if (agg.max > 0) args.push('m', `${prefix}m`, String(agg.max));
-  for (const [bound, n] of agg.buckets)
-    if (n > 0) args.push('i', `${prefix}${bucketField(bound)}`, String(n));
+  // Empty entries too: they carry the lower edges of the non-empty buckets.
+  for (const [bound, n] of agg.buckets) args.push('i', `${prefix}${bucketField(bound)}`, String(n));
   return args;
 }
 
