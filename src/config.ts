@@ -73,6 +73,27 @@ export interface PerfSidecarConfig {
   readonly memoryAlertThresholdMb: number;
   /** `CPU_ALERT_THRESHOLD`: process CPU percent that, sustained, raises `high_cpu`. */
   readonly cpuAlertThresholdPercent: number;
+  /** `CPU_ALERT_SAMPLES`: consecutive one-second samples over the CPU threshold before `high_cpu`. */
+  readonly cpuAlertSamples: number;
+  /** Performance summary history. */
+  readonly summary: {
+    /** `PERF_SUMMARY_MEMORY_HOURS`: hours of per-minute history kept in process memory. */
+    readonly memoryHours: number;
+    /**
+     * `PERF_SUMMARY_MAX_POINTS`: most (minute, series) entries kept in memory (and queued for Redis
+     * while it is away); the oldest minutes are dropped past it.
+     */
+    readonly maxPoints: number;
+    /** `PERF_ROLLUP_RETENTION_DAYS`: days the Redis rollup hashes live after their last write. */
+    readonly rollupRetentionDays: number;
+    /** `PERF_MAX_USER_SERIES`: most (user, operation, outcome) series for per-user reports. */
+    readonly maxUserSeries: number;
+  };
+  /**
+   * `PERF_API_TOKEN`: when set, `/api/system/*` and `/metrics` require `Authorization: Bearer
+   * <token>`. Never logged.
+   */
+  readonly apiToken: string | undefined;
   /** Operation targets in seconds: {@link DEFAULT_TARGETS} with `PERF_TARGETS` merged over them. */
   readonly targets: Readonly<Record<string, number>>;
   /**
@@ -503,6 +524,15 @@ const SPECS = {
     schema: decimal(0, 10_000),
     fallback: 80,
   }),
+  CPU_ALERT_SAMPLES: spec({
+    name: 'CPU_ALERT_SAMPLES',
+    default: '5',
+    expected: 'an integer from 1 to 3600',
+    secret: false,
+    description: 'Consecutive one-second samples over CPU_ALERT_THRESHOLD before high_cpu is raised.',
+    schema: integer(1, 3600),
+    fallback: 5,
+  }),
   PERF_TARGETS: spec({
     name: 'PERF_TARGETS',
     default: '{}',
@@ -520,6 +550,58 @@ const SPECS = {
     description: 'Distinct operation names with their own metric series; later names report as _other.',
     schema: integer(1, 100_000),
     fallback: 1000,
+  }),
+  PERF_MAX_USER_SERIES: spec({
+    name: 'PERF_MAX_USER_SERIES',
+    default: '10000',
+    expected: 'an integer from 1 to 1000000',
+    secret: false,
+    description:
+      'Distinct (user, operation, outcome) series kept for per-user reports; later ones fold into user _other. Never exported to /metrics.',
+    schema: integer(1, 1_000_000),
+    fallback: 10_000,
+  }),
+  PERF_SUMMARY_MEMORY_HOURS: spec({
+    name: 'PERF_SUMMARY_MEMORY_HOURS',
+    default: '24',
+    expected: 'an integer from 1 to 720',
+    secret: false,
+    description:
+      'Hours of per-minute summary history kept in memory (without Redis, the longest window a report covers).',
+    schema: integer(1, 720),
+    fallback: 24,
+  }),
+  PERF_SUMMARY_MAX_POINTS: spec({
+    name: 'PERF_SUMMARY_MAX_POINTS',
+    default: '200000',
+    expected: 'an integer from 1000 to 10000000',
+    secret: false,
+    description:
+      'Most (minute, series) entries of summary history in memory; the oldest minutes are dropped past it.',
+    schema: integer(1000, 10_000_000),
+    fallback: 200_000,
+  }),
+  PERF_ROLLUP_RETENTION_DAYS: spec({
+    name: 'PERF_ROLLUP_RETENTION_DAYS',
+    default: '31',
+    expected: 'an integer from 1 to 366',
+    secret: false,
+    description: 'Days the Redis rollup hashes (metrics:*, user_metrics:*) live after their last write.',
+    schema: integer(1, 366),
+    fallback: 31,
+  }),
+  PERF_API_TOKEN: spec({
+    name: 'PERF_API_TOKEN',
+    default: 'unset (no auth)',
+    expected:
+      '16 to 512 characters of A-Z a-z 0-9 - . _ ~ + / (then optional = padding): an RFC 6750 bearer token',
+    secret: true,
+    description: 'When set, /api/system/* and /metrics require Authorization: Bearer <token>.',
+    schema: z
+      .string()
+      .trim()
+      .regex(/^(?=.{16,512}$)[A-Za-z0-9._~+/-]+=*$/, 'is not 16 to 512 bearer-token characters'),
+    fallback: undefined as string | undefined,
   }),
   ALERT_LIST_MAX: spec({
     name: 'ALERT_LIST_MAX',
@@ -689,6 +771,14 @@ export function loadConfig(env: Env = process.env): PerfSidecarConfig {
     slowRequestThresholdSeconds: p.SLOW_REQUEST_THRESHOLD,
     memoryAlertThresholdMb: p.MEMORY_ALERT_THRESHOLD,
     cpuAlertThresholdPercent: p.CPU_ALERT_THRESHOLD,
+    cpuAlertSamples: p.CPU_ALERT_SAMPLES,
+    summary: {
+      memoryHours: p.PERF_SUMMARY_MEMORY_HOURS,
+      maxPoints: p.PERF_SUMMARY_MAX_POINTS,
+      rollupRetentionDays: p.PERF_ROLLUP_RETENTION_DAYS,
+      maxUserSeries: p.PERF_MAX_USER_SERIES,
+    },
+    apiToken: p.PERF_API_TOKEN,
     targets: { ...DEFAULT_TARGETS, ...p.PERF_TARGETS },
     maxOperations: p.PERF_MAX_OPERATIONS,
     alerts: {

@@ -26,6 +26,7 @@ export {
 } from './config.ts';
 export * from './db/index.ts';
 export { InvalidArgumentError, PerfSidecarError, type PerfSidecarErrorCode } from './errors.ts';
+export * from './http/index.ts';
 export { getLogger, setLogger } from './logger.ts';
 export { closeRedisClient, createRedisClient, type RedisClientOptions } from './redis.ts';
 export { SCOPE_NAME, VERSION } from './scope.ts';

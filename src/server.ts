@@ -2,45 +2,53 @@
  * The sidecar process: `npm start` runs `node --import ./src/register.ts ./src/server.ts`.
  *
  * The register entry has already started telemetry (or stopped the process on an invalid
- * configuration); this module serves the HTTP app on HOST:PORT and shuts down cleanly on SIGTERM and
- * SIGINT: stop accepting, finish in-flight requests, flush spans, metrics and alerts, exit 0.
+ * configuration); this module starts the sidecar on HOST:PORT, prints one start-up line with the
+ * URL of every endpoint, and shuts down on SIGTERM and SIGINT: stop accepting, finish in-flight
+ * requests, flush spans, metrics, summary rollups and alerts, close Redis and PostgreSQL, exit 0
+ * (exit 1 when that takes more than 10 s).
  */
-import { type ServerType, serve } from '@hono/node-server';
 import { ConfigError } from './config.ts';
-import { createApp } from './http/index.ts';
+import { type SidecarServer, startSidecar } from './http/index.ts';
 import { getLogger } from './logger.ts';
-import { shutdownTelemetry, startTelemetry } from './telemetry/index.ts';
 
 /** Longest a graceful shutdown may take before the process exits anyway, ms. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
-let telemetry: ReturnType<typeof startTelemetry>;
+let sidecar: SidecarServer;
 try {
-  // Idempotent: returns what the register entry started (or starts it when run without --import).
-  telemetry = startTelemetry();
+  sidecar = await startSidecar();
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }
-  throw error;
+  const code = (error as NodeJS.ErrnoException).code;
+  getLogger().fatal(
+    { err: error instanceof Error ? error.message : String(error), code },
+    'perf-sidecar could not start',
+  );
+  process.exit(1);
 }
 
 const log = getLogger();
-const { host, port } = telemetry.config.server;
-const app = createApp({ telemetry });
-
-const server: ServerType = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
-  const base = `http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`;
-  log.info(
-    { url: base, livez: `${base}/livez`, metrics: `${base}/metrics`, memoryOnly: telemetry.memoryOnly },
-    `perf-sidecar listening on ${base} (endpoints: ${base}/livez ${base}/metrics)`,
-  );
-});
-server.on('error', (error: NodeJS.ErrnoException) => {
-  log.fatal({ err: error.message, code: error.code, host, port }, 'perf-sidecar could not listen');
-  process.exit(1);
-});
+const base = sidecar.url;
+const endpoints = {
+  performance: `${base}/api/system/performance`,
+  health: `${base}/api/system/performance/health`,
+  alerts: `${base}/api/system/alerts`,
+  metrics: `${base}/metrics`,
+  livez: `${base}/livez`,
+  readyz: `${base}/readyz`,
+};
+log.info(
+  {
+    url: base,
+    endpoints,
+    memoryOnly: sidecar.telemetry.memoryOnly,
+    auth: sidecar.telemetry.config.apiToken !== undefined,
+  },
+  `perf-sidecar listening on ${base} (endpoints: ${Object.values(endpoints).join(' ')})`,
+);
 
 let stopping = false;
 async function stop(signal: string): Promise<void> {
@@ -52,9 +60,7 @@ async function stop(signal: string): Promise<void> {
     process.exit(1);
   }, SHUTDOWN_DEADLINE_MS);
   deadline.unref();
-  // close() stops accepting and resolves once in-flight requests have finished.
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await shutdownTelemetry(4000);
+  await sidecar.close(SHUTDOWN_DEADLINE_MS - 1500);
   clearTimeout(deadline);
   log.info('perf-sidecar stopped');
   process.exit(0);

@@ -1,36 +1,196 @@
 /**
- * The sidecar's HTTP app. This first version serves liveness and metrics; the performance summary,
- * health and alert endpoints come with the server issue.
+ * The sidecar's Hono app: the performance middleware, the system endpoints, `/metrics`, liveness
+ * and readiness, bearer-token auth, and JSON errors (`{ error, detail }`, never a stack trace).
  */
 import { Hono } from 'hono';
-import { PROMETHEUS_CONTENT_TYPE, type Telemetry } from '../telemetry/index.ts';
+import { bearerAuth } from 'hono/bearer-auth';
+import { HTTPException } from 'hono/http-exception';
+import { ALERT_TYPES, type AlertType } from '../alerts/index.ts';
+import type { Database } from '../db/index.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import { getLogger } from '../logger.ts';
+import {
+  getPerformanceReport,
+  type PerformanceReportQuery,
+  PROMETHEUS_CONTENT_TYPE,
+  type Telemetry,
+} from '../telemetry/index.ts';
+import { HEALTH_CONTENT_TYPE, HealthChecker } from './health.ts';
+import { type PerformanceMiddlewareOptions, performanceMiddleware } from './middleware/performance.ts';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
-  /** The running telemetry whose metrics `/metrics` serves. */
+  /** The running telemetry the endpoints report on. */
   readonly telemetry: Telemetry;
+  /** Database whose health `/api/system/performance/health` includes. Default: none. */
+  readonly database?: Database;
+  /**
+   * Bearer token required on `/api/system/*` and `/metrics` (compared in constant time). Default:
+   * `PERF_API_TOKEN`; none means no auth. `/livez` and `/readyz` stay open.
+   */
+  readonly apiToken?: string;
+  /** Options of the performance middleware; `false` leaves it out. */
+  readonly middleware?: PerformanceMiddlewareOptions | false;
+}
+
+/** Most alerts one `/api/system/alerts` call returns. */
+export const MAX_ALERTS_LIMIT = 1000;
+/** Alerts returned when `limit` is absent. */
+export const DEFAULT_ALERTS_LIMIT = 50;
+/** Seconds a failing `/readyz` asks callers to wait before asking again. */
+export const READYZ_RETRY_AFTER_SECONDS = 5;
+
+/** A 400 whose body is `{ error: 'invalid_query', detail }`. */
+class BadQuery extends Error {}
+
+type Query = Record<string, string[]>;
+
+function onlyKnown(query: Query, known: readonly string[]): void {
+  for (const [name, values] of Object.entries(query)) {
+    if (!known.includes(name)) {
+      throw new BadQuery(
+        `unknown query parameter ${JSON.stringify(name.slice(0, 64))}; accepted: ${known.join(', ')}`,
+      );
+    }
+    if (values.length > 1)
+      throw new BadQuery(`query parameter ${name} is given ${values.length} times; give it once`);
+  }
+}
+
+function wholeNumber(name: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d{1,7}$/.test(text) || Number(text) < min || Number(text) > max) {
+    const shown =
+      text.length > 32
+        ? `${JSON.stringify(text.slice(0, 32))}… (${text.length} characters)`
+        : JSON.stringify(text);
+    throw new BadQuery(`${name}: ${shown} is not accepted; expected a whole number from ${min} to ${max}`);
+  }
+  return Number(text);
 }
 
 /**
- * Builds the sidecar's Hono app: `GET /livez` (process only, no I/O) and `GET /metrics`
- * (Prometheus text). Unknown routes answer 404 JSON `{ error, detail }`; failures answer 500 JSON
- * without a stack trace.
+ * Builds the sidecar's Hono app:
+ * - `GET /livez`: process only, no I/O.
+ * - `GET /readyz`: the health status; 503 with `Retry-After` when failing.
+ * - `GET /api/system/performance?operation=&user_id=&hours=`: the performance report.
+ * - `GET /api/system/performance/health`: `application/health+json`; 503 when failing.
+ * - `GET /api/system/alerts?type=&limit=`: recent alerts, newest first.
+ * - `GET /metrics`: Prometheus text.
  */
 export function createApp(options: AppOptions): Hono {
+  const { telemetry } = options;
+  const token = options.apiToken ?? telemetry.config.apiToken;
+  const health = new HealthChecker({
+    telemetry,
+    ...(options.database ? { database: options.database } : {}),
+  });
   const app = new Hono();
+
+  if (options.middleware !== false) app.use('*', performanceMiddleware({ telemetry, ...options.middleware }));
+
+  if (token !== undefined) {
+    const unauthorized = () =>
+      new Response(
+        JSON.stringify({
+          error: 'unauthorized',
+          detail: 'this endpoint requires Authorization: Bearer <PERF_API_TOKEN>',
+        }),
+        { status: 401, headers: { 'content-type': 'application/json' } },
+      );
+    const auth = bearerAuth({
+      token,
+      noAuthenticationHeader: { message: unauthorized },
+      invalidAuthenticationHeader: { message: unauthorized },
+      invalidToken: { message: unauthorized },
+    });
+    app.use('/api/system/*', auth);
+    app.use('/metrics', auth);
+  }
+
   app.get('/livez', (c) => c.json({ status: 'pass' }));
+
+  app.get('/readyz', async (c) => {
+    const body = await health.check();
+    if (body.status === 'fail') {
+      c.header('Retry-After', String(READYZ_RETRY_AFTER_SECONDS));
+      return c.json({ status: body.status }, 503);
+    }
+    return c.json({ status: body.status });
+  });
+
+  app.get('/api/system/performance', async (c) => {
+    const query = c.req.queries();
+    onlyKnown(query, ['operation', 'user_id', 'hours']);
+    const hours = wholeNumber('hours', c.req.query('hours'), 1, 720);
+    const operation = c.req.query('operation');
+    const userId = c.req.query('user_id');
+    const request: PerformanceReportQuery = {
+      ...(hours !== undefined ? { hours } : {}),
+      ...(operation !== undefined ? { operation } : {}),
+      ...(userId !== undefined ? { userId } : {}),
+    };
+    return c.json(await getPerformanceReport(request));
+  });
+
+  app.get('/api/system/performance/health', async (c) => {
+    const body = await health.check();
+    return c.body(JSON.stringify(body), body.status === 'fail' ? 503 : 200, {
+      'content-type': HEALTH_CONTENT_TYPE,
+      'cache-control': 'no-store',
+    });
+  });
+
+  app.get('/api/system/alerts', async (c) => {
+    onlyKnown(c.req.queries(), ['type', 'limit']);
+    const type = c.req.query('type');
+    if (type !== undefined && !(ALERT_TYPES as readonly string[]).includes(type)) {
+      throw new BadQuery(
+        `type: ${JSON.stringify(type.slice(0, 64))} is not an alert type; expected one of ${ALERT_TYPES.join(', ')}`,
+      );
+    }
+    const limit = wholeNumber('limit', c.req.query('limit'), 1, MAX_ALERTS_LIMIT) ?? DEFAULT_ALERTS_LIMIT;
+    let alerts: Awaited<ReturnType<typeof telemetry.alerts.recent>>;
+    try {
+      alerts = await telemetry.alerts.recent({ limit, ...(type ? { type: type as AlertType } : {}) });
+    } catch (error) {
+      getLogger().warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'could not read alert lists',
+      );
+      return c.json(
+        { error: 'alerts_unavailable', detail: 'the alert lists could not be read (is Redis reachable?)' },
+        503,
+      );
+    }
+    return c.json({ count: alerts.length, alerts });
+  });
+
   app.get('/metrics', async (c) => {
-    const text = await options.telemetry.renderPrometheus();
+    const text = await telemetry.renderPrometheus();
     return c.body(text, 200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
   });
+
   app.notFound((c) =>
     c.json(
-      { error: 'not_found', detail: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` },
+      {
+        error: 'not_found',
+        detail: `no route for ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 256)}`,
+      },
       404,
     ),
   );
-  app.onError((_error, c) =>
-    c.json({ error: 'internal_error', detail: 'the request failed; see the sidecar log' }, 500),
-  );
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
+    if (error instanceof BadQuery) return c.json({ error: 'invalid_query', detail: error.message }, 400);
+    if (error instanceof InvalidArgumentError) {
+      // Name the query parameter, not the library argument behind it.
+      const detail =
+        error.argument === 'userId' ? error.message.replace(/^userId:/, 'user_id:') : error.message;
+      return c.json({ error: 'invalid_query', detail }, 400);
+    }
+    getLogger().error({ err: error.message, route: c.req.routePath }, 'request failed');
+    return c.json({ error: 'internal_error', detail: 'the request failed; see the sidecar log' }, 500);
+  });
   return app;
 }

@@ -3,9 +3,35 @@
  * processor.
  */
 
+export {
+  apdexOf,
+  breachesOf,
+  countAbove,
+  type DurationAggregate,
+  quantile,
+} from './aggregate.ts';
 export { type AlertEmitter, TargetSpanProcessor, type TargetSpanProcessorOptions } from './processor.ts';
 export { PROMETHEUS_CONTENT_TYPE, PrometheusEndpoint } from './prometheus.ts';
 export { InProcessMetricReader } from './reader.ts';
+export {
+  checkReportQuery,
+  DEFAULT_REPORT_HOURS,
+  getPerformanceReport,
+  type HttpRouteReport,
+  MAX_REPORT_HOURS,
+  type OperationReport,
+  type PerformanceReport,
+  type PerformanceReportQuery,
+  type SystemReport,
+} from './report.ts';
+export { type ResourceSample, ResourceSampler, type ResourceSamplerOptions } from './resources.ts';
+export {
+  minuteParts,
+  RedisRollupStore,
+  type RedisRollupStoreOptions,
+  type RollupQuery,
+  type RollupTotals,
+} from './rollup.ts';
 export {
   getTelemetry,
   requireTelemetry,
@@ -23,3 +49,4 @@ export {
   type OperationOptions,
   trackOperation,
 } from './track.ts';
+export { MinuteWindows, type MinuteWindowsOptions, type WindowTotals } from './windows.ts';

@@ -27,7 +27,10 @@ import {
   ATTR_PERF_TARGET_SECONDS,
   ATTR_USER_ID,
   METRIC_OPERATION_DURATION,
+  METRIC_OPERATION_TARGET,
   METRIC_TARGET_BREACHES,
+  METRIC_TARGET_FRUSTRATED,
+  METRIC_USER_OPERATION_DURATION,
   OTHER_OPERATION,
   OUTCOME_ERROR,
   OUTCOME_OK,
@@ -56,20 +59,36 @@ export interface TargetSpanProcessorOptions {
   readonly meterProvider?: MeterProvider;
 }
 
-/** Four attribute sets per operation: index = (error ? 2 : 0) + (exceeded ? 1 : 0). */
-type OperationLabels = readonly [Attributes, Attributes, Attributes, Attributes, Attributes];
+/**
+ * What the processor keeps per operation: four histogram attribute sets, index
+ * `(error ? 2 : 0) + (exceeded ? 1 : 0)`, the operation-only set, and the latest target seen (for
+ * the `perf.operation.target` gauge).
+ */
+interface OperationLabels {
+  readonly sets: readonly [Attributes, Attributes, Attributes, Attributes];
+  readonly operation: Attributes;
+  target: number;
+}
 
 /** See the module comment. */
 export class TargetSpanProcessor implements SpanProcessor {
   readonly #options: TargetSpanProcessorOptions;
   readonly #labels = new Map<string, OperationLabels>();
   #histogram: Histogram | undefined;
+  #userHistogram: Histogram | undefined;
   #breaches: Counter | undefined;
+  #frustrated: Counter | undefined;
   /** Set once the SDK calls `onEnding`; until then `onEnd` does the (read-only) evaluation. */
   #hasOnEnding = false;
 
   constructor(options: TargetSpanProcessorOptions) {
     this.#options = options;
+  }
+
+  /** The latest target seen for an operation, seconds (`undefined` before its first span). */
+  targetOf(operation: string): number | undefined {
+    const target = this.#labels.get(operation)?.target;
+    return target === undefined || target === 0 ? undefined : target;
   }
 
   onStart(): void {
@@ -105,16 +124,26 @@ export class TargetSpanProcessor implements SpanProcessor {
     const operation = typeof named === 'string' ? named : span.name;
     const error = span.status.code === SpanStatusCode.ERROR;
     const labels = this.#labelsFor(operation);
+    labels.target = target;
     if (this.#histogram === undefined) this.#createInstruments();
-    this.#histogram?.record(seconds, labels[(error ? 2 : 0) + (exceeded ? 1 : 0)]);
+    this.#histogram?.record(seconds, labels.sets[(error ? 2 : 0) + (exceeded ? 1 : 0)]);
+    const user = span.attributes[ATTR_USER_ID];
+    if (typeof user === 'string' || typeof user === 'number') {
+      this.#userHistogram?.record(seconds, {
+        [ATTR_USER_ID]: String(user),
+        [ATTR_PERF_OPERATION]: labels.operation[ATTR_PERF_OPERATION],
+        [ATTR_PERF_OUTCOME]: error ? OUTCOME_ERROR : OUTCOME_OK,
+      });
+    }
     if (!exceeded) return;
 
-    this.#breaches?.add(1, labels[4]);
+    this.#breaches?.add(1, labels.operation);
+    // Apdex's frustrated zone (over 4T): with breaches it gives Apdex in PromQL without bucket edges.
+    if (seconds > target * 4) this.#frustrated?.add(1, labels.operation);
     const alerts = this.#options.alerts;
     if (alerts === undefined) return;
     const trace = alertTraceOf(span.spanContext());
     const correlation = span.attributes[ATTR_CORRELATION_ID];
-    const user = span.attributes[ATTR_USER_ID];
     const ratio = seconds / target;
     alerts.emit({
       type: 'target_exceeded',
@@ -142,13 +171,16 @@ export class TargetSpanProcessor implements SpanProcessor {
         [ATTR_PERF_OUTCOME]: outcome,
         [ATTR_PERF_TARGET_EXCEEDED]: exceeded,
       });
-    const labels: OperationLabels = [
-      make(OUTCOME_OK, false),
-      make(OUTCOME_OK, true),
-      make(OUTCOME_ERROR, false),
-      make(OUTCOME_ERROR, true),
-      Object.freeze({ [ATTR_PERF_OPERATION]: name }),
-    ];
+    const labels: OperationLabels = {
+      sets: [
+        make(OUTCOME_OK, false),
+        make(OUTCOME_OK, true),
+        make(OUTCOME_ERROR, false),
+        make(OUTCOME_ERROR, true),
+      ],
+      operation: Object.freeze({ [ATTR_PERF_OPERATION]: name }),
+      target: 0,
+    };
     // Only real names (and `_other` once) take a slot, so the map holds at most maxOperations + 1.
     this.#labels.set(name, labels);
     return labels;
@@ -162,10 +194,27 @@ export class TargetSpanProcessor implements SpanProcessor {
       unit: 's',
       advice: { explicitBucketBoundaries: [...this.#options.boundaries] },
     });
+    this.#userHistogram = meter.createHistogram(METRIC_USER_OPERATION_DURATION, {
+      description: 'Duration of operations that carry a target and a user.id, per user',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...this.#options.boundaries] },
+    });
     this.#breaches = meter.createCounter(METRIC_TARGET_BREACHES, {
       description: 'Operations that took longer than their target',
       unit: '{breach}',
     });
+    this.#frustrated = meter.createCounter(METRIC_TARGET_FRUSTRATED, {
+      description: 'Operations that took longer than four times their target (Apdex frustrated)',
+      unit: '{operation}',
+    });
+    meter
+      .createObservableGauge(METRIC_OPERATION_TARGET, {
+        description: 'Target of each operation (the latest one seen), for target lines on dashboards',
+        unit: 's',
+      })
+      .addCallback((result) => {
+        for (const labels of this.#labels.values()) result.observe(labels.target, labels.operation);
+      });
   }
 }
 

@@ -2,7 +2,8 @@
  * Starting and stopping perf-sidecar's telemetry: the NodeSDK with its resource, instrumentations,
  * metric readers, the target span processor, the optional OTLP trace export and the alert sink.
  */
-import { context, metrics, propagation, trace } from '@opentelemetry/api';
+import { context, type Meter, metrics, propagation, trace } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -33,15 +34,18 @@ import { type AlertStore, MemoryAlertStore } from '../alerts/store.ts';
 import { getConfig, type PerfSidecarConfig, redactUrl } from '../config.ts';
 import { PerfSidecarError } from '../errors.ts';
 import { getLogger, setLogLevel } from '../logger.ts';
-import { createRedisClient } from '../redis.ts';
+import { closeRedisClient, createRedisClient } from '../redis.ts';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
 import { withTimeout } from '../timeout.ts';
 import { TargetSpanProcessor } from './processor.ts';
 import { PrometheusEndpoint } from './prometheus.ts';
 import { InProcessMetricReader } from './reader.ts';
-import { METRIC_OPERATION_DURATION } from './semconv.ts';
+import { ResourceSampler } from './resources.ts';
+import { RedisRollupStore } from './rollup.ts';
+import { METRIC_OPERATION_DURATION, METRIC_USER_OPERATION_DURATION } from './semconv.ts';
 import { setTrackingState } from './state.ts';
 import { durationBoundaries } from './targets.ts';
+import { MinuteWindows } from './windows.ts';
 
 /** Options of {@link startTelemetry}. All optional: the defaults come from the configuration. */
 export interface TelemetryOptions {
@@ -90,13 +94,25 @@ export interface Telemetry {
   readonly processor: TargetSpanProcessor;
   /** A pull reader over all metrics, for in-process summaries. */
   readonly metricsReader: InProcessMetricReader;
+  /** Per-minute windows over the metrics: what performance reports are computed from. */
+  readonly windows: MinuteWindows;
+  /** Redis rollups of the windows, when Redis is configured. */
+  readonly rollups: RedisRollupStore | undefined;
+  /** The resource sampler (started by the sidecar or `performanceMiddleware`). */
+  readonly resources: ResourceSampler;
   /** Prometheus text exposition of all metrics, for a `/metrics` endpoint. */
   renderPrometheus(): Promise<string>;
+  /**
+   * Round trip of a Redis `PING` on the telemetry's connection, ms. Rejects when Redis is not
+   * reachable; `undefined` in memory-only mode or with a custom alert store.
+   */
+  pingRedis(): Promise<number> | undefined;
 }
 
 interface Running extends Telemetry {
   readonly sdk: NodeSDK | undefined;
   readonly instrumentations: readonly Instrumentation[];
+  readonly ownedRedis: Promise<Redis> | undefined;
 }
 
 let running: Running | undefined;
@@ -154,14 +170,38 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
 
   const memoryOnly =
     options.alertStore === undefined && options.redis === undefined && config.redisUrl === undefined;
-  const store = makeStore(config, options);
+  const ownedRedis =
+    options.redis === undefined && config.redisUrl !== undefined
+      ? createOwnedRedis(config.redisUrl, config, options)
+      : undefined;
+  const redis: Redis | Promise<Redis> | undefined = options.redis ?? ownedRedis;
+  const store = makeStore(config, options, redis);
+  const rollups =
+    redis === undefined
+      ? undefined
+      : new RedisRollupStore({
+          client: redis,
+          keyPrefix: config.alerts.keyPrefix,
+          retentionDays: config.summary.rollupRetentionDays,
+          maxOperations: config.maxOperations + 1,
+        });
+  const pingRedis = () => (redis === undefined ? undefined : ping(redis));
   const processorOptions = {
     serviceName: config.serviceName,
     maxOperations: config.maxOperations,
     boundaries: durationBoundaries(Object.values(targets)),
   };
   const metricsReader = new InProcessMetricReader();
-  const prometheus = new PrometheusEndpoint();
+  // Per-user series stay in process: user ids as Prometheus labels would be unbounded cardinality.
+  const prometheus = new PrometheusEndpoint({ exclude: [METRIC_USER_OPERATION_DURATION] });
+  // The processor is created below; the windows only ask for targets when they write rollups.
+  let processorRef: TargetSpanProcessor | undefined;
+  const windows = new MinuteWindows({
+    retentionMinutes: config.summary.memoryHours * 60,
+    maxPoints: config.summary.maxPoints,
+    ...(rollups ? { rollups } : {}),
+    targetOf: (operation) => processorRef?.targetOf(operation) ?? targets[operation],
+  });
 
   if (!config.monitoringEnabled) {
     const alerts = new AlertSink({ store, ...alertSettings(config) });
@@ -175,9 +215,14 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       alerts,
       processor,
       metricsReader,
+      windows,
+      rollups,
+      resources: makeSampler(config, alerts, undefined),
       renderPrometheus: async () => '',
+      pingRedis,
       sdk: undefined,
       instrumentations: [],
+      ownedRedis,
     };
     log.info('performance monitoring is disabled (ENABLE_PERFORMANCE_MONITORING=false)');
     return running;
@@ -190,6 +235,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     ...processorOptions,
     alerts: { emit: (input) => alerts?.emit(input) },
   });
+  processorRef = processor;
   const exporter = options.traceExporter ?? otlpExporter(config);
   const spanProcessors: SpanProcessor[] = [processor, ...(options.spanProcessors ?? [])];
   if (exporter) spanProcessors.push(new BatchSpanProcessor({ exporter }));
@@ -213,8 +259,12 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     ],
     instrumentations,
     spanProcessors,
-    metricReaders: [prometheus.reader, metricsReader, ...(options.metricReaders ?? [])],
+    metricReaders: [prometheus.reader, metricsReader, windows.reader, ...(options.metricReaders ?? [])],
     views: [
+      {
+        instrumentName: METRIC_USER_OPERATION_DURATION,
+        aggregationCardinalityLimit: config.summary.maxUserSeries + 1,
+      },
       {
         // Four series per operation (outcome x exceeded) plus `_other`; the SDK's default cap of
         // 2000 would otherwise fold operations into an overflow series before PERF_MAX_OPERATIONS.
@@ -227,8 +277,10 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     logRecordProcessors: [],
   });
   sdk.start();
-  alerts = new AlertSink({ store, ...alertSettings(config), meter: metrics.getMeter(SCOPE_NAME, VERSION) });
+  const meter = metrics.getMeter(SCOPE_NAME, VERSION);
+  alerts = new AlertSink({ store, ...alertSettings(config), meter });
   setTrackingState({ enabled: true, targets });
+  windows.start();
 
   running = {
     config,
@@ -238,9 +290,14 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     alerts,
     processor,
     metricsReader,
+    windows,
+    rollups,
+    resources: makeSampler(config, alerts, meter),
     renderPrometheus: () => prometheus.render(),
+    pingRedis,
     sdk,
     instrumentations,
+    ownedRedis,
   };
   log.info(
     {
@@ -265,21 +322,52 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   }
 }
 
-function makeStore(config: PerfSidecarConfig, options: TelemetryOptions): AlertStore {
+function makeStore(
+  config: PerfSidecarConfig,
+  options: TelemetryOptions,
+  redis: Redis | Promise<Redis> | undefined,
+): AlertStore {
   if (options.alertStore) return options.alertStore;
-  if (options.redis)
-    return new RedisAlertStore({ client: options.redis, listMax: config.alerts.listMax, ownsClient: false });
-  const url = config.redisUrl;
-  if (url === undefined) return new MemoryAlertStore(config.alerts.listMax);
+  if (redis === undefined) return new MemoryAlertStore(config.alerts.listMax);
+  // The connection is shared with the rollups and closed by shutdownTelemetry, not by the store.
+  return new RedisAlertStore({ client: redis, listMax: config.alerts.listMax, ownsClient: false });
+}
+
+function createOwnedRedis(url: string, config: PerfSidecarConfig, options: TelemetryOptions): Promise<Redis> {
   const client = Promise.resolve(options.dependenciesReady).then(() =>
     createRedisClient({
       url,
       commandTimeoutMs: config.redisCommandTimeoutMs,
-      connectionName: 'perf-sidecar:alerts',
+      connectionName: 'perf-sidecar:telemetry',
       keepProcessAlive: false,
     }),
   );
-  return new RedisAlertStore({ client, listMax: config.alerts.listMax, ownsClient: true });
+  // Reported by the alert store; without this the rejection would also be unhandled here.
+  client.catch(() => undefined);
+  return client;
+}
+
+function makeSampler(
+  config: PerfSidecarConfig,
+  alerts: AlertSink,
+  meter: Meter | undefined,
+): ResourceSampler {
+  return new ResourceSampler({
+    alerts,
+    serviceName: config.serviceName,
+    memoryAlertThresholdMb: config.memoryAlertThresholdMb,
+    cpuAlertThresholdPercent: config.cpuAlertThresholdPercent,
+    cpuSustainSamples: config.cpuAlertSamples,
+    ...(meter ? { meter } : {}),
+  });
+}
+
+async function ping(redis: Redis | Promise<Redis>): Promise<number> {
+  const client = await redis;
+  if (client.status !== 'ready') throw new Error(`redis connection is ${client.status}`);
+  const started = performance.now();
+  await context.with(suppressTracing(context.active()), () => client.ping());
+  return performance.now() - started;
 }
 
 /** The running telemetry, or `undefined` before {@link startTelemetry}. */
@@ -321,6 +409,16 @@ export async function shutdownTelemetry(timeoutMs = 5000): Promise<void> {
 }
 
 async function stop(current: Running, timeoutMs: number, log: ReturnType<typeof getLogger>): Promise<void> {
+  current.resources.stop();
+  // The last minutes go to Redis before the SDK (and its readers) shut down.
+  try {
+    await withTimeout(current.windows.stop(), timeoutMs, 'summary rollup flush');
+  } catch (error) {
+    log.warn(
+      { err: error instanceof Error ? error.message : String(error) },
+      'last summary minutes were not saved',
+    );
+  }
   if (current.sdk) {
     try {
       await withTimeout(current.sdk.shutdown(), timeoutMs, 'telemetry SDK shutdown');
@@ -332,6 +430,13 @@ async function stop(current: Running, timeoutMs: number, log: ReturnType<typeof 
     }
   }
   await current.alerts.close(timeoutMs);
+  if (current.ownedRedis) {
+    try {
+      await closeRedisClient(await current.ownedRedis);
+    } catch {
+      // Never connected: nothing to close.
+    }
+  }
   for (const instrumentation of current.instrumentations) instrumentation.disable();
   trace.disable();
   metrics.disable();

@@ -26,6 +26,16 @@ export const ATTR_USER_ID = 'user.id';
 export const METRIC_OPERATION_DURATION = 'perf.operation.duration';
 /** Counter of target breaches. */
 export const METRIC_TARGET_BREACHES = 'perf.target.breaches';
+/** Counter of operations over four times their target (Apdex's frustrated zone). */
+export const METRIC_TARGET_FRUSTRATED = 'perf.target.frustrated';
+/**
+ * Histogram of evaluated span durations per user (`user.id`, `perf.operation`, `perf.outcome`), for
+ * per-user reports. Capped at `PERF_MAX_USER_SERIES` series and kept out of `/metrics` (per-user
+ * labels do not belong in Prometheus).
+ */
+export const METRIC_USER_OPERATION_DURATION = 'perf.user.operation.duration';
+/** Gauge: the latest target seen per operation, seconds. */
+export const METRIC_OPERATION_TARGET = 'perf.operation.target';
 
 /** Operation label used once `PERF_MAX_OPERATIONS` distinct names have been seen. */
 export const OTHER_OPERATION = '_other';
@@ -34,3 +44,14 @@ export const OTHER_OPERATION = '_other';
 export const OUTCOME_OK = 'ok';
 /** Values of {@link ATTR_PERF_OUTCOME}. */
 export const OUTCOME_ERROR = 'error';
+
+/** Gauge: resident set size at the latest resource sample, bytes. */
+export const METRIC_SYSTEM_RSS = 'perf.system.memory.rss';
+/** Gauge: V8 heap used at the latest resource sample, bytes. */
+export const METRIC_SYSTEM_HEAP = 'perf.system.memory.heap_used';
+/** Gauge: process CPU over the latest sample interval, percent of one core. */
+export const METRIC_SYSTEM_CPU = 'perf.system.cpu.utilization';
+/** Gauge: p99 event-loop delay over the latest sample interval, seconds. */
+export const METRIC_SYSTEM_ELD_P99 = 'perf.system.eventloop.delay.p99';
+/** Gauge: event-loop utilisation over the latest sample interval, 0..1. */
+export const METRIC_SYSTEM_ELU = 'perf.system.eventloop.utilization';

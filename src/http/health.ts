@@ -1,0 +1,284 @@
+/**
+ * System health in the IETF "Health Check Response Format for HTTP APIs" draft's form
+ * (`application/health+json`): an overall `status` and `checks` keyed `component:measurement`.
+ *
+ * Dependency checks (Redis `PING`, PostgreSQL `SELECT 1`) are cached for `cacheMs` (1 s), so that
+ * polling the endpoint cannot be used to load Redis or PostgreSQL; concurrent callers share one
+ * check.
+ */
+import type { Database } from '../db/index.ts';
+import { VERSION } from '../scope.ts';
+import { requireTelemetry, type Telemetry } from '../telemetry/index.ts';
+
+/** Media type of the health response. */
+export const HEALTH_CONTENT_TYPE = 'application/health+json';
+
+/** `pass`, `warn` or `fail`; the overall status is the worst of the checks. */
+export type HealthStatus = 'pass' | 'warn' | 'fail';
+
+/** One measurement. */
+export interface HealthCheck {
+  /** `system` for process figures, `datastore` for Redis and PostgreSQL, `component` otherwise. */
+  readonly componentType: 'system' | 'datastore' | 'component';
+  /** The figure; `null` when it could not be measured. */
+  readonly observedValue: number | null;
+  /** Unit of `observedValue`: `MiB`, `percent`, `ms` or `{record}`. */
+  readonly observedUnit: string;
+  readonly status: HealthStatus;
+  /** When measured (ISO 8601). */
+  readonly time: string;
+  /** Why the status is not `pass` (never contains secrets). */
+  readonly output?: string;
+}
+
+/** The health response body. */
+export interface SystemHealth {
+  readonly status: HealthStatus;
+  /** perf-sidecar's version. */
+  readonly version: string;
+  /** `service.name`. */
+  readonly serviceId: string;
+  readonly description: string;
+  /** Keyed `component:measurement`, each an array of one check (the draft's form). */
+  readonly checks: Readonly<Record<string, readonly HealthCheck[]>>;
+}
+
+/** Thresholds and sources of {@link HealthChecker}. */
+export interface HealthCheckerOptions {
+  /** Running telemetry. Default: the one `startTelemetry()` started, looked up at each check. */
+  readonly telemetry?: Telemetry;
+  /** Database to check; default: none (no `postgres:responseTime` check). */
+  readonly database?: Database;
+  /** How long dependency results are reused, ms. Default 1000. */
+  readonly cacheMs?: number;
+  /** Event-loop p99 delay (ms) over which the check warns. Default 100. */
+  readonly eventLoopDelayWarnMs?: number;
+  /** Redis round trip (ms) over which the check warns. Default 100. */
+  readonly redisWarnMs?: number;
+  /** Minutes during which a dropped alert record keeps `alerts:dropped` at warn. Default 5. */
+  readonly droppedWarnMinutes?: number;
+}
+
+const RANK: Readonly<Record<HealthStatus, number>> = { pass: 0, warn: 1, fail: 2 };
+
+interface Cached<T> {
+  readonly at: number;
+  readonly value: Promise<T>;
+}
+
+/** See the module comment. One per process is enough; {@link getSystemHealth} uses a shared one. */
+export class HealthChecker {
+  readonly #options: HealthCheckerOptions;
+  readonly #cacheMs: number;
+  #redis: Cached<HealthCheck> | undefined;
+  #postgres: Cached<HealthCheck> | undefined;
+  #dropped = 0;
+  #droppedChangedAt = 0;
+
+  constructor(options: HealthCheckerOptions = {}) {
+    this.#options = options;
+    this.#cacheMs = options.cacheMs ?? 1000;
+  }
+
+  /** Runs (or reuses) the checks and returns the health response body. */
+  async check(): Promise<SystemHealth> {
+    const telemetry = this.#options.telemetry ?? requireTelemetry();
+    const now = Date.now();
+    const time = new Date(now).toISOString();
+    const { config } = telemetry;
+    const checks: Record<string, HealthCheck[]> = {};
+
+    const sample = telemetry.resources.latest();
+    const rss = sample?.rssMb ?? Math.round((process.memoryUsage().rss / 1048576) * 100) / 100;
+    checks['memory:rss'] = [
+      system(
+        rss,
+        'MiB',
+        rss > config.memoryAlertThresholdMb ? 'warn' : 'pass',
+        time,
+        rss > config.memoryAlertThresholdMb
+          ? `over MEMORY_ALERT_THRESHOLD (${config.memoryAlertThresholdMb} MiB)`
+          : undefined,
+      ),
+    ];
+    const cpu = sample?.cpuPercent ?? null;
+    const cpuOver = cpu !== null && cpu > config.cpuAlertThresholdPercent;
+    checks['cpu:utilization'] = [
+      system(
+        cpu,
+        'percent',
+        cpuOver ? 'warn' : 'pass',
+        time,
+        cpu === null
+          ? 'resource sampler not running'
+          : cpuOver
+            ? `over CPU_ALERT_THRESHOLD (${config.cpuAlertThresholdPercent}%)`
+            : undefined,
+      ),
+    ];
+    const delay = sample?.eventLoopDelayP99Ms ?? null;
+    const delayWarn = this.#options.eventLoopDelayWarnMs ?? 100;
+    const delayOver = delay !== null && delay > delayWarn;
+    checks['eventloop:delay'] = [
+      system(
+        delay,
+        'ms',
+        delayOver ? 'warn' : 'pass',
+        time,
+        delay === null ? 'resource sampler not running' : delayOver ? `p99 over ${delayWarn} ms` : undefined,
+      ),
+    ];
+
+    // Rollups exist exactly when the telemetry has a Redis connection.
+    const [redis, postgres] = await Promise.all([
+      telemetry.rollups ? this.#cachedRedis(telemetry, now) : undefined,
+      this.#options.database ? this.#cachedPostgres(this.#options.database, now) : undefined,
+    ]);
+    if (redis) checks['redis:responseTime'] = [redis];
+    if (postgres) checks['postgres:responseTime'] = [postgres];
+
+    const stats = telemetry.alerts.stats();
+    checks['alerts:buffered'] = [
+      component(
+        stats.buffered,
+        stats.buffered > 0 ? 'warn' : 'pass',
+        time,
+        stats.buffered > 0 ? 'alert records are waiting for Redis' : undefined,
+      ),
+    ];
+    if (stats.dropped !== this.#dropped) {
+      this.#dropped = stats.dropped;
+      this.#droppedChangedAt = now;
+    }
+    const recentDrop =
+      stats.dropped > 0 && now - this.#droppedChangedAt < (this.#options.droppedWarnMinutes ?? 5) * 60_000;
+    checks['alerts:dropped'] = [
+      component(
+        stats.dropped,
+        recentDrop ? 'warn' : 'pass',
+        time,
+        recentDrop ? 'alert records were dropped recently (buffer full while Redis was away)' : undefined,
+      ),
+    ];
+
+    let status: HealthStatus = 'pass';
+    for (const [check] of Object.values(checks))
+      if (check && RANK[check.status] > RANK[status]) status = check.status;
+    return {
+      status,
+      version: VERSION,
+      serviceId: config.serviceName,
+      description: 'perf-sidecar health',
+      checks,
+    };
+  }
+
+  #cachedRedis(telemetry: Telemetry, now: number): Promise<HealthCheck> {
+    if (!this.#redis || now - this.#redis.at >= this.#cacheMs) {
+      const warnMs = this.#options.redisWarnMs ?? 100;
+      const value = (async (): Promise<HealthCheck> => {
+        const time = new Date().toISOString();
+        try {
+          const ms = round((await telemetry.pingRedis()) ?? 0);
+          return datastore(
+            ms,
+            ms > warnMs ? 'warn' : 'pass',
+            time,
+            ms > warnMs ? `PING took over ${warnMs} ms` : undefined,
+          );
+        } catch (error) {
+          return datastore(null, 'fail', time, `redis did not answer PING: ${errorText(error)}`);
+        }
+      })();
+      this.#redis = { at: now, value };
+    }
+    return this.#redis.value;
+  }
+
+  #cachedPostgres(database: Database, now: number): Promise<HealthCheck> {
+    if (!this.#postgres || now - this.#postgres.at >= this.#cacheMs) {
+      const value = (async (): Promise<HealthCheck> => {
+        const time = new Date().toISOString();
+        try {
+          const health = await database.getHealthStatus();
+          return datastore(
+            health.latencyMs === undefined ? null : round(health.latencyMs),
+            health.status,
+            time,
+            health.status === 'pass'
+              ? undefined
+              : (health.error ?? 'requests are waiting for a pool connection'),
+          );
+        } catch (error) {
+          return datastore(null, 'fail', time, `postgres check failed: ${errorText(error)}`);
+        }
+      })();
+      this.#postgres = { at: now, value };
+    }
+    return this.#postgres.value;
+  }
+}
+
+function system(
+  value: number | null,
+  unit: string,
+  status: HealthStatus,
+  time: string,
+  output?: string,
+): HealthCheck {
+  return {
+    componentType: 'system',
+    observedValue: value,
+    observedUnit: unit,
+    status,
+    time,
+    ...(output ? { output } : {}),
+  };
+}
+
+function datastore(value: number | null, status: HealthStatus, time: string, output?: string): HealthCheck {
+  return {
+    componentType: 'datastore',
+    observedValue: value,
+    observedUnit: 'ms',
+    status,
+    time,
+    ...(output ? { output } : {}),
+  };
+}
+
+function component(value: number, status: HealthStatus, time: string, output?: string): HealthCheck {
+  return {
+    componentType: 'component',
+    observedValue: value,
+    observedUnit: '{record}',
+    status,
+    time,
+    ...(output ? { output } : {}),
+  };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+let shared: HealthChecker | undefined;
+let sharedDatabase: Database | undefined;
+
+/**
+ * The health of the running telemetry (and of `database`, when given): the same object
+ * `GET /api/system/performance/health` returns. Dependency checks are shared and cached for 1 s.
+ *
+ * @throws {PerfSidecarError} `PERF_NOT_STARTED` before `startTelemetry()`.
+ */
+export function getSystemHealth(options: { readonly database?: Database } = {}): Promise<SystemHealth> {
+  if (!shared || sharedDatabase !== options.database) {
+    shared = new HealthChecker(options.database ? { database: options.database } : {});
+    sharedDatabase = options.database;
+  }
+  return shared.check();
+}

@@ -1,0 +1,154 @@
+/**
+ * Duration aggregates built from histogram data points: merging across minutes, instances and label
+ * sets, and reading percentiles, breach counts and Apdex from bucket counts.
+ *
+ * Buckets are kept as a map from upper bound to count (`Infinity` for the overflow bucket), so that
+ * aggregates with different boundaries (two instances with different targets) still merge.
+ */
+
+/** Durations of one series (an operation, a route, a user's operation) over some minutes. */
+export interface DurationAggregate {
+  /** Recorded durations. */
+  count: number;
+  /** Of which failed (span status error, or HTTP status >= 500). */
+  errors: number;
+  /** Of which exceeded their target; `undefined` when not counted (then read from buckets). */
+  breaches: number | undefined;
+  /** Of which took longer than four times the target; `undefined` when not counted. */
+  frustrated: number | undefined;
+  /** Sum of durations, seconds. */
+  sum: number;
+  /** Longest duration, seconds (0 when unknown). */
+  max: number;
+  /** Count per bucket upper bound, seconds; `Infinity` is the overflow bucket. */
+  readonly buckets: Map<number, number>;
+}
+
+/** A new, empty aggregate. */
+export function emptyAggregate(countsBreaches: boolean): DurationAggregate {
+  return {
+    count: 0,
+    errors: 0,
+    breaches: countsBreaches ? 0 : undefined,
+    frustrated: countsBreaches ? 0 : undefined,
+    sum: 0,
+    max: 0,
+    buckets: new Map(),
+  };
+}
+
+/** Adds `from` into `into` (counts and sums add, max takes the larger). */
+export function mergeAggregate(into: DurationAggregate, from: DurationAggregate): void {
+  into.count += from.count;
+  into.errors += from.errors;
+  if (into.breaches !== undefined) into.breaches += from.breaches ?? 0;
+  if (into.frustrated !== undefined) into.frustrated += from.frustrated ?? 0;
+  into.sum += from.sum;
+  if (from.max > into.max) into.max = from.max;
+  for (const [bound, n] of from.buckets) into.buckets.set(bound, (into.buckets.get(bound) ?? 0) + n);
+}
+
+/**
+ * Adds one histogram data point (OpenTelemetry explicit buckets: `counts.length` is
+ * `boundaries.length + 1`) to an aggregate.
+ */
+export function addHistogramPoint(
+  into: DurationAggregate,
+  point: {
+    readonly count: number;
+    readonly sum?: number;
+    readonly max?: number;
+    readonly buckets: { readonly boundaries: readonly number[]; readonly counts: readonly number[] };
+  },
+): void {
+  into.count += point.count;
+  into.sum += point.sum ?? 0;
+  if (point.max !== undefined && point.max > into.max) into.max = point.max;
+  const { boundaries, counts } = point.buckets;
+  for (let i = 0; i < counts.length; i++) {
+    const n = counts[i] ?? 0;
+    if (n === 0) continue;
+    const bound = i < boundaries.length ? (boundaries[i] as number) : Number.POSITIVE_INFINITY;
+    into.buckets.set(bound, (into.buckets.get(bound) ?? 0) + n);
+    // Keep the bucket's lower edge as an (empty) entry: only non-empty buckets are stored, and
+    // without it the bucket would seem to start at the previous non-empty one.
+    const lower = boundaries[i - 1];
+    if (lower !== undefined && !into.buckets.has(lower)) into.buckets.set(lower, 0);
+  }
+}
+
+interface Bucket {
+  readonly lower: number;
+  readonly upper: number;
+  readonly count: number;
+}
+
+/** Non-empty buckets in order, with their lower edges; the overflow bucket ends at `max`. */
+function orderedBuckets(agg: DurationAggregate): Bucket[] {
+  const bounds = [...agg.buckets.keys()].sort((a, b) => a - b);
+  const out: Bucket[] = [];
+  let lower = 0;
+  for (const bound of bounds) {
+    const count = agg.buckets.get(bound) ?? 0;
+    const upper = Number.isFinite(bound) ? bound : Math.max(agg.max, lower);
+    if (count > 0) out.push({ lower, upper, count });
+    lower = bound;
+  }
+  return out;
+}
+
+/**
+ * The `q` quantile (0..1) of the durations, read from the buckets by linear interpolation inside
+ * the bucket that holds it. The true value lies in the same bucket, so the error is at most that
+ * bucket's width; the result never exceeds the recorded `max` when one is known. `undefined` when
+ * there are no durations.
+ *
+ * Lower edges: a bucket's lower edge is the previous bound this aggregate holds; every non-empty
+ * bucket's true lower edge is stored (as an empty entry when needed), so buckets keep their width.
+ */
+export function quantile(agg: DurationAggregate, q: number): number | undefined {
+  if (agg.count <= 0) return undefined;
+  const rank = q * agg.count;
+  let seen = 0;
+  for (const b of orderedBuckets(agg)) {
+    if (seen + b.count >= rank) {
+      const within = b.count === 0 ? 0 : (rank - seen) / b.count;
+      const value = b.lower + (b.upper - b.lower) * within;
+      return agg.max > 0 ? Math.min(value, agg.max) : value;
+    }
+    seen += b.count;
+  }
+  return agg.max;
+}
+
+/**
+ * How many durations exceed `threshold` seconds, from the buckets: exact when `threshold` is a
+ * bucket bound (targets and 4x targets are), interpolated inside the bucket otherwise.
+ */
+export function countAbove(agg: DurationAggregate, threshold: number): number {
+  let above = 0;
+  for (const b of orderedBuckets(agg)) {
+    if (b.lower >= threshold) above += b.count;
+    else if (b.upper > threshold) above += (b.count * (b.upper - threshold)) / (b.upper - b.lower);
+  }
+  return above;
+}
+
+/** Breaches against `target`: the counted figure when there is one, else read from the buckets. */
+export function breachesOf(agg: DurationAggregate, target: number | undefined): number {
+  if (agg.breaches !== undefined) return agg.breaches;
+  return target === undefined ? 0 : Math.round(countAbove(agg, target));
+}
+
+/**
+ * Apdex with T = `target`: (satisfied + tolerating / 2) / count, where satisfied is at most T and
+ * tolerating is over T up to 4T. `undefined` without a target or without durations.
+ */
+export function apdexOf(agg: DurationAggregate, target: number | undefined): number | undefined {
+  if (target === undefined || agg.count === 0) return undefined;
+  const breaches = breachesOf(agg, target);
+  const frustrated = agg.frustrated ?? Math.round(countAbove(agg, target * 4));
+  const satisfied = agg.count - breaches;
+  const tolerating = Math.max(0, breaches - frustrated);
+  return (satisfied + tolerating / 2) / agg.count;
+}

@@ -1,0 +1,292 @@
+/**
+ * The performance report (`GET /api/system/performance`, `getPerformanceReport()`): operations,
+ * HTTP routes, system figures and alert counts over a window of whole hours, computed from the
+ * per-minute windows over the metric readers and, with Redis, from the rollup hashes of every
+ * instance.
+ */
+
+import { OPERATION_NAME_FORM, operationNameProblem } from '../config.ts';
+import { checkOptionalId, describeValue, InvalidArgumentError } from '../errors.ts';
+import { apdexOf, breachesOf, type DurationAggregate, quantile } from './aggregate.ts';
+import type { RollupTotals } from './rollup.ts';
+import { requireTelemetry, type Telemetry } from './sdk.ts';
+import { addTotals, MINUTE_MS, type WindowTotals } from './windows.ts';
+
+/** Longest window, hours (30 days). */
+export const MAX_REPORT_HOURS = 720;
+/** Default window, hours. */
+export const DEFAULT_REPORT_HOURS = 24;
+
+/** What to report on. */
+export interface PerformanceReportQuery {
+  /** Only this operation. */
+  readonly operation?: string;
+  /** Only this user's operations (spans carrying `user.id`). */
+  readonly userId?: string;
+  /** Window length, whole hours from 1 to 720. Default 24. */
+  readonly hours?: number;
+}
+
+/** One operation over the window. Durations in seconds; `null` when there were no operations. */
+export interface OperationReport {
+  readonly count: number;
+  readonly errors: number;
+  readonly mean_s: number | null;
+  readonly p50_s: number | null;
+  readonly p95_s: number | null;
+  readonly p99_s: number | null;
+  readonly max_s: number | null;
+  /** Target, seconds; `null` when unknown. */
+  readonly target_s: number | null;
+  readonly breaches: number;
+  /** breaches / count. */
+  readonly breach_rate: number;
+  /** Apdex with T = target (tolerated up to 4T); `null` without a target. */
+  readonly apdex: number | null;
+}
+
+/** One `METHOD route` over the window (this process only). */
+export interface HttpRouteReport {
+  readonly count: number;
+  /** Responses with status >= 500 or a transport error. */
+  readonly errors: number;
+  readonly p95_s: number | null;
+}
+
+/** Latest resource sample; `null` figures before the sampler has run. */
+export interface SystemReport {
+  readonly rss_mb: number;
+  readonly heap_mb: number;
+  readonly cpu_percent: number | null;
+  readonly event_loop_delay_p99_ms: number | null;
+  readonly event_loop_utilization: number | null;
+  /** When the figures were sampled (ISO 8601). */
+  readonly sampled_at: string;
+}
+
+/** The report. */
+export interface PerformanceReport {
+  readonly window: {
+    readonly hours: number;
+    /** Start of the window (ISO 8601, whole minute). */
+    readonly from: string;
+    /** End of the window: now (ISO 8601). */
+    readonly to: string;
+    /** First minute that has data (ISO 8601), `null` when none: windows longer than the data. */
+    readonly data_from: string | null;
+    /** `redis` (all instances, survives restarts) or `memory` (this process only). */
+    readonly source: 'redis' | 'memory';
+  };
+  /** Filters applied. */
+  readonly filter: { readonly operation: string | null; readonly user_id: string | null };
+  /** Per operation name. */
+  readonly operations: Record<string, OperationReport>;
+  /** Per `METHOD route`, this process only. */
+  readonly http: Record<string, HttpRouteReport>;
+  readonly system: SystemReport;
+  /** Alerts raised by this process in the window, per type (before deduplication). */
+  readonly alerts: Record<string, number>;
+  /** Why parts of the report may be incomplete (for example Redis unreachable). */
+  readonly warnings: readonly string[];
+}
+
+interface CheckedQuery {
+  readonly operation: string | undefined;
+  readonly userId: string | undefined;
+  readonly hours: number;
+}
+
+/**
+ * Checks a report query.
+ *
+ * @throws {InvalidArgumentError} naming the bad field and the expected form.
+ */
+export function checkReportQuery(query: unknown): CheckedQuery {
+  if (query === undefined) return { operation: undefined, userId: undefined, hours: DEFAULT_REPORT_HOURS };
+  if (typeof query !== 'object' || query === null || Array.isArray(query)) {
+    throw new InvalidArgumentError(
+      'query',
+      `is ${describeValue(query)}`,
+      'an object { operation?, userId?, hours? }',
+    );
+  }
+  const q = query as Record<string, unknown>;
+  const hours = q.hours ?? DEFAULT_REPORT_HOURS;
+  if (typeof hours !== 'number' || !Number.isInteger(hours) || hours < 1 || hours > MAX_REPORT_HOURS) {
+    throw new InvalidArgumentError(
+      'hours',
+      `is ${describeValue(hours)}`,
+      `a whole number of hours from 1 to ${MAX_REPORT_HOURS}`,
+    );
+  }
+  let operation: string | undefined;
+  if (q.operation !== undefined) {
+    const problem = operationNameProblem(q.operation);
+    if (problem) throw new InvalidArgumentError('operation', problem, OPERATION_NAME_FORM);
+    operation = q.operation as string;
+  }
+  const userId = checkOptionalId('userId', q.userId);
+  return { operation, userId, hours };
+}
+
+/**
+ * The performance report of the running telemetry (see {@link PerformanceReport}).
+ *
+ * @throws {InvalidArgumentError} on a bad query.
+ * @throws {PerfSidecarError} `PERF_NOT_STARTED` before `startTelemetry()`.
+ */
+export async function getPerformanceReport(query?: PerformanceReportQuery): Promise<PerformanceReport> {
+  return buildReport(requireTelemetry(), checkReportQuery(query));
+}
+
+async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<PerformanceReport> {
+  const { windows, rollups } = telemetry;
+  const now = Date.now();
+  const toMinute = Math.floor(now / MINUTE_MS);
+  const fromMinute = toMinute - query.hours * 60 + 1;
+  await windows.collect();
+  const memory = windows.totals(fromMinute, toMinute);
+  const warnings: string[] = [];
+
+  let operations: Map<string, DurationAggregate>;
+  let storedTargets = new Map<string, number>();
+  let firstMinute = memory.firstMinute;
+  let source: 'redis' | 'memory' = 'memory';
+  const fromMemory = (): Map<string, DurationAggregate> =>
+    query.userId !== undefined ? new Map(memory.users.get(query.userId) ?? []) : memory.operations;
+
+  if (rollups) {
+    try {
+      await windows.settled();
+      const stored: RollupTotals = await rollups.read({
+        fromMinute,
+        toMinute,
+        ...(query.operation !== undefined ? { operation: query.operation } : {}),
+        ...(query.userId !== undefined ? { userId: query.userId } : {}),
+      });
+      // Minutes not written yet (the current one, or any held back while Redis was away).
+      const unsaved: WindowTotals = {
+        operations: new Map(),
+        users: new Map(),
+        http: new Map(),
+        alerts: new Map(),
+      };
+      for (const minute of windows.pending(fromMinute)) addTotals(unsaved, minute);
+      const merged: WindowTotals = {
+        operations: stored.operations,
+        users: new Map(),
+        http: new Map(),
+        alerts: new Map(),
+      };
+      if (query.userId === undefined) addTotals(merged, { operations: unsaved.operations });
+      else addTotals(merged, { operations: unsaved.users.get(query.userId) ?? new Map() });
+      operations = merged.operations;
+      storedTargets = stored.targets;
+      if (
+        stored.firstMinute !== undefined &&
+        (firstMinute === undefined || stored.firstMinute < firstMinute)
+      ) {
+        firstMinute = stored.firstMinute;
+      }
+      source = 'redis';
+    } catch (error) {
+      operations = fromMemory();
+      warnings.push(
+        `redis rollups unavailable (${error instanceof Error ? error.message : String(error)}); operations cover this process's memory only`,
+      );
+    }
+  } else {
+    operations = fromMemory();
+  }
+
+  const out: Record<string, OperationReport> = {};
+  const names = [...operations.keys()]
+    .filter((op) => query.operation === undefined || op === query.operation)
+    .sort();
+  for (const op of names) {
+    const agg = operations.get(op) as DurationAggregate;
+    const target =
+      telemetry.processor.targetOf(op) ??
+      storedTargets.get(op) ??
+      (Object.hasOwn(telemetry.targets, op) ? telemetry.targets[op] : undefined);
+    out[op] = operationReport(agg, target);
+  }
+
+  const http: Record<string, HttpRouteReport> = {};
+  for (const key of [...memory.http.keys()].sort()) {
+    const agg = memory.http.get(key) as DurationAggregate;
+    http[key] = { count: agg.count, errors: agg.errors, p95_s: roundOrNull(quantile(agg, 0.95)) };
+  }
+  const alerts: Record<string, number> = {};
+  for (const [type, n] of [...memory.alerts].sort(([a], [b]) => a.localeCompare(b))) alerts[type] = n;
+
+  return {
+    window: {
+      hours: query.hours,
+      from: new Date(fromMinute * MINUTE_MS).toISOString(),
+      to: new Date(now).toISOString(),
+      data_from:
+        firstMinute === undefined
+          ? null
+          : new Date(Math.max(firstMinute, fromMinute) * MINUTE_MS).toISOString(),
+      source,
+    },
+    filter: { operation: query.operation ?? null, user_id: query.userId ?? null },
+    operations: out,
+    http,
+    system: systemReport(telemetry),
+    alerts,
+    warnings,
+  };
+}
+
+function operationReport(agg: DurationAggregate, target: number | undefined): OperationReport {
+  const breaches = breachesOf(agg, target);
+  const apdex = apdexOf(agg, target);
+  return {
+    count: agg.count,
+    errors: agg.errors,
+    mean_s: agg.count > 0 ? round(agg.sum / agg.count) : null,
+    p50_s: roundOrNull(quantile(agg, 0.5)),
+    p95_s: roundOrNull(quantile(agg, 0.95)),
+    p99_s: roundOrNull(quantile(agg, 0.99)),
+    max_s: agg.count > 0 ? round(agg.max) : null,
+    target_s: target ?? null,
+    breaches,
+    breach_rate: agg.count > 0 ? round(breaches / agg.count) : 0,
+    apdex: apdex === undefined ? null : round(apdex, 4),
+  };
+}
+
+function systemReport(telemetry: Telemetry): SystemReport {
+  const latest = telemetry.resources.latest();
+  if (latest) {
+    return {
+      rss_mb: latest.rssMb,
+      heap_mb: latest.heapUsedMb,
+      cpu_percent: latest.cpuPercent,
+      event_loop_delay_p99_ms: latest.eventLoopDelayP99Ms,
+      event_loop_utilization: latest.eventLoopUtilization,
+      sampled_at: new Date(latest.at).toISOString(),
+    };
+  }
+  // Sampler not running (a library user who did not start it): memory now, the rest unknown.
+  const memory = process.memoryUsage();
+  return {
+    rss_mb: Math.round((memory.rss / 1048576) * 100) / 100,
+    heap_mb: Math.round((memory.heapUsed / 1048576) * 100) / 100,
+    cpu_percent: null,
+    event_loop_delay_p99_ms: null,
+    event_loop_utilization: null,
+    sampled_at: new Date().toISOString(),
+  };
+}
+
+function round(value: number, digits = 6): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+function roundOrNull(value: number | undefined): number | null {
+  return value === undefined ? null : round(value);
+}

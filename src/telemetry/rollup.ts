@@ -1,0 +1,269 @@
+/**
+ * Per-minute operation data in Redis hashes, so that performance reports span restarts and every
+ * instance sharing the Redis:
+ *
+ * - `metrics:{operation}:{YYYY-MM-DD}`: fields `HHMM|c` (count), `HHMM|e` (errors), `HHMM|b`
+ *   (breaches), `HHMM|f` (over 4x target), `HHMM|s` (sum, s), `HHMM|m` (max, s), `HHMM|le=<bound>`
+ *   (bucket counts, only non-empty ones), and `target`.
+ * - `user_metrics:{user_id}:{YYYY-MM-DD}`: the same per operation, fields `<operation>|HHMM|...`.
+ * - `metrics_index:{YYYY-MM-DD}`: the set of operation names seen that day.
+ *
+ * Counts are added with `HINCRBYFLOAT` and maxima compared in Lua, so writers never overwrite each
+ * other. Every key expires `retentionDays` after its last write. Keys carry the `ALERT_KEY_PREFIX`.
+ * Dates and minutes are UTC.
+ */
+import { context } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
+import type { Redis } from 'ioredis';
+import { type DurationAggregate, emptyAggregate } from './aggregate.ts';
+import { MINUTE_MS, type Minute, type PendingMinute, type RollupWriter } from './windows.ts';
+
+/**
+ * ARGV[1] = expiry seconds, ARGV[2] = index member ('' for none), then triples (mode, field, value):
+ * mode `i` adds, `m` keeps the larger, `s` sets. KEYS[1] = hash, KEYS[2] (optional) = index set.
+ */
+const WRITE_MINUTE = `
+local ttl = tonumber(ARGV[1])
+for i = 3, #ARGV, 3 do
+  local mode, field, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if mode == 'i' then
+    redis.call('HINCRBYFLOAT', KEYS[1], field, value)
+  elseif mode == 'm' then
+    local current = tonumber(redis.call('HGET', KEYS[1], field))
+    if (not current) or tonumber(value) > current then redis.call('HSET', KEYS[1], field, value) end
+  else
+    redis.call('HSET', KEYS[1], field, value)
+  end
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+if #KEYS > 1 then
+  redis.call('SADD', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
+return 1
+`;
+
+/** Options of {@link RedisRollupStore}. */
+export interface RedisRollupStoreOptions {
+  /** The connection (or its promise). Not closed by the store. */
+  readonly client: Redis | Promise<Redis>;
+  /** Key prefix (`ALERT_KEY_PREFIX`). */
+  readonly keyPrefix: string;
+  /** Days a key lives after its last write. */
+  readonly retentionDays: number;
+  /** Most operation names read from one day's index. */
+  readonly maxOperations: number;
+}
+
+/** What to read: a minute range and optional filters. */
+export interface RollupQuery {
+  readonly fromMinute: Minute;
+  readonly toMinute: Minute;
+  readonly operation?: string;
+  readonly userId?: string;
+}
+
+/** What a read returns: operations (or one user's operations) merged over the range. */
+export interface RollupTotals {
+  readonly operations: Map<string, DurationAggregate>;
+  /** Stored target per operation (from any writer). */
+  readonly targets: Map<string, number>;
+  /** First minute with data, if any. */
+  readonly firstMinute: Minute | undefined;
+}
+
+/** The UTC date `YYYY-MM-DD` and `HHMM` of a minute. */
+export function minuteParts(minute: Minute): { readonly date: string; readonly hhmm: string } {
+  const iso = new Date(minute * MINUTE_MS).toISOString();
+  return { date: iso.slice(0, 10), hhmm: `${iso.slice(11, 13)}${iso.slice(14, 16)}` };
+}
+
+function bucketField(bound: number): string {
+  return Number.isFinite(bound) ? `le=${bound}` : 'le=+Inf';
+}
+
+/** See the module comment. */
+export class RedisRollupStore implements RollupWriter {
+  readonly #client: Promise<Redis>;
+  readonly #options: RedisRollupStoreOptions;
+
+  constructor(options: RedisRollupStoreOptions) {
+    this.#options = options;
+    this.#client = Promise.resolve(options.client);
+    // A failed client promise is reported by whoever made it; reads and writes then reject.
+    this.#client.catch(() => undefined);
+  }
+
+  #key(kind: 'metrics' | 'user_metrics' | 'metrics_index', name: string | undefined, date: string): string {
+    return name === undefined
+      ? `${this.#options.keyPrefix}${kind}:${date}`
+      : `${this.#options.keyPrefix}${kind}:${name}:${date}`;
+  }
+
+  async write(
+    minutes: readonly PendingMinute[],
+    targetOf: (operation: string) => number | undefined,
+  ): Promise<void> {
+    const client = await this.#client;
+    if (client.status !== 'ready') throw new Error('the rollup store has no Redis connection');
+    const ttl = String(this.#options.retentionDays * 86_400);
+    await context.with(suppressTracing(context.active()), async () => {
+      const pipeline = client.pipeline();
+      for (const { minute, operations, users } of minutes) {
+        const { date, hhmm } = minuteParts(minute);
+        const index = this.#key('metrics_index', undefined, date);
+        for (const [op, agg] of operations) {
+          const target = targetOf(op);
+          const args = fieldArgs(`${hhmm}|`, agg);
+          if (target !== undefined) args.push('s', 'target', String(target));
+          pipeline.eval(WRITE_MINUTE, 2, this.#key('metrics', op, date), index, ttl, op, ...args);
+        }
+        for (const [user, ops] of users) {
+          const args: string[] = [];
+          for (const [op, agg] of ops) args.push(...fieldArgs(`${op}|${hhmm}|`, agg));
+          if (args.length > 0)
+            pipeline.eval(WRITE_MINUTE, 1, this.#key('user_metrics', user, date), ttl, '', ...args);
+        }
+      }
+      const results = await pipeline.exec();
+      for (const [error] of results ?? []) if (error) throw error;
+    });
+  }
+
+  /** Reads and merges the stored minutes of the query's range. */
+  async read(query: RollupQuery): Promise<RollupTotals> {
+    const client = await this.#client;
+    if (client.status !== 'ready') throw new Error('the rollup store has no Redis connection');
+    return context.with(suppressTracing(context.active()), async () => {
+      const dates = datesBetween(query.fromMinute, query.toMinute);
+      const operations = new Map<string, DurationAggregate>();
+      const targets = new Map<string, number>();
+      let firstMinute: Minute | undefined;
+      const keep = (minute: Minute): boolean => {
+        if (minute < query.fromMinute || minute > query.toMinute) return false;
+        if (firstMinute === undefined || minute < firstMinute) firstMinute = minute;
+        return true;
+      };
+
+      if (query.userId !== undefined) {
+        const pipeline = client.pipeline();
+        for (const date of dates) pipeline.hgetall(this.#key('user_metrics', query.userId, date));
+        for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
+          if (error) throw error;
+          const date = dates[i] as string;
+          for (const [field, value] of Object.entries(hash as Record<string, string>)) {
+            const stat = field.lastIndexOf('|');
+            const at = field.lastIndexOf('|', stat - 1);
+            if (stat < 0 || at < 0) continue;
+            const op = field.slice(0, at);
+            if (query.operation !== undefined && op !== query.operation) continue;
+            const minute = minuteOf(date, field.slice(at + 1, stat));
+            if (minute === undefined || !keep(minute)) continue;
+            addField(entry(operations, op, false), field.slice(stat + 1), Number(value));
+          }
+        }
+        return { operations, targets, firstMinute };
+      }
+
+      let names: string[];
+      if (query.operation !== undefined) names = [query.operation];
+      else {
+        const pipeline = client.pipeline();
+        for (const date of dates) pipeline.smembers(this.#key('metrics_index', undefined, date));
+        const seen = new Set<string>();
+        for (const [error, members] of (await pipeline.exec()) ?? []) {
+          if (error) throw error;
+          // Capped: an index shared by many instances can hold more names than one process's cap.
+          for (const m of members as string[]) if (seen.size < this.#options.maxOperations) seen.add(m);
+        }
+        names = [...seen];
+      }
+      const pipeline = client.pipeline();
+      const keys: [string, string][] = [];
+      for (const op of names) {
+        for (const date of dates) {
+          pipeline.hgetall(this.#key('metrics', op, date));
+          keys.push([op, date]);
+        }
+      }
+      for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
+        if (error) throw error;
+        const [op, date] = keys[i] as [string, string];
+        for (const [field, value] of Object.entries(hash as Record<string, string>)) {
+          if (field === 'target') {
+            targets.set(op, Number(value));
+            continue;
+          }
+          const stat = field.indexOf('|');
+          if (stat < 0) continue;
+          const minute = minuteOf(date, field.slice(0, stat));
+          if (minute === undefined || !keep(minute)) continue;
+          addField(entry(operations, op, true), field.slice(stat + 1), Number(value));
+        }
+      }
+      return { operations, targets, firstMinute };
+    });
+  }
+}
+
+function fieldArgs(prefix: string, agg: DurationAggregate): string[] {
+  const args = ['i', `${prefix}c`, String(agg.count), 'i', `${prefix}s`, String(agg.sum)];
+  if (agg.errors > 0) args.push('i', `${prefix}e`, String(agg.errors));
+  if (agg.breaches) args.push('i', `${prefix}b`, String(agg.breaches));
+  if (agg.frustrated) args.push('i', `${prefix}f`, String(agg.frustrated));
+  if (agg.max > 0) args.push('m', `${prefix}m`, String(agg.max));
+  // Empty entries too: they carry the lower edges of the non-empty buckets.
+  for (const [bound, n] of agg.buckets) args.push('i', `${prefix}${bucketField(bound)}`, String(n));
+  return args;
+}
+
+function entry(map: Map<string, DurationAggregate>, key: string, countsBreaches: boolean): DurationAggregate {
+  let agg = map.get(key);
+  if (!agg) {
+    agg = emptyAggregate(countsBreaches);
+    map.set(key, agg);
+  }
+  return agg;
+}
+
+function addField(agg: DurationAggregate, stat: string, value: number): void {
+  if (!Number.isFinite(value)) return;
+  switch (stat) {
+    case 'c':
+      agg.count += value;
+      return;
+    case 'e':
+      agg.errors += value;
+      return;
+    case 'b':
+      agg.breaches = (agg.breaches ?? 0) + value;
+      return;
+    case 'f':
+      agg.frustrated = (agg.frustrated ?? 0) + value;
+      return;
+    case 's':
+      agg.sum += value;
+      return;
+    case 'm':
+      if (value > agg.max) agg.max = value;
+      return;
+    default:
+      if (stat.startsWith('le=')) {
+        const bound = stat === 'le=+Inf' ? Number.POSITIVE_INFINITY : Number(stat.slice(3));
+        if (!Number.isNaN(bound)) agg.buckets.set(bound, (agg.buckets.get(bound) ?? 0) + value);
+      }
+  }
+}
+
+function minuteOf(date: string, hhmm: string): Minute | undefined {
+  if (!/^\d{4}$/.test(hhmm)) return undefined;
+  const ms = Date.parse(`${date}T${hhmm.slice(0, 2)}:${hhmm.slice(2)}:00Z`);
+  return Number.isNaN(ms) ? undefined : ms / MINUTE_MS;
+}
+
+function datesBetween(fromMinute: Minute, toMinute: Minute): string[] {
+  const dates: string[] = [];
+  const day = 1440;
+  for (let m = fromMinute - (fromMinute % day); m <= toMinute; m += day) dates.push(minuteParts(m).date);
+  return dates;
+}

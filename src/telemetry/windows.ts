@@ -1,0 +1,441 @@
+/**
+ * Per-minute windows over the metric readers: what the performance summary is computed from.
+ *
+ * A delta-temporality reader is collected at every minute boundary (and whenever a report is asked
+ * for); each collection is folded into the slot of the current minute. Slots are kept for
+ * `retentionMinutes` and at most `maxPoints` (minute, series) entries, oldest dropped first, so the
+ * memory used does not grow with traffic. With a rollup store (Redis), the same deltas are also
+ * queued and written every minute, so reports span restarts and instances.
+ */
+import type { Attributes } from '@opentelemetry/api';
+import {
+  AggregationTemporality,
+  DataPointType,
+  type HistogramMetricData,
+  type MetricData,
+  MetricReader,
+} from '@opentelemetry/sdk-metrics';
+import { getLogger } from '../logger.ts';
+import { addHistogramPoint, type DurationAggregate, emptyAggregate, mergeAggregate } from './aggregate.ts';
+import {
+  ATTR_PERF_OPERATION,
+  ATTR_PERF_OUTCOME,
+  ATTR_PERF_TARGET_EXCEEDED,
+  ATTR_USER_ID,
+  METRIC_OPERATION_DURATION,
+  METRIC_TARGET_FRUSTRATED,
+  METRIC_USER_OPERATION_DURATION,
+  OTHER_OPERATION,
+  OUTCOME_ERROR,
+} from './semconv.ts';
+
+/** One minute: epoch milliseconds / 60000, floored. */
+export type Minute = number;
+
+/** Milliseconds per minute. */
+export const MINUTE_MS = 60_000;
+
+/** What happened in a set of minutes, merged. */
+export interface WindowTotals {
+  /** Per operation name. */
+  readonly operations: Map<string, DurationAggregate>;
+  /** Per user id, then operation name. */
+  readonly users: Map<string, Map<string, DurationAggregate>>;
+  /** Per `METHOD route`. */
+  readonly http: Map<string, DurationAggregate>;
+  /** Alerts raised per type (before deduplication). */
+  readonly alerts: Map<string, number>;
+}
+
+/** One minute's operation data queued for the rollup store. */
+export interface PendingMinute {
+  readonly minute: Minute;
+  readonly operations: Map<string, DurationAggregate>;
+  readonly users: Map<string, Map<string, DurationAggregate>>;
+}
+
+/** Where per-minute operation data is persisted (Redis hashes). */
+export interface RollupWriter {
+  /** Writes the minutes (additively: counts add up across writers). Rejects on failure. */
+  write(
+    minutes: readonly PendingMinute[],
+    targetOf: (operation: string) => number | undefined,
+  ): Promise<void>;
+}
+
+/** Options of {@link MinuteWindows}. */
+export interface MinuteWindowsOptions {
+  /** Minutes of history kept in memory. */
+  readonly retentionMinutes: number;
+  /** Most (minute, series) entries kept in memory, and queued for the rollup store; oldest dropped. */
+  readonly maxPoints: number;
+  /** Rollup store; without one, reports cover this process's memory only. */
+  readonly rollups?: RollupWriter;
+  /** Target of an operation, written with its rollups. */
+  readonly targetOf: (operation: string) => number | undefined;
+  /** Clock, ms. Default `Date.now`. */
+  readonly now?: () => number;
+}
+
+const HTTP_DURATION = 'http.server.request.duration';
+const ALERTS_EMITTED = 'perf.alerts.emitted';
+const OVERFLOW = 'otel.metric.overflow';
+
+interface Slot extends WindowTotals {
+  readonly minute: Minute;
+  points: number;
+}
+
+function newSlot(minute: Minute): Slot {
+  return { minute, operations: new Map(), users: new Map(), http: new Map(), alerts: new Map(), points: 0 };
+}
+
+/** A reader that hands out only what changed since its previous collection. */
+class DeltaReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.DELTA });
+  }
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** See the module comment. */
+export class MinuteWindows {
+  /** Register this reader with the meter provider. */
+  readonly reader: MetricReader = new DeltaReader();
+  readonly #options: MinuteWindowsOptions;
+  readonly #now: () => number;
+  /** Oldest first. */
+  #slots: Slot[] = [];
+  #points = 0;
+  /** Oldest first; only with a rollup store. */
+  #pending: Slot[] = [];
+  #pendingPoints = 0;
+  #droppedPoints = 0;
+  #flushing: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #startedAt: number;
+  #collecting: Promise<void> | undefined;
+
+  constructor(options: MinuteWindowsOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#startedAt = this.#now();
+  }
+
+  /** When this process started recording, ms. */
+  get startedAt(): number {
+    return this.#startedAt;
+  }
+
+  /** Whether reports are persisted (a rollup store is configured). */
+  get persistent(): boolean {
+    return this.#options.rollups !== undefined;
+  }
+
+  /** (minute, series) entries dropped because `maxPoints` was reached, since start. */
+  get droppedPoints(): number {
+    return this.#droppedPoints;
+  }
+
+  /** Starts the minute timer (aligned to minute boundaries). Idempotent. */
+  start(): void {
+    if (this.#timer) return;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    const now = this.#now();
+    // A little past the boundary, so the collection lands in the minute that just began.
+    const delay = MINUTE_MS - (now % MINUTE_MS) + 50;
+    this.#timer = setTimeout(() => {
+      void this.#tick();
+    }, delay);
+    this.#timer.unref();
+  }
+
+  async #tick(): Promise<void> {
+    try {
+      await this.collect();
+      await this.flush();
+    } catch (error) {
+      getLogger().warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'minute rollup failed',
+      );
+    }
+    if (this.#timer) this.#schedule();
+  }
+
+  /** Stops the timer, collects what is left and writes it to the rollup store (best effort). */
+  async stop(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.collect();
+    await this.flush();
+  }
+
+  /**
+   * Folds what the SDK recorded since the previous collection into the current minute. Concurrent
+   * callers share one collection.
+   */
+  collect(): Promise<void> {
+    this.#collecting ??= this.#collect().finally(() => {
+      this.#collecting = undefined;
+    });
+    return this.#collecting;
+  }
+
+  async #collect(): Promise<void> {
+    let result: Awaited<ReturnType<MetricReader['collect']>>;
+    try {
+      result = await this.reader.collect();
+    } catch {
+      // Not registered (monitoring disabled) or already shut down: nothing to fold in.
+      return;
+    }
+    const minute = Math.floor(this.#now() / MINUTE_MS);
+    const slot = this.#slotFor(minute);
+    const pending = this.#options.rollups ? this.#pendingFor(minute) : undefined;
+    for (const scope of result.resourceMetrics.scopeMetrics) {
+      for (const metric of scope.metrics) this.#fold(metric, slot, pending);
+    }
+    this.#prune(minute);
+  }
+
+  #slotFor(minute: Minute): Slot {
+    const last = this.#slots.at(-1);
+    if (last && last.minute === minute) return last;
+    const slot = newSlot(minute);
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  #pendingFor(minute: Minute): Slot {
+    const last = this.#pending.at(-1);
+    if (last && last.minute === minute) return last;
+    const slot = newSlot(minute);
+    this.#pending.push(slot);
+    return slot;
+  }
+
+  #fold(metric: MetricData, slot: Slot, pending: Slot | undefined): void {
+    const name = metric.descriptor.name;
+    if (metric.dataPointType === DataPointType.HISTOGRAM) {
+      if (name === METRIC_OPERATION_DURATION) this.#foldOperations(metric, slot, pending);
+      else if (name === METRIC_USER_OPERATION_DURATION) this.#foldUsers(metric, slot, pending);
+      else if (name === HTTP_DURATION) this.#foldHttp(metric, slot);
+      return;
+    }
+    if (metric.dataPointType !== DataPointType.SUM) return;
+    if (name === METRIC_TARGET_FRUSTRATED) {
+      for (const point of metric.dataPoints) {
+        if (point.value === 0) continue;
+        const op = operationOf(point.attributes);
+        for (const target of pending ? [slot, pending] : [slot]) {
+          const agg = this.#entry(target, target.operations, op, true, target === slot);
+          agg.frustrated = (agg.frustrated ?? 0) + point.value;
+        }
+      }
+    } else if (name === ALERTS_EMITTED) {
+      for (const point of metric.dataPoints) {
+        const type = String(point.attributes['alert.type'] ?? 'unknown');
+        slot.alerts.set(type, (slot.alerts.get(type) ?? 0) + point.value);
+      }
+    }
+  }
+
+  #foldOperations(metric: HistogramMetricData, slot: Slot, pending: Slot | undefined): void {
+    for (const point of metric.dataPoints) {
+      if (point.value.count === 0) continue;
+      const op = operationOf(point.attributes);
+      const error = point.attributes[ATTR_PERF_OUTCOME] === OUTCOME_ERROR;
+      const exceeded = point.attributes[ATTR_PERF_TARGET_EXCEEDED] === true;
+      for (const target of pending ? [slot, pending] : [slot]) {
+        const agg = this.#entry(target, target.operations, op, true, target === slot);
+        addHistogramPoint(agg, point.value);
+        if (error) agg.errors += point.value.count;
+        if (exceeded) agg.breaches = (agg.breaches ?? 0) + point.value.count;
+      }
+    }
+  }
+
+  #foldUsers(metric: HistogramMetricData, slot: Slot, pending: Slot | undefined): void {
+    for (const point of metric.dataPoints) {
+      if (point.value.count === 0) continue;
+      const overflow = point.attributes[OVERFLOW] === true;
+      const user = overflow ? OTHER_OPERATION : String(point.attributes[ATTR_USER_ID] ?? OTHER_OPERATION);
+      const op = operationOf(point.attributes);
+      const error = point.attributes[ATTR_PERF_OUTCOME] === OUTCOME_ERROR;
+      for (const target of pending ? [slot, pending] : [slot]) {
+        let ops = target.users.get(user);
+        if (!ops) {
+          ops = new Map();
+          target.users.set(user, ops);
+        }
+        const agg = this.#entry(target, ops, op, false, target === slot);
+        addHistogramPoint(agg, point.value);
+        if (error) agg.errors += point.value.count;
+      }
+    }
+  }
+
+  #foldHttp(metric: HistogramMetricData, slot: Slot): void {
+    for (const point of metric.dataPoints) {
+      if (point.value.count === 0) continue;
+      const method = String(point.attributes['http.request.method'] ?? '_OTHER');
+      const route = point.attributes['http.route'];
+      const key = `${method} ${typeof route === 'string' ? route : '(no route)'}`;
+      const agg = this.#entry(slot, slot.http, key, false, true);
+      addHistogramPoint(agg, point.value);
+      const status = Number(point.attributes['http.response.status_code'] ?? 0);
+      if (status >= 500 || point.attributes['error.type'] !== undefined) agg.errors += point.value.count;
+    }
+  }
+
+  #entry(
+    slot: Slot,
+    map: Map<string, DurationAggregate>,
+    key: string,
+    countsBreaches: boolean,
+    inMemory: boolean,
+  ): DurationAggregate {
+    let agg = map.get(key);
+    if (!agg) {
+      agg = emptyAggregate(countsBreaches);
+      map.set(key, agg);
+      slot.points++;
+      if (inMemory) this.#points++;
+      else this.#pendingPoints++;
+    }
+    return agg;
+  }
+
+  #prune(current: Minute): void {
+    const oldest = current - this.#options.retentionMinutes;
+    while (this.#slots.length > 1 && (this.#slots[0] as Slot).minute <= oldest) {
+      this.#points -= (this.#slots.shift() as Slot).points;
+    }
+    while (this.#slots.length > 1 && this.#points > this.#options.maxPoints) {
+      const dropped = this.#slots.shift() as Slot;
+      this.#points -= dropped.points;
+      this.#droppedPoints += dropped.points;
+    }
+    let lost = 0;
+    while (this.#pending.length > 1 && this.#pendingPoints > this.#options.maxPoints) {
+      const dropped = this.#pending.shift() as Slot;
+      this.#pendingPoints -= dropped.points;
+      lost += dropped.points;
+    }
+    if (lost > 0) {
+      this.#droppedPoints += lost;
+      getLogger().warn({ lost }, 'rollup store unreachable for long; oldest unsaved minutes dropped');
+    }
+  }
+
+  /**
+   * Writes queued minutes to the rollup store. On failure they stay queued (bounded) for the next
+   * attempt. Concurrent callers share one write.
+   */
+  flush(): Promise<void> {
+    const rollups = this.#options.rollups;
+    if (!rollups || this.#pending.length === 0) return this.#flushing ?? Promise.resolve();
+    this.#flushing ??= (async () => {
+      const batch = this.#pending;
+      this.#pending = [];
+      this.#pendingPoints = 0;
+      try {
+        await rollups.write(batch, this.#options.targetOf);
+      } catch (error) {
+        // Put back in front of anything queued meanwhile; the point cap still applies.
+        this.#pending = mergeSlots(batch, this.#pending);
+        this.#pendingPoints = this.#pending.reduce((n, slot) => n + slot.points, 0);
+        this.#prune(Math.floor(this.#now() / MINUTE_MS));
+        throw error;
+      }
+    })().finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  /** Waits for a rollup write in progress, so a report never counts the same minute twice. */
+  async settled(): Promise<void> {
+    try {
+      await this.#flushing;
+    } catch {
+      // The data is queued again; the report reads it from the queue.
+    }
+  }
+
+  /** Minutes queued for the rollup store, from `fromMinute` on. */
+  pending(fromMinute: Minute): readonly PendingMinute[] {
+    return this.#pending.filter((slot) => slot.minute >= fromMinute);
+  }
+
+  /** Merged in-memory data of the minutes from `fromMinute` to `toMinute` (inclusive). */
+  totals(fromMinute: Minute, toMinute: Minute): WindowTotals & { readonly firstMinute: Minute | undefined } {
+    const out: WindowTotals = { operations: new Map(), users: new Map(), http: new Map(), alerts: new Map() };
+    let firstMinute: Minute | undefined;
+    for (const slot of this.#slots) {
+      if (slot.minute < fromMinute || slot.minute > toMinute) continue;
+      firstMinute ??= slot.minute;
+      addTotals(out, slot);
+    }
+    return { ...out, firstMinute };
+  }
+}
+
+/** Adds `from` into `into`. */
+export function addTotals(into: WindowTotals, from: Partial<WindowTotals>): void {
+  if (from.operations) mergeMaps(into.operations, from.operations, true);
+  if (from.http) mergeMaps(into.http, from.http, false);
+  for (const [user, ops] of from.users ?? []) {
+    let target = into.users.get(user);
+    if (!target) {
+      target = new Map();
+      into.users.set(user, target);
+    }
+    mergeMaps(target, ops, false);
+  }
+  for (const [type, n] of from.alerts ?? []) into.alerts.set(type, (into.alerts.get(type) ?? 0) + n);
+}
+
+function mergeMaps(
+  into: Map<string, DurationAggregate>,
+  from: ReadonlyMap<string, DurationAggregate>,
+  countsBreaches: boolean,
+): void {
+  for (const [key, agg] of from) {
+    let target = into.get(key);
+    if (!target) {
+      target = emptyAggregate(countsBreaches && agg.breaches !== undefined);
+      into.set(key, target);
+    }
+    mergeAggregate(target, agg);
+  }
+}
+
+function mergeSlots(older: readonly Slot[], newer: readonly Slot[]): Slot[] {
+  const byMinute = new Map<Minute, Slot>();
+  for (const slot of [...older, ...newer]) {
+    const known = byMinute.get(slot.minute);
+    if (!known) {
+      byMinute.set(slot.minute, slot);
+      continue;
+    }
+    addTotals(known, slot);
+    known.points = known.operations.size + [...known.users.values()].reduce((n, m) => n + m.size, 0);
+  }
+  return [...byMinute.values()].sort((a, b) => a.minute - b.minute);
+}
+
+function operationOf(attributes: Attributes): string {
+  if (attributes[OVERFLOW] === true) return OTHER_OPERATION;
+  const op = attributes[ATTR_PERF_OPERATION];
+  return typeof op === 'string' ? op : OTHER_OPERATION;
+}
