@@ -6,9 +6,12 @@
  * at start from the target table (every T and 4T is a bucket edge, which keeps percentiles and
  * Apdex exact). This preload therefore scales `PERF_TARGETS` and `DB_SLOW_QUERY_SECONDS` in the
  * environment and only then runs perf-sidecar's own preload (the ESM hooks, then telemetry).
+ *
+ * It imports only modules without dependencies: anything reaching src/index.ts here would load
+ * `http` (and more) before the instrumentation hooks exist.
  */
 import { parseDemoOptions } from './options.ts';
-import { DESIGN_SLOW_QUERY_SECONDS, DESIGN_TARGETS } from './workload.ts';
+import { DESIGN_SLOW_QUERY_SECONDS, DESIGN_TARGETS } from './targets.ts';
 
 let speed = 1;
 try {

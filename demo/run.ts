@@ -13,7 +13,6 @@ import {
   createDatabase,
   getLogger,
   redactUrl,
-  shutdownTelemetry,
   startTelemetry,
 } from '../src/index.ts';
 import { DemoUsageError, parseDemoOptions, USAGE } from './options.ts';
@@ -68,15 +67,18 @@ const onSignal = (signal: string) => {
 process.on('SIGTERM', () => onSignal('SIGTERM'));
 process.on('SIGINT', () => onSignal('SIGINT'));
 
+const db = await createDatabase();
 const sidecar = await startDemoSidecar({
-  telemetry,
   host: options.host ?? config.server.host,
   port: options.port ?? config.server.port,
+  database: db,
 });
 // A wildcard listen address is not something to call: talk to ourselves over loopback.
 const selfUrl = sidecar.url.replace(/\/\/(0\.0\.0\.0|\[::\])(?=:)/, '//127.0.0.1');
-
-const db = await createDatabase();
+// With PERF_API_TOKEN set, the system endpoints want it; the demo is a legitimate client.
+const authHeaders: Record<string, string> = config.apiToken
+  ? { authorization: `Bearer ${config.apiToken}` }
+  : {};
 const cache = createCache({
   name: 'demo',
   redis: config.redisUrl,
@@ -151,7 +153,7 @@ async function worker(): Promise<void> {
     tally.set(op.name, entry);
     finished++;
     const path = HTTP_PATHS[finished % HTTP_PATHS.length] as string;
-    const response = await fetch(`${selfUrl}${path}`).catch(() => undefined);
+    const response = await fetch(`${selfUrl}${path}`, { headers: authHeaders }).catch(() => undefined);
     await response?.body?.cancel();
     httpCalls++;
     const breaches = [...tally.values()].reduce((n, t) => n + t.overTarget, 0);
@@ -178,7 +180,9 @@ await telemetry.alerts.flush().catch(() => undefined);
 const recent = await telemetry.alerts.recent({ limit: 1000 }).catch(() => []);
 const byType = new Map<AlertType, number>();
 for (const alert of recent) byType.set(alert.type, (byType.get(alert.type) ?? 0) + 1);
-const summaryResponse = await fetch(`${selfUrl}/api/system/performance`).catch(() => undefined);
+const summaryResponse = await fetch(`${selfUrl}/api/system/performance`, { headers: authHeaders }).catch(
+  () => undefined,
+);
 await summaryResponse?.body?.cancel();
 
 out();
@@ -211,9 +215,10 @@ if (options.lingerSeconds !== 0 && !stopRequested) {
   await sleep(linger * 1000, undefined, { signal: controller.signal }).catch(() => undefined);
 }
 
+// The sidecar's close flushes and shuts telemetry down; the cache and database close after it
+// (their last metrics were collected by then, and nothing traced runs any more).
 await sidecar.close();
 await cache.close();
 await db.close();
-await shutdownTelemetry(4000);
 out('demo finished');
 process.exit(0);

@@ -8,19 +8,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cache, Database } from '../src/index.ts';
 import { trackOperation } from '../src/index.ts';
 
-/** The original design's targets, seconds, before `--speed` scaling. */
-export const DESIGN_TARGETS: Readonly<Record<string, number>> = Object.freeze({
-  ai_layout_generation: 30,
-  ai_operation: 30,
-  layout_generation: 30,
-  document_ocr: 120,
-  validation: 5,
-  simple_query: 2,
-});
-
-/** The database service's default slow-query threshold, seconds, before scaling. */
-export const DESIGN_SLOW_QUERY_SECONDS = 2;
-
 /** Names of the operations the demo runs. */
 export type DemoOperation = 'ai_layout_generation' | 'document_ocr' | 'validation' | 'simple_query';
 

@@ -194,12 +194,13 @@ describe('sidecar server (npm start) with PERF_API_TOKEN', () => {
   it.each(['/api/system/performance', '/api/system/performance/health', '/api/system/alerts', '/metrics'])(
     'requires the bearer token on %s',
     async (path) => {
-      for (const headers of [
+      const attempts: Record<string, string>[] = [
         {},
         { authorization: 'Bearer wrong-token-0123456789' },
         { authorization: TOKEN },
         { authorization: 'Basic abc' },
-      ]) {
+      ];
+      for (const headers of attempts) {
         const { status, body } = await getJson<{ error: string }>(sidecar.url, path, headers);
         expect(status).toBe(401);
         expect(body.error).toBe('unauthorized');

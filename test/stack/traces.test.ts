@@ -141,6 +141,14 @@ describe('OTLP/HTTP protobuf export from the demo on its embedded defaults', () 
     expect(receiver.rejected).toEqual([]);
   });
 
+  it('instruments the HTTP server it started (http is loaded only after the preload hooks)', () => {
+    const server = receiver.spans.filter(
+      (s) => s.scope === '@opentelemetry/instrumentation-http' && s.kind === 2,
+    );
+    expect(server.length).toBeGreaterThan(0);
+    expect(server.map((s) => s.attributes['http.route'])).toContain('/livez');
+  });
+
   it('nests the database service spans and their pg spans under the operations', () => {
     const queries = receiver.spans.filter((s) => s.name === 'simple_query');
     const nested = queries.map((op) => {
