@@ -200,7 +200,11 @@ describe('sidecar server (npm start) with PERF_API_TOKEN', () => {
         { authorization: TOKEN },
         { authorization: 'Basic abc' },
       ]) {
-        const { status, body } = await getJson<{ error: string }>(sidecar.url, path, headers);
+        const { status, body } = await getJson<{ error: string }>(
+          sidecar.url,
+          path,
+          headers as Record<string, string>,
+        );
         expect(status).toBe(401);
         expect(body.error).toBe('unauthorized');
       }
