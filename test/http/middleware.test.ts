@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.ts';
 import { addPerformanceMiddleware, correlationIdFrom, performanceMiddleware } from '../../src/http/index.ts';
+import { activeCorrelationId, trackOperation } from '../../src/telemetry/index.ts';
 import { startConnectedTelemetry, startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -70,6 +71,26 @@ describe('slow requests through addPerformanceMiddleware', () => {
       annotations: { status: '503' },
       correlation_id: 'mw-1',
     });
+  });
+
+  it('gives operations tracked by the handler the request correlation id', async () => {
+    t = await startConnectedTelemetry();
+    const app = addPerformanceMiddleware(new Hono(), { enableResourceMonitoring: false });
+    app.get('/op', (c) =>
+      c.json(
+        trackOperation('handler_op', { targetSeconds: 0.000001, measureResources: false }, () =>
+          activeCorrelationId(),
+        ),
+      ),
+    );
+    const res = await app.request('/op', { headers: { 'x-correlation-id': 'inherit-7' } });
+    expect(await res.json()).toBe('inherit-7');
+    const records = await waitFor(async () => {
+      const list = await t?.list(t.performanceList);
+      return list && list.length > 0 ? list : undefined;
+    });
+    expect(records[0]).toMatchObject({ type: 'target_exceeded', correlation_id: 'inherit-7' });
+    expect(activeCorrelationId()).toBeUndefined();
   });
 
   it('reports unmatched paths without their raw path', async () => {
