@@ -83,3 +83,12 @@ export function checkOptionalId(argument: string, value: unknown): string | unde
   }
   return text;
 }
+
+/** A readable text for any thrown value, including Node's AggregateError (whose message is empty). */
+export function errorText(error: unknown): string {
+  if (error instanceof AggregateError && error.message === '') {
+    return error.errors.map((e) => errorText(e)).join('; ') || 'unknown error';
+  }
+  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
+  return String(error);
+}

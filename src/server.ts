@@ -8,6 +8,7 @@
  * (exit 1 when that takes more than 10 s).
  */
 import { ConfigError } from './config.ts';
+import { errorText } from './errors.ts';
 import { type SidecarServer, startSidecar } from './http/index.ts';
 import { getLogger } from './logger.ts';
 
@@ -23,10 +24,7 @@ try {
     process.exit(1);
   }
   const code = (error as NodeJS.ErrnoException).code;
-  getLogger().fatal(
-    { err: error instanceof Error ? error.message : String(error), code },
-    'perf-sidecar could not start',
-  );
+  getLogger().fatal({ err: errorText(error), code }, 'perf-sidecar could not start');
   process.exit(1);
 }
 

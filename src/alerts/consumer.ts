@@ -10,7 +10,7 @@
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { Redis } from 'ioredis';
-import { InvalidArgumentError } from '../errors.ts';
+import { errorText, InvalidArgumentError } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import { closeRedisClient } from '../redis.ts';
 import { type AlertRecord, alertRecordSchema } from './schema.ts';
@@ -197,7 +197,7 @@ export function consumeAlerts(options: ConsumeAlertsOptions): AlertConsumer {
             {
               list: options.list,
               alertId: record.id,
-              err: error instanceof Error ? error.message : String(error),
+              err: errorText(error),
             },
             'alert handler failed; the record will be redelivered after the visibility timeout',
           );
@@ -211,7 +211,7 @@ export function consumeAlerts(options: ConsumeAlertsOptions): AlertConsumer {
         log.warn(
           {
             list: options.list,
-            err: error instanceof Error ? error.message : String(error),
+            err: errorText(error),
             retryInMs: backoffMs,
           },
           'alert consumer error',

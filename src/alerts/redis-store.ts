@@ -6,6 +6,7 @@
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { Redis } from 'ioredis';
+import { errorText } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import { closeRedisClient } from '../redis.ts';
 import type { AlertStore, StoreWrite } from './store.ts';
@@ -58,7 +59,7 @@ export class RedisAlertStore implements AlertStore {
       },
       (error: unknown) => {
         getLogger().error(
-          { err: error instanceof Error ? error.message : String(error) },
+          { err: errorText(error) },
           'alert store could not create its Redis client; alerts stay buffered',
         );
       },

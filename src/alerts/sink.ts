@@ -13,6 +13,7 @@
  * pushed again with the same `id` and the higher count; consumers should treat `id` as the key.
  */
 import { type Attributes, type Meter, metrics } from '@opentelemetry/api';
+import { errorText } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import { SCOPE_NAME } from '../scope.ts';
 import {
@@ -167,10 +168,7 @@ export class AlertSink {
     try {
       this.#emit(input);
     } catch (error) {
-      getLogger().error(
-        { err: error instanceof Error ? error.message : String(error) },
-        'alert could not be raised',
-      );
+      getLogger().error({ err: errorText(error) }, 'alert could not be raised');
     }
   }
 
@@ -313,7 +311,7 @@ export class AlertSink {
     if (this.#closed || this.#retryTimer) return;
     this.#retryDelayMs = Math.min(Math.max(this.#retryDelayMs * 2, 100), this.#maxRetryDelayMs);
     getLogger().warn(
-      { err: error instanceof Error ? error.message : String(error), retryInMs: this.#retryDelayMs },
+      { err: errorText(error), retryInMs: this.#retryDelayMs },
       'alert write failed; records stay buffered',
     );
     this.#retryTimer = setTimeout(() => {

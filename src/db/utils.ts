@@ -9,14 +9,7 @@ export function untraced<T>(fn: () => Promise<T>): Promise<T> {
   return context.with(suppressTracing(context.active()), fn);
 }
 
-/** A readable text for any thrown value, including Node's AggregateError (whose message is empty). */
-export function errorText(error: unknown): string {
-  if (error instanceof AggregateError && error.message === '') {
-    return error.errors.map((e) => errorText(e)).join('; ') || 'unknown error';
-  }
-  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
-  return String(error);
-}
+export { errorText } from '../errors.ts';
 
 /** `error` if it is an Error, else an Error carrying its text. */
 export function asError(error: unknown): Error {

@@ -7,7 +7,7 @@ import { bearerAuth } from 'hono/bearer-auth';
 import { HTTPException } from 'hono/http-exception';
 import { ALERT_TYPES, type AlertType } from '../alerts/index.ts';
 import type { Database } from '../db/index.ts';
-import { InvalidArgumentError } from '../errors.ts';
+import { errorText, InvalidArgumentError } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import {
   getPerformanceReport,
@@ -154,10 +154,7 @@ export function createApp(options: AppOptions): Hono {
     try {
       alerts = await telemetry.alerts.recent({ limit, ...(type ? { type: type as AlertType } : {}) });
     } catch (error) {
-      getLogger().warn(
-        { err: error instanceof Error ? error.message : String(error) },
-        'could not read alert lists',
-      );
+      getLogger().warn({ err: errorText(error) }, 'could not read alert lists');
       return c.json(
         { error: 'alerts_unavailable', detail: 'the alert lists could not be read (is Redis reachable?)' },
         503,

@@ -7,6 +7,8 @@
  * check.
  */
 import type { Database } from '../db/index.ts';
+import { errorText } from '../errors.ts';
+import { roundTo } from '../numbers.ts';
 import { VERSION } from '../scope.ts';
 import { requireTelemetry, type Telemetry } from '../telemetry/index.ts';
 
@@ -259,11 +261,7 @@ function component(value: number, status: HealthStatus, time: string, output?: s
 }
 
 function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return roundTo(ms, 3);
 }
 
 let shared: HealthChecker | undefined;

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { createDatabase, type Database } from '../db/index.ts';
+import { errorText } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import { shutdownTelemetry, startTelemetry, type Telemetry } from '../telemetry/index.ts';
 import { createApp } from './app.ts';
@@ -109,10 +110,7 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
           try {
             await database.close();
           } catch (error) {
-            log.warn(
-              { err: error instanceof Error ? error.message : String(error) },
-              'database close failed',
-            );
+            log.warn({ err: errorText(error) }, 'database close failed');
           }
         }
         await shutdownTelemetry(Math.min(left() / 2, 4000));

@@ -10,6 +10,7 @@ export {
   type DurationAggregate,
   quantile,
 } from './aggregate.ts';
+export { activeCorrelationId, withCorrelationId } from './correlation.ts';
 export { type AlertEmitter, TargetSpanProcessor, type TargetSpanProcessorOptions } from './processor.ts';
 export { PROMETHEUS_CONTENT_TYPE, PrometheusEndpoint } from './prometheus.ts';
 export { InProcessMetricReader } from './reader.ts';

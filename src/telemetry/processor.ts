@@ -18,6 +18,7 @@ import {
 } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { type AlertInput, alertTraceOf } from '../alerts/index.ts';
+import { roundTo } from '../numbers.ts';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
 import {
   ATTR_CORRELATION_ID,
@@ -149,7 +150,7 @@ export class TargetSpanProcessor implements SpanProcessor {
       type: 'target_exceeded',
       service: this.#options.serviceName,
       operation,
-      value: round(seconds, 6),
+      value: roundTo(seconds, 6),
       threshold: target,
       unit: 's',
       summary: `Operation "${operation}" took ${seconds.toFixed(3)} s, over its ${target} s target (${ratio.toFixed(1)}x)${error ? ' and failed' : ''}.`,
@@ -216,9 +217,4 @@ export class TargetSpanProcessor implements SpanProcessor {
         for (const labels of this.#labels.values()) result.observe(labels.target, labels.operation);
       });
   }
-}
-
-function round(value: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
 }

@@ -6,7 +6,8 @@
  */
 
 import { OPERATION_NAME_FORM, operationNameProblem } from '../config.ts';
-import { checkOptionalId, describeValue, InvalidArgumentError } from '../errors.ts';
+import { checkOptionalId, describeValue, errorText, InvalidArgumentError } from '../errors.ts';
+import { roundTo } from '../numbers.ts';
 import { apdexOf, breachesOf, type DurationAggregate, quantile } from './aggregate.ts';
 import type { RollupTotals } from './rollup.ts';
 import { requireTelemetry, type Telemetry } from './sdk.ts';
@@ -192,7 +193,7 @@ async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<P
     } catch (error) {
       operations = fromMemory();
       warnings.push(
-        `redis rollups unavailable (${error instanceof Error ? error.message : String(error)}); operations cover this process's memory only`,
+        `redis rollups unavailable (${errorText(error)}); operations cover this process's memory only`,
       );
     }
   } else {
@@ -283,8 +284,7 @@ function systemReport(telemetry: Telemetry): SystemReport {
 }
 
 function round(value: number, digits = 6): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
+  return roundTo(value, digits);
 }
 
 function roundOrNull(value: number | undefined): number | null {

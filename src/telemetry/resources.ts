@@ -6,6 +6,7 @@
  */
 import { type Histogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { Meter } from '@opentelemetry/api';
+import { roundTo } from '../numbers.ts';
 import type { AlertEmitter } from './processor.ts';
 import {
   METRIC_SYSTEM_CPU,
@@ -161,11 +162,11 @@ export class ResourceSampler {
 
     const sample: ResourceSample = {
       at: Date.now(),
-      rssMb: round(memory.rss / MIB, 2),
-      heapUsedMb: round(memory.heapUsed / MIB, 2),
-      cpuPercent: round(((cpu.user + cpu.system) / 1000 / elapsedMs) * 100, 2),
-      eventLoopDelayP99Ms: round(p99, 3),
-      eventLoopUtilization: round(elu.utilization, 4),
+      rssMb: roundTo(memory.rss / MIB, 2),
+      heapUsedMb: roundTo(memory.heapUsed / MIB, 2),
+      cpuPercent: roundTo(((cpu.user + cpu.system) / 1000 / elapsedMs) * 100, 2),
+      eventLoopDelayP99Ms: roundTo(p99, 3),
+      eventLoopUtilization: roundTo(elu.utilization, 4),
     };
     this.#latest = sample;
     this.#check(sample);
@@ -196,9 +197,4 @@ export class ResourceSampler {
       });
     }
   }
-}
-
-function round(value: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
 }

@@ -32,7 +32,7 @@ import { RedisAlertStore } from '../alerts/redis-store.ts';
 import { AlertSink } from '../alerts/sink.ts';
 import { type AlertStore, MemoryAlertStore } from '../alerts/store.ts';
 import { getConfig, type PerfSidecarConfig, redactUrl } from '../config.ts';
-import { PerfSidecarError } from '../errors.ts';
+import { errorText, PerfSidecarError } from '../errors.ts';
 import { getLogger, setLogLevel } from '../logger.ts';
 import { closeRedisClient, createRedisClient } from '../redis.ts';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
@@ -414,19 +414,13 @@ async function stop(current: Running, timeoutMs: number, log: ReturnType<typeof 
   try {
     await withTimeout(current.windows.stop(), timeoutMs, 'summary rollup flush');
   } catch (error) {
-    log.warn(
-      { err: error instanceof Error ? error.message : String(error) },
-      'last summary minutes were not saved',
-    );
+    log.warn({ err: errorText(error) }, 'last summary minutes were not saved');
   }
   if (current.sdk) {
     try {
       await withTimeout(current.sdk.shutdown(), timeoutMs, 'telemetry SDK shutdown');
     } catch (error) {
-      log.warn(
-        { err: error instanceof Error ? error.message : String(error) },
-        'telemetry SDK shutdown did not complete',
-      );
+      log.warn({ err: errorText(error) }, 'telemetry SDK shutdown did not complete');
     }
   }
   await current.alerts.close(timeoutMs);

@@ -10,6 +10,7 @@ import { type Attributes, INVALID_SPAN_CONTEXT, type Span, SpanStatusCode, trace
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { MAX_TARGET_SECONDS, OPERATION_NAME_FORM, operationNameProblem } from '../config.ts';
 import { checkOptionalId, describeValue, InvalidArgumentError } from '../errors.ts';
+import { activeCorrelationId } from './correlation.ts';
 import {
   ATTR_CORRELATION_ID,
   ATTR_PERF_CPU_SECONDS,
@@ -31,7 +32,10 @@ export interface OperationOptions {
    * a target when the operation name has no entry of its own.
    */
   readonly kind?: string;
-  /** Correlation id of the request or job (`correlation.id`; copied into alerts). */
+  /**
+   * Correlation id of the request or job (`correlation.id`; copied into alerts). Default: the active
+   * one (set by the performance middleware for the request being handled).
+   */
   readonly correlationId?: string;
   /** User the operation runs for (`user.id`; copied into alerts). */
   readonly userId?: string | number;
@@ -149,7 +153,8 @@ export function trackOperation<T>(
     throw new InvalidArgumentError('fn', `is ${describeValue(fn)}`, 'the function to run');
   }
   checkOptions(name, options);
-  const correlationId = checkOptionalId('options.correlationId', options?.correlationId);
+  const correlationId =
+    checkOptionalId('options.correlationId', options?.correlationId) ?? activeCorrelationId();
   const userId = checkOptionalId('options.userId', options?.userId);
 
   const state = trackingState();

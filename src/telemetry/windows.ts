@@ -15,6 +15,7 @@ import {
   type MetricData,
   MetricReader,
 } from '@opentelemetry/sdk-metrics';
+import { errorText } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import { addHistogramPoint, type DurationAggregate, emptyAggregate, mergeAggregate } from './aggregate.ts';
 import {
@@ -163,10 +164,7 @@ export class MinuteWindows {
       await this.collect();
       await this.flush();
     } catch (error) {
-      getLogger().warn(
-        { err: error instanceof Error ? error.message : String(error) },
-        'minute rollup failed',
-      );
+      getLogger().warn({ err: errorText(error) }, 'minute rollup failed');
     }
     if (this.#timer) this.#schedule();
   }

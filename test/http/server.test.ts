@@ -194,14 +194,17 @@ describe('sidecar server (npm start) with PERF_API_TOKEN', () => {
   it.each(['/api/system/performance', '/api/system/performance/health', '/api/system/alerts', '/metrics'])(
     'requires the bearer token on %s',
     async (path) => {
-      const attempts: Record<string, string>[] = [
+      for (const headers of [
         {},
         { authorization: 'Bearer wrong-token-0123456789' },
         { authorization: TOKEN },
         { authorization: 'Basic abc' },
-      ];
-      for (const headers of attempts) {
-        const { status, body } = await getJson<{ error: string }>(sidecar.url, path, headers);
+      ]) {
+        const { status, body } = await getJson<{ error: string }>(
+          sidecar.url,
+          path,
+          headers as Record<string, string>,
+        );
         expect(status).toBe(401);
         expect(body.error).toBe('unauthorized');
       }

@@ -10,6 +10,7 @@
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { Redis } from 'ioredis';
+import { errorText } from '../../errors.ts';
 import { getLogger } from '../../logger.ts';
 import { closeRedisClient } from '../../redis.ts';
 import { type BusMessage, parseBusMessage } from './messages.ts';
@@ -62,7 +63,7 @@ export class RedisBus {
       },
       (error: unknown) => {
         getLogger().error(
-          { err: error instanceof Error ? error.message : String(error) },
+          { err: errorText(error) },
           'cache bus could not create its Redis connection; memory caches are not kept coherent',
         );
       },
@@ -91,10 +92,7 @@ export class RedisBus {
       await context.with(suppressTracing(context.active()), () => client.subscribe(this.#options.channel));
     } catch (error) {
       // The connection dropped again before the subscription took; the next 'ready' retries.
-      getLogger().debug(
-        { err: error instanceof Error ? error.message : String(error) },
-        'cache bus subscribe failed',
-      );
+      getLogger().debug({ err: errorText(error) }, 'cache bus subscribe failed');
       return;
     }
     if (this.#closed) return;

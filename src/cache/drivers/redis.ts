@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { errorText } from '../../errors.ts';
 import { getLogger } from '../../logger.ts';
 import { closeRedisClient } from '../../redis.ts';
 import { withTimeout } from '../../timeout.ts';
@@ -145,7 +146,7 @@ export class RedisDriver {
       },
       (error: unknown) => {
         getLogger().error(
-          { err: error instanceof Error ? error.message : String(error) },
+          { err: errorText(error) },
           'cache could not create its Redis client; running on memory alone',
         );
       },

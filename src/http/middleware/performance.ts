@@ -10,7 +10,12 @@ import { matchedRoutes } from 'hono/route';
 import { alertTraceOf } from '../../alerts/index.ts';
 import { describeValue, InvalidArgumentError } from '../../errors.ts';
 import { getLogger } from '../../logger.ts';
-import { ATTR_CORRELATION_ID, requireTelemetry, type Telemetry } from '../../telemetry/index.ts';
+import {
+  ATTR_CORRELATION_ID,
+  requireTelemetry,
+  type Telemetry,
+  withCorrelationId,
+} from '../../telemetry/index.ts';
 import { CORRELATION_HEADER, correlationIdFrom } from './correlation.ts';
 
 /** Options of {@link performanceMiddleware}. Every default comes from the configuration. */
@@ -120,7 +125,8 @@ export function performanceMiddleware(
     const rpc = getRPCMetadata(active);
     const span: Span | undefined = rpc?.span ?? trace.getSpan(active);
 
-    await next();
+    // Operations tracked by the handler inherit the id (see activeCorrelationId).
+    await withCorrelationId(correlationId, next);
 
     const seconds = (performance.now() - started) / 1000;
     const route = routeTemplate(c);

@@ -1,0 +1,18 @@
+/**
+ * The correlation id of the work in progress, carried in the OpenTelemetry context, so that
+ * operations tracked inside a request handler inherit the request's id without passing it along.
+ */
+import { context, createContextKey } from '@opentelemetry/api';
+
+const CORRELATION_ID = createContextKey('perf-sidecar correlation id');
+
+/** Runs `fn` with `correlationId` as the active correlation id (the performance middleware does). */
+export function withCorrelationId<T>(correlationId: string, fn: () => T): T {
+  return context.with(context.active().setValue(CORRELATION_ID, correlationId), fn);
+}
+
+/** The active correlation id, if any. `trackOperation` uses it when its options give none. */
+export function activeCorrelationId(): string | undefined {
+  const value = context.active().getValue(CORRELATION_ID);
+  return typeof value === 'string' ? value : undefined;
+}

@@ -1,0 +1,135 @@
+/**
+ * getPerformanceReport in process: figures from the metric readers (memory mode), query checks,
+ * the operation cap, the Redis fallback, and the resource sampler's alerts.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AlertInput } from '../../src/alerts/index.ts';
+import { InvalidArgumentError } from '../../src/errors.ts';
+import { getPerformanceReport, ResourceSampler, trackOperation } from '../../src/telemetry/index.ts';
+import { OwnRedis } from '../helpers/redis-server.ts';
+import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
+
+let t: TestTelemetry | undefined;
+afterEach(async () => {
+  await t?.cleanup();
+  t = undefined;
+});
+
+function spin(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // Busy on purpose: durations must be real, and CPU must really be used.
+  }
+}
+
+describe('getPerformanceReport (memory)', () => {
+  it('computes count, errors, percentiles, breaches and Apdex from the recorded spans', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '', PERF_TARGETS: '{"rep_op":0.02}' });
+    for (let i = 0; i < 8; i++) trackOperation('rep_op', { measureResources: false }, () => spin(1));
+    for (let i = 0; i < 2; i++) trackOperation('rep_op', { measureResources: false }, () => spin(30));
+    expect(() =>
+      trackOperation('rep_op', { measureResources: false }, () => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    const report = await getPerformanceReport({ hours: 1 });
+    expect(report.window.source).toBe('memory');
+    expect(report.window.hours).toBe(1);
+    const op = report.operations.rep_op;
+    expect(op).toMatchObject({ count: 11, errors: 1, target_s: 0.02, breaches: 2 });
+    expect(op?.p50_s).toBeLessThan(0.02);
+    expect(op?.p99_s).toBeGreaterThan(0.02);
+    expect(op?.max_s).toBeGreaterThanOrEqual(0.03);
+    // 9 satisfied (the failed one was fast), 2 tolerating (30 ms within 4 x 20 ms).
+    expect(op?.apdex).toBeCloseTo((9 + 1) / 11, 3);
+    expect(report.alerts.target_exceeded).toBe(2);
+  });
+
+  it('filters by operation and by user', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    trackOperation('a_op', { userId: 'u1', targetSeconds: 1, measureResources: false }, () => 1);
+    trackOperation('b_op', { userId: 'u2', targetSeconds: 1, measureResources: false }, () => 1);
+    trackOperation('b_op', { userId: 'u1', targetSeconds: 1, measureResources: false }, () => 1);
+    expect(Object.keys((await getPerformanceReport({ operation: 'b_op' })).operations)).toEqual(['b_op']);
+    const u1 = await getPerformanceReport({ userId: 'u1' });
+    expect(u1.operations.a_op?.count).toBe(1);
+    expect(u1.operations.b_op?.count).toBe(1);
+    expect(Object.keys((await getPerformanceReport({ userId: 'nobody' })).operations)).toEqual([]);
+  });
+
+  it('folds names past PERF_MAX_OPERATIONS into _other', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '', PERF_MAX_OPERATIONS: '3' });
+    for (let i = 0; i < 6; i++)
+      trackOperation(`op_${i}`, { targetSeconds: 1, measureResources: false }, () => 1);
+    const report = await getPerformanceReport();
+    expect(Object.keys(report.operations).sort()).toEqual(['_other', 'op_0', 'op_1', 'op_2']);
+    expect(report.operations._other?.count).toBe(3);
+  });
+
+  it.each([
+    [{ hours: 0 }, 'hours'],
+    [{ hours: 721 }, 'hours'],
+    [{ hours: 1.5 }, 'hours'],
+    [{ hours: '24' }, 'hours'],
+    [{ operation: '' }, 'operation'],
+    [{ operation: 'x'.repeat(10_000) }, 'operation'],
+    [{ userId: 'a\nb' }, 'userId'],
+    ['hours=24', 'query'],
+  ])('rejects %j with an error naming %s', async (query, named) => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const error = await getPerformanceReport(query as never).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toMatch(new RegExp(`^${named}: .*expected`));
+    expect((error as Error).message.length).toBeLessThan(300);
+  });
+});
+
+describe('getPerformanceReport with Redis away', () => {
+  it('falls back to this process memory and says why', async () => {
+    const own = await OwnRedis.start();
+    try {
+      t = await startTestTelemetry({ REDIS_URL: own.url, REDIS_COMMAND_TIMEOUT_MS: '200' });
+      trackOperation('fallback_op', { targetSeconds: 1, measureResources: false }, () => 1);
+      await own.stop();
+      const report = await getPerformanceReport();
+      expect(report.window.source).toBe('memory');
+      expect(report.warnings[0]).toMatch(/redis rollups unavailable/);
+      expect(report.operations.fallback_op?.count).toBe(1);
+    } finally {
+      await own.dispose();
+    }
+  });
+});
+
+describe('ResourceSampler', () => {
+  it('raises high_memory past the RSS threshold and high_cpu only after sustained samples', () => {
+    const raised: AlertInput[] = [];
+    const sampler = new ResourceSampler({
+      alerts: { emit: (a) => raised.push(a) },
+      serviceName: 'svc',
+      memoryAlertThresholdMb: 1,
+      cpuAlertThresholdPercent: 10,
+      cpuSustainSamples: 3,
+    });
+    sampler.start();
+    try {
+      for (let i = 0; i < 2; i++) {
+        spin(30);
+        sampler.sample();
+      }
+      expect(raised.filter((a) => a.type === 'high_cpu')).toHaveLength(0);
+      expect(raised.filter((a) => a.type === 'high_memory')).toHaveLength(2);
+      spin(30);
+      const sample = sampler.sample();
+      expect(sample.cpuPercent).toBeGreaterThan(10);
+      const cpu = raised.filter((a) => a.type === 'high_cpu');
+      expect(cpu).toHaveLength(1);
+      expect(cpu[0]).toMatchObject({ unit: '%', threshold: 10, service: 'svc' });
+      expect(raised.find((a) => a.type === 'high_memory')).toMatchObject({ unit: 'MiB', threshold: 1 });
+      expect(sample.eventLoopUtilization).toBeGreaterThan(0);
+      expect(sampler.latest()).toBe(sample);
+    } finally {
+      sampler.stop();
+    }
+  });
+});
