@@ -9,6 +9,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+// Grafana's own generated types of the classic dashboard model: `npm run typecheck` holds every
+// dashboard, panel and variable built here to them (fresh object literals get excess-property checks).
+import type { Dashboard, Panel, VariableModel } from '@grafana/schema';
 
 /** The classic dashboard model version the files declare (Grafana 12.x reads it without migration). */
 export const SCHEMA_VERSION = 41;
@@ -76,7 +79,7 @@ interface PanelSpec {
 
 type Json = Record<string, unknown>;
 
-function panel(spec: PanelSpec, id: number, x: number, y: number): Json {
+function panel(spec: PanelSpec, id: number, x: number, y: number): Panel {
   const type = spec.type ?? 'timeseries';
   const w = spec.w ?? 12;
   const h = spec.h ?? 8;
@@ -119,7 +122,7 @@ function panel(spec: PanelSpec, id: number, x: number, y: number): Json {
             reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
           }
         : { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value' };
-  const out: Json = {
+  const out: Panel = {
     id,
     type,
     title: spec.title,
@@ -146,8 +149,8 @@ function panel(spec: PanelSpec, id: number, x: number, y: number): Json {
   return out;
 }
 
-function layout(specs: readonly (PanelSpec | Json)[]): Json[] {
-  const panels: Json[] = [];
+function layout(specs: readonly (PanelSpec | Panel)[]): Panel[] {
+  const panels: Panel[] = [];
   let x = 0;
   let y = 0;
   let rowHeight = 0;
@@ -169,14 +172,13 @@ function layout(specs: readonly (PanelSpec | Json)[]): Json[] {
   return panels;
 }
 
-function queryVariable(name: string, label: string, query: string): Json {
+function queryVariable(name: string, label: string, query: string): VariableModel {
   return {
     name,
     label,
     type: 'query',
     datasource: PROM,
     query: { qryType: 1, query, refId: 'PrometheusVariableQueryEditor-VariableQuery' },
-    definition: query,
     refresh: 2,
     multi: true,
     includeAll: true,
@@ -201,9 +203,9 @@ function dashboard(
   uid: string,
   title: string,
   description: string,
-  variables: Json[],
-  specs: (PanelSpec | Json)[],
-) {
+  variables: VariableModel[],
+  specs: (PanelSpec | Panel)[],
+): Dashboard {
   return {
     uid,
     title,
@@ -738,7 +740,7 @@ function alerts() {
 }
 
 /** Every dashboard, keyed by file name. */
-export function buildDashboards(): Record<string, Json> {
+export function buildDashboards(): Record<string, Dashboard> {
   return {
     'perf-operations.json': operations(),
     'perf-http.json': http(),
@@ -750,7 +752,7 @@ export function buildDashboards(): Record<string, Json> {
 }
 
 /** The file text of a dashboard (stable formatting, trailing newline). */
-export function dashboardText(dashboard: Json): string {
+export function dashboardText(dashboard: Dashboard): string {
   return `${JSON.stringify(dashboard, null, 2)}\n`;
 }
 

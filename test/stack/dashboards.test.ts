@@ -6,7 +6,9 @@
  * annotations); no `rows` (removed by the schemaVersion 16 migration); data sources as `{ type, uid }`
  * objects, never names (the schemaVersion 33+ form); panels with unique ids and a gridPos inside the
  * 24-column grid, not overlapping; each target with a refId unique in its panel; every `$variable`
- * defined in `templating` or built in.
+ * defined in `templating` or built in. Beyond this test, `npm run typecheck` holds grafana/build.ts
+ * (and so every dashboard, panel and variable it emits) to Grafana's own generated types of the
+ * classic model (`@grafana/schema` 13.2.3), with excess-property checks on the literals.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
