@@ -7,12 +7,15 @@
  * cache; no DATABASE_URL: the embedded PGlite) and against the compose stack.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorText } from '../src/errors.ts';
 import {
   type AlertType,
   createCache,
   createDatabase,
+  type Database,
   getLogger,
   redactUrl,
+  shutdownTelemetry,
   startTelemetry,
 } from '../src/index.ts';
 import { DemoUsageError, parseDemoOptions, USAGE } from './options.ts';
@@ -67,12 +70,20 @@ const onSignal = (signal: string) => {
 process.on('SIGTERM', () => onSignal('SIGTERM'));
 process.on('SIGINT', () => onSignal('SIGINT'));
 
-const db = await createDatabase();
+/** Stops with one line naming what failed (no stack trace: these are configuration problems). */
+async function failStart(what: string, error: unknown, db?: Database): Promise<never> {
+  process.stderr.write(`demo: ${what}: ${errorText(error)}\n`);
+  await db?.close().catch(() => undefined);
+  await shutdownTelemetry(2000).catch(() => undefined);
+  process.exit(1);
+}
+
+const db = await createDatabase().catch((error: unknown) => failStart('could not open the database', error));
 const sidecar = await startDemoSidecar({
   host: options.host ?? config.server.host,
   port: options.port ?? config.server.port,
   database: db,
-});
+}).catch((error: unknown) => failStart('could not start the sidecar', error, db));
 // A wildcard listen address is not something to call: talk to ourselves over loopback.
 const selfUrl = sidecar.url.replace(/\/\/(0\.0\.0\.0|\[::\])(?=:)/, '//127.0.0.1');
 // With PERF_API_TOKEN set, the system endpoints want it; the demo is a legitimate client.
@@ -104,7 +115,11 @@ out(
   `  workload: ${options.count !== undefined ? `${options.count} operations` : `${options.durationSeconds} s`}, speed ${options.speed}x, concurrency ${options.concurrency}, seed ${options.seed}`,
 );
 
-await prepareTables(db, options.schema);
+await prepareTables(db, options.schema).catch(async (error: unknown) => {
+  await sidecar.close().catch(() => undefined);
+  await cache.close().catch(() => undefined);
+  return failStart('could not prepare the demo tables', error, db);
+});
 
 const plan = new WorkloadPlan(options.seed, options.speed);
 const tally = new Map<DemoOperation, OperationTally>();

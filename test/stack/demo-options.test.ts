@@ -96,3 +96,17 @@ describe('npm run demo with a bad command line', () => {
     expect(demo.output).not.toContain('sidecar on');
   });
 });
+
+describe('npm run demo with an unreachable database', () => {
+  it('exits 1 with one line naming the database, password redacted, no stack trace', async () => {
+    const demo = DemoProcess.start(['--count', '5', '--port', '0'], {
+      DATABASE_URL: 'postgresql://postgres:demo-s3cret@127.0.0.1:1/nope',
+    });
+    expect(await demo.exited).toBe(1);
+    expect(demo.output).toContain(
+      'demo: could not prepare the demo tables: PostgreSQL at postgresql://postgres:***@127.0.0.1:1/nope is unavailable',
+    );
+    expect(demo.output).not.toContain('demo-s3cret');
+    expect(demo.output).not.toMatch(/\n\s+at /);
+  });
+});
