@@ -2,7 +2,8 @@
  * `npm run bench`: every benchmark, each printed as ratios against a baseline measured in the same
  * run. Absolute numbers swing with the machine; compare the ratios.
  *
- * `npm run bench -- cache` (or `telemetry`, `alerts`, `db`) runs one group only.
+ * `npm run bench -- cache` (or `telemetry`, `alerts`, `db`, `http`) runs one group only. The `http`
+ * group needs `wrk` on PATH (Debian: `apt-get install -y wrk`).
  * BENCH_REDIS_URL (default redis://127.0.0.1:6379) is the Redis the alert and cache benchmarks use;
  * BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) the PostgreSQL the database
  * benchmark uses.
@@ -10,6 +11,7 @@
 import { benchAlertWrites } from './alerts.bench.ts';
 import { benchCache } from './cache.bench.ts';
 import { benchDatabase } from './db.bench.ts';
+import { benchHttp } from './http.bench.ts';
 import { benchProcessor, benchTracking } from './telemetry.bench.ts';
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -25,3 +27,4 @@ if (wanted('alerts')) await benchAlertWrites(redisUrl);
 if (wanted('db'))
   await benchDatabase(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test');
 if (wanted('cache')) await benchCache(redisUrl);
+if (wanted('http')) await benchHttp(redisUrl);

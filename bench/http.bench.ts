@@ -1,0 +1,448 @@
+/**
+ * The HTTP server's cost (`npm run bench -- http`):
+ *
+ * 1. Requests per second on `GET /ping` (a small JSON) for five server processes, measured
+ *    alternately in one run with wrk (a separate process): A bare Hono; B Hono with OpenTelemetry
+ *    instrumentation-http only; C0 perf-sidecar's register entry (its telemetry), no middleware;
+ *    C1 the register entry and `performanceMiddleware` with its defaults (a pino line per request at
+ *    LOG_LEVEL=info, written to /dev/null so its cost is paid; resource sampler on); C2 the same
+ *    with `enableDetailedMonitoring: false`. Memory-only (no REDIS_URL) throughout.
+ * 2. Latency of `GET /api/system/performance` with 1,000 distinct operations recorded, against
+ *    `GET /livez` on the same server: memory-only, then with Redis rollups when Redis answers.
+ *
+ * wrk runs one thread (the server is one event loop; on a 2-core machine wrk and the server get a
+ * core each). `wrk` must be on PATH (Debian: `apt-get install -y wrk`) or named by BENCH_WRK.
+ * Tunables: BENCH_HTTP_ROUNDS (5), BENCH_HTTP_SECONDS per measurement (5), BENCH_HTTP_CONNECTIONS
+ * (32), BENCH_SUMMARY_REQUESTS (200).
+ */
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import type { ChildMessage } from './http-child.ts';
+
+const CHILD = fileURLToPath(new URL('./http-child.ts', import.meta.url));
+const OTEL_REGISTER = fileURLToPath(new URL('./otel-register.ts', import.meta.url));
+const SIDECAR_REGISTER = fileURLToPath(new URL('../src/register.ts', import.meta.url));
+const WRK_SCRIPT = fileURLToPath(new URL('./wrk-report.lua', import.meta.url));
+
+const WRK = process.env.BENCH_WRK ?? 'wrk';
+const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 32);
+const SUMMARY_REQUESTS = Number(process.env.BENCH_SUMMARY_REQUESTS ?? 200);
+const OPERATIONS = 1000;
+const SPANS_PER_OPERATION = 10;
+
+/** Every process started here, killed on the way out whatever happens. */
+const processes = new Set<ChildProcess>();
+
+function killAll(): void {
+  for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+}
+
+/** Environment of a server child: nothing that would leave memory-only mode or export anything. */
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) {
+    if (/^(REDIS_URL|DATABASE_URL|PERF_API_TOKEN|ALERT_KEY_PREFIX|OTEL_.*|NODE_OPTIONS)$/.test(name))
+      delete env[name];
+  }
+  return { ...env, LOG_LEVEL: 'info', ...extra };
+}
+
+interface Server {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly httpInstrumented: boolean;
+}
+
+/** Forks a server child (stdout to /dev/null, stderr shown) and waits until it listens. */
+function startServer(execArgv: string[], env: Record<string, string>): Promise<Server> {
+  const child = fork(CHILD, [], {
+    execArgv,
+    env: childEnv(env),
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  processes.add(child);
+  child.once('exit', () => processes.delete(child));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server child did not start within 30 s')), 30_000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`server child exited before listening (code ${code}, signal ${signal})`));
+    });
+    child.on('message', (message: ChildMessage) => {
+      clearTimeout(timer);
+      if (message.type === 'listening') {
+        resolve({ child, port: message.port, httpInstrumented: message.httpInstrumented });
+      } else reject(new Error(`server child failed: ${message.error}`));
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL after 6 s; resolves once the child has exited. */
+async function stopServer(server: Server): Promise<void> {
+  const { child } = server;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 6000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Whether something still accepts connections on the port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** After the servers stopped: a port still accepting connections fails the run (exit code 1). */
+async function reportListening(ports: readonly number[]): Promise<void> {
+  for (const port of ports) {
+    if (await listening(port)) {
+      console.error(`a benchmark server is still listening on 127.0.0.1:${port} after stop`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+interface WrkResult {
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly failures: number;
+}
+
+function wrk(port: number, seconds: number): Promise<WrkResult> {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '5s', '-s', WRK_SCRIPT];
+  const p = spawn(WRK, [...args, `http://127.0.0.1:${port}/ping`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  processes.add(p);
+  let out = '';
+  let err = '';
+  p.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  p.stderr?.on('data', (chunk: Buffer) => {
+    err += chunk.toString();
+  });
+  const guard = setTimeout(() => p.kill('SIGKILL'), (seconds + 15) * 1000);
+  return new Promise((resolve, reject) => {
+    p.once('error', reject);
+    p.once('exit', (code) => {
+      clearTimeout(guard);
+      processes.delete(p);
+      const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
+      if (code !== 0 || !line) {
+        reject(new Error(`wrk failed (exit ${code}): ${err.trim() || out.trim()}`));
+        return;
+      }
+      const r = JSON.parse(line.slice('WRK_JSON '.length)) as {
+        requests: number;
+        duration_us: number;
+        socket_errors: number;
+        non2xx: number;
+        p50_us: number;
+        p99_us: number;
+      };
+      resolve({
+        rps: r.requests / (r.duration_us / 1e6),
+        p50Ms: r.p50_us / 1000,
+        p99Ms: r.p99_us / 1000,
+        failures: r.socket_errors + r.non2xx,
+      });
+    });
+  });
+}
+
+/** One GET on a keep-alive agent: status, body and client-side latency in ms. */
+function get(
+  agent: http.Agent,
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; ms: number; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const req = http.get({ host: '127.0.0.1', port, path, agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.once('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks).toString(),
+          ms: performance.now() - started,
+          headers: res.headers,
+        }),
+      );
+      res.once('error', reject);
+    });
+    req.once('error', reject);
+  });
+}
+
+interface Variant {
+  readonly key: string;
+  readonly label: string;
+  readonly execArgv: string[];
+  readonly variant: string;
+}
+
+const VARIANTS: readonly Variant[] = [
+  { key: 'A', label: 'bare Hono (no telemetry)', execArgv: [], variant: 'bare' },
+  {
+    key: 'B',
+    label: 'Hono + OTel instrumentation-http only',
+    execArgv: ['--import', OTEL_REGISTER],
+    variant: 'otel',
+  },
+  {
+    key: 'C0',
+    label: 'perf-sidecar register only (all default instrumentations), no middleware',
+    execArgv: ['--import', SIDECAR_REGISTER],
+    variant: 'register-only',
+  },
+  {
+    key: 'C1',
+    label: 'perf-sidecar register + middleware (defaults; log line per request to /dev/null)',
+    execArgv: ['--import', SIDECAR_REGISTER],
+    variant: 'sidecar',
+  },
+  {
+    key: 'C2',
+    label: 'perf-sidecar register + middleware (enableDetailedMonitoring: false)',
+    execArgv: ['--import', SIDECAR_REGISTER],
+    variant: 'sidecar-quiet',
+  },
+];
+
+async function benchThroughput(): Promise<void> {
+  const servers = new Map<string, Server>();
+  try {
+    for (const v of VARIANTS) {
+      servers.set(v.key, await startServer(v.execArgv, { BENCH_HTTP_VARIANT: v.variant }));
+    }
+    // What each server actually does per request, checked before measuring.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    console.log('\nhttp: the servers under test (each its own process; wrk is another)');
+    console.table(
+      await Promise.all(
+        VARIANTS.map(async (v) => {
+          const server = servers.get(v.key) as Server;
+          const res = await get(agent, server.port, '/ping', { 'x-correlation-id': 'bench-check' });
+          return {
+            variant: v.key,
+            server: v.label,
+            status: res.status,
+            body: res.body,
+            'http instrumented': server.httpInstrumented,
+            'x-correlation-id echoed': res.headers['x-correlation-id'] === 'bench-check',
+          };
+        }),
+      ),
+    );
+    agent.destroy();
+
+    const rps = new Map<string, number[]>(VARIANTS.map((v) => [v.key, []]));
+    const p50 = new Map<string, number[]>(VARIANTS.map((v) => [v.key, []]));
+    const p99 = new Map<string, number[]>(VARIANTS.map((v) => [v.key, []]));
+    let failures = 0;
+    // JIT warm-up, discarded.
+    for (const v of VARIANTS) await wrk((servers.get(v.key) as Server).port, 3);
+    for (let round = 0; round < ROUNDS; round++) {
+      // Rotate the order so that no variant always runs first or right after another.
+      const ordered = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length] as Variant);
+      for (const v of ordered) {
+        const port = (servers.get(v.key) as Server).port;
+        await wrk(port, 1); // connection and cache warm-up, discarded
+        const r = await wrk(port, SECONDS);
+        failures += r.failures;
+        rps.get(v.key)?.push(r.rps);
+        p50.get(v.key)?.push(r.p50Ms);
+        p99.get(v.key)?.push(r.p99Ms);
+      }
+      process.stdout.write(`  round ${round + 1}/${ROUNDS} done\n`);
+    }
+    if (failures > 0) throw new Error(`${failures} requests failed (socket errors or non-2xx)`);
+
+    const baseline = median(rps.get('A') ?? []);
+    console.log(
+      `\nhttp: GET /ping, requests per second (wrk -t1 -c${CONNECTIONS}, ${SECONDS} s per measurement, ` +
+        `median of ${ROUNDS} alternating rounds; p50/p99 = median of the rounds' wrk percentiles)`,
+    );
+    console.table(
+      VARIANTS.map((v) => {
+        const values = rps.get(v.key) ?? [];
+        const m = median(values);
+        return {
+          variant: v.key,
+          'req/s': Math.round(m).toLocaleString('en-US'),
+          'req/s min..max': `${Math.round(Math.min(...values))}..${Math.round(Math.max(...values))}`,
+          'p50 ms': median(p50.get(v.key) ?? []).toFixed(2),
+          'p99 ms': median(p99.get(v.key) ?? []).toFixed(2),
+          'x A throughput': (m / baseline).toFixed(3),
+          'x B throughput': (m / median(rps.get('B') ?? [])).toFixed(3),
+          'x A p99': (median(p99.get(v.key) ?? []) / median(p99.get('A') ?? [])).toFixed(2),
+        };
+      }),
+    );
+    const ratio = (key: string) => (median(rps.get(key) ?? []) / baseline).toFixed(3);
+    console.log(
+      `ratios (throughput): B/A ${ratio('B')}  C0/A ${ratio('C0')}  C1/A ${ratio('C1')}  C2/A ${ratio('C2')}`,
+    );
+  } finally {
+    await Promise.all([...servers.values()].map(stopServer));
+    await reportListening([...servers.values()].map((s) => s.port));
+  }
+}
+
+async function benchSummaryOn(label: string, env: Record<string, string>): Promise<void> {
+  const server = await startServer(['--import', SIDECAR_REGISTER], {
+    BENCH_HTTP_VARIANT: 'summary',
+    BENCH_OPERATIONS: String(OPERATIONS),
+    BENCH_SPANS_PER_OPERATION: String(SPANS_PER_OPERATION),
+    ...env,
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const check = await get(agent, server.port, '/api/system/performance');
+    if (check.status !== 200)
+      throw new Error(`summary answered ${check.status}: ${check.body.slice(0, 300)}`);
+    const report = JSON.parse(check.body) as {
+      window: { source: string };
+      operations: Record<string, { count: number }>;
+    };
+    const names = Object.keys(report.operations);
+    const benchNames = names.filter((n) => n.startsWith('bench_op_'));
+    const spans = benchNames.reduce((n, name) => n + (report.operations[name]?.count ?? 0), 0);
+    console.log(
+      `\n${label}: report from ${report.window.source}, ${names.length} operations ` +
+        `(${benchNames.length} bench_op_*, ${spans} of their spans counted; _other ${
+          names.includes('_other') ? 'present' : 'absent'
+        }), ${(check.body.length / 1024).toFixed(0)} KiB of JSON`,
+    );
+    const paths = ['/livez', '/api/system/performance'];
+    for (let i = 0; i < 20; i++) for (const path of paths) await get(agent, server.port, path);
+    const latencies = new Map<string, number[]>(paths.map((p) => [p, []]));
+    for (let i = 0; i < SUMMARY_REQUESTS; i++) {
+      // Alternate, and alternate which goes first.
+      for (const path of i % 2 === 0 ? paths : [...paths].reverse()) {
+        const res = await get(agent, server.port, path);
+        if (res.status !== 200) throw new Error(`${path} answered ${res.status}`);
+        latencies.get(path)?.push(res.ms);
+      }
+    }
+    const base = median(latencies.get('/livez') ?? []);
+    console.table(
+      paths.map((path) => {
+        const values = latencies.get(path) ?? [];
+        return {
+          endpoint: `GET ${path}`,
+          'median ms': median(values).toFixed(3),
+          'p99 ms': percentile(values, 99).toFixed(3),
+          'x livez median': (median(values) / base).toFixed(1),
+        };
+      }),
+    );
+  } finally {
+    agent.destroy();
+    await stopServer(server);
+    await reportListening([server.port]);
+  }
+}
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000 });
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function deleteKeys(url: string, prefix: string): Promise<number> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 });
+  let deleted = 0;
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) deleted += await client.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    client.disconnect();
+  }
+  return deleted;
+}
+
+async function benchSummary(redisUrl: string): Promise<void> {
+  console.log(
+    `\nhttp: summary latency, ${OPERATIONS} operations x ${SPANS_PER_OPERATION} spans recorded ` +
+      `(trackOperation), ${SUMMARY_REQUESTS} sequential keep-alive requests per endpoint, alternating; ` +
+      'baseline GET /livez on the same server',
+  );
+  await benchSummaryOn('memory-only', {});
+  if (!(await redisAnswers(redisUrl))) {
+    console.log(`\nwith Redis: skipped (${redisUrl} does not answer)`);
+    return;
+  }
+  const prefix = `bench:${randomUUID().slice(0, 8)}:`;
+  try {
+    await benchSummaryOn(`with Redis rollups (ALERT_KEY_PREFIX=${prefix})`, {
+      REDIS_URL: redisUrl,
+      ALERT_KEY_PREFIX: prefix,
+    });
+  } finally {
+    console.log(`deleted ${await deleteKeys(redisUrl, prefix)} Redis keys under ${prefix}`);
+  }
+}
+
+/** Runs both HTTP benchmarks; every server and wrk process is gone when it returns or throws. */
+export async function benchHttp(redisUrl: string): Promise<void> {
+  const probe = spawnSync(WRK, ['--version'], { encoding: 'utf8' });
+  if (probe.error) {
+    throw new Error(`the http benchmark needs wrk (apt-get install -y wrk, or BENCH_WRK=/path/to/wrk)`);
+  }
+  const onExit = () => killAll();
+  const onSignal = (signal: NodeJS.Signals) => {
+    killAll();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('exit', onExit);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await benchThroughput();
+    await benchSummary(redisUrl);
+  } finally {
+    killAll();
+    process.off('exit', onExit);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
