@@ -1,6 +1,7 @@
 /**
  * The target span processor: evaluates every ended span that carries `perf.target_seconds`,
- * whoever created it.
+ * whoever created it, and records the duration of tracked operations (`perf.operation`) that have
+ * no target (they never breach).
  *
  * In `onEnding` (span still writable, duration known) it stamps `perf.target_exceeded`, records the
  * `perf.operation.duration` histogram and, on a breach, counts `perf.target.breaches` and hands an
@@ -114,18 +115,21 @@ export class TargetSpanProcessor implements SpanProcessor {
   }
 
   #evaluate(span: ReadableSpan | Span, writable: boolean): void {
-    const target = span.attributes[ATTR_PERF_TARGET_SECONDS];
-    if (typeof target !== 'number' || !(target > 0)) return;
+    const targetAttribute = span.attributes[ATTR_PERF_TARGET_SECONDS];
+    const target = typeof targetAttribute === 'number' && targetAttribute > 0 ? targetAttribute : undefined;
+    const named = span.attributes[ATTR_PERF_OPERATION];
+    // Spans with a target, and tracked operations without one (recorded, never breaching, so that
+    // every tracked operation shows in metrics and reports).
+    if (target === undefined && typeof named !== 'string') return;
     const duration = span.duration;
     const seconds = duration[0] + duration[1] / 1e9;
-    const exceeded = seconds > target;
-    if (writable) (span as Span).setAttribute(ATTR_PERF_TARGET_EXCEEDED, exceeded);
+    const exceeded = target !== undefined && seconds > target;
+    if (writable && target !== undefined) (span as Span).setAttribute(ATTR_PERF_TARGET_EXCEEDED, exceeded);
 
-    const named = span.attributes[ATTR_PERF_OPERATION];
     const operation = typeof named === 'string' ? named : span.name;
     const error = span.status.code === SpanStatusCode.ERROR;
     const labels = this.#labelsFor(operation);
-    labels.target = target;
+    if (target !== undefined) labels.target = target;
     if (this.#histogram === undefined) this.#createInstruments();
     this.#histogram?.record(seconds, labels.sets[(error ? 2 : 0) + (exceeded ? 1 : 0)]);
     const user = span.attributes[ATTR_USER_ID];
@@ -136,7 +140,7 @@ export class TargetSpanProcessor implements SpanProcessor {
         [ATTR_PERF_OUTCOME]: error ? OUTCOME_ERROR : OUTCOME_OK,
       });
     }
-    if (!exceeded) return;
+    if (!exceeded || target === undefined) return;
 
     this.#breaches?.add(1, labels.operation);
     // Apdex's frustrated zone (over 4T): with breaches it gives Apdex in PromQL without bucket edges.
@@ -214,7 +218,9 @@ export class TargetSpanProcessor implements SpanProcessor {
         unit: 's',
       })
       .addCallback((result) => {
-        for (const labels of this.#labels.values()) result.observe(labels.target, labels.operation);
+        for (const labels of this.#labels.values()) {
+          if (labels.target > 0) result.observe(labels.target, labels.operation);
+        }
       });
   }
 }

@@ -9,7 +9,7 @@ import { OPERATION_NAME_FORM, operationNameProblem } from '../config.ts';
 import { checkOptionalId, describeValue, errorText, InvalidArgumentError } from '../errors.ts';
 import { roundTo } from '../numbers.ts';
 import { apdexOf, breachesOf, type DurationAggregate, quantile } from './aggregate.ts';
-import type { RollupTotals } from './rollup.ts';
+import type { RedisRollupStore, RollupQuery, RollupTotals } from './rollup.ts';
 import { requireTelemetry, type Telemetry } from './sdk.ts';
 import { addTotals, MINUTE_MS, type WindowTotals } from './windows.ts';
 
@@ -159,7 +159,7 @@ async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<P
   if (rollups) {
     try {
       await windows.settled();
-      const stored: RollupTotals = await rollups.read({
+      const stored: RollupTotals = await cachedRead(rollups, windows.flushes, {
         fromMinute,
         toMinute,
         ...(query.operation !== undefined ? { operation: query.operation } : {}),
@@ -239,6 +239,41 @@ async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<P
     alerts,
     warnings,
   };
+}
+
+/** How long a rollup read is reused, ms: reports cannot be used to load Redis. */
+const ROLLUP_CACHE_MS = 1000;
+/** Distinct queries whose reads are kept. */
+const ROLLUP_CACHE_MAX = 32;
+const rollupCache = new WeakMap<
+  RedisRollupStore,
+  Map<string, { at: number; value: Promise<RollupTotals> }>
+>();
+
+/**
+ * A rollup read shared by identical queries for a second (one read per 1,000 operations per day is
+ * thousands of HGETALLs), and dropped as soon as a flush writes new minutes, so a cached read never
+ * misses minutes that have left the unsaved queue.
+ */
+function cachedRead(rollups: RedisRollupStore, flushes: number, query: RollupQuery): Promise<RollupTotals> {
+  let cache = rollupCache.get(rollups);
+  if (!cache) {
+    cache = new Map();
+    rollupCache.set(rollups, cache);
+  }
+  const key = `${flushes}|${query.fromMinute}|${query.toMinute}|${query.operation ?? ''}|${query.userId ?? ''}`;
+  const now = Date.now();
+  const hit = cache.get(key);
+  if (hit && now - hit.at < ROLLUP_CACHE_MS) return hit.value;
+  const value = rollups.read(query);
+  // A failed read is not reused: the next report tries Redis again.
+  value.catch(() => cache.delete(key));
+  cache.set(key, { at: now, value });
+  for (const [k, entry] of cache) {
+    if (cache.size <= ROLLUP_CACHE_MAX && now - entry.at < ROLLUP_CACHE_MS) break;
+    cache.delete(k);
+  }
+  return value;
 }
 
 function operationReport(agg: DurationAggregate, target: number | undefined): OperationReport {

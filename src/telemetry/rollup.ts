@@ -150,15 +150,15 @@ export class RedisRollupStore implements RollupWriter {
         for (const date of dates) pipeline.hgetall(this.#key('user_metrics', query.userId, date));
         for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
           if (error) throw error;
-          const date = dates[i] as string;
+          const start = dayStart(dates[i] as string);
           for (const [field, value] of Object.entries(hash as Record<string, string>)) {
             const stat = field.lastIndexOf('|');
             const at = field.lastIndexOf('|', stat - 1);
             if (stat < 0 || at < 0) continue;
             const op = field.slice(0, at);
             if (query.operation !== undefined && op !== query.operation) continue;
-            const minute = minuteOf(date, field.slice(at + 1, stat));
-            if (minute === undefined || !keep(minute)) continue;
+            const ofDay = minuteOfDay(field, at + 1, stat);
+            if (ofDay === undefined || !keep(start + ofDay)) continue;
             addField(entry(operations, op, false), field.slice(stat + 1), Number(value));
           }
         }
@@ -189,6 +189,7 @@ export class RedisRollupStore implements RollupWriter {
       for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
         if (error) throw error;
         const [op, date] = keys[i] as [string, string];
+        const start = dayStart(date);
         for (const [field, value] of Object.entries(hash as Record<string, string>)) {
           if (field === 'target') {
             targets.set(op, Number(value));
@@ -196,8 +197,8 @@ export class RedisRollupStore implements RollupWriter {
           }
           const stat = field.indexOf('|');
           if (stat < 0) continue;
-          const minute = minuteOf(date, field.slice(0, stat));
-          if (minute === undefined || !keep(minute)) continue;
+          const ofDay = minuteOfDay(field, 0, stat);
+          if (ofDay === undefined || !keep(start + ofDay)) continue;
           addField(entry(operations, op, true), field.slice(stat + 1), Number(value));
         }
       }
@@ -255,10 +256,23 @@ function addField(agg: DurationAggregate, stat: string, value: number): void {
   }
 }
 
-function minuteOf(date: string, hhmm: string): Minute | undefined {
-  if (!/^\d{4}$/.test(hhmm)) return undefined;
-  const ms = Date.parse(`${date}T${hhmm.slice(0, 2)}:${hhmm.slice(2)}:00Z`);
-  return Number.isNaN(ms) ? undefined : ms / MINUTE_MS;
+/** Minute of the day of an `HHMM` field part, or `undefined` when it is not one. */
+function minuteOfDay(text: string, from: number, to: number): number | undefined {
+  if (to - from !== 4) return undefined;
+  let hh = 0;
+  let mm = 0;
+  for (let i = from; i < to; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return undefined;
+    if (i < from + 2) hh = hh * 10 + digit;
+    else mm = mm * 10 + digit;
+  }
+  return hh < 24 && mm < 60 ? hh * 60 + mm : undefined;
+}
+
+/** First minute of a `YYYY-MM-DD` day (UTC). */
+function dayStart(date: string): Minute {
+  return Date.parse(`${date}T00:00:00Z`) / MINUTE_MS;
 }
 
 function datesBetween(fromMinute: Minute, toMinute: Minute): string[] {

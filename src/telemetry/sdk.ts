@@ -39,7 +39,6 @@ import { SCOPE_NAME, VERSION } from '../scope.ts';
 import { withTimeout } from '../timeout.ts';
 import { TargetSpanProcessor } from './processor.ts';
 import { PrometheusEndpoint } from './prometheus.ts';
-import { InProcessMetricReader } from './reader.ts';
 import { ResourceSampler } from './resources.ts';
 import { RedisRollupStore } from './rollup.ts';
 import { METRIC_OPERATION_DURATION, METRIC_USER_OPERATION_DURATION } from './semconv.ts';
@@ -92,8 +91,6 @@ export interface Telemetry {
   readonly alerts: AlertSink;
   /** The target span processor (also usable in a host's own SDK). */
   readonly processor: TargetSpanProcessor;
-  /** A pull reader over all metrics, for in-process summaries. */
-  readonly metricsReader: InProcessMetricReader;
   /** Per-minute windows over the metrics: what performance reports are computed from. */
   readonly windows: MinuteWindows;
   /** Redis rollups of the windows, when Redis is configured. */
@@ -191,7 +188,6 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     maxOperations: config.maxOperations,
     boundaries: durationBoundaries(Object.values(targets)),
   };
-  const metricsReader = new InProcessMetricReader();
   // Per-user series stay in process: user ids as Prometheus labels would be unbounded cardinality.
   const prometheus = new PrometheusEndpoint({ exclude: [METRIC_USER_OPERATION_DURATION] });
   // The processor is created below; the windows only ask for targets when they write rollups.
@@ -214,7 +210,6 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       memoryOnly,
       alerts,
       processor,
-      metricsReader,
       windows,
       rollups,
       resources: makeSampler(config, alerts, undefined),
@@ -259,7 +254,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     ],
     instrumentations,
     spanProcessors,
-    metricReaders: [prometheus.reader, metricsReader, windows.reader, ...(options.metricReaders ?? [])],
+    metricReaders: [prometheus.reader, windows.reader, ...(options.metricReaders ?? [])],
     views: [
       {
         instrumentName: METRIC_USER_OPERATION_DURATION,
@@ -289,7 +284,6 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     memoryOnly,
     alerts,
     processor,
-    metricsReader,
     windows,
     rollups,
     resources: makeSampler(config, alerts, meter),

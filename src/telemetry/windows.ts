@@ -117,6 +117,7 @@ export class MinuteWindows {
   #pending: Slot[] = [];
   #pendingPoints = 0;
   #droppedPoints = 0;
+  #flushes = 0;
   #flushing: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #startedAt: number;
@@ -141,6 +142,11 @@ export class MinuteWindows {
   /** (minute, series) entries dropped because `maxPoints` was reached, since start. */
   get droppedPoints(): number {
     return this.#droppedPoints;
+  }
+
+  /** Successful rollup writes since start: a cached rollup read is stale once this changes. */
+  get flushes(): number {
+    return this.#flushes;
   }
 
   /** Starts the minute timer (aligned to minute boundaries). Idempotent. */
@@ -348,6 +354,7 @@ export class MinuteWindows {
       this.#pendingPoints = 0;
       try {
         await rollups.write(batch, this.#options.targetOf);
+        this.#flushes++;
       } catch (error) {
         // Put back in front of anything queued meanwhile; the point cap still applies.
         this.#pending = mergeSlots(batch, this.#pending);

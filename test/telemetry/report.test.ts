@@ -45,6 +45,14 @@ describe('getPerformanceReport (memory)', () => {
     expect(report.alerts.target_exceeded).toBe(2);
   });
 
+  it('includes tracked operations without a target (never breaching, no Apdex)', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    trackOperation('no_target_op', { measureResources: false }, () => spin(1));
+    const op = (await getPerformanceReport()).operations.no_target_op;
+    expect(op).toMatchObject({ count: 1, target_s: null, breaches: 0, breach_rate: 0, apdex: null });
+    expect(await t.telemetry.renderPrometheus()).not.toMatch(/perf_operation_target\{[^}]*no_target_op/);
+  });
+
   it('filters by operation and by user', async () => {
     t = await startTestTelemetry({ REDIS_URL: '' });
     trackOperation('a_op', { userId: 'u1', targetSeconds: 1, measureResources: false }, () => 1);
