@@ -58,7 +58,7 @@ async function stop(signal: string): Promise<void> {
     process.exit(1);
   }, SHUTDOWN_DEADLINE_MS);
   deadline.unref();
-  await sidecar.close(SHUTDOWN_DEADLINE_MS - 1500);
+  await sidecar.close(SHUTDOWN_DEADLINE_MS - 1500); // its own deadline, plus a Redis QUIT
   clearTimeout(deadline);
   log.info('perf-sidecar stopped');
   process.exit(0);

@@ -10,9 +10,9 @@ import type { Database } from '../db/index.ts';
 import { errorText, InvalidArgumentError } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import {
-  getPerformanceReport,
   type PerformanceReportQuery,
   PROMETHEUS_CONTENT_TYPE,
+  performanceReportOf,
   type Telemetry,
 } from '../telemetry/index.ts';
 import { HEALTH_CONTENT_TYPE, HealthChecker } from './health.ts';
@@ -130,7 +130,7 @@ export function createApp(options: AppOptions): Hono {
       ...(operation !== undefined ? { operation } : {}),
       ...(userId !== undefined ? { userId } : {}),
     };
-    return c.json(await getPerformanceReport(request));
+    return c.json(await performanceReportOf(telemetry, request));
   });
 
   app.get('/api/system/performance/health', async (c) => {

@@ -23,6 +23,7 @@ export {
   type OperationReport,
   type PerformanceReport,
   type PerformanceReportQuery,
+  performanceReportOf,
   type SystemReport,
 } from './report.ts';
 export { type ResourceSample, ResourceSampler, type ResourceSamplerOptions } from './resources.ts';

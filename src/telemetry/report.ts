@@ -140,6 +140,19 @@ export async function getPerformanceReport(query?: PerformanceReportQuery): Prom
   return buildReport(requireTelemetry(), checkReportQuery(query));
 }
 
+/**
+ * The performance report of a given telemetry (the sidecar's app passes its own), same as
+ * {@link getPerformanceReport}.
+ *
+ * @throws {InvalidArgumentError} on a bad query.
+ */
+export function performanceReportOf(
+  telemetry: Telemetry,
+  query?: PerformanceReportQuery,
+): Promise<PerformanceReport> {
+  return buildReport(telemetry, checkReportQuery(query));
+}
+
 async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<PerformanceReport> {
   const { windows, rollups } = telemetry;
   const now = Date.now();
@@ -158,27 +171,29 @@ async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<P
 
   if (rollups) {
     try {
-      await windows.settled();
-      const stored: RollupTotals = await cachedRead(rollups, windows.flushes, {
+      const rollupQuery: RollupQuery = {
         fromMinute,
         toMinute,
         ...(query.operation !== undefined ? { operation: query.operation } : {}),
         ...(query.userId !== undefined ? { userId: query.userId } : {}),
-      });
-      // Minutes not written yet (the current one, or any held back while Redis was away).
-      const unsaved: WindowTotals = {
-        operations: new Map(),
-        users: new Map(),
-        http: new Map(),
-        alerts: new Map(),
       };
-      for (const minute of windows.pending(fromMinute)) addTotals(unsaved, minute);
-      const merged: WindowTotals = {
-        operations: stored.operations,
-        users: new Map(),
-        http: new Map(),
-        alerts: new Map(),
-      };
+      // The unsaved minutes must be read in the same state of Redis as the stored ones: snapshot
+      // them with no write running, and read again if a write started during the Redis read.
+      let stored: RollupTotals | undefined;
+      let unsaved: WindowTotals = emptyTotals();
+      for (let attempt = 0; attempt < 3; attempt++) {
+        await windows.settled();
+        if (windows.writing) continue;
+        const epoch = windows.writeEpoch;
+        unsaved = emptyTotals();
+        for (const minute of windows.pending(fromMinute)) addTotals(unsaved, minute);
+        stored = await cachedRead(rollups, epoch, rollupQuery);
+        if (windows.writeEpoch === epoch) break;
+      }
+      if (!stored) throw new Error('the rollup store was busy writing for three attempts');
+      // Copies: the stored totals may be shared with other reports through the read cache.
+      const merged = emptyTotals();
+      addTotals(merged, { operations: stored.operations });
       if (query.userId === undefined) addTotals(merged, { operations: unsaved.operations });
       else addTotals(merged, { operations: unsaved.users.get(query.userId) ?? new Map() });
       operations = merged.operations;
@@ -241,6 +256,10 @@ async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<P
   };
 }
 
+function emptyTotals(): WindowTotals {
+  return { operations: new Map(), users: new Map(), http: new Map(), alerts: new Map() };
+}
+
 /** How long a rollup read is reused, ms: reports cannot be used to load Redis. */
 const ROLLUP_CACHE_MS = 1000;
 /** Distinct queries whose reads are kept. */
@@ -249,23 +268,29 @@ const rollupCache = new WeakMap<
   RedisRollupStore,
   Map<string, { at: number; value: Promise<RollupTotals> }>
 >();
+/** One uncached read at a time per store: concurrent reports cannot multiply the load on Redis. */
+const readQueue = new WeakMap<RedisRollupStore, Promise<unknown>>();
 
 /**
  * A rollup read shared by identical queries for a second (one read per 1,000 operations per day is
- * thousands of HGETALLs), and dropped as soon as a flush writes new minutes, so a cached read never
- * misses minutes that have left the unsaved queue.
+ * thousands of HGETALLs) and keyed by the write epoch, so a cached read is never combined with
+ * unsaved minutes that a later write has moved into Redis. Uncached reads run one at a time.
  */
-function cachedRead(rollups: RedisRollupStore, flushes: number, query: RollupQuery): Promise<RollupTotals> {
+function cachedRead(rollups: RedisRollupStore, epoch: number, query: RollupQuery): Promise<RollupTotals> {
   let cache = rollupCache.get(rollups);
   if (!cache) {
     cache = new Map();
     rollupCache.set(rollups, cache);
   }
-  const key = `${flushes}|${query.fromMinute}|${query.toMinute}|${query.operation ?? ''}|${query.userId ?? ''}`;
+  const key = `${epoch}|${query.fromMinute}|${query.toMinute}|${query.operation ?? ''}|${query.userId ?? ''}`;
   const now = Date.now();
   const hit = cache.get(key);
   if (hit && now - hit.at < ROLLUP_CACHE_MS) return hit.value;
-  const value = rollups.read(query);
+  const value = (readQueue.get(rollups) ?? Promise.resolve()).then(() => rollups.read(query));
+  readQueue.set(
+    rollups,
+    value.catch(() => undefined),
+  );
   // A failed read is not reused: the next report tries Redis again.
   value.catch(() => cache.delete(key));
   cache.set(key, { at: now, value });

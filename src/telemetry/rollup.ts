@@ -103,30 +103,52 @@ export class RedisRollupStore implements RollupWriter {
   async write(
     minutes: readonly PendingMinute[],
     targetOf: (operation: string) => number | undefined,
-  ): Promise<void> {
+  ): Promise<PendingMinute[]> {
     const client = await this.#client;
     if (client.status !== 'ready') throw new Error('the rollup store has no Redis connection');
     const ttl = String(this.#options.retentionDays * 86_400);
-    await context.with(suppressTracing(context.active()), async () => {
+    return context.with(suppressTracing(context.active()), async () => {
       const pipeline = client.pipeline();
+      // What each command carries, so that only the parts whose command failed are tried again.
+      const parts: { minute: number; operation?: string; user?: string }[] = [];
       for (const { minute, operations, users } of minutes) {
         const { date, hhmm } = minuteParts(minute);
         const index = this.#key('metrics_index', undefined, date);
         for (const [op, agg] of operations) {
           const target = targetOf(op);
           const args = fieldArgs(`${hhmm}|`, agg);
-          if (target !== undefined) args.push('s', 'target', String(target));
+          if (target !== undefined && Number.isFinite(target) && target > 0)
+            args.push('s', 'target', String(target));
           pipeline.eval(WRITE_MINUTE, 2, this.#key('metrics', op, date), index, ttl, op, ...args);
+          parts.push({ minute, operation: op });
         }
         for (const [user, ops] of users) {
           const args: string[] = [];
           for (const [op, agg] of ops) args.push(...fieldArgs(`${op}|${hhmm}|`, agg));
-          if (args.length > 0)
-            pipeline.eval(WRITE_MINUTE, 1, this.#key('user_metrics', user, date), ttl, '', ...args);
+          if (args.length === 0) continue;
+          pipeline.eval(WRITE_MINUTE, 1, this.#key('user_metrics', user, date), ttl, '', ...args);
+          parts.push({ minute, user });
         }
       }
-      const results = await pipeline.exec();
-      for (const [error] of results ?? []) if (error) throw error;
+      const results = (await pipeline.exec()) ?? [];
+      const failed = new Map<number, PendingMinute>();
+      const source = new Map(minutes.map((m) => [m.minute, m]));
+      for (const [i, part] of parts.entries()) {
+        const result = results[i];
+        if (result && !result[0]) continue;
+        const from = source.get(part.minute) as PendingMinute;
+        let out = failed.get(part.minute);
+        if (!out) {
+          out = { minute: part.minute, operations: new Map(), users: new Map() };
+          failed.set(part.minute, out);
+        }
+        if (part.operation !== undefined) {
+          out.operations.set(part.operation, from.operations.get(part.operation) as DurationAggregate);
+        } else if (part.user !== undefined) {
+          out.users.set(part.user, from.users.get(part.user) as Map<string, DurationAggregate>);
+        }
+      }
+      return [...failed.values()];
     });
   }
 
@@ -192,7 +214,8 @@ export class RedisRollupStore implements RollupWriter {
         const start = dayStart(date);
         for (const [field, value] of Object.entries(hash as Record<string, string>)) {
           if (field === 'target') {
-            targets.set(op, Number(value));
+            const target = Number(value);
+            if (Number.isFinite(target) && target > 0) targets.set(op, target);
             continue;
           }
           const stat = field.indexOf('|');

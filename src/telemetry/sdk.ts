@@ -196,7 +196,9 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     retentionMinutes: config.summary.memoryHours * 60,
     maxPoints: config.summary.maxPoints,
     ...(rollups ? { rollups } : {}),
-    targetOf: (operation) => processorRef?.targetOf(operation) ?? targets[operation],
+    targetOf: (operation) =>
+      processorRef?.targetOf(operation) ??
+      (Object.hasOwn(targets, operation) ? targets[operation] : undefined),
   });
 
   if (!config.monitoringEnabled) {
@@ -382,8 +384,8 @@ export function requireTelemetry(): Telemetry {
 }
 
 /**
- * Stops telemetry: flushes spans (export) and metrics, then pending alerts (up to `timeoutMs`,
- * default 5000, for each), closes the connections it opened, disables the instrumentations and
+ * Stops telemetry: writes the last summary minutes, flushes pending alerts, then spans (export)
+ * and metrics, all within `timeoutMs` (default 5000) plus a Redis QUIT, closes the connections it opened, disables the instrumentations and
  * unregisters the global providers, so that {@link startTelemetry} can run again.
  */
 export async function shutdownTelemetry(timeoutMs = 5000): Promise<void> {
@@ -403,21 +405,25 @@ export async function shutdownTelemetry(timeoutMs = 5000): Promise<void> {
 }
 
 async function stop(current: Running, timeoutMs: number, log: ReturnType<typeof getLogger>): Promise<void> {
+  // One deadline for the whole stop; each step gets a share of what is left. Alerts come before
+  // the SDK: they are the records other programs consume, spans are the less precious export.
+  const deadline = performance.now() + timeoutMs;
+  const left = (share: number) => Math.max(100, (deadline - performance.now()) * share);
   current.resources.stop();
   // The last minutes go to Redis before the SDK (and its readers) shut down.
   try {
-    await withTimeout(current.windows.stop(), timeoutMs, 'summary rollup flush');
+    await withTimeout(current.windows.stop(), left(0.3), 'summary rollup flush');
   } catch (error) {
     log.warn({ err: errorText(error) }, 'last summary minutes were not saved');
   }
+  await current.alerts.close(left(0.5));
   if (current.sdk) {
     try {
-      await withTimeout(current.sdk.shutdown(), timeoutMs, 'telemetry SDK shutdown');
+      await withTimeout(current.sdk.shutdown(), left(0.8), 'telemetry SDK shutdown');
     } catch (error) {
       log.warn({ err: errorText(error) }, 'telemetry SDK shutdown did not complete');
     }
   }
-  await current.alerts.close(timeoutMs);
   if (current.ownedRedis) {
     try {
       await closeRedisClient(await current.ownedRedis);

@@ -57,11 +57,15 @@ export interface PendingMinute {
 
 /** Where per-minute operation data is persisted (Redis hashes). */
 export interface RollupWriter {
-  /** Writes the minutes (additively: counts add up across writers). Rejects on failure. */
+  /**
+   * Writes the minutes (additively: counts add up across writers) and resolves with the parts that
+   * were not written (empty when all were), so that only those are tried again. Rejects when
+   * nothing could be sent.
+   */
   write(
     minutes: readonly PendingMinute[],
     targetOf: (operation: string) => number | undefined,
-  ): Promise<void>;
+  ): Promise<PendingMinute[]>;
 }
 
 /** Options of {@link MinuteWindows}. */
@@ -117,8 +121,12 @@ export class MinuteWindows {
   #pending: Slot[] = [];
   #pendingPoints = 0;
   #droppedPoints = 0;
-  #flushes = 0;
-  #flushing: Promise<void> | undefined;
+  /** Rollup writes started since creation. */
+  #writesStarted = 0;
+  /** Serialises rollup writes: each flush writes what is queued when its turn comes. */
+  #chain: Promise<void> = Promise.resolve();
+  /** The batch being written, until the write has finished. */
+  #inflight: readonly Slot[] = [];
   #timer: NodeJS.Timeout | undefined;
   #startedAt: number;
   #collecting: Promise<void> | undefined;
@@ -144,9 +152,17 @@ export class MinuteWindows {
     return this.#droppedPoints;
   }
 
-  /** Successful rollup writes since start: a cached rollup read is stale once this changes. */
-  get flushes(): number {
-    return this.#flushes;
+  /**
+   * Rollup writes started since creation: a Redis read made while this stays the same saw none of
+   * this process's unsaved minutes, so the two can be added without counting anything twice.
+   */
+  get writeEpoch(): number {
+    return this.#writesStarted;
+  }
+
+  /** Whether a rollup write is in progress. */
+  get writing(): boolean {
+    return this.#inflight.length > 0;
   }
 
   /** Starts the minute timer (aligned to minute boundaries). Idempotent. */
@@ -167,7 +183,9 @@ export class MinuteWindows {
 
   async #tick(): Promise<void> {
     try {
-      await this.collect();
+      // The tick runs just after a boundary: what it collects happened in the minute that ended
+      // (unless the timer was more than half a minute late).
+      await this.collect(Math.floor((this.#now() - MINUTE_MS / 2) / MINUTE_MS));
       await this.flush();
     } catch (error) {
       getLogger().warn({ err: errorText(error) }, 'minute rollup failed');
@@ -187,14 +205,14 @@ export class MinuteWindows {
    * Folds what the SDK recorded since the previous collection into the current minute. Concurrent
    * callers share one collection.
    */
-  collect(): Promise<void> {
-    this.#collecting ??= this.#collect().finally(() => {
+  collect(stampMinute?: Minute): Promise<void> {
+    this.#collecting ??= this.#collect(stampMinute).finally(() => {
       this.#collecting = undefined;
     });
     return this.#collecting;
   }
 
-  async #collect(): Promise<void> {
+  async #collect(stampMinute: Minute | undefined): Promise<void> {
     let result: Awaited<ReturnType<MetricReader['collect']>>;
     try {
       result = await this.reader.collect();
@@ -202,29 +220,25 @@ export class MinuteWindows {
       // Not registered (monitoring disabled) or already shut down: nothing to fold in.
       return;
     }
-    const minute = Math.floor(this.#now() / MINUTE_MS);
+    const current = Math.floor(this.#now() / MINUTE_MS);
+    const minute = stampMinute ?? current;
     const slot = this.#slotFor(minute);
     const pending = this.#options.rollups ? this.#pendingFor(minute) : undefined;
     for (const scope of result.resourceMetrics.scopeMetrics) {
       for (const metric of scope.metrics) this.#fold(metric, slot, pending);
     }
-    this.#prune(minute);
+    // Minutes without data take no room.
+    dropIfEmpty(this.#slots, slot);
+    if (pending) dropIfEmpty(this.#pending, pending);
+    this.#prune(current);
   }
 
   #slotFor(minute: Minute): Slot {
-    const last = this.#slots.at(-1);
-    if (last && last.minute === minute) return last;
-    const slot = newSlot(minute);
-    this.#slots.push(slot);
-    return slot;
+    return slotIn(this.#slots, minute);
   }
 
   #pendingFor(minute: Minute): Slot {
-    const last = this.#pending.at(-1);
-    if (last && last.minute === minute) return last;
-    const slot = newSlot(minute);
-    this.#pending.push(slot);
-    return slot;
+    return slotIn(this.#pending, minute);
   }
 
   #fold(metric: MetricData, slot: Slot, pending: Slot | undefined): void {
@@ -276,11 +290,7 @@ export class MinuteWindows {
       const op = operationOf(point.attributes);
       const error = point.attributes[ATTR_PERF_OUTCOME] === OUTCOME_ERROR;
       for (const target of pending ? [slot, pending] : [slot]) {
-        let ops = target.users.get(user);
-        if (!ops) {
-          ops = new Map();
-          target.users.set(user, ops);
-        }
+        const ops = this.#userOps(target, user, target === slot);
         const agg = this.#entry(target, ops, op, false, target === slot);
         addHistogramPoint(agg, point.value);
         if (error) agg.errors += point.value.count;
@@ -301,6 +311,22 @@ export class MinuteWindows {
     }
   }
 
+  #full(inMemory: boolean): boolean {
+    return (inMemory ? this.#points : this.#pendingPoints) >= this.#options.maxPoints;
+  }
+
+  #userOps(slot: Slot, user: string, inMemory: boolean): Map<string, DurationAggregate> {
+    // Past the point cap, new users of the minute fold into `_other` (the current minute is never
+    // pruned, so it must not grow either).
+    const key = slot.users.has(user) || !this.#full(inMemory) ? user : OTHER_OPERATION;
+    let ops = slot.users.get(key);
+    if (!ops) {
+      ops = new Map();
+      slot.users.set(key, ops);
+    }
+    return ops;
+  }
+
   #entry(
     slot: Slot,
     map: Map<string, DurationAggregate>,
@@ -309,13 +335,18 @@ export class MinuteWindows {
     inMemory: boolean,
   ): DurationAggregate {
     let agg = map.get(key);
-    if (!agg) {
-      agg = emptyAggregate(countsBreaches);
-      map.set(key, agg);
-      slot.points++;
-      if (inMemory) this.#points++;
-      else this.#pendingPoints++;
+    if (agg) return agg;
+    if (this.#full(inMemory)) {
+      this.#droppedPoints++;
+      key = OTHER_OPERATION;
+      agg = map.get(key);
+      if (agg) return agg;
     }
+    agg = emptyAggregate(countsBreaches);
+    map.set(key, agg);
+    slot.points++;
+    if (inMemory) this.#points++;
+    else this.#pendingPoints++;
     return agg;
   }
 
@@ -342,44 +373,52 @@ export class MinuteWindows {
   }
 
   /**
-   * Writes queued minutes to the rollup store. On failure they stay queued (bounded) for the next
-   * attempt. Concurrent callers share one write.
+   * Writes queued minutes to the rollup store. Writes run one at a time; a flush called while one
+   * runs writes, after it, whatever is queued by then (so a final flush never misses the last
+   * collection). What could not be written stays queued (bounded) for the next attempt, and the
+   * returned promise rejects.
    */
   flush(): Promise<void> {
     const rollups = this.#options.rollups;
-    if (!rollups || this.#pending.length === 0) return this.#flushing ?? Promise.resolve();
-    this.#flushing ??= (async () => {
-      const batch = this.#pending;
-      this.#pending = [];
-      this.#pendingPoints = 0;
-      try {
-        await rollups.write(batch, this.#options.targetOf);
-        this.#flushes++;
-      } catch (error) {
-        // Put back in front of anything queued meanwhile; the point cap still applies.
-        this.#pending = mergeSlots(batch, this.#pending);
-        this.#pendingPoints = this.#pending.reduce((n, slot) => n + slot.points, 0);
-        this.#prune(Math.floor(this.#now() / MINUTE_MS));
-        throw error;
-      }
-    })().finally(() => {
-      this.#flushing = undefined;
-    });
-    return this.#flushing;
+    if (!rollups) return Promise.resolve();
+    const run = this.#chain.then(() => this.#write(rollups));
+    this.#chain = run.catch(() => undefined);
+    return run;
   }
 
-  /** Waits for a rollup write in progress, so a report never counts the same minute twice. */
-  async settled(): Promise<void> {
+  async #write(rollups: RollupWriter): Promise<void> {
+    if (this.#pending.length === 0) return;
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#pendingPoints = 0;
+    this.#inflight = batch;
+    this.#writesStarted++;
+    let failed: PendingMinute[] = [];
+    let error: unknown;
     try {
-      await this.#flushing;
-    } catch {
-      // The data is queued again; the report reads it from the queue.
+      failed = await rollups.write(batch, this.#options.targetOf);
+    } catch (e) {
+      failed = batch;
+      error = e;
+    } finally {
+      this.#inflight = [];
     }
+    if (failed.length === 0) return;
+    // Only what failed goes back, in front of anything queued meanwhile; the point cap still applies.
+    this.#pending = mergeSlots(failed.map(toSlot), this.#pending);
+    this.#pendingPoints = this.#pending.reduce((n, slot) => n + slot.points, 0);
+    this.#prune(Math.floor(this.#now() / MINUTE_MS));
+    throw error ?? new Error(`${failed.length} minute(s) of rollups were not written; they stay queued`);
   }
 
-  /** Minutes queued for the rollup store, from `fromMinute` on. */
+  /** Waits until no rollup write is running (failures included), so reports see a settled state. */
+  async settled(): Promise<void> {
+    await this.#chain;
+  }
+
+  /** Minutes not yet in the rollup store (queued or being written), from `fromMinute` on. */
   pending(fromMinute: Minute): readonly PendingMinute[] {
-    return this.#pending.filter((slot) => slot.minute >= fromMinute);
+    return [...this.#inflight, ...this.#pending].filter((slot) => slot.minute >= fromMinute);
   }
 
   /** Merged in-memory data of the minutes from `fromMinute` to `toMinute` (inclusive). */
@@ -388,7 +427,7 @@ export class MinuteWindows {
     let firstMinute: Minute | undefined;
     for (const slot of this.#slots) {
       if (slot.minute < fromMinute || slot.minute > toMinute) continue;
-      firstMinute ??= slot.minute;
+      if (slot.points > 0) firstMinute ??= slot.minute;
       addTotals(out, slot);
     }
     return { ...out, firstMinute };
@@ -425,6 +464,43 @@ function mergeMaps(
   }
 }
 
+/** The slot of `minute` in an oldest-first list, appended (or inserted in order) when missing. */
+function slotIn(slots: Slot[], minute: Minute): Slot {
+  const last = slots.at(-1);
+  if (last && last.minute === minute) return last;
+  if (!last || last.minute < minute) {
+    const slot = newSlot(minute);
+    slots.push(slot);
+    return slot;
+  }
+  const known = slots.find((slot) => slot.minute === minute);
+  if (known) return known;
+  const slot = newSlot(minute);
+  slots.push(slot);
+  slots.sort((a, b) => a.minute - b.minute);
+  return slot;
+}
+
+/** Removes `slot` from `slots` when nothing was recorded in it. */
+function dropIfEmpty(slots: Slot[], slot: Slot): void {
+  if (slot.points > 0 || slot.alerts.size > 0 || slot.http.size > 0) return;
+  const at = slots.indexOf(slot);
+  if (at >= 0) slots.splice(at, 1);
+}
+
+function countPoints(slot: WindowTotals): number {
+  let n = slot.operations.size + slot.http.size;
+  for (const ops of slot.users.values()) n += ops.size;
+  return n;
+}
+
+function toSlot(minute: PendingMinute): Slot {
+  const slot = newSlot(minute.minute);
+  addTotals(slot, minute);
+  slot.points = countPoints(slot);
+  return slot;
+}
+
 function mergeSlots(older: readonly Slot[], newer: readonly Slot[]): Slot[] {
   const byMinute = new Map<Minute, Slot>();
   for (const slot of [...older, ...newer]) {
@@ -434,7 +510,7 @@ function mergeSlots(older: readonly Slot[], newer: readonly Slot[]): Slot[] {
       continue;
     }
     addTotals(known, slot);
-    known.points = known.operations.size + [...known.users.values()].reduce((n, m) => n + m.size, 0);
+    known.points = countPoints(known);
   }
   return [...byMinute.values()].sort((a, b) => a.minute - b.minute);
 }

@@ -93,6 +93,16 @@ describe('slow requests through addPerformanceMiddleware', () => {
     expect(activeCorrelationId()).toBeUndefined();
   });
 
+  it('adds the correlation header to responses whose headers are immutable (redirects)', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const app = addPerformanceMiddleware(new Hono(), { enableResourceMonitoring: false });
+    app.get('/moved', () => Response.redirect('http://127.0.0.1/elsewhere', 302));
+    const res = await app.request('/moved', { headers: { 'x-correlation-id': 'redir-1' } });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('http://127.0.0.1/elsewhere');
+    expect(res.headers.get('x-correlation-id')).toBe('redir-1');
+  });
+
   it('reports unmatched paths without their raw path', async () => {
     t = await startConnectedTelemetry();
     const app = addPerformanceMiddleware(new Hono(), {

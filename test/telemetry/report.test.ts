@@ -7,7 +7,7 @@ import type { AlertInput } from '../../src/alerts/index.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
 import { getPerformanceReport, ResourceSampler, trackOperation } from '../../src/telemetry/index.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
-import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
+import { startConnectedTelemetry, startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 
 let t: TestTelemetry | undefined;
 afterEach(async () => {
@@ -53,6 +53,13 @@ describe('getPerformanceReport (memory)', () => {
     expect(await t.telemetry.renderPrometheus()).not.toMatch(/perf_operation_target\{[^}]*no_target_op/);
   });
 
+  it('says there is no data (data_from null) before anything was recorded', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const report = await getPerformanceReport();
+    expect(report.window.data_from).toBeNull();
+    expect(report.operations).toEqual({});
+  });
+
   it('filters by operation and by user', async () => {
     t = await startTestTelemetry({ REDIS_URL: '' });
     trackOperation('a_op', { userId: 'u1', targetSeconds: 1, measureResources: false }, () => 1);
@@ -89,6 +96,32 @@ describe('getPerformanceReport (memory)', () => {
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect((error as Error).message).toMatch(new RegExp(`^${named}: .*expected`));
     expect((error as Error).message.length).toBeLessThan(300);
+  });
+});
+
+describe('getPerformanceReport with Redis', () => {
+  it('gives the same counts for repeated reports (the cached read is never added to)', async () => {
+    t = await startConnectedTelemetry();
+    for (let i = 0; i < 5; i++)
+      trackOperation('repeat_op', { targetSeconds: 1, measureResources: false }, () => 1);
+    trackOperation('constructor', { measureResources: false }, () => 1);
+    const counts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const report = await getPerformanceReport({ hours: 1 });
+      expect(report.window.source).toBe('redis');
+      counts.push(report.operations.repeat_op?.count ?? -1);
+    }
+    expect(counts).toEqual([5, 5, 5]);
+    // Flushed to Redis, then read back: still 5, and an operation named like an Object.prototype
+    // member gets no junk target.
+    await t.telemetry.windows.collect();
+    await t.telemetry.windows.flush();
+    const after = await getPerformanceReport({ hours: 1 });
+    expect(after.operations.repeat_op?.count).toBe(5);
+    expect(after.operations.constructor).toMatchObject({ count: 1, target_s: null, apdex: null });
+    const keys = await t.redis.keys(`${t.prefix}metrics:constructor:*`);
+    expect(keys).toHaveLength(1);
+    expect(await t.redis.hget(keys[0] as string, 'target')).toBeNull();
   });
 });
 

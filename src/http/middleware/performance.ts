@@ -134,7 +134,13 @@ export function performanceMiddleware(
     const route = routeTemplate(c);
     const method = c.req.method;
     const status = c.res.status;
-    c.res.headers.set(CORRELATION_HEADER, correlationId);
+    try {
+      c.res.headers.set(CORRELATION_HEADER, correlationId);
+    } catch {
+      // Immutable headers (Response.redirect(), a fetch() response passed through): copy first.
+      c.res = new Response(c.res.body, c.res);
+      c.res.headers.set(CORRELATION_HEADER, correlationId);
+    }
     if (route !== undefined && rpc?.type === RPCType.HTTP) {
       // instrumentation-http reads this when the response ends, for the span and the metric.
       rpc.route = route;
