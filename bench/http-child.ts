@@ -66,7 +66,7 @@ async function summaryServer(): Promise<number> {
   // With Redis, wait for the connection so that the rollup write below reaches it.
   for (let tries = 0; !sidecar.telemetry.memoryOnly; tries++) {
     try {
-      await sidecar.telemetry.pingRedis();
+      await sidecar.telemetry.pingRedis?.();
       break;
     } catch (error) {
       if (tries >= 50) throw error;

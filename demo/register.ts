@@ -7,7 +7,7 @@
  * Apdex exact). This preload therefore scales `PERF_TARGETS` and `DB_SLOW_QUERY_SECONDS` in the
  * environment and only then runs perf-sidecar's own preload (the ESM hooks, then telemetry).
  *
- * It imports only modules without dependencies: anything reaching src/index.ts here would load
+ * It imports only modules that load no `http`, `pg` or `ioredis`: anything reaching src/index.ts here would load
  * `http` (and more) before the instrumentation hooks exist.
  */
 import { parseDemoOptions } from './options.ts';

@@ -7,12 +7,11 @@
  * is moved back to the list by a reaper once it has been there longer than `visibilityTimeoutMs`.
  * After `maxDeliveries` attempts it is moved to a capped dead-letter list instead.
  */
-import { context } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
 import type { Redis } from 'ioredis';
 import { errorText, InvalidArgumentError } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import { closeRedisClient } from '../redis.ts';
+import { untraced } from '../tracing.ts';
 import { type AlertRecord, alertRecordSchema } from './schema.ts';
 
 /** Options of {@link consumeAlerts}. */
@@ -221,7 +220,7 @@ export function consumeAlerts(options: ConsumeAlertsOptions): AlertConsumer {
     }
   };
 
-  const done = context.with(suppressTracing(context.active()), run).finally(async () => {
+  const done = untraced(run).finally(async () => {
     await closeRedisClient(connection);
   });
 

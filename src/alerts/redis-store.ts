@@ -3,12 +3,11 @@
  * tracing suppressed so that perf-sidecar's own writes never become spans that feed back into the
  * target processor.
  */
-import { context } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
 import type { Redis } from 'ioredis';
 import { errorText } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import { closeRedisClient } from '../redis.ts';
+import { untraced } from '../tracing.ts';
 import type { AlertStore, StoreWrite } from './store.ts';
 
 /**
@@ -81,7 +80,7 @@ export class RedisAlertStore implements AlertStore {
   }
 
   write(writes: readonly StoreWrite[]): Promise<void> {
-    return context.with(suppressTracing(context.active()), () => this.#write(writes));
+    return untraced(() => this.#write(writes));
   }
 
   async #write(writes: readonly StoreWrite[]): Promise<void> {
@@ -123,7 +122,7 @@ export class RedisAlertStore implements AlertStore {
   read(list: string, limit: number): Promise<string[]> {
     const client = this.#client;
     if (!client) return Promise.reject(new Error('the alert store has no Redis connection yet'));
-    return context.with(suppressTracing(context.active()), () => client.lrange(list, 0, limit - 1));
+    return untraced(() => client.lrange(list, 0, limit - 1));
   }
 
   async close(): Promise<void> {

@@ -10,7 +10,7 @@ import type { Database } from '../db/index.ts';
 import { errorText } from '../errors.ts';
 import { roundTo } from '../numbers.ts';
 import { VERSION } from '../scope.ts';
-import { requireTelemetry, type Telemetry } from '../telemetry/index.ts';
+import { memoryNowMb, requireTelemetry, type Telemetry } from '../telemetry/index.ts';
 
 /** Media type of the health response. */
 export const HEALTH_CONTENT_TYPE = 'application/health+json';
@@ -91,7 +91,7 @@ export class HealthChecker {
     const checks: Record<string, HealthCheck[]> = {};
 
     const sample = telemetry.resources.latest();
-    const rss = sample?.rssMb ?? Math.round((process.memoryUsage().rss / 1048576) * 100) / 100;
+    const rss = sample?.rssMb ?? memoryNowMb().rssMb;
     checks['memory:rss'] = [
       system(
         rss,
@@ -131,9 +131,8 @@ export class HealthChecker {
       ),
     ];
 
-    // Rollups exist exactly when the telemetry has a Redis connection.
     const [redis, postgres] = await Promise.all([
-      telemetry.rollups ? this.#cachedRedis(telemetry, now) : undefined,
+      telemetry.pingRedis ? this.#cachedRedis(telemetry.pingRedis, now) : undefined,
       this.#options.database ? this.#cachedPostgres(this.#options.database, now) : undefined,
     ]);
     if (redis) checks['redis:responseTime'] = [redis];
@@ -175,61 +174,60 @@ export class HealthChecker {
     };
   }
 
-  #cachedRedis(telemetry: Telemetry, now: number): Promise<HealthCheck> {
-    if (!this.#redis || now - this.#redis.at >= this.#cacheMs) {
+  #cachedRedis(pingRedis: () => Promise<number>, now: number): Promise<HealthCheck> {
+    this.#redis = this.#fresh(this.#redis, now, async (time) => {
       const warnMs = this.#options.redisWarnMs ?? 100;
-      const value = (async (): Promise<HealthCheck> => {
-        const time = new Date().toISOString();
-        try {
-          const ms = round((await telemetry.pingRedis()) ?? 0);
-          return datastore(
-            ms,
-            ms > warnMs ? 'warn' : 'pass',
-            time,
-            ms > warnMs ? `PING took over ${warnMs} ms` : undefined,
-          );
-        } catch (error) {
-          return datastore(null, 'fail', time, `redis did not answer PING: ${errorText(error)}`);
-        }
-      })();
-      this.#redis = { at: now, value };
-    }
+      try {
+        const ms = roundTo(await pingRedis(), 3);
+        const slow = ms > warnMs;
+        return datastore(ms, slow ? 'warn' : 'pass', time, slow ? `PING took over ${warnMs} ms` : undefined);
+      } catch (error) {
+        return datastore(null, 'fail', time, `redis did not answer PING: ${errorText(error)}`);
+      }
+    });
     return this.#redis.value;
   }
 
   #cachedPostgres(database: Database, now: number): Promise<HealthCheck> {
-    if (!this.#postgres || now - this.#postgres.at >= this.#cacheMs) {
-      const value = (async (): Promise<HealthCheck> => {
-        const time = new Date().toISOString();
-        try {
-          const health = await database.getHealthStatus();
-          return datastore(
-            health.latencyMs === undefined ? null : round(health.latencyMs),
-            health.status,
-            time,
-            health.status === 'pass'
-              ? undefined
-              : (health.error ?? 'requests are waiting for a pool connection'),
-          );
-        } catch (error) {
-          return datastore(null, 'fail', time, `postgres check failed: ${errorText(error)}`);
-        }
-      })();
-      this.#postgres = { at: now, value };
-    }
+    this.#postgres = this.#fresh(this.#postgres, now, async (time) => {
+      try {
+        const health = await database.getHealthStatus();
+        return datastore(
+          health.latencyMs === undefined ? null : roundTo(health.latencyMs, 3),
+          health.status,
+          time,
+          health.status === 'pass'
+            ? undefined
+            : (health.error ?? 'requests are waiting for a pool connection'),
+        );
+      } catch (error) {
+        return datastore(null, 'fail', time, `postgres check failed: ${errorText(error)}`);
+      }
+    });
     return this.#postgres.value;
+  }
+
+  /** `cached` while it is younger than the cache time, else a new check started now. */
+  #fresh(
+    cached: Cached<HealthCheck> | undefined,
+    now: number,
+    run: (time: string) => Promise<HealthCheck>,
+  ): Cached<HealthCheck> {
+    if (cached && now - cached.at < this.#cacheMs) return cached;
+    return { at: now, value: run(new Date().toISOString()) };
   }
 }
 
-function system(
+function check(
+  componentType: HealthCheck['componentType'],
   value: number | null,
   unit: string,
   status: HealthStatus,
   time: string,
-  output?: string,
+  output: string | undefined,
 ): HealthCheck {
   return {
-    componentType: 'system',
+    componentType,
     observedValue: value,
     observedUnit: unit,
     status,
@@ -238,30 +236,16 @@ function system(
   };
 }
 
-function datastore(value: number | null, status: HealthStatus, time: string, output?: string): HealthCheck {
-  return {
-    componentType: 'datastore',
-    observedValue: value,
-    observedUnit: 'ms',
-    status,
-    time,
-    ...(output ? { output } : {}),
-  };
+function system(value: number | null, unit: string, status: HealthStatus, time: string, output?: string) {
+  return check('system', value, unit, status, time, output);
 }
 
-function component(value: number, status: HealthStatus, time: string, output?: string): HealthCheck {
-  return {
-    componentType: 'component',
-    observedValue: value,
-    observedUnit: '{record}',
-    status,
-    time,
-    ...(output ? { output } : {}),
-  };
+function datastore(value: number | null, status: HealthStatus, time: string, output?: string) {
+  return check('datastore', value, 'ms', status, time, output);
 }
 
-function round(ms: number): number {
-  return roundTo(ms, 3);
+function component(value: number, status: HealthStatus, time: string, output?: string) {
+  return check('component', value, '{record}', status, time, output);
 }
 
 let shared: HealthChecker | undefined;

@@ -26,7 +26,12 @@ export {
   performanceReportOf,
   type SystemReport,
 } from './report.ts';
-export { type ResourceSample, ResourceSampler, type ResourceSamplerOptions } from './resources.ts';
+export {
+  memoryNowMb,
+  type ResourceSample,
+  ResourceSampler,
+  type ResourceSamplerOptions,
+} from './resources.ts';
 export {
   minuteParts,
   RedisRollupStore,

@@ -1,10 +1,11 @@
 /**
- * A pull-only metric reader for in-process consumers (the performance summary). It exports nothing
- * and keeps no state of its own: each `collect()` asks the SDK for the current cumulative data.
+ * A pull-only metric reader for in-process consumers (the performance summary's minute windows). It
+ * exports nothing and keeps no state of its own: each `collect()` asks the SDK for the data, in the
+ * temporality its options select (cumulative by default; the windows use delta).
  */
 import { MetricReader } from '@opentelemetry/sdk-metrics';
 
-/** See the module comment. Cumulative temporality, default aggregations (explicit histograms). */
+/** See the module comment. Default aggregations (explicit histograms). */
 export class InProcessMetricReader extends MetricReader {
   protected override onForceFlush(): Promise<void> {
     return Promise.resolve();

@@ -9,8 +9,10 @@ import { OPERATION_NAME_FORM, operationNameProblem } from '../config.ts';
 import { checkOptionalId, describeValue, errorText, InvalidArgumentError } from '../errors.ts';
 import { roundTo } from '../numbers.ts';
 import { apdexOf, breachesOf, type DurationAggregate, quantile } from './aggregate.ts';
+import { memoryNowMb } from './resources.ts';
 import type { RedisRollupStore, RollupQuery, RollupTotals } from './rollup.ts';
 import { requireTelemetry, type Telemetry } from './sdk.ts';
+import { resolveTarget } from './targets.ts';
 import { addTotals, MINUTE_MS, type WindowTotals } from './windows.ts';
 
 /** Longest window, hours (30 days). */
@@ -224,7 +226,7 @@ async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<P
     const target =
       telemetry.processor.targetOf(op) ??
       storedTargets.get(op) ??
-      (Object.hasOwn(telemetry.targets, op) ? telemetry.targets[op] : undefined);
+      resolveTarget(telemetry.targets, op, undefined, undefined);
     out[op] = operationReport(agg, target);
   }
 
@@ -332,10 +334,10 @@ function systemReport(telemetry: Telemetry): SystemReport {
     };
   }
   // Sampler not running (a library user who did not start it): memory now, the rest unknown.
-  const memory = process.memoryUsage();
+  const memory = memoryNowMb();
   return {
-    rss_mb: Math.round((memory.rss / 1048576) * 100) / 100,
-    heap_mb: Math.round((memory.heapUsed / 1048576) * 100) / 100,
+    rss_mb: memory.rssMb,
+    heap_mb: memory.heapUsedMb,
     cpu_percent: null,
     event_loop_delay_p99_ms: null,
     event_loop_utilization: null,

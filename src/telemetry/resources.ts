@@ -55,6 +55,12 @@ export interface ResourceSamplerOptions {
 
 const MIB = 1024 * 1024;
 
+/** Resident set size and V8 heap used now, MiB (two decimals), as samples report them. */
+export function memoryNowMb(): { readonly rssMb: number; readonly heapUsedMb: number } {
+  const memory = process.memoryUsage();
+  return { rssMb: roundTo(memory.rss / MIB, 2), heapUsedMb: roundTo(memory.heapUsed / MIB, 2) };
+}
+
 /** See the module comment. */
 export class ResourceSampler {
   #options: ResourceSamplerOptions;
@@ -152,7 +158,7 @@ export class ResourceSampler {
     const elapsedMs = Math.max(now - this.#lastAt, 1);
     const cpu = process.cpuUsage(this.#cpu);
     const elu = performance.eventLoopUtilization(this.#elu);
-    const memory = process.memoryUsage();
+    const memory = memoryNowMb();
     const delay: Histogram | undefined = this.#delay;
     const p99 = delay && delay.count > 0 ? delay.percentile(99) / 1e6 : 0;
     delay?.reset();
@@ -162,8 +168,7 @@ export class ResourceSampler {
 
     const sample: ResourceSample = {
       at: Date.now(),
-      rssMb: roundTo(memory.rss / MIB, 2),
-      heapUsedMb: roundTo(memory.heapUsed / MIB, 2),
+      ...memory,
       cpuPercent: roundTo(((cpu.user + cpu.system) / 1000 / elapsedMs) * 100, 2),
       eventLoopDelayP99Ms: roundTo(p99, 3),
       eventLoopUtilization: roundTo(elu.utilization, 4),

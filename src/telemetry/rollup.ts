@@ -12,9 +12,8 @@
  * other. Every key expires `retentionDays` after its last write. Keys carry the `ALERT_KEY_PREFIX`.
  * Dates and minutes are UTC.
  */
-import { context } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
 import type { Redis } from 'ioredis';
+import { untraced } from '../tracing.ts';
 import { type DurationAggregate, emptyAggregate } from './aggregate.ts';
 import { MINUTE_MS, type Minute, type PendingMinute, type RollupWriter } from './windows.ts';
 
@@ -107,7 +106,7 @@ export class RedisRollupStore implements RollupWriter {
     const client = await this.#client;
     if (client.status !== 'ready') throw new Error('the rollup store has no Redis connection');
     const ttl = String(this.#options.retentionDays * 86_400);
-    return context.with(suppressTracing(context.active()), async () => {
+    return untraced(async () => {
       const pipeline = client.pipeline();
       // What each command carries, so that only the parts whose command failed are tried again.
       const parts: { minute: number; operation?: string; user?: string }[] = [];
@@ -156,7 +155,7 @@ export class RedisRollupStore implements RollupWriter {
   async read(query: RollupQuery): Promise<RollupTotals> {
     const client = await this.#client;
     if (client.status !== 'ready') throw new Error('the rollup store has no Redis connection');
-    return context.with(suppressTracing(context.active()), async () => {
+    return untraced(async () => {
       const dates = datesBetween(query.fromMinute, query.toMinute);
       const operations = new Map<string, DurationAggregate>();
       const targets = new Map<string, number>();

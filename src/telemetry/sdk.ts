@@ -3,7 +3,6 @@
  * metric readers, the target span processor, the optional OTLP trace export and the alert sink.
  */
 import { context, type Meter, metrics, propagation, trace } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
 import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -37,13 +36,14 @@ import { getLogger, setLogLevel } from '../logger.ts';
 import { closeRedisClient, createRedisClient } from '../redis.ts';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
 import { withTimeout } from '../timeout.ts';
+import { untraced } from '../tracing.ts';
 import { TargetSpanProcessor } from './processor.ts';
 import { PrometheusEndpoint } from './prometheus.ts';
 import { ResourceSampler } from './resources.ts';
 import { RedisRollupStore } from './rollup.ts';
 import { METRIC_OPERATION_DURATION, METRIC_USER_OPERATION_DURATION } from './semconv.ts';
 import { setTrackingState } from './state.ts';
-import { durationBoundaries } from './targets.ts';
+import { durationBoundaries, resolveTarget } from './targets.ts';
 import { MinuteWindows } from './windows.ts';
 
 /** Options of {@link startTelemetry}. All optional: the defaults come from the configuration. */
@@ -100,10 +100,10 @@ export interface Telemetry {
   /** Prometheus text exposition of all metrics, for a `/metrics` endpoint. */
   renderPrometheus(): Promise<string>;
   /**
-   * Round trip of a Redis `PING` on the telemetry's connection, ms. Rejects when Redis is not
-   * reachable; `undefined` in memory-only mode or with a custom alert store.
+   * Round trip of a Redis `PING` on the telemetry's connection, ms; rejects when Redis is not
+   * reachable. `undefined` when the telemetry has no Redis (memory-only mode, a custom alert store).
    */
-  pingRedis(): Promise<number> | undefined;
+  readonly pingRedis: (() => Promise<number>) | undefined;
 }
 
 interface Running extends Telemetry {
@@ -182,7 +182,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
           retentionDays: config.summary.rollupRetentionDays,
           maxOperations: config.maxOperations + 1,
         });
-  const pingRedis = () => (redis === undefined ? undefined : ping(redis));
+  const pingRedis = redis === undefined ? undefined : () => ping(redis);
   const processorOptions = {
     serviceName: config.serviceName,
     maxOperations: config.maxOperations,
@@ -197,8 +197,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     maxPoints: config.summary.maxPoints,
     ...(rollups ? { rollups } : {}),
     targetOf: (operation) =>
-      processorRef?.targetOf(operation) ??
-      (Object.hasOwn(targets, operation) ? targets[operation] : undefined),
+      processorRef?.targetOf(operation) ?? resolveTarget(targets, operation, undefined, undefined),
   });
 
   if (!config.monitoringEnabled) {
@@ -362,7 +361,7 @@ async function ping(redis: Redis | Promise<Redis>): Promise<number> {
   const client = await redis;
   if (client.status !== 'ready') throw new Error(`redis connection is ${client.status}`);
   const started = performance.now();
-  await context.with(suppressTracing(context.active()), () => client.ping());
+  await untraced(() => client.ping());
   return performance.now() - started;
 }
 

@@ -37,6 +37,9 @@ export const METRIC_USER_OPERATION_DURATION = 'perf.user.operation.duration';
 /** Gauge: the latest target seen per operation, seconds. */
 export const METRIC_OPERATION_TARGET = 'perf.operation.target';
 
+/** Route shown (in alerts and reports) for a request no route matched: never the raw path. */
+export const NO_ROUTE = '(no route)';
+
 /** Operation label used once `PERF_MAX_OPERATIONS` distinct names have been seen. */
 export const OTHER_OPERATION = '_other';
 

@@ -13,11 +13,12 @@ import {
   DataPointType,
   type HistogramMetricData,
   type MetricData,
-  MetricReader,
+  type MetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { errorText } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import { addHistogramPoint, type DurationAggregate, emptyAggregate, mergeAggregate } from './aggregate.ts';
+import { InProcessMetricReader } from './reader.ts';
 import {
   ATTR_PERF_OPERATION,
   ATTR_PERF_OUTCOME,
@@ -26,6 +27,7 @@ import {
   METRIC_OPERATION_DURATION,
   METRIC_TARGET_FRUSTRATED,
   METRIC_USER_OPERATION_DURATION,
+  NO_ROUTE,
   OTHER_OPERATION,
   OUTCOME_ERROR,
 } from './semconv.ts';
@@ -95,23 +97,13 @@ function newSlot(minute: Minute): Slot {
   return { minute, operations: new Map(), users: new Map(), http: new Map(), alerts: new Map(), points: 0 };
 }
 
-/** A reader that hands out only what changed since its previous collection. */
-class DeltaReader extends MetricReader {
-  constructor() {
-    super({ aggregationTemporalitySelector: () => AggregationTemporality.DELTA });
-  }
-  protected override onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected override onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
 /** See the module comment. */
 export class MinuteWindows {
   /** Register this reader with the meter provider. */
-  readonly reader: MetricReader = new DeltaReader();
+  readonly reader: MetricReader = new InProcessMetricReader({
+    // Delta: each collection hands out only what changed since the previous one.
+    aggregationTemporalitySelector: () => AggregationTemporality.DELTA,
+  });
   readonly #options: MinuteWindowsOptions;
   readonly #now: () => number;
   /** Oldest first. */
@@ -128,23 +120,11 @@ export class MinuteWindows {
   /** The batch being written, until the write has finished. */
   #inflight: readonly Slot[] = [];
   #timer: NodeJS.Timeout | undefined;
-  #startedAt: number;
   #collecting: Promise<void> | undefined;
 
   constructor(options: MinuteWindowsOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    this.#startedAt = this.#now();
-  }
-
-  /** When this process started recording, ms. */
-  get startedAt(): number {
-    return this.#startedAt;
-  }
-
-  /** Whether reports are persisted (a rollup store is configured). */
-  get persistent(): boolean {
-    return this.#options.rollups !== undefined;
   }
 
   /** (minute, series) entries dropped because `maxPoints` was reached, since start. */
@@ -224,8 +204,10 @@ export class MinuteWindows {
     const minute = stampMinute ?? current;
     const slot = this.#slotFor(minute);
     const pending = this.#options.rollups ? this.#pendingFor(minute) : undefined;
+    // Operation data goes to the memory slot and, with a rollup store, to the queue as well.
+    const into: readonly Slot[] = pending ? [slot, pending] : [slot];
     for (const scope of result.resourceMetrics.scopeMetrics) {
-      for (const metric of scope.metrics) this.#fold(metric, slot, pending);
+      for (const metric of scope.metrics) this.#fold(metric, slot, into);
     }
     // Minutes without data take no room.
     dropIfEmpty(this.#slots, slot);
@@ -241,11 +223,11 @@ export class MinuteWindows {
     return slotIn(this.#pending, minute);
   }
 
-  #fold(metric: MetricData, slot: Slot, pending: Slot | undefined): void {
+  #fold(metric: MetricData, slot: Slot, into: readonly Slot[]): void {
     const name = metric.descriptor.name;
     if (metric.dataPointType === DataPointType.HISTOGRAM) {
-      if (name === METRIC_OPERATION_DURATION) this.#foldOperations(metric, slot, pending);
-      else if (name === METRIC_USER_OPERATION_DURATION) this.#foldUsers(metric, slot, pending);
+      if (name === METRIC_OPERATION_DURATION) this.#foldOperations(metric, slot, into);
+      else if (name === METRIC_USER_OPERATION_DURATION) this.#foldUsers(metric, slot, into);
       else if (name === HTTP_DURATION) this.#foldHttp(metric, slot);
       return;
     }
@@ -254,7 +236,7 @@ export class MinuteWindows {
       for (const point of metric.dataPoints) {
         if (point.value === 0) continue;
         const op = operationOf(point.attributes);
-        for (const target of pending ? [slot, pending] : [slot]) {
+        for (const target of into) {
           const agg = this.#entry(target, target.operations, op, true, target === slot);
           agg.frustrated = (agg.frustrated ?? 0) + point.value;
         }
@@ -267,13 +249,13 @@ export class MinuteWindows {
     }
   }
 
-  #foldOperations(metric: HistogramMetricData, slot: Slot, pending: Slot | undefined): void {
+  #foldOperations(metric: HistogramMetricData, slot: Slot, into: readonly Slot[]): void {
     for (const point of metric.dataPoints) {
       if (point.value.count === 0) continue;
       const op = operationOf(point.attributes);
       const error = point.attributes[ATTR_PERF_OUTCOME] === OUTCOME_ERROR;
       const exceeded = point.attributes[ATTR_PERF_TARGET_EXCEEDED] === true;
-      for (const target of pending ? [slot, pending] : [slot]) {
+      for (const target of into) {
         const agg = this.#entry(target, target.operations, op, true, target === slot);
         addHistogramPoint(agg, point.value);
         if (error) agg.errors += point.value.count;
@@ -282,14 +264,14 @@ export class MinuteWindows {
     }
   }
 
-  #foldUsers(metric: HistogramMetricData, slot: Slot, pending: Slot | undefined): void {
+  #foldUsers(metric: HistogramMetricData, slot: Slot, into: readonly Slot[]): void {
     for (const point of metric.dataPoints) {
       if (point.value.count === 0) continue;
       const overflow = point.attributes[OVERFLOW] === true;
       const user = overflow ? OTHER_OPERATION : String(point.attributes[ATTR_USER_ID] ?? OTHER_OPERATION);
       const op = operationOf(point.attributes);
       const error = point.attributes[ATTR_PERF_OUTCOME] === OUTCOME_ERROR;
-      for (const target of pending ? [slot, pending] : [slot]) {
+      for (const target of into) {
         const ops = this.#userOps(target, user, target === slot);
         const agg = this.#entry(target, ops, op, false, target === slot);
         addHistogramPoint(agg, point.value);
@@ -303,7 +285,7 @@ export class MinuteWindows {
       if (point.value.count === 0) continue;
       const method = String(point.attributes['http.request.method'] ?? '_OTHER');
       const route = point.attributes['http.route'];
-      const key = `${method} ${typeof route === 'string' ? route : '(no route)'}`;
+      const key = `${method} ${typeof route === 'string' ? route : NO_ROUTE}`;
       const agg = this.#entry(slot, slot.http, key, false, true);
       addHistogramPoint(agg, point.value);
       const status = Number(point.attributes['http.response.status_code'] ?? 0);

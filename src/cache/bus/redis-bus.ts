@@ -7,12 +7,11 @@
  * nothing published while it is not. So knowledge kept since the last successful SUBSCRIBE is
  * complete; after a reconnect it is not, and the handler is told to forget (`onSubscribed`).
  */
-import { context } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
 import type { Redis } from 'ioredis';
 import { errorText } from '../../errors.ts';
 import { getLogger } from '../../logger.ts';
 import { closeRedisClient } from '../../redis.ts';
+import { untraced } from '../../tracing.ts';
 import { type BusMessage, parseBusMessage } from './messages.ts';
 
 /** What the bus tells its cache. */
@@ -89,7 +88,7 @@ export class RedisBus {
     const client = this.#client;
     if (!client || this.#closed) return;
     try {
-      await context.with(suppressTracing(context.active()), () => client.subscribe(this.#options.channel));
+      await untraced(() => client.subscribe(this.#options.channel));
     } catch (error) {
       // The connection dropped again before the subscription took; the next 'ready' retries.
       getLogger().debug({ err: errorText(error) }, 'cache bus subscribe failed');

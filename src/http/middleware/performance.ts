@@ -12,6 +12,7 @@ import { describeValue, InvalidArgumentError } from '../../errors.ts';
 import { getLogger } from '../../logger.ts';
 import {
   ATTR_CORRELATION_ID,
+  NO_ROUTE,
   requireTelemetry,
   type Telemetry,
   withCorrelationId,
@@ -155,7 +156,7 @@ export function performanceMiddleware(
     const spanContext = span?.spanContext();
     if (seconds > slowSeconds) {
       const trace = spanContext ? alertTraceOf(spanContext) : undefined;
-      const shownRoute = route ?? '(no route)';
+      const shownRoute = route ?? NO_ROUTE;
       telemetry.alerts.emit({
         type: 'slow_request',
         service,
