@@ -196,7 +196,7 @@ const SERVICE_VARIABLE = queryVariable('service', 'Service', 'label_values(targe
 const OPERATION_VARIABLE = queryVariable(
   'operation',
   'Operation',
-  'label_values(perf_operation_duration_count, perf_operation)',
+  'label_values(perf_operation_duration_seconds_count, perf_operation)',
 );
 
 function dashboard(
@@ -259,12 +259,12 @@ const OPS_BY = ['perf_operation'];
 
 /** Apdex with T = the operation's target, tolerated up to 4T: (satisfied + tolerating / 2) / all. */
 const APDEX = `(
-  ${rateOrZero('perf_operation_duration_count', `${OP},perf_target_exceeded="false"`, OPS_BY, `perf_operation_duration_count{${OP}}`)}
+  ${rateOrZero('perf_operation_duration_seconds_count', `${OP},perf_target_exceeded="false"`, OPS_BY, `perf_operation_duration_seconds_count{${OP}}`)}
   + (
-    ${rateOrZero('perf_target_breaches_total', OP, OPS_BY, `perf_operation_duration_count{${OP}}`)}
-    - ${rateOrZero('perf_target_frustrated_total', OP, OPS_BY, `perf_operation_duration_count{${OP}}`)}
+    ${rateOrZero('perf_target_breaches_total', OP, OPS_BY, `perf_operation_duration_seconds_count{${OP}}`)}
+    - ${rateOrZero('perf_target_frustrated_total', OP, OPS_BY, `perf_operation_duration_seconds_count{${OP}}`)}
   ) / 2
-) / sum by (perf_operation) ${rate('perf_operation_duration_count', OP)}`;
+) / sum by (perf_operation) ${rate('perf_operation_duration_seconds_count', OP)}`;
 
 function operations() {
   return dashboard(
@@ -281,10 +281,10 @@ function operations() {
         repeat: 'operation',
         dashed: ['target'],
         targets: [
-          { expr: quantile(0.5, 'perf_operation_duration', [], OP), legend: 'p50' },
-          { expr: quantile(0.95, 'perf_operation_duration', [], OP), legend: 'p95' },
-          { expr: quantile(0.99, 'perf_operation_duration', [], OP), legend: 'p99' },
-          { expr: `max ${gauge('perf_operation_target', OP)}`, legend: 'target' },
+          { expr: quantile(0.5, 'perf_operation_duration_seconds', [], OP), legend: 'p50' },
+          { expr: quantile(0.95, 'perf_operation_duration_seconds', [], OP), legend: 'p95' },
+          { expr: quantile(0.99, 'perf_operation_duration_seconds', [], OP), legend: 'p99' },
+          { expr: `max ${gauge('perf_operation_target_seconds', OP)}`, legend: 'target' },
         ],
       },
       {
@@ -314,7 +314,7 @@ function operations() {
         min: 0,
         targets: [
           {
-            expr: `${rateOrZero('perf_target_breaches_total', OP, OPS_BY, `perf_operation_duration_count{${OP}}`)} / sum by (perf_operation) ${rate('perf_operation_duration_count', OP)}`,
+            expr: `${rateOrZero('perf_target_breaches_total', OP, OPS_BY, `perf_operation_duration_seconds_count{${OP}}`)} / sum by (perf_operation) ${rate('perf_operation_duration_seconds_count', OP)}`,
             legend: '{{perf_operation}}',
           },
         ],
@@ -326,7 +326,7 @@ function operations() {
         stack: true,
         targets: [
           {
-            expr: `sum by (perf_operation, perf_outcome) ${rate('perf_operation_duration_count', OP)}`,
+            expr: `sum by (perf_operation, perf_outcome) ${rate('perf_operation_duration_seconds_count', OP)}`,
             legend: '{{perf_operation}} {{perf_outcome}}',
           },
         ],
@@ -338,7 +338,7 @@ function operations() {
         min: 0,
         targets: [
           {
-            expr: `${rateOrZero('perf_operation_duration_count', `${OP},perf_outcome="error"`, OPS_BY, `perf_operation_duration_count{${OP}}`)} / sum by (perf_operation) ${rate('perf_operation_duration_count', OP)}`,
+            expr: `${rateOrZero('perf_operation_duration_seconds_count', `${OP},perf_outcome="error"`, OPS_BY, `perf_operation_duration_seconds_count{${OP}}`)} / sum by (perf_operation) ${rate('perf_operation_duration_seconds_count', OP)}`,
             legend: '{{perf_operation}}',
           },
         ],
@@ -357,7 +357,7 @@ function operations() {
   );
 }
 
-const HTTP = 'http_server_request_duration';
+const HTTP = 'http_server_request_duration_seconds';
 
 function http() {
   return dashboard(
@@ -459,9 +459,9 @@ function cache() {
         description: 'Round trips of the cache to Redis, all operations.',
         unit: 's',
         targets: [
-          { expr: quantile(0.5, 'perf_cache_redis_duration', []), legend: 'p50' },
-          { expr: quantile(0.95, 'perf_cache_redis_duration', []), legend: 'p95' },
-          { expr: quantile(0.99, 'perf_cache_redis_duration', []), legend: 'p99' },
+          { expr: quantile(0.5, 'perf_cache_redis_duration_seconds', []), legend: 'p50' },
+          { expr: quantile(0.95, 'perf_cache_redis_duration_seconds', []), legend: 'p95' },
+          { expr: quantile(0.99, 'perf_cache_redis_duration_seconds', []), legend: 'p99' },
         ],
       },
       {
@@ -471,7 +471,7 @@ function cache() {
         stack: true,
         targets: [
           {
-            expr: `sum by (cache_operation, perf_outcome) ${rate('perf_cache_redis_duration_count')}`,
+            expr: `sum by (cache_operation, perf_outcome) ${rate('perf_cache_redis_duration_seconds_count')}`,
             legend: '{{cache_operation}} {{perf_outcome}}',
           },
         ],
@@ -504,7 +504,10 @@ function cache() {
         unit: 's',
         w: 24,
         targets: [
-          { expr: quantile(0.95, 'perf_cache_factory_duration', ['cache_name']), legend: '{{cache_name}}' },
+          {
+            expr: quantile(0.95, 'perf_cache_factory_duration_seconds', ['cache_name']),
+            legend: '{{cache_name}}',
+          },
         ],
       },
     ],
@@ -524,7 +527,7 @@ function database() {
         unit: 's',
         targets: [
           {
-            expr: quantile(0.95, 'db_client_operation_duration', ['db_operation_name']),
+            expr: quantile(0.95, 'db_client_operation_duration_seconds', ['db_operation_name']),
             legend: '{{db_operation_name}}',
           },
         ],
@@ -536,7 +539,7 @@ function database() {
         stack: true,
         targets: [
           {
-            expr: `sum by (db_operation_name) ${rate('db_client_operation_duration_count')}`,
+            expr: `sum by (db_operation_name) ${rate('db_client_operation_duration_seconds_count')}`,
             legend: '{{db_operation_name}}',
           },
         ],
@@ -563,7 +566,9 @@ function database() {
         unit: 's',
         targets: [
           {
-            expr: quantile(0.95, 'db_client_connection_wait_time', ['db_client_connection_pool_name']),
+            expr: quantile(0.95, 'db_client_connection_wait_time_seconds', [
+              'db_client_connection_pool_name',
+            ]),
             legend: '{{db_client_connection_pool_name}}',
           },
         ],
@@ -589,7 +594,7 @@ function database() {
               'db_client_connection_timeouts_total',
               '',
               ['db_client_connection_pool_name'],
-              'db_client_connection_wait_time_count',
+              'db_client_connection_wait_time_seconds_count',
             ),
             legend: '{{db_client_connection_pool_name}}',
           },
@@ -610,7 +615,9 @@ function runtime() {
         title: 'Resident memory (RSS)',
         description: 'perf.system.memory.rss from the resource sampler (every second).',
         unit: 'bytes',
-        targets: [{ expr: `max by (instance) ${gauge('perf_system_memory_rss')}`, legend: '{{instance}}' }],
+        targets: [
+          { expr: `max by (instance) ${gauge('perf_system_memory_rss_bytes')}`, legend: '{{instance}}' },
+        ],
       },
       {
         title: 'Heap used',
@@ -618,22 +625,23 @@ function runtime() {
         unit: 'bytes',
         targets: [
           {
-            expr: `max by (instance) ${gauge('perf_system_memory_heap_used')}`,
+            expr: `max by (instance) ${gauge('perf_system_memory_heap_used_bytes')}`,
             legend: '{{instance}} heap used',
           },
           {
-            expr: `sum by (instance) ${gauge('v8js_memory_heap_used')}`,
+            expr: `sum by (instance) ${gauge('v8js_memory_heap_used_bytes')}`,
             legend: '{{instance}} v8 spaces',
           },
         ],
       },
       {
-        title: 'CPU (percent of one core)',
-        description: 'perf.system.cpu.utilization: process CPU time over the sampler window.',
-        unit: 'percent',
+        title: 'CPU (share of one core)',
+        description:
+          'perf.system.cpu.utilization (unit 1, 1 = one core busy): process CPU time over the sampler window.',
+        unit: 'percentunit',
         min: 0,
         targets: [
-          { expr: `max by (instance) ${gauge('perf_system_cpu_utilization')}`, legend: '{{instance}}' },
+          { expr: `max by (instance) ${gauge('perf_system_cpu_utilization_ratio')}`, legend: '{{instance}}' },
         ],
       },
       {
@@ -643,11 +651,11 @@ function runtime() {
         unit: 's',
         targets: [
           {
-            expr: `max by (instance) ${gauge('perf_system_eventloop_delay_p99')}`,
+            expr: `max by (instance) ${gauge('perf_system_eventloop_delay_p99_seconds')}`,
             legend: '{{instance}} sampler',
           },
           {
-            expr: `max by (instance) ${gauge('nodejs_eventloop_delay_p99')}`,
+            expr: `max by (instance) ${gauge('nodejs_eventloop_delay_p99_seconds')}`,
             legend: '{{instance}} runtime-node',
           },
         ],
@@ -660,11 +668,11 @@ function runtime() {
         max: 1,
         targets: [
           {
-            expr: `max by (instance) ${gauge('perf_system_eventloop_utilization')}`,
+            expr: `max by (instance) ${gauge('perf_system_eventloop_utilization_ratio')}`,
             legend: '{{instance}} sampler',
           },
           {
-            expr: `sum by (instance) ${rate('nodejs_eventloop_time_total', 'nodejs_eventloop_state="active"')}`,
+            expr: `sum by (instance) ${rate('nodejs_eventloop_time_seconds_total', 'nodejs_eventloop_state="active"')}`,
             legend: '{{instance}} runtime-node',
           },
         ],
@@ -675,7 +683,10 @@ function runtime() {
         unit: 's',
         stack: true,
         targets: [
-          { expr: `sum by (v8js_gc_type) ${rate('v8js_gc_duration_sum')}`, legend: '{{v8js_gc_type}}' },
+          {
+            expr: `sum by (v8js_gc_type) ${rate('v8js_gc_duration_seconds_sum')}`,
+            legend: '{{v8js_gc_type}}',
+          },
         ],
       },
     ],

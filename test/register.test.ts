@@ -96,9 +96,13 @@ describe('node --import perf-sidecar/register', () => {
   });
 
   it('puts the pg metrics in the Prometheus output', () => {
-    expect(run.out?.metrics).toMatch(/^db_client_operation_duration_bucket\{.*db_system_name="postgresql"/m);
-    expect(run.out?.metrics).toMatch(/^db_client_connection_count\{/m);
-    expect(run.out?.metrics).toMatch(/^perf_operation_duration_count\{.*perf_operation="fixture_request"/m);
+    expect(run.out?.metrics).toMatch(
+      /^db_client_operation_duration_seconds_bucket\{.*db_system_name="postgresql"/m,
+    );
+    expect(run.out?.metrics).toMatch(/^db_client_connections\{/m);
+    expect(run.out?.metrics).toMatch(
+      /^perf_operation_duration_seconds_count\{.*perf_operation="fixture_request"/m,
+    );
   });
 
   it('writes the breach alert to Redis with the trace id', async () => {

@@ -52,7 +52,7 @@ describe('the sidecar process (memory-only, embedded defaults)', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain; version=0.0.4');
     const text = await res.text();
-    expect(text).toMatch(/^# TYPE http_server_request_duration histogram$/m);
+    expect(text).toMatch(/^# TYPE http_server_request_duration_seconds histogram$/m);
     expect(text).toMatch(/^target_info\{.*service_name="perf-sidecar"/m);
   });
 

@@ -92,9 +92,9 @@ export class ResourceSampler {
       );
       gauge(
         METRIC_SYSTEM_CPU,
-        '%',
-        'Process CPU over the latest sample interval, percent of one core',
-        (s) => s.cpuPercent,
+        '1',
+        'Process CPU over the latest sample interval, as a ratio of one core (1 = one core busy)',
+        (s) => s.cpuPercent / 100,
       );
       gauge(
         METRIC_SYSTEM_ELD_P99,

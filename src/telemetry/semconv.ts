@@ -52,7 +52,7 @@ export const OUTCOME_ERROR = 'error';
 export const METRIC_SYSTEM_RSS = 'perf.system.memory.rss';
 /** Gauge: V8 heap used at the latest resource sample, bytes. */
 export const METRIC_SYSTEM_HEAP = 'perf.system.memory.heap_used';
-/** Gauge: process CPU over the latest sample interval, percent of one core. */
+/** Gauge: process CPU over the latest sample interval, ratio of one core (unit `1`; 1 = one core). */
 export const METRIC_SYSTEM_CPU = 'perf.system.cpu.utilization';
 /** Gauge: p99 event-loop delay over the latest sample interval, seconds. */
 export const METRIC_SYSTEM_ELD_P99 = 'perf.system.eventloop.delay.p99';

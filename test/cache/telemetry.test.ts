@@ -79,7 +79,7 @@ describe('cache telemetry', () => {
     expect(sample(text, 'perf_cache_entries', { cache_name: 'prom' })).toBe(1);
     expect(sample(text, 'perf_cache_breaker_open', { cache_name: 'prom' })).toBe(0);
     expect(
-      sample(text, 'perf_cache_redis_duration_count', {
+      sample(text, 'perf_cache_redis_duration_seconds_count', {
         cache_name: 'prom',
         cache_operation: 'read',
         perf_outcome: 'ok',

@@ -190,7 +190,7 @@ describe('pool exhaustion', () => {
     const pool = 'db_client_connection_pool_name="127\\.0\\.0\\.1:5432/test"';
     expect(metrics).toMatch(new RegExp(`^db_client_connection_timeouts_total\\{${pool},[^}]*\\} 1$`, 'm'));
     expect(metrics).toMatch(
-      new RegExp(`^db_client_connection_wait_time_count\\{${pool},[^}]*\\} [1-9]\\d*$`, 'm'),
+      new RegExp(`^db_client_connection_wait_time_seconds_count\\{${pool},[^}]*\\} [1-9]\\d*$`, 'm'),
     );
     expect(metrics).toMatch(
       new RegExp(`^perf_db_pool_connections\\{${pool},db_client_connection_state="idle",[^}]*\\} 1$`, 'm'),

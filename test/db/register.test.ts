@@ -120,8 +120,8 @@ describe('the database service under node --import perf-sidecar/register', () =>
   it('exports the pool metrics next to the pg instrumentation metrics', () => {
     const metrics = run.out?.metrics ?? '';
     expect(metrics).toMatch(/^perf_db_pool_connections\{.*db_client_connection_state="idle"/m);
-    expect(metrics).toMatch(/^db_client_connection_wait_time_bucket\{/m);
-    expect(metrics).toMatch(/^db_client_operation_duration_bucket\{.*db_system_name="postgresql"/m);
+    expect(metrics).toMatch(/^db_client_connection_wait_time_seconds_bucket\{/m);
+    expect(metrics).toMatch(/^db_client_operation_duration_seconds_bucket\{.*db_system_name="postgresql"/m);
   });
 
   it('never lets the password leak into spans, metrics, alerts, health or logs', async () => {

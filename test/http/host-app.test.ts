@@ -67,7 +67,7 @@ describe('route templates, correlation ids and slow requests', () => {
     expect(receiver.spans.filter((s) => s.traceId === span?.traceId && s.kind === 2)).toHaveLength(1);
 
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
-    expect(metrics).toMatch(/http_server_request_duration_count\{[^}]*http_route="\/users\/:id"/);
+    expect(metrics).toMatch(/http_server_request_duration_seconds_count\{[^}]*http_route="\/users\/:id"/);
     expect(metrics).not.toContain('/users/123');
 
     const report = (await getJson<PerformanceReport>(app.url, '/api/system/performance?hours=1')).body;

@@ -162,15 +162,15 @@ describe('sidecar server (npm start) with Redis', () => {
       async () => {
         const r = await fetch(`${sidecar.url}/metrics`);
         const body = await r.text();
-        return body.includes('perf_system_memory_rss') ? { r, body } : undefined;
+        return body.includes('perf_system_memory_rss_bytes') ? { r, body } : undefined;
       },
       { what: 'the resource gauges on /metrics' },
     );
     expect(res.r.status).toBe(200);
     expect(res.r.headers.get('content-type')).toContain('text/plain; version=0.0.4');
     const text = res.body;
-    expect(text).toContain('http_server_request_duration_bucket');
-    expect(text).toContain('perf_system_memory_rss');
+    expect(text).toContain('http_server_request_duration_seconds_bucket');
+    expect(text).toContain('perf_system_memory_rss_bytes');
     const check = await promtool(text);
     expect(check.output).toBe('');
     expect(check.code).toBe(0);

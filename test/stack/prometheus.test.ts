@@ -112,7 +112,7 @@ describe('dashboards against a real Prometheus scraping the demo', () => {
 
   it('finds the template variables values: the service and the four operations', async () => {
     expect(await prometheus.labelValues('service_name', 'target_info')).toContain('perf-sidecar');
-    expect(await prometheus.labelValues('perf_operation', 'perf_operation_duration_count')).toEqual(
+    expect(await prometheus.labelValues('perf_operation', 'perf_operation_duration_seconds_count')).toEqual(
       expect.arrayContaining(OPERATIONS),
     );
   });
@@ -136,7 +136,7 @@ describe('dashboards against a real Prometheus scraping the demo', () => {
   });
 
   it('draws the target line at the scaled target of each operation', async () => {
-    const result = await prometheus.query('perf_operation_target{perf_operation="document_ocr"}', at);
+    const result = await prometheus.query('perf_operation_target_seconds{perf_operation="document_ocr"}', at);
     expect(result.map((r) => Number(r.value[1]))).toEqual([120 / SPEED]);
   });
 

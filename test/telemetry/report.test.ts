@@ -50,7 +50,9 @@ describe('getPerformanceReport (memory)', () => {
     trackOperation('no_target_op', { measureResources: false }, () => spin(1));
     const op = (await getPerformanceReport()).operations.no_target_op;
     expect(op).toMatchObject({ count: 1, target_s: null, breaches: 0, breach_rate: 0, apdex: null });
-    expect(await t.telemetry.renderPrometheus()).not.toMatch(/perf_operation_target\{[^}]*no_target_op/);
+    expect(await t.telemetry.renderPrometheus()).not.toMatch(
+      /perf_operation_target_seconds\{[^}]*no_target_op/,
+    );
   });
 
   it('says there is no data (data_from null) before anything was recorded', async () => {

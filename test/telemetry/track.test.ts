@@ -135,10 +135,10 @@ describe('trackOperation against the real Redis', () => {
     await trackOperation('document_ocr', async () => 'fast');
     const text = await tt.telemetry.renderPrometheus();
     expect(text).toMatch(
-      /perf_operation_duration_count\{[^}]*perf_operation="document_ocr",perf_outcome="ok",perf_target_exceeded="true"[^}]*\} 1/,
+      /perf_operation_duration_seconds_count\{[^}]*perf_operation="document_ocr",perf_outcome="ok",perf_target_exceeded="true"[^}]*\} 1/,
     );
     expect(text).toMatch(
-      /perf_operation_duration_count\{[^}]*perf_operation="document_ocr",perf_outcome="ok",perf_target_exceeded="false"[^}]*\} 1/,
+      /perf_operation_duration_seconds_count\{[^}]*perf_operation="document_ocr",perf_outcome="ok",perf_target_exceeded="false"[^}]*\} 1/,
     );
     expect(text).toMatch(/perf_target_breaches_total\{[^}]*perf_operation="document_ocr"[^}]*\} 1/);
     // Buckets at the default targets and four times them, so Apdex is exact at T and 4T.
