@@ -29,6 +29,13 @@ export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
 /** An OTLP trace transport. */
 export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
 
+/** Span exporters accepted by `OTEL_TRACES_EXPORTER` (a comma-separated list). */
+export const TRACES_EXPORTERS = ['otlp', 'console', 'none'] as const;
+/** Metric exporters accepted by `OTEL_METRICS_EXPORTER`; `prometheus` is the always-on `/metrics`. */
+export const METRICS_EXPORTERS = ['otlp', 'console', 'prometheus', 'none'] as const;
+/** A push exporter chosen by `OTEL_TRACES_EXPORTER` or `OTEL_METRICS_EXPORTER`. */
+export type PushExporter = 'otlp' | 'console';
+
 /**
  * Longest operation name accepted, in characters. Names become span names and metric label values,
  * so they are bounded like every other label.
@@ -121,17 +128,44 @@ export interface PerfSidecarConfig {
     /** `HOST`. Loopback by default: the sidecar's endpoints are not meant for the open network. */
     readonly host: string;
   };
-  /** `OTEL_SERVICE_NAME`: `service.name` on every span, metric and alert. */
-  readonly serviceName: string;
-  /** OTLP trace export. */
+  /**
+   * `OTEL_SERVICE_NAME`: `service.name` on every span, metric and alert. Unset: the resource decides
+   * (`OTEL_RESOURCE_ATTRIBUTES`, the host's package.json, else `unknown_service:node`; the sidecar
+   * server itself is `perf-sidecar`).
+   */
+  readonly serviceName: string | undefined;
+  /** OTLP export, by the standard OpenTelemetry variables. */
   readonly otlp: {
-    /** `OTEL_EXPORTER_OTLP_ENDPOINT`. Unset: no trace exporter at all (no retries to nowhere). */
+    /** `OTEL_EXPORTER_OTLP_ENDPOINT`: base URL; HTTP signals go to `<endpoint>/v1/<signal>`. */
     readonly endpoint: string | undefined;
     /** `OTEL_EXPORTER_OTLP_PROTOCOL`. */
     readonly protocol: OtlpProtocol;
+    /** `OTEL_EXPORTER_OTLP_HEADERS` as pairs (values are secrets: never logged). */
+    readonly headers: Readonly<Record<string, string>>;
+    /** Trace export: exporters in effect and the OTLP destination. */
+    readonly traces: OtlpSignal;
+    /** Metric push export (next to `/metrics`): exporters in effect and the OTLP destination. */
+    readonly metrics: OtlpSignal & {
+      /** `OTEL_METRIC_EXPORT_INTERVAL`: ms between two pushes. */
+      readonly intervalMs: number;
+    };
   };
   /** `LOG_LEVEL`: pino level of perf-sidecar's own log lines. */
   readonly logLevel: LogLevel;
+}
+
+/** One signal's OTLP settings, signal-specific variables resolved over the generic ones. */
+export interface OtlpSignal {
+  /**
+   * Exporters in effect (`OTEL_<SIGNAL>_EXPORTER`, `none` giving an empty list). For traces, unset
+   * means `otlp` when an OTLP endpoint is set and none otherwise (no retries to nowhere); for metrics
+   * unset means none (`/metrics` is always served).
+   */
+  readonly exporters: readonly PushExporter[];
+  /** `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` (used as is), else `<endpoint>/v1/<signal>` (HTTP). */
+  readonly url: string | undefined;
+  /** `OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`. */
+  readonly protocol: OtlpProtocol;
 }
 
 /** One invalid variable, as reported by {@link ConfigError}. */
@@ -386,6 +420,47 @@ export function normaliseDatabaseUrl(url: unknown, argument = 'url'): string {
 }
 
 const otlpEndpointText = secretUrl((p) => p === 'http:' || p === 'https:', 'token');
+
+/** A comma-separated list of names from `values`, `none` alone or not at all. */
+function listOf<const T extends string>(values: readonly T[]): z.ZodType<T[], string> {
+  return z.string().transform((text, ctx) => {
+    const names = [...new Set(text.split(',').map((n) => n.trim()))].filter((n) => n !== '');
+    const unknown = names.filter((n) => !(values as readonly string[]).includes(n));
+    if (unknown.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `names ${JSON.stringify(unknown.join(','))}, not an accepted value`,
+      });
+      return z.NEVER;
+    }
+    if (names.includes('none') && names.length > 1) {
+      ctx.addIssue({ code: 'custom', message: 'combines none with other exporters' });
+      return z.NEVER;
+    }
+    return names as T[];
+  });
+}
+
+/** `key=value` pairs separated by commas, values URL-encoded (the OpenTelemetry headers format). */
+const headersText: z.ZodType<Record<string, string>, string> = z.string().transform((text, ctx) => {
+  const out: Record<string, string> = {};
+  for (const pair of text.split(',')) {
+    if (pair.trim() === '') continue;
+    const at = pair.indexOf('=');
+    const key = at > 0 ? pair.slice(0, at).trim() : '';
+    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$/.test(key) || Object.keys(out).length >= 64) {
+      ctx.addIssue({ code: 'custom', message: 'is not a list of up to 64 key=value pairs (value hidden)' });
+      return z.NEVER;
+    }
+    try {
+      out[key] = decodeURIComponent(pair.slice(at + 1).trim());
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `has a badly encoded value for ${JSON.stringify(key)}` });
+      return z.NEVER;
+    }
+  }
+  return out;
+});
 
 const hostText: z.ZodType<string, string> = z
   .string()
@@ -668,19 +743,37 @@ const SPECS = {
   }),
   OTEL_SERVICE_NAME: spec({
     name: 'OTEL_SERVICE_NAME',
-    default: 'perf-sidecar',
+    default: 'unset (host: package.json name, else unknown_service:node; sidecar: perf-sidecar)',
     expected: '1 to 128 letters, digits, spaces or _ . : / -',
     secret: false,
-    description: 'service.name of spans, metrics and alerts.',
+    description: 'service.name of spans, metrics and alerts (wins over OTEL_RESOURCE_ATTRIBUTES).',
     schema: serviceNameText,
-    fallback: 'perf-sidecar',
+    fallback: undefined as string | undefined,
   }),
   OTEL_EXPORTER_OTLP_ENDPOINT: spec({
     name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
-    default: 'unset (no trace export)',
+    default: 'unset (no OTLP export)',
     expected: 'an http:// or https:// base URL, for example http://localhost:4318',
     secret: true,
-    description: 'OTLP collector; traces go to <endpoint>/v1/traces (HTTP) or <endpoint> (gRPC).',
+    description: 'OTLP collector; HTTP sends to <endpoint>/v1/traces and /v1/metrics, gRPC to <endpoint>.',
+    schema: otlpEndpointText,
+    fallback: undefined as string | undefined,
+  }),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: spec({
+    name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    default: 'unset (<endpoint>/v1/traces)',
+    expected: 'an http:// or https:// URL, used as is',
+    secret: true,
+    description: 'Trace destination; setting it alone turns trace export on.',
+    schema: otlpEndpointText,
+    fallback: undefined as string | undefined,
+  }),
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: spec({
+    name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
+    default: 'unset (<endpoint>/v1/metrics)',
+    expected: 'an http:// or https:// URL, used as is',
+    secret: true,
+    description: 'Metric push destination (with OTEL_METRICS_EXPORTER=otlp).',
     schema: otlpEndpointText,
     fallback: undefined as string | undefined,
   }),
@@ -689,9 +782,63 @@ const SPECS = {
     default: 'http/protobuf',
     expected: OTLP_PROTOCOLS.join(' | '),
     secret: false,
-    description: 'OTLP transport for traces.',
+    description: 'OTLP transport of every signal.',
     schema: oneOf(OTLP_PROTOCOLS),
     fallback: 'http/protobuf' as OtlpProtocol,
+  }),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: spec({
+    name: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+    default: 'unset (OTEL_EXPORTER_OTLP_PROTOCOL)',
+    expected: OTLP_PROTOCOLS.join(' | '),
+    secret: false,
+    description: 'OTLP transport for traces.',
+    schema: oneOf(OTLP_PROTOCOLS),
+    fallback: undefined as OtlpProtocol | undefined,
+  }),
+  OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: spec({
+    name: 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL',
+    default: 'unset (OTEL_EXPORTER_OTLP_PROTOCOL)',
+    expected: OTLP_PROTOCOLS.join(' | '),
+    secret: false,
+    description: 'OTLP transport for metrics.',
+    schema: oneOf(OTLP_PROTOCOLS),
+    fallback: undefined as OtlpProtocol | undefined,
+  }),
+  OTEL_EXPORTER_OTLP_HEADERS: spec({
+    name: 'OTEL_EXPORTER_OTLP_HEADERS',
+    default: 'unset',
+    expected: 'key=value pairs separated by commas, values URL-encoded',
+    secret: true,
+    description: 'Headers sent with every OTLP request (for example an API key). Never logged.',
+    schema: headersText,
+    fallback: {} as Record<string, string>,
+  }),
+  OTEL_TRACES_EXPORTER: spec({
+    name: 'OTEL_TRACES_EXPORTER',
+    default: 'unset (otlp when an OTLP endpoint is set, else none)',
+    expected: 'a comma-separated list of otlp, console; or none',
+    secret: false,
+    description: 'Where spans go; none turns trace export off even with an endpoint.',
+    schema: listOf(TRACES_EXPORTERS),
+    fallback: undefined as (typeof TRACES_EXPORTERS)[number][] | undefined,
+  }),
+  OTEL_METRICS_EXPORTER: spec({
+    name: 'OTEL_METRICS_EXPORTER',
+    default: 'unset (prometheus: /metrics only)',
+    expected: 'a comma-separated list of otlp, console, prometheus; or none',
+    secret: false,
+    description: 'Metric push next to /metrics (always served): otlp pushes to the OTLP endpoint.',
+    schema: listOf(METRICS_EXPORTERS),
+    fallback: [] as (typeof METRICS_EXPORTERS)[number][],
+  }),
+  OTEL_METRIC_EXPORT_INTERVAL: spec({
+    name: 'OTEL_METRIC_EXPORT_INTERVAL',
+    default: '60000',
+    expected: 'an integer number of milliseconds from 100 to 3600000',
+    secret: false,
+    description: 'Interval of the OTLP metric push.',
+    schema: integer(100, 3_600_000),
+    fallback: 60_000,
   }),
   LOG_LEVEL: spec({
     name: 'LOG_LEVEL',
@@ -790,9 +937,42 @@ export function loadConfig(env: Env = process.env): PerfSidecarConfig {
     redisCommandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS,
     server: { port: p.PORT, host: p.HOST },
     serviceName: p.OTEL_SERVICE_NAME,
-    otlp: { endpoint: p.OTEL_EXPORTER_OTLP_ENDPOINT, protocol: p.OTEL_EXPORTER_OTLP_PROTOCOL },
+    otlp: otlpConfig(p),
     logLevel: p.LOG_LEVEL,
   });
+}
+
+function otlpConfig(p: Parsed): PerfSidecarConfig['otlp'] {
+  const endpoint = p.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const signal = (
+    name: 'traces' | 'metrics',
+    url: string | undefined,
+    protocol: OtlpProtocol | undefined,
+  ) => {
+    const chosen = protocol ?? p.OTEL_EXPORTER_OTLP_PROTOCOL;
+    // gRPC takes the base endpoint; HTTP appends the signal path to it (never to a signal URL).
+    const base = endpoint && (chosen === 'grpc' ? endpoint : `${endpoint.replace(/\/+$/, '')}/v1/${name}`);
+    return { url: url ?? base, protocol: chosen };
+  };
+  const traces = signal('traces', p.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, p.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL);
+  const metrics = signal(
+    'metrics',
+    p.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+    p.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
+  );
+  const push = (names: readonly string[]) =>
+    names.filter((n): n is PushExporter => n === 'otlp' || n === 'console');
+  return {
+    endpoint,
+    protocol: p.OTEL_EXPORTER_OTLP_PROTOCOL,
+    headers: p.OTEL_EXPORTER_OTLP_HEADERS,
+    traces: { ...traces, exporters: push(p.OTEL_TRACES_EXPORTER ?? (traces.url ? ['otlp'] : [])) },
+    metrics: {
+      ...metrics,
+      exporters: push(p.OTEL_METRICS_EXPORTER),
+      intervalMs: p.OTEL_METRIC_EXPORT_INTERVAL,
+    },
+  };
 }
 
 let cached: PerfSidecarConfig | undefined;

@@ -3,7 +3,10 @@
  *
  * 1. Installs import-in-the-middle's ESM loader hook, with a message channel so that only the
  *    modules the instrumentations name are wrapped.
- * 2. Starts telemetry (instrumentations enabled, which sends their module names to the loader).
+ * 2. Starts telemetry (instrumentations enabled, which sends their module names to the loader),
+ *    with the host's identity (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, the host's
+ *    package.json, else `unknown_service:node`), or `perf-sidecar` when the main module is
+ *    perf-sidecar's own server entry.
  * 3. Waits until the loader has acknowledged those names; only then do the application's imports
  *    run, so its `pg`, `ioredis` and `http` are the instrumented ones.
  *
@@ -21,13 +24,18 @@ register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
 // Imported only now: nothing that loads an instrumented module may run before the hook exists.
 const { ConfigError } = await import('./config.ts');
 const { shutdownTelemetry, startTelemetry } = await import('./telemetry/index.ts');
+const { isSidecarServer, SIDECAR_IDENTITY } = await import('./telemetry/identity.ts');
 
 let release: () => void = () => undefined;
 const hooksReady = new Promise<void>((resolve) => {
   release = resolve;
 });
 try {
-  startTelemetry({ dependenciesReady: hooksReady });
+  // The host's identity is the host's; only perf-sidecar's own server entry is `perf-sidecar`.
+  startTelemetry({
+    dependenciesReady: hooksReady,
+    ...(isSidecarServer(import.meta.url) ? { service: SIDECAR_IDENTITY } : {}),
+  });
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);

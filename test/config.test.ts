@@ -38,8 +38,14 @@ describe('loadConfig', () => {
     });
     expect(config.alerts).toEqual({ listMax: 1000, repeatSeconds: 60, keyPrefix: '', bufferMax: 10_000 });
     expect(config.server).toEqual({ port: 8000, host: '127.0.0.1' });
-    expect(config.serviceName).toBe('perf-sidecar');
-    expect(config.otlp).toEqual({ endpoint: undefined, protocol: 'http/protobuf' });
+    expect(config.serviceName).toBeUndefined();
+    expect(config.otlp).toEqual({
+      endpoint: undefined,
+      protocol: 'http/protobuf',
+      headers: {},
+      traces: { exporters: [], url: undefined, protocol: 'http/protobuf' },
+      metrics: { exporters: [], url: undefined, protocol: 'http/protobuf', intervalMs: 60_000 },
+    });
     expect(Object.isFrozen(config.targets)).toBe(true);
   });
 
@@ -83,7 +89,18 @@ describe('loadConfig', () => {
     expect(config.targets).toEqual({ ...DEFAULT_TARGETS, simple_query: 1.5, export: 60 });
     expect(config.alerts).toEqual({ listMax: 50, repeatSeconds: 0, keyPrefix: 'app:', bufferMax: 7 });
     expect(config.server).toEqual({ port: 0, host: '::1' });
-    expect(config.otlp).toEqual({ endpoint: 'http://collector:4318', protocol: 'http/json' });
+    expect(config.otlp).toEqual({
+      endpoint: 'http://collector:4318',
+      protocol: 'http/json',
+      headers: {},
+      traces: { exporters: ['otlp'], url: 'http://collector:4318/v1/traces', protocol: 'http/json' },
+      metrics: {
+        exporters: [],
+        url: 'http://collector:4318/v1/metrics',
+        protocol: 'http/json',
+        intervalMs: 60_000,
+      },
+    });
   });
 
   it.each([
@@ -133,6 +150,15 @@ describe('loadConfig', () => {
       /OTEL_EXPORTER_OTLP_PROTOCOL: "carrier-pigeon" is not one of the accepted values; expected http\/protobuf \| http\/json \| grpc/,
     ],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL: "loud" is not one of the accepted values/],
+    [
+      'OTEL_TRACES_EXPORTER',
+      'jaeger',
+      /OTEL_TRACES_EXPORTER: "jaeger" names "jaeger", not an accepted value/,
+    ],
+    ['OTEL_TRACES_EXPORTER', 'otlp,none', /OTEL_TRACES_EXPORTER: "otlp,none" combines none with other/],
+    ['OTEL_METRICS_EXPORTER', 'statsd', /OTEL_METRICS_EXPORTER: "statsd" names "statsd"/],
+    ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'udp', /OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "udp" is not one of/],
+    ['OTEL_METRIC_EXPORT_INTERVAL', '10', /OTEL_METRIC_EXPORT_INTERVAL: "10" is below 100/],
   ])(
     '%s=%j gives a message naming the variable, the problem and the expected form',
     (name, value, pattern) => {
@@ -143,6 +169,35 @@ describe('loadConfig', () => {
       expect(error.problems[0]?.variable).toBe(name);
     },
   );
+
+  it('resolves the OTLP signals: signal endpoints as is, exporters, protocols and headers', () => {
+    const alone = loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:4318/custom' }).otlp;
+    expect(alone.traces).toEqual({
+      exporters: ['otlp'],
+      url: 'http://t:4318/custom',
+      protocol: 'http/protobuf',
+    });
+    const off = loadConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318',
+      OTEL_TRACES_EXPORTER: 'none',
+    }).otlp;
+    expect(off.traces.exporters).toEqual([]);
+    const grpc = loadConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317/',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json',
+      OTEL_METRICS_EXPORTER: 'prometheus,otlp',
+      OTEL_EXPORTER_OTLP_HEADERS: 'api-key=a%3Db, x-team = core',
+    }).otlp;
+    expect(grpc.traces).toEqual({ exporters: ['otlp'], url: 'http://c:4317/', protocol: 'grpc' });
+    expect(grpc.metrics).toEqual({
+      exporters: ['otlp'],
+      url: 'http://c:4317/v1/metrics',
+      protocol: 'http/json',
+      intervalMs: 60_000,
+    });
+    expect(grpc.headers).toEqual({ 'api-key': 'a=b', 'x-team': 'core' });
+  });
 
   it('reports every bad variable in one message', () => {
     const error = problemsOf({ DB_POOL_SIZE: 'x', PORT: '-1' });
@@ -176,6 +231,16 @@ describe('loadConfig', () => {
       'OTEL_EXPORTER_OTLP_ENDPOINT',
       'ftp://tok:hunter2secret@x',
       /OTEL_EXPORTER_OTLP_ENDPOINT: the value has the unsupported scheme "ftp:"/,
+    ],
+    [
+      'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      'hunter2secret',
+      /OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the value is not a URL/,
+    ],
+    [
+      'OTEL_EXPORTER_OTLP_HEADERS',
+      'api key=hunter2secret',
+      /OTEL_EXPORTER_OTLP_HEADERS: the value is not a list of up to 64 key=value pairs \(value hidden\)/,
     ],
   ])('%s never echoes a password (%s)', (name, value, pattern) => {
     const error = problemsOf({ [name]: value });

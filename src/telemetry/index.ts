@@ -11,8 +11,21 @@ export {
   quantile,
 } from './aggregate.ts';
 export { activeCorrelationId, withCorrelationId } from './correlation.ts';
+export {
+  ATTR_TELEMETRY_DISTRO_NAME,
+  ATTR_TELEMETRY_DISTRO_VERSION,
+  hostPackageIdentity,
+  type ServiceIdentity,
+  SIDECAR_IDENTITY,
+} from './identity.ts';
 export { type AlertEmitter, TargetSpanProcessor, type TargetSpanProcessorOptions } from './processor.ts';
-export { PROMETHEUS_CONTENT_TYPE, PrometheusEndpoint } from './prometheus.ts';
+export {
+  PROMETHEUS_CONTENT_TYPE,
+  PROMETHEUS_NAME_OVERRIDES,
+  PrometheusEndpoint,
+  type PrometheusNameInput,
+  prometheusMetricName,
+} from './prometheus.ts';
 export { InProcessMetricReader } from './reader.ts';
 export {
   checkReportQuery,
@@ -45,6 +58,7 @@ export {
   shutdownTelemetry,
   startTelemetry,
   type Telemetry,
+  type TelemetryConfig,
   type TelemetryOptions,
 } from './sdk.ts';
 export * from './semconv.ts';

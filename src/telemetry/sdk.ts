@@ -1,8 +1,12 @@
 /**
  * Starting and stopping perf-sidecar's telemetry: the NodeSDK with its resource, instrumentations,
- * metric readers, the target span processor, the optional OTLP trace export and the alert sink.
+ * metric readers, the target span processor, the optional OTLP trace and metric export (chosen by
+ * the standard `OTEL_*` variables) and the alert sink.
  */
 import { context, type Meter, metrics, propagation, trace } from '@opentelemetry/api';
+import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { OTLPMetricExporter as JsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -14,6 +18,7 @@ import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runti
 import {
   type DetectedResource,
   defaultResource,
+  detectResources,
   envDetector,
   hostDetector,
   osDetector,
@@ -22,21 +27,38 @@ import {
   resourceFromAttributes,
   serviceInstanceIdDetector,
 } from '@opentelemetry/resources';
-import type { IMetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  ConsoleMetricExporter,
+  type IMetricReader,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter,
+} from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import {
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  SimpleSpanProcessor,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Redis } from 'ioredis';
 import { RedisAlertStore } from '../alerts/redis-store.ts';
 import { AlertSink } from '../alerts/sink.ts';
 import { type AlertStore, MemoryAlertStore } from '../alerts/store.ts';
-import { getConfig, type PerfSidecarConfig, redactUrl } from '../config.ts';
+import { getConfig, type OtlpSignal, type PerfSidecarConfig, redactUrl } from '../config.ts';
 import { errorText, PerfSidecarError } from '../errors.ts';
 import { getLogger, setLogLevel } from '../logger.ts';
 import { closeRedisClient, createRedisClient } from '../redis.ts';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
 import { withTimeout } from '../timeout.ts';
 import { untraced } from '../tracing.ts';
+import {
+  ATTR_TELEMETRY_DISTRO_NAME,
+  ATTR_TELEMETRY_DISTRO_VERSION,
+  hostPackageIdentity,
+  type ServiceIdentity,
+} from './identity.ts';
 import { TargetSpanProcessor } from './processor.ts';
 import { PrometheusEndpoint } from './prometheus.ts';
 import { ResourceSampler } from './resources.ts';
@@ -52,8 +74,12 @@ export interface TelemetryOptions {
   readonly config?: PerfSidecarConfig;
   /** Targets merged over the configured table (seconds by operation name or kind). */
   readonly targets?: Readonly<Record<string, number>>;
-  /** `service.version` resource attribute. Default: perf-sidecar's version. */
-  readonly serviceVersion?: string;
+  /**
+   * Default `service.name` / `service.version` of the resource, below `OTEL_SERVICE_NAME` and
+   * `OTEL_RESOURCE_ATTRIBUTES`. Default: the host's package.json (name, version), else the SDK's
+   * `unknown_service:node`. The sidecar server passes perf-sidecar's own.
+   */
+  readonly service?: ServiceIdentity;
   /**
    * Redis client for the alert lists, used instead of one made from `REDIS_URL`. It is not closed by
    * {@link shutdownTelemetry}. For alerting that never waits, give it `enableOfflineQueue: false`
@@ -66,7 +92,7 @@ export interface TelemetryOptions {
   readonly instrumentations?: readonly Instrumentation[];
   /** Extra span processors, run after the target processor (for example an in-memory exporter). */
   readonly spanProcessors?: readonly SpanProcessor[];
-  /** Span exporter used instead of the OTLP one chosen by `OTEL_EXPORTER_OTLP_*`. */
+  /** Span exporter used instead of the ones chosen by `OTEL_TRACES_EXPORTER` / `OTEL_EXPORTER_OTLP_*`. */
   readonly traceExporter?: SpanExporter;
   /** Extra metric readers, next to the Prometheus and in-process ones. */
   readonly metricReaders?: readonly IMetricReader[];
@@ -77,10 +103,13 @@ export interface TelemetryOptions {
   readonly dependenciesReady?: Promise<unknown>;
 }
 
+/** The configuration a running telemetry uses: `serviceName` is the resource's `service.name`. */
+export type TelemetryConfig = PerfSidecarConfig & { readonly serviceName: string };
+
 /** A running telemetry setup, returned by {@link startTelemetry}. */
 export interface Telemetry {
-  /** The configuration it runs with. */
-  readonly config: PerfSidecarConfig;
+  /** The configuration it runs with, `serviceName` resolved (what alerts and reports carry). */
+  readonly config: TelemetryConfig;
   /** Targets in effect (table plus overrides). */
   readonly targets: Readonly<Record<string, number>>;
   /** Whether performance monitoring is on (`ENABLE_PERFORMANCE_MONITORING`). */
@@ -138,12 +167,111 @@ function defaultInstrumentations(): Instrumentation[] {
   ];
 }
 
-function otlpExporter(config: PerfSidecarConfig): SpanExporter | undefined {
-  const { endpoint, protocol } = config.otlp;
-  if (endpoint === undefined) return undefined;
-  if (protocol === 'grpc') return new GrpcTraceExporter({ url: endpoint });
-  const url = `${endpoint.replace(/\/+$/, '')}/v1/traces`;
-  return protocol === 'http/json' ? new JsonTraceExporter({ url }) : new ProtoTraceExporter({ url });
+/**
+ * The span processors of the exporters `OTEL_TRACES_EXPORTER` chose (as the SDK does: console
+ * through a simple processor, OTLP through a batch one). An OTLP exporter is given the resolved URL
+ * and headers; what else the standard variables set (timeouts, compression, certificates,
+ * signal-specific headers) it reads itself.
+ */
+function traceProcessors(config: PerfSidecarConfig): SpanProcessor[] {
+  const { traces, headers } = config.otlp;
+  return traces.exporters.map((name) =>
+    name === 'console'
+      ? new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() })
+      : new BatchSpanProcessor({ exporter: otlpTraceExporter(traces, headers) }),
+  );
+}
+
+function otlpTraceExporter(signal: OtlpSignal, headers: Readonly<Record<string, string>>): SpanExporter {
+  const url = signal.url === undefined ? {} : { url: signal.url };
+  if (signal.protocol === 'grpc') return new GrpcTraceExporter(url);
+  const options = { ...url, headers: { ...headers } };
+  return signal.protocol === 'http/json' ? new JsonTraceExporter(options) : new ProtoTraceExporter(options);
+}
+
+/** The push readers `OTEL_METRICS_EXPORTER` chose, next to the Prometheus and in-process readers. */
+function metricPushReaders(config: PerfSidecarConfig, exclude: readonly string[]): IMetricReader[] {
+  const { metrics: signal, headers } = config.otlp;
+  return signal.exporters.map((name) => {
+    let exporter: PushMetricExporter;
+    if (name === 'console') exporter = new ConsoleMetricExporter();
+    else if (signal.protocol === 'grpc')
+      exporter = new GrpcMetricExporter(signal.url ? { url: signal.url } : {});
+    else {
+      const options = { ...(signal.url ? { url: signal.url } : {}), headers: { ...headers } };
+      exporter =
+        signal.protocol === 'http/json' ? new JsonMetricExporter(options) : new ProtoMetricExporter(options);
+    }
+    return new PeriodicExportingMetricReader({
+      exporter: withoutMetrics(exporter, exclude),
+      exportIntervalMillis: signal.intervalMs,
+      exportTimeoutMillis: Math.min(30_000, signal.intervalMs),
+    });
+  });
+}
+
+/** An exporter that leaves out the named instruments (per-user series stay in process). */
+function withoutMetrics(exporter: PushMetricExporter, names: readonly string[]): PushMetricExporter {
+  const excluded = new Set(names);
+  return {
+    export: (metrics, done) =>
+      exporter.export(
+        {
+          ...metrics,
+          scopeMetrics: metrics.scopeMetrics.map((scope) => ({
+            ...scope,
+            metrics: scope.metrics.filter((m) => !excluded.has(m.descriptor.name)),
+          })),
+        },
+        done,
+      ),
+    forceFlush: () => exporter.forceFlush(),
+    shutdown: () => exporter.shutdown(),
+    ...(exporter.selectAggregationTemporality
+      ? { selectAggregationTemporality: exporter.selectAggregationTemporality.bind(exporter) }
+      : {}),
+    ...(exporter.selectAggregation ? { selectAggregation: exporter.selectAggregation.bind(exporter) } : {}),
+  };
+}
+
+/**
+ * The resource: the SDK defaults, the given identity defaults (else the host's package.json),
+ * perf-sidecar as `telemetry.distro.*`, then the detectors (host, OS, process without its command
+ * line, and the environment: `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_SERVICE_NAME`). Also the resolved
+ * `service.name`, computed from synchronous sources only, for alerts and reports.
+ */
+function makeResource(config: PerfSidecarConfig, identity: ServiceIdentity | undefined) {
+  const own = identity ?? hostPackageIdentity();
+  const defaults = defaultResource().merge(
+    resourceFromAttributes({
+      ...(own.name ? { [ATTR_SERVICE_NAME]: own.name } : {}),
+      ...(own.version ? { [ATTR_SERVICE_VERSION]: own.version } : {}),
+      [ATTR_TELEMETRY_DISTRO_NAME]: SCOPE_NAME,
+      [ATTR_TELEMETRY_DISTRO_VERSION]: VERSION,
+    }),
+  );
+  let resource = defaults.merge(
+    detectResources({
+      detectors: [
+        serviceInstanceIdDetector,
+        hostDetector,
+        osDetector,
+        processDetectorWithoutArgs,
+        envDetector,
+      ],
+    }),
+  );
+  // A configuration passed in code wins over what the environment detector found.
+  if (config.serviceName !== undefined) {
+    resource = resource.merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName }));
+  }
+  const fromEnv = envDetector.detect().attributes?.[ATTR_SERVICE_NAME];
+  const serviceName =
+    config.serviceName ??
+    (typeof fromEnv === 'string' ? fromEnv : undefined) ??
+    own.name ??
+    String(defaultResource().attributes[ATTR_SERVICE_NAME] ?? 'unknown_service:node');
+  return { resource, serviceName };
 }
 
 /**
@@ -160,7 +288,9 @@ function otlpExporter(config: PerfSidecarConfig): SpanExporter | undefined {
  */
 export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   if (running) return running;
-  const config = options.config ?? getConfig();
+  const given = options.config ?? getConfig();
+  const { resource, serviceName } = makeResource(given, options.service);
+  const config: TelemetryConfig = Object.freeze({ ...given, serviceName });
   setLogLevel(config.logLevel);
   const targets = Object.freeze({ ...config.targets, ...options.targets });
   const log = getLogger();
@@ -190,6 +320,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   };
   // Per-user series stay in process: user ids as Prometheus labels would be unbounded cardinality.
   const prometheus = new PrometheusEndpoint({ exclude: [METRIC_USER_OPERATION_DURATION] });
+  const pushReaders = metricPushReaders(config, [METRIC_USER_OPERATION_DURATION]);
   // The processor is created below; the windows only ask for targets when they write rollups.
   let processorRef: TargetSpanProcessor | undefined;
   const windows = new MinuteWindows({
@@ -232,30 +363,21 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     alerts: { emit: (input) => alerts?.emit(input) },
   });
   processorRef = processor;
-  const exporter = options.traceExporter ?? otlpExporter(config);
-  const spanProcessors: SpanProcessor[] = [processor, ...(options.spanProcessors ?? [])];
-  if (exporter) spanProcessors.push(new BatchSpanProcessor({ exporter }));
+  const exportProcessors = options.traceExporter
+    ? [new BatchSpanProcessor({ exporter: options.traceExporter })]
+    : traceProcessors(config);
+  const spanProcessors: SpanProcessor[] = [processor, ...(options.spanProcessors ?? []), ...exportProcessors];
   const instrumentations = options.instrumentations
     ? [...options.instrumentations]
     : defaultInstrumentations();
 
   const sdk = new NodeSDK({
-    resource: defaultResource().merge(
-      resourceFromAttributes({
-        [ATTR_SERVICE_NAME]: config.serviceName,
-        [ATTR_SERVICE_VERSION]: options.serviceVersion ?? VERSION,
-      }),
-    ),
-    resourceDetectors: [
-      serviceInstanceIdDetector,
-      hostDetector,
-      osDetector,
-      processDetectorWithoutArgs,
-      envDetector,
-    ],
+    resource,
+    // Detected above, so that the resolved service.name is known before the SDK starts.
+    autoDetectResources: false,
     instrumentations,
     spanProcessors,
-    metricReaders: [prometheus.reader, windows.reader, ...(options.metricReaders ?? [])],
+    metricReaders: [prometheus.reader, windows.reader, ...pushReaders, ...(options.metricReaders ?? [])],
     views: [
       {
         instrumentName: METRIC_USER_OPERATION_DURATION,
@@ -298,11 +420,11 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     {
       service: config.serviceName,
       alerts: memoryOnly ? 'memory' : config.redisUrl ? redactUrl(config.redisUrl) : 'custom',
-      traces: exporter
-        ? config.otlp.endpoint
-          ? redactUrl(config.otlp.endpoint)
-          : 'custom exporter'
-        : 'not exported',
+      traces: options.traceExporter ? 'custom exporter' : exportDestination(config.otlp.traces),
+      metrics: [
+        '/metrics',
+        ...(config.otlp.metrics.exporters.length > 0 ? [exportDestination(config.otlp.metrics)] : []),
+      ],
     },
     memoryOnly ? 'telemetry started (memory-only mode: alerts kept in process)' : 'telemetry started',
   );
@@ -315,6 +437,18 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       keyPrefix: c.alerts.keyPrefix,
     };
   }
+}
+
+/** Where a signal goes, for the start-up line (URLs redacted). */
+function exportDestination(signal: OtlpSignal): string {
+  if (signal.exporters.length === 0) return 'not exported';
+  return signal.exporters
+    .map((name) =>
+      name === 'console'
+        ? 'console'
+        : `otlp ${signal.protocol} ${signal.url ? redactUrl(signal.url) : '(exporter default)'}`,
+    )
+    .join(', ');
 }
 
 function makeStore(
@@ -342,11 +476,7 @@ function createOwnedRedis(url: string, config: PerfSidecarConfig, options: Telem
   return client;
 }
 
-function makeSampler(
-  config: PerfSidecarConfig,
-  alerts: AlertSink,
-  meter: Meter | undefined,
-): ResourceSampler {
+function makeSampler(config: TelemetryConfig, alerts: AlertSink, meter: Meter | undefined): ResourceSampler {
   return new ResourceSampler({
     alerts,
     serviceName: config.serviceName,

@@ -1,6 +1,8 @@
 /**
- * A minimal OTLP/HTTP JSON receiver for tests: collects the spans that a child process exports to
- * `<url>/v1/traces`.
+ * A minimal OTLP/HTTP JSON receiver for tests: collects the spans and metrics a child process
+ * exports (to `<url>/v1/traces`, `<url>/v1/metrics` or any other path: a JSON body with
+ * `resourceSpans` is traces, with `resourceMetrics` metrics), and every request's path and headers.
+ * `GET <url>/received` answers how many metric pushes have arrived, so a fixture can wait for them.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +28,13 @@ export interface ReceivedSpan {
   resource: Record<string, string | number | boolean | undefined>;
 }
 
+interface MetricsPayload {
+  resourceMetrics: {
+    resource?: { attributes?: OtlpAttribute[] };
+    scopeMetrics?: { scope?: { name: string }; metrics?: { name: string }[] }[];
+  }[];
+}
+
 interface OtlpAttribute {
   key: string;
   value: OtlpValue;
@@ -46,9 +55,28 @@ function plain(
   return out;
 }
 
-/** Collects spans posted to it. */
+/** One request as received. */
+export interface ReceivedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** One metric of a metrics push, with its resource and scope. */
+export interface ReceivedMetric {
+  readonly name: string;
+  readonly scope: string;
+  readonly resource: Record<string, string | number | boolean | undefined>;
+}
+
+/** Collects spans and metrics posted to it. */
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
+  readonly metrics: ReceivedMetric[] = [];
+  /** Every POST, in order. */
+  readonly requests: ReceivedRequest[] = [];
+  /** Metric pushes received. */
+  metricPushes = 0;
   /** Raw request bodies, for "this never appears anywhere" checks. */
   readonly bodies: string[] = [];
   readonly #server: Server;
@@ -61,6 +89,12 @@ export class OtlpReceiver {
   static async start(): Promise<OtlpReceiver> {
     let receiver: OtlpReceiver | undefined;
     const server = createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/received') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ metricPushes: receiver?.metricPushes ?? 0 }));
+        return;
+      }
+      receiver?.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: { ...req.headers } });
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -79,10 +113,19 @@ export class OtlpReceiver {
     return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
   }
 
-  accept(path: string, body: string): void {
-    if (path !== '/v1/traces') return;
+  accept(_path: string, body: string): void {
     this.bodies.push(body);
-    const payload = JSON.parse(body) as {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return; // protobuf: recorded in `requests` and `bodies` only
+    }
+    if (parsed !== null && typeof parsed === 'object' && 'resourceMetrics' in parsed) {
+      this.#acceptMetrics(parsed as MetricsPayload);
+      return;
+    }
+    const payload = parsed as {
       resourceSpans: {
         resource?: { attributes?: OtlpAttribute[] };
         scopeSpans: {
@@ -93,7 +136,7 @@ export class OtlpReceiver {
         }[];
       }[];
     };
-    for (const rs of payload.resourceSpans) {
+    for (const rs of payload.resourceSpans ?? []) {
       const resource = plain(rs.resource?.attributes);
       for (const ss of rs.scopeSpans) {
         for (const span of ss.spans) {
@@ -103,6 +146,18 @@ export class OtlpReceiver {
             scope: ss.scope?.name ?? '',
             resource,
           });
+        }
+      }
+    }
+  }
+
+  #acceptMetrics(payload: MetricsPayload): void {
+    this.metricPushes += 1;
+    for (const rm of payload.resourceMetrics) {
+      const resource = plain(rm.resource?.attributes);
+      for (const sm of rm.scopeMetrics ?? []) {
+        for (const metric of sm.metrics ?? []) {
+          this.metrics.push({ name: metric.name, scope: sm.scope?.name ?? '', resource });
         }
       }
     }
