@@ -7,7 +7,7 @@
  * (src/server.ts) is `perf-sidecar` by default.
  */
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
 
@@ -49,9 +49,12 @@ export function hostPackageIdentity(mainPath: string | undefined = process.argv[
     return {};
   }
   for (let i = 0; i < MAX_PARENT_DIRECTORIES; i++) {
-    const file = join(dir, 'package.json');
-    const identity = readPackageIdentity(file);
-    if (identity !== undefined) return identity;
+    // A main module inside node_modules is a tool (`npx vitest`, a CLI): its package is not the
+    // application; the project around node_modules is.
+    if (!dir.split(sep).includes('node_modules')) {
+      const identity = readPackageIdentity(join(dir, 'package.json'));
+      if (identity !== undefined) return identity;
+    }
     const parent = dirname(dir);
     if (parent === dir) break;
     dir = parent;

@@ -46,6 +46,8 @@ export async function startTestTelemetry(
     REDIS_URL: TEST_REDIS_URL,
     ALERT_KEY_PREFIX: prefix,
     LOG_LEVEL: 'warn',
+    // In process, the main module is vitest: name the service as the tests expect it.
+    OTEL_SERVICE_NAME: 'perf-sidecar',
     ...env,
   });
   const spans = new InMemorySpanExporter();
