@@ -38,4 +38,7 @@ if (speed !== 1) {
   if (Number.isFinite(slow) && slow > 0) process.env.DB_SLOW_QUERY_SECONDS = String(slow / speed);
 }
 
+// The demo is perf-sidecar's own program, not a host: named as docker-compose.yml names it, unless set.
+process.env.OTEL_SERVICE_NAME ||= 'perf-sidecar-demo';
+
 await import('../src/register.ts');

@@ -111,7 +111,7 @@ describe('dashboards against a real Prometheus scraping the demo', () => {
   });
 
   it('finds the template variables values: the service and the four operations', async () => {
-    expect(await prometheus.labelValues('service_name', 'target_info')).toContain('perf-sidecar');
+    expect(await prometheus.labelValues('service_name', 'target_info')).toContain('perf-sidecar-demo');
     expect(await prometheus.labelValues('perf_operation', 'perf_operation_duration_seconds_count')).toEqual(
       expect.arrayContaining(OPERATIONS),
     );
@@ -121,7 +121,7 @@ describe('dashboards against a real Prometheus scraping the demo', () => {
     const queries = promQueries(loadDashboards(), PROMETHEUS_UID);
     expect(queries.length).toBeGreaterThan(30);
     const variables = {
-      service: escapeRegex('perf-sidecar'),
+      service: escapeRegex('perf-sidecar-demo'),
       operation: escapeRegex('document_ocr'),
       // Grafana's $__rate_interval is at least four scrape intervals (1 s here).
       __rate_interval: '10s',
