@@ -143,7 +143,15 @@ export interface PerfSidecarConfig {
     /** `OTEL_EXPORTER_OTLP_HEADERS` as pairs (values are secrets: never logged). */
     readonly headers: Readonly<Record<string, string>>;
     /** Trace export: exporters in effect and the OTLP destination. */
-    readonly traces: OtlpSignal;
+    readonly traces: OtlpSignal & {
+      /** `OTEL_BSP_*`: the batch span processor of the OTLP trace exporter. */
+      readonly batch: {
+        readonly scheduledDelayMillis: number;
+        readonly maxQueueSize: number;
+        readonly maxExportBatchSize: number;
+        readonly exportTimeoutMillis: number;
+      };
+    };
     /** Metric push export (next to `/metrics`): exporters in effect and the OTLP destination. */
     readonly metrics: OtlpSignal & {
       /** `OTEL_METRIC_EXPORT_INTERVAL`: ms between two pushes. */
@@ -831,6 +839,42 @@ const SPECS = {
     schema: listOf(METRICS_EXPORTERS),
     fallback: [] as (typeof METRICS_EXPORTERS)[number][],
   }),
+  OTEL_BSP_SCHEDULE_DELAY: spec({
+    name: 'OTEL_BSP_SCHEDULE_DELAY',
+    default: '5000',
+    expected: 'an integer number of milliseconds from 0 to 600000',
+    secret: false,
+    description: 'Delay between two OTLP trace exports.',
+    schema: integer(0, 600_000),
+    fallback: 5000,
+  }),
+  OTEL_BSP_MAX_QUEUE_SIZE: spec({
+    name: 'OTEL_BSP_MAX_QUEUE_SIZE',
+    default: '2048',
+    expected: 'an integer from 1 to 1000000',
+    secret: false,
+    description: 'Spans queued for export; past it new spans are dropped (bounded memory).',
+    schema: integer(1, 1_000_000),
+    fallback: 2048,
+  }),
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE: spec({
+    name: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+    default: '512',
+    expected: 'an integer from 1 to 1000000 (at most OTEL_BSP_MAX_QUEUE_SIZE)',
+    secret: false,
+    description: 'Spans per OTLP trace export request.',
+    schema: integer(1, 1_000_000),
+    fallback: 512,
+  }),
+  OTEL_BSP_EXPORT_TIMEOUT: spec({
+    name: 'OTEL_BSP_EXPORT_TIMEOUT',
+    default: '30000',
+    expected: 'an integer number of milliseconds from 1 to 600000',
+    secret: false,
+    description: 'Longest one OTLP trace export may take.',
+    schema: integer(1, 600_000),
+    fallback: 30_000,
+  }),
   OTEL_METRIC_EXPORT_INTERVAL: spec({
     name: 'OTEL_METRIC_EXPORT_INTERVAL',
     default: '60000',
@@ -966,7 +1010,17 @@ function otlpConfig(p: Parsed): PerfSidecarConfig['otlp'] {
     endpoint,
     protocol: p.OTEL_EXPORTER_OTLP_PROTOCOL,
     headers: p.OTEL_EXPORTER_OTLP_HEADERS,
-    traces: { ...traces, exporters: push(p.OTEL_TRACES_EXPORTER ?? (traces.url ? ['otlp'] : [])) },
+    traces: {
+      ...traces,
+      exporters: push(p.OTEL_TRACES_EXPORTER ?? (traces.url ? ['otlp'] : [])),
+      batch: {
+        scheduledDelayMillis: p.OTEL_BSP_SCHEDULE_DELAY,
+        maxQueueSize: p.OTEL_BSP_MAX_QUEUE_SIZE,
+        // The SDK requires batch <= queue; a larger batch is capped rather than refused.
+        maxExportBatchSize: Math.min(p.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, p.OTEL_BSP_MAX_QUEUE_SIZE),
+        exportTimeoutMillis: p.OTEL_BSP_EXPORT_TIMEOUT,
+      },
+    },
     metrics: {
       ...metrics,
       exporters: push(p.OTEL_METRICS_EXPORTER),

@@ -43,7 +43,17 @@ describe('loadConfig', () => {
       endpoint: undefined,
       protocol: 'http/protobuf',
       headers: {},
-      traces: { exporters: [], url: undefined, protocol: 'http/protobuf' },
+      traces: {
+        exporters: [],
+        url: undefined,
+        protocol: 'http/protobuf',
+        batch: {
+          scheduledDelayMillis: 5000,
+          maxQueueSize: 2048,
+          maxExportBatchSize: 512,
+          exportTimeoutMillis: 30_000,
+        },
+      },
       metrics: { exporters: [], url: undefined, protocol: 'http/protobuf', intervalMs: 60_000 },
     });
     expect(Object.isFrozen(config.targets)).toBe(true);
@@ -93,7 +103,11 @@ describe('loadConfig', () => {
       endpoint: 'http://collector:4318',
       protocol: 'http/json',
       headers: {},
-      traces: { exporters: ['otlp'], url: 'http://collector:4318/v1/traces', protocol: 'http/json' },
+      traces: expect.objectContaining({
+        exporters: ['otlp'],
+        url: 'http://collector:4318/v1/traces',
+        protocol: 'http/json',
+      }),
       metrics: {
         exporters: [],
         url: 'http://collector:4318/v1/metrics',
@@ -159,6 +173,8 @@ describe('loadConfig', () => {
     ['OTEL_METRICS_EXPORTER', 'statsd', /OTEL_METRICS_EXPORTER: "statsd" names "statsd"/],
     ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'udp', /OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "udp" is not one of/],
     ['OTEL_METRIC_EXPORT_INTERVAL', '10', /OTEL_METRIC_EXPORT_INTERVAL: "10" is below 100/],
+    ['OTEL_BSP_MAX_QUEUE_SIZE', '0', /OTEL_BSP_MAX_QUEUE_SIZE: "0" is below 1/],
+    ['OTEL_BSP_SCHEDULE_DELAY', 'soon', /OTEL_BSP_SCHEDULE_DELAY: "soon" is not a whole number/],
   ])(
     '%s=%j gives a message naming the variable, the problem and the expected form',
     (name, value, pattern) => {
@@ -172,7 +188,7 @@ describe('loadConfig', () => {
 
   it('resolves the OTLP signals: signal endpoints as is, exporters, protocols and headers', () => {
     const alone = loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:4318/custom' }).otlp;
-    expect(alone.traces).toEqual({
+    expect(alone.traces).toMatchObject({
       exporters: ['otlp'],
       url: 'http://t:4318/custom',
       protocol: 'http/protobuf',
@@ -182,6 +198,19 @@ describe('loadConfig', () => {
       OTEL_TRACES_EXPORTER: 'none',
     }).otlp;
     expect(off.traces.exporters).toEqual([]);
+    const batch = loadConfig({
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+      OTEL_BSP_MAX_QUEUE_SIZE: '10',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '50',
+      OTEL_BSP_EXPORT_TIMEOUT: '2000',
+    }).otlp.traces.batch;
+    // A batch larger than the queue is capped to it (the SDK requires batch <= queue).
+    expect(batch).toEqual({
+      scheduledDelayMillis: 100,
+      maxQueueSize: 10,
+      maxExportBatchSize: 10,
+      exportTimeoutMillis: 2000,
+    });
     const grpc = loadConfig({
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317/',
       OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
@@ -189,7 +218,7 @@ describe('loadConfig', () => {
       OTEL_METRICS_EXPORTER: 'prometheus,otlp',
       OTEL_EXPORTER_OTLP_HEADERS: 'api-key=a%3Db, x-team = core',
     }).otlp;
-    expect(grpc.traces).toEqual({ exporters: ['otlp'], url: 'http://c:4317/', protocol: 'grpc' });
+    expect(grpc.traces).toMatchObject({ exporters: ['otlp'], url: 'http://c:4317/', protocol: 'grpc' });
     expect(grpc.metrics).toEqual({
       exporters: ['otlp'],
       url: 'http://c:4317/v1/metrics',

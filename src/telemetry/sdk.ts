@@ -169,7 +169,8 @@ function defaultInstrumentations(): Instrumentation[] {
 
 /**
  * The span processors of the exporters `OTEL_TRACES_EXPORTER` chose (as the SDK does: console
- * through a simple processor, OTLP through a batch one). An OTLP exporter is given the resolved URL
+ * through a simple processor, OTLP through a batch one with the `OTEL_BSP_*` settings, which
+ * sdk-trace 3.x no longer reads itself). An OTLP exporter is given the resolved URL
  * and headers; what else the standard variables set (timeouts, compression, certificates,
  * signal-specific headers) it reads itself.
  */
@@ -178,7 +179,7 @@ function traceProcessors(config: PerfSidecarConfig): SpanProcessor[] {
   return traces.exporters.map((name) =>
     name === 'console'
       ? new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() })
-      : new BatchSpanProcessor({ exporter: otlpTraceExporter(traces, headers) }),
+      : new BatchSpanProcessor({ exporter: otlpTraceExporter(traces, headers), ...traces.batch }),
   );
 }
 
@@ -364,7 +365,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   });
   processorRef = processor;
   const exportProcessors = options.traceExporter
-    ? [new BatchSpanProcessor({ exporter: options.traceExporter })]
+    ? [new BatchSpanProcessor({ exporter: options.traceExporter, ...config.otlp.traces.batch })]
     : traceProcessors(config);
   const spanProcessors: SpanProcessor[] = [processor, ...(options.spanProcessors ?? []), ...exportProcessors];
   const instrumentations = options.instrumentations

@@ -112,6 +112,23 @@ describe('OTEL_* variables in a host app', () => {
     expect(receiver.requests).toEqual([]);
   }, 60_000);
 
+  it('bounds the span queue by OTEL_BSP_MAX_QUEUE_SIZE (spans past it are dropped, not buffered)', async () => {
+    const env = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      FIXTURE_SPANS: '300',
+    };
+    const bursts = () => receiver.spans.filter((s) => s.name === 'burst').length;
+    const all = await run(env);
+    expect(all.status, all.stderr).toBe(0);
+    expect(bursts()).toBe(300);
+    receiver.spans.length = 0;
+    const bounded = await run({ ...env, OTEL_BSP_MAX_QUEUE_SIZE: '5' });
+    expect(bounded.status, bounded.stderr).toBe(0);
+    expect(bursts()).toBeGreaterThan(0);
+    expect(bursts()).toBeLessThan(300);
+  }, 60_000);
+
   it('refuses a bad value with one message naming the variable', async () => {
     const app = await run({
       OTEL_TRACES_EXPORTER: 'jaeger',
