@@ -9,8 +9,11 @@
 #   1. `npm start` starts the sidecar, which answers /livez with pass;
 #   2. a SIGTERM to the process npm started stops the server (its port closes, exit 0);
 #   3. an app under `node --import perf-sidecar/register` records a tracked operation (summary,
-#      /metrics, alert), checked by scripts/smoke-app.mjs.
-# Runs memory-only (no REDIS_URL, no DATABASE_URL), so it needs no service.
+#      /metrics, alert), checked by scripts/smoke-app.mjs;
+#   4. `npm run demo` (TypeScript run directly) refuses that Node with a clear message, and runs to
+#      the end under exactly the Node it states (22.18.0; SMOKE_TS_NODE_VERSION), against
+#      SMOKE_DATABASE_URL (default the local test database; the demo keeps its schema perf_smoke_demo).
+# Steps 1 to 3 run memory-only (no REDIS_URL, no DATABASE_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,5 +91,25 @@ echo "smoke: SIGTERM to npm's child stopped the server, npm exited 0"
 env -i PATH="$PATH" HOME="$HOME" PERF_SIDECAR_NODE_VERSION="$SMOKE_NODE_VERSION" PERF_SIDECAR_NODE_EXACT=1 \
   LOG_LEVEL=warn timeout 60 scripts/with-node.sh node --import perf-sidecar/register scripts/smoke-app.mjs ||
   fail "the preload app did not record its operation on Node $SMOKE_NODE_VERSION (exit $?)"
+
+# 4. The demo runs .ts files: it states its own minimum, checked on both sides of it.
+demo_log="$(mktemp)"
+if env -i PATH="$PATH" HOME="$HOME" PERF_SIDECAR_NODE_VERSION="$SMOKE_NODE_VERSION" PERF_SIDECAR_NODE_EXACT=1 \
+  timeout 60 scripts/with-node.sh npm run demo -- --count 1 >"$demo_log" 2>&1; then
+  fail "npm run demo ran on Node $SMOKE_NODE_VERSION, below the 22.18 it states"
+fi
+grep -q 'needs Node 22.18 or newer' "$demo_log" || fail "npm run demo on Node $SMOKE_NODE_VERSION did not say what it needs:
+$(cat "$demo_log")"
+echo "smoke: npm run demo on Node $SMOKE_NODE_VERSION says it needs Node 22.18 or newer"
+ts_version="${SMOKE_TS_NODE_VERSION:-22.18.0}"
+if ! env -i PATH="$PATH" HOME="$HOME" PERF_SIDECAR_NODE_VERSION="$ts_version" PERF_SIDECAR_NODE_EXACT=1 LOG_LEVEL=warn \
+  DATABASE_URL="${SMOKE_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}" \
+  timeout 120 scripts/with-node.sh npm run demo -- --count 5 --speed 1000 --port 0 --schema perf_smoke_demo \
+  >"$demo_log" 2>&1 || ! grep -q 'demo finished' "$demo_log"; then
+  fail "npm run demo did not finish on Node $ts_version:
+$(tail -30 "$demo_log")"
+fi
+rm -f "$demo_log"
+echo "smoke: npm run demo finished on Node $ts_version"
 
 echo "smoke: passed on Node $SMOKE_NODE_VERSION"

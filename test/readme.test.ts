@@ -64,6 +64,17 @@ describe('README and docs', () => {
     expect(readme).toContain('exactly 22.15.0');
   });
 
+  it('state the Node that the TypeScript tools need, as their npm scripts and the smoke test check it', () => {
+    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+    for (const name of ['demo', 'bench', 'dashboards']) {
+      expect(scripts[`pre${name}`], `pre${name}`).toBe(
+        `node scripts/require-node.mjs 22.18 "npm run ${name}"`,
+      );
+    }
+    expect(readme).toContain('need Node 22.18 or\nnewer');
+    expect(read('scripts/smoke.sh')).toContain('SMOKE_TS_NODE_VERSION:-22.18.0');
+  });
+
   it('keep table lines readable (at most 160 characters)', () => {
     const long = markdown.flatMap((file) =>
       read(file)
