@@ -2,7 +2,7 @@
  * The demo workload: `npm run demo -- [options]` (see options.ts for the command line).
  *
  * Starts the sidecar in this process (so its `/metrics` shows the work), then drives the library
- * API with the original design's operations at seeded-random durations, some over their targets,
+ * API with four example operations at seeded-random durations, some over their targets,
  * and prints where to look. Works with the embedded defaults (no REDIS_URL: memory-only alerts and
  * cache; no DATABASE_URL: the embedded PGlite) and against the compose stack.
  */
@@ -202,9 +202,7 @@ await summaryResponse?.body?.cancel();
 
 out();
 out('Where to look:');
-out(
-  `  summary:  ${sidecar.url}/api/system/performance${summaryResponse?.ok ? '' : ' (not served by this build: see the server issue)'}`,
-);
+out(`  summary:  ${sidecar.url}/api/system/performance${summaryResponse?.ok ? '' : ' (did not answer)'}`);
 out(`  metrics:  ${sidecar.url}/metrics`);
 const lists = [telemetry.alerts.listName('performance_alerts'), telemetry.alerts.listName('memory_alerts')];
 out(

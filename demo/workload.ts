@@ -1,5 +1,5 @@
 /**
- * The demo's operations: the original design's `ai_layout_generation`, `document_ocr`, `validation`
+ * The demo's operations: the example `ai_layout_generation`, `document_ocr`, `validation`
  * and `simple_query`, with database lookups (src/db) and cached lookups (src/cache) inside them,
  * at seeded-random durations drawn from log-normal distributions (plus a rare slow tail), so that
  * some runs go over their targets and a few past 4x (Apdex "frustrated").

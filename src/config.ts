@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { InvalidArgumentError, PerfSidecarError } from './errors.ts';
 
-/** Default operation targets in seconds, from the original design. `PERF_TARGETS` merges over it. */
+/** Default operation targets in seconds, the built-in table. `PERF_TARGETS` merges over it. */
 export const DEFAULT_TARGETS: Readonly<Record<string, number>> = Object.freeze({
   simple_query: 2,
   ai_operation: 30,
@@ -48,7 +48,7 @@ export interface PerfSidecarConfig {
   readonly redisUrl: string | undefined;
   /** `DATABASE_URL`, normalised to the `postgresql://` scheme. `undefined` when unset. */
   readonly databaseUrl: string | undefined;
-  /** Connection-pool settings, in the original design's SQLAlchemy terms. */
+  /** Connection-pool settings, in SQLAlchemy's terms (pool size, overflow, timeout, recycle, pre-ping). */
   readonly db: {
     /** `DB_POOL_SIZE`: connections kept warm. */
     readonly poolSize: number;

@@ -47,7 +47,7 @@ export interface FactoryContext<T> {
 /** Computes a value on a miss. */
 export type Factory<T> = (context: FactoryContext<T>) => T | Promise<T>;
 
-/** Per-level statistics in the original design's shape. */
+/** Per-level statistics (`memory_cache`, `redis_cache`, `factory`). */
 export interface LevelStats {
   /** Lookups answered with a fresh value. */
   readonly hits: number;
@@ -479,7 +479,7 @@ export class Cache {
     await this.#invalidate(['']);
   }
 
-  /** Statistics since creation, in the original design's shape. */
+  /** Statistics since creation, in `getStats()`'s documented shape. */
   getStats(): CacheStats {
     const c = this.#c;
     const l2 = this.#l2;

@@ -1,5 +1,5 @@
 /**
- * The module-level cache of the original design: `initializeCache(redis)` once at start-up, then
+ * The module-level cache: `initializeCache(redis)` once at start-up, then
  * `getCache()` anywhere (and in `cached` wrappers that are given no cache of their own).
  */
 import type { Redis } from 'ioredis';

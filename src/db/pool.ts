@@ -1,6 +1,6 @@
 /**
  * Settings: the options checked and merged over the configuration once, and the mapping of the
- * original design's SQLAlchemy pool settings onto pg's Pool.
+ * SQLAlchemy-style pool settings (DB_POOL_SIZE, ...) onto pg's Pool.
  *
  * | SQLAlchemy      | pg Pool                                                    |
  * | --------------- | ---------------------------------------------------------- |

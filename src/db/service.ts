@@ -1,5 +1,5 @@
 /**
- * The monitored database service: a pg pool set up from the original design's settings, lookups
+ * The monitored database service: a pg pool set up from SQLAlchemy-style settings, lookups
  * whose identifiers are checked against the catalogue, batches in one transaction, health, and the
  * monitoring instrumentation-pg lacks (a span per call, pool wait time, pool gauges, slow-query
  * alerts with optional EXPLAIN plans, pool-exhaustion errors and alerts).

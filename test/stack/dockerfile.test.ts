@@ -94,6 +94,16 @@ describe('Dockerfile', () => {
     }
   });
 
+  it('installs without lifecycle scripts (prepare builds dist/ and needs src/ and the compiler)', () => {
+    const installs = instructions.filter((l) => /\bnpm (ci|install)\b/.test(l));
+    expect(installs).toHaveLength(2);
+    for (const install of installs) expect(install).toContain('--ignore-scripts');
+    const scripts = (
+      JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+    ).scripts;
+    expect(scripts.prepare).toBe('npm run build');
+  });
+
   it('starts the compiled sidecar through the preload entry, files the build produces', () => {
     const cmd = instructions.filter((l) => l.startsWith('CMD '));
     expect(cmd).toEqual(['CMD ["node", "--import", "./dist/register.js", "./dist/server.js"]']);

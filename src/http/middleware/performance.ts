@@ -188,7 +188,7 @@ export function performanceMiddleware(
 }
 
 /**
- * Adds {@link performanceMiddleware} to every route of `app` (the original design's name).
+ * Adds {@link performanceMiddleware} to every route of `app` (one call for the whole app).
  *
  * @returns the same app.
  */
