@@ -73,9 +73,9 @@ describe('keep-alive connections at shutdown', () => {
       // Reused for the next request as soon as the slow one is answered (maxSockets 1).
       const slowSocketPort = first.localPort;
       const stopped = app.stop();
-      await waitFor(() => app.stdout().includes('shutting down') || app.child.exitCode !== null, {
+      await waitFor(() => app.stdout().includes('host app shutting down'), {
         what: 'the shutdown to begin',
-      }).catch(() => undefined);
+      });
       const next = outcome(get(agent, `${app.url}/users/2`));
       const answered = await slow;
       expect(answered.status).toBe(200);
