@@ -127,6 +127,8 @@ export interface PerfSidecarConfig {
     readonly port: number;
     /** `HOST`. Loopback by default: the sidecar's endpoints are not meant for the open network. */
     readonly host: string;
+    /** `SHUTDOWN_TIMEOUT_MS`: longest a graceful shutdown of `npm start` may take before exit 1. */
+    readonly shutdownTimeoutMs: number;
   };
   /**
    * `OTEL_SERVICE_NAME`: `service.name` on every span, metric and alert. Unset: the resource decides
@@ -749,6 +751,16 @@ const SPECS = {
     schema: hostText,
     fallback: '127.0.0.1',
   }),
+  SHUTDOWN_TIMEOUT_MS: spec({
+    name: 'SHUTDOWN_TIMEOUT_MS',
+    default: '10000',
+    expected: 'an integer number of milliseconds from 100 to 600000',
+    secret: false,
+    description:
+      'Longest the sidecar process (npm start) spends shutting down on a signal; past it, it exits 1.',
+    schema: integer(100, 600_000),
+    fallback: 10_000,
+  }),
   OTEL_SERVICE_NAME: spec({
     name: 'OTEL_SERVICE_NAME',
     default: 'unset (host: package.json name, else unknown_service:node; sidecar: perf-sidecar)',
@@ -979,7 +991,7 @@ export function loadConfig(env: Env = process.env): PerfSidecarConfig {
       bufferMax: p.ALERT_BUFFER_MAX,
     },
     redisCommandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS,
-    server: { port: p.PORT, host: p.HOST },
+    server: { port: p.PORT, host: p.HOST, shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS },
     serviceName: p.OTEL_SERVICE_NAME,
     otlp: otlpConfig(p),
     logLevel: p.LOG_LEVEL,

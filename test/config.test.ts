@@ -37,7 +37,7 @@ describe('loadConfig', () => {
       validation: 5,
     });
     expect(config.alerts).toEqual({ listMax: 1000, repeatSeconds: 60, keyPrefix: '', bufferMax: 10_000 });
-    expect(config.server).toEqual({ port: 8000, host: '127.0.0.1' });
+    expect(config.server).toEqual({ port: 8000, host: '127.0.0.1', shutdownTimeoutMs: 10_000 });
     expect(config.serviceName).toBeUndefined();
     expect(config.otlp).toEqual({
       endpoint: undefined,
@@ -81,6 +81,7 @@ describe('loadConfig', () => {
       ALERT_BUFFER_MAX: '7',
       PORT: '0',
       HOST: '::1',
+      SHUTDOWN_TIMEOUT_MS: '2500',
       OTEL_SERVICE_NAME: 'arch-ai',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
@@ -98,7 +99,7 @@ describe('loadConfig', () => {
     expect(config.monitoringEnabled).toBe(false);
     expect(config.targets).toEqual({ ...DEFAULT_TARGETS, simple_query: 1.5, export: 60 });
     expect(config.alerts).toEqual({ listMax: 50, repeatSeconds: 0, keyPrefix: 'app:', bufferMax: 7 });
-    expect(config.server).toEqual({ port: 0, host: '::1' });
+    expect(config.server).toEqual({ port: 0, host: '::1', shutdownTimeoutMs: 2500 });
     expect(config.otlp).toEqual({
       endpoint: 'http://collector:4318',
       protocol: 'http/json',

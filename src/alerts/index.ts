@@ -23,5 +23,15 @@ export {
   listForType,
   severityOf,
 } from './schema.ts';
-export { AlertSink, type AlertSinkOptions, type AlertSinkStats, type RecentAlertsQuery } from './sink.ts';
-export { type AlertStore, MemoryAlertStore, type StoreWrite } from './store.ts';
+export {
+  AlertSink,
+  type AlertSinkOptions,
+  type AlertSinkStats,
+  MAX_ALERT_ENTRY_BYTES,
+  MAX_ALERT_READ_BYTES_PER_LIST,
+  MAX_ALERT_SCAN_PER_LIST,
+  METRIC_ALERTS_READ_SKIPPED,
+  type RecentAlerts,
+  type RecentAlertsQuery,
+} from './sink.ts';
+export { type AlertStore, MemoryAlertStore, type ScannedEntry, type StoreWrite } from './store.ts';

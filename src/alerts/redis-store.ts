@@ -8,7 +8,7 @@ import { errorText } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import { closeRedisClient } from '../redis.ts';
 import { untraced } from '../tracing.ts';
-import type { AlertStore, StoreWrite } from './store.ts';
+import type { AlertStore, ScannedEntry, StoreWrite } from './store.ts';
 
 /**
  * Replaces ARGV[1] by ARGV[2] in list KEYS[1]; when ARGV[1] is no longer there (a consumer took it,
@@ -24,6 +24,19 @@ end
 redis.call('LPUSH', KEYS[1], ARGV[2])
 redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)
 return 0
+`;
+
+/**
+ * LRANGE KEYS[1] ARGV[1] ARGV[2], with every entry longer than ARGV[3] bytes replaced by its length
+ * (an integer reply), so that an oversized entry someone else pushed never crosses the network.
+ */
+const SCAN_RANGE = `
+local items = redis.call('LRANGE', KEYS[1], ARGV[1], ARGV[2])
+local max = tonumber(ARGV[3])
+for i = 1, #items do
+  if #items[i] > max then items[i] = #items[i] end
+end
+return items
 `;
 
 /** Options of {@link RedisAlertStore}. */
@@ -119,10 +132,13 @@ export class RedisAlertStore implements AlertStore {
     }
   }
 
-  read(list: string, limit: number): Promise<string[]> {
+  scan(list: string, start: number, count: number, maxEntryBytes: number): Promise<ScannedEntry[]> {
     const client = this.#client;
     if (!client) return Promise.reject(new Error('the alert store has no Redis connection yet'));
-    return untraced(() => client.lrange(list, 0, limit - 1));
+    return untraced(
+      () =>
+        client.eval(SCAN_RANGE, 1, list, start, start + count - 1, maxEntryBytes) as Promise<ScannedEntry[]>,
+    );
   }
 
   async close(): Promise<void> {

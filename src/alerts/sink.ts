@@ -28,7 +28,7 @@ import {
   fingerprintOf,
   listForType,
 } from './schema.ts';
-import type { AlertStore, StoreWrite } from './store.ts';
+import type { AlertStore, ScannedEntry, StoreWrite } from './store.ts';
 
 /** Counter of alerts raised (before deduplication), by `alert.type`. */
 export const METRIC_ALERTS_EMITTED = 'perf.alerts.emitted';
@@ -36,6 +36,24 @@ export const METRIC_ALERTS_EMITTED = 'perf.alerts.emitted';
 export const METRIC_ALERTS_DROPPED = 'perf.alerts.dropped';
 /** Gauge of alert records waiting for the store. */
 export const METRIC_ALERTS_BUFFERED = 'perf.alerts.buffered';
+/**
+ * Counter of list entries that reads of the alert lists skipped, by `reason`: `invalid` (not
+ * `alert.v1` JSON, written by another program) or `oversized` (over {@link MAX_ALERT_ENTRY_BYTES}).
+ * Counted on every read that meets them.
+ */
+export const METRIC_ALERTS_READ_SKIPPED = 'perf.alerts.read.skipped';
+
+/**
+ * Longest list entry a read transfers, bytes; a longer one is reported by its size only. An
+ * `alert.v1` record perf-sidecar writes is well under 4 KiB.
+ */
+export const MAX_ALERT_ENTRY_BYTES = 64 * 1024;
+/** Most entries one read looks at per list, valid or not: the bound on looking past junk. */
+export const MAX_ALERT_SCAN_PER_LIST = 5000;
+/** Most bytes of entries one read transfers per list (two lists: 4 MiB per read in all). */
+export const MAX_ALERT_READ_BYTES_PER_LIST = 2 * 1024 * 1024;
+/** Entries fetched per round trip. */
+const SCAN_PAGE = 100;
 
 /** Metric attributes per alert type, built once (the emit path allocates none for them). */
 const TYPE_ATTRIBUTES: Readonly<Record<AlertType, Attributes>> = Object.freeze({
@@ -88,6 +106,19 @@ export interface RecentAlertsQuery {
   readonly limit: number;
 }
 
+/** What {@link AlertSink.scanRecent} found. */
+export interface RecentAlerts {
+  /** Valid records, newest first, at most `limit`. */
+  readonly alerts: AlertRecord[];
+  /** Entries looked past: `invalid` (not `alert.v1`) and `oversized` (not transferred). */
+  readonly skipped: { readonly invalid: number; readonly oversized: number };
+  /**
+   * True when a list was not read to its end although fewer than `limit` records were found: the
+   * scan stopped at {@link MAX_ALERT_SCAN_PER_LIST} entries or {@link MAX_ALERT_READ_BYTES_PER_LIST}.
+   */
+  readonly truncated: boolean;
+}
+
 interface Window {
   record: MutableRecord;
   /** Time of the latest folded occurrence, ms; turned into `lastSeenAt` when the record is written. */
@@ -125,6 +156,7 @@ export class AlertSink {
   #failedWrites = 0;
   readonly #droppedCounter;
   readonly #emittedCounter;
+  readonly #skippedCounter;
 
   constructor(options: AlertSinkOptions) {
     this.#store = options.store;
@@ -141,6 +173,11 @@ export class AlertSink {
     this.#droppedCounter = meter.createCounter(METRIC_ALERTS_DROPPED, {
       description: 'Alert records dropped because the buffer was full while the store was unavailable',
       unit: '{alert}',
+    });
+    this.#skippedCounter = meter.createCounter(METRIC_ALERTS_READ_SKIPPED, {
+      description:
+        'Alert list entries skipped by reads: not alert.v1 (invalid) or over the per-entry size cap (oversized)',
+      unit: '{entry}',
     });
     meter
       .createObservableGauge(METRIC_ALERTS_BUFFERED, {
@@ -335,20 +372,65 @@ export class AlertSink {
 
   /**
    * Recent records, newest first, read from the store (records still buffered are not included).
-   * Entries that are not valid `alert.v1` JSON (written by someone else) are skipped.
+   * Entries that are not valid `alert.v1` JSON (written by someone else) are skipped; see
+   * {@link scanRecent} for how many.
    */
   async recent(query: RecentAlertsQuery): Promise<AlertRecord[]> {
+    return (await this.scanRecent(query)).alerts;
+  }
+
+  /**
+   * Recent records, newest first, with what was skipped. Each list is read from its newest entry
+   * in pages until `limit` matching records are found, the list ends, or the scan reaches
+   * {@link MAX_ALERT_SCAN_PER_LIST} entries or {@link MAX_ALERT_READ_BYTES_PER_LIST} bytes. Entries
+   * over {@link MAX_ALERT_ENTRY_BYTES} are counted by size, never transferred.
+   */
+  async scanRecent(query: RecentAlertsQuery): Promise<RecentAlerts> {
     const lists =
       query.type === undefined ? [...new Set(ALERT_TYPES.map(listForType))] : [listForType(query.type)];
     const out: AlertRecord[] = [];
+    let invalid = 0;
+    let oversized = 0;
+    let truncated = false;
     for (const list of lists) {
-      for (const text of await this.#store.read(this.listName(list), query.limit)) {
-        const record = parseRecord(text);
-        if (record && (query.type === undefined || record.type === query.type)) out.push(record);
+      const name = this.listName(list);
+      let found = 0;
+      let scanned = 0;
+      let bytes = 0;
+      for (;;) {
+        if (found >= query.limit) break;
+        const budget = MAX_ALERT_READ_BYTES_PER_LIST - bytes;
+        if (scanned >= MAX_ALERT_SCAN_PER_LIST || budget <= 0) {
+          truncated = true;
+          break;
+        }
+        // Small pages once the byte budget runs low, so that a page cannot overshoot it by much.
+        const count = Math.max(
+          1,
+          Math.min(SCAN_PAGE, MAX_ALERT_SCAN_PER_LIST - scanned, Math.floor(budget / MAX_ALERT_ENTRY_BYTES)),
+        );
+        const page: ScannedEntry[] = await this.#store.scan(name, scanned, count, MAX_ALERT_ENTRY_BYTES);
+        for (const entry of page) {
+          scanned++;
+          if (typeof entry === 'number') {
+            oversized++;
+            continue;
+          }
+          bytes += entry.length;
+          const record = parseRecord(entry);
+          if (!record) invalid++;
+          else if (query.type === undefined || record.type === query.type) {
+            out.push(record);
+            found++;
+          }
+        }
+        if (page.length < count) break;
       }
     }
+    if (invalid > 0) this.#skippedCounter.add(invalid, { reason: 'invalid' });
+    if (oversized > 0) this.#skippedCounter.add(oversized, { reason: 'oversized' });
     out.sort((a, b) => (a.lastSeenAt < b.lastSeenAt ? 1 : a.lastSeenAt > b.lastSeenAt ? -1 : 0));
-    return out.slice(0, query.limit);
+    return { alerts: out.slice(0, query.limit), skipped: { invalid, oversized }, truncated };
   }
 
   /**

@@ -17,6 +17,9 @@ export interface StoreWrite {
   readonly previousJson?: string;
 }
 
+/** One entry of {@link AlertStore.scan}: its text, or its size in bytes when over the cap. */
+export type ScannedEntry = string | number;
+
 /** A destination for alert records. */
 export interface AlertStore {
   /** Whether a write may be attempted now (Redis: the connection is ready). */
@@ -27,8 +30,12 @@ export interface AlertStore {
    * that) when any fails.
    */
   write(writes: readonly StoreWrite[]): Promise<void>;
-  /** Up to `limit` entries of a list, newest first, as stored text. */
-  read(list: string, limit: number): Promise<string[]>;
+  /**
+   * Entries `start` to `start + count - 1` of a list (0 is the newest), as stored text; an entry
+   * longer than `maxEntryBytes` comes back as its length in bytes only, its text left unread.
+   * Fewer than `count` entries means the list ends there.
+   */
+  scan(list: string, start: number, count: number, maxEntryBytes: number): Promise<ScannedEntry[]>;
   /** Registers a listener called whenever the store becomes available again. */
   onAvailable(listener: () => void): void;
   /** Releases connections the store owns. */
@@ -66,8 +73,11 @@ export class MemoryAlertStore implements AlertStore {
     }
   }
 
-  async read(list: string, limit: number): Promise<string[]> {
-    return (this.#lists.get(list) ?? []).slice(0, limit);
+  async scan(list: string, start: number, count: number, maxEntryBytes: number): Promise<ScannedEntry[]> {
+    return (this.#lists.get(list) ?? []).slice(start, start + count).map((text) => {
+      const bytes = Buffer.byteLength(text);
+      return bytes > maxEntryBytes ? bytes : text;
+    });
   }
 
   onAvailable(): void {

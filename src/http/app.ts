@@ -4,8 +4,7 @@
  */
 import { Hono } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
-import { HTTPException } from 'hono/http-exception';
-import { ALERT_TYPES, type AlertType } from '../alerts/index.ts';
+import { ALERT_TYPES, type AlertType, type RecentAlerts } from '../alerts/index.ts';
 import type { Database } from '../db/index.ts';
 import { errorText, InvalidArgumentError } from '../errors.ts';
 import { getLogger } from '../logger.ts';
@@ -16,7 +15,11 @@ import {
   type Telemetry,
 } from '../telemetry/index.ts';
 import { HEALTH_CONTENT_TYPE, HealthChecker } from './health.ts';
-import { type PerformanceMiddlewareOptions, performanceMiddleware } from './middleware/performance.ts';
+import {
+  type PerformanceMiddlewareOptions,
+  performanceErrorHandler,
+  performanceMiddleware,
+} from './middleware/performance.ts';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -39,6 +42,27 @@ export const MAX_ALERTS_LIMIT = 1000;
 export const DEFAULT_ALERTS_LIMIT = 50;
 /** Seconds a failing `/readyz` asks callers to wait before asking again. */
 export const READYZ_RETRY_AFTER_SECONDS = 5;
+/** The realm of the bearer challenge (`WWW-Authenticate: Bearer realm="perf-sidecar"`). */
+export const AUTH_REALM = 'perf-sidecar';
+
+/** Methods a route can be registered for (HEAD is answered by GET routes). */
+const ROUTE_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/**
+ * The methods `app` has a route for at `path` (GET implies HEAD), in a fixed order; empty when no
+ * method has one. Middleware (`app.use`, method ALL) does not count.
+ */
+function allowedMethods(app: Hono, path: string): string[] {
+  const allowed: string[] = [];
+  for (const method of ROUTE_METHODS) {
+    const [matches] = app.router.match(method, path);
+    if (matches.some(([[, route]]) => route.method === method)) {
+      allowed.push(method);
+      if (method === 'GET') allowed.push('HEAD');
+    }
+  }
+  return allowed;
+}
 
 /** A 400 whose body is `{ error: 'invalid_query', detail }`. */
 class BadQuery extends Error {}
@@ -75,7 +99,9 @@ function wholeNumber(name: string, text: string | undefined, min: number, max: n
  * - `GET /readyz`: the health status; 503 with `Retry-After` when failing.
  * - `GET /api/system/performance?operation=&user_id=&hours=`: the performance report.
  * - `GET /api/system/performance/health`: `application/health+json`; 503 when failing.
- * - `GET /api/system/alerts?type=&limit=`: recent alerts, newest first.
+ * - `GET /api/system/alerts?type=&limit=`: recent alerts, newest first, with the entries skipped
+ *   (`skipped.invalid`: not `alert.v1`; `skipped.oversized`: too large to read) and `truncated`
+ *   (the bounded scan ended before `limit` records or the end of a list).
  * - `GET /metrics`: Prometheus text.
  */
 export function createApp(options: AppOptions): Hono {
@@ -100,9 +126,16 @@ export function createApp(options: AppOptions): Hono {
       );
     const auth = bearerAuth({
       token,
+      realm: AUTH_REALM,
       noAuthenticationHeader: { message: unauthorized },
-      invalidAuthenticationHeader: { message: unauthorized },
-      invalidToken: { message: unauthorized },
+      invalidAuthenticationHeader: {
+        message: unauthorized,
+        wwwAuthenticateHeader: `Bearer realm="${AUTH_REALM}", error="invalid_request"`,
+      },
+      invalidToken: {
+        message: unauthorized,
+        wwwAuthenticateHeader: `Bearer realm="${AUTH_REALM}", error="invalid_token"`,
+      },
     });
     app.use('/api/system/*', auth);
     app.use('/metrics', auth);
@@ -150,9 +183,9 @@ export function createApp(options: AppOptions): Hono {
       );
     }
     const limit = wholeNumber('limit', c.req.query('limit'), 1, MAX_ALERTS_LIMIT) ?? DEFAULT_ALERTS_LIMIT;
-    let alerts: Awaited<ReturnType<typeof telemetry.alerts.recent>>;
+    let found: RecentAlerts;
     try {
-      alerts = await telemetry.alerts.recent({ limit, ...(type ? { type: type as AlertType } : {}) });
+      found = await telemetry.alerts.scanRecent({ limit, ...(type ? { type: type as AlertType } : {}) });
     } catch (error) {
       getLogger().warn({ err: errorText(error) }, 'could not read alert lists');
       return c.json(
@@ -160,7 +193,8 @@ export function createApp(options: AppOptions): Hono {
         503,
       );
     }
-    return c.json({ count: alerts.length, alerts });
+    const { alerts, skipped, truncated } = found;
+    return c.json({ count: alerts.length, alerts, skipped, truncated });
   });
 
   app.get('/metrics', async (c) => {
@@ -168,17 +202,24 @@ export function createApp(options: AppOptions): Hono {
     return c.body(text, 200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
   });
 
-  app.notFound((c) =>
-    c.json(
-      {
-        error: 'not_found',
-        detail: `no route for ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 256)}`,
-      },
-      404,
-    ),
-  );
+  app.notFound((c) => {
+    const path = new URL(c.req.url).pathname;
+    const shownPath = path.slice(0, 256);
+    const allowed = allowedMethods(app, path);
+    if (allowed.length > 0) {
+      c.header('Allow', allowed.join(', '));
+      return c.json(
+        {
+          error: 'method_not_allowed',
+          detail: `${c.req.method} is not allowed on ${shownPath}; allowed: ${allowed.join(', ')}`,
+        },
+        405,
+      );
+    }
+    return c.json({ error: 'not_found', detail: `no route for ${c.req.method} ${shownPath}` }, 404);
+  });
+  const unhandled = performanceErrorHandler();
   app.onError((error, c) => {
-    if (error instanceof HTTPException) return error.getResponse();
     if (error instanceof BadQuery) return c.json({ error: 'invalid_query', detail: error.message }, 400);
     if (error instanceof InvalidArgumentError) {
       // Name the query parameter, not the library argument behind it.
@@ -186,8 +227,7 @@ export function createApp(options: AppOptions): Hono {
         error.argument === 'userId' ? error.message.replace(/^userId:/, 'user_id:') : error.message;
       return c.json({ error: 'invalid_query', detail }, 400);
     }
-    getLogger().error({ err: error.message, route: c.req.routePath }, 'request failed');
-    return c.json({ error: 'internal_error', detail: 'the request failed; see the sidecar log' }, 500);
+    return unhandled(error, c);
   });
   return app;
 }

@@ -5,6 +5,12 @@
  * Dependency checks (Redis `PING`, PostgreSQL `SELECT 1`) are cached for `cacheMs` (1 s), so that
  * polling the endpoint cannot be used to load Redis or PostgreSQL; concurrent callers share one
  * check.
+ *
+ * Only what the service cannot work without may `fail` (and so fail readiness): the database the
+ * service's lookups go to. Redis is not such a dependency: while it is away requests are served,
+ * alert records are buffered (and counted when dropped) and reports fall back to memory, so an
+ * unreachable Redis is `warn`. Process figures (memory, CPU, event loop) and alert buffering warn
+ * at most.
  */
 import type { Database } from '../db/index.ts';
 import { errorText } from '../errors.ts';
@@ -182,7 +188,13 @@ export class HealthChecker {
         const slow = ms > warnMs;
         return datastore(ms, slow ? 'warn' : 'pass', time, slow ? `PING took over ${warnMs} ms` : undefined);
       } catch (error) {
-        return datastore(null, 'fail', time, `redis did not answer PING: ${errorText(error)}`);
+        // warn, not fail: see the module comment.
+        return datastore(
+          null,
+          'warn',
+          time,
+          `redis did not answer PING: ${errorText(error)}; requests are still served and alert records are buffered`,
+        );
       }
     });
     return this.#redis.value;

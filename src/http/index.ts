@@ -1,6 +1,7 @@
 /** HTTP: the sidecar's Hono app, the performance middleware, health and the server runner. */
 export {
   type AppOptions,
+  AUTH_REALM,
   createApp,
   DEFAULT_ALERTS_LIMIT,
   MAX_ALERTS_LIMIT,
@@ -22,8 +23,10 @@ export {
 } from './middleware/correlation.ts';
 export {
   addPerformanceMiddleware,
+  type InternalErrorBody,
   type PerformanceMiddlewareOptions,
   type PerformanceVariables,
+  performanceErrorHandler,
   performanceMiddleware,
 } from './middleware/performance.ts';
 export { type SidecarOptions, type SidecarServer, startSidecar } from './serve.ts';

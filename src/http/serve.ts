@@ -3,9 +3,11 @@
  * `@hono/node-server`, the resource sampler, and a graceful `close()`. `src/server.ts` (what
  * `npm start` runs) is this plus signal handling; tests and the demo call it directly.
  */
-import type { AddressInfo } from 'node:net';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import { type AddressInfo, Server as NetServer } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import type { Hono } from 'hono';
+import type { Logger } from 'pino';
 import { createDatabase, type Database } from '../db/index.ts';
 import { errorText } from '../errors.ts';
 import { getLogger } from '../logger.ts';
@@ -46,9 +48,11 @@ export interface SidecarServer {
   /** The Hono app (to add routes before traffic arrives). */
   readonly app: Hono;
   /**
-   * Graceful stop: stops accepting, finishes in-flight requests, closes the database service it
-   * opened, then flushes spans, metrics, summary rollups and alerts and closes their connections.
-   * Each step is bounded; the whole takes at most about `timeoutMs` (default 8000).
+   * Graceful stop: stops listening, closes idle keep-alive connections, finishes in-flight requests
+   * (their responses carry `Connection: close`, so keep-alive clients open a new connection instead
+   * of reusing one that is about to go), closes the database service it opened, then flushes spans,
+   * metrics, summary rollups and alerts and closes their connections. Each step is bounded; the
+   * whole takes at most about `timeoutMs` (default 8000).
    */
   close(timeoutMs?: number): Promise<void>;
 }
@@ -92,6 +96,22 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${shownHost}:${address.port}`;
+  // serve() without a createServer option makes a node:http server.
+  const http = server as HttpServer;
+
+  // Responses not yet started, so that a shutdown can still turn them into `Connection: close`.
+  // Bounded by the open connections (one unanswered request per connection without pipelining).
+  const pending = new Set<ServerResponse>();
+  let draining = false;
+  http.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (draining) {
+      res.shouldKeepAlive = false;
+      return;
+    }
+    pending.add(res);
+    res.once('close', () => pending.delete(res));
+    res.once('finish', () => pending.delete(res));
+  });
 
   let closing: Promise<void> | undefined;
   return {
@@ -105,16 +125,8 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
         // second for the Redis QUIT that follows its flushes.
         const deadline = Date.now() + timeoutMs;
         const left = () => Math.max(deadline - Date.now(), 100);
-        // close() stops accepting and resolves once in-flight requests have finished.
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            log.warn('in-flight requests did not finish in time; closing their connections');
-            (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-          }, timeoutMs * 0.4);
-          server.close(() => {
-            clearTimeout(timer);
-            resolve();
-          });
+        await drain(http, pending, timeoutMs * 0.4, log, () => {
+          draining = true;
         });
         if (ownsDatabase && database) await closeQuietly(database, Math.min(left(), timeoutMs * 0.1));
         await shutdownTelemetry(Math.max(left() - 1000, 100));
@@ -122,6 +134,43 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
       return closing;
     },
   };
+}
+
+/**
+ * Stops `server` so that keep-alive clients are never reset: the listening socket closes first (a
+ * client that reconnects gets ECONNREFUSED, which it can retry elsewhere, rather than a connection
+ * accepted into the backlog and then reset), then idle connections close, and responses still to
+ * come carry `Connection: close` (Node then closes their connection once they are sent). Connections
+ * still open after `graceMs` are closed.
+ */
+async function drain(
+  server: HttpServer,
+  pending: Set<ServerResponse>,
+  graceMs: number,
+  log: Logger,
+  markDraining: () => void,
+): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+  markDraining();
+  for (const res of pending) if (!res.headersSent) res.shouldKeepAlive = false;
+  pending.clear();
+  // net.Server's close only stops listening; http.Server's would close idle connections first.
+  NetServer.prototype.close.call(server);
+  server.closeIdleConnections();
+  // A response whose headers were already sent with keep-alive leaves an idle connection behind.
+  const idle = setInterval(() => server.closeIdleConnections(), 50);
+  const timer = setTimeout(() => {
+    log.warn('in-flight requests did not finish in time; closing their connections');
+    server.closeAllConnections();
+  }, graceMs);
+  try {
+    await closed;
+  } finally {
+    clearInterval(idle);
+    clearTimeout(timer);
+  }
+  // http.Server's own close clears its connection-checking timer; the socket is already closed.
+  server.close(() => undefined);
 }
 
 async function closeQuietly(database: Database, timeoutMs: number): Promise<void> {

@@ -1,7 +1,7 @@
 /** HealthChecker with a real PostgreSQL: pass, fail on a dead server, and the one-second cache. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../../src/db/index.ts';
-import { HealthChecker } from '../../src/http/index.ts';
+import { createApp, HealthChecker } from '../../src/http/index.ts';
 import { TEST_DATABASE_URL, withPassword } from '../helpers/env.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
@@ -42,5 +42,18 @@ describe('HealthChecker', () => {
       observedValue: null,
     });
     expect(JSON.stringify(health)).not.toContain('pg-secret-pw');
+  });
+
+  it('fails readiness (503 + Retry-After) only for the database, which lookups cannot work without', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const url = `postgresql://postgres@127.0.0.1:${await freePort()}/test`;
+    db = await createDatabase({ url, healthTimeoutSeconds: 1, poolTimeoutSeconds: 1 });
+    const app = createApp({ telemetry: t.telemetry, database: db, middleware: false });
+    const ready = await app.request('/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.headers.get('retry-after')).toBe('5');
+    expect(await ready.json()).toEqual({ status: 'fail' });
+    const live = await app.request('/livez');
+    expect(live.status).toBe(200);
   });
 });

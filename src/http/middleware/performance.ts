@@ -5,7 +5,8 @@
 import { performance } from 'node:perf_hooks';
 import { context, type Span, trace } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType } from '@opentelemetry/core';
-import type { Hono, MiddlewareHandler } from 'hono';
+import type { Context, ErrorHandler, Hono, MiddlewareHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
 import { alertTraceOf } from '../../alerts/index.ts';
 import { describeValue, InvalidArgumentError } from '../../errors.ts';
@@ -74,6 +75,90 @@ function routeTemplate(c: Parameters<MiddlewareHandler>[0]): string | undefined 
   return undefined;
 }
 
+/** Body of the JSON 500 answered for an unhandled error in a route. */
+export interface InternalErrorBody {
+  readonly error: 'internal_error';
+  /** Says where to look; never the error's own message (it may hold data the caller must not see). */
+  readonly detail: string;
+  /** The request's correlation id (`null` without the performance middleware). */
+  readonly correlation_id: string | null;
+  /** The trace id of the request's server span (`null` without tracing). */
+  readonly trace_id: string | null;
+}
+
+/** Errors already logged, so that the error handler and the middleware log each one once. */
+const loggedErrors = new WeakSet<object>();
+
+/** The request's server span: the one instrumentation-http made, else the active one. */
+function requestSpan(): Span | undefined {
+  const active = context.active();
+  return getRPCMetadata(active)?.span ?? trace.getSpan(active);
+}
+
+function correlationIdOf(c: Context): string | undefined {
+  const id: unknown = c.get('correlationId');
+  return typeof id === 'string' ? id : undefined;
+}
+
+/** Logs an unhandled route error once, through pino, with its stack and the request's ids. */
+function logFailure(c: Context, error: Error, traceId: string | undefined): void {
+  if (loggedErrors.has(error)) return;
+  loggedErrors.add(error);
+  const route = routeTemplate(c);
+  getLogger().error(
+    {
+      err: error,
+      method: c.req.method,
+      route: route ?? null,
+      correlation_id: correlationIdOf(c),
+      trace_id: traceId,
+    },
+    'request failed',
+  );
+}
+
+function internalError(c: Context, traceId: string | undefined): Response {
+  const correlationId = correlationIdOf(c);
+  const body: InternalErrorBody = {
+    error: 'internal_error',
+    detail: correlationId
+      ? `the request failed; the server log has the details under correlation id ${correlationId}`
+      : 'the request failed; the server log has the details',
+    correlation_id: correlationId ?? null,
+    trace_id: traceId ?? null,
+  };
+  return c.json(body, 500);
+}
+
+/** Hono's default error handler answers this; the middleware replaces it with a JSON 500. */
+async function isHonoDefault500(res: Response): Promise<boolean> {
+  if (res.status !== 500 || !res.headers.get('content-type')?.startsWith('text/plain')) return false;
+  return (await res.clone().text()) === 'Internal Server Error';
+}
+
+/**
+ * Creates an error handler for `app.onError()` that answers unhandled errors with a JSON 500
+ * ({@link InternalErrorBody}: correlation id and trace id, never the error message or a stack) and
+ * logs each error once through pino with its stack. `HTTPException`s keep their own response.
+ * {@link addPerformanceMiddleware} installs it; add it yourself next to
+ * `app.use(performanceMiddleware())`, or Hono's default handler prints the stack with
+ * `console.error` before the middleware can turn its answer into JSON.
+ *
+ * @example
+ * ```ts
+ * app.use(performanceMiddleware());
+ * app.onError(performanceErrorHandler());
+ * ```
+ */
+export function performanceErrorHandler(): ErrorHandler {
+  return function performanceErrorHandler_(error, c) {
+    if (error instanceof HTTPException) return error.getResponse();
+    const traceId = requestSpan()?.spanContext().traceId;
+    logFailure(c, error, traceId);
+    return internalError(c, traceId);
+  };
+}
+
 /**
  * Creates the performance middleware.
  *
@@ -130,6 +215,14 @@ export function performanceMiddleware(
 
     // Operations tracked by the handler inherit the id (see activeCorrelationId).
     await withCorrelationId(correlationId, next);
+    // Hono hands a route's error to app.onError and leaves it in c.error; log it once (unless
+    // performanceErrorHandler already did) and never answer it with Hono's plain-text 500.
+    const failure = c.error;
+    if (failure !== undefined && !(failure instanceof HTTPException) && c.res.status >= 500) {
+      const traceId = span?.spanContext().traceId;
+      logFailure(c, failure, traceId);
+      if (await isHonoDefault500(c.res)) c.res = internalError(c, traceId);
+    }
 
     const seconds = (performance.now() - started) / 1000;
     const route = routeTemplate(c);
@@ -188,7 +281,8 @@ export function performanceMiddleware(
 }
 
 /**
- * Adds {@link performanceMiddleware} to every route of `app` (one call for the whole app).
+ * Adds {@link performanceMiddleware} to every route of `app`, and {@link performanceErrorHandler}
+ * as its error handler (replacing one set before).
  *
  * @returns the same app.
  */
@@ -197,5 +291,6 @@ export function addPerformanceMiddleware<A extends Hono>(
   options: PerformanceMiddlewareOptions = {},
 ): A {
   app.use('*', performanceMiddleware(options));
+  app.onError(performanceErrorHandler());
   return app;
 }
