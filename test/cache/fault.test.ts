@@ -73,3 +73,65 @@ describe('Redis stopped mid-test (own redis-server, stopped and restarted)', () 
     }
   });
 });
+
+describe('Redis hung (own redis-server stopped with SIGSTOP, then resumed)', () => {
+  it('opens the breaker once for calls that time out together, skips Redis after it, and closes by itself on resume', async () => {
+    own = await OwnRedis.start();
+    const server = own;
+    f = new CacheFixture();
+    const cache = f.openNow({ redis: server.url });
+    const other = f.openNow({ redis: server.url });
+    expect(await cache.ready()).toBe(true);
+    expect(await other.ready()).toBe(true);
+    await cache.set('shared', 'before the hang');
+    await waitFor(() => other.getStats().redis_cache.bus_messages === 1, { what: 'the set message' });
+    expect(await other.get('shared')).toBe('before the hang');
+    expect(await cache.get('warm-up miss')).toBeUndefined();
+
+    server.signal('SIGSTOP');
+    try {
+      // Twenty calls in flight when Redis stops answering: they time out together, one opening.
+      const cold = await Promise.all(Array.from({ length: 20 }, (_, i) => cache.get(`cold:${i}`)));
+      expect(cold).toEqual(Array(20).fill(undefined));
+      const hung = cache.getStats().redis_cache;
+      expect(hung).toMatchObject({ breaker_opens: 1, errors: 20, connected: true });
+      expect(hung.breaker).not.toBe('closed');
+
+      // Later calls do not touch Redis: no new errors, each one skipped, memory answers.
+      expect(await cache.get('shared')).toBe('before the hang');
+      expect(await cache.getOrSet('during', () => 'computed')).toBe('computed');
+      await cache.delete('shared');
+      expect(await cache.get('cold:0')).toBeUndefined();
+      const after = cache.getStats().redis_cache;
+      expect(after.errors).toBe(20);
+      expect(after.breaker_opens).toBe(1);
+      expect(after.skipped).toBeGreaterThanOrEqual(4);
+      expect(after.pending_invalidations).toBe(2); // during, shared
+    } finally {
+      server.signal('SIGCONT');
+    }
+
+    // Closed again and replayed with no cache call made: nothing waits for a caller to probe.
+    await waitFor(
+      () => {
+        const s = cache.getStats().redis_cache;
+        return s.breaker === 'closed' && s.pending_invalidations === 0;
+      },
+      { what: 'the breaker to close by itself after the resume' },
+    );
+    // Coherence is back: the delete made during the hang reaches the other instance's memory.
+    await waitFor(async () => (await other.get('shared')) === undefined, { what: 'the replayed delete' });
+
+    // One call alone, on a hung Redis, opens the breaker at its first timeout.
+    server.signal('SIGSTOP');
+    try {
+      expect(await cache.get('cold:alone')).toBeUndefined();
+      expect(cache.getStats().redis_cache).toMatchObject({ breaker_opens: 2, errors: 21 });
+      expect(await cache.get('cold:next')).toBeUndefined();
+      expect(cache.getStats().redis_cache.errors).toBe(21);
+    } finally {
+      server.signal('SIGCONT');
+    }
+    await waitFor(() => cache.getStats().redis_cache.breaker === 'closed', { what: 'the second close' });
+  });
+});
