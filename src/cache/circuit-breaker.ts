@@ -6,10 +6,13 @@
  * memory alone.
  *
  * Callers never probe: the breaker sends its own probe (one at a time, the `probe` callback) as it
- * opens and again each `durationMs` while it stays open. It closes when a probe answers once
- * `durationMs` has passed since opening, at once when a probe answers after waiting longer than
- * `slowMs` (it was sent to a hung server, which has resumed), and when the connection reports ready.
- * So after a hang coherence returns as soon as Redis answers again, not a breaker period later.
+ * opens and again each `durationMs` while it stays open; a probe is never bounded by a timer, so on
+ * a hung server exactly one waits. It closes when the connection reports ready, and when a probe
+ * answers within `slowMs`: at once if it opened on a timeout (a hung server answers again: it
+ * resumed), else once `durationMs` has passed since opening (a server that answered with errors).
+ * A probe answered later than `slowMs` is followed at once by another, which must be quick: a
+ * server that is merely slow keeps the circuit open. So after a hang coherence returns about one
+ * round trip after Redis resumes, not a breaker period later.
  */
 
 /** Breaker states, as reported in statistics (`half_open`: open past its period, probe pending). */
@@ -18,13 +21,16 @@ export type BreakerState = 'closed' | 'open' | 'half_open';
 /** How a Redis call failed. */
 export type FailureKind = 'error' | 'timeout';
 
+/** Why the circuit opened: a failure, or the connection known to be down. */
+export type TripReason = FailureKind | 'down';
+
 /** Options of {@link CircuitBreaker}. */
 export interface CircuitBreakerOptions {
   /** Consecutive errors that open the circuit. */
   readonly threshold: number;
   /** Shortest time open, and the pause between probes that failed, ms. */
   readonly durationMs: number;
-  /** A probe answered later than this (ms) proves a hung server resumed: close at once. */
+  /** A probe answered within this (ms) shows a healthy server; a later answer is checked again. */
   readonly slowMs: number;
   /** Sends one probe; resolves when Redis answered it. Never called while one is pending. */
   readonly probe: () => Promise<unknown>;
@@ -37,6 +43,7 @@ export interface CircuitBreakerOptions {
 /** See the module comment. */
 export class CircuitBreaker {
   #state: 'closed' | 'open' = 'closed';
+  #reason: TripReason = 'error';
   #failures = 0;
   #openUntil = 0;
   #probing = false;
@@ -74,14 +81,16 @@ export class CircuitBreaker {
   /** A Redis call failed: a timeout opens at once, errors after `threshold` in a row. */
   failure(kind: FailureKind): void {
     this.#failures++;
-    if (this.#state === 'closed' && (kind === 'timeout' || this.#failures >= this.#o.threshold)) this.trip();
+    if (this.#state === 'closed' && (kind === 'timeout' || this.#failures >= this.#o.threshold))
+      this.trip(kind);
   }
 
-  /** Opens the circuit now (also used when the connection is known to be down). */
-  trip(): void {
+  /** Opens the circuit now (`down`: the connection is known to be down). */
+  trip(reason: TripReason = 'down'): void {
     if (this.#stopped) return;
     this.#openUntil = performance.now() + this.#o.durationMs;
     if (this.#state === 'closed') {
+      this.#reason = reason;
       this.#opened++;
       this.#state = 'open';
       this.#o.onOpen();
@@ -131,7 +140,8 @@ export class CircuitBreaker {
         this.#probing = false;
         if (this.#stopped || this.#state === 'closed') return;
         const now = performance.now();
-        if (now - sent > this.#o.slowMs || now >= this.#openUntil) this.#close();
+        if (now - sent > this.#o.slowMs) this.#probe();
+        else if (this.#reason === 'timeout' || now >= this.#openUntil) this.#close();
         else this.#schedule(this.#openUntil - now);
       },
       () => {
