@@ -152,8 +152,9 @@ export interface CacheOptions {
   /**
    * Longest any cache Redis command may take, ms; past it the command counts as failed, the circuit
    * opens at once (a Redis that does not answer is not a passing error) and the call goes on without
-   * Redis. This is the worst latency a hung Redis adds to a call. Calls made while the first
-   * connection opens wait for it this long at most. Default 250.
+   * Redis. This is the worst latency a hung Redis adds to a call. (Calls made while the first
+   * connection opens wait for it instead of skipping Redis: until it is ready or its attempt fails,
+   * at most `max(2 × this, 1000)` ms, the connect timeout.) Default 250.
    */
   readonly redisCommandTimeoutMs?: number;
   /** Consecutive Redis errors that open the circuit breaker (one timeout opens it at once). Default 3. */

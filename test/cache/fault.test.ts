@@ -1,5 +1,8 @@
+import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { getLogger, setLogger } from '../../src/logger.ts';
 import { CacheFixture } from '../helpers/cache.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -137,5 +140,46 @@ describe('Redis hung (own redis-server stopped with SIGSTOP, then resumed)', () 
       server.signal('SIGCONT');
     }
     await waitFor(() => cache.getStats().redis_cache.breaker === 'closed', { what: 'the second close' });
+  });
+});
+
+describe('Redis not there yet at start-up (own redis-server, started later)', () => {
+  it('does not wait on a refused first connection, and sends what it owes once Redis is there, not as an outage', async () => {
+    own = await OwnRedis.start();
+    const server = own;
+    await server.stop();
+    f = new CacheFixture();
+    const lines: string[] = [];
+    const previous = getLogger();
+    setLogger(
+      pino(
+        { level: 'info' },
+        new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            lines.push(chunk.toString());
+            done();
+          },
+        }),
+      ),
+    );
+    try {
+      const cache = f.openNow({ redis: server.url });
+      await cache.set('early', 'written before Redis was there');
+      expect(await cache.get('early')).toBe('written before Redis was there');
+      expect(cache.getStats().redis_cache).toMatchObject({ connected: false, pending_invalidations: 1 });
+      // Never connected: not an outage, so the breaker did not open.
+      expect(cache.getStats().redis_cache.breaker_opens).toBe(0);
+
+      await server.start();
+      await waitFor(() => cache.getStats().redis_cache.pending_invalidations === 0, {
+        timeoutMs: 15_000,
+        what: 'the cache to connect and send its pending delete',
+      });
+      const messages = lines.map((line) => String((JSON.parse(line) as { msg?: unknown }).msg));
+      expect(messages).toContain('cache sent the invalidations made before Redis first connected');
+      expect(messages.filter((m) => m.includes('away'))).toEqual([]);
+    } finally {
+      setLogger(previous);
+    }
   });
 });

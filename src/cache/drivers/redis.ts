@@ -161,8 +161,9 @@ export class RedisDriver {
   }
 
   /**
-   * Resolves `true` once the connection is ready, or `false` when it is not within `ms` (or the
-   * client could not be created). Used while the first connection opens.
+   * Resolves `true` once the connection is ready, or `false` when it is not within `ms`, when the
+   * connection attempt fails (refused, closed), or when the client could not be created. Used while
+   * the first connection opens.
    */
   async waitReady(ms: number): Promise<boolean> {
     const deadline = performance.now() + ms;
@@ -177,6 +178,7 @@ export class RedisDriver {
       const done = (ready: boolean) => {
         clearTimeout(timer);
         client.off('ready', onReady);
+        client.off('close', onEnd);
         client.off('end', onEnd);
         resolve(ready);
       };
@@ -185,6 +187,7 @@ export class RedisDriver {
       const timer = setTimeout(() => done(false), Math.max(0, deadline - performance.now()));
       timer.unref();
       client.on('ready', onReady);
+      client.on('close', onEnd);
       client.on('end', onEnd);
     });
   }
