@@ -7,7 +7,10 @@
  * 2. Redis-hit get with a cold memory level, against ioredis GET;
  * 3. miss + trivial factory, against a hand-written ioredis GET + SET read-through;
  * 4. stampede: factory calls for 1,000 concurrent getOrSet on a cold key (one and two instances);
- * 5. tag invalidation with 10,000 tagged keys, against the usual Redis-set approach.
+ * 5. tag invalidation with 10,000 tagged keys, against the usual Redis-set approach;
+ * 6. a hung Redis (own redis-server stopped with SIGSTOP, default options): the latency it adds to
+ *    sequential and concurrent calls, and how long after SIGCONT the cache is coherent again
+ *    (`node bench/cache.bench.ts hang` runs this one alone).
  *
  * Payloads: a 100-byte string and an array of 100 small objects.
  */
@@ -23,6 +26,7 @@ import { Keyv } from 'keyv';
 import { LRUCache } from 'lru-cache';
 import { type Cache, createCache } from '../src/cache/index.ts';
 import { setLogLevel } from '../src/logger.ts';
+import { OwnRedis } from '../test/helpers/redis-server.ts';
 import { compare } from './lib.ts';
 
 const STRING_100 = 'x'.repeat(100);
@@ -331,4 +335,104 @@ export async function benchCache(url: string): Promise<void> {
   } finally {
     await peers.close();
   }
+  await hungRedis();
 }
+
+/** Bounded poll (the figure is the time it took), ms; throws past `limitMs`. */
+async function timeUntil(check: () => boolean, limitMs: number): Promise<number> {
+  const started = performance.now();
+  while (!check()) {
+    if (performance.now() - started > limitMs) throw new Error(`not reached within ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return performance.now() - started;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await fn();
+  return performance.now() - started;
+}
+
+const ms = (n: number) => `${n.toFixed(n < 10 ? 2 : 0)} ms`;
+
+/**
+ * A hung Redis with the default options, in rounds: added latency of the first call (sequential),
+ * of the calls after it, of 100 concurrent calls in flight when Redis stops answering, and the time
+ * from SIGCONT until the breaker is closed and pending invalidations are sent.
+ */
+export async function hungRedis(rounds = 5): Promise<void> {
+  setLogLevel('error');
+  const server = await OwnRedis.start();
+  const cache = createCache({
+    redis: server.url,
+    prefix: `perf-bench-hang:${randomUUID()}:`,
+    name: 'bench-hang',
+  });
+  try {
+    if (!(await cache.ready())) throw new Error('bench cache did not connect');
+    await cache.set('warm', 'w');
+    const rows: Record<string, number[]> = {
+      'first get (sequential)': [],
+      'first getOrSet (sequential)': [],
+      'next 100 calls, worst': [],
+      '100 concurrent gets, worst': [],
+      'breaker opens per round': [],
+      'SIGCONT to coherent': [],
+    };
+    for (let round = 0; round < rounds; round++) {
+      const opens = cache.getStats().redis_cache.breaker_opens;
+      const sequential = round % 2 === 0;
+      server.signal('SIGSTOP');
+      try {
+        if (sequential) {
+          rows['first get (sequential)']?.push(await timed(() => cache.get(`cold:${round}`)));
+        } else {
+          rows['first getOrSet (sequential)']?.push(
+            await timed(() => cache.getOrSet(`cold:${round}`, () => 'computed')),
+          );
+        }
+        let worst = 0;
+        for (let i = 0; i < 100; i++)
+          worst = Math.max(worst, await timed(() => cache.getOrSet(`after:${round}:${i}`, () => i)));
+        rows['next 100 calls, worst']?.push(worst);
+      } finally {
+        server.signal('SIGCONT');
+      }
+      rows['SIGCONT to coherent']?.push(
+        await timeUntil(() => {
+          const s = cache.getStats().redis_cache;
+          return s.breaker === 'closed' && s.pending_invalidations === 0;
+        }, 30_000),
+      );
+      // Concurrent: 100 calls in flight when Redis stops answering.
+      server.signal('SIGSTOP');
+      try {
+        const times = await Promise.all(
+          Array.from({ length: 100 }, (_, i) => timed(() => cache.get(`concurrent:${round}:${i}`))),
+        );
+        rows['100 concurrent gets, worst']?.push(Math.max(...times));
+      } finally {
+        server.signal('SIGCONT');
+      }
+      await timeUntil(() => cache.getStats().redis_cache.breaker === 'closed', 30_000);
+      rows['breaker opens per round']?.push((cache.getStats().redis_cache.breaker_opens - opens) / 2);
+    }
+    console.log(
+      `\nHung Redis (SIGSTOP), default options (redisCommandTimeoutMs 250), ${rounds} rounds: median [min, max]`,
+    );
+    for (const [name, values] of Object.entries(rows)) {
+      const sorted = [...values].sort((a, b) => a - b);
+      const median = sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+      const format = name.startsWith('breaker') ? (n: number) => String(n) : ms;
+      console.log(
+        `  ${name.padEnd(30)} ${format(median)} [${format(sorted[0] ?? Number.NaN)}, ${format(sorted.at(-1) ?? Number.NaN)}]`,
+      );
+    }
+  } finally {
+    await cache.close();
+    await server.dispose();
+  }
+}
+
+if (import.meta.main && process.argv[2] === 'hang') await hungRedis();

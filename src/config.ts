@@ -121,6 +121,8 @@ export interface PerfSidecarConfig {
   };
   /** `REDIS_COMMAND_TIMEOUT_MS`: how long any perf-sidecar Redis command may take before it fails. */
   readonly redisCommandTimeoutMs: number;
+  /** `CACHE_REDIS_COMMAND_TIMEOUT_MS`: the cache's Redis command timeout for `initializeCache()`. */
+  readonly cacheRedisCommandTimeoutMs: number;
   /** HTTP listener of the sidecar server. */
   readonly server: {
     /** `PORT`. */
@@ -733,6 +735,16 @@ const SPECS = {
     schema: integer(10, 60_000),
     fallback: 1000,
   }),
+  CACHE_REDIS_COMMAND_TIMEOUT_MS: spec({
+    name: 'CACHE_REDIS_COMMAND_TIMEOUT_MS',
+    default: '250',
+    expected: 'an integer number of milliseconds from 10 to 60000',
+    secret: false,
+    description:
+      'Longest a cache Redis command may take (initializeCache() without arguments); the most a hung Redis adds to a cache call.',
+    schema: integer(10, 60_000),
+    fallback: 250,
+  }),
   PORT: spec({
     name: 'PORT',
     default: '8000',
@@ -991,6 +1003,7 @@ export function loadConfig(env: Env = process.env): PerfSidecarConfig {
       bufferMax: p.ALERT_BUFFER_MAX,
     },
     redisCommandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS,
+    cacheRedisCommandTimeoutMs: p.CACHE_REDIS_COMMAND_TIMEOUT_MS,
     server: { port: p.PORT, host: p.HOST, shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS },
     serviceName: p.OTEL_SERVICE_NAME,
     otlp: otlpConfig(p),

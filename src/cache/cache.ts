@@ -19,8 +19,15 @@ import { RedisBus } from './bus/redis-bus.ts';
 import { type BreakerState, CircuitBreaker } from './circuit-breaker.ts';
 import { MemoryDriver, type MemoryEntry } from './drivers/memory.ts';
 import { RedisDriver } from './drivers/redis.ts';
-import { decodeEnvelope, encodeEnvelopeTail } from './envelope.ts';
-import { CacheClosedError, CacheFactoryTimeoutError } from './errors.ts';
+import {
+  ABSENT_FORMAT,
+  absentPayload,
+  absentValue,
+  decodeEnvelope,
+  ENVELOPE_FORMAT,
+  encodeEnvelopeTail,
+} from './envelope.ts';
+import { CacheClosedError, CacheFactoryTimeoutError, withKey } from './errors.ts';
 import {
   type CacheOptions,
   checkKey,
@@ -35,6 +42,7 @@ import {
 import { deepFreeze } from './serializer.ts';
 import { type KnownVersion, TagVersions } from './tags.ts';
 import { CacheTelemetry } from './telemetry.ts';
+import { isTimeout, startupWaitMs } from './timeouts.ts';
 
 /** What a `getOrSet` factory receives. */
 export interface FactoryContext<T> {
@@ -57,6 +65,8 @@ export interface LevelStats {
   readonly hit_rate: number;
   /** Stale values served within their grace period from this level. */
   readonly stale_serves: number;
+  /** Hits on absent entries (a factory returned `undefined` or `null`); counted in `hits` too. */
+  readonly absent_hits: number;
 }
 
 /** Statistics of the memory level. */
@@ -111,8 +121,13 @@ export interface FactoryStats {
   readonly coalesced: number;
   /** `getOrSet` calls that ran their own factory because the single-flight table was full. */
   readonly uncoalesced: number;
-  /** Results returned but not cached (too large for memory-only mode, or invalidated meanwhile). */
+  /**
+   * Results returned but not cached (too large for memory-only mode, invalidated meanwhile, or
+   * absent with `absentTtlSeconds` 0).
+   */
   readonly not_cached: number;
+  /** Results cached as absent (the factory returned `undefined` or `null`). */
+  readonly absent: number;
   /** Factories running now (foreground and background). */
   readonly in_flight: number;
 }
@@ -207,7 +222,13 @@ export class Cache {
   readonly #pendingKeys = new Set<string>();
   readonly #pendingTags = new Set<string>();
   #pendingClear = false;
+  /** Whether something pending was recorded before Redis ever connected (start-up, not an outage). */
+  #pendingFromStart = false;
   #replaying = false;
+  /** Settles when the replay running now ends; writes wait for it, so none is erased by it. */
+  #replayDone: Promise<void> | undefined;
+  /** Settles when the first connection is ready or {@link startupWaitMs} passed; then unset. */
+  #startup: Promise<void> | undefined;
   /** Redis mode: versions of invalidations made while Redis was away (negative: no server version equals one). */
   #localVersion = 0;
   /** Memory-only mode: source of versions, so a forgotten and re-learnt tag never repeats one. */
@@ -217,9 +238,11 @@ export class Cache {
     l1Hits: 0,
     l1Misses: 0,
     l1Stale: 0,
+    l1Absent: 0,
     l2Hits: 0,
     l2Misses: 0,
     l2Stale: 0,
+    l2Absent: 0,
     l2Errors: 0,
     l2Skipped: 0,
     runs: 0,
@@ -229,6 +252,7 @@ export class Cache {
     coalesced: 0,
     uncoalesced: 0,
     notCached: 0,
+    factoryAbsent: 0,
     busResets: 0,
   };
 
@@ -246,19 +270,21 @@ export class Cache {
       bytes: this.#l1.bytes,
       breakerOpen: this.#l2 !== undefined && this.#breaker.state !== 'closed',
     }));
-    this.#breaker = new CircuitBreaker(
-      o.circuitBreakerThreshold,
-      o.circuitBreakerDurationMs,
-      () =>
+    this.#breaker = new CircuitBreaker({
+      threshold: o.circuitBreakerThreshold,
+      durationMs: o.circuitBreakerDurationMs,
+      slowMs: o.redisCommandTimeoutMs,
+      probe: () => (this.#l2 === undefined ? Promise.reject(new Error('no Redis')) : this.#l2.ping()),
+      onOpen: () =>
         getLogger().warn(
           { cache: o.name, redis: this.#redisLabel },
           'cache Redis circuit opened; continuing on memory alone',
         ),
-      () => {
+      onClose: () => {
         getLogger().info({ cache: o.name, redis: this.#redisLabel }, 'cache Redis circuit closed');
         void this.#replay();
       },
-    );
+    });
     const redis = o.redis;
     this.#redisLabel = redis === undefined ? 'none' : typeof redis === 'string' ? redactUrl(redis) : 'client';
     if (redis === undefined) {
@@ -289,6 +315,13 @@ export class Cache {
       this.#everConnected = true;
       this.#breaker.reconnected();
       void this.#replay();
+    });
+    // Calls made while the first connection opens wait for it, in the order they were made, instead
+    // of skipping Redis: a write made right after createCache must reach Redis. Bounded by the
+    // first connection attempt's own timeout (loading ioredis included), after which calls go on
+    // without Redis as in an outage.
+    this.#startup = l2.waitReady(startupWaitMs(o.redisCommandTimeoutMs)).then(() => {
+      this.#startup = undefined;
     });
     this.#bus = new RedisBus({
       client: connect(':bus'),
@@ -347,6 +380,7 @@ export class Cache {
       const validity = this.#validity(entry, now);
       if (now < entry.freshUntil && this.#trustworthy(validity)) {
         this.#c.l1Hits++;
+        if (entry.absent) this.#c.l1Absent++;
         return entry.value as T;
       }
       if (validity === INVALID) this.#l1.delete(key);
@@ -368,6 +402,7 @@ export class Cache {
     this.#assertOpen();
     checkKey(key, this.#o.maxKeyLength);
     const call = resolveCallOptions(options, this.#o);
+    await this.#settled();
     const snapshot = await this.#currentVersions(call.tags);
     await this.#store(key, value, call, snapshot, undefined);
   }
@@ -408,6 +443,7 @@ export class Cache {
       if (now < entry.freshUntil) {
         if (trusted) {
           this.#c.l1Hits++;
+          if (entry.absent) this.#c.l1Absent++;
           return entry.value as T;
         }
       } else if (trusted && now < entry.staleUntil && now - entry.freshUntil < call.graceMs) {
@@ -450,6 +486,9 @@ export class Cache {
     this.#l1.delete(key);
     if (this.#l2 === undefined) return;
     const l2 = this.#l2;
+    await this.#settled();
+    // This delete supersedes a pending one: a replay must not repeat it after a later write.
+    this.#pendingKeys.delete(key);
     const done = await this.#attempt(() =>
       l2.deleteKeys([key], (chunk) => encodeKeysMessage(this.#id, chunk)),
     );
@@ -491,6 +530,7 @@ export class Cache {
         misses: c.l1Misses,
         hit_rate: hitRate(c.l1Hits, c.l1Misses),
         stale_serves: c.l1Stale,
+        absent_hits: c.l1Absent,
         items: this.#l1.items,
         bytes: this.#l1.bytes,
         evictions: this.#l1.evictions,
@@ -504,6 +544,7 @@ export class Cache {
         misses: c.l2Misses,
         hit_rate: hitRate(c.l2Hits, c.l2Misses),
         stale_serves: c.l2Stale,
+        absent_hits: c.l2Absent,
         errors: c.l2Errors,
         skipped: c.l2Skipped,
         breaker: l2 === undefined ? 'disabled' : this.#breaker.state,
@@ -521,6 +562,7 @@ export class Cache {
         coalesced: c.coalesced,
         uncoalesced: c.uncoalesced,
         not_cached: c.notCached,
+        absent: c.factoryAbsent,
         in_flight: this.#controllers.size,
       },
     };
@@ -534,6 +576,7 @@ export class Cache {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#breaker.stop();
     for (const controller of this.#controllers) controller.abort(new CacheClosedError(this.name));
     this.#telemetry.close();
     const pending = this.#pendingKeys.size + this.#pendingTags.size + (this.#pendingClear ? 1 : 0);
@@ -623,6 +666,7 @@ export class Cache {
 
   async #invalidate(tags: readonly string[]): Promise<void> {
     const l2 = this.#l2;
+    if (l2 !== undefined) await this.#settled();
     if (l2 === undefined) {
       const now = performance.now();
       for (const tag of tags) {
@@ -699,6 +743,7 @@ export class Cache {
   }
 
   #pend(kind: 'key' | 'tag' | 'clear', name: string): void {
+    if (!this.#everConnected) this.#pendingFromStart = true;
     if (kind === 'clear') this.#pendingClear = true;
     if (this.#pendingClear) {
       // A clear supersedes every key and tag invalidation.
@@ -716,16 +761,18 @@ export class Cache {
     if (this.#replaying || this.#closed || l2 === undefined) return;
     if (!this.#pendingClear && this.#pendingKeys.size === 0 && this.#pendingTags.size === 0) return;
     this.#replaying = true;
+    let finished = () => {};
+    this.#replayDone = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
     try {
       if (this.#pendingClear) {
-        if ((await this.#attempt(() => l2.invalidate([''], this.#id, this.#o.maxTtlMs * 2))) === FAILED)
-          return;
+        if (!(await this.#replayInvalidation(l2, ['']))) return;
         this.#pendingClear = false;
       }
       while (this.#pendingTags.size > 0) {
         const chunk = [...this.#pendingTags].slice(0, this.#o.maxTagsPerEntry);
-        if ((await this.#attempt(() => l2.invalidate(chunk, this.#id, this.#o.maxTtlMs * 2))) === FAILED)
-          return;
+        if (!(await this.#replayInvalidation(l2, chunk))) return;
         for (const tag of chunk) this.#pendingTags.delete(tag);
       }
       while (this.#pendingKeys.size > 0) {
@@ -734,10 +781,47 @@ export class Cache {
         if (done === FAILED) return;
         for (const key of chunk) this.#pendingKeys.delete(key);
       }
-      getLogger().info({ cache: this.name }, 'cache replayed the invalidations made while Redis was away');
+      getLogger().info(
+        { cache: this.name },
+        this.#pendingFromStart
+          ? 'cache sent the invalidations made before Redis first connected'
+          : 'cache replayed the invalidations made while Redis was away',
+      );
+      this.#pendingFromStart = false;
     } finally {
       this.#replaying = false;
+      this.#replayDone = undefined;
+      finished();
     }
+  }
+
+  /**
+   * Sends pending tag invalidations and adopts the versions Redis gave them, so that this process's
+   * next writes carry them (its own bus messages never come back to it). False when Redis failed.
+   */
+  async #replayInvalidation(l2: RedisDriver, tags: readonly string[]): Promise<boolean> {
+    const epoch = this.#bus?.epoch ?? 0;
+    const versions = await this.#attempt(() => l2.invalidate(tags, this.#id, this.#o.maxTtlMs * 2));
+    if (versions === FAILED) return false;
+    const now = performance.now();
+    for (let i = 0; i < tags.length; i++) {
+      const tag = tags[i] as string;
+      this.#tags.set(tag, { version: versions[i] ?? 0, epoch, at: now, seq: this.#bumpSeq(tag === '') });
+    }
+    return true;
+  }
+
+  /**
+   * While a replay runs, writes and invalidations wait for it (at most `redisCommandTimeoutMs`), so
+   * that a replayed invalidation is applied before them and never erases them.
+   */
+  #settled(): Promise<void> | undefined {
+    const replay = this.#replayDone;
+    if (replay === undefined) return undefined;
+    return Promise.race([
+      replay,
+      new Promise<void>((resolve) => setTimeout(resolve, this.#o.redisCommandTimeoutMs).unref()),
+    ]);
   }
 
   // ---- Redis ------------------------------------------------------------------------------
@@ -754,6 +838,7 @@ export class Cache {
   async #attempt<T>(fn: () => Promise<T>): Promise<T | typeof FAILED> {
     const l2 = this.#l2;
     if (l2 === undefined || this.#closed) return FAILED;
+    if (!l2.connected && this.#startup !== undefined) await this.#startup;
     if (!l2.connected) {
       // Known to be down: open at once, do not wait for timeouts to pile up.
       if (this.#everConnected) this.#breaker.trip();
@@ -768,9 +853,9 @@ export class Cache {
       const result = await fn();
       this.#breaker.success();
       return result;
-    } catch {
+    } catch (error) {
       this.#c.l2Errors++;
-      this.#breaker.failure();
+      this.#breaker.failure(isTimeout(error) ? 'timeout' : 'error');
       return FAILED;
     }
   }
@@ -807,7 +892,8 @@ export class Cache {
     for (let i = 0; valid && i < envelope.versions.length; i++) valid = envelope.versions[i] === current?.[i];
     let value: unknown;
     try {
-      value = valid ? deepFreeze(this.#o.serializer.deserialize(envelope.payload)) : undefined;
+      if (envelope.absent) value = absentValue(envelope.payload);
+      else value = valid ? deepFreeze(this.#o.serializer.deserialize(envelope.payload)) : undefined;
     } catch {
       valid = false;
     }
@@ -824,12 +910,14 @@ export class Cache {
       versions: envelope.versions,
       bytes: Buffer.byteLength(envelope.payload),
       retryAt: 0,
+      absent: envelope.absent,
     };
     // A set or delete of this key seen since the read left means the reply may be older: serve it,
     // but do not keep it.
     if (!this.#invalidatedSince(key, issued)) this.#l1.set(key, entry);
     if (freshMs > 0) {
       this.#c.l2Hits++;
+      if (envelope.absent) this.#c.l2Absent++;
       return { found: true, value, snapshot };
     }
     this.#c.l2Misses++;
@@ -879,6 +967,7 @@ export class Cache {
     l1Stale: Stale | undefined,
   ): Promise<Outcome> {
     try {
+      await this.#settled();
       const issued = this.#seq;
       const read = await this.#readL2(key, call.tags);
       if (read?.found) return { ok: true, value: read.value };
@@ -950,7 +1039,7 @@ export class Cache {
     let error: unknown;
     if (raced.kind === 'hard') {
       this.#c.hardTimeouts++;
-      error = new CacheFactoryTimeoutError(this.#o.factoryHardTimeoutMs);
+      error = new CacheFactoryTimeoutError(this.#o.factoryHardTimeoutMs, key);
       controller.abort(error);
     } else {
       this.#c.factoryErrors++;
@@ -966,7 +1055,8 @@ export class Cache {
 
   /**
    * Serializes, checks and stores a value; returns the frozen decoded copy callers get. With
-   * `issued` (a factory result), nothing is stored if the key was invalidated since then.
+   * `issued` (a factory result), nothing is stored if the key was invalidated since then, and an
+   * `undefined` or `null` result is stored as absent, for `absentTtlMs`.
    */
   async #store(
     key: string,
@@ -975,8 +1065,77 @@ export class Cache {
     snapshot: Snapshot,
     issued: number | undefined,
   ): Promise<unknown> {
-    const serializer = this.#o.serializer;
-    const text = serializer.serialize(value);
+    const absent = issued !== undefined && (value === undefined || value === null);
+    if (absent && call.absentTtlMs === 0) {
+      this.#notCached(undefined);
+      return value;
+    }
+    let text: string;
+    let frozen: unknown;
+    try {
+      text = absent ? absentPayload(value as null | undefined) : this.#serialize(value);
+      frozen = absent ? value : deepFreeze(this.#o.serializer.deserialize(text));
+    } catch (error) {
+      throw withKey(error, key);
+    }
+    const bytes = Buffer.byteLength(text);
+    const inMemory = this.#l1.accepts(bytes);
+    const l2 = this.#l2;
+    if (l2 === undefined && !inMemory) {
+      if (issued === undefined) {
+        throw withKey(
+          new InvalidArgumentError(
+            'value',
+            `is ${bytes} bytes serialized, over maxEntryBytes (${this.#o.maxEntryBytes}), and there is no Redis to hold it`,
+            'a smaller value, a larger maxEntryBytes, or a cache with Redis',
+          ),
+          key,
+        );
+      }
+      this.#notCached('it is over maxEntryBytes and there is no Redis');
+      return frozen;
+    }
+    if (issued !== undefined && this.#invalidatedSince(key, issued)) {
+      this.#notCached(undefined);
+      return frozen;
+    }
+    if (this.#closed) return frozen;
+    if (absent) this.#c.factoryAbsent++;
+    // Own writes count as invalidations too: an L2 read already on its way must not put the older
+    // value back in memory over this one.
+    this.#noteInvalidation(key);
+    const baseTtlMs = absent ? call.absentTtlMs : call.ttlMs;
+    const ttlMs =
+      this.#o.ttlJitter === 0 ? baseTtlMs : Math.round(baseTtlMs * (1 + Math.random() * this.#o.ttlJitter));
+    const now = performance.now();
+    const entry: MemoryEntry = {
+      value: frozen,
+      freshUntil: now + ttlMs,
+      staleUntil: now + ttlMs + call.graceMs,
+      globalVersion: snapshot.global,
+      tags: call.tags,
+      versions: snapshot.versions,
+      bytes,
+      retryAt: 0,
+      absent,
+    };
+    this.#l1.set(key, entry);
+    if (l2 !== undefined) {
+      await this.#settled();
+      const tail = encodeEnvelopeTail(call.graceMs, snapshot.global, call.tags, snapshot.versions, text);
+      const message = encodeKeysMessage(this.#id, [key]);
+      const format = absent ? ABSENT_FORMAT : ENVELOPE_FORMAT;
+      // This write supersedes a pending delete of the key: a replay must not repeat it afterwards.
+      this.#pendingKeys.delete(key);
+      const done = await this.#attempt(() => l2.write(key, format, tail, ttlMs, call.graceMs, message));
+      if (done === FAILED) this.#pend('key', key);
+    }
+    return frozen;
+  }
+
+  /** The value as text, checked to be a string within `maxValueBytes`. */
+  #serialize(value: unknown): string {
+    const text = this.#o.serializer.serialize(value);
     if (typeof text !== 'string') {
       throw new InvalidArgumentError(
         'options.serializer',
@@ -992,49 +1151,7 @@ export class Cache {
         'a smaller value, or a larger maxValueBytes',
       );
     }
-    const frozen = deepFreeze(serializer.deserialize(text));
-    const inMemory = this.#l1.accepts(bytes);
-    const l2 = this.#l2;
-    if (l2 === undefined && !inMemory) {
-      if (issued === undefined) {
-        throw new InvalidArgumentError(
-          'value',
-          `is ${bytes} bytes serialized, over maxEntryBytes (${this.#o.maxEntryBytes}), and there is no Redis to hold it`,
-          'a smaller value, a larger maxEntryBytes, or a cache with Redis',
-        );
-      }
-      this.#notCached('it is over maxEntryBytes and there is no Redis');
-      return frozen;
-    }
-    if (issued !== undefined && this.#invalidatedSince(key, issued)) {
-      this.#notCached(undefined);
-      return frozen;
-    }
-    if (this.#closed) return frozen;
-    // Own writes count as invalidations too: an L2 read already on its way must not put the older
-    // value back in memory over this one.
-    this.#noteInvalidation(key);
-    const ttlMs =
-      this.#o.ttlJitter === 0 ? call.ttlMs : Math.round(call.ttlMs * (1 + Math.random() * this.#o.ttlJitter));
-    const now = performance.now();
-    const entry: MemoryEntry = {
-      value: frozen,
-      freshUntil: now + ttlMs,
-      staleUntil: now + ttlMs + call.graceMs,
-      globalVersion: snapshot.global,
-      tags: call.tags,
-      versions: snapshot.versions,
-      bytes,
-      retryAt: 0,
-    };
-    this.#l1.set(key, entry);
-    if (l2 !== undefined) {
-      const tail = encodeEnvelopeTail(call.graceMs, snapshot.global, call.tags, snapshot.versions, text);
-      const message = encodeKeysMessage(this.#id, [key]);
-      const done = await this.#attempt(() => l2.write(key, tail, ttlMs, call.graceMs, message));
-      if (done === FAILED) this.#pend('key', key);
-    }
-    return frozen;
+    return text;
   }
 
   #notCached(reason: string | undefined): void {

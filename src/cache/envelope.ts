@@ -9,6 +9,10 @@
  * `TIME` in the same step as the write, so it never depends on the writing process's clock. The
  * cache builds everything after it (the {@link EnvelopeTail}) and the script prepends `1 <time>`.
  * Tags contain no control characters (checked on input), so a line break always ends a header line.
+ *
+ * An absent result (a factory returned `undefined` or `null`) is stored with the format `a` instead
+ * of `1` and the payload `undefined` or `null`, written by the cache itself, never by the
+ * serializer (which may not accept either). A reader that knows only format `1` treats it as a miss.
  */
 
 /** A decoded entry. */
@@ -23,8 +27,10 @@ export interface Envelope {
   readonly tags: readonly string[];
   /** Version of each tag when the value was computed (same order as `tags`). */
   readonly versions: readonly number[];
-  /** The serialized value. */
+  /** The serialized value; for an absent entry `undefined` or `null`. */
   readonly payload: string;
+  /** Whether this is an absent result (format `a`). */
+  readonly absent: boolean;
 }
 
 /** The part of an envelope the cache builds: everything after `1 <freshUntilMs>`. */
@@ -32,6 +38,19 @@ export type EnvelopeTail = string;
 
 /** Format marker of the envelope's first field. */
 export const ENVELOPE_FORMAT = '1';
+
+/** Format marker of an absent entry. */
+export const ABSENT_FORMAT = 'a';
+
+/** The payload stored for an absent result. */
+export function absentPayload(value: null | undefined): string {
+  return value === null ? 'null' : 'undefined';
+}
+
+/** The value an absent entry's payload stands for. */
+export function absentValue(payload: string): null | undefined {
+  return payload === 'null' ? null : undefined;
+}
 
 /** Encodes everything after the format and fresh-until fields. `versions` is parallel to `tags`. */
 export function encodeEnvelopeTail(
@@ -51,7 +70,7 @@ export function decodeEnvelope(text: string): Envelope | undefined {
   let end = text.indexOf('\n');
   if (end < 0) return undefined;
   const header = text.slice(0, end).split(' ');
-  if (header.length !== 5 || header[0] !== ENVELOPE_FORMAT) return undefined;
+  if (header.length !== 5 || (header[0] !== ENVELOPE_FORMAT && header[0] !== ABSENT_FORMAT)) return undefined;
   const [freshUntilMs, graceMs, globalVersion, count] = header.slice(1).map(Number) as [
     number,
     number,
@@ -81,5 +100,8 @@ export function decodeEnvelope(text: string): Envelope | undefined {
     tags.push(text.slice(space + 1, end));
     start = end + 1;
   }
-  return { freshUntilMs, graceMs, globalVersion, tags, versions, payload: text.slice(start) };
+  const payload = text.slice(start);
+  const absent = header[0] === ABSENT_FORMAT;
+  if (absent && payload !== 'null' && payload !== 'undefined') return undefined;
+  return { freshUntilMs, graceMs, globalVersion, tags, versions, payload, absent };
 }

@@ -2,7 +2,7 @@
  * Errors of the cache part. Bad arguments and values the serializer refuses are
  * `InvalidArgumentError`s (shared with the rest of perf-sidecar); these two are the cache's own.
  */
-import { PerfSidecarError } from '../errors.ts';
+import { describeValue, PerfSidecarError } from '../errors.ts';
 
 /** A call was made on a cache after {@link Cache.close}. */
 export class CacheClosedError extends PerfSidecarError {
@@ -19,11 +19,31 @@ export class CacheFactoryTimeoutError extends PerfSidecarError {
   /** The hard timeout that passed, ms. */
   readonly timeoutMs: number;
 
-  constructor(timeoutMs: number) {
+  /** @param key the key whose factory timed out (named in the message, shortened when long). */
+  constructor(timeoutMs: number, key?: string) {
     super(
       'PERF_CACHE_FACTORY_TIMEOUT',
-      `cache factory did not settle within factoryHardTimeoutMs (${timeoutMs} ms) and no stale value was available`,
+      `cache factory${key === undefined ? '' : ` of key ${describeValue(key)}`} did not settle within factoryHardTimeoutMs (${timeoutMs} ms) and no stale value was available`,
     );
     this.timeoutMs = timeoutMs;
   }
+}
+
+/**
+ * Names the cache key in an error the cache raises about a value (`value: contains undefined at
+ * $.a` becomes `value (key "user:7"): contains ...`), message and stack alike, keeping its class,
+ * code and argument. Other errors (a factory's own) are returned unchanged.
+ */
+export function withKey(error: unknown, key: string): unknown {
+  if (!(error instanceof PerfSidecarError)) return error;
+  const named = `key ${describeValue(key)}`;
+  if (error.message.includes(named)) return error;
+  const argument = (error as { argument?: unknown }).argument;
+  const old = error.message;
+  error.message =
+    typeof argument === 'string' && old.startsWith(`${argument}: `)
+      ? `${argument} (${named}): ${old.slice(argument.length + 2)}`
+      : `${old} (${named})`;
+  if (error.stack?.includes(old)) error.stack = error.stack.replace(old, error.message);
+  return error;
 }

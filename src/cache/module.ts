@@ -12,7 +12,7 @@ let current: Cache | undefined;
 
 /**
  * Creates the process's shared cache. Given a client or URL, it uses that Redis; given options,
- * those; given nothing, `REDIS_URL` and `REDIS_COMMAND_TIMEOUT_MS` from the configuration (unset
+ * those; given nothing, `REDIS_URL` and `CACHE_REDIS_COMMAND_TIMEOUT_MS` from the configuration (unset
  * `REDIS_URL`: memory-only mode). Idempotent, like `startTelemetry`: a second call returns the
  * existing cache and ignores its argument; call {@link closeCache} first to replace it.
  *
@@ -24,7 +24,7 @@ export function initializeCache(redisOrOptions?: Redis | string | CacheOptions):
   let options: CacheOptions;
   if (redisOrOptions === undefined) {
     const config = getConfig();
-    options = { redis: config.redisUrl, redisCommandTimeoutMs: config.redisCommandTimeoutMs };
+    options = { redis: config.redisUrl, redisCommandTimeoutMs: config.cacheRedisCommandTimeoutMs };
   } else if (typeof redisOrOptions === 'string' || isRedisClient(redisOrOptions)) {
     options = { redis: redisOrOptions };
   } else {

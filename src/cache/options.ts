@@ -24,6 +24,7 @@ export const CACHE_DEFAULTS = Object.freeze({
   maxTagLength: 256,
   maxTrackedTags: 10_000,
   defaultTtlSeconds: 300,
+  absentTtlSeconds: 30,
   maxTtlSeconds: 30 * DAY_SECONDS,
   ttlJitter: 0,
   graceSeconds: 0,
@@ -31,7 +32,7 @@ export const CACHE_DEFAULTS = Object.freeze({
   factorySoftTimeoutMs: undefined as number | undefined,
   factoryHardTimeoutMs: 30_000,
   maxPendingFactories: 10_000,
-  redisCommandTimeoutMs: 1000,
+  redisCommandTimeoutMs: 250,
   circuitBreakerThreshold: 3,
   circuitBreakerDurationMs: 5000,
   tagCheckIntervalMs: 10_000,
@@ -101,6 +102,14 @@ export interface CacheOptions {
   /** TTL of entries written without `ttlSeconds`, seconds. Default 300. */
   readonly defaultTtlSeconds?: number;
   /**
+   * TTL of an absent result, seconds: a `getOrSet` factory (or `cached` function) that returns
+   * `undefined` or `null` (a row not found) has that result cached, at both levels, for this long,
+   * so a missing row is not fetched again on every call. `getOrSet` and `get` then give back what
+   * the factory returned (`undefined` or `null`). 0 caches no absent result. `getOrSet` may
+   * override it per call. Default 30.
+   */
+  readonly absentTtlSeconds?: number;
+  /**
    * Longest TTL and longest grace period accepted, seconds. Tag version keys in Redis live twice
    * this long after their last invalidation, which is what makes their expiry safe. Default 30 days.
    */
@@ -141,15 +150,20 @@ export interface CacheOptions {
    */
   readonly maxPendingFactories?: number;
   /**
-   * Longest any cache Redis command may take, ms; past it the command counts as failed and the call
-   * goes on without Redis. Default 1000.
+   * Longest any cache Redis command may take, ms; past it the command counts as failed, the circuit
+   * opens at once (a Redis that does not answer is not a passing error) and the call goes on without
+   * Redis. This is the worst latency a hung Redis adds to a call. (Calls made while the first
+   * connection opens wait for it instead of skipping Redis: until it is ready or its attempt fails,
+   * at most `max(2 × this, 1000)` ms, the connect timeout.) Default 250.
    */
   readonly redisCommandTimeoutMs?: number;
-  /** Consecutive Redis failures that open the circuit breaker. Default 3. */
+  /** Consecutive Redis errors that open the circuit breaker (one timeout opens it at once). Default 3. */
   readonly circuitBreakerThreshold?: number;
   /**
-   * How long the circuit stays open before one call probes Redis again, ms. The circuit also
-   * closes as soon as the connection reports ready. Default 5000.
+   * How long the circuit stays open at least, ms. While it is open the cache probes Redis itself
+   * with one `PING` at a time (callers never wait on a probe); the circuit closes when a probe
+   * answers after this time, at once when a probe that waited on a hung Redis is answered (Redis
+   * resumed), and as soon as the connection reports ready again. Default 5000.
    */
   readonly circuitBreakerDurationMs?: number;
   /**
@@ -197,6 +211,7 @@ export interface ResolvedCacheOptions {
   readonly maxTagLength: number;
   readonly maxTrackedTags: number;
   readonly defaultTtlMs: number;
+  readonly absentTtlMs: number;
   readonly maxTtlMs: number;
   readonly ttlJitter: number;
   readonly graceMs: number;
@@ -340,6 +355,7 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
       Math.round(numberOption(options, 'defaultTtlSeconds', 0.001, maxTtlSeconds) * 1000),
     ),
     maxTtlMs: maxTtlSeconds * 1000,
+    absentTtlMs: Math.round(numberOption(options, 'absentTtlSeconds', 0, maxTtlSeconds) * 1000),
     ttlJitter: numberOption(options, 'ttlJitter', 0, 1),
     graceMs: Math.round(numberOption(options, 'graceSeconds', 0, maxTtlSeconds) * 1000),
     graceBackoffMs: Math.round(numberOption(options, 'graceBackoffSeconds', 0, 86_400) * 1000),
@@ -368,11 +384,16 @@ export interface SetOptions {
 }
 
 /** Options of `getOrSet`. */
-export interface GetOrSetOptions extends SetOptions {}
+export interface GetOrSetOptions extends SetOptions {
+  /** TTL of an absent result (`undefined` or `null`), seconds; 0: not cached. Default: the cache's `absentTtlSeconds`. */
+  readonly absentTtlSeconds?: number;
+}
 
 /** Per-call options after checks: times in ms, tags deduplicated. */
 export interface ResolvedCallOptions {
   readonly ttlMs: number;
+  /** TTL of an absent factory result, ms; 0: not cached. */
+  readonly absentTtlMs: number;
   readonly graceMs: number;
   readonly tags: readonly string[];
 }
@@ -449,11 +470,16 @@ function secondsToMs(value: unknown, argument: string, allowZero: boolean, maxMs
 
 /** Checks `set`/`getOrSet` options and resolves them against the cache's defaults. */
 export function resolveCallOptions(
-  options: SetOptions | undefined,
+  options: GetOrSetOptions | undefined,
   resolved: ResolvedCacheOptions,
 ): ResolvedCallOptions {
   if (options === undefined) {
-    return { ttlMs: resolved.defaultTtlMs, graceMs: resolved.graceMs, tags: NO_TAGS };
+    return {
+      ttlMs: resolved.defaultTtlMs,
+      absentTtlMs: resolved.absentTtlMs,
+      graceMs: resolved.graceMs,
+      tags: NO_TAGS,
+    };
   }
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('options', `is ${describeValue(options)}`, 'an object or undefined');
@@ -466,5 +492,9 @@ export function resolveCallOptions(
     options.graceSeconds === undefined
       ? resolved.graceMs
       : secondsToMs(options.graceSeconds, 'options.graceSeconds', true, resolved.maxTtlMs);
-  return { ttlMs, graceMs, tags: checkTags(options.tags, 'options.tags', resolved) };
+  const absentTtlMs =
+    options.absentTtlSeconds === undefined
+      ? resolved.absentTtlMs
+      : secondsToMs(options.absentTtlSeconds, 'options.absentTtlSeconds', true, resolved.maxTtlMs);
+  return { ttlMs, absentTtlMs, graceMs, tags: checkTags(options.tags, 'options.tags', resolved) };
 }

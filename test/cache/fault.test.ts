@@ -1,5 +1,8 @@
+import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { getLogger, setLogger } from '../../src/logger.ts';
 import { CacheFixture } from '../helpers/cache.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -70,6 +73,113 @@ describe('Redis stopped mid-test (own redis-server, stopped and restarted)', () 
       expect(other.getStats().redis_cache.hits).toBe(1);
     } finally {
       raw.disconnect();
+    }
+  });
+});
+
+describe('Redis hung (own redis-server stopped with SIGSTOP, then resumed)', () => {
+  it('opens the breaker once for calls that time out together, skips Redis after it, and closes by itself on resume', async () => {
+    own = await OwnRedis.start();
+    const server = own;
+    f = new CacheFixture();
+    const cache = f.openNow({ redis: server.url });
+    const other = f.openNow({ redis: server.url });
+    expect(await cache.ready()).toBe(true);
+    expect(await other.ready()).toBe(true);
+    await cache.set('shared', 'before the hang');
+    await waitFor(() => other.getStats().redis_cache.bus_messages === 1, { what: 'the set message' });
+    expect(await other.get('shared')).toBe('before the hang');
+    expect(await cache.get('warm-up miss')).toBeUndefined();
+
+    server.signal('SIGSTOP');
+    try {
+      // Twenty calls in flight when Redis stops answering: they time out together, one opening.
+      const cold = await Promise.all(Array.from({ length: 20 }, (_, i) => cache.get(`cold:${i}`)));
+      expect(cold).toEqual(Array(20).fill(undefined));
+      const hung = cache.getStats().redis_cache;
+      expect(hung).toMatchObject({ breaker_opens: 1, errors: 20, connected: true });
+      expect(hung.breaker).not.toBe('closed');
+
+      // Later calls do not touch Redis: no new errors, each one skipped, memory answers.
+      expect(await cache.get('shared')).toBe('before the hang');
+      expect(await cache.getOrSet('during', () => 'computed')).toBe('computed');
+      await cache.delete('shared');
+      await cache.deleteByTags(['t']);
+      expect(await cache.get('cold:0')).toBeUndefined();
+      const after = cache.getStats().redis_cache;
+      expect(after.errors).toBe(20);
+      expect(after.breaker_opens).toBe(1);
+      expect(after.skipped).toBeGreaterThanOrEqual(5);
+      expect(after.pending_invalidations).toBe(3); // during, shared, tag t
+    } finally {
+      server.signal('SIGCONT');
+    }
+
+    // Closed again and replayed with no cache call made: nothing waits for a caller to probe.
+    await waitFor(
+      () => {
+        const s = cache.getStats().redis_cache;
+        return s.breaker === 'closed' && s.pending_invalidations === 0;
+      },
+      { what: 'the breaker to close by itself after the resume' },
+    );
+    // Coherence is back: the delete made during the hang reaches the other instance's memory.
+    await waitFor(async () => (await other.get('shared')) === undefined, { what: 'the replayed delete' });
+    // A write after the replayed tag invalidation carries the tag's new version: it is not erased.
+    await cache.set('after', 'tagged after the replay', { tags: ['t'] });
+    expect(await other.get('after')).toBe('tagged after the replay');
+
+    // One call alone, on a hung Redis, opens the breaker at its first timeout.
+    server.signal('SIGSTOP');
+    try {
+      expect(await cache.get('cold:alone')).toBeUndefined();
+      expect(cache.getStats().redis_cache).toMatchObject({ breaker_opens: 2, errors: 21 });
+      expect(await cache.get('cold:next')).toBeUndefined();
+      expect(cache.getStats().redis_cache.errors).toBe(21);
+    } finally {
+      server.signal('SIGCONT');
+    }
+    await waitFor(() => cache.getStats().redis_cache.breaker === 'closed', { what: 'the second close' });
+  });
+});
+
+describe('Redis not there yet at start-up (own redis-server, started later)', () => {
+  it('does not wait on a refused first connection, and sends what it owes once Redis is there, not as an outage', async () => {
+    own = await OwnRedis.start();
+    const server = own;
+    await server.stop();
+    f = new CacheFixture();
+    const lines: string[] = [];
+    const previous = getLogger();
+    setLogger(
+      pino(
+        { level: 'info' },
+        new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            lines.push(chunk.toString());
+            done();
+          },
+        }),
+      ),
+    );
+    try {
+      const cache = f.openNow({ redis: server.url });
+      await cache.set('early', 'written before Redis was there');
+      expect(await cache.get('early')).toBe('written before Redis was there');
+      expect(cache.getStats().redis_cache).toMatchObject({ connected: false, pending_invalidations: 1 });
+      // Never connected: not an outage, so the breaker did not open.
+      expect(cache.getStats().redis_cache.breaker_opens).toBe(0);
+
+      await server.start();
+      await waitFor(() => cache.getStats().redis_cache.pending_invalidations === 0, {
+        timeoutMs: 15_000,
+        what: 'the cache to connect and send its pending delete',
+      });
+      const messages = lines.map((line) => String((JSON.parse(line) as { msg?: unknown }).msg));
+      expect(messages).toContain('cache sent the invalidations made before Redis first connected');
+      expect(messages.filter((m) => m.includes('away'))).toEqual([]);
+    } finally {
+      setLogger(previous);
     }
   });
 });

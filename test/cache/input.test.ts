@@ -178,11 +178,15 @@ describe('serialisation helpers', () => {
       tags: ['a b', 'c'],
       versions: [3, 4],
       payload: '{"v":1}\nwith newline',
+      absent: false,
     });
+    expect(decodeEnvelope('a 1 0 0 0\nnull')).toMatchObject({ absent: true, payload: 'null' });
+    expect(decodeEnvelope('a 1 0 0 0\nundefined')).toMatchObject({ absent: true, payload: 'undefined' });
     for (const bad of [
       '',
       'plain text',
       '2 1 0 0 0\n{}',
+      'a 1 0 0 0\n{}',
       '1 1 x 0 0\n{}',
       '1 1 0 0 2\n3 a\n',
       '1 0 0 0\n{}',

@@ -2,10 +2,15 @@
  * Caches for tests: each test gets its own Redis prefix on the shared test Redis, and everything it
  * opened is closed and its keys deleted afterwards.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { type Cache, type CacheOptions, createCache } from '../../src/cache/index.ts';
+import { ROOT } from './child.ts';
 import { TEST_REDIS_URL } from './env.ts';
+import { waitFor } from './wait.ts';
 
 /** Tracks what a test opened. */
 export class CacheFixture {
@@ -47,5 +52,90 @@ export class CacheFixture {
       if (keys.length > 0) await this.redis.del(...keys);
     }
     this.redis.disconnect();
+  }
+}
+
+/** One answer of a cache peer process (see test/cache/fixtures/peer.ts). */
+export interface PeerAnswer {
+  readonly id: number | string;
+  readonly ok: boolean;
+  /** The call's result; `'<undefined>'` stands for `undefined` (JSON has none). */
+  readonly result?: unknown;
+  readonly error?: string;
+}
+
+/**
+ * A cache in a child process of its own (`node test/cache/fixtures/peer.ts`), on the given Redis
+ * and prefix, driven one command at a time. Stopped by its PID.
+ */
+export class CachePeer {
+  readonly #child: ChildProcess;
+  readonly #answers = new Map<number | string, PeerAnswer>();
+  /** perf-sidecar's log lines printed by the peer (pino JSON), parsed. */
+  readonly logs: Record<string, unknown>[] = [];
+  #stderr = '';
+  #next = 0;
+
+  /**
+   * Starts the peer. `firstSet` (`key=value`) makes it issue `set(key, value)` in the same tick as
+   * `createCache`; its answer has the id `'first-set'`.
+   */
+  constructor(redisUrl: string, prefix: string, options: { name?: string; firstSet?: string } = {}) {
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      PEER_REDIS_URL: redisUrl,
+      PEER_PREFIX: prefix,
+      PEER_NAME: options.name ?? 'peer',
+    };
+    if (options.firstSet !== undefined) env.PEER_FIRST_SET = options.firstSet;
+    this.#child = spawn(process.execPath, [join(ROOT, 'test/cache/fixtures/peer.ts')], {
+      cwd: ROOT,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.#child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.#stderr = (this.#stderr + chunk).slice(-4000);
+    });
+    createInterface({ input: this.#child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if (parsed.peer === true)
+        this.#answers.set(parsed.id as number | string, parsed as unknown as PeerAnswer);
+      else if (this.logs.length < 1000) this.logs.push(parsed);
+    });
+  }
+
+  /** Waits for the answer with `id` (bounded). */
+  async answer(id: number | string): Promise<PeerAnswer> {
+    const found = await waitFor(() => this.#answers.get(id), {
+      timeoutMs: 15_000,
+      what: `cache peer answer ${id}${this.#stderr ? ` (stderr: ${this.#stderr})` : ''}`,
+    });
+    this.#answers.delete(id);
+    return found;
+  }
+
+  /** Sends one command and returns its result; throws when the call failed in the peer. */
+  async call(op: string, fields: Record<string, unknown> = {}): Promise<unknown> {
+    const id = this.#next++;
+    this.#child.stdin?.write(`${JSON.stringify({ id, op, ...fields })}\n`);
+    const answer = await this.answer(id);
+    if (!answer.ok) throw new Error(`cache peer ${op} failed: ${answer.error}`);
+    return answer.result;
+  }
+
+  /** Closes the peer's cache and waits for the process to exit (SIGKILL by PID if it does not). */
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.stdin?.write(`${JSON.stringify({ id: this.#next++, op: 'close' })}\n`);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
   }
 }

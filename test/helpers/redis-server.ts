@@ -95,6 +95,14 @@ export class OwnRedis {
     }
   }
 
+  /**
+   * Hangs (`SIGSTOP`: connections stay open, nothing answers) or resumes (`SIGCONT`) the server, by
+   * its PID.
+   */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    this.#process?.kill(signal);
+  }
+
   /** Stops the server (SIGKILL, as a crash would) and waits for the process to exit. */
   async stop(): Promise<void> {
     const child = this.#process;

@@ -25,6 +25,8 @@ export interface MemoryEntry {
    * calling the factory (grace backoff). 0 otherwise.
    */
   readonly retryAt: number;
+  /** Whether the entry is an absent result (the factory returned `undefined` or `null`). */
+  readonly absent?: boolean;
 }
 
 /** Bounds of {@link MemoryDriver}. */

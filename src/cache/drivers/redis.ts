@@ -15,7 +15,8 @@ import { errorText } from '../../errors.ts';
 import { getLogger } from '../../logger.ts';
 import { closeRedisClient } from '../../redis.ts';
 import { withTimeout } from '../../timeout.ts';
-import { ENVELOPE_FORMAT, type EnvelopeTail } from '../envelope.ts';
+import { untraced } from '../../tracing.ts';
+import type { EnvelopeTail } from '../envelope.ts';
 import type { CacheTelemetry, RedisOperation } from '../telemetry.ts';
 
 /** What one L2 read returns. */
@@ -53,11 +54,12 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
-// Prepends the format and the end of freshness on the server's clock to the envelope tail, writes
-// it for ttl + grace, publishes; returns the clock reading, which refreshes the caller's offset.
+// Prepends the format (ARGV[6]) and the end of freshness on the server's clock to the envelope
+// tail, writes it for ttl + grace, publishes; returns the clock reading, which refreshes the
+// caller's offset.
 const WRITE = `${NOW}
 local ttl = tonumber(ARGV[2])
-redis.call('SET', KEYS[1], '${ENVELOPE_FORMAT} ' .. string.format('%d', now + ttl) .. ARGV[1], 'PX', ttl + tonumber(ARGV[3]))
+redis.call('SET', KEYS[1], ARGV[6] .. ' ' .. string.format('%d', now + ttl) .. ARGV[1], 'PX', ttl + tonumber(ARGV[3]))
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return now
 `;
@@ -158,6 +160,49 @@ export class RedisDriver {
     return this.#client?.status === 'ready';
   }
 
+  /**
+   * Resolves `true` once the connection is ready, or `false` when it is not within `ms`, when the
+   * connection attempt fails (refused, closed), or when the client could not be created. Used while
+   * the first connection opens.
+   */
+  async waitReady(ms: number): Promise<boolean> {
+    const deadline = performance.now() + ms;
+    const created = await Promise.race([
+      this.created.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), ms).unref()),
+    ]);
+    const client = this.#client;
+    if (!created || client === undefined) return false;
+    if (client.status === 'ready') return true;
+    return new Promise<boolean>((resolve) => {
+      const done = (ready: boolean) => {
+        clearTimeout(timer);
+        client.off('ready', onReady);
+        client.off('close', onEnd);
+        client.off('end', onEnd);
+        resolve(ready);
+      };
+      const onReady = () => done(true);
+      const onEnd = () => done(false);
+      const timer = setTimeout(() => done(false), Math.max(0, deadline - performance.now()));
+      timer.unref();
+      client.on('ready', onReady);
+      client.on('close', onEnd);
+      client.on('end', onEnd);
+    });
+  }
+
+  /**
+   * One `PING`, not bounded by the cache's timer: the circuit breaker's probe. At most one is sent
+   * at a time (the breaker's rule), so a hung server holds at most one; its late answer is the news
+   * that the server is back.
+   */
+  async ping(): Promise<void> {
+    const client = this.#readyClient();
+    // Not a cache operation: no span, and a hung probe must not skew the round-trip histogram.
+    await untraced(() => client.ping());
+  }
+
   /** Calls `listener` whenever the connection becomes ready. */
   onReady(listener: () => void): void {
     this.#readyListeners.push(listener);
@@ -221,11 +266,12 @@ export class RedisDriver {
   }
 
   /**
-   * Writes an entry fresh for `ttlMs` (on Redis's clock) and kept `graceMs` longer, and publishes
-   * `message` on the bus, atomically.
+   * Writes an entry of envelope `format` fresh for `ttlMs` (on Redis's clock) and kept `graceMs`
+   * longer, and publishes `message` on the bus, atomically.
    */
   async write(
     key: string,
+    format: string,
     tail: EnvelopeTail,
     ttlMs: number,
     graceMs: number,
@@ -236,7 +282,7 @@ export class RedisDriver {
       'write',
       SCRIPTS.write,
       [this.valueKey(key)],
-      [tail, String(ttlMs), String(graceMs), this.channel, message],
+      [tail, String(ttlMs), String(graceMs), this.channel, message, format],
     );
     this.#learnClock(toNumber(now), sent);
   }
