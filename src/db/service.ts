@@ -161,6 +161,8 @@ class DatabaseService implements Database {
   readonly #catalogue: TableCatalogue;
   readonly #metrics: PoolMetrics;
   readonly #explains: ExplainLimiter;
+  /** Connections that emitted 'error' or 'end': the server or the network dropped them. */
+  readonly #lost = new WeakSet<PoolClient>();
   /** When each pooled connection was last released, for pre-ping. */
   readonly #idleSince = new WeakMap<PoolClient, number>();
   /** getById statements by catalogue entry; entries go when the catalogue drops the table. */
@@ -203,6 +205,19 @@ class DatabaseService implements Database {
         { database: this.target, err: this.#scrub(errorText(error)) },
         'idle database connection failed',
       );
+    });
+    // pg-pool listens for errors only while a connection is idle: one checked out (by the service or
+    // by a caller of `pool.connect()`) that the server drops (57P01 on a fast shutdown, EPIPE) would
+    // emit an unhandled 'error' and end the process. This listener stays for the connection's life.
+    this.pool.on('connect', (client) => {
+      client.on('error', (error) => {
+        this.#lost.add(client);
+        getLogger().debug(
+          { database: this.target, err: this.#scrub(errorText(error)) },
+          'database connection lost',
+        );
+      });
+      client.on('end', () => this.#lost.add(client));
     });
     this.#catalogue = new TableCatalogue({
       maxTables: settings.maxCachedTables,
@@ -532,7 +547,8 @@ class DatabaseService implements Database {
     const seconds = (performance.now() - started) / 1000;
     this.#counters.statements++;
     // A server error leaves the connection usable; anything else (a lost socket) does not.
-    const connectionOk = result !== undefined || failure instanceof this.#pg.DatabaseError;
+    const lost = result === undefined && this.#isConnectionLoss(client, failure);
+    const connectionOk = !lost && (result !== undefined || failure instanceof this.#pg.DatabaseError);
     let broken: Error | undefined = connectionOk ? undefined : asError(failure);
     try {
       if (seconds > this.#settings.slowQuerySeconds) {
@@ -544,7 +560,7 @@ class DatabaseService implements Database {
     } finally {
       this.#release(client, broken);
     }
-    if (result === undefined) throw failure;
+    if (result === undefined) throw lost ? this.#unavailable(failure, 'the connection was lost') : failure;
     call.span.setAttribute(ATTR_DB_RESPONSE_RETURNED_ROWS, result.rows.length);
     return result;
   }
@@ -556,11 +572,19 @@ class DatabaseService implements Database {
     const seconds = (performance.now() - started) / 1000;
     this.#counters.statements += operations.length + 2;
     // Only a server error is known to leave the connection usable; after anything else it is replaced.
-    const lost = !outcome.ok && !(outcome.error instanceof this.#pg.DatabaseError);
-    this.#release(client, lost ? asError(outcome.error) : undefined);
+    const lost = !outcome.ok && this.#isConnectionLoss(client, outcome.error);
+    const broken = !outcome.ok && (lost || !(outcome.error instanceof this.#pg.DatabaseError));
+    this.#release(client, broken ? asError(outcome.error) : undefined);
     if (seconds > this.#settings.slowQuerySeconds) {
       const text = operations.map((o) => o.text).join(';\n');
       this.#slow(call, `-- batch of ${operations.length} statements\n${text}`, seconds);
+    }
+    if (!outcome.ok && lost) {
+      // COMMIT may have reached the server before the connection went: the outcome is unknown.
+      throw this.#unavailable(
+        outcome.error,
+        'the connection was lost during the batch (whether it committed is unknown)',
+      );
     }
     if (!outcome.ok) {
       const label = outcome.index === undefined ? undefined : operations[outcome.index]?.label;
@@ -628,11 +652,33 @@ class DatabaseService implements Database {
       this.#counters.statements++;
       return result.rows;
     } catch (error) {
-      if (!(error instanceof this.#pg.DatabaseError)) broken = asError(error);
-      throw error;
+      const lost = this.#isConnectionLoss(client, error);
+      if (lost || !(error instanceof this.#pg.DatabaseError)) broken = asError(error);
+      throw lost ? this.#unavailable(error, 'the connection was lost') : error;
     } finally {
       this.#release(client, broken);
     }
+  }
+
+  /**
+   * Whether a statement failed because the connection is gone (the server shut down or crashed,
+   * the socket broke) rather than because of the statement: then it must not be reused, and the
+   * caller gets {@link DatabaseUnavailableError} instead of the driver's error.
+   */
+  #isConnectionLoss(client: PoolClient, error: unknown): boolean {
+    if (this.#lost.has(client)) return true;
+    const code = (error as { code?: unknown } | undefined)?.code;
+    if (typeof code !== 'string') return false;
+    // SQLSTATE classes 08 (connection exception) and 57P (operator intervention: admin/crash
+    // shutdown, cannot connect now), and the socket errors of a dropped connection.
+    return /^(08|57P0[1-3])/.test(code) || /^E(CONNRESET|PIPE|CONNREFUSED|TIMEDOUT)$/.test(code);
+  }
+
+  /** A {@link DatabaseUnavailableError} for a connection lost under a statement. */
+  #unavailable(error: unknown, what: string): DatabaseUnavailableError {
+    return new DatabaseUnavailableError(this.target, `${what}: ${this.#scrub(errorText(error))}`, {
+      cause: this.#scrubError(error),
+    });
   }
 
   /** `SELECT 1` on a pooled connection (and `SHOW server_version` once). Returns the latency, ms. */
