@@ -11,6 +11,7 @@ export {
   EmbeddedPostgresError,
   PoolExhaustedError,
   type PoolExhaustion,
+  TableNotAllowedError,
 } from './errors.ts';
 export {
   ATTR_DB_CLIENT_CONNECTION_POOL_NAME,

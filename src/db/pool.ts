@@ -13,6 +13,7 @@
 import type { PoolConfig } from 'pg';
 import type { PerfSidecarConfig } from '../config.ts';
 import { describeValue, InvalidArgumentError } from '../errors.ts';
+import { checkNameList } from './access.ts';
 import type { DatabaseOptions, EmbeddedPostgresOptions } from './types.ts';
 
 /** Embedded PostgreSQL options, checked and resolved. */
@@ -50,6 +51,8 @@ export interface DatabaseSettings {
   readonly statementTimeoutSeconds: number | undefined;
   readonly pipeline: boolean;
   readonly applicationName: string;
+  readonly allowedSchemas: readonly string[] | undefined;
+  readonly allowedTables: readonly string[] | undefined;
   readonly embedded: EmbeddedSettings;
 }
 
@@ -150,6 +153,9 @@ export function resolveSettings(
         : number('statementTimeoutSeconds', 0, positive(86_400)),
     pipeline: booleanOption('options.pipeline', options.pipeline, true),
     applicationName,
+    allowedSchemas:
+      checkNameList('options.allowedSchemas', options.allowedSchemas, 'schema') ?? db.allowedSchemas,
+    allowedTables: checkNameList('options.allowedTables', options.allowedTables, 'table') ?? db.allowedTables,
     embedded: resolveEmbeddedOptions(options.embedded ?? {}, poolSize + maxOverflow),
   });
 }

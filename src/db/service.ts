@@ -25,6 +25,7 @@ import { getLogger } from '../logger.ts';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
 import { ATTR_CORRELATION_ID } from '../telemetry/index.ts';
 import { withTimeout } from '../timeout.ts';
+import { TableAccess } from './access.ts';
 import {
   checkCallOptions,
   checkFilters,
@@ -159,6 +160,7 @@ class DatabaseService implements Database {
   readonly #settings: DatabaseSettings;
   readonly #attributes: Attributes;
   readonly #catalogue: TableCatalogue;
+  readonly #access: TableAccess;
   readonly #metrics: PoolMetrics;
   readonly #explains: ExplainLimiter;
   /** Connections that emitted 'error' or 'end': the server or the network dropped them. */
@@ -223,6 +225,7 @@ class DatabaseService implements Database {
       maxTables: settings.maxCachedTables,
       ttlMs: settings.catalogueTtlSeconds * 1000,
     });
+    this.#access = new TableAccess(settings);
     this.#metrics = new PoolMetrics(poolNameOf(endpoint), () => this.poolStats());
     this.#explains = new ExplainLimiter(settings.explainIntervalSeconds, settings.explainMaxStatements);
   }
@@ -234,12 +237,13 @@ class DatabaseService implements Database {
   ): Promise<R | undefined> {
     this.#assertOpen('getById');
     const name = parseTableName('table', table);
+    this.#access.checkQualified('table', table, name);
     const value = checkId(id);
     const opts = checkCallOptions(options);
     const idColumn =
       opts?.idColumn === undefined ? undefined : checkColumnName('options.idColumn', opts.idColumn);
     return this.#call(OPERATION.getById, table, opts, {}, async (call) => {
-      const info = await this.#table(call, name);
+      const info = await this.#table(call, table, name);
       const text =
         idColumn === undefined
           ? this.#byIdText(info)
@@ -256,6 +260,7 @@ class DatabaseService implements Database {
   ): Promise<R[]> {
     this.#assertOpen('getByFilter');
     const name = parseTableName('table', table);
+    this.#access.checkQualified('table', table, name);
     const entries = checkFilters(filters);
     const opts = checkCallOptions(options);
     const { limit, capped } = checkLimit(opts?.limit, this.#settings);
@@ -263,7 +268,7 @@ class DatabaseService implements Database {
     const order = checkOrderBy(opts?.orderBy);
     const attributes = capped ? { [ATTR_PERF_DB_LIMIT_CAPPED]: true } : {};
     return this.#call(OPERATION.getByFilter, table, opts, attributes, async (call) => {
-      const info = await this.#table(call, name);
+      const info = await this.#table(call, table, name);
       for (const [column] of entries) requireColumn(`filters.${column}`, info, column);
       const sort: SortKey[] = [];
       if (order !== undefined) {
@@ -398,8 +403,14 @@ class DatabaseService implements Database {
     return text;
   }
 
-  #table(call: Call, name: TableName): Promise<TableInfo> {
-    return this.#catalogue.table('table', name, (text, values) => this.#housekeeping(call, text, values));
+  /** The table's catalogue entry, once the access rules allow what the name resolved to. */
+  async #table(call: Call, given: string, name: TableName): Promise<TableInfo> {
+    const info = await this.#catalogue.table('table', name, (text, values) =>
+      this.#housekeeping(call, text, values),
+    );
+    // The search path decides where an unqualified name lands (it may list pg_catalog).
+    this.#access.check('table', given, info.schema, info.name);
+    return info;
   }
 
   /** Runs a service call inside its span: `<operation> <table>`, with the database attributes. */

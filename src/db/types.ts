@@ -232,6 +232,18 @@ export interface DatabaseOptions {
   readonly pipeline?: boolean;
   /** `application_name` of the connections (visible in `pg_stat_activity`). Default `perf-sidecar`. */
   readonly applicationName?: string;
+  /**
+   * Schemas `getById` / `getByFilter` may read, matched exactly. Default `DB_ALLOWED_SCHEMAS`, else
+   * every schema but the system ones (`pg_catalog`, `information_schema`, `pg_toast`, `pg_temp_*`,
+   * any `pg_*`), which are refused unless listed here or in `allowedTables`. `query()` is not
+   * restricted: its SQL is the app's own.
+   */
+  readonly allowedSchemas?: readonly string[];
+  /**
+   * `schema.table` names `getById` / `getByFilter` may read, besides the tables of
+   * `allowedSchemas`; when given without `allowedSchemas`, only these. Default `DB_ALLOWED_TABLES`.
+   */
+  readonly allowedTables?: readonly string[];
   /** Embedded PostgreSQL options, used only when there is no URL. */
   readonly embedded?: EmbeddedPostgresOptions;
 }

@@ -2,13 +2,13 @@
  * The pool against the real PostgreSQL: the settings mapping, exhaustion (error text, alert, metric)
  * and that nothing leaks afterwards, and pre-ping replacing connections the server closed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { alertRecordSchema } from '../../src/alerts/index.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createDatabase, type Database, PoolExhaustedError } from '../../src/db/index.ts';
 import { poolConfig, resolveSettings } from '../../src/db/pool.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
-import { admin, testConfig, testDatabase } from '../helpers/db.ts';
+import { admin, createUsers, dropSchema, testConfig, testDatabase, uniqueSchema } from '../helpers/db.ts';
 import { rejectionOf } from '../helpers/expect.ts';
 import { startConnectedTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -122,6 +122,11 @@ describe('pool settings', () => {
 });
 
 describe('pool exhaustion', () => {
+  const schema = uniqueSchema();
+  const users = `${schema}.users`;
+  beforeAll(() => createUsers(schema));
+  afterAll(() => dropSchema(schema));
+
   it('fails with a PoolExhaustedError naming size, overflow, in-use, waiting and timeout, alerts, and leaks nothing', async () => {
     t = await startConnectedTelemetry();
     const tt = t;
@@ -139,7 +144,7 @@ describe('pool exhaustion', () => {
     await waitFor(() => busy.poolStats().inUse === 2, { what: 'both connections to be in use' });
 
     const exhausted = await rejectionOf(
-      busy.getById('pg_catalog.pg_class', 1, { correlationId: 'req-exhausted' }),
+      busy.getById(users, 1, { correlationId: 'req-exhausted' }),
       PoolExhaustedError,
     );
     expect(exhausted.code).toBe('PERF_DB_POOL_EXHAUSTED');
@@ -164,7 +169,7 @@ describe('pool exhaustion', () => {
       },
       { what: `the pool back to its minimum (now ${JSON.stringify(busy.poolStats())})` },
     );
-    expect(await busy.getById('pg_catalog.pg_class', 0)).toBeUndefined();
+    expect(await busy.getById(users, 0)).toBeUndefined();
 
     await tt.telemetry.alerts.flush();
     const records = (await tt.list(tt.performanceList)).map((r) => alertRecordSchema.parse(r));
@@ -174,15 +179,13 @@ describe('pool exhaustion', () => {
     expect(alert?.labels).toEqual({
       alertname: 'SlowQuery',
       service: 'perf-sidecar',
-      operation: 'getById pg_catalog.pg_class',
+      operation: `getById ${users}`,
       reason: 'pool_exhausted',
     });
     expect(alert?.annotations.summary).toBe(`Database pool exhausted: ${exhausted.message}`);
     expect(alert?.threshold).toBe(0.5);
     expect(alert?.correlation_id).toBe('req-exhausted');
-    const span = (await tt.finishedSpans()).find(
-      (s) => s.name === 'getById pg_catalog.pg_class' && s.status.code === 2,
-    );
+    const span = (await tt.finishedSpans()).find((s) => s.name === `getById ${users}` && s.status.code === 2);
     expect(alert?.trace?.trace_id).toBe(span?.spanContext().traceId);
     expect(span?.attributes['error.type']).toBe('PERF_DB_POOL_EXHAUSTED');
 
