@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database, TableNotAllowedError } from '../../src/db/index.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
 import {
-  admin,
   countCheckouts,
   createUsers,
   dropSchema,
