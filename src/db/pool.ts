@@ -156,7 +156,8 @@ export function resolveSettings(
     allowedSchemas:
       checkNameList('options.allowedSchemas', options.allowedSchemas, 'schema') ?? db.allowedSchemas,
     allowedTables: checkNameList('options.allowedTables', options.allowedTables, 'table') ?? db.allowedTables,
-    embedded: resolveEmbeddedOptions(options.embedded ?? {}, poolSize + maxOverflow),
+    // One above the pool's max: the health check opens its own connection when the pool is exhausted.
+    embedded: resolveEmbeddedOptions(options.embedded ?? {}, poolSize + maxOverflow + 1),
   });
 }
 

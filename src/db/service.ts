@@ -158,6 +158,7 @@ class DatabaseService implements Database {
   readonly embedded: boolean;
   readonly #pg: Pg;
   readonly #settings: DatabaseSettings;
+  readonly #url: string;
   readonly #attributes: Attributes;
   readonly #catalogue: TableCatalogue;
   readonly #access: TableAccess;
@@ -187,6 +188,7 @@ class DatabaseService implements Database {
   constructor(pgModule: Pg, settings: DatabaseSettings, url: string, server: EmbeddedPostgres | undefined) {
     this.#pg = pgModule;
     this.#settings = settings;
+    this.#url = url;
     this.#server = server;
     this.embedded = server !== undefined;
     this.target = redactUrl(url);
@@ -321,23 +323,38 @@ class DatabaseService implements Database {
   }
 
   async getHealthStatus(): Promise<DatabaseHealth> {
-    const ended = (): Omit<DatabaseHealth, 'status'> => ({
-      pool: this.poolStats(),
-      ...(this.#serverVersion === undefined ? {} : { serverVersion: this.#serverVersion }),
-      target: this.target,
-      embedded: this.embedded,
-      checkedAt: new Date().toISOString(),
-    });
+    const ended = (): Omit<DatabaseHealth, 'status'> => {
+      const pool = this.poolStats();
+      return {
+        pool,
+        connection_pool: pool,
+        ...(this.#serverVersion === undefined ? {} : { serverVersion: this.#serverVersion }),
+        target: this.target,
+        embedded: this.embedded,
+        checkedAt: new Date().toISOString(),
+      };
+    };
     if (this.#closing) return { status: 'fail', error: 'the database service is closed', ...ended() };
     const seconds = this.#settings.healthTimeoutSeconds;
     try {
+      // With every connection checked out, a pooled ping would queue behind the callers and time
+      // out: it would report a working server as down. It asks on a connection of its own instead.
+      const stats = this.poolStats();
+      const saturated = stats.idle === 0 && stats.total >= stats.max;
       const latencyMs = await withTimeout(
-        untraced(() => this.#ping()),
+        untraced(() => (saturated ? this.#pingOutsidePool(seconds) : this.#ping())),
         seconds * 1000,
         `SELECT 1 (health check)`,
       );
       const health = ended();
-      return { status: health.pool.waiting > 0 ? 'warn' : 'pass', latencyMs: round(latencyMs, 3), ...health };
+      const { inUse, max, waiting } = health.pool;
+      if (waiting === 0) return { status: 'pass', latencyMs: round(latencyMs, 3), ...health };
+      return {
+        status: 'warn',
+        latencyMs: round(latencyMs, 3),
+        warning: `the pool is exhausted: ${inUse} of ${max} connections in use, ${waiting} requests waiting for one`,
+        ...health,
+      };
     } catch (error) {
       return { status: 'fail', error: this.#scrub(errorText(error)), ...ended() };
     }
@@ -350,7 +367,8 @@ class DatabaseService implements Database {
       total,
       idle,
       inUse: total - idle,
-      waiting: this.pool.waitingCount,
+      // Lookups sharing a cold catalogue read wait for its one checkout: they are waiting too.
+      waiting: this.pool.waitingCount + this.#catalogue.waiting,
       max: this.#settings.poolSize + this.#settings.maxOverflow,
       min: this.#settings.poolSize,
     };
@@ -714,6 +732,35 @@ class DatabaseService implements Database {
       });
     } finally {
       this.#release(client, broken);
+    }
+  }
+
+  /**
+   * `SELECT 1` on a connection opened for it and closed again, outside the pool (which is
+   * exhausted). Returns the latency, ms.
+   */
+  async #pingOutsidePool(seconds: number): Promise<number> {
+    const started = performance.now();
+    const ms = Math.max(1, Math.round(seconds * 1000));
+    const {
+      min: _min,
+      max: _max,
+      idleTimeoutMillis: _idle,
+      ...config
+    } = poolConfig(this.#settings, this.#url);
+    const client = new this.#pg.Client({ ...config, connectionTimeoutMillis: ms, query_timeout: ms });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      this.#counters.statements++;
+      return performance.now() - started;
+    } catch (error) {
+      throw new DatabaseUnavailableError(this.target, this.#scrub(errorText(error)), {
+        cause: this.#scrubError(error),
+      });
+    } finally {
+      await client.end().catch(() => undefined);
     }
   }
 

@@ -91,7 +91,10 @@ export interface PoolStats {
   readonly idle: number;
   /** Connections checked out. */
   readonly inUse: number;
-  /** Requests waiting for a connection. */
+  /**
+   * Requests waiting for a connection: those queued in the pool, plus lookups waiting for a
+   * catalogue read of the same table that another lookup started.
+   */
   readonly waiting: number;
   /** Most connections: pool size plus overflow. */
   readonly max: number;
@@ -102,14 +105,20 @@ export interface PoolStats {
 /** Health of the database, as `getHealthStatus()` reports it. */
 export interface DatabaseHealth {
   /**
-   * `pass`: `SELECT 1` answered. `warn`: it answered, but requests were waiting for a connection.
-   * `fail`: no answer within the health timeout, or an error.
+   * `pass`: `SELECT 1` answered. `warn`: it answered, but requests were waiting for a connection
+   * (the pool is exhausted; `warning` gives the figures). `fail`: no answer within the health
+   * timeout, or an error. When every connection is checked out, `SELECT 1` runs on a connection
+   * opened for the check, so that an exhausted pool reads as `warn`, not as a timeout.
    */
   readonly status: 'pass' | 'warn' | 'fail';
   /** Round trip of `SELECT 1` including the checkout, ms (absent on failure). */
   readonly latencyMs?: number;
   /** Pool figures at the end of the check. */
   readonly pool: PoolStats;
+  /** The same object as `pool`, under the name the original design's examples read. */
+  readonly connection_pool: PoolStats;
+  /** Why the status is `warn`, with the pool figures. */
+  readonly warning?: string;
   /** `server_version` of the server (absent until a check succeeded). */
   readonly serverVersion?: string;
   /** The server, password redacted. */
@@ -148,8 +157,8 @@ export interface EmbeddedPostgresOptions {
    */
   readonly dataDir?: string;
   /**
-   * Connections the socket server accepts at once. Default: the pool's `max` (size + overflow) when
-   * the service starts it, 100 from `startEmbeddedPostgres()`.
+   * Connections the socket server accepts at once. Default: the pool's `max` (size + overflow) plus
+   * one for the health check when the service starts it, 100 from `startEmbeddedPostgres()`.
    */
   readonly maxConnections?: number;
   /** Loopback port. Default 0 (a free port). */

@@ -202,6 +202,65 @@ describe('pool exhaustion', () => {
   });
 });
 
+describe('health and figures of an exhausted pool', () => {
+  const schema = uniqueSchema();
+  const users = `${schema}.users`;
+  beforeAll(() => createUsers(schema));
+  afterAll(() => dropSchema(schema));
+
+  it('reports an exhausted pool as warn with the real figures, instead of timing out as fail', async () => {
+    // A pool timeout far above the health timeout: a pooled health ping would time out first.
+    db = await testDatabase({ poolSize: 1, maxOverflow: 0, poolTimeoutSeconds: 60, healthTimeoutSeconds: 2 });
+    const busy = db;
+    const held = await busy.pool.connect();
+    const waiting = [busy.query('SELECT 1'), busy.query('SELECT 2'), busy.query('SELECT 3')];
+    try {
+      await waitFor(() => busy.poolStats().waiting === 3, { what: 'three requests waiting' });
+      const health = await busy.getHealthStatus();
+      expect(health).toMatchObject({
+        status: 'warn',
+        pool: { total: 1, idle: 0, inUse: 1, waiting: 3, max: 1, min: 1 },
+        warning: 'the pool is exhausted: 1 of 1 connections in use, 3 requests waiting for one',
+      });
+      expect(health.error).toBeUndefined();
+      expect(health.latencyMs).toBeTypeOf('number');
+      expect(health.connection_pool).toBe(health.pool);
+    } finally {
+      held.release();
+    }
+    await Promise.all(waiting);
+    const after = await busy.getHealthStatus();
+    expect(after).toMatchObject({ status: 'pass', pool: { inUse: 0, waiting: 0 } });
+    expect(after.warning).toBeUndefined();
+  });
+
+  it('counts every lookup waiting on a cold catalogue read, in the figures and in the error', async () => {
+    db = await testDatabase({ poolSize: 1, maxOverflow: 0, poolTimeoutSeconds: 3, slowQuerySeconds: 60 });
+    const busy = db;
+    const held = await busy.pool.connect();
+    try {
+      // Five lookups of a table not yet in the catalogue: they share one catalogue read.
+      const lookups = Array.from({ length: 5 }, (_, i) =>
+        rejectionOf(busy.getById(users, i + 1), PoolExhaustedError),
+      );
+      await waitFor(() => busy.poolStats().waiting === 5, {
+        what: `five requests counted as waiting (now ${JSON.stringify(busy.poolStats())})`,
+      });
+      const health = await busy.getHealthStatus();
+      expect(health.status).toBe('warn');
+      expect(health.pool).toMatchObject({ inUse: 1, waiting: 5 });
+      const errors = await Promise.all(lookups);
+      for (const error of errors) {
+        expect(error.pool).toMatchObject({ inUse: 1, waiting: 4 });
+        expect(error.message).toContain('1 connections in use, 4 other requests waiting');
+      }
+    } finally {
+      held.release();
+    }
+    expect(busy.poolStats()).toMatchObject({ inUse: 0, waiting: 0 });
+  });
+});
+
 describe('pre-ping', () => {
   it('validates connections idle past the threshold and replaces one the server closed', async () => {
     db = await testDatabase({ poolSize: 1, maxOverflow: 0, prePingIdleSeconds: 0 });
