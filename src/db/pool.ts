@@ -48,6 +48,7 @@ export interface DatabaseSettings {
   readonly catalogueTtlSeconds: number;
   readonly maxStatementLength: number;
   readonly healthTimeoutSeconds: number;
+  readonly closeTimeoutSeconds: number;
   readonly statementTimeoutSeconds: number | undefined;
   readonly pipeline: boolean;
   readonly applicationName: string;
@@ -147,6 +148,7 @@ export function resolveSettings(
     catalogueTtlSeconds: number('catalogueTtlSeconds', 300, { min: 0, max: 86_400 }),
     maxStatementLength: number('maxStatementLength', 2048, whole(64, 1_000_000)),
     healthTimeoutSeconds: number('healthTimeoutSeconds', 5, positive(300)),
+    closeTimeoutSeconds: number('closeTimeoutSeconds', 10, positive(3600)),
     statementTimeoutSeconds:
       options.statementTimeoutSeconds === undefined
         ? undefined

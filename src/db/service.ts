@@ -120,8 +120,6 @@ import { asError, errorText, round, untraced } from './utils.ts';
 export const MAX_QUERY_TEXT_LENGTH = 1_000_000;
 /** Checkouts tried when pre-ping finds dead connections, before giving up. */
 const CHECKOUT_ATTEMPTS = 3;
-/** Longest `close()` waits for checked-out connections before it stops the embedded server anyway. */
-const CLOSE_TIMEOUT_MS = 10_000;
 /** pg-pool's message when a checkout waited `connectionTimeoutMillis` with every connection in use. */
 const POOL_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
 /** pg-pool's message when opening a new connection took longer than `connectionTimeoutMillis`. */
@@ -386,7 +384,11 @@ class DatabaseService implements Database {
     this.#closing ??= (async () => {
       this.#metrics.close();
       try {
-        await withTimeout(this.pool.end(), CLOSE_TIMEOUT_MS, 'closing the database pool');
+        await withTimeout(
+          this.pool.end(),
+          this.#settings.closeTimeoutSeconds * 1000,
+          'closing the database pool',
+        );
       } catch (error) {
         getLogger().warn(
           { database: this.target, err: errorText(error) },
@@ -569,7 +571,7 @@ class DatabaseService implements Database {
     let failure: unknown;
     try {
       // (text, values) rather than a config object: pg copies config objects on every call.
-      result = await client.query<Row>(text, values as unknown[]);
+      result = lastResult(await client.query<Row>(text, values as unknown[]));
     } catch (error) {
       failure = error;
     }
@@ -776,6 +778,17 @@ class DatabaseService implements Database {
     if (this.#secret !== undefined && error instanceof Error) error.message = this.#scrub(error.message);
     return error;
   }
+}
+
+/**
+ * The result of a statement text. Several statements in one text without parameters (the simple
+ * protocol) answer with one result each; the service reports the last, as psql shows it.
+ */
+function lastResult(result: QueryResult<Row> | QueryResult<Row>[]): QueryResult<Row> {
+  if (!Array.isArray(result)) return result;
+  const last = result.at(-1);
+  if (last === undefined) throw new Error('the server answered a statement text with no result');
+  return last;
 }
 
 /**

@@ -226,6 +226,11 @@ export interface DatabaseOptions {
   readonly catalogueTtlSeconds?: number;
   /** Longest statement text (characters) put in spans and alerts; longer ones are cut. Default 2048. */
   readonly maxStatementLength?: number;
+  /**
+   * Longest `close()` waits for checked-out connections to come back, seconds; after it the pool is
+   * left to end on its own and the embedded server (if any) is stopped anyway. Default 10.
+   */
+  readonly closeTimeoutSeconds?: number;
   /** Longest `getHealthStatus()` waits for `SELECT 1`, seconds. Default 5. */
   readonly healthTimeoutSeconds?: number;
   /**
@@ -277,7 +282,11 @@ export interface Database {
     filters?: Filters,
     options?: GetByFilterOptions,
   ): Promise<R[]>;
-  /** Any statement, monitored like the lookups. Values are parameters (`$1`, `$2`, ...). */
+  /**
+   * Any statement, monitored like the lookups. Values are parameters (`$1`, `$2`, ...). A text of
+   * several statements (possible only without parameters) answers with the last one's result; a
+   * connection such a text leaves inside a transaction is destroyed, never reused.
+   */
   query<R extends Row = Row>(
     text: string,
     params?: readonly unknown[],
@@ -303,6 +312,9 @@ export interface Database {
    * spans, slow-query alerts and pool-wait metric.
    */
   readonly pool: Pool;
-  /** Ends every connection (waiting for checked-out ones) and stops the embedded server if any. */
+  /**
+   * Ends every connection, waiting at most `closeTimeoutSeconds` (10) for checked-out ones, and
+   * stops the embedded server if any.
+   */
   close(): Promise<void>;
 }

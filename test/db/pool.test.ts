@@ -261,6 +261,51 @@ describe('health and figures of an exhausted pool', () => {
   });
 });
 
+describe('connections handed back, and close()', () => {
+  it('destroys a connection handed back inside a transaction instead of reusing it', async () => {
+    db = await testDatabase({ poolSize: 1, maxOverflow: 0 });
+    const pidOf = async () =>
+      (await (db as Database).query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+    const first = await pidOf();
+    expect(await pidOf()).toBe(first);
+    // Two statements in one text (simple protocol): the second leaves the connection in a transaction.
+    const result = await db.query('SELECT 1 AS one; BEGIN');
+    expect(result.command).toBe('BEGIN');
+    const next = await pidOf();
+    expect(next).not.toBe(first);
+    const sessions = await waitFor(
+      async () => {
+        const { rows } = await admin((c) =>
+          c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [first]),
+        );
+        return rows[0]?.n === 0 ? rows : undefined;
+      },
+      { what: 'the backend left in a transaction to end' },
+    );
+    expect(sessions).toEqual([{ n: 0 }]);
+    // What runs next is not inside the abandoned transaction.
+    expect((await db.query('SELECT pg_catalog.txid_current_if_assigned() AS tx')).rows[0]?.tx).toBeNull();
+  });
+
+  it('close() waits at most closeTimeoutSeconds for a connection that is never handed back', async () => {
+    db = await testDatabase({ poolSize: 1, maxOverflow: 0, closeTimeoutSeconds: 0.2 });
+    const held = await db.pool.connect();
+    let closed = false;
+    const closing = db.close().then(() => {
+      closed = true;
+    });
+    try {
+      // Far below the 10 s default: only the configured deadline can end the wait this soon.
+      await waitFor(() => closed, { what: 'close() to resolve while a connection is held', timeoutMs: 5000 });
+      expect(closed).toBe(true);
+    } finally {
+      held.release();
+      await closing;
+    }
+    expect(resolveSettings({}, loadConfig({}), undefined).closeTimeoutSeconds).toBe(10);
+  });
+});
+
 describe('pre-ping', () => {
   it('validates connections idle past the threshold and replaces one the server closed', async () => {
     db = await testDatabase({ poolSize: 1, maxOverflow: 0, prePingIdleSeconds: 0 });
