@@ -43,6 +43,7 @@ export type {
   DatabaseOptions,
   DatabaseStats,
   EmbeddedPostgresOptions,
+  EmbeddedServerStatus,
   Filters,
   FilterValue,
   GetByFilterOptions,

@@ -43,7 +43,7 @@ import {
   runBatch,
 } from './batch.ts';
 import { requireColumn, TableCatalogue, type TableInfo } from './catalogue.ts';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded.ts';
+import { type EmbeddedLaunch, launchEmbeddedPostgres } from './embedded.ts';
 import {
   BatchFailedError,
   DatabaseClosedError,
@@ -168,7 +168,8 @@ class DatabaseService implements Database {
   readonly #idleSince = new WeakMap<PoolClient, number>();
   /** getById statements by catalogue entry; entries go when the catalogue drops the table. */
   readonly #byIdTexts = new WeakMap<TableInfo, string>();
-  readonly #server: EmbeddedPostgres | undefined;
+  readonly #server: EmbeddedLaunch | undefined;
+  #serverReady = false;
   /** The URL's password, scrubbed from every message the service passes on. */
   readonly #secret: string | undefined;
   readonly #counters: Counters = {
@@ -183,7 +184,7 @@ class DatabaseService implements Database {
   #tracerOf: { readonly provider: TracerProvider; readonly tracer: Tracer } | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(pgModule: Pg, settings: DatabaseSettings, url: string, server: EmbeddedPostgres | undefined) {
+  constructor(pgModule: Pg, settings: DatabaseSettings, url: string, server: EmbeddedLaunch | undefined) {
     this.#pg = pgModule;
     this.#settings = settings;
     this.#url = url;
@@ -192,7 +193,13 @@ class DatabaseService implements Database {
     this.target = redactUrl(url);
     const password = new URL(url).password;
     this.#secret = password === '' ? undefined : decodeURIComponent(password);
-    this.#serverVersion = server?.serverVersion;
+    server?.ready.then(
+      (version) => {
+        this.#serverReady = true;
+        this.#serverVersion = version;
+      },
+      () => undefined,
+    );
     const endpoint: Endpoint = endpointOf(url);
     this.#attributes = Object.freeze({
       [ATTR_DB_SYSTEM_NAME]: DB_SYSTEM_NAME_VALUE_POSTGRESQL,
@@ -321,6 +328,7 @@ class DatabaseService implements Database {
   }
 
   async getHealthStatus(): Promise<DatabaseHealth> {
+    const embeddedServer = await this.#server?.status();
     const ended = (): Omit<DatabaseHealth, 'status'> => {
       const pool = this.poolStats();
       return {
@@ -329,10 +337,19 @@ class DatabaseService implements Database {
         ...(this.#serverVersion === undefined ? {} : { serverVersion: this.#serverVersion }),
         target: this.target,
         embedded: this.embedded,
+        ...(embeddedServer === undefined ? {} : { embeddedServer }),
         checkedAt: new Date().toISOString(),
       };
     };
     if (this.#closing) return { status: 'fail', error: 'the database service is closed', ...ended() };
+    if (embeddedServer?.state === 'starting') {
+      // Calls made now wait for it (bounded): the service works, a little late.
+      return { status: 'warn', warning: 'the embedded PostgreSQL is starting', ...ended() };
+    }
+    if (embeddedServer !== undefined && embeddedServer.state !== 'running') {
+      const reason = `the embedded PostgreSQL is ${embeddedServer.state}${embeddedServer.error === undefined ? '' : `: ${embeddedServer.error}`}`;
+      return { status: 'fail', error: reason, ...ended() };
+    }
     const seconds = this.#settings.healthTimeoutSeconds;
     try {
       // With every connection checked out, a pooled ping would queue behind the callers and time
@@ -491,6 +508,9 @@ class DatabaseService implements Database {
    */
   async #checkout(call?: Call): Promise<PoolClient> {
     const started = performance.now();
+    // The embedded server starts in the background: calls made meanwhile wait for it, bounded by
+    // its start-up timeout (its failure rejects them with EmbeddedPostgresError).
+    if (this.#server !== undefined && !this.#serverReady) await this.#server.ready;
     const prePingMs = this.#settings.prePingIdleSeconds * 1000;
     for (let attempt = 1; ; attempt++) {
       let client: PoolClient;
@@ -793,12 +813,15 @@ function lastResult(result: QueryResult<Row> | QueryResult<Row>[]): QueryResult<
 
 /**
  * Creates a database service. The URL comes from `options.url`, else `DATABASE_URL`; with neither,
- * an embedded PostgreSQL (PGlite) is started on a loopback port (and stopped by `close()`). No
+ * an embedded PostgreSQL (PGlite) is started on a loopback port in a child process (and stopped by
+ * `close()`). No
  * connection is opened until the first call; use {@link initializeDatabase} to fail fast.
  *
  * @param options see {@link DatabaseOptions}; defaults come from the configuration.
  * @throws {InvalidArgumentError} for a bad option (the URL is never echoed).
- * @throws {EmbeddedPostgresError} when the embedded PostgreSQL does not start.
+ * @throws {EmbeddedPostgresError} when the embedded PostgreSQL's process cannot be started. It
+ *   starts in the background, in a child process: `createDatabase()` returns before it is up, calls
+ *   wait for it, and a start-up failure rejects them with this error.
  * @example
  * const db = await createDatabase({ poolSize: 5 });
  * const user = await db.getById('users', 42, { correlationId: 'req-1' });
@@ -814,7 +837,8 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
   const settings = resolveSettings(options, config, url);
   const { default: pgModule } = await import('pg');
   if (url !== undefined) return new DatabaseService(pgModule, settings, url, undefined);
-  const server = await startEmbeddedPostgres(settings.embedded);
+  // Returns before PGlite is up: start-up must not hold up the host (calls wait for it).
+  const server = await launchEmbeddedPostgres(settings.embedded);
   try {
     return new DatabaseService(pgModule, settings, server.url, server);
   } catch (error) {

@@ -102,6 +102,23 @@ export interface PoolStats {
   readonly min: number;
 }
 
+/** The embedded PostgreSQL's own process, as health reports it. */
+export interface EmbeddedServerStatus {
+  /**
+   * `starting` (calls wait for it, bounded by `embedded.startTimeoutMs`), `running`, `failed` (it
+   * did not start), `exited` (it ended on its own), `stopped` (by `close()`).
+   */
+  readonly state: 'starting' | 'running' | 'failed' | 'exited' | 'stopped';
+  /** Process id of the child process running PGlite (never the host's). */
+  readonly pid: number;
+  /** Its resident set size, bytes (when running). */
+  readonly rssBytes?: number;
+  /** Connections it serves (when running). */
+  readonly connections?: number;
+  /** Why it failed or exited. */
+  readonly error?: string;
+}
+
 /** Health of the database, as `getHealthStatus()` reports it. */
 export interface DatabaseHealth {
   /**
@@ -125,6 +142,8 @@ export interface DatabaseHealth {
   readonly target: string;
   /** Whether this is the embedded PostgreSQL (PGlite). */
   readonly embedded: boolean;
+  /** The embedded PostgreSQL's process, separately from the host's (only when `embedded`). */
+  readonly embeddedServer?: EmbeddedServerStatus;
   /** Why the check failed (no secrets). */
   readonly error?: string;
   /** When the check ended, ISO 8601 UTC. */
