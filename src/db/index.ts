@@ -33,6 +33,7 @@ export {
   getDatabase,
   initializeDatabase,
   MAX_QUERY_TEXT_LENGTH,
+  reportDatabaseAtStart,
 } from './service.ts';
 export type {
   BatchOperation,

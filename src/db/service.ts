@@ -849,6 +849,30 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
   }
 }
 
+/**
+ * Checks the database once at start-up and says so in the log when the check fails, with the
+ * reason and the server (password redacted), so that a wrong `DATABASE_URL` is visible at once
+ * rather than only in the health endpoint. Logs nothing when it passes (the start-up line shows
+ * the database). Never rejects; the caller need not wait for it.
+ *
+ * @param database the service whose health to check.
+ */
+export async function reportDatabaseAtStart(database: Database): Promise<void> {
+  try {
+    const health = await database.getHealthStatus();
+    if (health.status !== 'fail') return;
+    getLogger().warn(
+      { database: health.target, err: health.error },
+      `the database check is failing at start: ${health.error ?? 'no reason given'}`,
+    );
+  } catch (error) {
+    getLogger().warn(
+      { database: database.target, err: errorText(error) },
+      'the database check failed at start',
+    );
+  }
+}
+
 let current: Database | undefined;
 let starting: Promise<Database> | undefined;
 
