@@ -126,7 +126,7 @@ export async function launchEmbeddedPostgres(settings: EmbeddedSettings): Promis
         child.unref();
         child.channel?.unref();
         log.info(
-          { port, pid, version: message.version, startMs: Math.round(performance.now() - started) },
+          { port, embeddedPid: pid, version: message.version, startMs: Math.round(performance.now() - started) },
           `embedded PostgreSQL (PGlite, ${settings.dataDir === undefined ? 'in memory' : 'on disk'}) listening on 127.0.0.1:${port} in process ${pid}`,
         );
         resolve(message.version);
@@ -139,7 +139,7 @@ export async function launchEmbeddedPostgres(settings: EmbeddedSettings): Promis
       else if (state === 'running') {
         state = 'exited';
         failure = `its process ${pid} exited with ${signal ?? `code ${code}`}`;
-        log.error({ pid, code, signal }, 'embedded PostgreSQL process exited');
+        log.error({ embeddedPid: pid, code, signal }, 'embedded PostgreSQL process exited');
       }
     });
   });
@@ -190,6 +190,9 @@ async function statusOf(
 
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
+  // Unreferenced once running; while it stops, the host must stay up to see it go.
+  child.ref();
+  child.channel?.ref();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
   timer.unref();
