@@ -126,7 +126,12 @@ export async function launchEmbeddedPostgres(settings: EmbeddedSettings): Promis
         child.unref();
         child.channel?.unref();
         log.info(
-          { port, embeddedPid: pid, version: message.version, startMs: Math.round(performance.now() - started) },
+          {
+            port,
+            embeddedPid: pid,
+            version: message.version,
+            startMs: Math.round(performance.now() - started),
+          },
           `embedded PostgreSQL (PGlite, ${settings.dataDir === undefined ? 'in memory' : 'on disk'}) listening on 127.0.0.1:${port} in process ${pid}`,
         );
         resolve(message.version);
