@@ -71,6 +71,10 @@ export interface PerfSidecarConfig {
      * to its span as an event, at most once a minute per statement.
      */
     readonly explainSlow: boolean;
+    /** `DB_ALLOWED_SCHEMAS`: schemas lookups may read; `undefined`: every non-system schema. */
+    readonly allowedSchemas: readonly string[] | undefined;
+    /** `DB_ALLOWED_TABLES`: `schema.table` names lookups may read (with `allowedSchemas`). */
+    readonly allowedTables: readonly string[] | undefined;
   };
   /** `ENABLE_PERFORMANCE_MONITORING`. When false every API is a no-op that still runs user code. */
   readonly monitoringEnabled: boolean;
@@ -488,6 +492,24 @@ const serviceNameText: z.ZodType<string, string> = z
   .trim()
   .regex(/^[\p{L}\p{N}_.:/ -]{1,128}$/u, 'is not 1 to 128 letters, digits, spaces or _ . : / -');
 
+/** A comma-separated list of at most 1000 names of the given shape (blanks around commas dropped). */
+function nameList(shape: RegExp, what: string): z.ZodType<readonly string[], string> {
+  return z
+    .string()
+    .transform((text) =>
+      text
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== ''),
+    )
+    .pipe(
+      z
+        .array(z.string().regex(shape, `holds a name that is not ${what}`))
+        .min(1, 'names nothing')
+        .max(1000, 'holds more than 1000 names'),
+    );
+}
+
 function spec<T>(entry: VariableSpec<T>): VariableSpec<T> {
   return entry;
 }
@@ -574,6 +596,26 @@ const SPECS = {
     description: 'Attach the EXPLAIN (FORMAT JSON) plan of slow statements to their spans.',
     schema: booleanText,
     fallback: false,
+  }),
+  DB_ALLOWED_SCHEMAS: spec({
+    name: 'DB_ALLOWED_SCHEMAS',
+    default: 'unset (every schema but the system ones)',
+    expected: 'comma-separated schema names, for example public,app',
+    secret: false,
+    description:
+      'Schemas getById/getByFilter may read; system schemas (pg_catalog, information_schema, pg_toast, pg_temp_*) only when listed.',
+    schema: nameList(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'a schema name'),
+    fallback: undefined as readonly string[] | undefined,
+  }),
+  DB_ALLOWED_TABLES: spec({
+    name: 'DB_ALLOWED_TABLES',
+    default: 'unset',
+    expected: 'comma-separated schema.table names, for example app.users,pg_catalog.pg_settings',
+    secret: false,
+    description:
+      'Tables getById/getByFilter may read, besides those in DB_ALLOWED_SCHEMAS; when set alone, only these.',
+    schema: nameList(/^[A-Za-z_][A-Za-z0-9_]{0,62}\.[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'a schema.table name'),
+    fallback: undefined as readonly string[] | undefined,
   }),
   ENABLE_PERFORMANCE_MONITORING: spec({
     name: 'ENABLE_PERFORMANCE_MONITORING',
@@ -981,6 +1023,8 @@ export function loadConfig(env: Env = process.env): PerfSidecarConfig {
       prePingIdleSeconds: p.DB_PRE_PING_IDLE_SECONDS,
       slowQuerySeconds: p.DB_SLOW_QUERY_SECONDS,
       explainSlow: p.DB_EXPLAIN_SLOW,
+      allowedSchemas: p.DB_ALLOWED_SCHEMAS,
+      allowedTables: p.DB_ALLOWED_TABLES,
     },
     monitoringEnabled: p.ENABLE_PERFORMANCE_MONITORING,
     slowRequestThresholdSeconds: p.SLOW_REQUEST_THRESHOLD,

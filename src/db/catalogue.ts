@@ -51,6 +51,8 @@ export const CATALOGUE_SQL = `SELECT n.nspname AS schema_name, c.relname AS tabl
 interface Entry {
   readonly info: Promise<TableInfo>;
   readonly loadedAtMs: number;
+  /** Whether `info` has settled. */
+  settled: boolean;
 }
 
 /** Most column names listed in an "unknown column" message. */
@@ -60,9 +62,18 @@ const LISTED_COLUMNS = 20;
 export class TableCatalogue {
   readonly #options: TableCatalogueOptions;
   readonly #entries = new Map<string, Entry>();
+  #waiting = 0;
 
   constructor(options: TableCatalogueOptions) {
     this.#options = options;
+  }
+
+  /**
+   * Lookups waiting for a catalogue read that another lookup of the same table started: they wait
+   * for that read's pool connection too, but the pool counts only the one checkout.
+   */
+  get waiting(): number {
+    return this.#waiting;
   }
 
   /** Tables cached now. */
@@ -82,10 +93,23 @@ export class TableCatalogue {
     const key = table.schema === undefined ? table.name : `${table.schema}.${table.name}`;
     const now = Date.now();
     const cached = this.#entries.get(key);
-    if (cached && now - cached.loadedAtMs <= this.#options.ttlMs) return cached.info;
+    if (cached && now - cached.loadedAtMs <= this.#options.ttlMs) {
+      if (cached.settled) return cached.info;
+      this.#waiting++;
+      const done = () => {
+        this.#waiting--;
+      };
+      cached.info.then(done, done);
+      return cached.info;
+    }
     const info = this.#load(argument, table, query);
+    const entry: Entry = { info, loadedAtMs: now, settled: false };
+    const settle = () => {
+      entry.settled = true;
+    };
+    info.then(settle, settle);
     this.#entries.delete(key);
-    this.#entries.set(key, { info, loadedAtMs: now });
+    this.#entries.set(key, entry);
     while (this.#entries.size > this.#options.maxTables) {
       const oldest = this.#entries.keys().next();
       if (oldest.done) break;

@@ -1,12 +1,15 @@
 /**
- * The embedded PostgreSQL's thread: PGlite (PostgreSQL compiled to WebAssembly) served on a loopback
- * port by pglite-socket's server. It runs in a worker thread because PGlite executes statements
- * synchronously: in the main thread a slow statement would block the service's event loop.
+ * The embedded PostgreSQL's process: PGlite (PostgreSQL compiled to WebAssembly) served on a
+ * loopback port by pglite-socket's server. It runs in a child process of its own, not in the host:
+ * PGlite takes hundreds of MiB and executes statements synchronously, and in the host that memory,
+ * CPU and event-loop time would count as the host's (and raise its own resource alerts).
  *
- * Messages: the parent receives `{ type: 'ready', port, version }` or `{ type: 'error', message }`;
- * it sends `{ type: 'stop' }` and receives `{ type: 'stopped' }`.
+ * Started by `embedded.ts` with `fork()`, its settings as JSON in the first argument. IPC
+ * messages: the parent receives `{ type: 'ready', port, version }` or `{ type: 'error', message }`;
+ * it sends `{ type: 'stats' }` (answered by `{ type: 'stats', rssBytes, connections }`) and
+ * `{ type: 'stop' }` (answered by `{ type: 'stopped' }`, then the process exits). When the IPC
+ * channel closes (the host ended, even by SIGKILL) the process exits at once: no orphans.
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
@@ -17,10 +20,15 @@ export interface EmbeddedWorkerData {
   readonly maxConnections: number;
 }
 
-const data = workerData as EmbeddedWorkerData;
-const port = parentPort;
+function send(message: object): void {
+  if (process.connected) process.send?.(message);
+}
+
+// The host is gone (exited, crashed or killed): nothing may outlive it.
+process.on('disconnect', () => process.exit());
 
 async function start(): Promise<void> {
+  const data = JSON.parse(process.argv[2] ?? '{}') as EmbeddedWorkerData;
   const db = await PGlite.create(data.dataDir === undefined ? {} : { dataDir: data.dataDir });
   const server = new PGLiteSocketServer({
     db,
@@ -31,15 +39,25 @@ async function start(): Promise<void> {
   await server.start();
   const address = server.getServerConn();
   const version = await db.query<{ server_version: string }>('SHOW server_version');
-  port?.on('message', (message: { type?: string }) => {
-    if (message.type !== 'stop') return;
-    void (async () => {
-      await server.stop();
-      await db.close();
-      port.postMessage({ type: 'stopped' });
-    })();
+  let stopping = false;
+  process.on('message', (message: { type?: string }) => {
+    if (message.type === 'stats') {
+      send({
+        type: 'stats',
+        rssBytes: process.memoryUsage().rss,
+        connections: server.getStats().activeConnections,
+      });
+    } else if (message.type === 'stop' && !stopping) {
+      stopping = true;
+      void (async () => {
+        await server.stop();
+        await db.close();
+        send({ type: 'stopped' });
+        process.exit(0);
+      })();
+    }
   });
-  port?.postMessage({
+  send({
     type: 'ready',
     port: Number(address.slice(address.lastIndexOf(':') + 1)),
     version: version.rows[0]?.server_version ?? 'unknown',
@@ -47,5 +65,7 @@ async function start(): Promise<void> {
 }
 
 start().catch((error: unknown) => {
-  port?.postMessage({ type: 'error', message: error instanceof Error ? error.message : String(error) });
+  send({ type: 'error', message: error instanceof Error ? error.message : String(error) });
+  process.exitCode = 1;
+  process.disconnect?.();
 });

@@ -2,7 +2,7 @@
  * Errors of the database service. Each has a stable `code`; messages carry the figures needed to act
  * and never a password (URLs are redacted, driver messages scrubbed).
  */
-import { PerfSidecarError } from '../errors.ts';
+import { InvalidArgumentError, PerfSidecarError } from '../errors.ts';
 
 /** Pool figures at the moment a checkout timed out. */
 export interface PoolExhaustion {
@@ -101,5 +101,20 @@ export class EmbeddedPostgresError extends PerfSidecarError {
       `the embedded PostgreSQL (PGlite) could not be started: ${reason}`,
       options,
     );
+  }
+}
+
+/**
+ * A lookup named a table it may not read: one in a system schema (`pg_catalog`,
+ * `information_schema`, ...) or one outside the configured allow-lists. An
+ * {@link InvalidArgumentError} (code `PERF_INVALID_ARGUMENT`), so that it maps to a client error.
+ */
+export class TableNotAllowedError extends InvalidArgumentError {
+  /** The table as resolved, `schema.name`. */
+  readonly table: string;
+
+  constructor(argument: string, table: string, problem: string, expected: string) {
+    super(argument, problem, expected);
+    this.table = table;
   }
 }

@@ -11,6 +11,7 @@ export {
   EmbeddedPostgresError,
   PoolExhaustedError,
   type PoolExhaustion,
+  TableNotAllowedError,
 } from './errors.ts';
 export {
   ATTR_DB_CLIENT_CONNECTION_POOL_NAME,
@@ -32,6 +33,7 @@ export {
   getDatabase,
   initializeDatabase,
   MAX_QUERY_TEXT_LENGTH,
+  reportDatabaseAtStart,
 } from './service.ts';
 export type {
   BatchOperation,
@@ -42,6 +44,7 @@ export type {
   DatabaseOptions,
   DatabaseStats,
   EmbeddedPostgresOptions,
+  EmbeddedServerStatus,
   Filters,
   FilterValue,
   GetByFilterOptions,

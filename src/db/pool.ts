@@ -13,6 +13,7 @@
 import type { PoolConfig } from 'pg';
 import type { PerfSidecarConfig } from '../config.ts';
 import { describeValue, InvalidArgumentError } from '../errors.ts';
+import { checkNameList } from './access.ts';
 import type { DatabaseOptions, EmbeddedPostgresOptions } from './types.ts';
 
 /** Embedded PostgreSQL options, checked and resolved. */
@@ -47,9 +48,12 @@ export interface DatabaseSettings {
   readonly catalogueTtlSeconds: number;
   readonly maxStatementLength: number;
   readonly healthTimeoutSeconds: number;
+  readonly closeTimeoutSeconds: number;
   readonly statementTimeoutSeconds: number | undefined;
   readonly pipeline: boolean;
   readonly applicationName: string;
+  readonly allowedSchemas: readonly string[] | undefined;
+  readonly allowedTables: readonly string[] | undefined;
   readonly embedded: EmbeddedSettings;
 }
 
@@ -144,13 +148,18 @@ export function resolveSettings(
     catalogueTtlSeconds: number('catalogueTtlSeconds', 300, { min: 0, max: 86_400 }),
     maxStatementLength: number('maxStatementLength', 2048, whole(64, 1_000_000)),
     healthTimeoutSeconds: number('healthTimeoutSeconds', 5, positive(300)),
+    closeTimeoutSeconds: number('closeTimeoutSeconds', 10, positive(3600)),
     statementTimeoutSeconds:
       options.statementTimeoutSeconds === undefined
         ? undefined
         : number('statementTimeoutSeconds', 0, positive(86_400)),
     pipeline: booleanOption('options.pipeline', options.pipeline, true),
     applicationName,
-    embedded: resolveEmbeddedOptions(options.embedded ?? {}, poolSize + maxOverflow),
+    allowedSchemas:
+      checkNameList('options.allowedSchemas', options.allowedSchemas, 'schema') ?? db.allowedSchemas,
+    allowedTables: checkNameList('options.allowedTables', options.allowedTables, 'table') ?? db.allowedTables,
+    // One above the pool's max: the health check opens its own connection when the pool is exhausted.
+    embedded: resolveEmbeddedOptions(options.embedded ?? {}, poolSize + maxOverflow + 1),
   });
 }
 

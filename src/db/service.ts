@@ -25,6 +25,7 @@ import { getLogger } from '../logger.ts';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
 import { ATTR_CORRELATION_ID } from '../telemetry/index.ts';
 import { withTimeout } from '../timeout.ts';
+import { TableAccess } from './access.ts';
 import {
   checkCallOptions,
   checkFilters,
@@ -42,7 +43,7 @@ import {
   runBatch,
 } from './batch.ts';
 import { requireColumn, TableCatalogue, type TableInfo } from './catalogue.ts';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded.ts';
+import { type EmbeddedLaunch, launchEmbeddedPostgres } from './embedded.ts';
 import {
   BatchFailedError,
   DatabaseClosedError,
@@ -119,8 +120,6 @@ import { asError, errorText, round, untraced } from './utils.ts';
 export const MAX_QUERY_TEXT_LENGTH = 1_000_000;
 /** Checkouts tried when pre-ping finds dead connections, before giving up. */
 const CHECKOUT_ATTEMPTS = 3;
-/** Longest `close()` waits for checked-out connections before it stops the embedded server anyway. */
-const CLOSE_TIMEOUT_MS = 10_000;
 /** pg-pool's message when a checkout waited `connectionTimeoutMillis` with every connection in use. */
 const POOL_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
 /** pg-pool's message when opening a new connection took longer than `connectionTimeoutMillis`. */
@@ -157,15 +156,20 @@ class DatabaseService implements Database {
   readonly embedded: boolean;
   readonly #pg: Pg;
   readonly #settings: DatabaseSettings;
+  readonly #url: string;
   readonly #attributes: Attributes;
   readonly #catalogue: TableCatalogue;
+  readonly #access: TableAccess;
   readonly #metrics: PoolMetrics;
   readonly #explains: ExplainLimiter;
+  /** Connections that emitted 'error' or 'end': the server or the network dropped them. */
+  readonly #lost = new WeakSet<PoolClient>();
   /** When each pooled connection was last released, for pre-ping. */
   readonly #idleSince = new WeakMap<PoolClient, number>();
   /** getById statements by catalogue entry; entries go when the catalogue drops the table. */
   readonly #byIdTexts = new WeakMap<TableInfo, string>();
-  readonly #server: EmbeddedPostgres | undefined;
+  readonly #server: EmbeddedLaunch | undefined;
+  #serverReady = false;
   /** The URL's password, scrubbed from every message the service passes on. */
   readonly #secret: string | undefined;
   readonly #counters: Counters = {
@@ -180,15 +184,22 @@ class DatabaseService implements Database {
   #tracerOf: { readonly provider: TracerProvider; readonly tracer: Tracer } | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(pgModule: Pg, settings: DatabaseSettings, url: string, server: EmbeddedPostgres | undefined) {
+  constructor(pgModule: Pg, settings: DatabaseSettings, url: string, server: EmbeddedLaunch | undefined) {
     this.#pg = pgModule;
     this.#settings = settings;
+    this.#url = url;
     this.#server = server;
     this.embedded = server !== undefined;
     this.target = redactUrl(url);
     const password = new URL(url).password;
     this.#secret = password === '' ? undefined : decodeURIComponent(password);
-    this.#serverVersion = server?.serverVersion;
+    server?.ready.then(
+      (version) => {
+        this.#serverReady = true;
+        this.#serverVersion = version;
+      },
+      () => undefined,
+    );
     const endpoint: Endpoint = endpointOf(url);
     this.#attributes = Object.freeze({
       [ATTR_DB_SYSTEM_NAME]: DB_SYSTEM_NAME_VALUE_POSTGRESQL,
@@ -204,10 +215,24 @@ class DatabaseService implements Database {
         'idle database connection failed',
       );
     });
+    // pg-pool listens for errors only while a connection is idle: one checked out (by the service or
+    // by a caller of `pool.connect()`) that the server drops (57P01 on a fast shutdown, EPIPE) would
+    // emit an unhandled 'error' and end the process. This listener stays for the connection's life.
+    this.pool.on('connect', (client) => {
+      client.on('error', (error) => {
+        this.#lost.add(client);
+        getLogger().debug(
+          { database: this.target, err: this.#scrub(errorText(error)) },
+          'database connection lost',
+        );
+      });
+      client.on('end', () => this.#lost.add(client));
+    });
     this.#catalogue = new TableCatalogue({
       maxTables: settings.maxCachedTables,
       ttlMs: settings.catalogueTtlSeconds * 1000,
     });
+    this.#access = new TableAccess(settings);
     this.#metrics = new PoolMetrics(poolNameOf(endpoint), () => this.poolStats());
     this.#explains = new ExplainLimiter(settings.explainIntervalSeconds, settings.explainMaxStatements);
   }
@@ -219,12 +244,13 @@ class DatabaseService implements Database {
   ): Promise<R | undefined> {
     this.#assertOpen('getById');
     const name = parseTableName('table', table);
+    this.#access.checkQualified('table', table, name);
     const value = checkId(id);
     const opts = checkCallOptions(options);
     const idColumn =
       opts?.idColumn === undefined ? undefined : checkColumnName('options.idColumn', opts.idColumn);
     return this.#call(OPERATION.getById, table, opts, {}, async (call) => {
-      const info = await this.#table(call, name);
+      const info = await this.#table(call, table, name);
       const text =
         idColumn === undefined
           ? this.#byIdText(info)
@@ -241,6 +267,7 @@ class DatabaseService implements Database {
   ): Promise<R[]> {
     this.#assertOpen('getByFilter');
     const name = parseTableName('table', table);
+    this.#access.checkQualified('table', table, name);
     const entries = checkFilters(filters);
     const opts = checkCallOptions(options);
     const { limit, capped } = checkLimit(opts?.limit, this.#settings);
@@ -248,7 +275,7 @@ class DatabaseService implements Database {
     const order = checkOrderBy(opts?.orderBy);
     const attributes = capped ? { [ATTR_PERF_DB_LIMIT_CAPPED]: true } : {};
     return this.#call(OPERATION.getByFilter, table, opts, attributes, async (call) => {
-      const info = await this.#table(call, name);
+      const info = await this.#table(call, table, name);
       for (const [column] of entries) requireColumn(`filters.${column}`, info, column);
       const sort: SortKey[] = [];
       if (order !== undefined) {
@@ -301,23 +328,48 @@ class DatabaseService implements Database {
   }
 
   async getHealthStatus(): Promise<DatabaseHealth> {
-    const ended = (): Omit<DatabaseHealth, 'status'> => ({
-      pool: this.poolStats(),
-      ...(this.#serverVersion === undefined ? {} : { serverVersion: this.#serverVersion }),
-      target: this.target,
-      embedded: this.embedded,
-      checkedAt: new Date().toISOString(),
-    });
+    const embeddedServer = await this.#server?.status();
+    const ended = (): Omit<DatabaseHealth, 'status'> => {
+      const pool = this.poolStats();
+      return {
+        pool,
+        connection_pool: pool,
+        ...(this.#serverVersion === undefined ? {} : { serverVersion: this.#serverVersion }),
+        target: this.target,
+        embedded: this.embedded,
+        ...(embeddedServer === undefined ? {} : { embeddedServer }),
+        checkedAt: new Date().toISOString(),
+      };
+    };
     if (this.#closing) return { status: 'fail', error: 'the database service is closed', ...ended() };
+    if (embeddedServer?.state === 'starting') {
+      // Calls made now wait for it (bounded): the service works, a little late.
+      return { status: 'warn', warning: 'the embedded PostgreSQL is starting', ...ended() };
+    }
+    if (embeddedServer !== undefined && embeddedServer.state !== 'running') {
+      const reason = `the embedded PostgreSQL is ${embeddedServer.state}${embeddedServer.error === undefined ? '' : `: ${embeddedServer.error}`}`;
+      return { status: 'fail', error: reason, ...ended() };
+    }
     const seconds = this.#settings.healthTimeoutSeconds;
     try {
+      // With every connection checked out, a pooled ping would queue behind the callers and time
+      // out: it would report a working server as down. It asks on a connection of its own instead.
+      const stats = this.poolStats();
+      const saturated = stats.idle === 0 && stats.total >= stats.max;
       const latencyMs = await withTimeout(
-        untraced(() => this.#ping()),
+        untraced(() => (saturated ? this.#pingOutsidePool(seconds) : this.#ping())),
         seconds * 1000,
         `SELECT 1 (health check)`,
       );
       const health = ended();
-      return { status: health.pool.waiting > 0 ? 'warn' : 'pass', latencyMs: round(latencyMs, 3), ...health };
+      const { inUse, max, waiting } = health.pool;
+      if (waiting === 0) return { status: 'pass', latencyMs: round(latencyMs, 3), ...health };
+      return {
+        status: 'warn',
+        latencyMs: round(latencyMs, 3),
+        warning: `the pool is exhausted: ${inUse} of ${max} connections in use, ${waiting} requests waiting for one`,
+        ...health,
+      };
     } catch (error) {
       return { status: 'fail', error: this.#scrub(errorText(error)), ...ended() };
     }
@@ -330,7 +382,8 @@ class DatabaseService implements Database {
       total,
       idle,
       inUse: total - idle,
-      waiting: this.pool.waitingCount,
+      // Lookups sharing a cold catalogue read wait for its one checkout: they are waiting too.
+      waiting: this.pool.waitingCount + this.#catalogue.waiting,
       max: this.#settings.poolSize + this.#settings.maxOverflow,
       min: this.#settings.poolSize,
     };
@@ -348,7 +401,11 @@ class DatabaseService implements Database {
     this.#closing ??= (async () => {
       this.#metrics.close();
       try {
-        await withTimeout(this.pool.end(), CLOSE_TIMEOUT_MS, 'closing the database pool');
+        await withTimeout(
+          this.pool.end(),
+          this.#settings.closeTimeoutSeconds * 1000,
+          'closing the database pool',
+        );
       } catch (error) {
         getLogger().warn(
           { database: this.target, err: errorText(error) },
@@ -383,8 +440,14 @@ class DatabaseService implements Database {
     return text;
   }
 
-  #table(call: Call, name: TableName): Promise<TableInfo> {
-    return this.#catalogue.table('table', name, (text, values) => this.#housekeeping(call, text, values));
+  /** The table's catalogue entry, once the access rules allow what the name resolved to. */
+  async #table(call: Call, given: string, name: TableName): Promise<TableInfo> {
+    const info = await this.#catalogue.table('table', name, (text, values) =>
+      this.#housekeeping(call, text, values),
+    );
+    // The search path decides where an unqualified name lands (it may list pg_catalog).
+    this.#access.check('table', given, info.schema, info.name);
+    return info;
   }
 
   /** Runs a service call inside its span: `<operation> <table>`, with the database attributes. */
@@ -445,6 +508,9 @@ class DatabaseService implements Database {
    */
   async #checkout(call?: Call): Promise<PoolClient> {
     const started = performance.now();
+    // The embedded server starts in the background: calls made meanwhile wait for it, bounded by
+    // its start-up timeout (its failure rejects them with EmbeddedPostgresError).
+    if (this.#server !== undefined && !this.#serverReady) await this.#server.ready;
     const prePingMs = this.#settings.prePingIdleSeconds * 1000;
     for (let attempt = 1; ; attempt++) {
       let client: PoolClient;
@@ -525,14 +591,15 @@ class DatabaseService implements Database {
     let failure: unknown;
     try {
       // (text, values) rather than a config object: pg copies config objects on every call.
-      result = await client.query<Row>(text, values as unknown[]);
+      result = lastResult(await client.query<Row>(text, values as unknown[]));
     } catch (error) {
       failure = error;
     }
     const seconds = (performance.now() - started) / 1000;
     this.#counters.statements++;
     // A server error leaves the connection usable; anything else (a lost socket) does not.
-    const connectionOk = result !== undefined || failure instanceof this.#pg.DatabaseError;
+    const lost = result === undefined && this.#isConnectionLoss(client, failure);
+    const connectionOk = !lost && (result !== undefined || failure instanceof this.#pg.DatabaseError);
     let broken: Error | undefined = connectionOk ? undefined : asError(failure);
     try {
       if (seconds > this.#settings.slowQuerySeconds) {
@@ -544,7 +611,7 @@ class DatabaseService implements Database {
     } finally {
       this.#release(client, broken);
     }
-    if (result === undefined) throw failure;
+    if (result === undefined) throw lost ? this.#unavailable(failure, 'the connection was lost') : failure;
     call.span.setAttribute(ATTR_DB_RESPONSE_RETURNED_ROWS, result.rows.length);
     return result;
   }
@@ -556,11 +623,19 @@ class DatabaseService implements Database {
     const seconds = (performance.now() - started) / 1000;
     this.#counters.statements += operations.length + 2;
     // Only a server error is known to leave the connection usable; after anything else it is replaced.
-    const lost = !outcome.ok && !(outcome.error instanceof this.#pg.DatabaseError);
-    this.#release(client, lost ? asError(outcome.error) : undefined);
+    const lost = !outcome.ok && this.#isConnectionLoss(client, outcome.error);
+    const broken = !outcome.ok && (lost || !(outcome.error instanceof this.#pg.DatabaseError));
+    this.#release(client, broken ? asError(outcome.error) : undefined);
     if (seconds > this.#settings.slowQuerySeconds) {
       const text = operations.map((o) => o.text).join(';\n');
       this.#slow(call, `-- batch of ${operations.length} statements\n${text}`, seconds);
+    }
+    if (!outcome.ok && lost) {
+      // COMMIT may have reached the server before the connection went: the outcome is unknown.
+      throw this.#unavailable(
+        outcome.error,
+        'the connection was lost during the batch (whether it committed is unknown)',
+      );
     }
     if (!outcome.ok) {
       const label = outcome.index === undefined ? undefined : operations[outcome.index]?.label;
@@ -628,11 +703,33 @@ class DatabaseService implements Database {
       this.#counters.statements++;
       return result.rows;
     } catch (error) {
-      if (!(error instanceof this.#pg.DatabaseError)) broken = asError(error);
-      throw error;
+      const lost = this.#isConnectionLoss(client, error);
+      if (lost || !(error instanceof this.#pg.DatabaseError)) broken = asError(error);
+      throw lost ? this.#unavailable(error, 'the connection was lost') : error;
     } finally {
       this.#release(client, broken);
     }
+  }
+
+  /**
+   * Whether a statement failed because the connection is gone (the server shut down or crashed,
+   * the socket broke) rather than because of the statement: then it must not be reused, and the
+   * caller gets {@link DatabaseUnavailableError} instead of the driver's error.
+   */
+  #isConnectionLoss(client: PoolClient, error: unknown): boolean {
+    if (this.#lost.has(client)) return true;
+    const code = (error as { code?: unknown } | undefined)?.code;
+    if (typeof code !== 'string') return false;
+    // SQLSTATE classes 08 (connection exception) and 57P (operator intervention: admin/crash
+    // shutdown, cannot connect now), and the socket errors of a dropped connection.
+    return /^(08|57P0[1-3])/.test(code) || /^E(CONNRESET|PIPE|CONNREFUSED|TIMEDOUT)$/.test(code);
+  }
+
+  /** A {@link DatabaseUnavailableError} for a connection lost under a statement. */
+  #unavailable(error: unknown, what: string): DatabaseUnavailableError {
+    return new DatabaseUnavailableError(this.target, `${what}: ${this.#scrub(errorText(error))}`, {
+      cause: this.#scrubError(error),
+    });
   }
 
   /** `SELECT 1` on a pooled connection (and `SHOW server_version` once). Returns the latency, ms. */
@@ -660,6 +757,35 @@ class DatabaseService implements Database {
     }
   }
 
+  /**
+   * `SELECT 1` on a connection opened for it and closed again, outside the pool (which is
+   * exhausted). Returns the latency, ms.
+   */
+  async #pingOutsidePool(seconds: number): Promise<number> {
+    const started = performance.now();
+    const ms = Math.max(1, Math.round(seconds * 1000));
+    const {
+      min: _min,
+      max: _max,
+      idleTimeoutMillis: _idle,
+      ...config
+    } = poolConfig(this.#settings, this.#url);
+    const client = new this.#pg.Client({ ...config, connectionTimeoutMillis: ms, query_timeout: ms });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      this.#counters.statements++;
+      return performance.now() - started;
+    } catch (error) {
+      throw new DatabaseUnavailableError(this.target, this.#scrub(errorText(error)), {
+        cause: this.#scrubError(error),
+      });
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
   /** The text with the URL's password (plain or URL-encoded) replaced by `***`. */
   #scrub(text: string): string {
     const secret = this.#secret;
@@ -675,13 +801,27 @@ class DatabaseService implements Database {
 }
 
 /**
+ * The result of a statement text. Several statements in one text without parameters (the simple
+ * protocol) answer with one result each; the service reports the last, as psql shows it.
+ */
+function lastResult(result: QueryResult<Row> | QueryResult<Row>[]): QueryResult<Row> {
+  if (!Array.isArray(result)) return result;
+  const last = result.at(-1);
+  if (last === undefined) throw new Error('the server answered a statement text with no result');
+  return last;
+}
+
+/**
  * Creates a database service. The URL comes from `options.url`, else `DATABASE_URL`; with neither,
- * an embedded PostgreSQL (PGlite) is started on a loopback port (and stopped by `close()`). No
+ * an embedded PostgreSQL (PGlite) is started on a loopback port in a child process (and stopped by
+ * `close()`). No
  * connection is opened until the first call; use {@link initializeDatabase} to fail fast.
  *
  * @param options see {@link DatabaseOptions}; defaults come from the configuration.
  * @throws {InvalidArgumentError} for a bad option (the URL is never echoed).
- * @throws {EmbeddedPostgresError} when the embedded PostgreSQL does not start.
+ * @throws {EmbeddedPostgresError} when the embedded PostgreSQL's process cannot be started. It
+ *   starts in the background, in a child process: `createDatabase()` returns before it is up, calls
+ *   wait for it, and a start-up failure rejects them with this error.
  * @example
  * const db = await createDatabase({ poolSize: 5 });
  * const user = await db.getById('users', 42, { correlationId: 'req-1' });
@@ -697,7 +837,8 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
   const settings = resolveSettings(options, config, url);
   const { default: pgModule } = await import('pg');
   if (url !== undefined) return new DatabaseService(pgModule, settings, url, undefined);
-  const server = await startEmbeddedPostgres(settings.embedded);
+  // Returns before PGlite is up: start-up must not hold up the host (calls wait for it).
+  const server = await launchEmbeddedPostgres(settings.embedded);
   try {
     return new DatabaseService(pgModule, settings, server.url, server);
   } catch (error) {
@@ -705,6 +846,30 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     throw error instanceof PerfSidecarError
       ? error
       : new EmbeddedPostgresError(errorText(error), { cause: error });
+  }
+}
+
+/**
+ * Checks the database once at start-up and says so in the log when the check fails, with the
+ * reason and the server (password redacted), so that a wrong `DATABASE_URL` is visible at once
+ * rather than only in the health endpoint. Logs nothing when it passes (the start-up line shows
+ * the database). Never rejects; the caller need not wait for it.
+ *
+ * @param database the service whose health to check.
+ */
+export async function reportDatabaseAtStart(database: Database): Promise<void> {
+  try {
+    const health = await database.getHealthStatus();
+    if (health.status !== 'fail') return;
+    getLogger().warn(
+      { database: health.target, err: health.error },
+      `the database check is failing at start: ${health.error ?? 'no reason given'}`,
+    );
+  } catch (error) {
+    getLogger().warn(
+      { database: database.target, err: errorText(error) },
+      'the database check failed at start',
+    );
   }
 }
 

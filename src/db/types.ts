@@ -91,7 +91,10 @@ export interface PoolStats {
   readonly idle: number;
   /** Connections checked out. */
   readonly inUse: number;
-  /** Requests waiting for a connection. */
+  /**
+   * Requests waiting for a connection: those queued in the pool, plus lookups waiting for a
+   * catalogue read of the same table that another lookup started.
+   */
   readonly waiting: number;
   /** Most connections: pool size plus overflow. */
   readonly max: number;
@@ -99,23 +102,48 @@ export interface PoolStats {
   readonly min: number;
 }
 
+/** The embedded PostgreSQL's own process, as health reports it. */
+export interface EmbeddedServerStatus {
+  /**
+   * `starting` (calls wait for it, bounded by `embedded.startTimeoutMs`), `running`, `failed` (it
+   * did not start), `exited` (it ended on its own), `stopped` (by `close()`).
+   */
+  readonly state: 'starting' | 'running' | 'failed' | 'exited' | 'stopped';
+  /** Process id of the child process running PGlite (never the host's). */
+  readonly pid: number;
+  /** Its resident set size, bytes (when running). */
+  readonly rssBytes?: number;
+  /** Connections it serves (when running). */
+  readonly connections?: number;
+  /** Why it failed or exited. */
+  readonly error?: string;
+}
+
 /** Health of the database, as `getHealthStatus()` reports it. */
 export interface DatabaseHealth {
   /**
-   * `pass`: `SELECT 1` answered. `warn`: it answered, but requests were waiting for a connection.
-   * `fail`: no answer within the health timeout, or an error.
+   * `pass`: `SELECT 1` answered. `warn`: it answered, but requests were waiting for a connection
+   * (the pool is exhausted; `warning` gives the figures). `fail`: no answer within the health
+   * timeout, or an error. When every connection is checked out, `SELECT 1` runs on a connection
+   * opened for the check, so that an exhausted pool reads as `warn`, not as a timeout.
    */
   readonly status: 'pass' | 'warn' | 'fail';
   /** Round trip of `SELECT 1` including the checkout, ms (absent on failure). */
   readonly latencyMs?: number;
   /** Pool figures at the end of the check. */
   readonly pool: PoolStats;
+  /** The same object as `pool`, under the name the original design's examples read. */
+  readonly connection_pool: PoolStats;
+  /** Why the status is `warn`, with the pool figures. */
+  readonly warning?: string;
   /** `server_version` of the server (absent until a check succeeded). */
   readonly serverVersion?: string;
   /** The server, password redacted. */
   readonly target: string;
   /** Whether this is the embedded PostgreSQL (PGlite). */
   readonly embedded: boolean;
+  /** The embedded PostgreSQL's process, separately from the host's (only when `embedded`). */
+  readonly embeddedServer?: EmbeddedServerStatus;
   /** Why the check failed (no secrets). */
   readonly error?: string;
   /** When the check ended, ISO 8601 UTC. */
@@ -148,8 +176,8 @@ export interface EmbeddedPostgresOptions {
    */
   readonly dataDir?: string;
   /**
-   * Connections the socket server accepts at once. Default: the pool's `max` (size + overflow) when
-   * the service starts it, 100 from `startEmbeddedPostgres()`.
+   * Connections the socket server accepts at once. Default: the pool's `max` (size + overflow) plus
+   * one for the health check when the service starts it, 100 from `startEmbeddedPostgres()`.
    */
   readonly maxConnections?: number;
   /** Loopback port. Default 0 (a free port). */
@@ -217,6 +245,11 @@ export interface DatabaseOptions {
   readonly catalogueTtlSeconds?: number;
   /** Longest statement text (characters) put in spans and alerts; longer ones are cut. Default 2048. */
   readonly maxStatementLength?: number;
+  /**
+   * Longest `close()` waits for checked-out connections to come back, seconds; after it the pool is
+   * left to end on its own and the embedded server (if any) is stopped anyway. Default 10.
+   */
+  readonly closeTimeoutSeconds?: number;
   /** Longest `getHealthStatus()` waits for `SELECT 1`, seconds. Default 5. */
   readonly healthTimeoutSeconds?: number;
   /**
@@ -232,6 +265,18 @@ export interface DatabaseOptions {
   readonly pipeline?: boolean;
   /** `application_name` of the connections (visible in `pg_stat_activity`). Default `perf-sidecar`. */
   readonly applicationName?: string;
+  /**
+   * Schemas `getById` / `getByFilter` may read, matched exactly. Default `DB_ALLOWED_SCHEMAS`, else
+   * every schema but the system ones (`pg_catalog`, `information_schema`, `pg_toast`, `pg_temp_*`,
+   * any `pg_*`), which are refused unless listed here or in `allowedTables`. `query()` is not
+   * restricted: its SQL is the app's own.
+   */
+  readonly allowedSchemas?: readonly string[];
+  /**
+   * `schema.table` names `getById` / `getByFilter` may read, besides the tables of
+   * `allowedSchemas`; when given without `allowedSchemas`, only these. Default `DB_ALLOWED_TABLES`.
+   */
+  readonly allowedTables?: readonly string[];
   /** Embedded PostgreSQL options, used only when there is no URL. */
   readonly embedded?: EmbeddedPostgresOptions;
 }
@@ -256,7 +301,11 @@ export interface Database {
     filters?: Filters,
     options?: GetByFilterOptions,
   ): Promise<R[]>;
-  /** Any statement, monitored like the lookups. Values are parameters (`$1`, `$2`, ...). */
+  /**
+   * Any statement, monitored like the lookups. Values are parameters (`$1`, `$2`, ...). A text of
+   * several statements (possible only without parameters) answers with the last one's result; a
+   * connection such a text leaves inside a transaction is destroyed, never reused.
+   */
   query<R extends Row = Row>(
     text: string,
     params?: readonly unknown[],
@@ -282,6 +331,9 @@ export interface Database {
    * spans, slow-query alerts and pool-wait metric.
    */
   readonly pool: Pool;
-  /** Ends every connection (waiting for checked-out ones) and stops the embedded server if any. */
+  /**
+   * Ends every connection, waiting at most `closeTimeoutSeconds` (10) for checked-out ones, and
+   * stops the embedded server if any.
+   */
   close(): Promise<void>;
 }

@@ -8,7 +8,7 @@ import { type AddressInfo, Server as NetServer } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
-import { createDatabase, type Database } from '../db/index.ts';
+import { createDatabase, type Database, reportDatabaseAtStart } from '../db/index.ts';
 import { errorText } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import { shutdownTelemetry, startTelemetry, type Telemetry } from '../telemetry/index.ts';
@@ -73,6 +73,8 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
   else if (options.database === undefined && config.databaseUrl !== undefined) {
     database = await createDatabase({ url: config.databaseUrl });
     ownsDatabase = true;
+    // Not awaited: a database that does not answer must not hold up the server.
+    void reportDatabaseAtStart(database);
   }
   const app = createApp({
     telemetry,

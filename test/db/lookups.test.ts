@@ -134,6 +134,36 @@ describe('lookups on the real PostgreSQL', () => {
     expect(rows.map((r) => r.body)).toEqual(['a', 'b']);
   });
 
+  it('filters on reserved-word and mixed-case columns on the real server (quoted in WHERE)', async () => {
+    await admin((c) =>
+      c.query(
+        `CREATE TABLE ${schema}.odd ("order" integer PRIMARY KEY, "Team" text, "select" text, "userName" text)`,
+      ),
+    );
+    await admin((c) =>
+      c.query(
+        `INSERT INTO ${schema}.odd VALUES (1, 'red', 'a', 'Ada'), (2, 'blue', NULL, 'Bob'), (3, 'red', 'c', 'Cy')`,
+      ),
+    );
+    const odd = `${schema}.odd`;
+    expect(await db.getById(odd, 2)).toEqual({ order: 2, Team: 'blue', select: null, userName: 'Bob' });
+    expect((await db.getByFilter<{ order: number }>(odd, { order: 3 })).map((r) => r.order)).toEqual([3]);
+    expect(
+      (await db.getByFilter<{ order: number }>(odd, { Team: 'red' }, { orderBy: 'order' })).map(
+        (r) => r.order,
+      ),
+    ).toEqual([1, 3]);
+    expect((await db.getByFilter<{ order: number }>(odd, { select: null })).map((r) => r.order)).toEqual([2]);
+    expect(
+      (await db.getByFilter<{ order: number }>(odd, { userName: 'Cy', Team: 'red', select: 'c' })).map(
+        (r) => r.order,
+      ),
+    ).toEqual([3]);
+    expect(await db.getById(odd, 'Ada', { idColumn: 'userName' })).toMatchObject({ order: 1 });
+    // Names are matched exactly: the folded spelling is another (missing) column.
+    await expect(db.getByFilter(odd, { team: 'red' })).rejects.toThrow(/"team" is not a column of/);
+  });
+
   it('keeps at most maxCachedTables tables and sees new columns after clearCatalogue()', async () => {
     const small = await testDatabase({ poolSize: 1, maxOverflow: 0, maxCachedTables: 2 });
     try {

@@ -2,13 +2,13 @@
  * The pool against the real PostgreSQL: the settings mapping, exhaustion (error text, alert, metric)
  * and that nothing leaks afterwards, and pre-ping replacing connections the server closed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { alertRecordSchema } from '../../src/alerts/index.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createDatabase, type Database, PoolExhaustedError } from '../../src/db/index.ts';
 import { poolConfig, resolveSettings } from '../../src/db/pool.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
-import { admin, testConfig, testDatabase } from '../helpers/db.ts';
+import { admin, createUsers, dropSchema, testConfig, testDatabase, uniqueSchema } from '../helpers/db.ts';
 import { rejectionOf } from '../helpers/expect.ts';
 import { startConnectedTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -122,6 +122,11 @@ describe('pool settings', () => {
 });
 
 describe('pool exhaustion', () => {
+  const schema = uniqueSchema();
+  const users = `${schema}.users`;
+  beforeAll(() => createUsers(schema));
+  afterAll(() => dropSchema(schema));
+
   it('fails with a PoolExhaustedError naming size, overflow, in-use, waiting and timeout, alerts, and leaks nothing', async () => {
     t = await startConnectedTelemetry();
     const tt = t;
@@ -139,7 +144,7 @@ describe('pool exhaustion', () => {
     await waitFor(() => busy.poolStats().inUse === 2, { what: 'both connections to be in use' });
 
     const exhausted = await rejectionOf(
-      busy.getById('pg_catalog.pg_class', 1, { correlationId: 'req-exhausted' }),
+      busy.getById(users, 1, { correlationId: 'req-exhausted' }),
       PoolExhaustedError,
     );
     expect(exhausted.code).toBe('PERF_DB_POOL_EXHAUSTED');
@@ -164,7 +169,7 @@ describe('pool exhaustion', () => {
       },
       { what: `the pool back to its minimum (now ${JSON.stringify(busy.poolStats())})` },
     );
-    expect(await busy.getById('pg_catalog.pg_class', 0)).toBeUndefined();
+    expect(await busy.getById(users, 0)).toBeUndefined();
 
     await tt.telemetry.alerts.flush();
     const records = (await tt.list(tt.performanceList)).map((r) => alertRecordSchema.parse(r));
@@ -174,15 +179,13 @@ describe('pool exhaustion', () => {
     expect(alert?.labels).toEqual({
       alertname: 'SlowQuery',
       service: 'perf-sidecar',
-      operation: 'getById pg_catalog.pg_class',
+      operation: `getById ${users}`,
       reason: 'pool_exhausted',
     });
     expect(alert?.annotations.summary).toBe(`Database pool exhausted: ${exhausted.message}`);
     expect(alert?.threshold).toBe(0.5);
     expect(alert?.correlation_id).toBe('req-exhausted');
-    const span = (await tt.finishedSpans()).find(
-      (s) => s.name === 'getById pg_catalog.pg_class' && s.status.code === 2,
-    );
+    const span = (await tt.finishedSpans()).find((s) => s.name === `getById ${users}` && s.status.code === 2);
     expect(alert?.trace?.trace_id).toBe(span?.spanContext().traceId);
     expect(span?.attributes['error.type']).toBe('PERF_DB_POOL_EXHAUSTED');
 
@@ -196,6 +199,110 @@ describe('pool exhaustion', () => {
       new RegExp(`^perf_db_pool_connections\\{${pool},db_client_connection_state="idle",[^}]*\\} 1$`, 'm'),
     );
     expect(metrics).toMatch(new RegExp(`^perf_db_pool_waiting\\{${pool},[^}]*\\} 0$`, 'm'));
+  });
+});
+
+describe('health and figures of an exhausted pool', () => {
+  const schema = uniqueSchema();
+  const users = `${schema}.users`;
+  beforeAll(() => createUsers(schema));
+  afterAll(() => dropSchema(schema));
+
+  it('reports an exhausted pool as warn with the real figures, instead of timing out as fail', async () => {
+    // A pool timeout far above the health timeout: a pooled health ping would time out first.
+    db = await testDatabase({ poolSize: 1, maxOverflow: 0, poolTimeoutSeconds: 60, healthTimeoutSeconds: 2 });
+    const busy = db;
+    const held = await busy.pool.connect();
+    const waiting = [busy.query('SELECT 1'), busy.query('SELECT 2'), busy.query('SELECT 3')];
+    try {
+      await waitFor(() => busy.poolStats().waiting === 3, { what: 'three requests waiting' });
+      const health = await busy.getHealthStatus();
+      expect(health).toMatchObject({
+        status: 'warn',
+        pool: { total: 1, idle: 0, inUse: 1, waiting: 3, max: 1, min: 1 },
+        warning: 'the pool is exhausted: 1 of 1 connections in use, 3 requests waiting for one',
+      });
+      expect(health.error).toBeUndefined();
+      expect(health.latencyMs).toBeTypeOf('number');
+      expect(health.connection_pool).toBe(health.pool);
+    } finally {
+      held.release();
+    }
+    await Promise.all(waiting);
+    const after = await busy.getHealthStatus();
+    expect(after).toMatchObject({ status: 'pass', pool: { inUse: 0, waiting: 0 } });
+    expect(after.warning).toBeUndefined();
+  });
+
+  it('counts every lookup waiting on a cold catalogue read, in the figures and in the error', async () => {
+    db = await testDatabase({ poolSize: 1, maxOverflow: 0, poolTimeoutSeconds: 3, slowQuerySeconds: 60 });
+    const busy = db;
+    const held = await busy.pool.connect();
+    try {
+      // Five lookups of a table not yet in the catalogue: they share one catalogue read.
+      const lookups = Array.from({ length: 5 }, (_, i) =>
+        rejectionOf(busy.getById(users, i + 1), PoolExhaustedError),
+      );
+      await waitFor(() => busy.poolStats().waiting === 5, {
+        what: `five requests counted as waiting (now ${JSON.stringify(busy.poolStats())})`,
+      });
+      const health = await busy.getHealthStatus();
+      expect(health.status).toBe('warn');
+      expect(health.pool).toMatchObject({ inUse: 1, waiting: 5 });
+      const errors = await Promise.all(lookups);
+      for (const error of errors) {
+        expect(error.pool).toMatchObject({ inUse: 1, waiting: 4 });
+        expect(error.message).toContain('1 connections in use, 4 other requests waiting');
+      }
+    } finally {
+      held.release();
+    }
+    expect(busy.poolStats()).toMatchObject({ inUse: 0, waiting: 0 });
+  });
+});
+
+describe('connections handed back, and close()', () => {
+  it('destroys a connection handed back inside a transaction instead of reusing it', async () => {
+    db = await testDatabase({ poolSize: 1, maxOverflow: 0 });
+    const pidOf = async () =>
+      (await (db as Database).query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+    const first = await pidOf();
+    expect(await pidOf()).toBe(first);
+    // Two statements in one text (simple protocol): the second leaves the connection in a transaction.
+    const result = await db.query('SELECT 1 AS one; BEGIN');
+    expect(result.command).toBe('BEGIN');
+    const next = await pidOf();
+    expect(next).not.toBe(first);
+    const sessions = await waitFor(
+      async () => {
+        const { rows } = await admin((c) =>
+          c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [first]),
+        );
+        return rows[0]?.n === 0 ? rows : undefined;
+      },
+      { what: 'the backend left in a transaction to end' },
+    );
+    expect(sessions).toEqual([{ n: 0 }]);
+    // What runs next is not inside the abandoned transaction.
+    expect((await db.query('SELECT pg_catalog.txid_current_if_assigned() AS tx')).rows[0]?.tx).toBeNull();
+  });
+
+  it('close() waits at most closeTimeoutSeconds for a connection that is never handed back', async () => {
+    db = await testDatabase({ poolSize: 1, maxOverflow: 0, closeTimeoutSeconds: 0.2 });
+    const held = await db.pool.connect();
+    let closed = false;
+    const closing = db.close().then(() => {
+      closed = true;
+    });
+    try {
+      // Far below the 10 s default: only the configured deadline can end the wait this soon.
+      await waitFor(() => closed, { what: 'close() to resolve while a connection is held', timeoutMs: 5000 });
+      expect(closed).toBe(true);
+    } finally {
+      held.release();
+      await closing;
+    }
+    expect(resolveSettings({}, loadConfig({}), undefined).closeTimeoutSeconds).toBe(10);
   });
 });
 

@@ -40,6 +40,11 @@ export class OwnPostgres {
     if (this.#user) chownSync(this.#dir, this.#user.uid, this.#user.gid);
   }
 
+  /** Whether the server process is running. */
+  get running(): boolean {
+    return this.#process !== undefined;
+  }
+
   /** URL of its `postgres` database, with `password` added (trust auth ignores it). */
   url(password?: string): string {
     const secret = password === undefined ? '' : `:${encodeURIComponent(password)}`;
@@ -104,6 +109,25 @@ export class OwnPostgres {
     const child = this.#process;
     if (!child) return;
     await stopProcess(child, 'SIGINT');
+    this.#process = undefined;
+  }
+
+  /**
+   * Stops the server the way an operator does, `pg_ctl stop -m fast` (clients are disconnected at
+   * once with 57P01), and waits for the process to exit.
+   */
+  async pgCtlStop(): Promise<void> {
+    const child = this.#process;
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+    execFileSync(join(this.#bin, 'pg_ctl'), ['stop', '-D', join(this.#dir, 'data'), '-m', 'fast', '-w'], {
+      stdio: 'pipe',
+      ...(this.#user ?? {}),
+    });
+    await exited;
     this.#process = undefined;
   }
 
