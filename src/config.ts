@@ -829,13 +829,14 @@ const SPECS = {
     default: 'unset (no OTLP export)',
     expected: 'an http:// or https:// base URL, for example http://localhost:4318',
     secret: true,
-    description: 'OTLP collector; HTTP sends to <endpoint>/v1/traces and /v1/metrics, gRPC to <endpoint>.',
+    description:
+      'OTLP collector base URL; HTTP sends to its /v1/traces and /v1/metrics paths, gRPC to the URL itself.',
     schema: otlpEndpointText,
     fallback: undefined as string | undefined,
   }),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: spec({
     name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
-    default: 'unset (<endpoint>/v1/traces)',
+    default: 'unset (OTLP endpoint + /v1/traces)',
     expected: 'an http:// or https:// URL, used as is',
     secret: true,
     description: 'Trace destination; setting it alone turns trace export on.',
@@ -844,7 +845,7 @@ const SPECS = {
   }),
   OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: spec({
     name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
-    default: 'unset (<endpoint>/v1/metrics)',
+    default: 'unset (OTLP endpoint + /v1/metrics)',
     expected: 'an http:// or https:// URL, used as is',
     secret: true,
     description: 'Metric push destination (with OTEL_METRICS_EXPORTER=otlp).',

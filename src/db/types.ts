@@ -132,7 +132,7 @@ export interface DatabaseHealth {
   readonly latencyMs?: number;
   /** Pool figures at the end of the check. */
   readonly pool: PoolStats;
-  /** The same object as `pool`, under the name the original design's examples read. */
+  /** The same object as `pool`, under the name used by code that reads `health.connection_pool`. */
   readonly connection_pool: PoolStats;
   /** Why the status is `warn`, with the pool figures. */
   readonly warning?: string;
