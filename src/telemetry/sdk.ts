@@ -353,6 +353,7 @@ function makeSampler(
     memoryAlertThresholdMb: config.memoryAlertThresholdMb,
     cpuAlertThresholdPercent: config.cpuAlertThresholdPercent,
     cpuSustainSamples: config.cpuAlertSamples,
+    diskPaths: [process.cwd(), ...config.disk.paths],
     ...(meter ? { meter } : {}),
   });
 }
