@@ -37,7 +37,7 @@ import { closeRedisClient, createRedisClient } from '../redis.ts';
 import { SCOPE_NAME, VERSION } from '../scope.ts';
 import { withTimeout } from '../timeout.ts';
 import { untraced } from '../tracing.ts';
-import { TargetSpanProcessor } from './processor.ts';
+import { METRIC_OPERATION_TAIL_DURATION, TargetSpanProcessor } from './processor.ts';
 import { PrometheusEndpoint } from './prometheus.ts';
 import { ResourceSampler } from './resources.ts';
 import { RedisRollupStore } from './rollup.ts';
@@ -186,10 +186,14 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const processorOptions = {
     serviceName: config.serviceName,
     maxOperations: config.maxOperations,
+    maxMetricOperations: config.maxMetricOperations,
     boundaries: durationBoundaries(Object.values(targets)),
   };
   // Per-user series stay in process: user ids as Prometheus labels would be unbounded cardinality.
-  const prometheus = new PrometheusEndpoint({ exclude: [METRIC_USER_OPERATION_DURATION] });
+  // The tail histogram too: operations past PERF_MAX_METRIC_OPERATIONS are exported as `_other`.
+  const prometheus = new PrometheusEndpoint({
+    exclude: [METRIC_USER_OPERATION_DURATION, METRIC_OPERATION_TAIL_DURATION],
+  });
   // The processor is created below; the windows only ask for targets when they write rollups.
   let processorRef: TargetSpanProcessor | undefined;
   const windows = new MinuteWindows({
@@ -263,9 +267,14 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       },
       {
         // Four series per operation (outcome x exceeded) plus `_other`; the SDK's default cap of
-        // 2000 would otherwise fold operations into an overflow series before PERF_MAX_OPERATIONS.
+        // 2000 would otherwise fold operations into an overflow series before PERF_MAX_METRIC_OPERATIONS.
         instrumentName: METRIC_OPERATION_DURATION,
-        aggregationCardinalityLimit: (config.maxOperations + 1) * 4 + 1,
+        aggregationCardinalityLimit: (config.maxMetricOperations + 1) * 4 + 1,
+      },
+      {
+        // Six series (outcome x exceeded/frustrated) per operation not exported by name, plus `_other`.
+        instrumentName: METRIC_OPERATION_TAIL_DURATION,
+        aggregationCardinalityLimit: (config.maxOperations - config.maxMetricOperations + 1) * 6 + 1,
       },
     ],
     // No OTel log pipeline: perf-sidecar logs with pino, and an empty list stops the SDK from
