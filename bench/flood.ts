@@ -1,11 +1,14 @@
 /**
  * Cardinality flood: RSS and `/metrics` size before and after 100,000 distinct operation names.
  *
- *     node --expose-gc bench/flood.ts [names]
+ *     node --expose-gc bench/flood.ts [names] [same] [--export]
  *
  * Prints one JSON line per phase (RSS after a forced GC, heap used, /metrics bytes and lines,
  * `perf_operation_duration` series) and the growth. Memory-only telemetry (no Redis), no
- * instrumentations, spans discarded: what is measured is perf-sidecar's own per-name state.
+ * instrumentations, no trace exporter (the default without OTEL_EXPORTER_OTLP_ENDPOINT; `--export`
+ * adds one that discards). `same` runs as many operations under one name: the RSS that running
+ * that many spans costs whatever their names (V8 and the SDK's allocation high-water), to subtract
+ * from the flood's figure to get what the distinct names themselves cost.
  */
 import { loadConfig } from '../src/config.ts';
 import { shutdownTelemetry, startTelemetry, trackOperation } from '../src/telemetry/index.ts';
