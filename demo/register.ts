@@ -7,17 +7,36 @@
  * Apdex exact). This preload therefore scales `PERF_TARGETS` and `DB_SLOW_QUERY_SECONDS` in the
  * environment and only then runs perf-sidecar's own preload (the ESM hooks, then telemetry).
  *
+ * It also points perf-sidecar's logger at the `--log` file (see options.ts) before anything logs.
+ *
  * It imports only modules that load no `http`, `pg` or `ioredis`: anything reaching src/index.ts here would load
  * `http` (and more) before the instrumentation hooks exist.
  */
-import { parseDemoOptions } from './options.ts';
+import { pino } from 'pino';
+import { createLogger, setLogger } from '../src/logger.ts';
+import { type DemoOptions, parseDemoOptions } from './options.ts';
 import { DESIGN_SLOW_QUERY_SECONDS, DESIGN_TARGETS } from './targets.ts';
 
 let speed = 1;
+let options: DemoOptions | undefined;
 try {
-  speed = parseDemoOptions(process.argv.slice(2)).speed;
+  options = parseDemoOptions(process.argv.slice(2), { interactive: process.stdout.isTTY === true });
+  speed = options.speed;
 } catch {
   // A bad command line is reported by run.ts with the usage text; telemetry starts unscaled.
+}
+
+// The log lines (one per request) go to a file before telemetry logs its first line: on a terminal
+// they would break up the progress bar. Synchronous writes, so nothing is lost at process.exit().
+if (options?.logFile !== undefined) {
+  try {
+    setLogger(
+      createLogger(pino.destination({ dest: options.logFile, sync: true, append: true, mkdir: true })),
+    );
+  } catch (error) {
+    process.stderr.write(`demo: --log: cannot write ${options.logFile}: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
 }
 
 if (speed !== 1) {

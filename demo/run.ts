@@ -43,7 +43,7 @@ interface OperationTally {
 
 let options: ReturnType<typeof parseDemoOptions>;
 try {
-  options = parseDemoOptions(process.argv.slice(2));
+  options = parseDemoOptions(process.argv.slice(2), { interactive: process.stdout.isTTY === true });
 } catch (error) {
   if (!(error instanceof DemoUsageError)) throw error;
   process.stderr.write(`demo: ${error.message}\n\n${USAGE}\n`);
@@ -111,6 +111,7 @@ out(
       : `Redis ${redactUrl(config.redisUrl)}${redisReady ? '' : ' (not answering yet)'}`
   }`,
 );
+out(`  log lines: ${options.logFile ?? 'stdout'}${options.logFile ? ' (--log - shows them here)' : ''}`);
 out(
   `  workload: ${options.count !== undefined ? `${options.count} operations` : `${options.durationSeconds} s`}, speed ${options.speed}x, concurrency ${options.concurrency}, seed ${options.seed}`,
 );
@@ -219,8 +220,8 @@ out(
 if (options.lingerSeconds !== 0 && !stopRequested) {
   out(
     options.lingerSeconds < 0
-      ? `serving ${sidecar.url}/metrics until SIGTERM or Ctrl-C`
-      : `serving ${sidecar.url}/metrics for ${options.lingerSeconds} s (Ctrl-C to stop)`,
+      ? `still serving the URLs above: press Ctrl-C to stop (--linger 0 exits at once)`
+      : `serving the URLs above for ${options.lingerSeconds} s (Ctrl-C to stop)`,
   );
   const controller = new AbortController();
   wakeLinger = () => controller.abort();

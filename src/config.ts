@@ -86,6 +86,13 @@ export interface PerfSidecarConfig {
   readonly cpuAlertThresholdPercent: number;
   /** `CPU_ALERT_SAMPLES`: consecutive one-second samples over the CPU threshold before `high_cpu`. */
   readonly cpuAlertSamples: number;
+  /** Disk usage sampling (the working directory's filesystem plus `paths`). */
+  readonly disk: {
+    /** `DISK_PATHS`: extra absolute paths whose filesystems are sampled (at most {@link MAX_DISK_PATHS}). */
+    readonly paths: readonly string[];
+    /** `DISK_ALERT_THRESHOLD`: used percent of a filesystem over which the health check warns. */
+    readonly alertThresholdPercent: number;
+  };
   /** Performance summary history. */
   readonly summary: {
     /** `PERF_SUMMARY_MEMORY_HOURS`: hours of per-minute history kept in process memory. */
@@ -112,6 +119,11 @@ export interface PerfSidecarConfig {
    * the cap are reported under the operation `_other`, so label sets stay bounded.
    */
   readonly maxOperations: number;
+  /**
+   * `PERF_MAX_METRIC_OPERATIONS`: of those, how many get their own `/metrics` series; later names
+   * are exported as `_other` (reports still show them by name), so a scrape stays small.
+   */
+  readonly maxMetricOperations: number;
   /** Alert delivery settings. */
   readonly alerts: {
     /** `ALERT_LIST_MAX`: each Redis (or in-memory) alert list is trimmed to this many records. */
@@ -221,6 +233,30 @@ export interface ConfigVariable {
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+/** Most paths `DISK_PATHS` may list (each is one `statfs` per sample and two gauge series). */
+export const MAX_DISK_PATHS = 8;
+
+const diskPathsText: z.ZodType<string[], string> = z.string().transform((text, ctx) => {
+  const paths = [
+    ...new Set(
+      text
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => p !== ''),
+    ),
+  ];
+  const bad = paths.find((p) => !p.startsWith('/') || p.length > 4096 || p.includes('\0'));
+  if (bad !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `has ${JSON.stringify(bad.slice(0, 64))}, not an absolute path`,
+    });
+  } else if (paths.length > MAX_DISK_PATHS) {
+    ctx.addIssue({ code: 'custom', message: `lists ${paths.length} paths, more than ${MAX_DISK_PATHS}` });
+  }
+  return paths;
+});
 
 interface VariableSpec<T> extends ConfigVariable {
   /** Parses the raw (present, non-empty) text. */
@@ -662,6 +698,24 @@ const SPECS = {
     schema: integer(1, 3600),
     fallback: 5,
   }),
+  DISK_PATHS: spec({
+    name: 'DISK_PATHS',
+    default: 'unset (the working directory only)',
+    expected: `comma-separated absolute paths, at most ${MAX_DISK_PATHS}`,
+    secret: false,
+    description: 'Filesystems sampled for disk usage besides the one holding the working directory.',
+    schema: diskPathsText,
+    fallback: [] as string[],
+  }),
+  DISK_ALERT_THRESHOLD: spec({
+    name: 'DISK_ALERT_THRESHOLD',
+    default: '90',
+    expected: 'a percentage greater than 0, at most 100',
+    secret: false,
+    description: 'Used percent of a sampled filesystem over which the disk health check warns.',
+    schema: decimal(0, 100),
+    fallback: 90,
+  }),
   PERF_TARGETS: spec({
     name: 'PERF_TARGETS',
     default: '{}',
@@ -679,6 +733,16 @@ const SPECS = {
     description: 'Distinct operation names with their own metric series; later names report as _other.',
     schema: integer(1, 100_000),
     fallback: 1000,
+  }),
+  PERF_MAX_METRIC_OPERATIONS: spec({
+    name: 'PERF_MAX_METRIC_OPERATIONS',
+    default: '100',
+    expected: 'an integer from 1 to 100000 (at most PERF_MAX_OPERATIONS is used)',
+    secret: false,
+    description:
+      'Operation names with their own /metrics series; later ones export as _other but keep their own summary figures.',
+    schema: integer(1, 100_000),
+    fallback: 100,
   }),
   PERF_MAX_USER_SERIES: spec({
     name: 'PERF_MAX_USER_SERIES',
@@ -1032,6 +1096,7 @@ export function loadConfig(env: Env = process.env): PerfSidecarConfig {
     memoryAlertThresholdMb: p.MEMORY_ALERT_THRESHOLD,
     cpuAlertThresholdPercent: p.CPU_ALERT_THRESHOLD,
     cpuAlertSamples: p.CPU_ALERT_SAMPLES,
+    disk: { paths: p.DISK_PATHS, alertThresholdPercent: p.DISK_ALERT_THRESHOLD },
     summary: {
       memoryHours: p.PERF_SUMMARY_MEMORY_HOURS,
       maxPoints: p.PERF_SUMMARY_MAX_POINTS,
@@ -1041,6 +1106,7 @@ export function loadConfig(env: Env = process.env): PerfSidecarConfig {
     apiToken: p.PERF_API_TOKEN,
     targets: { ...DEFAULT_TARGETS, ...p.PERF_TARGETS },
     maxOperations: p.PERF_MAX_OPERATIONS,
+    maxMetricOperations: Math.min(p.PERF_MAX_METRIC_OPERATIONS, p.PERF_MAX_OPERATIONS),
     alerts: {
       listMax: p.ALERT_LIST_MAX,
       repeatSeconds: p.ALERT_REPEAT_SECONDS,

@@ -5,7 +5,7 @@
  * logger with {@link setLogger} so that the lines land in its stream. Keys that commonly hold secrets
  * are redacted as a second line of defence: the first is that nothing logs URLs or headers unredacted.
  */
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 import type { LogLevel } from './config.ts';
 
 /** Keys censored in every log line, wherever they appear one level deep. */
@@ -20,11 +20,20 @@ const REDACT_PATHS = [
   '*.headers.cookie',
 ];
 
-let current: Logger = pino({
-  name: 'perf-sidecar',
-  level: 'info',
-  redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-});
+/**
+ * A logger with perf-sidecar's name and redactions, writing to `destination` (default stdout): for
+ * {@link setLogger} when the lines belong somewhere else (the demo sends them to a file).
+ */
+export function createLogger(destination?: DestinationStream): Logger {
+  const options = {
+    name: 'perf-sidecar',
+    level: 'info',
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+let current: Logger = createLogger();
 
 /** The logger perf-sidecar writes to. */
 export function getLogger(): Logger {

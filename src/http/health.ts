@@ -35,6 +35,8 @@ export interface HealthCheck {
   readonly status: HealthStatus;
   /** When measured (ISO 8601). */
   readonly time: string;
+  /** Which instance of the component, when a key holds several (the path of a `disk:` check). */
+  readonly componentId?: string;
   /** Why the status is not `pass` (never contains secrets). */
   readonly output?: string;
 }
@@ -137,6 +139,25 @@ export class HealthChecker {
       ),
     ];
 
+    // Disk: the sampler's latest statfs of each filesystem (never a statfs per request).
+    const disks = sample?.disks ?? [];
+    if (disks.length > 0) {
+      const limit = config.disk.alertThresholdPercent;
+      checks['disk:utilization'] = disks.map((d) => {
+        const over = d.usedPercent !== null && d.usedPercent > limit;
+        const output =
+          d.usedPercent === null
+            ? `could not read the filesystem (${d.error ?? 'unknown error'})`
+            : over
+              ? `over DISK_ALERT_THRESHOLD (${limit}%)`
+              : undefined;
+        return {
+          ...system(d.usedPercent, 'percent', over || d.usedPercent === null ? 'warn' : 'pass', time, output),
+          componentId: d.path,
+        };
+      });
+    }
+
     const [redis, postgres] = await Promise.all([
       telemetry.pingRedis ? this.#cachedRedis(telemetry.pingRedis, now) : undefined,
       this.#options.database ? this.#cachedPostgres(this.#options.database, now) : undefined,
@@ -169,8 +190,8 @@ export class HealthChecker {
     ];
 
     let status: HealthStatus = 'pass';
-    for (const [check] of Object.values(checks))
-      if (check && RANK[check.status] > RANK[status]) status = check.status;
+    for (const list of Object.values(checks))
+      for (const check of list) if (RANK[check.status] > RANK[status]) status = check.status;
     return {
       status,
       version: VERSION,

@@ -20,6 +20,11 @@ export interface DurationAggregate {
   sum: number;
   /** Longest duration, seconds (0 when unknown). */
   max: number;
+  /**
+   * Shortest duration, seconds; `undefined` when there are no durations or when some of the merged
+   * data carried no minimum (then it is not known).
+   */
+  min: number | undefined;
   /** Count per bucket upper bound, seconds; `Infinity` is the overflow bucket. */
   readonly buckets: Map<number, number>;
 }
@@ -33,12 +38,24 @@ export function emptyAggregate(countsBreaches: boolean): DurationAggregate {
     frustrated: countsBreaches ? 0 : undefined,
     sum: 0,
     max: 0,
+    min: undefined,
     buckets: new Map(),
   };
 }
 
-/** Adds `from` into `into` (counts and sums add, max takes the larger). */
+/**
+ * The minimum of `into` once `count` durations whose minimum is `min` are added to it: the smaller
+ * of the two, or unknown as soon as either side has durations without a known minimum.
+ */
+function mergedMin(into: DurationAggregate, count: number, min: number | undefined): number | undefined {
+  if (count <= 0) return into.min;
+  if (into.count <= 0) return min;
+  return into.min === undefined || min === undefined ? undefined : Math.min(into.min, min);
+}
+
+/** Adds `from` into `into` (counts and sums add, max takes the larger, min the smaller). */
 export function mergeAggregate(into: DurationAggregate, from: DurationAggregate): void {
+  into.min = mergedMin(into, from.count, from.min);
   into.count += from.count;
   into.errors += from.errors;
   if (into.breaches !== undefined) into.breaches += from.breaches ?? 0;
@@ -58,9 +75,11 @@ export function addHistogramPoint(
     readonly count: number;
     readonly sum?: number;
     readonly max?: number;
+    readonly min?: number;
     readonly buckets: { readonly boundaries: readonly number[]; readonly counts: readonly number[] };
   },
 ): void {
+  into.min = mergedMin(into, point.count, point.min);
   into.count += point.count;
   into.sum += point.sum ?? 0;
   if (point.max !== undefined && point.max > into.max) into.max = point.max;
@@ -98,27 +117,78 @@ function orderedBuckets(agg: DurationAggregate): Bucket[] {
 }
 
 /**
- * The `q` quantile (0..1) of the durations, read from the buckets by linear interpolation inside
- * the bucket that holds it. The true value lies in the same bucket, so the error is at most that
- * bucket's width; the result never exceeds the recorded `max` when one is known. `undefined` when
- * there are no durations.
+ * The buckets a quantile is read from: the non-empty ones, with the first one starting at the
+ * recorded minimum and the last one ending at the recorded maximum (when known), since no duration
+ * lies outside [min, max].
+ */
+function quantileBuckets(agg: DurationAggregate): Bucket[] {
+  const buckets = orderedBuckets(agg);
+  const first = buckets[0];
+  const last = buckets.at(-1);
+  if (!first || !last) return buckets;
+  if (agg.min !== undefined) {
+    buckets[0] = { ...first, lower: clamp(agg.min, first.lower, first.upper) };
+  }
+  if (agg.max > 0) {
+    const end = buckets.length - 1;
+    const b = buckets[end] as Bucket;
+    buckets[end] = { ...b, upper: clamp(agg.max, b.lower, b.upper) };
+  }
+  return buckets;
+}
+
+function clamp(value: number, low: number, high: number): number {
+  return Math.min(Math.max(value, low), high);
+}
+
+/** Most skew the single-bucket shape takes (exponent of the power curve, and its inverse). */
+const MAX_SHAPE = 50;
+
+/**
+ * The `q` quantile (0..1) of the durations, read from the buckets.
+ *
+ * Inside the bucket that holds the quantile the value is interpolated; the first non-empty bucket
+ * starts at the recorded minimum and the last one ends at the recorded maximum, so the result is
+ * monotone in `q` and always inside [min, max]. When every duration falls into one bucket (a tight
+ * distribution) the mean is known for that bucket too, and the interpolation follows a power curve
+ * `lower + width * p^(1/k)` whose mean equals the recorded mean (k = 1 is the straight line): a
+ * skewed sample then reads a median below its mean instead of above it.
+ *
+ * Error bound: the true quantile lies in the same bucket, so the error is at most the width of that
+ * bucket clipped to [min, max] (for one occupied bucket: at most max - min). `undefined` when there
+ * are no durations.
  *
  * Lower edges: a bucket's lower edge is the previous bound this aggregate holds; every non-empty
  * bucket's true lower edge is stored (as an empty entry when needed), so buckets keep their width.
  */
 export function quantile(agg: DurationAggregate, q: number): number | undefined {
   if (agg.count <= 0) return undefined;
-  const rank = q * agg.count;
+  const buckets = quantileBuckets(agg);
+  const rank = Math.min(Math.max(q, 0), 1) * agg.count;
+  const shape = buckets.length === 1 ? meanShape(buckets[0] as Bucket, agg.sum / agg.count) : 1;
   let seen = 0;
-  for (const b of orderedBuckets(agg)) {
+  for (const b of buckets) {
     if (seen + b.count >= rank) {
       const within = b.count === 0 ? 0 : (rank - seen) / b.count;
-      const value = b.lower + (b.upper - b.lower) * within;
+      const value = b.lower + (b.upper - b.lower) * within ** (1 / shape);
       return agg.max > 0 ? Math.min(value, agg.max) : value;
     }
     seen += b.count;
   }
   return agg.max;
+}
+
+/**
+ * The exponent k of the power curve F(x) = ((x - lower) / width)^k whose mean is `mean`: the mean
+ * of that curve is lower + width * k / (k + 1). 1 (a straight line) when the mean is not inside
+ * the bucket (rounding, or a sum that is not known).
+ */
+function meanShape(bucket: Bucket, mean: number): number {
+  const width = bucket.upper - bucket.lower;
+  if (!(width > 0) || !Number.isFinite(mean)) return 1;
+  const r = (mean - bucket.lower) / width;
+  if (!(r > 0 && r < 1)) return 1;
+  return clamp(r / (1 - r), 1 / MAX_SHAPE, MAX_SHAPE);
 }
 
 /**

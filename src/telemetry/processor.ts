@@ -55,6 +55,12 @@ export interface TargetSpanProcessorOptions {
    * `_other`. Bounds the label sets of both metrics.
    */
   readonly maxOperations: number;
+  /**
+   * Of those, how many get their own series in the exported metrics (`/metrics`); the others are
+   * exported as `_other` and recorded by name in {@link METRIC_OPERATION_TAIL_DURATION}, which
+   * only the in-process reports read. Default: `maxOperations` (all exported).
+   */
+  readonly maxMetricOperations?: number;
   /** Histogram bucket boundaries, seconds (see `durationBoundaries`). */
   readonly boundaries: readonly number[];
   /** Meter provider. Default: the global one, looked up when the first span ends. */
@@ -62,21 +68,83 @@ export interface TargetSpanProcessorOptions {
 }
 
 /**
- * What the processor keeps per operation: four histogram attribute sets, index
- * `(error ? 2 : 0) + (exceeded ? 1 : 0)`, the operation-only set, and the latest target seen (for
- * the `perf.operation.target` gauge).
+ * Histogram of durations of the operations that are not exported by name (past
+ * `maxMetricOperations`, and `_other` past `maxOperations`), with `perf.operation`, `perf.outcome`,
+ * `perf.target_exceeded` and `perf.target_frustrated`: kept out of `/metrics`, read by the
+ * per-minute windows so that reports still show those operations by name.
+ */
+export const METRIC_OPERATION_TAIL_DURATION = 'perf.operation.tail.duration';
+/** Attribute of {@link METRIC_OPERATION_TAIL_DURATION}: over four times the target. */
+export const ATTR_TARGET_FRUSTRATED = 'perf.target_frustrated';
+
+/** Label sets of one outcome x exceeded combination, index `(error ? 2 : 0) + (exceeded ? 1 : 0)`. */
+type FourSets = readonly [Attributes, Attributes, Attributes, Attributes];
+
+/**
+ * What the processor keeps per operation: the exported histogram's four attribute sets, the
+ * exported operation-only set (both `_other` for an operation not exported by name), the tail
+ * histogram's six sets (index `(error ? 3 : 0) + (exceeded ? (frustrated ? 2 : 1) : 0)`, only for
+ * operations not exported by name), the name used in per-user series, and the latest target seen
+ * (for the `perf.operation.target` gauge).
  */
 interface OperationLabels {
-  readonly sets: readonly [Attributes, Attributes, Attributes, Attributes];
+  readonly sets: FourSets;
   readonly operation: Attributes;
+  readonly tail: readonly Attributes[] | undefined;
+  readonly name: string;
+  /** Whether the operation has its own exported series (the target gauge shows only those). */
+  readonly exported: boolean;
   target: number;
+}
+
+function fourSets(name: string): FourSets {
+  const make = (outcome: string, exceeded: boolean): Attributes =>
+    Object.freeze({
+      [ATTR_PERF_OPERATION]: name,
+      [ATTR_PERF_OUTCOME]: outcome,
+      [ATTR_PERF_TARGET_EXCEEDED]: exceeded,
+    });
+  return [
+    make(OUTCOME_OK, false),
+    make(OUTCOME_OK, true),
+    make(OUTCOME_ERROR, false),
+    make(OUTCOME_ERROR, true),
+  ];
+}
+
+function tailSets(name: string): readonly Attributes[] {
+  const sets: Attributes[] = [];
+  for (const outcome of [OUTCOME_OK, OUTCOME_ERROR]) {
+    for (const [exceeded, frustrated] of [
+      [false, false],
+      [true, false],
+      [true, true],
+    ] as const) {
+      sets.push(
+        Object.freeze({
+          [ATTR_PERF_OPERATION]: name,
+          [ATTR_PERF_OUTCOME]: outcome,
+          [ATTR_PERF_TARGET_EXCEEDED]: exceeded,
+          [ATTR_TARGET_FRUSTRATED]: frustrated,
+        }),
+      );
+    }
+  }
+  return sets;
 }
 
 /** See the module comment. */
 export class TargetSpanProcessor implements SpanProcessor {
   readonly #options: TargetSpanProcessorOptions;
   readonly #labels = new Map<string, OperationLabels>();
+  /** Operation names seen that took a slot (at most `maxOperations`). */
+  #named = 0;
+  readonly #maxMetric: number;
+  /** The exported `_other` sets, shared by every operation not exported by name. */
+  readonly #otherSets = fourSets(OTHER_OPERATION);
+  readonly #otherOperation: Attributes = Object.freeze({ [ATTR_PERF_OPERATION]: OTHER_OPERATION });
   #histogram: Histogram | undefined;
+  #tailHistogram: Histogram | undefined;
   #userHistogram: Histogram | undefined;
   #breaches: Counter | undefined;
   #frustrated: Counter | undefined;
@@ -85,6 +153,7 @@ export class TargetSpanProcessor implements SpanProcessor {
 
   constructor(options: TargetSpanProcessorOptions) {
     this.#options = options;
+    this.#maxMetric = Math.min(options.maxMetricOperations ?? options.maxOperations, options.maxOperations);
   }
 
   /** The latest target seen for an operation, seconds (`undefined` before its first span). */
@@ -132,11 +201,16 @@ export class TargetSpanProcessor implements SpanProcessor {
     if (target !== undefined) labels.target = target;
     if (this.#histogram === undefined) this.#createInstruments();
     this.#histogram?.record(seconds, labels.sets[(error ? 2 : 0) + (exceeded ? 1 : 0)]);
+    const frustrated = exceeded && target !== undefined && seconds > target * 4;
+    if (labels.tail) {
+      const at = (error ? 3 : 0) + (exceeded ? (frustrated ? 2 : 1) : 0);
+      this.#tailHistogram?.record(seconds, labels.tail[at]);
+    }
     const user = span.attributes[ATTR_USER_ID];
     if (typeof user === 'string' || typeof user === 'number') {
       this.#userHistogram?.record(seconds, {
         [ATTR_USER_ID]: String(user),
-        [ATTR_PERF_OPERATION]: labels.operation[ATTR_PERF_OPERATION],
+        [ATTR_PERF_OPERATION]: labels.name,
         [ATTR_PERF_OUTCOME]: error ? OUTCOME_ERROR : OUTCOME_OK,
       });
     }
@@ -144,7 +218,7 @@ export class TargetSpanProcessor implements SpanProcessor {
 
     this.#breaches?.add(1, labels.operation);
     // Apdex's frustrated zone (over 4T): with breaches it gives Apdex in PromQL without bucket edges.
-    if (seconds > target * 4) this.#frustrated?.add(1, labels.operation);
+    if (frustrated) this.#frustrated?.add(1, labels.operation);
     const alerts = this.#options.alerts;
     if (alerts === undefined) return;
     const trace = alertTraceOf(span.spanContext());
@@ -167,25 +241,31 @@ export class TargetSpanProcessor implements SpanProcessor {
   #labelsFor(operation: string): OperationLabels {
     const known = this.#labels.get(operation);
     if (known) return known;
-    const name = this.#labels.size < this.#options.maxOperations ? operation : OTHER_OPERATION;
+    const own = this.#named < this.#options.maxOperations && operation !== OTHER_OPERATION;
+    const name = own ? operation : OTHER_OPERATION;
     const shared = name === OTHER_OPERATION ? this.#labels.get(OTHER_OPERATION) : undefined;
     if (shared) return shared;
-    const make = (outcome: string, exceeded: boolean): Attributes =>
-      Object.freeze({
-        [ATTR_PERF_OPERATION]: name,
-        [ATTR_PERF_OUTCOME]: outcome,
-        [ATTR_PERF_TARGET_EXCEEDED]: exceeded,
-      });
-    const labels: OperationLabels = {
-      sets: [
-        make(OUTCOME_OK, false),
-        make(OUTCOME_OK, true),
-        make(OUTCOME_ERROR, false),
-        make(OUTCOME_ERROR, true),
-      ],
-      operation: Object.freeze({ [ATTR_PERF_OPERATION]: name }),
-      target: 0,
-    };
+    // The first maxMetricOperations names are exported by name; later ones (and `_other`) are
+    // exported as `_other` and recorded by name in the tail histogram.
+    const exported = own && this.#named < this.#maxMetric;
+    const labels: OperationLabels = exported
+      ? {
+          sets: fourSets(name),
+          operation: Object.freeze({ [ATTR_PERF_OPERATION]: name }),
+          tail: undefined,
+          name,
+          exported,
+          target: 0,
+        }
+      : {
+          sets: this.#otherSets,
+          operation: this.#otherOperation,
+          tail: tailSets(name),
+          name,
+          exported: name === OTHER_OPERATION,
+          target: 0,
+        };
+    if (own) this.#named++;
     // Only real names (and `_other` once) take a slot, so the map holds at most maxOperations + 1.
     this.#labels.set(name, labels);
     return labels;
@@ -196,6 +276,12 @@ export class TargetSpanProcessor implements SpanProcessor {
     const meter = provider.getMeter(SCOPE_NAME, VERSION);
     this.#histogram = meter.createHistogram(METRIC_OPERATION_DURATION, {
       description: 'Duration of operations that carry a target (perf.target_seconds)',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...this.#options.boundaries] },
+    });
+    this.#tailHistogram = meter.createHistogram(METRIC_OPERATION_TAIL_DURATION, {
+      description:
+        'Duration of operations not exported by name (past PERF_MAX_METRIC_OPERATIONS), in process only',
       unit: 's',
       advice: { explicitBucketBoundaries: [...this.#options.boundaries] },
     });
@@ -219,7 +305,7 @@ export class TargetSpanProcessor implements SpanProcessor {
       })
       .addCallback((result) => {
         for (const labels of this.#labels.values()) {
-          if (labels.target > 0) result.observe(labels.target, labels.operation);
+          if (labels.exported && labels.target > 0) result.observe(labels.target, labels.operation);
         }
       });
   }

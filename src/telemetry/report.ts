@@ -63,8 +63,24 @@ export interface SystemReport {
   readonly cpu_percent: number | null;
   readonly event_loop_delay_p99_ms: number | null;
   readonly event_loop_utilization: number | null;
+  /**
+   * Filesystems sampled (the working directory's and `DISK_PATHS`): used and free share in percent,
+   * `null` when unreadable (then `error` names why). Empty before the sampler has read them.
+   */
+  readonly disk: readonly DiskReport[];
   /** When the figures were sampled (ISO 8601). */
   readonly sampled_at: string;
+}
+
+/** One sampled filesystem in {@link SystemReport}. */
+export interface DiskReport {
+  readonly path: string;
+  readonly used_percent: number | null;
+  readonly free_percent: number | null;
+  readonly total_bytes: number | null;
+  readonly available_bytes: number | null;
+  /** Why it could not be read (an error code), when it could not. */
+  readonly error?: string;
 }
 
 /** The report. */
@@ -330,6 +346,14 @@ function systemReport(telemetry: Telemetry): SystemReport {
       cpu_percent: latest.cpuPercent,
       event_loop_delay_p99_ms: latest.eventLoopDelayP99Ms,
       event_loop_utilization: latest.eventLoopUtilization,
+      disk: latest.disks.map((d) => ({
+        path: d.path,
+        used_percent: d.usedPercent,
+        free_percent: d.freePercent,
+        total_bytes: d.totalBytes,
+        available_bytes: d.availableBytes,
+        ...(d.error ? { error: d.error } : {}),
+      })),
       sampled_at: new Date(latest.at).toISOString(),
     };
   }
@@ -341,6 +365,7 @@ function systemReport(telemetry: Telemetry): SystemReport {
     cpu_percent: null,
     event_loop_delay_p99_ms: null,
     event_loop_utilization: null,
+    disk: [],
     sampled_at: new Date().toISOString(),
   };
 }

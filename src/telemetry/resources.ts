@@ -1,10 +1,21 @@
 /**
  * The resource sampler: once per interval (not per request) it reads RSS, heap used, process CPU,
- * event-loop delay and event-loop utilisation over the interval just ended, publishes them as
- * gauges and raises `high_memory` (RSS past the threshold) and `high_cpu` (CPU past its threshold
- * for several consecutive samples) alerts. The alert sink deduplicates repeats.
+ * event-loop delay and event-loop utilisation over the interval just ended, and the used and free
+ * share of the sampled filesystems (one `statfs` each), publishes them as gauges and raises
+ * `high_memory` (RSS past the threshold) and `high_cpu` (CPU past its threshold for several
+ * consecutive samples) alerts. The alert sink deduplicates repeats.
+ *
+ * Event-loop delay: a timer due every `resolution` ms (10) measures how late each of its firings
+ * is, the time since the previous firing minus the resolution, into a histogram whose p99 is
+ * reported per interval. `monitorEventLoopDelay` records the whole interval instead, so an idle
+ * loop read the resolution itself (about 10 ms), not a delay; and its `reset()` also forgets when
+ * it last fired, so a block just after each sample went unseen. Idle now reads near 0 and a loop
+ * blocked for 200 ms reads about 190 ms or more. Blocks shorter than the resolution can be missed:
+ * the price of a timer that wakes the loop only 100 times a second.
  */
-import { type Histogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { statfs } from 'node:fs/promises';
+import path from 'node:path';
+import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import type { Meter } from '@opentelemetry/api';
 import { roundTo } from '../numbers.ts';
 import type { AlertEmitter } from './processor.ts';
@@ -15,6 +26,13 @@ import {
   METRIC_SYSTEM_HEAP,
   METRIC_SYSTEM_RSS,
 } from './semconv.ts';
+
+/** Gauge: used and free share of each sampled filesystem (semantic conventions' name, `perf.` first). */
+export const METRIC_SYSTEM_FILESYSTEM_UTILIZATION = 'perf.system.filesystem.utilization';
+/** Attribute of the filesystem gauge: the sampled path. */
+export const ATTR_FILESYSTEM_PATH = 'perf.filesystem.path';
+/** Attribute of the filesystem gauge: `used` or `free` (as `system.filesystem.state`). */
+export const ATTR_FILESYSTEM_STATE = 'system.filesystem.state';
 
 /** One sample: figures over the interval that ended at `at`. */
 export interface ResourceSample {
@@ -30,6 +48,64 @@ export interface ResourceSample {
   readonly eventLoopDelayP99Ms: number;
   /** Event-loop utilisation over the interval, 0..1. */
   readonly eventLoopUtilization: number;
+  /** Latest usage of each sampled filesystem (read at the previous tick: `statfs` is asynchronous). */
+  readonly disks: readonly DiskUsage[];
+}
+
+/** Usage of the filesystem that holds `path`, as `df` counts it (space available to the service). */
+export interface DiskUsage {
+  /** The sampled path (the working directory or a `DISK_PATHS` entry). */
+  readonly path: string;
+  /** Used share, percent: used / (used + available), two decimals; `null` when it could not be read. */
+  readonly usedPercent: number | null;
+  /** Free share, percent (100 - used); `null` when it could not be read. */
+  readonly freePercent: number | null;
+  /** Size of the filesystem, bytes; `null` when it could not be read. */
+  readonly totalBytes: number | null;
+  /** Bytes available to unprivileged users; `null` when it could not be read. */
+  readonly availableBytes: number | null;
+  /** Why it could not be read (an error code such as `ENOENT`), when it could not. */
+  readonly error?: string;
+}
+
+/** Default resolution of the event-loop delay histogram, ms. */
+export const EVENT_LOOP_RESOLUTION_MS = 10;
+
+/**
+ * The event-loop delay a timer interval stands for: the interval between two firings (ns) of a
+ * timer due every `resolutionMs`, minus that resolution, in ms, never below 0 (libuv's millisecond
+ * clock can fire a timer slightly early). See the module comment.
+ */
+export function eventLoopDelayMs(readingNs: number, resolutionMs: number): number {
+  return Math.max(0, readingNs / 1e6 - resolutionMs);
+}
+
+/** Reads the usage of the filesystem holding `target` with one `statfs` call. */
+export async function readDiskUsage(target: string): Promise<DiskUsage> {
+  try {
+    const fs = await statfs(target);
+    const used = (fs.blocks - fs.bfree) * fs.bsize;
+    const available = fs.bavail * fs.bsize;
+    const usable = used + available;
+    const usedPercent = usable > 0 ? roundTo((used / usable) * 100, 2) : 0;
+    return {
+      path: target,
+      usedPercent,
+      freePercent: roundTo(100 - usedPercent, 2),
+      totalBytes: fs.blocks * fs.bsize,
+      availableBytes: available,
+    };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    return {
+      path: target,
+      usedPercent: null,
+      freePercent: null,
+      totalBytes: null,
+      availableBytes: null,
+      error: code,
+    };
+  }
 }
 
 /** Options of {@link ResourceSampler}. */
@@ -51,7 +127,17 @@ export interface ResourceSamplerOptions {
   readonly intervalMs?: number;
   /** Meter for the gauges; without one no gauges are published. */
   readonly meter?: Meter;
+  /** Resolution of the event-loop delay histogram, ms (1 to 1000). Default 10. */
+  readonly eventLoopResolutionMs?: number;
+  /**
+   * Paths whose filesystems are sampled (absolute or relative to the working directory; duplicates
+   * dropped, at most 16). Default: the working directory.
+   */
+  readonly diskPaths?: readonly string[];
 }
+
+/** Most filesystems one sampler reads: each is a `statfs` per interval and two gauge series. */
+const MAX_SAMPLED_DISKS = 16;
 
 const MIB = 1024 * 1024;
 
@@ -67,17 +153,35 @@ export class ResourceSampler {
   readonly #intervalMs: number;
   readonly #sustain: number;
   #timer: NodeJS.Timeout | undefined;
-  #delay: ReturnType<typeof monitorEventLoopDelay> | undefined;
+  #delay: RecordableHistogram | undefined;
+  #delayTimer: NodeJS.Timeout | undefined;
   #elu = performance.eventLoopUtilization();
   #cpu = process.cpuUsage();
   #lastAt = performance.now();
   #overCpu = 0;
   #latest: ResourceSample | undefined;
+  readonly #resolutionMs: number;
+  readonly #diskPaths: readonly string[];
+  #disks: readonly DiskUsage[] = [];
+  /** The `statfs` round in flight: a hung filesystem never stacks up more than one. */
+  #diskRead: Promise<void> | undefined;
 
   constructor(options: ResourceSamplerOptions) {
     this.#options = options;
     this.#intervalMs = options.intervalMs ?? 1000;
     this.#sustain = options.cpuSustainSamples ?? 5;
+    const resolution = options.eventLoopResolutionMs ?? EVENT_LOOP_RESOLUTION_MS;
+    if (!Number.isInteger(resolution) || resolution < 1 || resolution > 1000) {
+      throw new RangeError(
+        `eventLoopResolutionMs is ${resolution}; expected a whole number of ms from 1 to 1000`,
+      );
+    }
+    this.#resolutionMs = resolution;
+    const paths = [...new Set((options.diskPaths ?? [process.cwd()]).map((p) => path.resolve(p)))];
+    if (paths.length > MAX_SAMPLED_DISKS) {
+      throw new RangeError(`diskPaths lists ${paths.length} paths; expected at most ${MAX_SAMPLED_DISKS}`);
+    }
+    this.#diskPaths = paths;
     const meter = options.meter;
     if (meter) {
       const gauge = (name: string, unit: string, description: string, read: (s: ResourceSample) => number) =>
@@ -108,7 +212,55 @@ export class ResourceSampler {
         'Event-loop utilisation over the latest sample interval',
         (s) => s.eventLoopUtilization,
       );
+      meter
+        .createObservableGauge(METRIC_SYSTEM_FILESYSTEM_UTILIZATION, {
+          unit: '1',
+          description: 'Used and free share of each sampled filesystem (space available to the service)',
+        })
+        .addCallback((result) => {
+          for (const disk of this.#disks) {
+            if (disk.usedPercent === null || disk.freePercent === null) continue;
+            result.observe(disk.usedPercent / 100, {
+              [ATTR_FILESYSTEM_PATH]: disk.path,
+              [ATTR_FILESYSTEM_STATE]: 'used',
+            });
+            result.observe(disk.freePercent / 100, {
+              [ATTR_FILESYSTEM_PATH]: disk.path,
+              [ATTR_FILESYSTEM_STATE]: 'free',
+            });
+          }
+        });
     }
+  }
+
+  /** Resolution of the event-loop delay histogram, ms (subtracted from its readings). */
+  get eventLoopResolutionMs(): number {
+    return this.#resolutionMs;
+  }
+
+  /** Event-loop delay readings recorded since the previous sample (0 when not running). */
+  get eventLoopReadings(): number {
+    return this.#delay?.count ?? 0;
+  }
+
+  /** The sampled filesystem paths (resolved, duplicates dropped). */
+  get diskPaths(): readonly string[] {
+    return this.#diskPaths;
+  }
+
+  /**
+   * Reads every sampled filesystem now (one `statfs` each) and keeps the result for the next
+   * sample and the gauges. Calls made while a round is still running share it.
+   */
+  readDisks(): Promise<void> {
+    this.#diskRead ??= Promise.all(this.#diskPaths.map((p) => readDiskUsage(p)))
+      .then((disks) => {
+        this.#disks = disks;
+      })
+      .finally(() => {
+        this.#diskRead = undefined;
+      });
+    return this.#diskRead;
   }
 
   /** Changes the alert thresholds (the middleware's options override the configuration). */
@@ -127,12 +279,25 @@ export class ResourceSampler {
   /** Starts sampling (idempotent). The timer does not keep the process alive. */
   start(): void {
     if (this.#timer) return;
-    this.#delay = monitorEventLoopDelay({ resolution: 10 });
-    this.#delay.enable();
+    const delay = createHistogram();
+    this.#delay = delay;
+    let last = performance.now();
+    this.#delayTimer = setInterval(() => {
+      const now = performance.now();
+      // Whole nanoseconds, at least 1: the histogram records positive integers only.
+      delay.record(Math.max(1, Math.round(eventLoopDelayMs((now - last) * 1e6, this.#resolutionMs) * 1e6)));
+      last = now;
+    }, this.#resolutionMs);
+    this.#delayTimer.unref();
     this.#elu = performance.eventLoopUtilization();
     this.#cpu = process.cpuUsage();
     this.#lastAt = performance.now();
-    this.#timer = setInterval(() => this.sample(), this.#intervalMs);
+    void this.readDisks();
+    this.#timer = setInterval(() => {
+      this.sample();
+      // Read after the sample: the next one carries it, and no request ever waits for a statfs.
+      void this.readDisks();
+    }, this.#intervalMs);
     this.#timer.unref();
   }
 
@@ -140,7 +305,8 @@ export class ResourceSampler {
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    this.#delay?.disable();
+    if (this.#delayTimer) clearInterval(this.#delayTimer);
+    this.#delayTimer = undefined;
     this.#delay = undefined;
   }
 
@@ -159,8 +325,9 @@ export class ResourceSampler {
     const cpu = process.cpuUsage(this.#cpu);
     const elu = performance.eventLoopUtilization(this.#elu);
     const memory = memoryNowMb();
-    const delay: Histogram | undefined = this.#delay;
-    const p99 = delay && delay.count > 0 ? delay.percentile(99) / 1e6 : 0;
+    const delay = this.#delay;
+    // Readings of 1 ns stand for "not late at all".
+    const p99 = delay && delay.count > 0 ? Math.max(0, delay.percentile(99) - 1) / 1e6 : 0;
     delay?.reset();
     this.#cpu = process.cpuUsage();
     this.#elu = performance.eventLoopUtilization();
@@ -172,6 +339,7 @@ export class ResourceSampler {
       cpuPercent: roundTo(((cpu.user + cpu.system) / 1000 / elapsedMs) * 100, 2),
       eventLoopDelayP99Ms: roundTo(p99, 3),
       eventLoopUtilization: roundTo(elu.utilization, 4),
+      disks: this.#disks,
     };
     this.#latest = sample;
     this.#check(sample);

@@ -3,12 +3,12 @@
  * instance sharing the Redis:
  *
  * - `metrics:{operation}:{YYYY-MM-DD}`: fields `HHMM|c` (count), `HHMM|e` (errors), `HHMM|b`
- *   (breaches), `HHMM|f` (over 4x target), `HHMM|s` (sum, s), `HHMM|m` (max, s), `HHMM|le=<bound>`
+ *   (breaches), `HHMM|f` (over 4x target), `HHMM|s` (sum, s), `HHMM|m` (max, s), `HHMM|n` (min, s), `HHMM|le=<bound>`
  *   (bucket counts, only non-empty ones), and `target`.
  * - `user_metrics:{user_id}:{YYYY-MM-DD}`: the same per operation, fields `<operation>|HHMM|...`.
  * - `metrics_index:{YYYY-MM-DD}`: the set of operation names seen that day.
  *
- * Counts are added with `HINCRBYFLOAT` and maxima compared in Lua, so writers never overwrite each
+ * Counts are added with `HINCRBYFLOAT` and maxima and minima compared in Lua, so writers never overwrite each
  * other. Every key expires `retentionDays` after its last write. Keys carry the `ALERT_KEY_PREFIX`.
  * Dates and minutes are UTC.
  */
@@ -19,7 +19,7 @@ import { MINUTE_MS, type Minute, type PendingMinute, type RollupWriter } from '.
 
 /**
  * ARGV[1] = expiry seconds, ARGV[2] = index member ('' for none), then triples (mode, field, value):
- * mode `i` adds, `m` keeps the larger, `s` sets. KEYS[1] = hash, KEYS[2] (optional) = index set.
+ * mode `i` adds, `m` keeps the larger, `n` keeps the smaller, `s` sets. KEYS[1] = hash, KEYS[2] (optional) = index set.
  */
 const WRITE_MINUTE = `
 local ttl = tonumber(ARGV[1])
@@ -30,6 +30,9 @@ for i = 3, #ARGV, 3 do
   elseif mode == 'm' then
     local current = tonumber(redis.call('HGET', KEYS[1], field))
     if (not current) or tonumber(value) > current then redis.call('HSET', KEYS[1], field, value) end
+  elseif mode == 'n' then
+    local current = tonumber(redis.call('HGET', KEYS[1], field))
+    if (not current) or tonumber(value) < current then redis.call('HSET', KEYS[1], field, value) end
   else
     redis.call('HSET', KEYS[1], field, value)
   end
@@ -159,6 +162,7 @@ export class RedisRollupStore implements RollupWriter {
       const dates = datesBetween(query.fromMinute, query.toMinute);
       const operations = new Map<string, DurationAggregate>();
       const targets = new Map<string, number>();
+      const minima = new MinimumTracker();
       let firstMinute: Minute | undefined;
       const keep = (minute: Minute): boolean => {
         if (minute < query.fromMinute || minute > query.toMinute) return false;
@@ -180,9 +184,12 @@ export class RedisRollupStore implements RollupWriter {
             if (query.operation !== undefined && op !== query.operation) continue;
             const ofDay = minuteOfDay(field, at + 1, stat);
             if (ofDay === undefined || !keep(start + ofDay)) continue;
-            addField(entry(operations, op, false), field.slice(stat + 1), Number(value));
+            const agg = entry(operations, op, false);
+            minima.saw(agg, `${dates[i]}|${field.slice(0, stat)}`, field.slice(stat + 1));
+            addField(agg, field.slice(stat + 1), Number(value));
           }
         }
+        minima.finish();
         return { operations, targets, firstMinute };
       }
 
@@ -221,9 +228,12 @@ export class RedisRollupStore implements RollupWriter {
           if (stat < 0) continue;
           const ofDay = minuteOfDay(field, 0, stat);
           if (ofDay === undefined || !keep(start + ofDay)) continue;
-          addField(entry(operations, op, true), field.slice(stat + 1), Number(value));
+          const agg = entry(operations, op, true);
+          minima.saw(agg, `${date}|${field.slice(0, stat)}`, field.slice(stat + 1));
+          addField(agg, field.slice(stat + 1), Number(value));
         }
       }
+      minima.finish();
       return { operations, targets, firstMinute };
     });
   }
@@ -235,9 +245,45 @@ function fieldArgs(prefix: string, agg: DurationAggregate): string[] {
   if (agg.breaches) args.push('i', `${prefix}b`, String(agg.breaches));
   if (agg.frustrated) args.push('i', `${prefix}f`, String(agg.frustrated));
   if (agg.max > 0) args.push('m', `${prefix}m`, String(agg.max));
+  // Only a known minimum: a minute without one reads back as "minimum unknown".
+  if (agg.min !== undefined && agg.count > 0) args.push('n', `${prefix}n`, String(agg.min));
   // Empty entries too: they carry the lower edges of the non-empty buckets.
   for (const [bound, n] of agg.buckets) args.push('i', `${prefix}${bucketField(bound)}`, String(n));
   return args;
+}
+
+/**
+ * Minutes written before minima were stored have a count but no `n` field: an aggregate that
+ * merges such a minute has no known minimum (a minimum from the other minutes could be too high).
+ */
+class MinimumTracker {
+  readonly #counted = new Map<DurationAggregate, Set<string>>();
+  readonly #withMin = new Set<string>();
+
+  /** Notes that the minute `minute` (date and field prefix) of `agg` has the field `stat`. */
+  saw(agg: DurationAggregate, minute: string, stat: string): void {
+    if (stat === 'n') this.#withMin.add(minute);
+    else if (stat === 'c') {
+      let minutes = this.#counted.get(agg);
+      if (!minutes) {
+        minutes = new Set();
+        this.#counted.set(agg, minutes);
+      }
+      minutes.add(minute);
+    }
+  }
+
+  /** Forgets the minimum of every aggregate that merged a minute without one. */
+  finish(): void {
+    for (const [agg, minutes] of this.#counted) {
+      for (const minute of minutes) {
+        if (!this.#withMin.has(minute)) {
+          agg.min = undefined;
+          break;
+        }
+      }
+    }
+  }
 }
 
 function entry(map: Map<string, DurationAggregate>, key: string, countsBreaches: boolean): DurationAggregate {
@@ -269,6 +315,9 @@ function addField(agg: DurationAggregate, stat: string, value: number): void {
       return;
     case 'm':
       if (value > agg.max) agg.max = value;
+      return;
+    case 'n':
+      agg.min = agg.min === undefined ? value : Math.min(agg.min, value);
       return;
     default:
       if (stat.startsWith('le=')) {

@@ -59,7 +59,7 @@ import {
   hostPackageIdentity,
   type ServiceIdentity,
 } from './identity.ts';
-import { TargetSpanProcessor } from './processor.ts';
+import { METRIC_OPERATION_TAIL_DURATION, TargetSpanProcessor } from './processor.ts';
 import { PrometheusEndpoint } from './prometheus.ts';
 import { ResourceSampler } from './resources.ts';
 import { RedisRollupStore } from './rollup.ts';
@@ -317,11 +317,14 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const processorOptions = {
     serviceName: config.serviceName,
     maxOperations: config.maxOperations,
+    maxMetricOperations: config.maxMetricOperations,
     boundaries: durationBoundaries(Object.values(targets)),
   };
   // Per-user series stay in process: user ids as Prometheus labels would be unbounded cardinality.
-  const prometheus = new PrometheusEndpoint({ exclude: [METRIC_USER_OPERATION_DURATION] });
-  const pushReaders = metricPushReaders(config, [METRIC_USER_OPERATION_DURATION]);
+  // The tail histogram too: operations past PERF_MAX_METRIC_OPERATIONS are exported as `_other`.
+  const inProcessOnly = [METRIC_USER_OPERATION_DURATION, METRIC_OPERATION_TAIL_DURATION];
+  const prometheus = new PrometheusEndpoint({ exclude: inProcessOnly });
+  const pushReaders = metricPushReaders(config, inProcessOnly);
   // The processor is created below; the windows only ask for targets when they write rollups.
   let processorRef: TargetSpanProcessor | undefined;
   const windows = new MinuteWindows({
@@ -386,9 +389,14 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       },
       {
         // Four series per operation (outcome x exceeded) plus `_other`; the SDK's default cap of
-        // 2000 would otherwise fold operations into an overflow series before PERF_MAX_OPERATIONS.
+        // 2000 would otherwise fold operations into an overflow series before PERF_MAX_METRIC_OPERATIONS.
         instrumentName: METRIC_OPERATION_DURATION,
-        aggregationCardinalityLimit: (config.maxOperations + 1) * 4 + 1,
+        aggregationCardinalityLimit: (config.maxMetricOperations + 1) * 4 + 1,
+      },
+      {
+        // Six series (outcome x exceeded/frustrated) per operation not exported by name, plus `_other`.
+        instrumentName: METRIC_OPERATION_TAIL_DURATION,
+        aggregationCardinalityLimit: (config.maxOperations - config.maxMetricOperations + 1) * 6 + 1,
       },
     ],
     // No OTel log pipeline: perf-sidecar logs with pino, and an empty list stops the SDK from
@@ -484,6 +492,7 @@ function makeSampler(config: TelemetryConfig, alerts: AlertSink, meter: Meter | 
     memoryAlertThresholdMb: config.memoryAlertThresholdMb,
     cpuAlertThresholdPercent: config.cpuAlertThresholdPercent,
     cpuSustainSamples: config.cpuAlertSamples,
+    diskPaths: [process.cwd(), ...config.disk.paths],
     ...(meter ? { meter } : {}),
   });
 }

@@ -18,6 +18,7 @@ import {
 import { errorText } from '../errors.ts';
 import { getLogger } from '../logger.ts';
 import { addHistogramPoint, type DurationAggregate, emptyAggregate, mergeAggregate } from './aggregate.ts';
+import { ATTR_TARGET_FRUSTRATED, METRIC_OPERATION_TAIL_DURATION } from './processor.ts';
 import { InProcessMetricReader } from './reader.ts';
 import {
   ATTR_PERF_OPERATION,
@@ -226,7 +227,8 @@ export class MinuteWindows {
   #fold(metric: MetricData, slot: Slot, into: readonly Slot[]): void {
     const name = metric.descriptor.name;
     if (metric.dataPointType === DataPointType.HISTOGRAM) {
-      if (name === METRIC_OPERATION_DURATION) this.#foldOperations(metric, slot, into);
+      if (name === METRIC_OPERATION_DURATION) this.#foldOperations(metric, slot, into, false);
+      else if (name === METRIC_OPERATION_TAIL_DURATION) this.#foldOperations(metric, slot, into, true);
       else if (name === METRIC_USER_OPERATION_DURATION) this.#foldUsers(metric, slot, into);
       else if (name === HTTP_DURATION) this.#foldHttp(metric, slot);
       return;
@@ -236,6 +238,9 @@ export class MinuteWindows {
       for (const point of metric.dataPoints) {
         if (point.value === 0) continue;
         const op = operationOf(point.attributes);
+        // `_other` here also holds the operations exported as `_other`: the tail histogram has
+        // their frustrated figures by name.
+        if (op === OTHER_OPERATION) continue;
         for (const target of into) {
           const agg = this.#entry(target, target.operations, op, true, target === slot);
           agg.frustrated = (agg.frustrated ?? 0) + point.value;
@@ -249,17 +254,25 @@ export class MinuteWindows {
     }
   }
 
-  #foldOperations(metric: HistogramMetricData, slot: Slot, into: readonly Slot[]): void {
+  /**
+   * Folds the operation histograms. The exported one's `_other` series holds every operation not
+   * exported by name, which the tail histogram has by name (and true overflow as `_other`): it is
+   * skipped so nothing is counted twice.
+   */
+  #foldOperations(metric: HistogramMetricData, slot: Slot, into: readonly Slot[], tail: boolean): void {
     for (const point of metric.dataPoints) {
       if (point.value.count === 0) continue;
       const op = operationOf(point.attributes);
+      if (!tail && op === OTHER_OPERATION) continue;
       const error = point.attributes[ATTR_PERF_OUTCOME] === OUTCOME_ERROR;
       const exceeded = point.attributes[ATTR_PERF_TARGET_EXCEEDED] === true;
+      const frustrated = tail && point.attributes[ATTR_TARGET_FRUSTRATED] === true;
       for (const target of into) {
         const agg = this.#entry(target, target.operations, op, true, target === slot);
         addHistogramPoint(agg, point.value);
         if (error) agg.errors += point.value.count;
         if (exceeded) agg.breaches = (agg.breaches ?? 0) + point.value.count;
+        if (frustrated) agg.frustrated = (agg.frustrated ?? 0) + point.value.count;
       }
     }
   }

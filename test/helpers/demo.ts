@@ -1,6 +1,7 @@
 /**
  * The demo workload as a child process, started as `npm run demo` starts it:
- * `node --import ./demo/register.ts ./demo/run.ts [args]`.
+ * `node --import ./demo/register.ts ./demo/run.ts [args]`; optionally on a real terminal (a
+ * pseudo-terminal made by util-linux `script`), where keys typed (Ctrl-C) reach it as from a user.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { ROOT } from './child.ts';
@@ -31,6 +32,38 @@ export class DemoProcess {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env },
     });
     return new DemoProcess(child);
+  }
+
+  /**
+   * Starts the demo on a pseudo-terminal (`script -qfec`): its stdout is a TTY, as in a user's
+   * terminal. Same environment rules as {@link DemoProcess.start}.
+   */
+  static startInTerminal(args: readonly string[], env: Record<string, string>): DemoProcess {
+    const command = [process.execPath, '--import', './demo/register.ts', './demo/run.ts', ...args]
+      .map((word) => `'${word.replaceAll("'", "'\\''")}'`)
+      .join(' ');
+    const child = spawn('script', ['-qfec', `exec ${command}`, '/dev/null'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    return new DemoProcess(child);
+  }
+
+  /** Types `text` on the demo's terminal (`\x03` is Ctrl-C); only for {@link startInTerminal}. */
+  type(text: string): void {
+    this.#child.stdin?.write(text);
+  }
+
+  /** Waits until the output contains `text`. */
+  printed(text: string, timeoutMs = 120_000): Promise<true> {
+    return this.#unlessExited(
+      waitFor(() => this.#output.includes(text), {
+        what: `the demo to print "${text}"`,
+        timeoutMs,
+        intervalMs: 50,
+      }),
+    );
   }
 
   /** Everything printed so far (stdout and stderr). */

@@ -3,11 +3,15 @@
  * plan that is reproducible and has the shape the dashboards rely on (every operation, breaches,
  * failures).
  */
-import { describe, expect, it } from 'vitest';
-import { DemoUsageError, parseDemoOptions } from '../../demo/options.ts';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_DEMO_LOG, DemoUsageError, parseDemoOptions } from '../../demo/options.ts';
 import { DESIGN_TARGETS } from '../../demo/targets.ts';
 import { WorkloadPlan } from '../../demo/workload.ts';
 import { DemoProcess } from '../helpers/demo.ts';
+import { TEST_DATABASE_URL } from '../helpers/env.ts';
 
 function usageError(argv: string[]): string {
   try {
@@ -20,7 +24,7 @@ function usageError(argv: string[]): string {
 }
 
 describe('demo options', () => {
-  it('defaults to 200 operations at 20x, 4 in flight, seed 42, no linger', () => {
+  it('defaults to 200 operations at 20x, 4 in flight, seed 42, no linger, logs on stdout (not a terminal)', () => {
     expect(parseDemoOptions([])).toEqual({
       speed: 20,
       count: 200,
@@ -28,6 +32,7 @@ describe('demo options', () => {
       concurrency: 4,
       seed: 42,
       lingerSeconds: 0,
+      logFile: undefined,
       port: undefined,
       host: undefined,
       schema: 'perf_demo',
@@ -38,6 +43,22 @@ describe('demo options', () => {
   it('takes a duration instead of a count, and linger "forever"', () => {
     const options = parseDemoOptions(['--duration', '2.5', '--linger', 'forever', '--port', '0']);
     expect(options).toMatchObject({ count: undefined, durationSeconds: 2.5, lingerSeconds: -1, port: 0 });
+  });
+
+  it('in a terminal, keeps serving until Ctrl-C and sends log lines to a file, unless told otherwise', () => {
+    expect(parseDemoOptions([], { interactive: true })).toMatchObject({
+      lingerSeconds: -1,
+      logFile: DEFAULT_DEMO_LOG,
+    });
+    expect(parseDemoOptions(['--linger', '0', '--log', '-'], { interactive: true })).toMatchObject({
+      lingerSeconds: 0,
+      logFile: undefined,
+    });
+    expect(parseDemoOptions(['--log', '/tmp/x.log', '--linger', '5'])).toMatchObject({
+      lingerSeconds: 5,
+      logFile: '/tmp/x.log',
+    });
+    expect(usageError(['--log', ''])).toBe('--log: expected a file path, or - for the terminal');
   });
 
   it('names the bad option and the expected form', () => {
@@ -108,5 +129,53 @@ describe('npm run demo with an unreachable database', () => {
     );
     expect(demo.output).not.toContain('demo-s3cret');
     expect(demo.output).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('npm run demo output', () => {
+  let demo: DemoProcess | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await demo?.stop();
+    demo = undefined;
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  const env = { DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: '', LOG_LEVEL: 'info' };
+  const logLine = /\{"level":\d+/;
+
+  it('in a terminal: no log lines between the progress output, and it serves until Ctrl-C', async () => {
+    const before = (() => {
+      try {
+        return statSync(DEFAULT_DEMO_LOG).size;
+      } catch {
+        return 0;
+      }
+    })();
+    demo = DemoProcess.startInTerminal(['--count', '8', '--port', '0'], env);
+    const url = await demo.url();
+    await demo.printed('press Ctrl-C to stop');
+    // The workload is over and the URLs printed still answer.
+    const metrics = await fetch(`${url}/metrics`);
+    expect(metrics.status).toBe(200);
+    await metrics.body?.cancel();
+    expect(demo.output).toContain(`log lines: ${DEFAULT_DEMO_LOG}`);
+    expect(demo.output).not.toMatch(logLine);
+    const written = readFileSync(DEFAULT_DEMO_LOG, 'utf8').slice(before);
+    expect(written).toContain('"msg":"request"');
+    demo.type('\x03');
+    expect(await demo.exited).toBe(0);
+    expect(demo.output).toContain('demo finished');
+  });
+
+  it('not in a terminal: exits after the workload; --log sends the log lines to the file', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'perf-demo-test-'));
+    const file = path.join(dir, 'demo.log');
+    demo = DemoProcess.start(['--count', '5', '--port', '0', '--log', file], env);
+    expect(await demo.exited).toBe(0);
+    expect(demo.output).toContain('Where to look:');
+    expect(demo.output).not.toMatch(logLine);
+    expect(readFileSync(file, 'utf8')).toContain('"msg":"request"');
   });
 });

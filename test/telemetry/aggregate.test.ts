@@ -8,6 +8,7 @@ import {
   mergeAggregate,
   quantile,
 } from '../../src/telemetry/aggregate.ts';
+import { durationBoundaries } from '../../src/telemetry/targets.ts';
 
 const BOUNDS = [0.01, 0.05, 0.1, 0.5, 1, 2, 8];
 
@@ -24,6 +25,7 @@ function aggregateOf(values: number[], boundaries = BOUNDS) {
     count: values.length,
     sum: values.reduce((a, b) => a + b, 0),
     max: Math.max(...values),
+    min: Math.min(...values),
     buckets: { boundaries, counts },
   });
   return agg;
@@ -62,6 +64,93 @@ describe('quantile', () => {
 
   it('is undefined without data', () => {
     expect(quantile(emptyAggregate(true), 0.5)).toBeUndefined();
+  });
+});
+
+/** The nearest-rank quantile of `values`. */
+function trueQuantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
+
+/** A seeded generator (mulberry32): the same cases on every run. */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('quantile of tight distributions', () => {
+  // The reported case: 30 durations between 0.15 and 0.17 s, skewed towards 0.15, in the default
+  // ladder (one bucket, 0.1 to 0.25 s). It used to read p50 = p95 = p99 = max, median above mean.
+  const values = Array.from({ length: 30 }, (_, i) => 0.15 + 0.0185 * (i / 29) ** 3);
+  const agg = aggregateOf(values, durationBoundaries([]));
+  const mean = agg.sum / agg.count;
+  const [p50, p95, p99] = [0.5, 0.95, 0.99].map((q) => quantile(agg, q) as number) as [
+    number,
+    number,
+    number,
+  ];
+
+  it('reads percentiles that are strictly ordered and inside [min, max]', () => {
+    expect(p50).toBeLessThan(p95);
+    expect(p95).toBeLessThan(p99);
+    expect(p99).toBeLessThanOrEqual(0.1685);
+    expect(p50).toBeGreaterThanOrEqual(0.15);
+  });
+
+  it('reads a median below the mean when the sample is skewed that way', () => {
+    expect(trueQuantile(values, 0.5)).toBeLessThan(mean);
+    expect(p50).toBeLessThan(mean);
+  });
+
+  it('stays within max - min of the true quantiles', () => {
+    for (const q of [0.5, 0.95, 0.99]) {
+      expect(Math.abs((quantile(agg, q) as number) - trueQuantile(values, q))).toBeLessThanOrEqual(0.0185);
+    }
+  });
+
+  it('is monotone and inside [min, max] for seeded random samples of every shape', () => {
+    const random = seeded(7);
+    for (let round = 0; round < 200; round++) {
+      const n = 1 + Math.floor(random() * 60);
+      const base = random() * 3;
+      const spread = random() ** 3 * 2;
+      const sample = Array.from({ length: n }, () => base + spread * random() ** (random() * 4));
+      const a = aggregateOf(sample, round % 2 ? BOUNDS : durationBoundaries([0.2]));
+      let previous = -Infinity;
+      for (let q = 0; q <= 1.0001; q += 0.01) {
+        const v = quantile(a, Math.min(q, 1)) as number;
+        expect(v).toBeGreaterThanOrEqual(previous);
+        expect(v).toBeGreaterThanOrEqual(Math.min(...sample) - 1e-12);
+        expect(v).toBeLessThanOrEqual(Math.max(...sample) + 1e-12);
+        previous = v;
+      }
+    }
+  });
+
+  it('keeps the recorded min through merges, and forgets it when one side has none', () => {
+    const a = aggregateOf([0.152, 0.16]);
+    const b = aggregateOf([0.151, 0.165]);
+    const merged = emptyAggregate(false);
+    mergeAggregate(merged, a);
+    mergeAggregate(merged, b);
+    expect(merged.min).toBe(0.151);
+    const unknown = emptyAggregate(false);
+    addHistogramPoint(unknown, {
+      count: 1,
+      sum: 0.2,
+      max: 0.2,
+      buckets: { boundaries: BOUNDS, counts: [0, 0, 0, 1] },
+    });
+    mergeAggregate(merged, unknown);
+    expect(merged.min).toBeUndefined();
+    // Without a minimum the bucket's lower edge is the floor again.
+    expect(quantile(merged, 0)).toBe(0.1);
   });
 });
 

@@ -7,7 +7,12 @@ import type { AlertInput } from '../../src/alerts/index.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
 import { getPerformanceReport, ResourceSampler, trackOperation } from '../../src/telemetry/index.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
-import { startConnectedTelemetry, startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
+import {
+  busyFor,
+  startConnectedTelemetry,
+  startTestTelemetry,
+  type TestTelemetry,
+} from '../helpers/telemetry.ts';
 
 let t: TestTelemetry | undefined;
 afterEach(async () => {
@@ -24,9 +29,15 @@ function spin(ms: number): void {
 
 describe('getPerformanceReport (memory)', () => {
   it('computes count, errors, percentiles, breaches and Apdex from the recorded spans', async () => {
-    t = await startTestTelemetry({ REDIS_URL: '', PERF_TARGETS: '{"rep_op":0.02}' });
-    for (let i = 0; i < 8; i++) trackOperation('rep_op', { measureResources: false }, () => spin(1));
-    for (let i = 0; i < 2; i++) trackOperation('rep_op', { measureResources: false }, () => spin(30));
+    // Durations far from the edges, so a slow machine cannot move one across T or 4T: no-ops
+    // (microseconds, T = 0.5 s away) and 1 s waits (T and 4T each 0.5 s or more away).
+    t = await startTestTelemetry({ REDIS_URL: '', PERF_TARGETS: '{"rep_op":0.5}' });
+    for (let i = 0; i < 8; i++) trackOperation('rep_op', { measureResources: false }, () => 1);
+    await Promise.all(
+      Array.from({ length: 2 }, () =>
+        trackOperation('rep_op', { measureResources: false }, () => busyFor(1000)),
+      ),
+    );
     expect(() =>
       trackOperation('rep_op', { measureResources: false }, () => {
         throw new Error('boom');
@@ -36,11 +47,11 @@ describe('getPerformanceReport (memory)', () => {
     expect(report.window.source).toBe('memory');
     expect(report.window.hours).toBe(1);
     const op = report.operations.rep_op;
-    expect(op).toMatchObject({ count: 11, errors: 1, target_s: 0.02, breaches: 2 });
-    expect(op?.p50_s).toBeLessThan(0.02);
-    expect(op?.p99_s).toBeGreaterThan(0.02);
-    expect(op?.max_s).toBeGreaterThanOrEqual(0.03);
-    // 9 satisfied (the failed one was fast), 2 tolerating (30 ms within 4 x 20 ms).
+    expect(op).toMatchObject({ count: 11, errors: 1, target_s: 0.5, breaches: 2 });
+    expect(op?.p50_s).toBeLessThan(0.5);
+    expect(op?.p99_s).toBeGreaterThan(0.5);
+    expect(op?.max_s).toBeGreaterThanOrEqual(1);
+    // 9 satisfied (the failed one was fast), 2 tolerating (1 s within 4 x 0.5 s).
     expect(op?.apdex).toBeCloseTo((9 + 1) / 11, 3);
     expect(report.alerts.target_exceeded).toBe(2);
   });

@@ -84,6 +84,24 @@ describe('RedisRollupStore', () => {
     expect(await redis.ttl(key)).toBeLessThanOrEqual(2 * 86_400);
   });
 
+  it('keeps the smaller minimum of two writers, and no minimum once a minute had none', async () => {
+    const op = 'min_op';
+    const withMin = (min: number) => {
+      const a = agg(2, 0.2, [[0.25, 2]]);
+      a.min = min;
+      return a;
+    };
+    await store.write([minute([[op, withMin(0.16)]], now + 200)], () => undefined);
+    await store.write([minute([[op, withMin(0.151)]], now + 200)], () => undefined);
+    const read = await store.read({ fromMinute: now + 200, toMinute: now + 200, operation: op });
+    expect(read.operations.get(op)?.min).toBe(0.151);
+    // A minute written without a minimum (an older writer) makes the merged minimum unknown.
+    await store.write([minute([[op, agg(1, 0.2, [[0.25, 1]])]], now + 201)], () => undefined);
+    const both = await store.read({ fromMinute: now + 200, toMinute: now + 201, operation: op });
+    expect(both.operations.get(op)?.count).toBe(5);
+    expect(both.operations.get(op)?.min).toBeUndefined();
+  });
+
   it('reads only the minutes of the window, across a day boundary', async () => {
     const midnight = Math.floor(Date.UTC(2026, 10, 28, 0, 0) / 60_000);
     await store.write(
