@@ -126,10 +126,10 @@ describe('disk usage', () => {
     resources.sample();
     const text = await t.telemetry.renderPrometheus();
     const used = new RegExp(
-      `perf_system_filesystem_utilization\\{[^}]*perf_filesystem_path="${process.cwd()}"[^}]*system_filesystem_state="used"[^}]*\\} ([0-9.e-]+)`,
+      `perf_system_filesystem_utilization_ratio\\{[^}]*perf_filesystem_path="${process.cwd()}"[^}]*system_filesystem_state="used"[^}]*\\} ([0-9.e-]+)`,
     ).exec(text);
     const free = new RegExp(
-      `perf_system_filesystem_utilization\\{[^}]*perf_filesystem_path="${process.cwd()}"[^}]*system_filesystem_state="free"[^}]*\\} ([0-9.e-]+)`,
+      `perf_system_filesystem_utilization_ratio\\{[^}]*perf_filesystem_path="${process.cwd()}"[^}]*system_filesystem_state="free"[^}]*\\} ([0-9.e-]+)`,
     ).exec(text);
     expect(Number(used?.[1]) + Number(free?.[1])).toBeCloseTo(1, 6);
     const report = await getPerformanceReport({ hours: 1 });
