@@ -231,7 +231,7 @@ export class HealthChecker {
           time,
           health.status === 'pass'
             ? undefined
-            : (health.error ?? 'requests are waiting for a pool connection'),
+            : (health.error ?? health.warning ?? 'requests are waiting for a pool connection'),
         );
       } catch (error) {
         return datastore(null, 'fail', time, `postgres check failed: ${errorText(error)}`);

@@ -107,7 +107,8 @@ function logFailure(c: Context, error: Error, traceId: string | undefined): void
   const route = routeTemplate(c);
   getLogger().error(
     {
-      err: error,
+      // Only these fields: a client library's error can carry request headers (tokens, cookies).
+      err: { type: error.name, message: error.message, stack: error.stack },
       method: c.req.method,
       route: route ?? null,
       correlation_id: correlationIdOf(c),
