@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { AlertSink, buildAlert, RedisAlertStore } from '../src/alerts/index.ts';
-import { setLogLevel } from '../src/logger.ts';
+import { setLogLevel } from '../src/shared/logger.ts';
 
 const N = 20_000;
 const BATCH = 500;

@@ -25,7 +25,7 @@ import { Redis } from 'ioredis';
 import { Keyv } from 'keyv';
 import { LRUCache } from 'lru-cache';
 import { type Cache, createCache } from '../src/cache/index.ts';
-import { setLogLevel } from '../src/logger.ts';
+import { setLogLevel } from '../src/shared/logger.ts';
 import { OwnRedis } from '../test/helpers/redis-server.ts';
 import { compare } from './lib.ts';
 

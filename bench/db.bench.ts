@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../src/config.ts';
 import { type BatchOperation, createDatabase, type Database } from '../src/db/index.ts';
-import { shutdownTelemetry, startTelemetry } from '../src/telemetry/index.ts';
+import { startTelemetry, stopTelemetry } from '../src/telemetry/index.ts';
 import { compare, DiscardExporter } from './lib.ts';
 
 const ROWS = 1000;
@@ -90,6 +90,6 @@ export async function benchDatabase(url: string): Promise<void> {
     await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await sequentialDb.close();
     await db.close();
-    await shutdownTelemetry();
+    await stopTelemetry();
   }
 }

@@ -11,7 +11,7 @@
  * from the flood's figure to get what the distinct names themselves cost.
  */
 import { loadConfig } from '../src/config.ts';
-import { shutdownTelemetry, startTelemetry, trackOperation } from '../src/telemetry/index.ts';
+import { startTelemetry, stopTelemetry, trackOperation } from '../src/telemetry/index.ts';
 import { DiscardExporter } from './lib.ts';
 
 const MIB = 1024 * 1024;
@@ -82,4 +82,4 @@ process.stdout.write(
     seriesAfter: after.metricsSeries,
   })}\n`,
 );
-await shutdownTelemetry(2000);
+await stopTelemetry(2000);

@@ -13,8 +13,8 @@ import {
   ATTR_PERF_TARGET_SECONDS,
   durationBoundaries,
   InProcessMetricReader,
-  shutdownTelemetry,
   startTelemetry,
+  stopTelemetry,
   TargetSpanProcessor,
   trackOperation,
 } from '../src/telemetry/index.ts';
@@ -88,7 +88,7 @@ export async function benchTracking(): Promise<void> {
     ],
     { yieldEachBatch: true },
   );
-  await shutdownTelemetry();
+  await stopTelemetry();
 }
 
 export async function benchProcessor(): Promise<void> {

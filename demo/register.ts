@@ -13,7 +13,7 @@
  * `http` (and more) before the instrumentation hooks exist.
  */
 import { pino } from 'pino';
-import { createLogger, setLogger } from '../src/logger.ts';
+import { createLogger, setLogger } from '../src/shared/logger.ts';
 import { type DemoOptions, parseDemoOptions } from './options.ts';
 import { DESIGN_SLOW_QUERY_SECONDS, DESIGN_TARGETS } from './targets.ts';
 

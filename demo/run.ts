@@ -7,7 +7,6 @@
  * cache; no DATABASE_URL: the embedded PGlite) and against the compose stack.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorText } from '../src/errors.ts';
 import {
   type AlertType,
   createCache,
@@ -15,9 +14,10 @@ import {
   type Database,
   getLogger,
   redactUrl,
-  shutdownTelemetry,
   startTelemetry,
+  stopTelemetry,
 } from '../src/index.ts';
+import { errorText } from '../src/shared/errors.ts';
 import { DemoUsageError, parseDemoOptions, USAGE } from './options.ts';
 import { ProgressBar } from './progress.ts';
 import { startDemoSidecar } from './sidecar.ts';
@@ -74,7 +74,7 @@ process.on('SIGINT', () => onSignal('SIGINT'));
 async function failStart(what: string, error: unknown, db?: Database): Promise<never> {
   process.stderr.write(`demo: ${what}: ${errorText(error)}\n`);
   await db?.close().catch(() => undefined);
-  await shutdownTelemetry(2000).catch(() => undefined);
+  await stopTelemetry(2000).catch(() => undefined);
   process.exit(1);
 }
 

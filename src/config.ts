@@ -8,7 +8,11 @@
  * what was expected. URL values are never echoed (they may carry a password).
  */
 import { z } from 'zod';
-import { InvalidArgumentError, PerfSidecarError } from './errors.ts';
+import { DATABASE_URL_FORM, databaseUrlText } from './db/url.ts';
+import { PerfSidecarError } from './shared/errors.ts';
+import { LOG_LEVELS, type LogLevel } from './shared/logger.ts';
+import { redisUrlText, secretUrl } from './shared/urls.ts';
+import { MAX_TARGET_SECONDS, operationNameProblem } from './telemetry/operations.ts';
 
 /** Default operation targets in seconds, the built-in table. `PERF_TARGETS` merges over it. */
 export const DEFAULT_TARGETS: Readonly<Record<string, number>> = Object.freeze({
@@ -18,11 +22,6 @@ export const DEFAULT_TARGETS: Readonly<Record<string, number>> = Object.freeze({
   layout_generation: 30,
   validation: 5,
 });
-
-/** Log levels accepted by `LOG_LEVEL` (pino's). */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-/** A pino log level. */
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** OTLP trace transports accepted by `OTEL_EXPORTER_OTLP_PROTOCOL`. */
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
@@ -35,12 +34,6 @@ export const TRACES_EXPORTERS = ['otlp', 'console', 'none'] as const;
 export const METRICS_EXPORTERS = ['otlp', 'console', 'prometheus', 'none'] as const;
 /** A push exporter chosen by `OTEL_TRACES_EXPORTER` or `OTEL_METRICS_EXPORTER`. */
 export type PushExporter = 'otlp' | 'console';
-
-/**
- * Longest operation name accepted, in characters. Names become span names and metric label values,
- * so they are bounded like every other label.
- */
-export const MAX_OPERATION_NAME_LENGTH = 128;
 
 /** The validated configuration of one perf-sidecar process. */
 export interface PerfSidecarConfig {
@@ -137,7 +130,7 @@ export interface PerfSidecarConfig {
   };
   /** `REDIS_COMMAND_TIMEOUT_MS`: how long any perf-sidecar Redis command may take before it fails. */
   readonly redisCommandTimeoutMs: number;
-  /** `CACHE_REDIS_COMMAND_TIMEOUT_MS`: the cache's Redis command timeout for `initializeCache()`. */
+  /** `CACHE_REDIS_COMMAND_TIMEOUT_MS`: the cache's Redis command timeout for `startCache()`. */
   readonly cacheRedisCommandTimeoutMs: number;
   /** HTTP listener of the sidecar server. */
   readonly server: {
@@ -315,26 +308,6 @@ function oneOf<const T extends string>(values: readonly T[]): z.ZodType<T, strin
     });
 }
 
-/**
- * Checks an operation name: 1 to {@link MAX_OPERATION_NAME_LENGTH} characters, no control characters,
- * not blank. Returns the problem, or `undefined` when the name is acceptable.
- */
-export function operationNameProblem(name: unknown): string | undefined {
-  if (typeof name !== 'string') return `is ${typeof name}, not a string`;
-  if (name.length === 0 || name.trim().length === 0) return 'is empty';
-  if (name.length > MAX_OPERATION_NAME_LENGTH) {
-    return `is ${name.length} characters long, over the limit of ${MAX_OPERATION_NAME_LENGTH}`;
-  }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'contains control characters';
-  return undefined;
-}
-
-/** Accepted form of an operation name, for error messages. */
-export const OPERATION_NAME_FORM = `1 to ${MAX_OPERATION_NAME_LENGTH} printable characters`;
-
-/** Largest target accepted, in seconds (one day). */
-export const MAX_TARGET_SECONDS = 86_400;
 const MAX_PERF_TARGETS = 1_000;
 
 const targetsText: z.ZodType<Record<string, number>, string> = z.string().transform((text, ctx) => {
@@ -380,96 +353,6 @@ const targetsText: z.ZodType<Record<string, number>, string> = z.string().transf
   }
   return out;
 });
-
-/**
- * Replaces the password (and a token-like username when there is no password) of a URL with `***`.
- * Text that is not a URL is replaced as a whole, since it cannot be redacted reliably.
- */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    else if (parsed.username && parsed.protocol.startsWith('redis')) parsed.username = '***';
-    return parsed.toString();
-  } catch {
-    return '[unparseable URL]';
-  }
-}
-
-/**
- * A URL variable that may hold a secret: parsed, its scheme checked, a host required, the value
- * never echoed in a problem. `normalise` rewrites the accepted text (default: unchanged).
- */
-function secretUrl(
-  acceptsScheme: (protocol: string) => boolean,
-  secretKind: string,
-  normalise: (text: string) => string = (text) => text,
-): z.ZodType<string, string> {
-  return z
-    .string()
-    .trim()
-    .transform((text, ctx) => {
-      let url: URL;
-      try {
-        url = new URL(text);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: `is not a URL (value hidden: it may hold a ${secretKind})` });
-        return z.NEVER;
-      }
-      if (!acceptsScheme(url.protocol)) {
-        ctx.addIssue({ code: 'custom', message: `has the unsupported scheme "${url.protocol}"` });
-        return z.NEVER;
-      }
-      if (!url.hostname) {
-        ctx.addIssue({ code: 'custom', message: 'has no host' });
-        return z.NEVER;
-      }
-      return normalise(text);
-    });
-}
-
-const REDIS_SCHEMES = new Set(['redis:', 'rediss:']);
-const redisUrlText = secretUrl((p) => REDIS_SCHEMES.has(p), 'password');
-
-/** Schemes accepted in DATABASE_URL; SQLAlchemy driver suffixes are dropped. */
-const POSTGRES_SCHEME = /^(postgres|postgresql)(\+[a-z0-9_]+)?:$/;
-// `postgresql+asyncpg://` is SQLAlchemy's way of naming a driver; pg wants the bare scheme.
-const databaseUrlText = secretUrl(
-  (p) => POSTGRES_SCHEME.test(p),
-  'password',
-  (text) => `postgresql://${text.slice(text.indexOf('://') + 3)}`,
-);
-
-/** Accepted form of a PostgreSQL URL, for messages. */
-const DATABASE_URL_FORM =
-  'postgresql://user:password@host:5432/database (postgres://, postgresql+asyncpg:// accepted)';
-
-/**
- * Checks and normalises a PostgreSQL URL handed over in code (rather than in `DATABASE_URL`) by
- * the same rules as `DATABASE_URL`: a URL, a PostgreSQL scheme (SQLAlchemy driver suffixes
- * dropped), a host. The value is never echoed: it may hold a password.
- *
- * @param url the URL to check.
- * @param argument name of the argument, for the error message.
- * @returns the URL with the bare `postgresql://` scheme.
- * @throws {InvalidArgumentError} naming the problem and the accepted form.
- */
-export function normaliseDatabaseUrl(url: unknown, argument = 'url'): string {
-  if (typeof url !== 'string' || url.trim() === '') {
-    throw new InvalidArgumentError(
-      argument,
-      `is ${typeof url === 'string' ? 'empty' : typeof url}`,
-      DATABASE_URL_FORM,
-    );
-  }
-  const result = databaseUrlText.safeParse(url);
-  if (result.success) return result.data;
-  throw new InvalidArgumentError(
-    argument,
-    `the value ${result.error.issues[0]?.message ?? 'is invalid'}`,
-    DATABASE_URL_FORM,
-  );
-}
 
 const otlpEndpointText = secretUrl((p) => p === 'http:' || p === 'https:', 'token');
 
@@ -557,7 +440,7 @@ const SPECS = {
     expected: 'redis://[user:password@]host:6379[/db] or rediss://…',
     secret: true,
     description:
-      'Redis for alert lists and for initializeCache() without arguments; unset: alerts in a bounded in-process list, cache in memory only.',
+      'Redis for alert lists and for startCache() without arguments; unset: alerts in a bounded in-process list, cache in memory only.',
     schema: redisUrlText,
     fallback: undefined as string | undefined,
   }),
@@ -847,7 +730,7 @@ const SPECS = {
     expected: 'an integer number of milliseconds from 10 to 60000',
     secret: false,
     description:
-      'Longest a cache Redis command may take (initializeCache() without arguments); the most a hung Redis adds to a cache call.',
+      'Longest a cache Redis command may take (startCache() without arguments); the most a hung Redis adds to a cache call.',
     schema: integer(10, 60_000),
     fallback: 250,
   }),

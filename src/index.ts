@@ -15,19 +15,18 @@ export {
   type ConfigVariable,
   DEFAULT_TARGETS,
   getConfig,
-  type LogLevel,
   loadConfig,
-  MAX_OPERATION_NAME_LENGTH,
-  MAX_TARGET_SECONDS,
-  normaliseDatabaseUrl,
   type OtlpProtocol,
   type PerfSidecarConfig,
-  redactUrl,
 } from './config.ts';
 export * from './db/index.ts';
-export { InvalidArgumentError, PerfSidecarError, type PerfSidecarErrorCode } from './errors.ts';
+export { normaliseDatabaseUrl } from './db/url.ts';
 export * from './http/index.ts';
-export { getLogger, setLogger } from './logger.ts';
-export { closeRedisClient, createRedisClient, type RedisClientOptions } from './redis.ts';
-export { SCOPE_NAME, VERSION } from './scope.ts';
+export { InvalidArgumentError, PerfSidecarError, type PerfSidecarErrorCode } from './shared/errors.ts';
+export type { LogLevel } from './shared/logger.ts';
+export { getLogger, setLogger } from './shared/logger.ts';
+export { closeRedisClient, createRedisClient, type RedisClientOptions } from './shared/redis.ts';
+export { SCOPE_NAME, VERSION } from './shared/scope.ts';
+export { redactUrl } from './shared/urls.ts';
 export * from './telemetry/index.ts';
+export { MAX_OPERATION_NAME_LENGTH, MAX_TARGET_SECONDS } from './telemetry/operations.ts';

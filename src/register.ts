@@ -11,7 +11,7 @@
  *    run, so its `pg`, `ioredis` and `http` are the instrumented ones.
  *
  * Telemetry is flushed on 'beforeExit'. A program that ends with `process.exit()` or on a signal
- * should `await shutdownTelemetry()` first (the sidecar server does).
+ * should `await stopTelemetry()` first (the sidecar server does).
  *
  * An invalid configuration stops the process here with exit code 1 and one message on stderr.
  */
@@ -23,7 +23,7 @@ register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
 
 // Imported only now: nothing that loads an instrumented module may run before the hook exists.
 const { ConfigError } = await import('./config.ts');
-const { shutdownTelemetry, startTelemetry } = await import('./telemetry/index.ts');
+const { stopTelemetry, startTelemetry } = await import('./telemetry/index.ts');
 const { isSidecarServer, SIDECAR_IDENTITY } = await import('./telemetry/identity.ts');
 
 let release: () => void = () => undefined;
@@ -47,5 +47,5 @@ await waitForAllMessagesAcknowledged();
 release();
 
 process.once('beforeExit', () => {
-  void shutdownTelemetry();
+  void stopTelemetry();
 });

@@ -12,9 +12,9 @@
  * terminal, some supervisors) would end the process without flushing.
  */
 import { ConfigError } from './config.ts';
-import { errorText } from './errors.ts';
 import { type SidecarServer, startSidecar } from './http/index.ts';
-import { getLogger } from './logger.ts';
+import { errorText } from './shared/errors.ts';
+import { getLogger } from './shared/logger.ts';
 
 /** The signals that start a graceful shutdown. */
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;

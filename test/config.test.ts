@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, ConfigError, DEFAULT_TARGETS, loadConfig, redactUrl } from '../src/config.ts';
+import { CONFIG_VARIABLES, ConfigError, DEFAULT_TARGETS, loadConfig } from '../src/config.ts';
+import { redactUrl } from '../src/shared/urls.ts';
 
 function problemsOf(env: Record<string, string>): ConfigError {
   try {

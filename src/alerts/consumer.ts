@@ -8,10 +8,10 @@
  * After `maxDeliveries` attempts it is moved to a capped dead-letter list instead.
  */
 import type { Redis } from 'ioredis';
-import { errorText, InvalidArgumentError } from '../errors.ts';
-import { getLogger } from '../logger.ts';
-import { closeRedisClient } from '../redis.ts';
-import { untraced } from '../tracing.ts';
+import { errorText, InvalidArgumentError } from '../shared/errors.ts';
+import { getLogger } from '../shared/logger.ts';
+import { closeRedisClient } from '../shared/redis.ts';
+import { untraced } from '../shared/tracing.ts';
 import { type AlertRecord, alertRecordSchema } from './schema.ts';
 
 /** Options of {@link consumeAlerts}. */

@@ -4,10 +4,10 @@
  * target processor.
  */
 import type { Redis } from 'ioredis';
-import { errorText } from '../errors.ts';
-import { getLogger } from '../logger.ts';
-import { closeRedisClient } from '../redis.ts';
-import { untraced } from '../tracing.ts';
+import { errorText } from '../shared/errors.ts';
+import { getLogger } from '../shared/logger.ts';
+import { closeRedisClient } from '../shared/redis.ts';
+import { untraced } from '../shared/tracing.ts';
 import type { AlertStore, ScannedEntry, StoreWrite } from './store.ts';
 
 /**

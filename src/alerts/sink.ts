@@ -13,9 +13,9 @@
  * pushed again with the same `id` and the higher count; consumers should treat `id` as the key.
  */
 import { type Attributes, type Meter, metrics } from '@opentelemetry/api';
-import { errorText } from '../errors.ts';
-import { getLogger } from '../logger.ts';
-import { SCOPE_NAME } from '../scope.ts';
+import { errorText } from '../shared/errors.ts';
+import { getLogger } from '../shared/logger.ts';
+import { SCOPE_NAME } from '../shared/scope.ts';
 import {
   ALERT_TYPES,
   type AlertInput,

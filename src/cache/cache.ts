@@ -9,10 +9,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { redactUrl } from '../config.ts';
-import { describeValue, InvalidArgumentError } from '../errors.ts';
-import { getLogger } from '../logger.ts';
-import { createRedisClient } from '../redis.ts';
+import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
+import { getLogger } from '../shared/logger.ts';
+import { createRedisClient } from '../shared/redis.ts';
+import { redactUrl } from '../shared/urls.ts';
 import type { BusMessage } from './bus/messages.ts';
 import { encodeKeysMessage } from './bus/messages.ts';
 import { RedisBus } from './bus/redis-bus.ts';

@@ -4,7 +4,7 @@
  * arguments unless one is given.
  */
 import { createHash } from 'node:crypto';
-import { describeValue, InvalidArgumentError } from '../errors.ts';
+import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
 import type { Cache } from './cache.ts';
 import { getCache } from './module.ts';
 import { stableStringify } from './serializer.ts';

@@ -2,7 +2,7 @@
  * Errors of the cache part. Bad arguments and values the serializer refuses are
  * `InvalidArgumentError`s (shared with the rest of perf-sidecar); these two are the cache's own.
  */
-import { describeValue, PerfSidecarError } from '../errors.ts';
+import { describeValue, PerfSidecarError } from '../shared/errors.ts';
 
 /** A call was made on a cache after {@link Cache.close}. */
 export class CacheClosedError extends PerfSidecarError {

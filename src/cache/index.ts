@@ -16,7 +16,7 @@ export {
 export { type CachedOptions, type CachedWrapper, cached } from './cached.ts';
 export type { BreakerState } from './circuit-breaker.ts';
 export { CacheClosedError, CacheFactoryTimeoutError } from './errors.ts';
-export { closeCache, getCache, initializeCache } from './module.ts';
+export { closeCache, getCache, initializeCache, startCache, stopCache } from './module.ts';
 export {
   CACHE_DEFAULTS,
   type CacheOptions,

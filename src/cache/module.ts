@@ -1,10 +1,10 @@
 /**
- * The module-level cache: `initializeCache(redis)` once at start-up, then
+ * The module-level cache: `startCache(redis)` once at start-up, then
  * `getCache()` anywhere (and in `cached` wrappers that are given no cache of their own).
  */
 import type { Redis } from 'ioredis';
 import { getConfig } from '../config.ts';
-import { PerfSidecarError } from '../errors.ts';
+import { PerfSidecarError } from '../shared/errors.ts';
 import { type Cache, createCache } from './cache.ts';
 import type { CacheOptions } from './options.ts';
 
@@ -14,12 +14,12 @@ let current: Cache | undefined;
  * Creates the process's shared cache. Given a client or URL, it uses that Redis; given options,
  * those; given nothing, `REDIS_URL` and `CACHE_REDIS_COMMAND_TIMEOUT_MS` from the configuration (unset
  * `REDIS_URL`: memory-only mode). Idempotent, like `startTelemetry`: a second call returns the
- * existing cache and ignores its argument; call {@link closeCache} first to replace it.
+ * existing cache and ignores its argument; call {@link stopCache} first to replace it.
  *
  * @throws {InvalidArgumentError} for invalid options.
  * @throws {ConfigError} when called without an argument and the environment is invalid.
  */
-export function initializeCache(redisOrOptions?: Redis | string | CacheOptions): Cache {
+export function startCache(redisOrOptions?: Redis | string | CacheOptions): Cache {
   if (current) return current;
   let options: CacheOptions;
   if (redisOrOptions === undefined) {
@@ -39,23 +39,26 @@ function isRedisClient(value: Redis | CacheOptions): value is Redis {
 }
 
 /**
- * The cache made by {@link initializeCache}.
+ * The cache made by {@link startCache}.
  *
- * @throws {PerfSidecarError} `PERF_NOT_STARTED` before {@link initializeCache}.
+ * @throws {PerfSidecarError} `PERF_NOT_STARTED` before {@link startCache}.
  */
 export function getCache(): Cache {
   if (!current) {
-    throw new PerfSidecarError(
-      'PERF_NOT_STARTED',
-      'the cache is not initialized; call initializeCache() first',
-    );
+    throw new PerfSidecarError('PERF_NOT_STARTED', 'the cache is not initialized; call startCache() first');
   }
   return current;
 }
 
-/** Closes the cache made by {@link initializeCache} (if any), so that it can be initialized again. */
-export async function closeCache(): Promise<void> {
+/** Closes the cache made by {@link startCache} (if any), so that it can be initialized again. */
+export async function stopCache(): Promise<void> {
   const cache = current;
   current = undefined;
   await cache?.close();
 }
+
+/** @deprecated Renamed {@link startCache}; this name goes in the next minor release. */
+export const initializeCache: (redisOrOptions?: Redis | string | CacheOptions) => Cache = startCache;
+
+/** @deprecated Renamed {@link stopCache}; this name goes in the next minor release. */
+export const closeCache: () => Promise<void> = stopCache;

@@ -5,7 +5,7 @@
  */
 import type { Meter } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
-import { describeValue, InvalidArgumentError } from '../errors.ts';
+import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
 import { type CacheSerializer, jsonSerializer } from './serializer.ts';
 
 const MIB = 1024 * 1024;

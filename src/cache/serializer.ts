@@ -3,7 +3,7 @@
  * freeze applied to every value the cache hands out, and the stable serialisation of `cached`
  * arguments.
  */
-import { InvalidArgumentError } from '../errors.ts';
+import { InvalidArgumentError } from '../shared/errors.ts';
 
 /**
  * Turns values into text and back. The text is what Redis stores and what L1 sizes count, so

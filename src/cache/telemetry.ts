@@ -21,7 +21,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
-import { SCOPE_NAME, VERSION } from '../scope.ts';
+import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import { ATTR_PERF_OUTCOME, OUTCOME_ERROR, OUTCOME_OK } from '../telemetry/semconv.ts';
 
 /** Observable counter of lookups, by `cache.name`, `cache.level` and `cache.result`. */

@@ -3,7 +3,7 @@
  * the way to it, does not answer, which opens the circuit breaker at once instead of after a run of
  * failures), and how long start-up waits for the first connection.
  */
-import { TimeoutError } from '../timeout.ts';
+import { TimeoutError } from '../shared/timeout.ts';
 
 /**
  * Whether a failed Redis round trip timed out: the cache's own timer, or a caller's client's
@@ -15,7 +15,7 @@ export function isTimeout(error: unknown): boolean {
 
 /**
  * Longest wait for the first connection, ms: the connect timeout of the cache's own connections
- * (see src/redis.ts), so that a start-up wait ends when the first connection attempt does.
+ * (see src/shared/redis.ts), so that a start-up wait ends when the first connection attempt does.
  */
 export function startupWaitMs(commandTimeoutMs: number): number {
   return Math.max(commandTimeoutMs * 2, 1000);

@@ -8,7 +8,7 @@
  * A schema-qualified name is judged before any SQL runs; an unqualified one once the catalogue has
  * resolved it through the `search_path` (so `search_path=pg_catalog` changes nothing).
  */
-import { describeValue, InvalidArgumentError } from '../errors.ts';
+import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
 import { TableNotAllowedError } from './errors.ts';
 import { describeIdentifier, isPlainIdentifier, parseTableName, type TableName } from './identifiers.ts';
 

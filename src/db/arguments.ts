@@ -3,7 +3,7 @@
  * an `InvalidArgumentError` naming the argument, what was wrong and what is accepted. Names are
  * checked for shape here and against the catalogue later.
  */
-import { checkOptionalId, describeValue, InvalidArgumentError } from '../errors.ts';
+import { checkOptionalId, describeValue, InvalidArgumentError } from '../shared/errors.ts';
 import type { TableInfo } from './catalogue.ts';
 import { checkColumnName, describeIdentifier } from './identifiers.ts';
 import type { DatabaseSettings } from './pool.ts';

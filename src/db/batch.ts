@@ -12,7 +12,7 @@
  * Transaction control statements are refused up front for the same reason.
  */
 import type { PoolClient, QueryConfig, QueryResult } from 'pg';
-import { describeValue, InvalidArgumentError } from '../errors.ts';
+import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
 import { isTransactionControl } from './sql.ts';
 import type { BatchOperation, BatchResult, Row } from './types.ts';
 

@@ -3,7 +3,7 @@
  * `pg_catalog` once per table and cached (bounded, with a time to live so that added columns show
  * up). Lookups for the same table made while one is in flight share it.
  */
-import { InvalidArgumentError } from '../errors.ts';
+import { InvalidArgumentError } from '../shared/errors.ts';
 import { describeIdentifier, quoteIdentifier, type TableName } from './identifiers.ts';
 
 /** What the service knows about one table. */

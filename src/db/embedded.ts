@@ -11,8 +11,9 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { createServer } from 'node:net';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getLogger } from '../logger.ts';
+import { getLogger } from '../shared/logger.ts';
 // Only the type: importing the module itself would run the worker in the host.
+import { assertPeerInstalled } from '../shared/peers.ts';
 import type { EmbeddedWorkerData } from './embedded-worker.ts';
 import { EmbeddedPostgresError } from './errors.ts';
 import { type EmbeddedSettings, resolveEmbeddedOptions } from './pool.ts';
@@ -84,6 +85,9 @@ function reservePort(): Promise<number> {
  * not hold up the host.
  */
 export async function launchEmbeddedPostgres(settings: EmbeddedSettings): Promise<EmbeddedLaunch> {
+  // The child imports PGlite; a missing package is reported here, naming it, not as a dead child.
+  assertPeerInstalled('@electric-sql/pglite');
+  assertPeerInstalled('@electric-sql/pglite-socket');
   const port = settings.port === 0 ? await reservePort() : settings.port;
   const data: EmbeddedWorkerData = {
     dataDir: settings.dataDir,

@@ -2,7 +2,7 @@
  * Errors of the database service. Each has a stable `code`; messages carry the figures needed to act
  * and never a password (URLs are redacted, driver messages scrubbed).
  */
-import { InvalidArgumentError, PerfSidecarError } from '../errors.ts';
+import { InvalidArgumentError, PerfSidecarError } from '../shared/errors.ts';
 
 /** Pool figures at the moment a checkout timed out. */
 export interface PoolExhaustion {

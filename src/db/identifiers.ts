@@ -7,7 +7,7 @@
  * room for quotes, semicolons, comments, whitespace, homoglyphs, zero-width or bidirectional
  * characters. Tables with other names stay reachable through `query()`.
  */
-import { describeValue, InvalidArgumentError } from '../errors.ts';
+import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
 
 /** Longest identifier PostgreSQL keeps (NAMEDATALEN - 1 bytes; ASCII here, so characters). */
 export const MAX_IDENTIFIER_LENGTH = 63;

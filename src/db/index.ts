@@ -1,5 +1,5 @@
 /**
- * The monitored PostgreSQL service: `createDatabase` / `initializeDatabase` + `getDatabase`, safe
+ * The monitored PostgreSQL service: `createDatabase` / `startDatabase` + `getDatabase`, safe
  * lookups, batches, health, slow-query alerts, and the embedded PostgreSQL used when
  * `DATABASE_URL` is unset.
  */
@@ -34,6 +34,8 @@ export {
   initializeDatabase,
   MAX_QUERY_TEXT_LENGTH,
   reportDatabaseAtStart,
+  startDatabase,
+  stopDatabase,
 } from './service.ts';
 export type {
   BatchOperation,

@@ -18,8 +18,8 @@ import {
   type Span,
 } from '@opentelemetry/api';
 import { type AlertInput, alertTraceOf } from '../alerts/index.ts';
-import { SCOPE_NAME, VERSION } from '../scope.ts';
-import { getTelemetry } from '../telemetry/index.ts';
+import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
+import { runningTelemetry } from '../telemetry/index.ts';
 import type { PoolExhaustedError } from './errors.ts';
 import {
   ATTR_DB_CLIENT_CONNECTION_POOL_NAME,
@@ -180,7 +180,7 @@ export interface AlertSource {
  * Nothing happens when telemetry is not started or monitoring is disabled.
  */
 function raise(source: AlertSource, input: Omit<AlertInput, 'service' | 'operation' | 'type'>): void {
-  const telemetry = getTelemetry();
+  const telemetry = runningTelemetry();
   if (telemetry === undefined || !telemetry.enabled) return;
   const trace = source.span && alertTraceOf(source.span.spanContext());
   telemetry.alerts.emit({

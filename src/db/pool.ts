@@ -12,7 +12,7 @@
  */
 import type { PoolConfig } from 'pg';
 import type { PerfSidecarConfig } from '../config.ts';
-import { describeValue, InvalidArgumentError } from '../errors.ts';
+import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
 import { checkNameList } from './access.ts';
 import type { DatabaseOptions, EmbeddedPostgresOptions } from './types.ts';
 

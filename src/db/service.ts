@@ -19,12 +19,14 @@ import {
 } from '@opentelemetry/api';
 import type pg from 'pg';
 import type { Pool, PoolClient, QueryResult } from 'pg';
-import { getConfig, normaliseDatabaseUrl, redactUrl } from '../config.ts';
-import { describeValue, InvalidArgumentError, PerfSidecarError } from '../errors.ts';
-import { getLogger } from '../logger.ts';
-import { SCOPE_NAME, VERSION } from '../scope.ts';
+import { getConfig } from '../config.ts';
+import { describeValue, InvalidArgumentError, PerfSidecarError } from '../shared/errors.ts';
+import { getLogger } from '../shared/logger.ts';
+import { importPeer } from '../shared/peers.ts';
+import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
+import { withTimeout } from '../shared/timeout.ts';
+import { redactUrl } from '../shared/urls.ts';
 import { ATTR_CORRELATION_ID } from '../telemetry/index.ts';
-import { withTimeout } from '../timeout.ts';
 import { TableAccess } from './access.ts';
 import {
   checkCallOptions,
@@ -114,6 +116,7 @@ import type {
   Row,
   StatementResult,
 } from './types.ts';
+import { normaliseDatabaseUrl } from './url.ts';
 import { asError, errorText, round, untraced } from './utils.ts';
 
 /** Longest SQL text `query()` and batch operations accept, in characters. */
@@ -815,7 +818,7 @@ function lastResult(result: QueryResult<Row> | QueryResult<Row>[]): QueryResult<
  * Creates a database service. The URL comes from `options.url`, else `DATABASE_URL`; with neither,
  * an embedded PostgreSQL (PGlite) is started on a loopback port in a child process (and stopped by
  * `close()`). No
- * connection is opened until the first call; use {@link initializeDatabase} to fail fast.
+ * connection is opened until the first call; use {@link startDatabase} to fail fast.
  *
  * @param options see {@link DatabaseOptions}; defaults come from the configuration.
  * @throws {InvalidArgumentError} for a bad option (the URL is never echoed).
@@ -835,7 +838,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
   const url =
     options.url === undefined ? config.databaseUrl : normaliseDatabaseUrl(options.url, 'options.url');
   const settings = resolveSettings(options, config, url);
-  const { default: pgModule } = await import('pg');
+  const { default: pgModule } = await importPeer('pg', () => import('pg'));
   if (url !== undefined) return new DatabaseService(pgModule, settings, url, undefined);
   // Returns before PGlite is up: start-up must not hold up the host (calls wait for it).
   const server = await launchEmbeddedPostgres(settings.embedded);
@@ -883,7 +886,7 @@ let starting: Promise<Database> | undefined;
  *
  * @throws {DatabaseUnavailableError} when PostgreSQL does not answer (the service is closed again).
  */
-export function initializeDatabase(options: DatabaseOptions = {}): Promise<Database> {
+export function startDatabase(options: DatabaseOptions = {}): Promise<Database> {
   if (current) return Promise.resolve(current);
   starting ??= (async () => {
     const db = await createDatabase(options);
@@ -907,7 +910,7 @@ export function initializeDatabase(options: DatabaseOptions = {}): Promise<Datab
 }
 
 /**
- * The service made by {@link initializeDatabase}.
+ * The service made by {@link startDatabase}.
  *
  * @throws {PerfSidecarError} `PERF_NOT_STARTED` before it.
  */
@@ -915,15 +918,21 @@ export function getDatabase(): Database {
   if (current === undefined) {
     throw new PerfSidecarError(
       'PERF_NOT_STARTED',
-      'the database service is not initialized; call initializeDatabase() first',
+      'the database service is not initialized; call startDatabase() first',
     );
   }
   return current;
 }
 
-/** Closes the service made by {@link initializeDatabase}, if any; {@link initializeDatabase} may run again. */
-export async function closeDatabase(): Promise<void> {
+/** Closes the service made by {@link startDatabase}, if any; {@link startDatabase} may run again. */
+export async function stopDatabase(): Promise<void> {
   const db = current;
   current = undefined;
   await db?.close();
 }
+
+/** @deprecated Renamed {@link startDatabase}; this name goes in the next minor release. */
+export const initializeDatabase: (options?: DatabaseOptions) => Promise<Database> = startDatabase;
+
+/** @deprecated Renamed {@link stopDatabase}; this name goes in the next minor release. */
+export const closeDatabase: () => Promise<void> = stopDatabase;

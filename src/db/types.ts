@@ -187,7 +187,7 @@ export interface EmbeddedPostgresOptions {
 }
 
 /**
- * Options of `createDatabase` and `initializeDatabase`. Everything is optional; unset fields come
+ * Options of `createDatabase` and `startDatabase`. Everything is optional; unset fields come
  * from the configuration (`DATABASE_URL`, `DB_*`) or the defaults given here. Every bound is finite.
  */
 export interface DatabaseOptions {

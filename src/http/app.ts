@@ -6,8 +6,8 @@ import { Hono } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { ALERT_TYPES, type AlertType, type RecentAlerts } from '../alerts/index.ts';
 import type { Database } from '../db/index.ts';
-import { errorText, InvalidArgumentError } from '../errors.ts';
-import { getLogger } from '../logger.ts';
+import { errorText, InvalidArgumentError } from '../shared/errors.ts';
+import { getLogger } from '../shared/logger.ts';
 import {
   type PerformanceReportQuery,
   PROMETHEUS_CONTENT_TYPE,

@@ -13,10 +13,10 @@
  * at most.
  */
 import type { Database } from '../db/index.ts';
-import { errorText } from '../errors.ts';
-import { roundTo } from '../numbers.ts';
-import { VERSION } from '../scope.ts';
-import { memoryNowMb, requireTelemetry, type Telemetry } from '../telemetry/index.ts';
+import { errorText } from '../shared/errors.ts';
+import { roundTo } from '../shared/numbers.ts';
+import { VERSION } from '../shared/scope.ts';
+import { getTelemetry, memoryNowMb, type Telemetry } from '../telemetry/index.ts';
 
 /** Media type of the health response. */
 export const HEALTH_CONTENT_TYPE = 'application/health+json';
@@ -92,7 +92,7 @@ export class HealthChecker {
 
   /** Runs (or reuses) the checks and returns the health response body. */
   async check(): Promise<SystemHealth> {
-    const telemetry = this.#options.telemetry ?? requireTelemetry();
+    const telemetry = this.#options.telemetry ?? getTelemetry();
     const now = Date.now();
     const time = new Date(now).toISOString();
     const { config } = telemetry;

@@ -5,14 +5,15 @@
  */
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { type AddressInfo, Server as NetServer } from 'node:net';
-import { type ServerType, serve } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { createDatabase, type Database, reportDatabaseAtStart } from '../db/index.ts';
-import { errorText } from '../errors.ts';
-import { getLogger } from '../logger.ts';
-import { shutdownTelemetry, startTelemetry, type Telemetry } from '../telemetry/index.ts';
-import { withTimeout } from '../timeout.ts';
+import { errorText } from '../shared/errors.ts';
+import { getLogger } from '../shared/logger.ts';
+import { importPeer } from '../shared/peers.ts';
+import { withTimeout } from '../shared/timeout.ts';
+import { startTelemetry, stopTelemetry, type Telemetry } from '../telemetry/index.ts';
 import { createApp } from './app.ts';
 import type { PerformanceMiddlewareOptions } from './middleware/performance.ts';
 
@@ -85,6 +86,8 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
   const host = options.host ?? config.server.host;
   let server: ServerType;
   try {
+    // Loaded here, not at import: an app that only uses the middleware needs no @hono/node-server.
+    const { serve } = await importPeer('@hono/node-server', () => import('@hono/node-server'));
     server = await new Promise((resolve, reject) => {
       const s = serve({ fetch: app.fetch, hostname: host, port: options.port ?? config.server.port });
       s.once('listening', () => resolve(s));
@@ -131,7 +134,7 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
           draining = true;
         });
         if (ownsDatabase && database) await closeQuietly(database, Math.min(left(), timeoutMs * 0.1));
-        await shutdownTelemetry(Math.max(left() - 1000, 100));
+        await stopTelemetry(Math.max(left() - 1000, 100));
       })();
       return closing;
     },

@@ -9,7 +9,7 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SCOPE_NAME, VERSION } from '../scope.ts';
+import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 
 /** A service's name and version, each optional. */
 export interface ServiceIdentity {

@@ -55,8 +55,10 @@ export {
 export {
   getTelemetry,
   requireTelemetry,
+  runningTelemetry,
   shutdownTelemetry,
   startTelemetry,
+  stopTelemetry,
   type Telemetry,
   type TelemetryConfig,
   type TelemetryOptions,

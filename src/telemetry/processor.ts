@@ -19,8 +19,8 @@ import {
 } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { type AlertInput, alertTraceOf } from '../alerts/index.ts';
-import { roundTo } from '../numbers.ts';
-import { SCOPE_NAME, VERSION } from '../scope.ts';
+import { roundTo } from '../shared/numbers.ts';
+import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import {
   ATTR_CORRELATION_ID,
   ATTR_PERF_OPERATION,

@@ -5,13 +5,13 @@
  * instance.
  */
 
-import { OPERATION_NAME_FORM, operationNameProblem } from '../config.ts';
-import { checkOptionalId, describeValue, errorText, InvalidArgumentError } from '../errors.ts';
-import { roundTo } from '../numbers.ts';
+import { checkOptionalId, describeValue, errorText, InvalidArgumentError } from '../shared/errors.ts';
+import { roundTo } from '../shared/numbers.ts';
 import { apdexOf, breachesOf, type DurationAggregate, quantile } from './aggregate.ts';
+import { OPERATION_NAME_FORM, operationNameProblem } from './operations.ts';
 import { memoryNowMb } from './resources.ts';
 import type { RedisRollupStore, RollupQuery, RollupTotals } from './rollup.ts';
-import { requireTelemetry, type Telemetry } from './sdk.ts';
+import { getTelemetry, type Telemetry } from './sdk.ts';
 import { resolveTarget } from './targets.ts';
 import { addTotals, MINUTE_MS, type WindowTotals } from './windows.ts';
 
@@ -155,7 +155,7 @@ export function checkReportQuery(query: unknown): CheckedQuery {
  * @throws {PerfSidecarError} `PERF_NOT_STARTED` before `startTelemetry()`.
  */
 export async function getPerformanceReport(query?: PerformanceReportQuery): Promise<PerformanceReport> {
-  return buildReport(requireTelemetry(), checkReportQuery(query));
+  return buildReport(getTelemetry(), checkReportQuery(query));
 }
 
 /**

@@ -17,7 +17,7 @@ import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import type { Meter } from '@opentelemetry/api';
-import { roundTo } from '../numbers.ts';
+import { roundTo } from '../shared/numbers.ts';
 import type { AlertEmitter } from './processor.ts';
 import {
   METRIC_SYSTEM_CPU,

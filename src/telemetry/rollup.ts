@@ -13,7 +13,7 @@
  * Dates and minutes are UTC.
  */
 import type { Redis } from 'ioredis';
-import { untraced } from '../tracing.ts';
+import { untraced } from '../shared/tracing.ts';
 import { type DurationAggregate, emptyAggregate } from './aggregate.ts';
 import { MINUTE_MS, type Minute, type PendingMinute, type RollupWriter } from './windows.ts';
 

@@ -46,13 +46,14 @@ import type { Redis } from 'ioredis';
 import { RedisAlertStore } from '../alerts/redis-store.ts';
 import { AlertSink } from '../alerts/sink.ts';
 import { type AlertStore, MemoryAlertStore } from '../alerts/store.ts';
-import { getConfig, type OtlpSignal, type PerfSidecarConfig, redactUrl } from '../config.ts';
-import { errorText, PerfSidecarError } from '../errors.ts';
-import { getLogger, setLogLevel } from '../logger.ts';
-import { closeRedisClient, createRedisClient } from '../redis.ts';
-import { SCOPE_NAME, VERSION } from '../scope.ts';
-import { withTimeout } from '../timeout.ts';
-import { untraced } from '../tracing.ts';
+import { getConfig, type OtlpSignal, type PerfSidecarConfig } from '../config.ts';
+import { errorText, PerfSidecarError } from '../shared/errors.ts';
+import { getLogger, setLogLevel } from '../shared/logger.ts';
+import { closeRedisClient, createRedisClient } from '../shared/redis.ts';
+import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
+import { withTimeout } from '../shared/timeout.ts';
+import { untraced } from '../shared/tracing.ts';
+import { redactUrl } from '../shared/urls.ts';
 import {
   ATTR_TELEMETRY_DISTRO_NAME,
   ATTR_TELEMETRY_DISTRO_VERSION,
@@ -82,7 +83,7 @@ export interface TelemetryOptions {
   readonly service?: ServiceIdentity;
   /**
    * Redis client for the alert lists, used instead of one made from `REDIS_URL`. It is not closed by
-   * {@link shutdownTelemetry}. For alerting that never waits, give it `enableOfflineQueue: false`
+   * {@link stopTelemetry}. For alerting that never waits, give it `enableOfflineQueue: false`
    * and a `commandTimeout`.
    */
   readonly redis?: Redis;
@@ -467,7 +468,7 @@ function makeStore(
 ): AlertStore {
   if (options.alertStore) return options.alertStore;
   if (redis === undefined) return new MemoryAlertStore(config.alerts.listMax);
-  // The connection is shared with the rollups and closed by shutdownTelemetry, not by the store.
+  // The connection is shared with the rollups and closed by stopTelemetry, not by the store.
   return new RedisAlertStore({ client: redis, listMax: config.alerts.listMax, ownsClient: false });
 }
 
@@ -505,8 +506,8 @@ async function ping(redis: Redis | Promise<Redis>): Promise<number> {
   return performance.now() - started;
 }
 
-/** The running telemetry, or `undefined` before {@link startTelemetry}. */
-export function getTelemetry(): Telemetry | undefined {
+/** The running telemetry, or `undefined` before {@link startTelemetry} (internal: entry points only). */
+export function runningTelemetry(): Telemetry | undefined {
   return running;
 }
 
@@ -515,19 +516,22 @@ export function getTelemetry(): Telemetry | undefined {
  *
  * @throws {PerfSidecarError} `PERF_NOT_STARTED` before {@link startTelemetry}.
  */
-export function requireTelemetry(): Telemetry {
+export function getTelemetry(): Telemetry {
   if (!running) {
     throw new PerfSidecarError('PERF_NOT_STARTED', 'telemetry is not started; call startTelemetry() first');
   }
   return running;
 }
 
+/** @deprecated Renamed {@link getTelemetry}; this name goes in the next minor release. */
+export const requireTelemetry: () => Telemetry = getTelemetry;
+
 /**
  * Stops telemetry: writes the last summary minutes, flushes pending alerts, then spans (export)
  * and metrics, all within `timeoutMs` (default 5000) plus a Redis QUIT, closes the connections it opened, disables the instrumentations and
  * unregisters the global providers, so that {@link startTelemetry} can run again.
  */
-export async function shutdownTelemetry(timeoutMs = 5000): Promise<void> {
+export async function stopTelemetry(timeoutMs = 5000): Promise<void> {
   const current = running;
   if (!current) return;
   running = undefined;
@@ -576,3 +580,6 @@ async function stop(current: Running, timeoutMs: number, log: ReturnType<typeof 
   propagation.disable();
   context.disable();
 }
+
+/** @deprecated Renamed {@link stopTelemetry}; this name goes in the next minor release. */
+export const shutdownTelemetry: (timeoutMs?: number) => Promise<void> = stopTelemetry;

@@ -4,7 +4,7 @@
  */
 import { type Tracer, trace } from '@opentelemetry/api';
 import { getConfig } from '../config.ts';
-import { SCOPE_NAME, VERSION } from '../scope.ts';
+import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 
 /** Tracker state. */
 export interface TrackingState {

@@ -8,9 +8,9 @@
 import v8 from 'node:v8';
 import { type Attributes, INVALID_SPAN_CONTEXT, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { MAX_TARGET_SECONDS, OPERATION_NAME_FORM, operationNameProblem } from '../config.ts';
-import { checkOptionalId, describeValue, InvalidArgumentError } from '../errors.ts';
+import { checkOptionalId, describeValue, InvalidArgumentError } from '../shared/errors.ts';
 import { activeCorrelationId } from './correlation.ts';
+import { MAX_TARGET_SECONDS, OPERATION_NAME_FORM, operationNameProblem } from './operations.ts';
 import {
   ATTR_CORRELATION_ID,
   ATTR_PERF_CPU_SECONDS,

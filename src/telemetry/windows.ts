@@ -15,8 +15,8 @@ import {
   type MetricData,
   type MetricReader,
 } from '@opentelemetry/sdk-metrics';
-import { errorText } from '../errors.ts';
-import { getLogger } from '../logger.ts';
+import { errorText } from '../shared/errors.ts';
+import { getLogger } from '../shared/logger.ts';
 import { addHistogramPoint, type DurationAggregate, emptyAggregate, mergeAggregate } from './aggregate.ts';
 import { ATTR_TARGET_FRUSTRATED, METRIC_OPERATION_TAIL_DURATION } from './processor.ts';
 import { InProcessMetricReader } from './reader.ts';

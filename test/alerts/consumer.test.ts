@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AlertRecord, buildAlert, consumeAlerts } from '../../src/alerts/index.ts';
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { waitFor } from '../helpers/wait.ts';
 

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CacheFactoryTimeoutError } from '../../src/cache/index.ts';
 import type { Database } from '../../src/db/index.ts';
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { CacheFixture } from '../helpers/cache.ts';
 import {
   countCheckouts,

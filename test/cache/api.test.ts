@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Cache, cached, closeCache, getCache, initializeCache } from '../../src/cache/index.ts';
-import { InvalidArgumentError, PerfSidecarError } from '../../src/errors.ts';
+import { type Cache, cached, getCache, startCache, stopCache } from '../../src/cache/index.ts';
+import { InvalidArgumentError, PerfSidecarError } from '../../src/shared/errors.ts';
 import { CacheFixture } from '../helpers/cache.ts';
 import { compileFixture } from '../helpers/compile.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
@@ -10,7 +10,7 @@ beforeEach(() => {
   f = new CacheFixture();
 });
 afterEach(async () => {
-  await closeCache();
+  await stopCache();
   await f.cleanup();
 });
 
@@ -49,16 +49,16 @@ describe('memory-only mode', () => {
 });
 
 describe('module-level cache', () => {
-  it('initializeCache once, getCache anywhere; a second initialize returns the same cache', async () => {
+  it('startCache once, getCache anywhere; a second initialize returns the same cache', async () => {
     expect(() => getCache()).toThrow(PerfSidecarError);
-    const cache = initializeCache({ redis: TEST_REDIS_URL, prefix: f.prefix, name: 'module' });
+    const cache = startCache({ redis: TEST_REDIS_URL, prefix: f.prefix, name: 'module' });
     expect(await cache.ready()).toBe(true);
     expect(getCache()).toBe(cache);
-    expect(initializeCache(TEST_REDIS_URL)).toBe(cache);
+    expect(startCache(TEST_REDIS_URL)).toBe(cache);
     await getCache().set('m', 'value');
     expect(await f.redis.exists(f.valueKey('m'))).toBe(1);
-    await closeCache();
-    expect(() => getCache()).toThrow(/not initialized; call initializeCache\(\) first/);
+    await stopCache();
+    expect(() => getCache()).toThrow(/not initialized; call startCache\(\) first/);
   });
 });
 

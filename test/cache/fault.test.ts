@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { getLogger, setLogger } from '../../src/logger.ts';
+import { getLogger, setLogger } from '../../src/shared/logger.ts';
 import { CacheFixture } from '../helpers/cache.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
 import { waitFor } from '../helpers/wait.ts';

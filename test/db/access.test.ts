@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database, TableNotAllowedError } from '../../src/db/index.ts';
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import {
   countCheckouts,
   createUsers,

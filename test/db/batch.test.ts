@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchFailedError, type Database } from '../../src/db/index.ts';
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { admin, countCheckouts, dropSchema, testDatabase, uniqueSchema } from '../helpers/db.ts';
 import { rejectionOf } from '../helpers/expect.ts';
 

@@ -1,17 +1,17 @@
 /**
  * getHealthStatus against a live server, a closed port, and a PostgreSQL cluster of the test's own
- * that is stopped and started again. initializeDatabase fails fast on a server that does not answer.
+ * that is stopped and started again. startDatabase fails fast on a server that does not answer.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  closeDatabase,
   createDatabase,
   type Database,
   DatabaseUnavailableError,
   getDatabase,
-  initializeDatabase,
+  startDatabase,
+  stopDatabase,
 } from '../../src/db/index.ts';
-import { PerfSidecarError } from '../../src/errors.ts';
+import { PerfSidecarError } from '../../src/shared/errors.ts';
 import { admin, testConfig, testDatabase } from '../helpers/db.ts';
 import { TEST_DATABASE_URL } from '../helpers/env.ts';
 import { rejectionOf } from '../helpers/expect.ts';
@@ -29,7 +29,7 @@ let db: Database | undefined;
 afterEach(async () => {
   await db?.close();
   db = undefined;
-  await closeDatabase();
+  await stopDatabase();
 });
 
 describe('health of a live server', () => {
@@ -83,10 +83,10 @@ describe('health of a server that is not there', () => {
     expect(JSON.stringify(health)).not.toContain(SECRET);
   });
 
-  it('initializeDatabase fails fast with a DatabaseUnavailableError, and getDatabase says it is not initialized', async () => {
+  it('startDatabase fails fast with a DatabaseUnavailableError, and getDatabase says it is not initialized', async () => {
     const port = await freePort();
     await rejectionOf(
-      initializeDatabase({
+      startDatabase({
         config: testConfig(),
         url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
       }),
@@ -94,13 +94,13 @@ describe('health of a server that is not there', () => {
     );
     expect(() => getDatabase()).toThrow(PerfSidecarError);
     expect(() => getDatabase()).toThrow(
-      'the database service is not initialized; call initializeDatabase() first',
+      'the database service is not initialized; call startDatabase() first',
     );
   });
 
-  it('initializeDatabase on a live server is idempotent and getDatabase returns it', async () => {
-    const first = await initializeDatabase({ config: testConfig(), url: TEST_DATABASE_URL, poolSize: 1 });
-    const second = await initializeDatabase({
+  it('startDatabase on a live server is idempotent and getDatabase returns it', async () => {
+    const first = await startDatabase({ config: testConfig(), url: TEST_DATABASE_URL, poolSize: 1 });
+    const second = await startDatabase({
       config: testConfig(),
       url: 'postgresql://ignored@127.0.0.1:1/x',
     });

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../../src/db/index.ts';
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import {
   admin,
   countCheckouts,
@@ -298,10 +298,10 @@ describe('lookups on the real PostgreSQL', () => {
 
   it('refuses bad arguments with the argument named', async () => {
     expect((await refused(() => db.getById(users, { id: 1 } as unknown as number))).message).toBe(
-      'id: is a object; expected a string of 1 to 1024 characters, a finite number or a bigint',
+      'id: is an object; expected a string of 1 to 1024 characters, a finite number or a bigint',
     );
     expect((await refused(() => db.getByFilter(users, { age: { $gt: 1 } } as never))).message).toMatch(
-      /^filters\.age: is a object; expected a string, finite number/,
+      /^filters\.age: is an object; expected a string, finite number/,
     );
     expect((await refused(() => db.getByFilter(users, { age: undefined } as never))).message).toMatch(
       /^filters\.age: is undefined/,

@@ -7,7 +7,7 @@ import { alertRecordSchema } from '../../src/alerts/index.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createDatabase, type Database, PoolExhaustedError } from '../../src/db/index.ts';
 import { poolConfig, resolveSettings } from '../../src/db/pool.ts';
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { admin, createUsers, dropSchema, testConfig, testDatabase, uniqueSchema } from '../helpers/db.ts';
 import { rejectionOf } from '../helpers/expect.ts';
 import { startConnectedTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';

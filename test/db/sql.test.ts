@@ -15,7 +15,7 @@ import {
   selectById,
   statementHash,
 } from '../../src/db/sql.ts';
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 
 const table: TableInfo = {
   schema: 'app',

@@ -7,8 +7,8 @@ import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@o
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.ts';
 import {
-  shutdownTelemetry,
   startTelemetry,
+  stopTelemetry,
   type Telemetry,
   type TelemetryOptions,
 } from '../../src/telemetry/index.ts';
@@ -77,7 +77,7 @@ export async function startTestTelemetry(
     performanceList: `${prefix}performance_alerts`,
     list,
     async cleanup() {
-      await shutdownTelemetry();
+      await stopTelemetry();
       if (redis.status === 'ready') await deleteKeys(redis, prefix);
       redis.disconnect();
     },

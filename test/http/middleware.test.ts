@@ -1,8 +1,8 @@
 /** performanceMiddleware in process: options, correlation ids, slow_request alerts, 404 routes. */
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.ts';
 import { addPerformanceMiddleware, correlationIdFrom, performanceMiddleware } from '../../src/http/index.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { activeCorrelationId, trackOperation } from '../../src/telemetry/index.ts';
 import { startConnectedTelemetry, startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';

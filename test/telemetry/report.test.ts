@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlertInput } from '../../src/alerts/index.ts';
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { getPerformanceReport, ResourceSampler, trackOperation } from '../../src/telemetry/index.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
 import {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { VERSION } from '../../src/scope.ts';
+import { VERSION } from '../../src/shared/scope.ts';
 import { durationBoundaries, resolveTarget } from '../../src/telemetry/targets.ts';
 
 describe('resolveTarget', () => {

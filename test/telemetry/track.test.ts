@@ -1,7 +1,7 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alertRecordSchema } from '../../src/alerts/index.ts';
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import {
   ATTR_PERF_TARGET_EXCEEDED,
   ATTR_PERF_TARGET_SECONDS,
@@ -228,7 +228,7 @@ describe('bad input', () => {
       { correlationId: 'a\u0000b' },
       /options\.correlationId: is "a\\u0000b"; expected a string of 1 to 128 printable/,
     ],
-    ['ok', { userId: {} }, /options\.userId: is a object/],
+    ['ok', { userId: {} }, /options\.userId: is an object/],
     ['ok', 'fast', /options: is "fast"; expected an object or undefined/],
   ])(
     'trackOperation(%j, %j) throws a clear error and does not run the function',

@@ -8,10 +8,10 @@
  * complete; after a reconnect it is not, and the handler is told to forget (`onSubscribed`).
  */
 import type { Redis } from 'ioredis';
-import { errorText } from '../../errors.ts';
-import { getLogger } from '../../logger.ts';
-import { closeRedisClient } from '../../redis.ts';
-import { untraced } from '../../tracing.ts';
+import { errorText } from '../../shared/errors.ts';
+import { getLogger } from '../../shared/logger.ts';
+import { closeRedisClient } from '../../shared/redis.ts';
+import { untraced } from '../../shared/tracing.ts';
 import { type BusMessage, parseBusMessage } from './messages.ts';
 
 /** What the bus tells its cache. */

@@ -11,11 +11,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { errorText } from '../../errors.ts';
-import { getLogger } from '../../logger.ts';
-import { closeRedisClient } from '../../redis.ts';
-import { withTimeout } from '../../timeout.ts';
-import { untraced } from '../../tracing.ts';
+import { errorText } from '../../shared/errors.ts';
+import { getLogger } from '../../shared/logger.ts';
+import { closeRedisClient } from '../../shared/redis.ts';
+import { withTimeout } from '../../shared/timeout.ts';
+import { untraced } from '../../shared/tracing.ts';
 import type { EnvelopeTail } from '../envelope.ts';
 import type { CacheTelemetry, RedisOperation } from '../telemetry.ts';
 

@@ -9,12 +9,12 @@ import type { Context, ErrorHandler, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
 import { alertTraceOf } from '../../alerts/index.ts';
-import { describeValue, InvalidArgumentError } from '../../errors.ts';
-import { getLogger } from '../../logger.ts';
+import { describeValue, InvalidArgumentError } from '../../shared/errors.ts';
+import { getLogger } from '../../shared/logger.ts';
 import {
   ATTR_CORRELATION_ID,
+  getTelemetry,
   NO_ROUTE,
-  requireTelemetry,
   type Telemetry,
   withCorrelationId,
 } from '../../telemetry/index.ts';
@@ -176,7 +176,7 @@ export function performanceErrorHandler(): ErrorHandler {
 export function performanceMiddleware(
   options: PerformanceMiddlewareOptions = {},
 ): MiddlewareHandler<{ Variables: PerformanceVariables }> {
-  const telemetry = options.telemetry ?? requireTelemetry();
+  const telemetry = options.telemetry ?? getTelemetry();
   const { config } = telemetry;
   const slowSeconds = positive(
     'slowRequestThreshold',

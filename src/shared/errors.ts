@@ -13,6 +13,7 @@ export type PerfSidecarErrorCode =
   | 'PERF_CONFIG_INVALID'
   | 'PERF_INVALID_ARGUMENT'
   | 'PERF_NOT_STARTED'
+  | 'PERF_PEER_MISSING'
   | 'PERF_REDIS_UNAVAILABLE'
   | 'PERF_DB_POOL_EXHAUSTED'
   | 'PERF_DB_UNAVAILABLE'
@@ -59,7 +60,7 @@ export function describeValue(value: unknown): string {
   }
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (typeof value === 'function') return 'a function';
-  return `a ${typeof value}`;
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /** Longest correlation or user id accepted, in characters. */

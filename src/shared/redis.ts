@@ -6,8 +6,9 @@
  * or the host application's own ioredis would not be instrumented.
  */
 import type { Redis } from 'ioredis';
-import { redactUrl } from './config.ts';
 import { getLogger } from './logger.ts';
+import { importPeer } from './peers.ts';
+import { redactUrl } from './urls.ts';
 
 /** Options of {@link createRedisClient}. */
 export interface RedisClientOptions {
@@ -49,7 +50,7 @@ const ERROR_LOG_INTERVAL_MS = 30_000;
  * redacted.
  */
 export async function createRedisClient(options: RedisClientOptions): Promise<Redis> {
-  const { Redis: RedisClass } = await import('ioredis');
+  const { Redis: RedisClass } = await importPeer('ioredis', () => import('ioredis'));
   const maxDelay = options.maxReconnectDelayMs ?? 2000;
   const client = new RedisClass(options.url, {
     connectionName: options.connectionName,

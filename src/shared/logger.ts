@@ -6,7 +6,11 @@
  * are redacted as a second line of defence: the first is that nothing logs URLs or headers unredacted.
  */
 import { type DestinationStream, type Logger, pino } from 'pino';
-import type { LogLevel } from './config.ts';
+
+/** Log levels accepted by `LOG_LEVEL` and {@link setLogLevel} (pino's). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** A pino log level. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Keys censored in every log line, wherever they appear one level deep. */
 const REDACT_PATHS = [

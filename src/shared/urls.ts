@@ -1,0 +1,60 @@
+/**
+ * URLs that may carry a secret (a Redis or PostgreSQL password, an OTLP token): how they are shown
+ * in logs and errors, and how a text is checked to be one without echoing it.
+ */
+import { z } from 'zod';
+
+/**
+ * Replaces the password (and a token-like username when there is no password) of a URL with `***`.
+ * Text that is not a URL is replaced as a whole, since it cannot be redacted reliably.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    else if (parsed.username && parsed.protocol.startsWith('redis')) parsed.username = '***';
+    return parsed.toString();
+  } catch {
+    return '[unparseable URL]';
+  }
+}
+
+/**
+ * A URL text that may hold a secret: parsed, its scheme checked, a host required, the value never
+ * echoed in a problem. `normalise` rewrites the accepted text (default: unchanged).
+ *
+ * @param acceptsScheme whether a `URL.protocol` (with its colon) is accepted.
+ * @param secretKind what the value may hold, for the message (`password`, `token`).
+ */
+export function secretUrl(
+  acceptsScheme: (protocol: string) => boolean,
+  secretKind: string,
+  normalise: (text: string) => string = (text) => text,
+): z.ZodType<string, string> {
+  return z
+    .string()
+    .trim()
+    .transform((text, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `is not a URL (value hidden: it may hold a ${secretKind})` });
+        return z.NEVER;
+      }
+      if (!acceptsScheme(url.protocol)) {
+        ctx.addIssue({ code: 'custom', message: `has the unsupported scheme "${url.protocol}"` });
+        return z.NEVER;
+      }
+      if (!url.hostname) {
+        ctx.addIssue({ code: 'custom', message: 'has no host' });
+        return z.NEVER;
+      }
+      return normalise(text);
+    });
+}
+
+const REDIS_SCHEMES = new Set(['redis:', 'rediss:']);
+
+/** A `redis://` or `rediss://` URL with a host (the value is never echoed). */
+export const redisUrlText: z.ZodType<string, string> = secretUrl((p) => REDIS_SCHEMES.has(p), 'password');
