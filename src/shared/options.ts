@@ -210,14 +210,14 @@ export function integer(min: number, max: number, unit?: string): z.ZodNumber {
 /**
  * A finite number within `[min, max]`, or `(min, max]` with `minExclusive`.
  *
- * @param unit read as "a number of seconds ...".
+ * @param options `unit` reads "a number of seconds ..."; `what` replaces the whole noun ("a percentage").
  */
 export function decimal(
   min: number,
   max: number,
-  options: { unit?: string; minExclusive?: boolean } = {},
+  options: { unit?: string; what?: string; minExclusive?: boolean } = {},
 ): z.ZodNumber {
-  const what = options.unit === undefined ? 'a number' : `a number of ${options.unit}`;
+  const what = options.what ?? (options.unit === undefined ? 'a number' : `a number of ${options.unit}`);
   const schema = options.minExclusive ? z.number().gt(min).max(max) : z.number().min(min).max(max);
   return accepts(
     schema,
