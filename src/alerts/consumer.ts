@@ -8,38 +8,43 @@
  * After `maxDeliveries` attempts it is moved to a capped dead-letter list instead.
  */
 import type { Redis } from 'ioredis';
-import { errorText, InvalidArgumentError } from '../shared/errors.ts';
+import { z } from 'zod';
+import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
+import { accepts, callable, decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
 import { closeRedisClient } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';
 import { type AlertRecord, alertRecordSchema } from './schema.ts';
 
-/** Options of {@link consumeAlerts}. */
-export interface ConsumeAlertsOptions {
+/** Options of {@link consumeAlerts}: one schema holding each option's type, default and bounds. */
+const consumeAlertsSchema = z.strictObject({
   /**
    * A connection to the Redis holding the list. It is duplicated: blocking reads run on a
    * connection of their own, and the given one is left as it was.
    */
-  readonly redis: Redis;
+  redis: withMethods<Redis>(['duplicate'], 'an ioredis client'),
   /** Full name of the list to consume, for example `performance_alerts`. */
-  readonly list: string;
+  list: accepts(z.string().min(1).max(256), 'a list name of 1 to 256 characters'),
   /** Called once per record, oldest first. Resolve to acknowledge; throw to have it redelivered. */
-  readonly handler: (record: AlertRecord, raw: string) => void | Promise<void>;
+  handler: callable<(record: AlertRecord, raw: string) => void | Promise<void>>('a function'),
   /** Processing list. Default `<list>:processing`. */
-  readonly processingList?: string;
+  processingList: accepts(z.string().min(1).max(256), 'a list name of 1 to 256 characters').optional(),
   /** Dead-letter list for records that failed `maxDeliveries` times. Default `<list>:dead`. */
-  readonly deadLetterList?: string;
-  /** Entries kept in the dead-letter list. Default 1000. */
-  readonly deadLetterMax?: number;
-  /** How long a record may sit unacknowledged before it is redelivered, ms. Default 30000. */
-  readonly visibilityTimeoutMs?: number;
-  /** Deliveries before a record goes to the dead-letter list. Default 5. */
-  readonly maxDeliveries?: number;
-  /** Longest a blocking read waits before the loop checks for stop and runs the reaper, s. Default 1. */
-  readonly blockSeconds?: number;
+  deadLetterList: accepts(z.string().min(1).max(256), 'a list name of 1 to 256 characters').optional(),
+  /** Entries kept in the dead-letter list. */
+  deadLetterMax: integer(1, 1_000_000).default(1000),
+  /** How long a record may sit unacknowledged before it is redelivered, ms. */
+  visibilityTimeoutMs: decimal(0, 86_400_000, { minExclusive: true }).default(30_000),
+  /** Deliveries before a record goes to the dead-letter list. */
+  maxDeliveries: integer(1, 1000).default(5),
+  /** Longest a blocking read waits before the loop checks for stop and runs the reaper, seconds. */
+  blockSeconds: decimal(0, 60, { unit: 'seconds', minExclusive: true }).default(1),
   /** Stops the consumer when aborted. */
-  readonly signal?: AbortSignal;
-}
+  signal: z.instanceof(AbortSignal).optional(),
+});
+
+/** Options of {@link consumeAlerts}. */
+export type ConsumeAlertsOptions = z.input<typeof consumeAlertsSchema>;
 
 /** A running consumer. */
 export interface AlertConsumer {
@@ -91,18 +96,6 @@ redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
 `;
 
-function positive(name: string, value: number | undefined, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0 || value > max) {
-    throw new InvalidArgumentError(
-      `options.${name}`,
-      `is ${value}`,
-      `a number greater than 0, at most ${max}`,
-    );
-  }
-  return value;
-}
-
 /**
  * Starts consuming an alert list with the reliable-queue pattern (see the module comment).
  *
@@ -112,24 +105,18 @@ function positive(name: string, value: number | undefined, fallback: number, max
  * await consumer.stop();
  */
 export function consumeAlerts(options: ConsumeAlertsOptions): AlertConsumer {
-  if (typeof options.list !== 'string' || options.list.length === 0 || options.list.length > 256) {
-    throw new InvalidArgumentError('options.list', 'is empty or longer than 256 characters', 'a list name');
-  }
-  if (typeof options.handler !== 'function') {
-    throw new InvalidArgumentError('options.handler', `is ${typeof options.handler}`, 'a function');
-  }
-  const processing = options.processingList ?? `${options.list}:processing`;
-  const dead = options.deadLetterList ?? `${options.list}:dead`;
+  const o = parseOptions(consumeAlertsSchema, options, { what: 'an option of consumeAlerts' });
+  const processing = o.processingList ?? `${o.list}:processing`;
+  const dead = o.deadLetterList ?? `${o.list}:dead`;
   const claims = `${processing}:claimed`;
   const deliveries = `${processing}:deliveries`;
-  const visibilityMs = positive('visibilityTimeoutMs', options.visibilityTimeoutMs, 30_000, 86_400_000);
-  const maxDeliveries = positive('maxDeliveries', options.maxDeliveries, 5, 1000);
-  const deadMax = positive('deadLetterMax', options.deadLetterMax, 1000, 1_000_000);
-  const blockSeconds = positive('blockSeconds', options.blockSeconds, 1, 60);
+  const visibilityMs = o.visibilityTimeoutMs;
+  const { maxDeliveries, blockSeconds } = o;
+  const deadMax = o.deadLetterMax;
   const log = getLogger();
 
   // A blocking command holds its connection; it must not be the caller's.
-  const connection = options.redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+  const connection = o.redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
   connection.on('error', () => {
     // Reconnects are handled by ioredis; the loop below backs off on failed commands.
   });
@@ -148,7 +135,7 @@ export function consumeAlerts(options: ConsumeAlertsOptions): AlertConsumer {
           await connection.eval(
             REAP,
             5,
-            options.list,
+            o.list,
             processing,
             claims,
             deliveries,
@@ -161,11 +148,9 @@ export function consumeAlerts(options: ConsumeAlertsOptions): AlertConsumer {
         }
         if (stopping) break;
         blocked = true;
-        const raw = await connection
-          .blmove(options.list, processing, 'RIGHT', 'LEFT', blockSeconds)
-          .finally(() => {
-            blocked = false;
-          });
+        const raw = await connection.blmove(o.list, processing, 'RIGHT', 'LEFT', blockSeconds).finally(() => {
+          blocked = false;
+        });
         backoffMs = 0;
         if (raw === null) continue;
         await connection.hset(claims, raw, Date.now());
@@ -184,17 +169,17 @@ export function consumeAlerts(options: ConsumeAlertsOptions): AlertConsumer {
             .ltrim(dead, 0, deadMax - 1)
             .exec();
           log.warn(
-            { list: options.list },
+            { list: o.list },
             'alert consumer moved an entry that is not alert.v1 JSON to the dead letters',
           );
           continue;
         }
         try {
-          await options.handler(record, raw);
+          await o.handler(record, raw);
         } catch (error) {
           log.warn(
             {
-              list: options.list,
+              list: o.list,
               alertId: record.id,
               err: errorText(error),
             },
@@ -209,7 +194,7 @@ export function consumeAlerts(options: ConsumeAlertsOptions): AlertConsumer {
         backoffMs = Math.min(Math.max(backoffMs * 2, 100), 5000);
         log.warn(
           {
-            list: options.list,
+            list: o.list,
             err: errorText(error),
             retryInMs: backoffMs,
           },
@@ -232,7 +217,7 @@ export function consumeAlerts(options: ConsumeAlertsOptions): AlertConsumer {
     if (blocked) connection.disconnect(false);
     await done.catch(() => undefined);
   };
-  options.signal?.addEventListener('abort', () => void stop(), { once: true });
+  o.signal?.addEventListener('abort', () => void stop(), { once: true });
 
   return {
     get acknowledged() {

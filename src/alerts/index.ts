@@ -23,6 +23,7 @@ export {
   listForType,
   severityOf,
 } from './schema.ts';
+export * from './semconv.ts';
 export {
   AlertSink,
   type AlertSinkOptions,
@@ -30,7 +31,6 @@ export {
   MAX_ALERT_ENTRY_BYTES,
   MAX_ALERT_READ_BYTES_PER_LIST,
   MAX_ALERT_SCAN_PER_LIST,
-  METRIC_ALERTS_READ_SKIPPED,
   type RecentAlerts,
   type RecentAlertsQuery,
 } from './sink.ts';

@@ -28,20 +28,15 @@ import {
   fingerprintOf,
   listForType,
 } from './schema.ts';
+import {
+  ATTR_ALERT_SKIP_REASON,
+  ATTR_ALERT_TYPE,
+  METRIC_ALERTS_BUFFERED,
+  METRIC_ALERTS_DROPPED,
+  METRIC_ALERTS_EMITTED,
+  METRIC_ALERTS_READ_SKIPPED,
+} from './semconv.ts';
 import type { AlertStore, ScannedEntry, StoreWrite } from './store.ts';
-
-/** Counter of alerts raised (before deduplication), by `alert.type`. */
-export const METRIC_ALERTS_EMITTED = 'perf.alerts.emitted';
-/** Counter of alert records dropped because the buffer was full, by `alert.type`. */
-export const METRIC_ALERTS_DROPPED = 'perf.alerts.dropped';
-/** Gauge of alert records waiting for the store. */
-export const METRIC_ALERTS_BUFFERED = 'perf.alerts.buffered';
-/**
- * Counter of list entries that reads of the alert lists skipped, by `reason`: `invalid` (not
- * `alert.v1` JSON, written by another program) or `oversized` (over {@link MAX_ALERT_ENTRY_BYTES}).
- * Counted on every read that meets them.
- */
-export const METRIC_ALERTS_READ_SKIPPED = 'perf.alerts.read.skipped';
 
 /**
  * Longest list entry a read transfers, bytes; a longer one is reported by its size only. An
@@ -57,11 +52,11 @@ const SCAN_PAGE = 100;
 
 /** Metric attributes per alert type, built once (the emit path allocates none for them). */
 const TYPE_ATTRIBUTES: Readonly<Record<AlertType, Attributes>> = Object.freeze({
-  target_exceeded: Object.freeze({ 'alert.type': 'target_exceeded' }),
-  slow_request: Object.freeze({ 'alert.type': 'slow_request' }),
-  slow_query: Object.freeze({ 'alert.type': 'slow_query' }),
-  high_memory: Object.freeze({ 'alert.type': 'high_memory' }),
-  high_cpu: Object.freeze({ 'alert.type': 'high_cpu' }),
+  target_exceeded: Object.freeze({ [ATTR_ALERT_TYPE]: 'target_exceeded' }),
+  slow_request: Object.freeze({ [ATTR_ALERT_TYPE]: 'slow_request' }),
+  slow_query: Object.freeze({ [ATTR_ALERT_TYPE]: 'slow_query' }),
+  high_memory: Object.freeze({ [ATTR_ALERT_TYPE]: 'high_memory' }),
+  high_cpu: Object.freeze({ [ATTR_ALERT_TYPE]: 'high_cpu' }),
 });
 
 /** Options of {@link AlertSink}. Every bound is required: nothing here grows without one. */
@@ -427,8 +422,8 @@ export class AlertSink {
         if (page.length < count) break;
       }
     }
-    if (invalid > 0) this.#skippedCounter.add(invalid, { reason: 'invalid' });
-    if (oversized > 0) this.#skippedCounter.add(oversized, { reason: 'oversized' });
+    if (invalid > 0) this.#skippedCounter.add(invalid, { [ATTR_ALERT_SKIP_REASON]: 'invalid' });
+    if (oversized > 0) this.#skippedCounter.add(oversized, { [ATTR_ALERT_SKIP_REASON]: 'oversized' });
     out.sort((a, b) => (a.lastSeenAt < b.lastSeenAt ? 1 : a.lastSeenAt > b.lastSeenAt ? -1 : 0));
     return { alerts: out.slice(0, query.limit), skipped: { invalid, oversized }, truncated };
   }

@@ -243,7 +243,7 @@ export function oneOf<const T extends readonly [string, ...string[]]>(
 }
 
 /** A function, described as `expected`; its type is the caller's. */
-export function callable<F extends (...args: never[]) => unknown>(expected: string): z.ZodType<F> {
+export function callable<F extends (...args: never[]) => unknown>(expected: string): z.ZodCustom<F, F> {
   return accepts(
     z.custom<F>((value) => typeof value === 'function'),
     expected,
@@ -251,7 +251,7 @@ export function callable<F extends (...args: never[]) => unknown>(expected: stri
 }
 
 /** An object with the named methods (duck-typed: a client, a meter, a serializer), described as `expected`. */
-export function withMethods<T>(methods: readonly string[], expected: string): z.ZodType<T> {
+export function withMethods<T>(methods: readonly string[], expected: string): z.ZodCustom<T, T> {
   return accepts(
     z.custom<T>(
       (value) =>

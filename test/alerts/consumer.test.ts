@@ -116,7 +116,7 @@ describe('consumeAlerts (real Redis)', () => {
   it('rejects bad options with clear errors', () => {
     expect(() => consumeAlerts({ redis, list: '', handler: () => undefined })).toThrow(InvalidArgumentError);
     expect(() => consumeAlerts({ redis, list, handler: 'no' as never })).toThrow(
-      /options\.handler: is string; expected a function/,
+      /options\.handler: is "no"; expected a function/,
     );
     expect(() => consumeAlerts({ redis, list, handler: () => undefined, visibilityTimeoutMs: -1 })).toThrow(
       /options\.visibilityTimeoutMs: is -1; expected a number greater than 0/,
