@@ -4,7 +4,6 @@
  * like the configuration object, so the configuration's type, its defaults, the error messages and
  * the documentation table all come from here.
  */
-import { z } from 'zod';
 import { DATABASE_URL_FORM, databaseUrlText } from '../db/url.ts';
 import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
 import { accepts, decimal, expectedOf, integer } from '../shared/options.ts';
