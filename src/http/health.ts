@@ -12,9 +12,11 @@
  * unreachable Redis is `warn`. Process figures (memory, CPU, event loop) and alert buffering warn
  * at most.
  */
+import { z } from 'zod';
 import type { Database } from '../db/index.ts';
 import { errorText } from '../shared/errors.ts';
 import { roundTo } from '../shared/numbers.ts';
+import { decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
 import { VERSION } from '../shared/scope.ts';
 import { getTelemetry, memoryNowMb, type Telemetry } from '../telemetry/index.ts';
 
@@ -53,21 +55,24 @@ export interface SystemHealth {
   readonly checks: Readonly<Record<string, readonly HealthCheck[]>>;
 }
 
-/** Thresholds and sources of {@link HealthChecker}. */
-export interface HealthCheckerOptions {
-  /** Running telemetry. Default: the one `startTelemetry()` started, looked up at each check. */
-  readonly telemetry?: Telemetry;
-  /** Database to check; default: none (no `postgres:responseTime` check). */
-  readonly database?: Database;
-  /** How long dependency results are reused, ms. Default 1000. */
-  readonly cacheMs?: number;
-  /** Event-loop p99 delay (ms) over which the check warns. Default 100. */
-  readonly eventLoopDelayWarnMs?: number;
-  /** Redis round trip (ms) over which the check warns. Default 100. */
-  readonly redisWarnMs?: number;
-  /** Minutes during which a dropped alert record keeps `alerts:dropped` at warn. Default 5. */
-  readonly droppedWarnMinutes?: number;
-}
+/** Thresholds and sources of {@link HealthChecker}: one schema with each option's default and bounds. */
+const healthCheckerSchema = z.strictObject({
+  /** The running telemetry whose process, alerts and Redis are checked. */
+  telemetry: withMethods<Telemetry>(['renderPrometheus'], 'a telemetry returned by startTelemetry()'),
+  /** Database to check; absent: no `postgres:responseTime` check. */
+  database: withMethods<Database>(['getHealthStatus'], 'a database service from createDatabase()').optional(),
+  /** How long dependency results are reused, ms. */
+  cacheMs: integer(0, 60_000, 'ms').default(1000),
+  /** Event-loop p99 delay (ms) over which the check warns. */
+  eventLoopDelayWarnMs: decimal(0, 60_000, { unit: 'ms', minExclusive: true }).default(100),
+  /** Redis round trip (ms) over which the check warns. */
+  redisWarnMs: decimal(0, 60_000, { unit: 'ms', minExclusive: true }).default(100),
+  /** Minutes during which a dropped alert record keeps `alerts:dropped` at warn. */
+  droppedWarnMinutes: decimal(0, 1440, { unit: 'minutes', minExclusive: true }).default(5),
+});
+
+/** Options of {@link HealthChecker}. */
+export type HealthCheckerOptions = z.input<typeof healthCheckerSchema>;
 
 const RANK: Readonly<Record<HealthStatus, number>> = { pass: 0, warn: 1, fail: 2 };
 
@@ -78,21 +83,20 @@ interface Cached<T> {
 
 /** See the module comment. One per process is enough; {@link getSystemHealth} uses a shared one. */
 export class HealthChecker {
-  readonly #options: HealthCheckerOptions;
-  readonly #cacheMs: number;
+  readonly #options: z.output<typeof healthCheckerSchema>;
   #redis: Cached<HealthCheck> | undefined;
   #postgres: Cached<HealthCheck> | undefined;
   #dropped = 0;
   #droppedChangedAt = 0;
 
-  constructor(options: HealthCheckerOptions = {}) {
-    this.#options = options;
-    this.#cacheMs = options.cacheMs ?? 1000;
+  /** @throws {InvalidArgumentError} naming the first bad option. */
+  constructor(options: HealthCheckerOptions) {
+    this.#options = parseOptions(healthCheckerSchema, options, { what: 'a health checker option' });
   }
 
   /** Runs (or reuses) the checks and returns the health response body. */
   async check(): Promise<SystemHealth> {
-    const telemetry = this.#options.telemetry ?? getTelemetry();
+    const { telemetry } = this.#options;
     const now = Date.now();
     const time = new Date(now).toISOString();
     const { config } = telemetry;
@@ -127,7 +131,7 @@ export class HealthChecker {
       ),
     ];
     const delay = sample?.eventLoopDelayP99Ms ?? null;
-    const delayWarn = this.#options.eventLoopDelayWarnMs ?? 100;
+    const delayWarn = this.#options.eventLoopDelayWarnMs;
     const delayOver = delay !== null && delay > delayWarn;
     checks['eventloop:delay'] = [
       system(
@@ -179,7 +183,7 @@ export class HealthChecker {
       this.#droppedChangedAt = now;
     }
     const recentDrop =
-      stats.dropped > 0 && now - this.#droppedChangedAt < (this.#options.droppedWarnMinutes ?? 5) * 60_000;
+      stats.dropped > 0 && now - this.#droppedChangedAt < this.#options.droppedWarnMinutes * 60_000;
     checks['alerts:dropped'] = [
       component(
         stats.dropped,
@@ -203,7 +207,7 @@ export class HealthChecker {
 
   #cachedRedis(pingRedis: () => Promise<number>, now: number): Promise<HealthCheck> {
     this.#redis = this.#fresh(this.#redis, now, async (time) => {
-      const warnMs = this.#options.redisWarnMs ?? 100;
+      const warnMs = this.#options.redisWarnMs;
       try {
         const ms = roundTo(await pingRedis(), 3);
         const slow = ms > warnMs;
@@ -246,7 +250,7 @@ export class HealthChecker {
     now: number,
     run: (time: string) => Promise<HealthCheck>,
   ): Cached<HealthCheck> {
-    if (cached && now - cached.at < this.#cacheMs) return cached;
+    if (cached && now - cached.at < this.#options.cacheMs) return cached;
     return { at: now, value: run(new Date().toISOString()) };
   }
 }
@@ -281,8 +285,8 @@ function component(value: number, status: HealthStatus, time: string, output?: s
   return check('component', value, '{record}', status, time, output);
 }
 
-let shared: HealthChecker | undefined;
-let sharedDatabase: Database | undefined;
+/** The checker {@link getSystemHealth} reuses, with what it was made for. */
+let shared: { checker: HealthChecker; telemetry: Telemetry; database: Database | undefined } | undefined;
 
 /**
  * The health of the running telemetry (and of `database`, when given): the same object
@@ -291,9 +295,14 @@ let sharedDatabase: Database | undefined;
  * @throws {PerfSidecarError} `PERF_NOT_STARTED` before `startTelemetry()`.
  */
 export function getSystemHealth(options: { readonly database?: Database } = {}): Promise<SystemHealth> {
-  if (!shared || sharedDatabase !== options.database) {
-    shared = new HealthChecker(options.database ? { database: options.database } : {});
-    sharedDatabase = options.database;
+  const telemetry = getTelemetry();
+  if (shared?.telemetry !== telemetry || shared.database !== options.database) {
+    const { database } = options;
+    shared = {
+      checker: new HealthChecker({ telemetry, ...(database ? { database } : {}) }),
+      telemetry,
+      database,
+    };
   }
-  return shared.check();
+  return shared.checker.check();
 }

@@ -23,7 +23,7 @@ describe('performanceMiddleware options', () => {
     t = await startTestTelemetry({ REDIS_URL: '' });
     expect(() => performanceMiddleware(options as never)).toThrow(InvalidArgumentError);
     expect(() => performanceMiddleware(options as never)).toThrow(
-      new RegExp(`^${named.replace('.', '\\.')}: .*expected a finite number`),
+      new RegExp(`^${named.replace('.', '\\.')}: .*expected a (number|percentage) .*greater than 0`),
     );
   });
 

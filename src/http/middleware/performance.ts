@@ -5,11 +5,11 @@
 import { performance } from 'node:perf_hooks';
 import { context, type Span, trace } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType } from '@opentelemetry/core';
+import { ATTR_HTTP_ROUTE } from '@opentelemetry/semantic-conventions';
 import type { Context, ErrorHandler, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
 import { alertTraceOf } from '../../alerts/index.ts';
-import { describeValue, InvalidArgumentError } from '../../shared/errors.ts';
 import { getLogger } from '../../shared/logger.ts';
 import {
   ATTR_CORRELATION_ID,
@@ -19,45 +19,14 @@ import {
   withCorrelationId,
 } from '../../telemetry/index.ts';
 import { CORRELATION_HEADER, correlationIdFrom } from './correlation.ts';
+import { type PerformanceMiddlewareOptions, parsePerformanceOptions } from './options.ts';
 
-/** Options of {@link performanceMiddleware}. Every default comes from the configuration. */
-export interface PerformanceMiddlewareOptions {
-  /**
-   * One pino log line per request (method, route template, status, duration, trace id,
-   * correlation id; never the query string or headers). Default true.
-   */
-  readonly enableDetailedMonitoring?: boolean;
-  /** Seconds after which a request raises `slow_request`. Default `SLOW_REQUEST_THRESHOLD` (5). */
-  readonly slowRequestThreshold?: number;
-  /** Resident MiB that raises `high_memory` (resource sampler). Default `MEMORY_ALERT_THRESHOLD`. */
-  readonly memoryAlertThreshold?: number;
-  /**
-   * Start the resource sampler (once per second, not per request: RSS, heap, CPU, event-loop delay
-   * and utilisation; `high_memory` and `high_cpu` alerts). Default true.
-   */
-  readonly enableResourceMonitoring?: boolean;
-  /** Sustained process CPU percent that raises `high_cpu`. Default `CPU_ALERT_THRESHOLD` (80). */
-  readonly cpuAlertThreshold?: number;
-  /** Telemetry to report to. Default: the running one (`startTelemetry()` must have been called). */
-  readonly telemetry?: Telemetry;
-}
+export type { PerformanceMiddlewareOptions };
 
 /** Context variables the middleware sets. */
 export interface PerformanceVariables {
   /** The request's correlation id (also on the span and the response header). */
   correlationId: string;
-}
-
-function positive(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(
-      `options.${name}`,
-      `is ${describeValue(value)}`,
-      'a finite number greater than 0',
-    );
-  }
-  return value;
 }
 
 /**
@@ -176,25 +145,14 @@ export function performanceErrorHandler(): ErrorHandler {
 export function performanceMiddleware(
   options: PerformanceMiddlewareOptions = {},
 ): MiddlewareHandler<{ Variables: PerformanceVariables }> {
-  const telemetry = options.telemetry ?? getTelemetry();
+  const o = parsePerformanceOptions(options);
+  const telemetry = o.telemetry ?? getTelemetry();
   const { config } = telemetry;
-  const slowSeconds = positive(
-    'slowRequestThreshold',
-    options.slowRequestThreshold,
-    config.slowRequestThresholdSeconds,
-  );
-  const memoryMb = positive(
-    'memoryAlertThreshold',
-    options.memoryAlertThreshold,
-    config.memoryAlertThresholdMb,
-  );
-  const cpuPercent = positive(
-    'cpuAlertThreshold',
-    options.cpuAlertThreshold,
-    config.cpuAlertThresholdPercent,
-  );
-  const detailed = options.enableDetailedMonitoring ?? true;
-  if (options.enableResourceMonitoring ?? true) {
+  const slowSeconds = o.slowRequestThreshold ?? config.slowRequestThresholdSeconds;
+  const memoryMb = o.memoryAlertThreshold ?? config.memoryAlertThresholdMb;
+  const cpuPercent = o.cpuAlertThreshold ?? config.cpuAlertThresholdPercent;
+  const detailed = o.enableDetailedMonitoring ?? true;
+  if (o.enableResourceMonitoring ?? true) {
     telemetry.resources.setThresholds({
       memoryAlertThresholdMb: memoryMb,
       cpuAlertThresholdPercent: cpuPercent,
@@ -243,7 +201,7 @@ export function performanceMiddleware(
     if (span?.isRecording()) {
       span.setAttribute(ATTR_CORRELATION_ID, correlationId);
       if (route !== undefined) {
-        span.setAttribute('http.route', route);
+        span.setAttribute(ATTR_HTTP_ROUTE, route);
         span.updateName(`${method} ${route}`);
       }
     }

@@ -1,0 +1,47 @@
+/**
+ * Options of the performance middleware: one schema holding each option's type and bounds. The
+ * defaults come from the running telemetry's configuration (`SLOW_REQUEST_THRESHOLD`,
+ * `MEMORY_ALERT_THRESHOLD`, `CPU_ALERT_THRESHOLD`), so the fields have none here. A leaf: it loads
+ * neither hono nor the telemetry.
+ */
+import { z } from 'zod';
+import { decimal, flag, parseOptions, withMethods } from '../../shared/options.ts';
+import type { Telemetry } from '../../telemetry/index.ts';
+import { MAX_TARGET_SECONDS } from '../../telemetry/operations.ts';
+
+/** The performance middleware's options. */
+export const performanceOptionsSchema = z.strictObject({
+  /**
+   * One pino log line per request (method, route template, status, duration, trace id,
+   * correlation id; never the query string or headers). Default true.
+   */
+  enableDetailedMonitoring: flag().optional(),
+  /** Seconds after which a request raises `slow_request`. Default `SLOW_REQUEST_THRESHOLD` (5). */
+  slowRequestThreshold: decimal(0, MAX_TARGET_SECONDS, { unit: 'seconds', minExclusive: true }).optional(),
+  /** Resident MiB that raises `high_memory` (resource sampler). Default `MEMORY_ALERT_THRESHOLD` (500). */
+  memoryAlertThreshold: decimal(0, 1_048_576, { unit: 'MiB', minExclusive: true }).optional(),
+  /**
+   * Start the resource sampler (once per second, not per request: RSS, heap, CPU, event-loop delay
+   * and utilisation; `high_memory` and `high_cpu` alerts). Default true.
+   */
+  enableResourceMonitoring: flag().optional(),
+  /** Sustained process CPU percent that raises `high_cpu`. Default `CPU_ALERT_THRESHOLD` (80). */
+  cpuAlertThreshold: decimal(0, 10_000, { what: 'a percentage', minExclusive: true }).optional(),
+  /** Telemetry to report to. Default: the running one (`startTelemetry()` must have been called). */
+  telemetry: withMethods<Telemetry>(
+    ['renderPrometheus'],
+    'a telemetry returned by startTelemetry()',
+  ).optional(),
+});
+
+/** Options of `performanceMiddleware` and `addPerformanceMiddleware`. */
+export type PerformanceMiddlewareOptions = z.input<typeof performanceOptionsSchema>;
+
+/**
+ * Checks middleware options.
+ *
+ * @throws {InvalidArgumentError} naming the first bad option, its value and the accepted form.
+ */
+export function parsePerformanceOptions(options: unknown): z.output<typeof performanceOptionsSchema> {
+  return parseOptions(performanceOptionsSchema, options ?? {}, { what: 'a performance middleware option' });
+}
