@@ -2,7 +2,8 @@
  * `npm run bench`: every benchmark, each printed as ratios against a baseline measured in the same
  * run. Absolute numbers swing with the machine; compare the ratios.
  *
- * `npm run bench -- cache` (or `telemetry`, `alerts`, `db`, `http`) runs one group only. The `http`
+ * `npm run bench -- cache` (or `imports`, `telemetry`, `alerts`, `db`, `http`) runs one group only.
+ * `imports` measures the built entry points: run `npm run build` first. The `http`
  * group needs `wrk` on PATH (Debian: `apt-get install -y wrk`).
  * BENCH_REDIS_URL (default redis://127.0.0.1:6379) is the Redis the alert and cache benchmarks use;
  * BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) the PostgreSQL the database
@@ -12,6 +13,7 @@ import { benchAlertWrites } from './alerts.bench.ts';
 import { benchCache } from './cache.bench.ts';
 import { benchDatabase } from './db.bench.ts';
 import { benchHttp } from './http.bench.ts';
+import { benchImports } from './imports.bench.ts';
 import { benchProcessor, benchTracking } from './telemetry.bench.ts';
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -19,6 +21,7 @@ const only = process.argv[2];
 const wanted = (group: string) => only === undefined || only === group;
 
 console.log(`perf-sidecar benchmarks on Node ${process.version}`);
+if (wanted('imports')) benchImports();
 if (wanted('telemetry')) {
   await benchTracking();
   await benchProcessor();
