@@ -7,4 +7,4 @@
 export const SCOPE_NAME = 'perf-sidecar';
 
 /** perf-sidecar's version. */
-export const VERSION = '0.1.0';
+export const VERSION = '0.2.0';
