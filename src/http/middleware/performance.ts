@@ -15,7 +15,6 @@ import {
   ATTR_CORRELATION_ID,
   getTelemetry,
   NO_ROUTE,
-  type Telemetry,
   withCorrelationId,
 } from '../../telemetry/index.ts';
 import { CORRELATION_HEADER, correlationIdFrom } from './correlation.ts';
