@@ -11,12 +11,7 @@ import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
 import { alertTraceOf } from '../../alerts/index.ts';
 import { getLogger } from '../../shared/logger.ts';
-import {
-  ATTR_CORRELATION_ID,
-  getTelemetry,
-  NO_ROUTE,
-  withCorrelationId,
-} from '../../telemetry/index.ts';
+import { ATTR_CORRELATION_ID, getTelemetry, NO_ROUTE, withCorrelationId } from '../../telemetry/index.ts';
 import { CORRELATION_HEADER, correlationIdFrom } from './correlation.ts';
 import { type PerformanceMiddlewareOptions, parsePerformanceOptions } from './options.ts';
 
