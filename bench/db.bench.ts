@@ -47,7 +47,7 @@ export async function benchDatabase(url: string): Promise<void> {
   startTelemetry({ config, instrumentations: [], traceExporter: new DiscardExporter() });
   await new Promise((resolve) => setTimeout(resolve, 200));
   const schema = `perf_bench_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const options = { config, poolSize: 4, maxOverflow: 0, slowQuerySeconds: 60 };
+  const options = { url, poolSize: 4, maxOverflow: 0, slowQuerySeconds: 60 };
   const db = await createDatabase(options);
   const sequentialDb = await createDatabase({ ...options, pipeline: false });
   try {

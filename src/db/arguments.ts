@@ -2,11 +2,14 @@
  * Checks of the arguments of the service's calls. They run before any SQL is sent; each failure is
  * an `InvalidArgumentError` naming the argument, what was wrong and what is accepted. Names are
  * checked for shape here and against the catalogue later.
+ *
+ * Hand-written rather than zod schemas like the service's options (`options.ts`): they run on every
+ * call, where a schema parse would cost more than the lookup's own bookkeeping.
  */
 import { checkOptionalId, describeValue, InvalidArgumentError } from '../shared/errors.ts';
 import type { TableInfo } from './catalogue.ts';
 import { checkColumnName, describeIdentifier } from './identifiers.ts';
-import type { DatabaseSettings } from './pool.ts';
+import type { DatabaseSettings } from './options.ts';
 import type { CallOptions, FilterValue } from './types.ts';
 
 /** Longest string id `getById` accepts, in characters. */

@@ -10,6 +10,9 @@
  * Every statement uses the extended protocol (`queryMode: 'extended'`), which PostgreSQL runs as
  * exactly one statement: `INSERT ...; COMMIT` in one text is an error, not a hidden commit.
  * Transaction control statements are refused up front for the same reason.
+ *
+ * The checks of texts, parameters and operations are hand-written (not zod schemas): they run on
+ * every `query()` and `executeBatch()` call.
  */
 import type { PoolClient, QueryConfig, QueryResult } from 'pg';
 import { describeValue, InvalidArgumentError } from '../shared/errors.ts';

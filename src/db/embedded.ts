@@ -16,8 +16,8 @@ import { getLogger } from '../shared/logger.ts';
 import { assertPeerInstalled } from '../shared/peers.ts';
 import type { EmbeddedWorkerData } from './embedded-worker.ts';
 import { EmbeddedPostgresError } from './errors.ts';
-import { type EmbeddedSettings, resolveEmbeddedOptions } from './pool.ts';
-import type { EmbeddedPostgresOptions, EmbeddedServerStatus } from './types.ts';
+import { type EmbeddedPostgresOptions, type EmbeddedSettings, resolveEmbeddedSettings } from './options.ts';
+import type { EmbeddedServerStatus } from './types.ts';
 
 /** A running embedded PostgreSQL. */
 export interface EmbeddedPostgres {
@@ -53,6 +53,8 @@ type ChildMessage =
 
 /** Longest a graceful stop may take before the child is killed, ms. */
 const STOP_TIMEOUT_MS = 5000;
+/** Connection limit of a server started by {@link startEmbeddedPostgres} without `maxConnections`. */
+const STANDALONE_MAX_CONNECTIONS = 100;
 /** Longest the child may take to answer a stats request, ms. */
 const STATS_TIMEOUT_MS = 1000;
 
@@ -225,7 +227,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions = {},
 ): Promise<EmbeddedPostgres> {
-  const launch = await launchEmbeddedPostgres(resolveEmbeddedOptions(options, 100));
+  const launch = await launchEmbeddedPostgres(resolveEmbeddedSettings(options, STANDALONE_MAX_CONNECTIONS));
   let serverVersion: string;
   try {
     serverVersion = await launch.ready;

@@ -1,7 +1,7 @@
 /**
- * The monitored PostgreSQL service: `createDatabase` / `startDatabase` + `getDatabase`, safe
- * lookups, batches, health, slow-query alerts, and the embedded PostgreSQL used when
- * `DATABASE_URL` is unset.
+ * The monitored PostgreSQL service: `createDatabase` (everything passed in) / `startDatabase` (the
+ * configuration and the running telemetry fill the rest) + `getDatabase`, safe lookups, batches,
+ * health, slow-query alerts, and the embedded PostgreSQL used when there is no URL.
  */
 export { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded.ts';
 export {
@@ -13,6 +13,18 @@ export {
   type PoolExhaustion,
   TableNotAllowedError,
 } from './errors.ts';
+export { reportDatabaseAtStart } from './health.ts';
+export {
+  closeDatabase,
+  configuredDatabaseOptions,
+  type DatabaseTelemetry,
+  getDatabase,
+  initializeDatabase,
+  startDatabase,
+  stopDatabase,
+} from './module.ts';
+export type { DatabaseOptions, EmbeddedPostgresOptions } from './options.ts';
+export { MAX_QUERY_TEXT_LENGTH } from './queries.ts';
 export {
   ATTR_DB_CLIENT_CONNECTION_POOL_NAME,
   ATTR_DB_QUERY_PLAN,
@@ -27,25 +39,14 @@ export {
   METRIC_PERF_DB_POOL_CONNECTIONS,
   METRIC_PERF_DB_POOL_WAITING,
 } from './semconv.ts';
-export {
-  closeDatabase,
-  createDatabase,
-  getDatabase,
-  initializeDatabase,
-  MAX_QUERY_TEXT_LENGTH,
-  reportDatabaseAtStart,
-  startDatabase,
-  stopDatabase,
-} from './service.ts';
+export { createDatabase } from './service.ts';
 export type {
   BatchOperation,
   BatchResult,
   CallOptions,
   Database,
   DatabaseHealth,
-  DatabaseOptions,
   DatabaseStats,
-  EmbeddedPostgresOptions,
   EmbeddedServerStatus,
   Filters,
   FilterValue,

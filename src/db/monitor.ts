@@ -1,7 +1,8 @@
 /**
  * What the database service adds to instrumentation-pg: the pool wait-time histogram and timeout
  * counter, observable gauges of the pool, the EXPLAIN rate limiter and the alerts it raises
- * (`slow_query`, for slow statements and for an exhausted pool).
+ * (`slow_query`, for slow statements and for an exhausted pool) through the sink it is given: it
+ * never looks for a running telemetry of its own.
  *
  * Instruments are bound to the global meter provider lazily and re-bound when it changes: the
  * metrics API has no proxy provider, so instruments taken before `startTelemetry()` (or from a
@@ -18,10 +19,17 @@ import {
   type Span,
 } from '@opentelemetry/api';
 import { type AlertInput, alertTraceOf } from '../alerts/index.ts';
+import { errorText } from '../shared/errors.ts';
+import { getLogger } from '../shared/logger.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
-import { runningTelemetry } from '../telemetry/index.ts';
+import type { AlertEmitter } from '../telemetry/processor.ts';
 import type { PoolExhaustedError } from './errors.ts';
 import {
+  ALERT_ANNOTATION_STATEMENT,
+  ALERT_LABEL_REASON,
+  ALERT_LABEL_STATEMENT_HASH,
+  ALERT_LABEL_TABLE,
+  ALERT_REASON_POOL_EXHAUSTED,
   ATTR_DB_CLIENT_CONNECTION_POOL_NAME,
   ATTR_DB_CLIENT_CONNECTION_STATE,
   CONNECTION_STATE_IDLE,
@@ -176,58 +184,76 @@ export interface AlertSource {
 }
 
 /**
- * Raises an alert through the running telemetry's sink (synchronous, never waits, never throws).
- * Nothing happens when telemetry is not started or monitoring is disabled.
+ * The alerts of one service (`slow_query`, for slow statements and for an exhausted pool), raised
+ * through the sink it was given: synchronous, never waits, never throws. Without a sink nothing is
+ * raised.
  */
-function raise(source: AlertSource, input: Omit<AlertInput, 'service' | 'operation' | 'type'>): void {
-  const telemetry = runningTelemetry();
-  if (telemetry === undefined || !telemetry.enabled) return;
-  const trace = source.span && alertTraceOf(source.span.spanContext());
-  telemetry.alerts.emit({
-    type: 'slow_query',
-    service: telemetry.config.serviceName,
-    operation: source.name,
-    ...input,
-    ...(trace ? { trace } : {}),
-    ...(source.correlationId === undefined ? {} : { correlationId: source.correlationId }),
-  });
-}
+export class DatabaseAlerts {
+  readonly #sink: AlertEmitter | undefined;
+  readonly #service: string;
 
-/**
- * Raises `slow_query` for a statement (or batch) slower than the threshold: labels `table` (when
- * known) and `statement_hash`, the annotation `statement` (text with placeholders, never values).
- *
- * @param statement the statement text, already cut to its length bound.
- */
-export function raiseSlowQuery(
-  source: AlertSource,
-  statement: string,
-  statementHash: string,
-  seconds: number,
-  thresholdSeconds: number,
-): void {
-  const where = source.table === undefined ? '' : ` on table "${source.table}"`;
-  raise(source, {
-    labels: { ...(source.table === undefined ? {} : { table: source.table }), statement_hash: statementHash },
-    annotations: { statement },
-    value: round(seconds, 6),
-    threshold: thresholdSeconds,
-    unit: 's',
-    summary: `Query${where} took ${seconds.toFixed(3)} s, over the ${thresholdSeconds} s slow-query threshold (${source.name}).`,
-  });
-}
+  /**
+   * @param sink where alerts go (`undefined`: none are raised).
+   * @param serviceName the `service` label.
+   */
+  constructor(sink: AlertEmitter | undefined, serviceName: string) {
+    this.#sink = sink;
+    this.#service = serviceName;
+  }
 
-/** Raises the `slow_query`-class alert of an exhausted pool (label `reason: pool_exhausted`). */
-export function raisePoolExhausted(
-  source: AlertSource,
-  error: PoolExhaustedError,
-  waitedSeconds: number,
-): void {
-  raise(source, {
-    labels: { reason: 'pool_exhausted' },
-    value: round(waitedSeconds, 6),
-    threshold: error.pool.timeoutSeconds,
-    unit: 's',
-    summary: `Database pool exhausted: ${error.message}`,
-  });
+  /**
+   * Raises `slow_query` for a statement (or batch) slower than the threshold: labels `table` (when
+   * known) and `statement_hash`, the annotation `statement` (text with placeholders, never values).
+   *
+   * @param statement the statement text, already cut to its length bound.
+   */
+  slowQuery(
+    source: AlertSource,
+    statement: string,
+    statementHash: string,
+    seconds: number,
+    thresholdSeconds: number,
+  ): void {
+    const where = source.table === undefined ? '' : ` on table "${source.table}"`;
+    this.#raise(source, {
+      labels: {
+        ...(source.table === undefined ? {} : { [ALERT_LABEL_TABLE]: source.table }),
+        [ALERT_LABEL_STATEMENT_HASH]: statementHash,
+      },
+      annotations: { [ALERT_ANNOTATION_STATEMENT]: statement },
+      value: round(seconds, 6),
+      threshold: thresholdSeconds,
+      unit: 's',
+      summary: `Query${where} took ${seconds.toFixed(3)} s, over the ${thresholdSeconds} s slow-query threshold (${source.name}).`,
+    });
+  }
+
+  /** Raises the `slow_query`-class alert of an exhausted pool (label `reason: pool_exhausted`). */
+  poolExhausted(source: AlertSource, error: PoolExhaustedError, waitedSeconds: number): void {
+    this.#raise(source, {
+      labels: { [ALERT_LABEL_REASON]: ALERT_REASON_POOL_EXHAUSTED },
+      value: round(waitedSeconds, 6),
+      threshold: error.pool.timeoutSeconds,
+      unit: 's',
+      summary: `Database pool exhausted: ${error.message}`,
+    });
+  }
+
+  #raise(source: AlertSource, input: Omit<AlertInput, 'service' | 'operation' | 'type'>): void {
+    if (this.#sink === undefined) return;
+    const trace = source.span && alertTraceOf(source.span.spanContext());
+    try {
+      this.#sink.emit({
+        type: 'slow_query',
+        service: this.#service,
+        operation: source.name,
+        ...input,
+        ...(trace ? { trace } : {}),
+        ...(source.correlationId === undefined ? {} : { correlationId: source.correlationId }),
+      });
+    } catch (error) {
+      // A sink passed in may break its contract; the statement it reports on must not fail for it.
+      getLogger().warn({ err: errorText(error) }, 'the database alert sink threw; the alert is lost');
+    }
+  }
 }

@@ -67,3 +67,14 @@ export const OPERATION = {
   query: 'query',
   executeBatch: 'executeBatch',
 } as const;
+
+/** Alert label: the table of a slow statement, when known. */
+export const ALERT_LABEL_TABLE = 'table';
+/** Alert label: the statement hash of a slow statement (as {@link ATTR_PERF_DB_STATEMENT_HASH}). */
+export const ALERT_LABEL_STATEMENT_HASH = 'statement_hash';
+/** Alert label: why a `slow_query` alert that is not about one statement was raised. */
+export const ALERT_LABEL_REASON = 'reason';
+/** {@link ALERT_LABEL_REASON} of an exhausted pool. */
+export const ALERT_REASON_POOL_EXHAUSTED = 'pool_exhausted';
+/** Alert annotation: the statement text, with placeholders, never parameter values. */
+export const ALERT_ANNOTATION_STATEMENT = 'statement';

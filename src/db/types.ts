@@ -1,9 +1,8 @@
 /**
- * Public types of the database service: its options (one interface, a comment per field with its
- * default), call options, results, health and statistics.
+ * Public types of the database service: call options, results, health and statistics. Its options
+ * are the input type of the schema in `options.ts`.
  */
 import type { Pool } from 'pg';
-import type { PerfSidecarConfig } from '../config.ts';
 
 /** A result row: column name to value, as pg parses it. */
 export type Row = Record<string, unknown>;
@@ -166,119 +165,6 @@ export interface DatabaseStats {
   readonly explains: number;
   /** Tables in the catalogue cache. */
   readonly cachedTables: number;
-}
-
-/** Options of the embedded PostgreSQL (PGlite on a loopback port). */
-export interface EmbeddedPostgresOptions {
-  /**
-   * Where PGlite keeps its files. Default: in memory (the data is gone when the process ends).
-   * A directory path persists it.
-   */
-  readonly dataDir?: string;
-  /**
-   * Connections the socket server accepts at once. Default: the pool's `max` (size + overflow) plus
-   * one for the health check when the service starts it, 100 from `startEmbeddedPostgres()`.
-   */
-  readonly maxConnections?: number;
-  /** Loopback port. Default 0 (a free port). */
-  readonly port?: number;
-  /** Longest start-up, ms (PGlite compiles its WebAssembly first). Default 60000. */
-  readonly startTimeoutMs?: number;
-}
-
-/**
- * Options of `createDatabase` and `startDatabase`. Everything is optional; unset fields come
- * from the configuration (`DATABASE_URL`, `DB_*`) or the defaults given here. Every bound is finite.
- */
-export interface DatabaseOptions {
-  /** Configuration to read defaults from. Default: the process configuration (`getConfig()`). */
-  readonly config?: PerfSidecarConfig;
-  /**
-   * PostgreSQL URL. Default `DATABASE_URL`; when neither is set, an embedded PostgreSQL (PGlite) is
-   * started on a loopback port and stopped by `close()`.
-   */
-  readonly url?: string;
-  /** Connections kept open (pg `min`). Default `DB_POOL_SIZE` (20). */
-  readonly poolSize?: number;
-  /** Connections allowed above `poolSize` (pg `max` = size + overflow). Default `DB_MAX_OVERFLOW` (30). */
-  readonly maxOverflow?: number;
-  /**
-   * Longest wait for a connection, seconds (pg `connectionTimeoutMillis`; it also bounds opening a
-   * new connection). Default `DB_POOL_TIMEOUT` (30). Never 0, which would wait forever.
-   */
-  readonly poolTimeoutSeconds?: number;
-  /** Connection lifetime, whole seconds (pg `maxLifetimeSeconds`). Default `DB_POOL_RECYCLE` (3600). */
-  readonly poolRecycleSeconds?: number;
-  /**
-   * A connection idle longer than this is validated with `SELECT 1` before use, and replaced when
-   * dead. Default `DB_PRE_PING_IDLE_SECONDS` (30); 0 validates on every checkout.
-   */
-  readonly prePingIdleSeconds?: number;
-  /**
-   * Idle time after which a connection above `poolSize` (an overflow connection) is closed, seconds
-   * (pg `idleTimeoutMillis`). Default 10.
-   */
-  readonly overflowIdleSeconds?: number;
-  /** Statements slower than this raise `slow_query`, seconds. Default `DB_SLOW_QUERY_SECONDS` (2). */
-  readonly slowQuerySeconds?: number;
-  /** Attach EXPLAIN plans of slow statements to their spans. Default `DB_EXPLAIN_SLOW` (false). */
-  readonly explainSlow?: boolean;
-  /** At most one EXPLAIN per statement text per this many seconds. Default 60. */
-  readonly explainIntervalSeconds?: number;
-  /** Statement texts the EXPLAIN rate limiter remembers (oldest forgotten first). Default 1000. */
-  readonly explainMaxStatements?: number;
-  /** Longest an EXPLAIN may take before it is abandoned, ms. Default 2000. */
-  readonly explainTimeoutMs?: number;
-  /** Longest plan (JSON characters) put on a span event; longer plans are cut. Default 16384. */
-  readonly maxPlanLength?: number;
-  /** `getByFilter` limit when none is given. Default 100. */
-  readonly defaultLimit?: number;
-  /** Largest `getByFilter` limit; larger ones are capped to it. Default 1000. */
-  readonly maxLimit?: number;
-  /** Largest `getByFilter` offset (deep offsets scan and drop rows). Default 100000. */
-  readonly maxOffset?: number;
-  /** Most operations in one `executeBatch`. Default 1000. */
-  readonly maxBatchSize?: number;
-  /** Tables whose columns are cached. Default 256. */
-  readonly maxCachedTables?: number;
-  /** How long cached columns are trusted, seconds (added columns appear after it). Default 300. */
-  readonly catalogueTtlSeconds?: number;
-  /** Longest statement text (characters) put in spans and alerts; longer ones are cut. Default 2048. */
-  readonly maxStatementLength?: number;
-  /**
-   * Longest `close()` waits for checked-out connections to come back, seconds; after it the pool is
-   * left to end on its own and the embedded server (if any) is stopped anyway. Default 10.
-   */
-  readonly closeTimeoutSeconds?: number;
-  /** Longest `getHealthStatus()` waits for `SELECT 1`, seconds. Default 5. */
-  readonly healthTimeoutSeconds?: number;
-  /**
-   * Server-side `statement_timeout` of every pooled connection, seconds. Default: unset (the
-   * server's setting).
-   */
-  readonly statementTimeoutSeconds?: number;
-  /**
-   * Open pool connections in pg's pipeline mode, so that a batch is sent in one write instead of a
-   * round trip per statement. Default true. Pipeline mode refuses pg-cursor, pg-query-stream and the
-   * `rows` query option on these connections.
-   */
-  readonly pipeline?: boolean;
-  /** `application_name` of the connections (visible in `pg_stat_activity`). Default `perf-sidecar`. */
-  readonly applicationName?: string;
-  /**
-   * Schemas `getById` / `getByFilter` may read, matched exactly. Default `DB_ALLOWED_SCHEMAS`, else
-   * every schema but the system ones (`pg_catalog`, `information_schema`, `pg_toast`, `pg_temp_*`,
-   * any `pg_*`), which are refused unless listed here or in `allowedTables`. `query()` is not
-   * restricted: its SQL is the app's own.
-   */
-  readonly allowedSchemas?: readonly string[];
-  /**
-   * `schema.table` names `getById` / `getByFilter` may read, besides the tables of
-   * `allowedSchemas`; when given without `allowedSchemas`, only these. Default `DB_ALLOWED_TABLES`.
-   */
-  readonly allowedTables?: readonly string[];
-  /** Embedded PostgreSQL options, used only when there is no URL. */
-  readonly embedded?: EmbeddedPostgresOptions;
 }
 
 /**

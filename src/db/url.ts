@@ -1,8 +1,9 @@
 /**
  * PostgreSQL URLs: the one rule for `DATABASE_URL` and for a URL handed to `createDatabase`.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import { InvalidArgumentError } from '../shared/errors.ts';
+import { accepts } from '../shared/options.ts';
 import { secretUrl } from '../shared/urls.ts';
 
 /** Schemes accepted; SQLAlchemy driver suffixes (`postgresql+asyncpg:`) are dropped. */
@@ -22,6 +23,16 @@ export const databaseUrlText: z.ZodType<string, string> = secretUrl(
   (text) => `postgresql://${text.slice(text.indexOf('://') + 3)}`,
 );
 
+/** The normalised URL, or what is wrong with the value in words that never echo it. */
+function checkDatabaseUrl(url: unknown): { readonly url: string } | { readonly problem: string } {
+  if (typeof url !== 'string' || url.trim() === '') {
+    return { problem: `is ${typeof url === 'string' ? 'empty' : typeof url}` };
+  }
+  const result = databaseUrlText.safeParse(url);
+  if (result.success) return { url: result.data };
+  return { problem: `the value ${result.error.issues[0]?.message ?? 'is invalid'}` };
+}
+
 /**
  * Checks and normalises a PostgreSQL URL handed over in code (rather than in `DATABASE_URL`) by
  * the same rules as `DATABASE_URL`: a URL, a PostgreSQL scheme (SQLAlchemy driver suffixes
@@ -33,18 +44,22 @@ export const databaseUrlText: z.ZodType<string, string> = secretUrl(
  * @throws {InvalidArgumentError} naming the problem and the accepted form.
  */
 export function normaliseDatabaseUrl(url: unknown, argument = 'url'): string {
-  if (typeof url !== 'string' || url.trim() === '') {
-    throw new InvalidArgumentError(
-      argument,
-      `is ${typeof url === 'string' ? 'empty' : typeof url}`,
-      DATABASE_URL_FORM,
-    );
-  }
-  const result = databaseUrlText.safeParse(url);
-  if (result.success) return result.data;
-  throw new InvalidArgumentError(
-    argument,
-    `the value ${result.error.issues[0]?.message ?? 'is invalid'}`,
-    DATABASE_URL_FORM,
-  );
+  const checked = checkDatabaseUrl(url);
+  if ('url' in checked) return checked.url;
+  throw new InvalidArgumentError(argument, checked.problem, DATABASE_URL_FORM);
 }
+
+/**
+ * The `url` option: the rule of {@link normaliseDatabaseUrl} as a schema, so that an options
+ * schema reports a bad URL in the same words (and never echoes it).
+ */
+export const databaseUrlOption: z.ZodType<string, string> = accepts(
+  z.string().transform((text, ctx) => {
+    const checked = checkDatabaseUrl(text);
+    if ('url' in checked) return checked.url;
+    ctx.addIssue({ code: 'custom', message: checked.problem, params: { problem: checked.problem } });
+    return z.NEVER;
+  }),
+  DATABASE_URL_FORM,
+  true,
+);

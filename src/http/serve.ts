@@ -8,7 +8,12 @@ import { type AddressInfo, Server as NetServer } from 'node:net';
 import type { ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
-import { createDatabase, type Database, reportDatabaseAtStart } from '../db/index.ts';
+import {
+  configuredDatabaseOptions,
+  createDatabase,
+  type Database,
+  reportDatabaseAtStart,
+} from '../db/index.ts';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { importPeer } from '../shared/peers.ts';
@@ -72,7 +77,8 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
   let ownsDatabase = false;
   if (options.database) database = options.database;
   else if (options.database === undefined && config.databaseUrl !== undefined) {
-    database = await createDatabase({ url: config.databaseUrl });
+    // The configured pool settings, and alerts through this telemetry (none when it is disabled).
+    database = await createDatabase(configuredDatabaseOptions(config, telemetry));
     ownsDatabase = true;
     // Not awaited: a database that does not answer must not hold up the server.
     void reportDatabaseAtStart(database);

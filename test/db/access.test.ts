@@ -4,7 +4,12 @@
  * environment, narrow or widen what is readable. Against the real PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, type Database, TableNotAllowedError } from '../../src/db/index.ts';
+import {
+  configuredDatabaseOptions,
+  createDatabase,
+  type Database,
+  TableNotAllowedError,
+} from '../../src/db/index.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import {
   countCheckouts,
@@ -42,7 +47,7 @@ async function open(options: Parameters<typeof testDatabase>[0] = {}): Promise<D
 /** A service whose connections run with `search_path` set to `path`. */
 async function withSearchPath(path: string): Promise<Database> {
   const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${path}`)}`;
-  const db = await createDatabase({ config: testConfig(), url, poolSize: 1, maxOverflow: 0 });
+  const db = await createDatabase({ url, poolSize: 1, maxOverflow: 0 });
   opened.push(db);
   return db;
 }
@@ -148,8 +153,9 @@ describe('allow-lists', () => {
   });
 
   it('reads DB_ALLOWED_SCHEMAS and DB_ALLOWED_TABLES from the configuration', async () => {
+    const config = testConfig({ DB_ALLOWED_SCHEMAS: ` ${other} `, DB_ALLOWED_TABLES: `${schema}.users` });
     const db = await createDatabase({
-      config: testConfig({ DB_ALLOWED_SCHEMAS: ` ${other} `, DB_ALLOWED_TABLES: `${schema}.users` }),
+      ...configuredDatabaseOptions(config),
       url: TEST_DATABASE_URL,
       poolSize: 1,
     });

@@ -14,7 +14,7 @@ import {
   startEmbeddedPostgres,
 } from '../../src/db/index.ts';
 import { ROOT } from '../helpers/child.ts';
-import { expectStandardLookups, testConfig, USERS, usersTableStatements } from '../helpers/db.ts';
+import { expectStandardLookups, USERS, usersTableStatements } from '../helpers/db.ts';
 import { rejectionOf } from '../helpers/expect.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -32,7 +32,7 @@ describe('the embedded default (no DATABASE_URL)', () => {
   let db: Database;
 
   beforeAll(async () => {
-    db = await createDatabase({ config: testConfig(), poolSize: 2, maxOverflow: 2 });
+    db = await createDatabase({ poolSize: 2, maxOverflow: 2 });
     await db.executeBatch(usersTableStatements('app'));
   }, 90_000);
 
@@ -94,7 +94,7 @@ describe('the embedded default (no DATABASE_URL)', () => {
 
 describe('the embedded server in a process of its own', () => {
   it('returns before PGlite is up, lets calls wait for it, and runs it in another process', async () => {
-    const db = await createDatabase({ config: testConfig(), poolSize: 1, maxOverflow: 0 });
+    const db = await createDatabase({ poolSize: 1, maxOverflow: 0 });
     try {
       const starting = await db.getHealthStatus();
       expect(starting).toMatchObject({
@@ -177,7 +177,7 @@ describe('startEmbeddedPostgres', () => {
 
   it('refuses bad options before starting anything', async () => {
     await expect(startEmbeddedPostgres({ maxConnections: 0 })).rejects.toThrow(
-      'options.embedded.maxConnections: is 0; expected an integer from 1, at most 2000',
+      'options.maxConnections: is 0; expected an integer from 1 to 2000',
     );
   });
 });

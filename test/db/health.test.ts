@@ -12,7 +12,7 @@ import {
   stopDatabase,
 } from '../../src/db/index.ts';
 import { PerfSidecarError } from '../../src/shared/errors.ts';
-import { admin, testConfig, testDatabase } from '../helpers/db.ts';
+import { admin, testDatabase } from '../helpers/db.ts';
 import { TEST_DATABASE_URL } from '../helpers/env.ts';
 import { rejectionOf } from '../helpers/expect.ts';
 import { OwnPostgres } from '../helpers/postgres-server.ts';
@@ -36,7 +36,7 @@ describe('health of a live server', () => {
   it('passes with the SELECT 1 latency, pool figures and server version, and no password', async () => {
     const url = new URL(TEST_DATABASE_URL);
     url.password = SECRET;
-    db = await createDatabase({ config: testConfig(), url: url.toString(), poolSize: 2, maxOverflow: 3 });
+    db = await createDatabase({ url: url.toString(), poolSize: 2, maxOverflow: 3 });
     const health = await db.getHealthStatus();
     expect(health).toMatchObject({
       status: 'pass',
@@ -69,7 +69,6 @@ describe('health of a server that is not there', () => {
   it('fails at once on a closed port, naming the server without its password', async () => {
     const port = await freePort();
     db = await createDatabase({
-      config: testConfig(),
       url: `postgresql://postgres:${SECRET}@127.0.0.1:${port}/postgres`,
       poolSize: 1,
     });
@@ -87,7 +86,6 @@ describe('health of a server that is not there', () => {
     const port = await freePort();
     await rejectionOf(
       startDatabase({
-        config: testConfig(),
         url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
       }),
       DatabaseUnavailableError,
@@ -99,9 +97,8 @@ describe('health of a server that is not there', () => {
   });
 
   it('startDatabase on a live server is idempotent and getDatabase returns it', async () => {
-    const first = await startDatabase({ config: testConfig(), url: TEST_DATABASE_URL, poolSize: 1 });
+    const first = await startDatabase({ url: TEST_DATABASE_URL, poolSize: 1 });
     const second = await startDatabase({
-      config: testConfig(),
       url: 'postgresql://ignored@127.0.0.1:1/x',
     });
     expect(second).toBe(first);
@@ -123,7 +120,6 @@ describe('health of a server that stops and starts again', () => {
 
   it('passes, fails while the server is stopped, and passes again once it is back', async () => {
     db = await createDatabase({
-      config: testConfig(),
       url: server.url(SECRET),
       poolSize: 2,
       poolTimeoutSeconds: 2,

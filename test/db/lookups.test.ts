@@ -12,7 +12,6 @@ import {
   dropSchema,
   expectStandardLookups,
   sortedUsers,
-  testConfig,
   testDatabase,
   USERS,
   type User,
@@ -73,7 +72,7 @@ describe('lookups on the real PostgreSQL', () => {
 
   it('resolves unqualified names through the search path', async () => {
     const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema},public`)}`;
-    const searchDb = await createDatabase({ config: testConfig(), url, poolSize: 1, maxOverflow: 0 });
+    const searchDb = await createDatabase({ url, poolSize: 1, maxOverflow: 0 });
     try {
       expect(await searchDb.getById<User>('users', 2)).toEqual(USERS[1]);
       expect(await searchDb.getByFilter('codes', { label: 'first' })).toEqual([

@@ -15,9 +15,9 @@ import {
 } from '../../src/db/index.ts';
 import {
   admin,
+  alertOptionsOf,
   createUsers,
   dropSchema,
-  testConfig,
   testDatabase,
   USERS,
   uniqueSchema,
@@ -60,7 +60,7 @@ async function started(
 ): Promise<{ tt: TestTelemetry; db: Database }> {
   t = await startConnectedTelemetry(env);
   const tt = t;
-  db = await testDatabase({ poolSize: 2, maxOverflow: 0, ...options });
+  db = await testDatabase({ ...alertOptionsOf(tt), poolSize: 2, maxOverflow: 0, ...options });
   return { tt, db };
 }
 
@@ -138,6 +138,25 @@ describe('slow-query alerts', () => {
     await db.query('SELECT pg_sleep(0.05)');
     expect(await slowAlerts(tt)).toEqual([]);
     expect(db.stats().slowQueries).toBe(0);
+  });
+
+  it('goes on when the alert sink it was given throws', async () => {
+    const emitted: string[] = [];
+    db = await testDatabase({
+      poolSize: 1,
+      slowQuerySeconds: 0.05,
+      alerts: {
+        emit: (input) => {
+          emitted.push(input.type);
+          throw new Error('sink broken');
+        },
+      },
+    });
+    expect((await db.query<{ one: number }>('SELECT 1 AS one FROM pg_sleep(0.1)')).rows).toEqual([
+      { one: 1 },
+    ]);
+    expect(emitted).toEqual(['slow_query']);
+    expect(db.stats().slowQueries).toBe(1);
   });
 
   it('raises nothing when performance monitoring is disabled', async () => {
@@ -219,13 +238,12 @@ describe('secrets', () => {
     const { tt } = await started();
     // Trust authentication ignores the password; the service must still never show it.
     const good = await createDatabase({
-      config: testConfig(),
       url: withPassword(TEST_DATABASE_URL, secret),
       poolSize: 1,
     });
     const missing = new URL(withPassword(TEST_DATABASE_URL, secret));
     missing.pathname = `/no_such_db_${randomUUID().slice(0, 8)}`;
-    const bad = await createDatabase({ config: testConfig(), url: missing.toString(), poolSize: 1 });
+    const bad = await createDatabase({ url: missing.toString(), poolSize: 1 });
     try {
       await good.getById(users, 1);
       const health = await good.getHealthStatus();

@@ -5,10 +5,16 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { alertRecordSchema } from '../../src/alerts/index.ts';
 import { loadConfig } from '../../src/config.ts';
-import { createDatabase, type Database, PoolExhaustedError } from '../../src/db/index.ts';
-import { poolConfig, resolveSettings } from '../../src/db/pool.ts';
+import {
+  configuredDatabaseOptions,
+  createDatabase,
+  type Database,
+  PoolExhaustedError,
+} from '../../src/db/index.ts';
+import { resolveDatabaseSettings } from '../../src/db/options.ts';
+import { poolConfig } from '../../src/db/pool.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
-import { admin, createUsers, dropSchema, testConfig, testDatabase, uniqueSchema } from '../helpers/db.ts';
+import { admin, alertOptionsOf, createUsers, dropSchema, testDatabase, uniqueSchema } from '../helpers/db.ts';
 import { rejectionOf } from '../helpers/expect.ts';
 import { startConnectedTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -25,7 +31,7 @@ afterEach(async () => {
 describe('pool settings', () => {
   it('maps the SQLAlchemy settings onto pg: max = size + overflow, min = size, timeout, recycle', () => {
     const url = 'postgresql://app:pw@db.internal:6543/arch';
-    const config = poolConfig(resolveSettings({}, loadConfig({}), url), url);
+    const config = poolConfig(resolveDatabaseSettings({ url }), url);
     expect(config).toMatchObject({
       connectionString: url,
       host: 'db.internal',
@@ -46,7 +52,11 @@ describe('pool settings', () => {
       DB_POOL_TIMEOUT: '0.0001',
       DB_POOL_RECYCLE: '60',
     });
-    expect(poolConfig(resolveSettings({ statementTimeoutSeconds: 1.5 }, env, url), url)).toMatchObject({
+    const settings = resolveDatabaseSettings({
+      ...configuredDatabaseOptions(env),
+      statementTimeoutSeconds: 1.5,
+    });
+    expect(poolConfig(settings, url)).toMatchObject({
       max: 5,
       min: 5,
       // 0 would make pg wait forever: the smallest timeout is 1 ms.
@@ -57,26 +67,25 @@ describe('pool settings', () => {
   });
 
   it('refuses bad options, naming them', () => {
-    const config = loadConfig({});
     const problems: [object, string][] = [
-      [{ poolSize: 0 }, 'options.poolSize: is 0; expected an integer from 1, at most 1000'],
-      [{ maxOverflow: -1 }, 'options.maxOverflow: is -1; expected an integer from 0, at most 1000'],
+      [{ poolSize: 0 }, 'options.poolSize: is 0; expected an integer from 1 to 1000'],
+      [{ maxOverflow: -1 }, 'options.maxOverflow: is -1; expected an integer from 0 to 1000'],
       [
         { poolTimeoutSeconds: 0 },
-        'options.poolTimeoutSeconds: is 0; expected a number greater than 0, at most 3600',
+        'options.poolTimeoutSeconds: is 0; expected a number of seconds greater than 0, at most 3600',
       ],
       [
         { poolRecycleSeconds: 1.5 },
-        'options.poolRecycleSeconds: is 1.5; expected an integer from 1, at most 604800',
+        'options.poolRecycleSeconds: is 1.5; expected an integer number of seconds from 1 to 604800',
       ],
       [
         { slowQuerySeconds: Number.NaN },
-        'options.slowQuerySeconds: is NaN; expected a number greater than 0, at most 86400',
+        'options.slowQuerySeconds: is NaN; expected a number of seconds greater than 0, at most 86400',
       ],
       [{ explainSlow: 'yes' }, 'options.explainSlow: is "yes"; expected true or false'],
       [
         { defaultLimit: 500, maxLimit: 100 },
-        'options.defaultLimit: is 500; expected an integer from 1, at most 100',
+        'options.defaultLimit: is 500; expected an integer from 1 to 100 (maxLimit)',
       ],
       [
         { applicationName: 'a\nb' },
@@ -84,27 +93,24 @@ describe('pool settings', () => {
       ],
       [
         { embedded: { port: 70_000 } },
-        'options.embedded.port: is 70000; expected an integer from 0, at most 65535',
+        'options.embedded.port: is 70000; expected an integer from 0 to 65535',
       ],
     ];
     for (const [options, message] of problems) {
-      expect(() => resolveSettings(options, config, undefined)).toThrow(InvalidArgumentError);
-      expect(() => resolveSettings(options, config, undefined)).toThrow(message);
+      expect(() => resolveDatabaseSettings(options)).toThrow(InvalidArgumentError);
+      expect(() => resolveDatabaseSettings(options)).toThrow(message);
     }
   });
 
   it('never echoes a bad URL, which may hold a password', async () => {
     const error = await rejectionOf(
-      createDatabase({ config: testConfig(), url: 'mysql://root:hunter2@db/app' }),
+      createDatabase({ url: 'mysql://root:hunter2@db/app' }),
       InvalidArgumentError,
     );
     expect(error.message).toBe(
       'options.url: the value has the unsupported scheme "mysql:"; expected postgresql://user:password@host:5432/database (postgres://, postgresql+asyncpg:// accepted)',
     );
-    const unparsable = await rejectionOf(
-      createDatabase({ config: testConfig(), url: 'hunter2 not a url' }),
-      InvalidArgumentError,
-    );
+    const unparsable = await rejectionOf(createDatabase({ url: 'hunter2 not a url' }), InvalidArgumentError);
     expect(unparsable.message).toMatch(/^options\.url: the value is not a URL \(value hidden/);
     expect(unparsable.message).not.toContain('hunter2');
   });
@@ -131,6 +137,7 @@ describe('pool exhaustion', () => {
     t = await startConnectedTelemetry();
     const tt = t;
     db = await testDatabase({
+      ...alertOptionsOf(tt),
       poolSize: 1,
       maxOverflow: 1,
       poolTimeoutSeconds: 0.5,
@@ -302,7 +309,7 @@ describe('connections handed back, and close()', () => {
       held.release();
       await closing;
     }
-    expect(resolveSettings({}, loadConfig({}), undefined).closeTimeoutSeconds).toBe(10);
+    expect(resolveDatabaseSettings({}).closeTimeoutSeconds).toBe(10);
   });
 });
 

@@ -7,17 +7,46 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { expect } from 'vitest';
 import { loadConfig, type PerfSidecarConfig } from '../../src/config.ts';
-import { createDatabase, type Database, type DatabaseOptions, type Row } from '../../src/db/index.ts';
+import {
+  configuredDatabaseOptions,
+  createDatabase,
+  type Database,
+  type DatabaseOptions,
+  type Row,
+} from '../../src/db/index.ts';
 import { TEST_DATABASE_URL } from './env.ts';
+import type { TestTelemetry } from './telemetry.ts';
 
 /** A configuration for tests: quiet logs, the given variables on top. */
 export function testConfig(env: Record<string, string> = {}): PerfSidecarConfig {
   return loadConfig({ LOG_LEVEL: 'warn', ...env });
 }
 
-/** A database service on the shared test database, quiet logs, `options` on top. */
+/** The options the configuration sets, and the variable that sets each. */
+export const DB_VARIABLES: Readonly<Record<string, string>> = {
+  poolSize: 'DB_POOL_SIZE',
+  maxOverflow: 'DB_MAX_OVERFLOW',
+  poolTimeoutSeconds: 'DB_POOL_TIMEOUT',
+  poolRecycleSeconds: 'DB_POOL_RECYCLE',
+  prePingIdleSeconds: 'DB_PRE_PING_IDLE_SECONDS',
+  slowQuerySeconds: 'DB_SLOW_QUERY_SECONDS',
+  explainSlow: 'DB_EXPLAIN_SLOW',
+  allowedSchemas: 'DB_ALLOWED_SCHEMAS',
+  allowedTables: 'DB_ALLOWED_TABLES',
+};
+
+/** A database service on the shared test database, `options` on top. */
 export function testDatabase(options: DatabaseOptions = {}): Promise<Database> {
-  return createDatabase({ config: testConfig(), url: TEST_DATABASE_URL, ...options });
+  return createDatabase({ url: TEST_DATABASE_URL, ...options });
+}
+
+/**
+ * The alert options a started test telemetry gives a service, as the sidecar passes them: its sink
+ * and service name, or nothing when monitoring is disabled.
+ */
+export function alertOptionsOf(t: TestTelemetry): Pick<DatabaseOptions, 'alerts' | 'serviceName'> {
+  const { alerts, serviceName } = configuredDatabaseOptions(t.telemetry.config, t.telemetry);
+  return alerts === undefined ? {} : { alerts, serviceName };
 }
 
 /** A schema name nobody else uses. */
