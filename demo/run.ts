@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AlertType,
+  configuredDatabaseOptions,
   createCache,
   createDatabase,
   type Database,
@@ -78,7 +79,9 @@ async function failStart(what: string, error: unknown, db?: Database): Promise<n
   process.exit(1);
 }
 
-const db = await createDatabase().catch((error: unknown) => failStart('could not open the database', error));
+const db = await createDatabase(configuredDatabaseOptions(config, telemetry)).catch((error: unknown) =>
+  failStart('could not open the database', error),
+);
 const sidecar = await startDemoSidecar({
   host: options.host ?? config.server.host,
   port: options.port ?? config.server.port,

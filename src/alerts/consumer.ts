@@ -17,7 +17,7 @@ import { untraced } from '../shared/tracing.ts';
 import { type AlertRecord, alertRecordSchema } from './schema.ts';
 
 /** Options of {@link consumeAlerts}: one schema holding each option's type, default and bounds. */
-const consumeAlertsSchema = z.strictObject({
+const consumeAlertsFields = {
   /**
    * A connection to the Redis holding the list. It is duplicated: blocking reads run on a
    * connection of their own, and the given one is left as it was.
@@ -41,7 +41,9 @@ const consumeAlertsSchema = z.strictObject({
   blockSeconds: decimal(0, 60, { unit: 'seconds', minExclusive: true }).default(1),
   /** Stops the consumer when aborted. */
   signal: z.instanceof(AbortSignal).optional(),
-});
+};
+const consumeAlertsSchema: z.ZodObject<typeof consumeAlertsFields, z.core.$strict> =
+  z.strictObject(consumeAlertsFields);
 
 /** Options of {@link consumeAlerts}. */
 export type ConsumeAlertsOptions = z.input<typeof consumeAlertsSchema>;

@@ -56,7 +56,7 @@ export interface SystemHealth {
 }
 
 /** Thresholds and sources of {@link HealthChecker}: one schema with each option's default and bounds. */
-const healthCheckerSchema = z.strictObject({
+const healthCheckerFields = {
   /** The running telemetry whose process, alerts and Redis are checked. */
   telemetry: withMethods<Telemetry>(['renderPrometheus'], 'a telemetry returned by startTelemetry()'),
   /** Database to check; absent: no `postgres:responseTime` check. */
@@ -69,7 +69,9 @@ const healthCheckerSchema = z.strictObject({
   redisWarnMs: decimal(0, 60_000, { unit: 'ms', minExclusive: true }).default(100),
   /** Minutes during which a dropped alert record keeps `alerts:dropped` at warn. */
   droppedWarnMinutes: decimal(0, 1440, { unit: 'minutes', minExclusive: true }).default(5),
-});
+};
+const healthCheckerSchema: z.ZodObject<typeof healthCheckerFields, z.core.$strict> =
+  z.strictObject(healthCheckerFields);
 
 /** Options of {@link HealthChecker}. */
 export type HealthCheckerOptions = z.input<typeof healthCheckerSchema>;

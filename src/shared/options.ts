@@ -88,15 +88,23 @@ export function defaultOf(schema: z.ZodType): unknown {
   return undefined;
 }
 
+/** `schema` without its wrappers (`.optional()`, `.default()`, ...). */
+function unwrapped(schema: z.ZodType): z.ZodType {
+  let current = schema;
+  while (WRAPPERS.has(definitionOf(current).type)) {
+    const inner = definitionOf(current).innerType;
+    if (inner === undefined) break;
+    current = inner;
+  }
+  return current;
+}
+
 /** The schema at `path` inside `schema` (object fields, array elements, record values). */
 function schemaAt(schema: z.ZodType, path: readonly PropertyKey[]): z.ZodType | undefined {
   let current: z.ZodType | undefined = schema;
   for (const key of path) {
-    while (current !== undefined && WRAPPERS.has(definitionOf(current).type)) {
-      current = definitionOf(current).innerType;
-    }
     if (current === undefined) return undefined;
-    const def = definitionOf(current);
+    const def = definitionOf(unwrapped(current));
     if (def.type === 'object') current = def.shape?.[String(key)];
     else if (def.type === 'array') current = def.element;
     else if (def.type === 'record') current = def.valueType;
@@ -156,7 +164,9 @@ export function invalidArgument(
   const issue = error.issues[0];
   if (issue === undefined) return new InvalidArgumentError(argument, 'is invalid', 'a valid value');
   if (issue.code === 'unrecognized_keys') {
-    const known = Object.keys(definitionOf(schemaAt(schema, issue.path) ?? schema).shape ?? {}).sort();
+    const known = Object.keys(
+      definitionOf(unwrapped(schemaAt(schema, issue.path) ?? schema)).shape ?? {},
+    ).sort();
     return new InvalidArgumentError(
       argumentName(argument, [...issue.path, issue.keys[0] ?? '']),
       `is not ${context.what ?? 'a known option'}`,

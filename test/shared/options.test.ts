@@ -116,3 +116,14 @@ describe('option schemas', () => {
     );
   });
 });
+
+describe('unknown keys in a nested optional object', () => {
+  it("list the nested object's keys", () => {
+    const nested = z.strictObject({
+      embedded: z.strictObject({ port: integer(0, 65_535).default(0) }).optional(),
+    });
+    expect(() => parseOptions(nested, { embedded: { portt: 1 } })).toThrow(
+      'options.embedded.portt: is not a known option; expected one of port',
+    );
+  });
+});

@@ -10,7 +10,7 @@ import type { Telemetry } from '../../telemetry/index.ts';
 import { MAX_TARGET_SECONDS } from '../../telemetry/operations.ts';
 
 /** The performance middleware's options. */
-export const performanceOptionsSchema = z.strictObject({
+const performanceOptionFields = {
   /**
    * One pino log line per request (method, route template, status, duration, trace id,
    * correlation id; never the query string or headers). Default true.
@@ -32,7 +32,11 @@ export const performanceOptionsSchema = z.strictObject({
     ['renderPrometheus'],
     'a telemetry returned by startTelemetry()',
   ).optional(),
-});
+};
+
+/** The performance middleware's options (fields documented above, kept in the published types). */
+export const performanceOptionsSchema: z.ZodObject<typeof performanceOptionFields, z.core.$strict> =
+  z.strictObject(performanceOptionFields);
 
 /** Options of `performanceMiddleware` and `addPerformanceMiddleware`. */
 export type PerformanceMiddlewareOptions = z.input<typeof performanceOptionsSchema>;
