@@ -4,9 +4,12 @@
  * like the configuration object, so the configuration's type, its defaults, the error messages and
  * the documentation table all come from here.
  */
+
+import type { z } from 'zod';
+import { databaseOptionFields as db } from '../db/options.ts';
 import { DATABASE_URL_FORM, databaseUrlText } from '../db/url.ts';
 import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
-import { accepts, decimal, expectedOf, integer } from '../shared/options.ts';
+import { accepts, decimal, defaultOf, expectedOf, integer, unwrapped } from '../shared/options.ts';
 import { redisUrlText, secretUrl } from '../shared/urls.ts';
 import { MAX_TARGET_SECONDS } from '../telemetry/operations.ts';
 import {
@@ -87,6 +90,23 @@ function variable<T>(
   };
 }
 
+/**
+ * A variable that is the default of a part's option: the option's schema gives the bounds, the
+ * accepted form and the default, so the two cannot disagree.
+ *
+ * @param text builds the text parser from the option's value schema.
+ */
+function optionVariable(
+  name: string,
+  text: (value: z.ZodNumber) => TextSchema<number>,
+  option: z.ZodType,
+  description: string,
+): Variable<number> {
+  const fallback = defaultOf(option);
+  if (typeof fallback !== 'number') throw new Error(`${name}: its option has no numeric default`);
+  return variable(name, text(unwrapped(option) as z.ZodNumber), fallback, description);
+}
+
 const otlpEndpointText = secretUrl((p) => p === 'http:' || p === 'https:', 'token');
 const serviceNameForm = '1 to 128 letters, digits, spaces or _ . : / -';
 
@@ -114,47 +134,47 @@ export const SETTINGS = {
   /** Connection-pool and query settings of the database service (`DB_*`). */
   db: {
     /** `DB_POOL_SIZE` */
-    poolSize: variable('DB_POOL_SIZE', wholeNumberText(integer(1, 1000)), 20, 'Connections kept warm.'),
+    poolSize: optionVariable('DB_POOL_SIZE', wholeNumberText, db.poolSize, 'Connections kept warm.'),
     /** `DB_MAX_OVERFLOW` */
-    maxOverflow: variable(
+    maxOverflow: optionVariable(
       'DB_MAX_OVERFLOW',
-      wholeNumberText(integer(0, 1000)),
-      30,
+      wholeNumberText,
+      db.maxOverflow,
       'Extra connections above the pool size under load.',
     ),
     /** `DB_POOL_TIMEOUT` */
-    poolTimeoutSeconds: variable(
+    poolTimeoutSeconds: optionVariable(
       'DB_POOL_TIMEOUT',
-      decimalText(decimal(0, 3600, { unit: 'seconds', minExclusive: true })),
-      30,
+      decimalText,
+      db.poolTimeoutSeconds,
       'Seconds to wait for a free connection.',
     ),
     /** `DB_POOL_RECYCLE` */
-    poolRecycleSeconds: variable(
+    poolRecycleSeconds: optionVariable(
       'DB_POOL_RECYCLE',
-      wholeNumberText(integer(1, 604_800, 'seconds')),
-      3600,
+      wholeNumberText,
+      db.poolRecycleSeconds,
       'Seconds after which a connection is closed and replaced.',
     ),
     /** `DB_PRE_PING_IDLE_SECONDS` */
-    prePingIdleSeconds: variable(
+    prePingIdleSeconds: optionVariable(
       'DB_PRE_PING_IDLE_SECONDS',
-      wholeNumberText(integer(0, 86_400, 'seconds'), '0 validates on every checkout'),
-      30,
+      (value) => wholeNumberText(value, '0 validates on every checkout'),
+      db.prePingIdleSeconds,
       'A connection idle longer than this is validated with SELECT 1 before it is handed out.',
     ),
     /** `DB_SLOW_QUERY_SECONDS` */
-    slowQuerySeconds: variable(
+    slowQuerySeconds: optionVariable(
       'DB_SLOW_QUERY_SECONDS',
-      decimalText(decimal(0, MAX_TARGET_SECONDS, { unit: 'seconds', minExclusive: true })),
-      2,
+      decimalText,
+      db.slowQuerySeconds,
       'A database service statement slower than this raises slow_query.',
     ),
     /** `DB_EXPLAIN_SLOW` */
     explainSlow: variable(
       'DB_EXPLAIN_SLOW',
       booleanText,
-      false,
+      defaultOf(db.explainSlow) as boolean,
       'Attach the EXPLAIN (FORMAT JSON) plan of a slow statement to its span, at most once a minute per statement.',
     ),
     /** `DB_ALLOWED_SCHEMAS` */

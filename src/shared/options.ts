@@ -89,7 +89,7 @@ export function defaultOf(schema: z.ZodType): unknown {
 }
 
 /** `schema` without its wrappers (`.optional()`, `.default()`, ...). */
-function unwrapped(schema: z.ZodType): z.ZodType {
+export function unwrapped(schema: z.ZodType): z.ZodType {
   let current = schema;
   while (WRAPPERS.has(definitionOf(current).type)) {
     const inner = definitionOf(current).innerType;
