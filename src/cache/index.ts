@@ -14,16 +14,11 @@ export {
   type RedisCacheStats,
 } from './cache.ts';
 export { type CachedOptions, type CachedWrapper, cached } from './cached.ts';
+export type { GetOrSetOptions, SetOptions } from './call-options.ts';
 export type { BreakerState } from './circuit-breaker.ts';
 export { CacheClosedError, CacheFactoryTimeoutError } from './errors.ts';
 export { closeCache, getCache, initializeCache, startCache, stopCache } from './module.ts';
-export {
-  CACHE_DEFAULTS,
-  type CacheOptions,
-  type GetOrSetOptions,
-  type SetOptions,
-} from './options.ts';
-export { assertJsonRoundTrip, type CacheSerializer, jsonSerializer, MAX_VALUE_DEPTH } from './serializer.ts';
+export { CACHE_DEFAULTS, type CacheOptions } from './options.ts';
 export {
   ATTR_CACHE_LEVEL,
   ATTR_CACHE_NAME,
@@ -36,4 +31,5 @@ export {
   METRIC_CACHE_LOOKUPS,
   METRIC_CACHE_REDIS_DURATION,
   METRIC_CACHE_SIZE,
-} from './telemetry.ts';
+} from './semconv.ts';
+export { assertJsonRoundTrip, type CacheSerializer, jsonSerializer, MAX_VALUE_DEPTH } from './serializer.ts';
