@@ -220,8 +220,9 @@ export const cacheOptionsSchema = z
     logger: withMethods<Logger>(['debug', 'info', 'warn', 'error'], 'a pino Logger').optional(),
   })
   .superRefine((o, ctx) => {
+    // The value judged may be a default the caller never wrote: the problem names it either way.
     const refuse = (option: keyof typeof o, expected: string) => {
-      const params: IssueParams = { expected };
+      const params: IssueParams = { problem: `is ${String(o[option])}`, expected };
       ctx.addIssue({ code: 'custom', path: [option], message: expected, params });
     };
     if (o.maxEntryBytes > o.maxBytes)

@@ -8,7 +8,7 @@
  * the invalidation log's (a set or delete seen since a read or factory started wins over it).
  */
 import type { Logger } from 'pino';
-import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
+import { InvalidArgumentError } from '../shared/errors.ts';
 import { encodeKeysMessage } from './bus/messages.ts';
 import { NO_TAGS, type ResolvedCallOptions } from './call-options.ts';
 import type { MemoryDriver, MemoryEntry } from './drivers/memory.ts';
@@ -19,12 +19,13 @@ import {
   decodeEnvelope,
   ENVELOPE_FORMAT,
   encodeEnvelopeTail,
+  memoryEntryOf,
 } from './envelope.ts';
 import { withKey } from './errors.ts';
 import type { InvalidationLog } from './invalidation-log.ts';
 import type { ResolvedCacheOptions } from './options.ts';
 import { FAILED, type RedisLink } from './redis-link.ts';
-import { deepFreeze } from './serializer.ts';
+import { deepFreeze, serializeWithin } from './serializer.ts';
 import type { CacheCounters } from './stats.ts';
 import { INVALID, type Snapshot, type TagVersions } from './tags.ts';
 
@@ -37,14 +38,11 @@ export interface Stale {
   readonly entry: MemoryEntry;
 }
 
-/** What an L2 read found. */
+/** What an L2 read found: a fresh `value`, or a `stale` copy within grace, and the versions a write needs. */
 export interface L2Result {
-  /** Whether a fresh, valid value was found. */
   readonly found: boolean;
   readonly value?: unknown;
-  /** A stale copy within its entry's grace, when no fresh one was found. */
   readonly stale?: Stale;
-  /** Versions for a write: the prefix, then each requested tag. */
   readonly snapshot: Snapshot;
 }
 
@@ -78,17 +76,19 @@ export class TwoLevelHandler {
   readonly #tags: TagVersions;
   readonly #log: InvalidationLog;
   readonly #c: CacheCounters;
-  readonly #options: TwoLevelOptions;
+  readonly #closed: () => boolean;
+  readonly #logger: Logger;
   #lastNotCachedLog = 0;
 
   constructor(options: TwoLevelOptions) {
-    this.#options = options;
     this.#o = options.options;
     this.#l1 = options.l1;
     this.#redis = options.redis;
     this.#tags = options.tags;
     this.#log = options.log;
     this.#c = options.counters;
+    this.#closed = options.closed;
+    this.#logger = options.logger;
   }
 
   /** `get`'s memory step: the fresh, trustworthy value of `key`, or {@link MISS} (counted either way). */
@@ -189,17 +189,7 @@ export class TwoLevelHandler {
       this.#c.l2Misses++;
       return { found: false, snapshot };
     }
-    const entry: MemoryEntry = {
-      value,
-      freshUntil: at + freshMs,
-      staleUntil: at + freshMs + envelope.graceMs,
-      globalVersion: envelope.globalVersion,
-      tags: envelope.tags,
-      versions: envelope.versions,
-      bytes: Buffer.byteLength(envelope.payload),
-      retryAt: 0,
-      absent: envelope.absent,
-    };
+    const entry = memoryEntryOf(envelope, value, at + freshMs);
     // A set or delete of this key seen since the read left means the reply may be older: serve it,
     // but do not keep it.
     if (!this.#log.invalidatedSince(key, issued)) this.#l1.set(key, entry);
@@ -232,7 +222,9 @@ export class TwoLevelHandler {
     let text: string;
     let frozen: unknown;
     try {
-      text = absent ? absentPayload(value as null | undefined) : this.#serialize(value);
+      text = absent
+        ? absentPayload(value as null | undefined)
+        : serializeWithin(this.#o.serializer, value, this.#o.maxValueBytes);
       frozen = absent ? value : deepFreeze(this.#o.serializer.deserialize(text));
     } catch (error) {
       throw withKey(error, key);
@@ -257,7 +249,7 @@ export class TwoLevelHandler {
       this.#notCached(undefined);
       return frozen;
     }
-    if (this.#options.closed()) return frozen;
+    if (this.#closed()) return frozen;
     if (absent) this.#c.factoryAbsent++;
     // Own writes count as invalidations too: an L2 read already on its way must not put the older
     // value back in memory over this one.
@@ -323,33 +315,12 @@ export class TwoLevelHandler {
     this.#l1.delete(key);
   }
 
-  /** The value as text, checked to be a string within `maxValueBytes`. */
-  #serialize(value: unknown): string {
-    const text = this.#o.serializer.serialize(value);
-    if (typeof text !== 'string') {
-      throw new InvalidArgumentError(
-        'options.serializer',
-        `serialize() returned ${describeValue(text)}`,
-        'a serializer whose serialize() returns a string',
-      );
-    }
-    const bytes = Buffer.byteLength(text);
-    if (bytes > this.#o.maxValueBytes) {
-      throw new InvalidArgumentError(
-        'value',
-        `is ${bytes} bytes serialized, over maxValueBytes (${this.#o.maxValueBytes})`,
-        'a smaller value, or a larger maxValueBytes',
-      );
-    }
-    return text;
-  }
-
   #notCached(reason: string | undefined): void {
     this.#c.notCached++;
     const now = performance.now();
     if (reason === undefined || now - this.#lastNotCachedLog < 30_000) return;
     this.#lastNotCachedLog = now;
-    this.#options.logger.warn(
+    this.#logger.warn(
       { cache: this.#o.name, reason },
       'cache returned a factory result without caching it (repeats silenced for 30 s)',
     );
