@@ -2,7 +2,8 @@
  * Names of the cache's metrics, attributes, attribute values and spans. Constants only, with no
  * imports, so that dashboards, tests and the root `perf-sidecar/semconv` entry can read them
  * without loading the cache (or OpenTelemetry). Every metric and attribute name the cache records
- * comes from here.
+ * comes from here, except the stable OpenTelemetry ones (`db.system.name`), which come from
+ * `@opentelemetry/semantic-conventions`.
  */
 
 /** Observable counter of lookups, by `cache.name`, `cache.level` and `cache.result`. */
@@ -28,8 +29,6 @@ export const ATTR_CACHE_LEVEL = 'cache.level';
 export const ATTR_CACHE_RESULT = 'cache.result';
 /** Attribute: the Redis round trip (`read`, `write`, `delete`, `invalidate`, `versions`, `clock`). */
 export const ATTR_CACHE_OPERATION = 'cache.operation';
-/** Attribute of the OpenTelemetry database conventions, set on the cache's Redis spans. */
-export const ATTR_DB_SYSTEM_NAME = 'db.system.name';
 
 /** Value of {@link ATTR_CACHE_LEVEL}: the in-process LRU. */
 export const CACHE_LEVEL_MEMORY = 'memory';
@@ -41,8 +40,12 @@ export const CACHE_RESULT_HIT = 'hit';
 export const CACHE_RESULT_MISS = 'miss';
 /** Value of {@link ATTR_CACHE_RESULT}: a stale value was served within its grace period. */
 export const CACHE_RESULT_STALE = 'stale';
-/** Value of {@link ATTR_DB_SYSTEM_NAME} on the cache's spans. */
-export const DB_SYSTEM_REDIS = 'redis';
+/**
+ * `db.system.name` of the cache's Redis spans. Incubating in OpenTelemetry's conventions, so copied
+ * here as the contrib instrumentations do (the stable attribute name itself comes from
+ * `@opentelemetry/semantic-conventions`, as in db/semconv.ts).
+ */
+export const DB_SYSTEM_NAME_VALUE_REDIS = 'redis';
 
 /** Span around one factory run (the factory's own spans are its children). */
 export const SPAN_CACHE_FACTORY = 'cache.factory';

@@ -21,6 +21,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
+import { ATTR_DB_SYSTEM_NAME } from '@opentelemetry/semantic-conventions';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import { ATTR_PERF_OUTCOME, OUTCOME_ERROR, OUTCOME_OK } from '../telemetry/semconv.ts';
 import {
@@ -28,13 +29,12 @@ import {
   ATTR_CACHE_NAME,
   ATTR_CACHE_OPERATION,
   ATTR_CACHE_RESULT,
-  ATTR_DB_SYSTEM_NAME,
   CACHE_LEVEL_MEMORY,
   CACHE_LEVEL_REDIS,
   CACHE_RESULT_HIT,
   CACHE_RESULT_MISS,
   CACHE_RESULT_STALE,
-  DB_SYSTEM_REDIS,
+  DB_SYSTEM_NAME_VALUE_REDIS,
   METRIC_CACHE_BREAKER_OPEN,
   METRIC_CACHE_ENTRIES,
   METRIC_CACHE_EVICTIONS,
@@ -96,7 +96,7 @@ export class CacheTelemetry {
     this.#spanAttributes = Object.fromEntries(
       OPERATIONS.map((op) => [
         op,
-        named({ [ATTR_CACHE_OPERATION]: op, [ATTR_DB_SYSTEM_NAME]: DB_SYSTEM_REDIS }),
+        named({ [ATTR_CACHE_OPERATION]: op, [ATTR_DB_SYSTEM_NAME]: DB_SYSTEM_NAME_VALUE_REDIS }),
       ]),
     ) as Record<RedisOperation, Attributes>;
     this.#factoryAttributes = {

@@ -2,9 +2,9 @@
  * The drivers against their contracts (memory, Redis, and the chaos driver passing through), and
  * the chaos driver's own faults.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryDriver } from '../../src/cache/drivers/memory.ts';
-import { RedisNotReadyError } from '../../src/cache/drivers/redis.ts';
+import { type RedisDriver, RedisNotReadyError } from '../../src/cache/drivers/redis.ts';
 import { ChaosDriver } from '../helpers/cache-chaos.ts';
 import {
   memoryKeyValue,
@@ -57,85 +57,68 @@ describe('memory driver beyond the contract', () => {
 });
 
 describe('chaos driver faults', () => {
-  async function chaos() {
-    const opened = await openTestRedisDriver();
-    return { ...opened, chaos: new ChaosDriver(opened.driver) };
-  }
+  let driver: RedisDriver;
+  let c: ChaosDriver;
+  let cleanup: () => Promise<void>;
+  beforeEach(async () => {
+    ({ driver, cleanup } = await openTestRedisDriver());
+    c = new ChaosDriver(driver);
+  });
+  afterEach(async () => {
+    await driver.close();
+    await cleanup();
+  });
 
   it('fails the next call of one operation only, without reaching Redis', async () => {
-    const { driver, chaos: c, cleanup } = await chaos();
-    try {
-      c.failNext('versions', new Error('injected'));
-      await expect(c.versions(['t'])).rejects.toThrow('injected');
-      expect(await c.read('k', [])).toMatchObject({ text: undefined });
-      expect(await c.versions(['t'])).toEqual([0]);
-      expect(c.sent).toEqual(['read', 'versions']);
-    } finally {
-      await driver.close();
-      await cleanup();
-    }
+    c.failNext('versions', new Error('injected'));
+    await expect(c.versions(['t'])).rejects.toThrow('injected');
+    expect(await c.read('k', [])).toMatchObject({ text: undefined });
+    expect(await c.versions(['t'])).toEqual([0]);
+    expect(c.sent).toEqual(['read', 'versions']);
   });
 
   it('holds a request until released (nothing sent), and a reply after it was sent', async () => {
-    const { driver, chaos: c, cleanup } = await chaos();
-    try {
-      const request = c.holdNext('invalidate', 'request');
-      let invalidated = false;
-      const invalidating = c.invalidate(['t'], 'me', 60_000).then(() => {
-        invalidated = true;
-      });
-      await request.reached;
-      expect(c.sent).toEqual([]);
-      expect(await driver.versions(['t'])).toEqual([0]);
-      expect(invalidated).toBe(false);
-      request.release();
-      await invalidating;
-      const [version = 0] = await driver.versions(['t']);
-      expect(version).toBeGreaterThan(0);
+    const request = c.holdNext('invalidate', 'request');
+    let invalidated = false;
+    const invalidating = c.invalidate(['t'], 'me', 60_000).then(() => {
+      invalidated = true;
+    });
+    await request.reached;
+    expect(c.sent).toEqual([]);
+    expect(await driver.versions(['t'])).toEqual([0]);
+    expect(invalidated).toBe(false);
+    request.release();
+    await invalidating;
+    const [version = 0] = await driver.versions(['t']);
+    expect(version).toBeGreaterThan(0);
 
-      const reply = c.holdNext('invalidate');
-      const second = c.invalidate(['t'], 'me', 60_000);
-      await reply.reached;
-      // Sent and applied: Redis has the new version while the caller still waits for the reply.
-      const [applied = 0] = await driver.versions(['t']);
-      expect(applied).toBeGreaterThan(version);
-      reply.release();
-      expect(await second).toEqual([applied]);
-      expect(c.sent).toEqual(['invalidate', 'invalidate']);
-    } finally {
-      await driver.close();
-      await cleanup();
-    }
+    const reply = c.holdNext('invalidate');
+    const second = c.invalidate(['t'], 'me', 60_000);
+    await reply.reached;
+    // Sent and applied: Redis has the new version while the caller still waits for the reply.
+    const [applied = 0] = await driver.versions(['t']);
+    expect(applied).toBeGreaterThan(version);
+    reply.release();
+    expect(await second).toEqual([applied]);
+    expect(c.sent).toEqual(['invalidate', 'invalidate']);
   });
 
   it('delays a call and then passes it through', async () => {
-    const { driver, chaos: c, cleanup } = await chaos();
-    try {
-      c.delayNext('ping', 20);
-      await c.ping();
-      expect(c.sent).toEqual(['ping']);
-    } finally {
-      await driver.close();
-      await cleanup();
-    }
+    c.delayNext('ping', 20);
+    await c.ping();
+    expect(c.sent).toEqual(['ping']);
   });
 
   it('reports itself disconnected, refuses calls as the real driver does, and tells listeners when back', async () => {
-    const { driver, chaos: c, cleanup } = await chaos();
-    try {
-      let ready = 0;
-      c.onReady(() => ready++);
-      c.disconnect();
-      expect(c.connected).toBe(false);
-      await expect(c.read('k', [])).rejects.toBeInstanceOf(RedisNotReadyError);
-      expect(c.sent).toEqual([]);
-      c.reconnect();
-      expect(c.connected).toBe(true);
-      expect(ready).toBe(1);
-      expect(await c.read('k', [])).toMatchObject({ text: undefined });
-    } finally {
-      await driver.close();
-      await cleanup();
-    }
+    let ready = 0;
+    c.onReady(() => ready++);
+    c.disconnect();
+    expect(c.connected).toBe(false);
+    await expect(c.read('k', [])).rejects.toBeInstanceOf(RedisNotReadyError);
+    expect(c.sent).toEqual([]);
+    c.reconnect();
+    expect(c.connected).toBe(true);
+    expect(ready).toBe(1);
+    expect(await c.read('k', [])).toMatchObject({ text: undefined });
   });
 });

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ResolvedCallOptions } from '../../src/cache/call-options.ts';
 import { CacheFactoryTimeoutError } from '../../src/cache/errors.ts';
 import { isStale, MISS, type Stale } from '../../src/cache/two-level.ts';
-import { CacheFixture } from '../helpers/cache.ts';
+import { CacheFixture, callOptions } from '../helpers/cache.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 let f: CacheFixture;
@@ -14,13 +14,8 @@ afterEach(async () => {
   await f.cleanup();
 });
 
-const call = (over: Partial<ResolvedCallOptions> = {}): ResolvedCallOptions => ({
-  ttlMs: 60_000,
-  absentTtlMs: 30_000,
-  graceMs: 60_000,
-  tags: [],
-  ...over,
-});
+/** Per-call options with a 60 s grace. */
+const call = (over: Partial<ResolvedCallOptions> = {}) => callOptions({ graceMs: 60_000, ...over });
 
 function gate<T>(): { promise: Promise<T>; open: (value: T) => void } {
   let open!: (value: T) => void;

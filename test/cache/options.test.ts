@@ -5,15 +5,11 @@ import { jsonSerializer } from '../../src/cache/serializer.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { getLogger } from '../../src/shared/logger.ts';
 import { defaultOf, expectedOf } from '../../src/shared/options.ts';
+import { rejectionOf } from '../helpers/expect.ts';
 
-function refusal(options: unknown): InvalidArgumentError {
-  try {
-    resolveCacheOptions(options as never);
-  } catch (error) {
-    if (error instanceof InvalidArgumentError) return error;
-    throw error;
-  }
-  throw new Error('resolved without an error');
+/** The error resolving `options` throws. */
+function refusal(options: unknown): Promise<InvalidArgumentError> {
+  return rejectionOf((async () => resolveCacheOptions(options as never))(), InvalidArgumentError);
 }
 
 describe('cache options schema', () => {
@@ -69,35 +65,37 @@ describe('cache options schema', () => {
     expect(Object.isFrozen(resolved)).toBe(true);
   });
 
-  it('refuses values outside their bounds in the usual form', () => {
-    expect(refusal({ maxItems: 0 }).message).toBe(
+  it('refuses values outside their bounds in the usual form', async () => {
+    expect((await refusal({ maxItems: 0 })).message).toBe(
       'options.maxItems: is 0; expected an integer from 1 to 100000000',
     );
-    expect(refusal({ ttlJitter: 2 }).message).toBe('options.ttlJitter: is 2; expected a number from 0 to 1');
-    expect(refusal({ name: 'has space' }).message).toBe(
+    expect((await refusal({ ttlJitter: 2 })).message).toBe(
+      'options.ttlJitter: is 2; expected a number from 0 to 1',
+    );
+    expect((await refusal({ name: 'has space' })).message).toBe(
       'options.name: is "has space"; expected 1 to 64 letters, digits or _ . : -',
     );
-    expect(refusal({ defaultTtlSeconds: Number.NaN }).argument).toBe('options.defaultTtlSeconds');
-    expect(refusal(null).message).toBe('options: is null; expected an object of cache options');
-    expect(refusal({ maxItem: 1 }).message).toMatch(
+    expect((await refusal({ defaultTtlSeconds: Number.NaN })).argument).toBe('options.defaultTtlSeconds');
+    expect((await refusal(null)).message).toBe('options: is null; expected an object of cache options');
+    expect((await refusal({ maxItem: 1 })).message).toMatch(
       /^options\.maxItem: is not a cache option; expected one of .*logger/,
     );
   });
 
-  it('checks the rules between options as custom issues naming the other option', () => {
-    expect(refusal({ maxBytes: 100, maxEntryBytes: 101 }).message).toBe(
+  it('checks the rules between options as custom issues naming the other option', async () => {
+    expect((await refusal({ maxBytes: 100, maxEntryBytes: 101 })).message).toBe(
       'options.maxEntryBytes: is 101; expected an integer from 0 to maxBytes (100)',
     );
-    expect(refusal({ factoryHardTimeoutMs: 100, factorySoftTimeoutMs: 100 }).message).toBe(
+    expect((await refusal({ factoryHardTimeoutMs: 100, factorySoftTimeoutMs: 100 })).message).toBe(
       'options.factorySoftTimeoutMs: is 100; expected an integer number of ms from 0 to below factoryHardTimeoutMs (100)',
     );
     for (const option of ['defaultTtlSeconds', 'absentTtlSeconds', 'graceSeconds']) {
-      expect(refusal({ maxTtlSeconds: 600, [option]: 601 }).message).toBe(
+      expect((await refusal({ maxTtlSeconds: 600, [option]: 601 })).message).toBe(
         `options.${option}: is 601; expected a number of seconds no more than maxTtlSeconds (600)`,
       );
     }
     // A default counts too: the default TTL (300) is over a maxTtlSeconds of 60.
-    expect(refusal({ maxTtlSeconds: 60 }).message).toBe(
+    expect((await refusal({ maxTtlSeconds: 60 })).message).toBe(
       'options.defaultTtlSeconds: is 300; expected a number of seconds no more than maxTtlSeconds (60)',
     );
     expect(() =>
@@ -110,12 +108,12 @@ describe('cache options schema', () => {
     ).not.toThrow();
   });
 
-  it('never echoes a redis string, and accepts a URL or a client', () => {
-    const hidden = refusal({ redis: 'http://user:hunter2@example' });
+  it('never echoes a redis string, and accepts a URL or a client', async () => {
+    const hidden = await refusal({ redis: 'http://user:hunter2@example' });
     expect(hidden.message).toBe(
       'options.redis: is a string that is not a redis:// or rediss:// URL; expected an ioredis client or a redis:// URL',
     );
-    expect(refusal({ redis: 42 }).message).toBe(
+    expect((await refusal({ redis: 42 })).message).toBe(
       'options.redis: is 42; expected an ioredis client or a redis:// URL',
     );
     expect(resolveCacheOptions({ redis: 'rediss://:pw@host:6380/1' }).redis).toBe('rediss://:pw@host:6380/1');
@@ -123,12 +121,12 @@ describe('cache options schema', () => {
     expect(resolveCacheOptions({ redis: client as never }).redis).toBe(client);
   });
 
-  it('checks the objects it is given: serializer, meter and logger', () => {
-    expect(refusal({ serializer: { serialize: () => '' } }).argument).toBe('options.serializer');
-    expect(refusal({ meter: {} }).message).toBe(
+  it('checks the objects it is given: serializer, meter and logger', async () => {
+    expect((await refusal({ serializer: { serialize: () => '' } })).argument).toBe('options.serializer');
+    expect((await refusal({ meter: {} })).message).toBe(
       'options.meter: is an object; expected an OpenTelemetry Meter',
     );
-    expect(refusal({ logger: console.log }).argument).toBe('options.logger');
+    expect((await refusal({ logger: console.log })).argument).toBe('options.logger');
     const logger = getLogger();
     expect(resolveCacheOptions({ logger }).logger).toBe(logger);
   });

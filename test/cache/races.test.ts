@@ -15,7 +15,8 @@ afterEach(async () => {
 });
 
 describe('an L2 read held while its key changes', () => {
-  it('serves what it read but does not backfill memory over a newer set', async () => {
+  /** `a` reading `k` = `old` (written by `b`) from Redis, its reply held. */
+  async function heldRead() {
     const { cache: a, l2 } = await f.openChaos();
     const b = await f.open();
     await b.set('k', 'old');
@@ -23,6 +24,11 @@ describe('an L2 read held while its key changes', () => {
     const held = l2.holdNext('read');
     const reading = a.get('k');
     await held.reached;
+    return { a, b, held, reading };
+  }
+
+  it('serves what it read but does not backfill memory over a newer set', async () => {
+    const { a, held, reading } = await heldRead();
     await a.set('k', 'new');
     held.release();
     expect(await reading).toBe('old');
@@ -31,13 +37,7 @@ describe('an L2 read held while its key changes', () => {
   });
 
   it('does not backfill memory with a value deleted by another instance meanwhile', async () => {
-    const { cache: a, l2 } = await f.openChaos();
-    const b = await f.open();
-    await b.set('k', 'old');
-    await waitFor(() => a.getStats().redis_cache.bus_messages === 1, { what: 'the set message' });
-    const held = l2.holdNext('read');
-    const reading = a.get('k');
-    await held.reached;
+    const { a, b, held, reading } = await heldRead();
     await b.delete('k');
     await waitFor(() => a.getStats().redis_cache.bus_messages === 2, { what: 'the delete message' });
     held.release();

@@ -1,7 +1,7 @@
 /** The statistics on their own: the `getStats()` shape and the metric snapshot, from counters and sources. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CacheCounters, counterSnapshotOf, type StatsSources, statsOf } from '../../src/cache/stats.ts';
-import { CacheFixture } from '../helpers/cache.ts';
+import { CacheFixture, callOptions } from '../helpers/cache.ts';
 
 let f: CacheFixture;
 beforeEach(() => {
@@ -77,16 +77,7 @@ describe('statistics', () => {
 
   it('read the collaborators of a real cache', async () => {
     const parts = f.parts({ name: 'real' });
-    await parts.levels.store(
-      'k',
-      'v',
-      { ttlMs: 60_000, absentTtlMs: 0, graceMs: 0, tags: [] },
-      {
-        global: 0,
-        versions: [],
-      },
-      undefined,
-    );
+    await parts.levels.store('k', 'v', callOptions(), { global: 0, versions: [] }, undefined);
     parts.levels.memoryGet('k');
     parts.levels.memoryGet('missing');
     const stats = statsOf(parts);

@@ -4,8 +4,6 @@ import type { CacheOptions } from '../../src/cache/index.ts';
 import { InvalidationLog } from '../../src/cache/invalidation-log.ts';
 import { INVALID, TagVersions, UNKNOWN, VALID } from '../../src/cache/tags.ts';
 import { CacheFixture, capturingLogger } from '../helpers/cache.ts';
-import { ChaosBus, ChaosDriver } from '../helpers/cache-chaos.ts';
-import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 let f: CacheFixture;
@@ -33,28 +31,10 @@ function entry(globalVersion: number, tags: string[], versions: number[]) {
   return { value: 1, freshUntil: 0, staleUntil: 0, globalVersion, tags, versions, bytes: 1, retryAt: 0 };
 }
 
-/** Redis-mode collaborators on the test Redis, with a chaos driver and bus, connected. */
+/** Redis-mode collaborators with a chaos driver and bus, connected. */
 async function redisParts(options: CacheOptions = {}) {
-  let l2: ChaosDriver | undefined;
-  let bus: ChaosBus | undefined;
-  const parts = f.parts(
-    { redis: TEST_REDIS_URL, ...options },
-    {
-      l2: (driver) => {
-        l2 = new ChaosDriver(driver);
-        return l2;
-      },
-      bus: (o) => {
-        bus = new ChaosBus(o);
-        return bus;
-      },
-    },
-  );
-  await waitFor(() => parts.link?.connected === true && parts.bus?.connected === true, {
-    what: 'Redis and bus',
-  });
-  if (l2 === undefined || bus === undefined) throw new Error('seams not used');
-  return { parts, tags: parts.tags, l2, bus };
+  const made = await f.chaosParts(options);
+  return { ...made, tags: made.parts.tags };
 }
 
 describe('tag versions, memory-only', () => {

@@ -1,12 +1,9 @@
 /** The two-level read/store handler on its own: memory steps, Redis reads with backfill, stores, deletes. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ResolvedCallOptions } from '../../src/cache/call-options.ts';
 import type { CacheOptions } from '../../src/cache/index.ts';
 import { isStale, MISS } from '../../src/cache/two-level.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
-import { CacheFixture } from '../helpers/cache.ts';
-import { ChaosDriver } from '../helpers/cache-chaos.ts';
-import { TEST_REDIS_URL } from '../helpers/env.ts';
+import { CacheFixture, callOptions } from '../helpers/cache.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 let f: CacheFixture;
@@ -17,22 +14,11 @@ afterEach(async () => {
   await f.cleanup();
 });
 
-const call = (over: Partial<ResolvedCallOptions> = {}): ResolvedCallOptions => ({
-  ttlMs: 60_000,
-  absentTtlMs: 30_000,
-  graceMs: 0,
-  tags: [],
-  ...over,
-});
+const call = callOptions;
 
 async function redisParts(options: CacheOptions = {}) {
-  let l2: ChaosDriver | undefined;
-  const parts = f.parts({ redis: TEST_REDIS_URL, ...options }, { l2: (d) => (l2 = new ChaosDriver(d)) });
-  await waitFor(() => parts.link?.connected === true && parts.bus?.connected === true, {
-    what: 'Redis and bus',
-  });
-  if (l2 === undefined) throw new Error('seam not used');
-  return { parts, levels: parts.levels, l2 };
+  const made = await f.chaosParts(options);
+  return { ...made, levels: made.parts.levels };
 }
 
 describe('two-level handler, memory', () => {

@@ -15,6 +15,7 @@ import {
   type CacheSeams,
   closeCacheParts,
 } from '../../src/cache/assemble.ts';
+import type { ResolvedCallOptions } from '../../src/cache/call-options.ts';
 import { Cache, type CacheOptions, createCache } from '../../src/cache/index.ts';
 import { ChaosBus, ChaosDriver } from './cache-chaos.ts';
 import { ROOT } from './child.ts';
@@ -31,6 +32,32 @@ export function capturingLogger(): { logger: Logger; lines: Record<string, unkno
     },
   });
   return { logger: pino({ level: 'debug' }, sink), lines };
+}
+
+/** Per-call options as `set`/`getOrSet` resolve them (60 s TTL, no grace, no tags), with `over` applied. */
+export function callOptions(over: Partial<ResolvedCallOptions> = {}): ResolvedCallOptions {
+  return { ttlMs: 60_000, absentTtlMs: 30_000, graceMs: 0, tags: [], ...over };
+}
+
+/** Chaos wrappers for the driver and bus a cache builds, and the seams that put them in place. */
+function chaosSeams(): { seams: CacheSeams; made: () => { l2: ChaosDriver; bus: ChaosBus } } {
+  let l2: ChaosDriver | undefined;
+  let bus: ChaosBus | undefined;
+  const seams: CacheSeams = {
+    l2: (driver) => {
+      l2 = new ChaosDriver(driver);
+      return l2;
+    },
+    bus: (options) => {
+      bus = new ChaosBus(options);
+      return bus;
+    },
+  };
+  const made = () => {
+    if (l2 === undefined || bus === undefined) throw new Error('the cache did not use the chaos seams');
+    return { l2, bus };
+  };
+  return { seams, made };
 }
 
 /** Tracks what a test opened. */
@@ -66,22 +93,25 @@ export class CacheFixture {
    * arms a fault), connected before it returns.
    */
   async openChaos(options: CacheOptions = {}): Promise<{ cache: Cache; l2: ChaosDriver; bus: ChaosBus }> {
-    let l2: ChaosDriver | undefined;
-    let bus: ChaosBus | undefined;
-    const cache = new Cache(this.#named({ redis: TEST_REDIS_URL, ...options }), {
-      l2: (driver) => {
-        l2 = new ChaosDriver(driver);
-        return l2;
-      },
-      bus: (busOptions) => {
-        bus = new ChaosBus(busOptions);
-        return bus;
-      },
-    });
+    const { seams, made } = chaosSeams();
+    const cache = new Cache(this.#named({ redis: TEST_REDIS_URL, ...options }), seams);
     this.#caches.push(cache);
-    if (l2 === undefined || bus === undefined) throw new Error('the cache did not use the chaos seams');
+    const chaos = made();
     if (!(await cache.ready())) throw new Error('chaos cache did not connect to the test Redis');
-    return { cache, l2, bus };
+    return { cache, ...chaos };
+  }
+
+  /** {@link parts} on the test Redis with a chaos driver and bus, connected before it returns. */
+  async chaosParts(
+    options: CacheOptions = {},
+  ): Promise<{ parts: CacheParts; l2: ChaosDriver; bus: ChaosBus }> {
+    const { seams, made } = chaosSeams();
+    const parts = this.parts({ redis: TEST_REDIS_URL, ...options }, seams);
+    const chaos = made();
+    await waitFor(() => parts.link?.connected === true && parts.bus?.connected === true, {
+      what: 'the collaborators to connect to the test Redis',
+    });
+    return { parts, ...chaos };
   }
 
   /**
