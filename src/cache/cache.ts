@@ -80,6 +80,7 @@ export class Cache {
    */
   async get<T = unknown>(key: string): Promise<T | undefined> {
     this.#assertOpen();
+    // Checked by hand, not by a schema: this is the L1 hit path, at lru-cache speed (call-options.ts).
     checkKey(key, this.#o.maxKeyLength);
     const hit = this.#levels.memoryGet(key);
     if (hit !== MISS) return hit as T;
