@@ -14,6 +14,7 @@
  * of `1` and the payload `undefined` or `null`, written by the cache itself, never by the
  * serializer (which may not accept either). A reader that knows only format `1` treats it as a miss.
  */
+import type { MemoryEntry } from './drivers/memory.ts';
 
 /** A decoded entry. */
 export interface Envelope {
@@ -104,4 +105,23 @@ export function decodeEnvelope(text: string): Envelope | undefined {
   const absent = header[0] === ABSENT_FORMAT;
   if (absent && payload !== 'null' && payload !== 'undefined') return undefined;
   return { freshUntilMs, graceMs, globalVersion, tags, versions, payload, absent };
+}
+
+/**
+ * The L1 entry for a decoded envelope whose `value` was read from Redis: fresh until `freshUntil`
+ * (`performance.now()` ms, the remaining freshness on Redis's clock added to the receipt time),
+ * then kept for its grace.
+ */
+export function memoryEntryOf(envelope: Envelope, value: unknown, freshUntil: number): MemoryEntry {
+  return {
+    value,
+    freshUntil,
+    staleUntil: freshUntil + envelope.graceMs,
+    globalVersion: envelope.globalVersion,
+    tags: envelope.tags,
+    versions: envelope.versions,
+    bytes: Buffer.byteLength(envelope.payload),
+    retryAt: 0,
+    absent: envelope.absent,
+  };
 }

@@ -1,9 +1,9 @@
 /**
- * Values as text: the default JSON serializer that refuses what JSON cannot round-trip, the deep
- * freeze applied to every value the cache hands out, and the stable serialisation of `cached`
- * arguments.
+ * Values as text: the default JSON serializer that refuses what JSON cannot round-trip, the size
+ * check of every serialized value, the deep freeze applied to every value the cache hands out, and
+ * the stable serialisation of `cached` arguments.
  */
-import { InvalidArgumentError } from '../shared/errors.ts';
+import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
 
 /**
  * Turns values into text and back. The text is what Redis stores and what L1 sizes count, so
@@ -117,6 +117,32 @@ export const jsonSerializer: CacheSerializer = Object.freeze({
     return JSON.parse(text);
   },
 });
+
+/**
+ * `serializer.serialize(value)`, checked to be a string of at most `maxValueBytes` (UTF-8): the
+ * text the cache stores and sizes.
+ *
+ * @throws {InvalidArgumentError} for a serializer that returned something else, or a text too large.
+ */
+export function serializeWithin(serializer: CacheSerializer, value: unknown, maxValueBytes: number): string {
+  const text = serializer.serialize(value);
+  if (typeof text !== 'string') {
+    throw new InvalidArgumentError(
+      'options.serializer',
+      `serialize() returned ${describeValue(text)}`,
+      'a serializer whose serialize() returns a string',
+    );
+  }
+  const bytes = Buffer.byteLength(text);
+  if (bytes > maxValueBytes) {
+    throw new InvalidArgumentError(
+      'value',
+      `is ${bytes} bytes serialized, over maxValueBytes (${maxValueBytes})`,
+      'a smaller value, or a larger maxValueBytes',
+    );
+  }
+  return text;
+}
 
 /**
  * Freezes a value and everything reachable from it through own properties, so that a value the

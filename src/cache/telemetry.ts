@@ -1,6 +1,6 @@
 /**
- * The cache's OpenTelemetry: metric and attribute names, the observable instruments that report
- * the cache's plain-integer counters, and the spans around Redis round trips and factory runs.
+ * The cache's OpenTelemetry: the observable instruments that report the cache's plain-integer
+ * counters, and the spans around Redis round trips and factory runs. Names come from semconv.ts.
  *
  * The L1 hit path never touches OpenTelemetry: a `counter.add()` costs 60 to 600 ns, several times
  * an lru-cache get. Hits and misses are counted in integers and read by observable counters when a
@@ -21,32 +21,30 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
+import { ATTR_DB_SYSTEM_NAME } from '@opentelemetry/semantic-conventions';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import { ATTR_PERF_OUTCOME, OUTCOME_ERROR, OUTCOME_OK } from '../telemetry/semconv.ts';
-
-/** Observable counter of lookups, by `cache.name`, `cache.level` and `cache.result`. */
-export const METRIC_CACHE_LOOKUPS = 'perf.cache.lookups';
-/** Observable counter of L1 entries evicted for space, by `cache.name`. */
-export const METRIC_CACHE_EVICTIONS = 'perf.cache.evictions';
-/** Observable gauge of L1 entries, by `cache.name`. */
-export const METRIC_CACHE_ENTRIES = 'perf.cache.entries';
-/** Observable gauge of L1 bytes (serialized sizes), by `cache.name`. */
-export const METRIC_CACHE_SIZE = 'perf.cache.size';
-/** Observable gauge: 1 while the Redis circuit breaker is open or half-open, else 0. */
-export const METRIC_CACHE_BREAKER_OPEN = 'perf.cache.breaker.open';
-/** Histogram of Redis round trips, seconds, by `cache.name`, `cache.operation`, `perf.outcome`. */
-export const METRIC_CACHE_REDIS_DURATION = 'perf.cache.redis.duration';
-/** Histogram of factory runs, seconds, by `cache.name` and `perf.outcome`. */
-export const METRIC_CACHE_FACTORY_DURATION = 'perf.cache.factory.duration';
-
-/** Attribute: the cache's `name` option. */
-export const ATTR_CACHE_NAME = 'cache.name';
-/** Attribute: `memory` (L1) or `redis` (L2). */
-export const ATTR_CACHE_LEVEL = 'cache.level';
-/** Attribute: `hit`, `miss` or `stale` (a stale value served within its grace period). */
-export const ATTR_CACHE_RESULT = 'cache.result';
-/** Attribute: the Redis round trip (`read`, `write`, `delete`, `invalidate`, `versions`, `clock`). */
-export const ATTR_CACHE_OPERATION = 'cache.operation';
+import {
+  ATTR_CACHE_LEVEL,
+  ATTR_CACHE_NAME,
+  ATTR_CACHE_OPERATION,
+  ATTR_CACHE_RESULT,
+  CACHE_LEVEL_MEMORY,
+  CACHE_LEVEL_REDIS,
+  CACHE_RESULT_HIT,
+  CACHE_RESULT_MISS,
+  CACHE_RESULT_STALE,
+  DB_SYSTEM_NAME_VALUE_REDIS,
+  METRIC_CACHE_BREAKER_OPEN,
+  METRIC_CACHE_ENTRIES,
+  METRIC_CACHE_EVICTIONS,
+  METRIC_CACHE_FACTORY_DURATION,
+  METRIC_CACHE_LOOKUPS,
+  METRIC_CACHE_REDIS_DURATION,
+  METRIC_CACHE_SIZE,
+  SPAN_CACHE_FACTORY,
+  SPAN_CACHE_REDIS_PREFIX,
+} from './semconv.ts';
 
 /** Redis round trips the cache makes. */
 export type RedisOperation = 'read' | 'write' | 'delete' | 'invalidate' | 'versions' | 'clock';
@@ -96,7 +94,10 @@ export class CacheTelemetry {
       ]),
     ) as Record<RedisOperation, { ok: Attributes; error: Attributes }>;
     this.#spanAttributes = Object.fromEntries(
-      OPERATIONS.map((op) => [op, named({ [ATTR_CACHE_OPERATION]: op, 'db.system.name': 'redis' })]),
+      OPERATIONS.map((op) => [
+        op,
+        named({ [ATTR_CACHE_OPERATION]: op, [ATTR_DB_SYSTEM_NAME]: DB_SYSTEM_NAME_VALUE_REDIS }),
+      ]),
     ) as Record<RedisOperation, Attributes>;
     this.#factoryAttributes = {
       ok: named({ [ATTR_PERF_OUTCOME]: OUTCOME_OK }),
@@ -134,13 +135,13 @@ export class CacheTelemetry {
     const lookupAttributes = (level: string, result: string) =>
       named({ [ATTR_CACHE_LEVEL]: level, [ATTR_CACHE_RESULT]: result });
     const lookupAttributesOf = (level: string) => ({
-      hit: lookupAttributes(level, 'hit'),
-      miss: lookupAttributes(level, 'miss'),
-      stale: lookupAttributes(level, 'stale'),
+      hit: lookupAttributes(level, CACHE_RESULT_HIT),
+      miss: lookupAttributes(level, CACHE_RESULT_MISS),
+      stale: lookupAttributes(level, CACHE_RESULT_STALE),
     });
     const levels = {
-      memory: lookupAttributesOf('memory'),
-      redis: lookupAttributesOf('redis'),
+      memory: lookupAttributesOf(CACHE_LEVEL_MEMORY),
+      redis: lookupAttributesOf(CACHE_LEVEL_REDIS),
     };
     this.#callback = (result) => {
       const s = snapshot();
@@ -164,7 +165,7 @@ export class CacheTelemetry {
    * round trip, and a second span per command would double the cost and the noise.
    */
   async roundTrip<T>(operation: RedisOperation, fn: () => Promise<T>): Promise<T> {
-    const span = this.#tracer.startSpan(`cache.redis.${operation}`, {
+    const span = this.#tracer.startSpan(`${SPAN_CACHE_REDIS_PREFIX}${operation}`, {
       kind: SpanKind.CLIENT,
       attributes: this.#spanAttributes[operation],
     });
@@ -193,7 +194,7 @@ export class CacheTelemetry {
    * become children) and records its duration.
    */
   async factory<T>(fn: () => T | Promise<T>): Promise<T> {
-    return this.#tracer.startActiveSpan('cache.factory', { attributes: this.#name }, async (span) => {
+    return this.#tracer.startActiveSpan(SPAN_CACHE_FACTORY, { attributes: this.#name }, async (span) => {
       const started = performance.now();
       try {
         const value = await fn();

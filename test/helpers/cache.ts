@@ -6,11 +6,59 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { type Cache, type CacheOptions, createCache } from '../../src/cache/index.ts';
+import { type Logger, pino } from 'pino';
+import {
+  assembleCache,
+  type CacheParts,
+  type CacheSeams,
+  closeCacheParts,
+} from '../../src/cache/assemble.ts';
+import type { ResolvedCallOptions } from '../../src/cache/call-options.ts';
+import { Cache, type CacheOptions, createCache } from '../../src/cache/index.ts';
+import { ChaosBus, ChaosDriver } from './cache-chaos.ts';
 import { ROOT } from './child.ts';
 import { TEST_REDIS_URL } from './env.ts';
 import { waitFor } from './wait.ts';
+
+/** A pino logger that keeps its lines (parsed) for a test to read. */
+export function capturingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), lines };
+}
+
+/** Per-call options as `set`/`getOrSet` resolve them (60 s TTL, no grace, no tags), with `over` applied. */
+export function callOptions(over: Partial<ResolvedCallOptions> = {}): ResolvedCallOptions {
+  return { ttlMs: 60_000, absentTtlMs: 30_000, graceMs: 0, tags: [], ...over };
+}
+
+/** Chaos wrappers for the driver and bus a cache builds, and the seams that put them in place. */
+function chaosSeams(): { seams: CacheSeams; made: () => { l2: ChaosDriver; bus: ChaosBus } } {
+  let l2: ChaosDriver | undefined;
+  let bus: ChaosBus | undefined;
+  const seams: CacheSeams = {
+    l2: (driver) => {
+      l2 = new ChaosDriver(driver);
+      return l2;
+    },
+    bus: (options) => {
+      bus = new ChaosBus(options);
+      return bus;
+    },
+  };
+  const made = () => {
+    if (l2 === undefined || bus === undefined) throw new Error('the cache did not use the chaos seams');
+    return { l2, bus };
+  };
+  return { seams, made };
+}
 
 /** Tracks what a test opened. */
 export class CacheFixture {
@@ -19,6 +67,7 @@ export class CacheFixture {
   /** A plain client on the test Redis, for looking at keys directly. */
   readonly redis: Redis;
   readonly #caches: Cache[] = [];
+  readonly #parts: CacheParts[] = [];
 
   constructor(url = TEST_REDIS_URL) {
     this.redis = new Redis(url, { maxRetriesPerRequest: 1 });
@@ -34,9 +83,50 @@ export class CacheFixture {
 
   /** A cache under this test's prefix, not waited for (memory-only when `redis` is not given). */
   openNow(options: CacheOptions = {}): Cache {
-    const cache = createCache({ prefix: this.prefix, name: `test-${this.#caches.length}`, ...options });
+    const cache = createCache(this.#named(options));
     this.#caches.push(cache);
     return cache;
+  }
+
+  /**
+   * A cache on the test Redis whose driver and bus are chaos wrappers (pass-through until a test
+   * arms a fault), connected before it returns.
+   */
+  async openChaos(options: CacheOptions = {}): Promise<{ cache: Cache; l2: ChaosDriver; bus: ChaosBus }> {
+    const { seams, made } = chaosSeams();
+    const cache = new Cache(this.#named({ redis: TEST_REDIS_URL, ...options }), seams);
+    this.#caches.push(cache);
+    const chaos = made();
+    if (!(await cache.ready())) throw new Error('chaos cache did not connect to the test Redis');
+    return { cache, ...chaos };
+  }
+
+  /** {@link parts} on the test Redis with a chaos driver and bus, connected before it returns. */
+  async chaosParts(
+    options: CacheOptions = {},
+  ): Promise<{ parts: CacheParts; l2: ChaosDriver; bus: ChaosBus }> {
+    const { seams, made } = chaosSeams();
+    const parts = this.parts({ redis: TEST_REDIS_URL, ...options }, seams);
+    const chaos = made();
+    await waitFor(() => parts.link?.connected === true && parts.bus?.connected === true, {
+      what: 'the collaborators to connect to the test Redis',
+    });
+    return { parts, ...chaos };
+  }
+
+  /**
+   * A cache's collaborators without the facade, for exercising one of them directly (memory-only
+   * unless `redis` is given); closed by {@link cleanup}.
+   */
+  parts(options: CacheOptions = {}, seams?: CacheSeams): CacheParts {
+    const parts = assembleCache(this.#named(options), seams);
+    this.#parts.push(parts);
+    return parts;
+  }
+
+  /** `options` with this test's prefix and a name of its own. */
+  #named(options: CacheOptions): CacheOptions {
+    return { prefix: this.prefix, name: `test-${this.#caches.length + this.#parts.length}`, ...options };
   }
 
   /** The Redis key of a cache value. */
@@ -47,6 +137,9 @@ export class CacheFixture {
   /** Closes every cache and deletes this test's keys. */
   async cleanup(): Promise<void> {
     await Promise.all(this.#caches.map((c) => c.close()));
+    await Promise.all(
+      this.#parts.map((p) => (p.lifecycle.closed ? undefined : closeCacheParts(p, new Error('closed')))),
+    );
     if (this.redis.status === 'ready') {
       const keys = await this.redis.keys(`${this.prefix}*`);
       if (keys.length > 0) await this.redis.del(...keys);

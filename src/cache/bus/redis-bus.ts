@@ -8,8 +8,8 @@
  * complete; after a reconnect it is not, and the handler is told to forget (`onSubscribed`).
  */
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { errorText } from '../../shared/errors.ts';
-import { getLogger } from '../../shared/logger.ts';
 import { closeRedisClient } from '../../shared/redis.ts';
 import { untraced } from '../../shared/tracing.ts';
 import { type BusMessage, parseBusMessage } from './messages.ts';
@@ -24,6 +24,18 @@ export interface BusHandler {
   onUnreadable(): void;
 }
 
+/** The bus as the cache sees it (a fault-injecting wrapper in tests can stand in for {@link RedisBus}). */
+export interface CacheBus {
+  /** Whether the subscription is live: every invalidation published now will arrive. */
+  readonly connected: boolean;
+  /** Number of successful subscriptions so far; knowledge from an older epoch may be incomplete. */
+  readonly epoch: number;
+  /** Messages from other instances received. */
+  readonly received: number;
+  /** Stops listening and closes the connection. */
+  close(): Promise<void>;
+}
+
 /** Options of {@link RedisBus}. */
 export interface RedisBusOptions {
   /** The subscriber connection (owned and closed by the bus), or a promise of it. */
@@ -36,10 +48,12 @@ export interface RedisBusOptions {
   readonly maxMessageBytes: number;
   /** Receiver of events. */
   readonly handler: BusHandler;
+  /** Where the bus's own log lines go. */
+  readonly logger: Logger;
 }
 
 /** See the module comment. */
-export class RedisBus {
+export class RedisBus implements CacheBus {
   #client: Redis | undefined;
   #subscribed = false;
   #epoch = 0;
@@ -61,7 +75,7 @@ export class RedisBus {
         if (client.status === 'ready') void this.#subscribe();
       },
       (error: unknown) => {
-        getLogger().error(
+        options.logger.error(
           { err: errorText(error) },
           'cache bus could not create its Redis connection; memory caches are not kept coherent',
         );
@@ -91,7 +105,7 @@ export class RedisBus {
       await untraced(() => client.subscribe(this.#options.channel));
     } catch (error) {
       // The connection dropped again before the subscription took; the next 'ready' retries.
-      getLogger().debug({ err: errorText(error) }, 'cache bus subscribe failed');
+      this.#options.logger.debug({ err: errorText(error) }, 'cache bus subscribe failed');
       return;
     }
     if (this.#closed) return;

@@ -11,23 +11,16 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { errorText } from '../../shared/errors.ts';
-import { getLogger } from '../../shared/logger.ts';
 import { closeRedisClient } from '../../shared/redis.ts';
 import { withTimeout } from '../../shared/timeout.ts';
 import { untraced } from '../../shared/tracing.ts';
 import type { EnvelopeTail } from '../envelope.ts';
 import type { CacheTelemetry, RedisOperation } from '../telemetry.ts';
+import type { L2Driver, RedisRead } from './l2.ts';
 
-/** What one L2 read returns. */
-export interface RedisRead {
-  /** The stored envelope, or `undefined` when the key is absent. */
-  readonly text: string | undefined;
-  /** Current version of the whole prefix. */
-  readonly globalVersion: number;
-  /** Current version of each tag asked for in `read(key, tags)`, in that order. */
-  readonly requestedVersions: readonly number[];
-}
+export type { RedisRead } from './l2.ts';
 
 /** Options of {@link RedisDriver}. */
 export interface RedisDriverOptions {
@@ -41,6 +34,8 @@ export interface RedisDriverOptions {
   readonly commandTimeoutMs: number;
   /** Spans and histograms. */
   readonly telemetry: CacheTelemetry;
+  /** Where the driver's own log lines go. */
+  readonly logger: Logger;
 }
 
 /** Most keys deleted by one script call (Lua's `unpack` has a stack limit). */
@@ -118,7 +113,7 @@ function toNumber(value: unknown): number {
 }
 
 /** See the module comment. */
-export class RedisDriver {
+export class RedisDriver implements L2Driver {
   #client: Redis | undefined;
   readonly #ownsClient: boolean;
   readonly #prefix: string;
@@ -147,7 +142,7 @@ export class RedisDriver {
         if (client.status === 'ready') for (const listener of this.#readyListeners) listener();
       },
       (error: unknown) => {
-        getLogger().error(
+        options.logger.error(
           { err: errorText(error) },
           'cache could not create its Redis client; running on memory alone',
         );

@@ -1,0 +1,239 @@
+/**
+ * Runs `getOrSet` factories: one per key at a time in this process (single flight, bounded by
+ * `maxPendingFactories`), raced against a soft timeout (when a stale value can be served instead:
+ * the factory goes on in the background) and a hard one (its signal aborts); on failure or timeout
+ * a stale value within grace is served and kept for `graceBackoffMs` without calling the factory
+ * again.
+ *
+ * Versions are taken before the factory runs, so a tag invalidated while it runs makes its result
+ * invalid on arrival; a set or delete of the key seen meanwhile means the result is returned to its
+ * callers but not cached.
+ */
+import type { ResolvedCallOptions } from './call-options.ts';
+import { CacheFactoryTimeoutError } from './errors.ts';
+import type { InvalidationLog } from './invalidation-log.ts';
+import type { ResolvedCacheOptions } from './options.ts';
+import type { CacheCounters } from './stats.ts';
+import type { Snapshot, TagVersions } from './tags.ts';
+import type { CacheTelemetry } from './telemetry.ts';
+import type { Stale, TwoLevelHandler } from './two-level.ts';
+
+/** What a `getOrSet` factory receives. */
+export interface FactoryContext<T> {
+  /** Aborted when the factory passes `factoryHardTimeoutMs` or the cache closes. */
+  readonly signal: AbortSignal;
+  /** The stale value within its grace period, when one exists (for example to diff against). */
+  readonly staleValue: T | undefined;
+}
+
+/** Computes a value on a miss. */
+export type Factory<T> = (context: FactoryContext<T>) => T | Promise<T>;
+
+/** How one flight ended: a value (possibly a stale one, counted at its level) or an error. */
+type Outcome =
+  | { readonly ok: true; readonly value: unknown; readonly stale?: 'memory' | 'redis' }
+  | { readonly ok: false; readonly error: unknown };
+
+/** What the race of a factory against its timeouts gave. */
+type Raced =
+  | { kind: 'value'; value: unknown }
+  | { kind: 'error'; error: unknown }
+  | { kind: 'soft' }
+  | { kind: 'hard' };
+
+/** One factory run: everything finishing it needs. */
+interface Run {
+  readonly key: string;
+  readonly call: ResolvedCallOptions;
+  /** The stale value to fall back on, if any. */
+  readonly stale: Stale | undefined;
+  /** Versions from before the factory started: its result carries them. */
+  readonly snapshot: Snapshot;
+  /** Invalidation sequence number from before the factory started. */
+  readonly issued: number;
+  readonly controller: AbortController;
+}
+
+/** Options of {@link FactoryRunner}. */
+export interface FactoryRunnerOptions {
+  readonly options: Pick<
+    ResolvedCacheOptions,
+    'factorySoftTimeoutMs' | 'factoryHardTimeoutMs' | 'graceBackoffMs' | 'maxPendingFactories'
+  >;
+  readonly levels: TwoLevelHandler;
+  readonly tags: TagVersions;
+  readonly log: InvalidationLog;
+  readonly counters: CacheCounters;
+  /** Wraps each run in its span and histogram. */
+  readonly telemetry: Pick<CacheTelemetry, 'factory'>;
+}
+
+/** See the module comment. */
+export class FactoryRunner {
+  readonly #o: FactoryRunnerOptions['options'];
+  readonly #levels: TwoLevelHandler;
+  readonly #tags: TagVersions;
+  readonly #log: InvalidationLog;
+  readonly #c: CacheCounters;
+  readonly #telemetry: Pick<CacheTelemetry, 'factory'>;
+  readonly #flights = new Map<string, Promise<Outcome>>();
+  readonly #controllers = new Set<AbortController>();
+  /** Keys whose factory goes on in the background after a soft timeout. */
+  readonly refreshing = new Set<string>();
+
+  constructor(options: FactoryRunnerOptions) {
+    this.#o = options.options;
+    this.#levels = options.levels;
+    this.#tags = options.tags;
+    this.#log = options.log;
+    this.#c = options.counters;
+    this.#telemetry = options.telemetry;
+  }
+
+  /** Factories running now (foreground and background). */
+  get inFlight(): number {
+    return this.#controllers.size;
+  }
+
+  /**
+   * The value for `key` after a memory miss: joins the factory already running for it, or runs
+   * `factory` (falling back on `stale`). Throws what the factory threw when nothing stale exists.
+   */
+  async run(key: string, factory: Factory<unknown>, call: ResolvedCallOptions, stale: Stale | undefined) {
+    const running = this.#flights.get(key);
+    if (running !== undefined) {
+      this.#c.coalesced++;
+      return this.#settle(await running);
+    }
+    if (this.#flights.size + this.refreshing.size >= this.#o.maxPendingFactories) {
+      this.#c.uncoalesced++;
+      return this.#settle(await this.#flight(key, factory, call, stale));
+    }
+    const flight = this.#flight(key, factory, call, stale);
+    this.#flights.set(key, flight);
+    try {
+      return this.#settle(await flight);
+    } finally {
+      if (this.#flights.get(key) === flight) this.#flights.delete(key);
+    }
+  }
+
+  /** Aborts every running factory's signal (the cache is closing). */
+  abortAll(reason: unknown): void {
+    for (const controller of this.#controllers) controller.abort(reason);
+  }
+
+  #settle(outcome: Outcome): unknown {
+    if (!outcome.ok) throw outcome.error;
+    if (outcome.stale === 'memory') this.#c.l1Stale++;
+    else if (outcome.stale === 'redis') this.#c.l2Stale++;
+    return outcome.value;
+  }
+
+  async #flight(
+    key: string,
+    factory: Factory<unknown>,
+    call: ResolvedCallOptions,
+    l1Stale: Stale | undefined,
+  ): Promise<Outcome> {
+    try {
+      await this.#log.settled();
+      const issued = this.#log.seq;
+      const read = await this.#levels.readL2(key, call.tags);
+      if (read?.found) return { ok: true, value: read.value };
+      // A stale copy in memory is served as the memory level's; otherwise the one Redis returned.
+      let stale = l1Stale;
+      const candidate = read?.stale;
+      if (
+        stale === undefined &&
+        candidate !== undefined &&
+        performance.now() - candidate.entry.freshUntil < call.graceMs
+      ) {
+        stale = candidate;
+      }
+      const snapshot = read?.snapshot ?? (await this.#tags.current(call.tags));
+      return await this.#start(factory, {
+        key,
+        call,
+        stale,
+        snapshot,
+        issued,
+        controller: new AbortController(),
+      });
+    } catch (error) {
+      return { ok: false, error };
+    }
+  }
+
+  async #start(factory: Factory<unknown>, run: Run): Promise<Outcome> {
+    const { stale, controller } = run;
+    this.#controllers.add(controller);
+    this.#c.runs++;
+    const result = this.#telemetry.factory(() =>
+      factory({ signal: controller.signal, staleValue: stale?.value }),
+    );
+    const started = performance.now();
+    const soft = stale === undefined ? undefined : this.#o.factorySoftTimeoutMs;
+    const raced = await race(result, soft, this.#o.factoryHardTimeoutMs);
+    if (raced.kind === 'soft' && stale !== undefined) {
+      this.#c.softTimeouts++;
+      this.refreshing.add(run.key);
+      const rest = this.#o.factoryHardTimeoutMs - (performance.now() - started);
+      void race(result, undefined, Math.max(1, rest))
+        .then((late) => this.#finish(run, late))
+        .finally(() => this.refreshing.delete(run.key));
+      return { ok: true, value: stale.value, stale: stale.level };
+    }
+    return this.#finish(run, raced);
+  }
+
+  async #finish(run: Run, raced: Raced): Promise<Outcome> {
+    const { key, stale, controller } = run;
+    this.#controllers.delete(controller);
+    if (raced.kind === 'value') {
+      try {
+        return {
+          ok: true,
+          value: await this.#levels.store(key, raced.value, run.call, run.snapshot, run.issued),
+        };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    }
+    let error: unknown;
+    if (raced.kind === 'hard') {
+      this.#c.hardTimeouts++;
+      error = new CacheFactoryTimeoutError(this.#o.factoryHardTimeoutMs, key);
+      controller.abort(error);
+    } else {
+      this.#c.factoryErrors++;
+      error = raced.kind === 'error' ? raced.error : new Error('factory did not settle');
+    }
+    if (stale === undefined) return { ok: false, error };
+    // Serve the stale value and keep serving it without calling the factory for the backoff.
+    const retryAt = Math.min(performance.now() + this.#o.graceBackoffMs, stale.entry.staleUntil);
+    this.#levels.keepStale(key, stale, retryAt, run.issued);
+    return { ok: true, value: stale.value, stale: stale.level };
+  }
+}
+
+/** Waits for `run`, a soft timeout (when given) or the hard timeout, whichever comes first. */
+function race(run: Promise<unknown>, softMs: number | undefined, hardMs: number): Promise<Raced> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const timers: NodeJS.Timeout[] = [];
+    const finish = (result: Raced) => {
+      if (settled) return;
+      settled = true;
+      for (const timer of timers) clearTimeout(timer);
+      resolve(result);
+    };
+    // Timers must not keep a process alive for a factory nobody waits on any more.
+    timers.push(setTimeout(() => finish({ kind: 'hard' }), hardMs).unref());
+    if (softMs !== undefined) timers.push(setTimeout(() => finish({ kind: 'soft' }), softMs).unref());
+    run.then(
+      (value) => finish({ kind: 'value', value }),
+      (error: unknown) => finish({ kind: 'error', error }),
+    );
+  });
+}

@@ -1,0 +1,328 @@
+/**
+ * Reads and stores across the two levels: L1 (memory) first, then L2 (Redis), backfilling L1 with
+ * what Redis had for the rest of its freshness; stores go to both. Values are serialized once on
+ * the way in; every value handed out is a deep-frozen decoded copy, the same whether it came from
+ * memory or Redis, shared by all callers without copying.
+ *
+ * Whether a value may be served is the tag versions' call; whether an older result may be kept is
+ * the invalidation log's (a set or delete seen since a read or factory started wins over it).
+ */
+import type { Logger } from 'pino';
+import { InvalidArgumentError } from '../shared/errors.ts';
+import { encodeKeysMessage } from './bus/messages.ts';
+import { NO_TAGS, type ResolvedCallOptions } from './call-options.ts';
+import type { MemoryDriver, MemoryEntry } from './drivers/memory.ts';
+import {
+  ABSENT_FORMAT,
+  absentPayload,
+  absentValue,
+  decodeEnvelope,
+  ENVELOPE_FORMAT,
+  encodeEnvelopeTail,
+  memoryEntryOf,
+} from './envelope.ts';
+import { withKey } from './errors.ts';
+import type { InvalidationLog } from './invalidation-log.ts';
+import type { ResolvedCacheOptions } from './options.ts';
+import { FAILED, type RedisLink } from './redis-link.ts';
+import { deepFreeze, serializeWithin } from './serializer.ts';
+import type { CacheCounters } from './stats.ts';
+import { INVALID, type Snapshot, type TagVersions } from './tags.ts';
+
+/** A stale value within its grace period that `getOrSet` may serve if the factory fails or is slow. */
+export interface Stale {
+  readonly value: unknown;
+  /** The level it came from (counted as that level's stale serve). */
+  readonly level: 'memory' | 'redis';
+  /** The L1 entry to keep serving (with a backoff) if the factory fails. */
+  readonly entry: MemoryEntry;
+}
+
+/** What an L2 read found: a fresh `value`, or a `stale` copy within grace, and the versions a write needs. */
+export interface L2Result {
+  readonly found: boolean;
+  readonly value?: unknown;
+  readonly stale?: Stale;
+  readonly snapshot: Snapshot;
+}
+
+/** Returned by {@link TwoLevelHandler.memoryGet} when memory has no fresh, trustworthy value. */
+export const MISS: unique symbol = Symbol('miss');
+
+/** Whether a {@link TwoLevelHandler.memoryLookup} result is a stale candidate (not a value to serve). */
+export function isStale(found: MemoryEntry | Stale): found is Stale {
+  return 'level' in found;
+}
+
+/** Options of {@link TwoLevelHandler}. */
+export interface TwoLevelOptions {
+  readonly options: ResolvedCacheOptions;
+  readonly l1: MemoryDriver;
+  /** Redis mode: the link and this instance's bus id. */
+  readonly redis?: { readonly link: RedisLink; readonly sender: string };
+  readonly tags: TagVersions;
+  readonly log: InvalidationLog;
+  readonly counters: CacheCounters;
+  readonly logger: Logger;
+  /** Whether the cache is closed: a result arriving after `close()` is not stored. */
+  readonly closed: () => boolean;
+}
+
+/** See the module comment. */
+export class TwoLevelHandler {
+  readonly #o: ResolvedCacheOptions;
+  readonly #l1: MemoryDriver;
+  readonly #redis: TwoLevelOptions['redis'];
+  readonly #tags: TagVersions;
+  readonly #log: InvalidationLog;
+  readonly #c: CacheCounters;
+  readonly #closed: () => boolean;
+  readonly #logger: Logger;
+  #lastNotCachedLog = 0;
+
+  constructor(options: TwoLevelOptions) {
+    this.#o = options.options;
+    this.#l1 = options.l1;
+    this.#redis = options.redis;
+    this.#tags = options.tags;
+    this.#log = options.log;
+    this.#c = options.counters;
+    this.#closed = options.closed;
+    this.#logger = options.logger;
+  }
+
+  /** `get`'s memory step: the fresh, trustworthy value of `key`, or {@link MISS} (counted either way). */
+  memoryGet(key: string): unknown {
+    const entry = this.#l1.get(key);
+    if (entry !== undefined) {
+      const now = performance.now();
+      const validity = this.#tags.validity(entry, now);
+      if (now < entry.freshUntil && this.#tags.trustworthy(validity)) {
+        this.#c.l1Hits++;
+        if (entry.absent) this.#c.l1Absent++;
+        return entry.value;
+      }
+      if (validity === INVALID) this.#l1.delete(key);
+    }
+    this.#c.l1Misses++;
+    return MISS;
+  }
+
+  /** `get`'s Redis step: the fresh value Redis has, or `undefined`. */
+  async redisGet(key: string): Promise<unknown> {
+    const read = await this.readL2(key, NO_TAGS);
+    return read?.found ? read.value : undefined;
+  }
+
+  /**
+   * `getOrSet`'s memory step: the entry whose value answers the call now (fresh, or stale while
+   * backing off after a failure or while `refreshing` it), a stale candidate within `graceMs`, or
+   * `undefined`. Counted as a hit, a stale serve or a miss.
+   */
+  memoryLookup(
+    key: string,
+    graceMs: number,
+    refreshing: ReadonlySet<string>,
+  ): MemoryEntry | Stale | undefined {
+    const entry = this.#l1.get(key);
+    let stale: Stale | undefined;
+    if (entry !== undefined) {
+      const now = performance.now();
+      const validity = this.#tags.validity(entry, now);
+      const trusted = this.#tags.trustworthy(validity);
+      if (now < entry.freshUntil) {
+        if (trusted) {
+          this.#c.l1Hits++;
+          if (entry.absent) this.#c.l1Absent++;
+          return entry;
+        }
+      } else if (trusted && now < entry.staleUntil && now - entry.freshUntil < graceMs) {
+        stale = { value: entry.value, level: 'memory', entry };
+        if (now < entry.retryAt || refreshing.has(key)) {
+          this.#c.l1Stale++;
+          return entry;
+        }
+      }
+      if (validity === INVALID) this.#l1.delete(key);
+    }
+    this.#c.l1Misses++;
+    return stale;
+  }
+
+  /** Looks a key up in Redis; also returns the versions a write of `tags` must carry. */
+  async readL2(key: string, tags: readonly string[]): Promise<L2Result | undefined> {
+    const redis = this.#redis;
+    if (redis === undefined) return undefined;
+    const { link } = redis;
+    const l2 = link.driver;
+    if (l2.clockStale) {
+      // Freshness is judged on Redis's clock: the first read must know it; later ones refresh the
+      // measurement in the background.
+      if (l2.serverNow() === undefined) await link.attempt((d) => d.syncClock());
+      else void link.attempt((d) => d.syncClock());
+      if (l2.serverNow() === undefined) return undefined;
+    }
+    const issued = this.#log.seq;
+    const epoch = this.#tags.epoch;
+    const read = await link.attempt((d) => d.read(key, tags));
+    if (read === FAILED) return undefined;
+    const at = performance.now();
+    const snapshot = this.#tags.learnRead(tags, read, issued, epoch);
+    const envelope = read.text === undefined ? undefined : decodeEnvelope(read.text);
+    const freshMs = envelope === undefined ? 0 : envelope.freshUntilMs - (l2.serverNow() ?? 0);
+    // Kept past its grace by Redis only for as long as the clock offset is off: treat as absent.
+    if (envelope === undefined || freshMs + envelope.graceMs <= 0) {
+      this.#c.l2Misses++;
+      return { found: false, snapshot };
+    }
+    const current = await this.#tags.of(envelope.tags, tags, read.requestedVersions);
+    let valid = current !== undefined && envelope.globalVersion === read.globalVersion;
+    for (let i = 0; valid && i < envelope.versions.length; i++) valid = envelope.versions[i] === current?.[i];
+    let value: unknown;
+    try {
+      if (envelope.absent) value = absentValue(envelope.payload);
+      else value = valid ? deepFreeze(this.#o.serializer.deserialize(envelope.payload)) : undefined;
+    } catch {
+      valid = false;
+    }
+    if (!valid) {
+      this.#c.l2Misses++;
+      return { found: false, snapshot };
+    }
+    const entry = memoryEntryOf(envelope, value, at + freshMs);
+    // A set or delete of this key seen since the read left means the reply may be older: serve it,
+    // but do not keep it.
+    if (!this.#log.invalidatedSince(key, issued)) this.#l1.set(key, entry);
+    if (freshMs > 0) {
+      this.#c.l2Hits++;
+      if (envelope.absent) this.#c.l2Absent++;
+      return { found: true, value, snapshot };
+    }
+    this.#c.l2Misses++;
+    return { found: false, stale: { value, level: 'redis', entry }, snapshot };
+  }
+
+  /**
+   * Serializes, checks and stores a value; returns the frozen decoded copy callers get. With
+   * `issued` (a factory result), nothing is stored if the key was invalidated since then, and an
+   * `undefined` or `null` result is stored as absent, for `absentTtlMs`.
+   */
+  async store(
+    key: string,
+    value: unknown,
+    call: ResolvedCallOptions,
+    snapshot: Snapshot,
+    issued: number | undefined,
+  ): Promise<unknown> {
+    const absent = issued !== undefined && (value === undefined || value === null);
+    if (absent && call.absentTtlMs === 0) {
+      this.#notCached(undefined);
+      return value;
+    }
+    let text: string;
+    let frozen: unknown;
+    try {
+      text = absent
+        ? absentPayload(value as null | undefined)
+        : serializeWithin(this.#o.serializer, value, this.#o.maxValueBytes);
+      frozen = absent ? value : deepFreeze(this.#o.serializer.deserialize(text));
+    } catch (error) {
+      throw withKey(error, key);
+    }
+    const bytes = Buffer.byteLength(text);
+    const redis = this.#redis;
+    if (redis === undefined && !this.#l1.accepts(bytes)) {
+      if (issued === undefined) {
+        throw withKey(
+          new InvalidArgumentError(
+            'value',
+            `is ${bytes} bytes serialized, over maxEntryBytes (${this.#o.maxEntryBytes}), and there is no Redis to hold it`,
+            'a smaller value, a larger maxEntryBytes, or a cache with Redis',
+          ),
+          key,
+        );
+      }
+      this.#notCached('it is over maxEntryBytes and there is no Redis');
+      return frozen;
+    }
+    if (issued !== undefined && this.#log.invalidatedSince(key, issued)) {
+      this.#notCached(undefined);
+      return frozen;
+    }
+    if (this.#closed()) return frozen;
+    if (absent) this.#c.factoryAbsent++;
+    // Own writes count as invalidations too: an L2 read already on its way must not put the older
+    // value back in memory over this one.
+    this.#log.note(key);
+    const baseTtlMs = absent ? call.absentTtlMs : call.ttlMs;
+    const jitter = this.#o.ttlJitter;
+    const ttlMs = jitter === 0 ? baseTtlMs : Math.round(baseTtlMs * (1 + Math.random() * jitter));
+    const now = performance.now();
+    this.#l1.set(key, {
+      value: frozen,
+      freshUntil: now + ttlMs,
+      staleUntil: now + ttlMs + call.graceMs,
+      globalVersion: snapshot.global,
+      tags: call.tags,
+      versions: snapshot.versions,
+      bytes,
+      retryAt: 0,
+      absent,
+    });
+    if (redis !== undefined) {
+      await this.#log.settled();
+      const tail = encodeEnvelopeTail(call.graceMs, snapshot.global, call.tags, snapshot.versions, text);
+      const message = encodeKeysMessage(redis.sender, [key]);
+      const format = absent ? ABSENT_FORMAT : ENVELOPE_FORMAT;
+      // This write supersedes a pending delete of the key: a replay must not repeat it afterwards.
+      this.#log.supersede(key);
+      const done = await redis.link.attempt((d) => d.write(key, format, tail, ttlMs, call.graceMs, message));
+      if (done === FAILED) this.#log.pend('key', key);
+    }
+    return frozen;
+  }
+
+  /**
+   * After a factory failed with a stale value at hand: keep serving it without calling the factory
+   * until `retryAt` (unless the key was invalidated since `issued`).
+   */
+  keepStale(key: string, stale: Stale, retryAt: number, issued: number): void {
+    if (!this.#log.invalidatedSince(key, issued)) this.#l1.set(key, { ...stale.entry, retryAt });
+  }
+
+  /** Deletes `key` at both levels; while Redis is unreachable the deletion is kept for replay. */
+  async delete(key: string): Promise<void> {
+    this.#log.note(key);
+    this.#l1.delete(key);
+    if (this.#redis === undefined) return;
+    await this.#log.settled();
+    // This delete supersedes a pending one: a replay must not repeat it after a later write.
+    this.#log.supersede(key);
+    if (!(await this.deleteFromRedis([key]))) this.#log.pend('key', key);
+  }
+
+  /** Deletes keys from Redis and announces it; false when Redis was not used or failed. */
+  async deleteFromRedis(keys: readonly string[]): Promise<boolean> {
+    const redis = this.#redis;
+    if (redis === undefined) return false;
+    const message = (chunk: readonly string[]) => encodeKeysMessage(redis.sender, chunk);
+    return (await redis.link.attempt((d) => d.deleteKeys(keys, message))) !== FAILED;
+  }
+
+  /** Drops a key another instance set or deleted (a bus message). */
+  evict(key: string): void {
+    this.#log.note(key);
+    this.#l1.delete(key);
+  }
+
+  #notCached(reason: string | undefined): void {
+    this.#c.notCached++;
+    const now = performance.now();
+    if (reason === undefined || now - this.#lastNotCachedLog < 30_000) return;
+    this.#lastNotCachedLog = now;
+    this.#logger.warn(
+      { cache: this.#o.name, reason },
+      'cache returned a factory result without caching it (repeats silenced for 30 s)',
+    );
+  }
+}
