@@ -168,7 +168,7 @@ export const cacheOptionsSchema = z
      * connection opens wait for it instead of skipping Redis: until it is ready or its attempt fails,
      * at most `max(2 × this, 1000)` ms, the connect timeout.) Default 250.
      */
-    redisCommandTimeoutMs: integer(10, 60_000).default(250),
+    redisCommandTimeoutMs: integer(10, 60_000, 'milliseconds').default(250),
     /** Consecutive Redis errors that open the circuit breaker (one timeout opens it at once). Default 3. */
     circuitBreakerThreshold: integer(1, 1000).default(3),
     /**

@@ -6,6 +6,7 @@
  */
 
 import type { z } from 'zod';
+import { cacheOptionsSchema } from '../cache/options.ts';
 import { databaseOptionFields as db } from '../db/options.ts';
 import { DATABASE_URL_FORM, databaseUrlText } from '../db/url.ts';
 import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
@@ -358,10 +359,10 @@ export const SETTINGS = {
     'Longest any perf-sidecar Redis command may take before it fails.',
   ),
   /** `CACHE_REDIS_COMMAND_TIMEOUT_MS` */
-  cacheRedisCommandTimeoutMs: variable(
+  cacheRedisCommandTimeoutMs: optionVariable(
     'CACHE_REDIS_COMMAND_TIMEOUT_MS',
-    wholeNumberText(integer(10, 60_000, 'milliseconds')),
-    250,
+    wholeNumberText,
+    cacheOptionsSchema.shape.redisCommandTimeoutMs,
     'Longest a cache Redis command may take (startCache() without arguments); the most a hung Redis adds to a cache call.',
   ),
   /** The sidecar's HTTP listener. */

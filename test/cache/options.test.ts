@@ -38,7 +38,7 @@ describe('cache options schema', () => {
 
   it('keeps redisCommandTimeoutMs where the configuration reads it: 10 to 60000, default 250', () => {
     const field = cacheOptionsSchema.shape.redisCommandTimeoutMs;
-    expect(expectedOf(field)).toBe('an integer from 10 to 60000');
+    expect(expectedOf(field)).toBe('an integer number of milliseconds from 10 to 60000');
     expect(defaultOf(field)).toBe(250);
     expect(field.safeParse(9).success).toBe(false);
     expect(field.safeParse(60_001).success).toBe(false);
