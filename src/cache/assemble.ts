@@ -169,6 +169,7 @@ function connection(
       // The driver bounds every round trip with its own timer, which is far cheaper.
       perCommandTimeout: false,
       connectionName,
+      logger,
     });
   }
   // The bus needs a connection of its own (a subscribed connection can send nothing else); it keeps

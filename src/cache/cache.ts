@@ -43,12 +43,13 @@ export class Cache {
   readonly #o: ResolvedCacheOptions;
   readonly #levels: TwoLevelHandler;
 
+  /** Use `createCache(options)`. */
+  constructor(options?: CacheOptions);
   /**
-   * Use `createCache(options)`.
-   *
-   * @param seams for fault-injection tests only (a wrapper around the Redis driver or the bus); not
-   *   part of the public API.
+   * @internal Fault-injection tests wrap the Redis driver or the bus through `seams`; stripped from
+   *   the published declarations.
    */
+  constructor(options: CacheOptions, seams: CacheSeams | undefined);
   constructor(options: CacheOptions = {}, seams?: CacheSeams) {
     this.#p = assembleCache(options, seams);
     this.#o = this.#p.options;

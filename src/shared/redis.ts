@@ -6,6 +6,7 @@
  * or the host application's own ioredis would not be instrumented.
  */
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { getLogger } from './logger.ts';
 import { importPeer } from './peers.ts';
 import { redactUrl } from './urls.ts';
@@ -35,6 +36,8 @@ export interface RedisClientOptions {
    * done, as it would without perf-sidecar.
    */
   readonly keepProcessAlive?: boolean;
+  /** Where connection errors and reconnects are logged. Default: perf-sidecar's logger at creation. */
+  readonly logger?: Logger;
 }
 
 /** Clients being closed on purpose: their last errors (aborted handshakes) are not news. */
@@ -61,6 +64,7 @@ export async function createRedisClient(options: RedisClientOptions): Promise<Re
     autoResendUnfulfilledCommands: false,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
   });
+  const log = options.logger ?? getLogger();
   let lastLogged = 0;
   // Without an 'error' listener ioredis prints every reconnect failure as an unhandled error.
   client.on('error', (error: Error) => {
@@ -68,7 +72,7 @@ export async function createRedisClient(options: RedisClientOptions): Promise<Re
     const now = Date.now();
     if (now - lastLogged < ERROR_LOG_INTERVAL_MS) return;
     lastLogged = now;
-    getLogger().warn(
+    log.warn(
       { redis: redactUrl(options.url), connection: options.connectionName, err: error.message },
       'redis connection error (repeats are silenced for 30 s)',
     );
@@ -85,10 +89,7 @@ export async function createRedisClient(options: RedisClientOptions): Promise<Re
   }
   client.on('ready', () => {
     if (lastLogged !== 0) {
-      getLogger().info(
-        { redis: redactUrl(options.url), connection: options.connectionName },
-        'redis reconnected',
-      );
+      log.info({ redis: redactUrl(options.url), connection: options.connectionName }, 'redis reconnected');
       lastLogged = 0;
     }
   });
