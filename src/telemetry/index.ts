@@ -72,4 +72,6 @@ export {
   type OperationOptions,
   trackOperation,
 } from './track.ts';
-export { MinuteWindows, type MinuteWindowsOptions, type WindowTotals } from './windows.ts';
+export type { WindowTotals } from './minutes.ts';
+export { MinuteWindows, type MinuteWindowsOptions } from './windows.ts';
+export { RollupExporter, type RollupExporterOptions, type RollupWriter } from './rollup-exporter.ts';
