@@ -27,7 +27,10 @@ import { otlpMetricExporter, otlpTraceExporter } from './lazy-exporters.ts';
  * An OTLP exporter is given the resolved URL and headers; what else the standard variables set
  * (timeouts, compression, certificates, signal-specific headers) it reads itself.
  */
-export function traceExportProcessors(otlp: PerfSidecarConfig['otlp'], custom?: SpanExporter): SpanProcessor[] {
+export function traceExportProcessors(
+  otlp: PerfSidecarConfig['otlp'],
+  custom?: SpanExporter,
+): SpanProcessor[] {
   const { traces, headers } = otlp;
   if (custom) return [new BatchSpanProcessor({ exporter: custom, ...traces.batch })];
   return traces.exporters.map((name) =>

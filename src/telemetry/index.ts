@@ -18,6 +18,7 @@ export {
   type ServiceIdentity,
   SIDECAR_IDENTITY,
 } from './identity.ts';
+export type { WindowTotals } from './minutes.ts';
 export { type AlertEmitter, TargetSpanProcessor, type TargetSpanProcessorOptions } from './processor.ts';
 export {
   PROMETHEUS_CONTENT_TYPE,
@@ -52,6 +53,7 @@ export {
   type RollupQuery,
   type RollupTotals,
 } from './rollup.ts';
+export { RollupExporter, type RollupExporterOptions, type RollupWriter } from './rollup-exporter.ts';
 export {
   getTelemetry,
   requireTelemetry,
@@ -72,6 +74,4 @@ export {
   type OperationOptions,
   trackOperation,
 } from './track.ts';
-export type { WindowTotals } from './minutes.ts';
 export { MinuteWindows, type MinuteWindowsOptions } from './windows.ts';
-export { RollupExporter, type RollupExporterOptions, type RollupWriter } from './rollup-exporter.ts';

@@ -10,9 +10,9 @@
  */
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import {
+  type AggregationOption,
   AggregationTemporality,
   AggregationType,
-  type AggregationOption,
   type InstrumentType,
   type PushMetricExporter,
   type ResourceMetrics,
@@ -40,7 +40,10 @@ class Loading<E extends { forceFlush?(): Promise<void>; shutdown(): Promise<void
       },
       (cause: unknown) => {
         this.#error = new Error(`the ${what} exporter could not be loaded: ${errorText(cause)}`, { cause });
-        getLogger().error({ err: errorText(cause) }, `the ${what} exporter could not be loaded; its exports fail`);
+        getLogger().error(
+          { err: errorText(cause) },
+          `the ${what} exporter could not be loaded; its exports fail`,
+        );
         return undefined;
       },
     );
@@ -53,17 +56,18 @@ class Loading<E extends { forceFlush?(): Promise<void>; shutdown(): Promise<void
 
   /** Runs `use` with the exporter now, or once it has loaded; `fail` when it cannot be. */
   run(use: (exporter: E) => void, fail: (error: Error) => void): void {
-    if (this.#exporter) return use(this.#exporter);
-    if (this.#error) return fail(this.#error);
-    if (this.#waiting >= MAX_WAITING_EXPORTS) {
-      return fail(new Error(`the exporter is still loading and ${MAX_WAITING_EXPORTS} exports already wait`));
+    if (this.#exporter) use(this.#exporter);
+    else if (this.#error) fail(this.#error);
+    else if (this.#waiting >= MAX_WAITING_EXPORTS) {
+      fail(new Error(`the exporter is still loading and ${MAX_WAITING_EXPORTS} exports already wait`));
+    } else {
+      this.#waiting++;
+      void this.#ready.then((exporter) => {
+        this.#waiting--;
+        if (exporter) use(exporter);
+        else fail(this.#error ?? new Error('the exporter could not be loaded'));
+      });
     }
-    this.#waiting++;
-    void this.#ready.then((exporter) => {
-      this.#waiting--;
-      if (exporter) use(exporter);
-      else fail(this.#error ?? new Error('the exporter could not be loaded'));
-    });
   }
 
   async forceFlush(): Promise<void> {

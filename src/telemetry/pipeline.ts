@@ -4,15 +4,21 @@
  * the propagator and the instrumentations. This is what NodeSDK did, without NodeSDK: importing it
  * loads every OTLP exporter package (and `@grpc/grpc-js`) whether or not anything is exported.
  */
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+
 import { context, type Meter, metrics, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { type Instrumentation, registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
 import type { Resource } from '@opentelemetry/resources';
-import { type IMetricReader, MeterProvider, type MetricReader, type ViewOptions } from '@opentelemetry/sdk-metrics';
+import {
+  type IMetricReader,
+  MeterProvider,
+  type MetricReader,
+  type ViewOptions,
+} from '@opentelemetry/sdk-metrics';
 import { type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { PerfSidecarConfig } from '../config.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';

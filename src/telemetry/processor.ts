@@ -57,7 +57,9 @@ export type Implements<T> = z.ZodType<T, T>;
 /** Schema of the {@link TargetSpanProcessor} options: their one description, type and bounds. */
 export const targetSpanProcessorOptionsSchema = z.strictObject({
   /** Where breach alerts go. Without one, breaches are stamped and counted but not alerted. */
-  alerts: (withMethods<AlertEmitter>(['emit'], 'an object with emit()') as Implements<AlertEmitter>).optional(),
+  alerts: (
+    withMethods<AlertEmitter>(['emit'], 'an object with emit()') as Implements<AlertEmitter>
+  ).optional(),
   /** `service` label of the alerts. */
   serviceName: accepts(z.string().min(1), 'a non-empty string'),
   /**
@@ -77,7 +79,9 @@ export const targetSpanProcessorOptionsSchema = z.strictObject({
     'at most 1000 bucket bounds, each a number of seconds greater than 0',
   ),
   /** Meter provider. Default: the global one, looked up when the first span ends. */
-  meterProvider: (withMethods<MeterProvider>(['getMeter'], 'an OpenTelemetry MeterProvider') as Implements<MeterProvider>).optional(),
+  meterProvider: (
+    withMethods<MeterProvider>(['getMeter'], 'an OpenTelemetry MeterProvider') as Implements<MeterProvider>
+  ).optional(),
 });
 
 /** Options of {@link TargetSpanProcessor}. */

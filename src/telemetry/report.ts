@@ -37,15 +37,20 @@ const reportQueryFields = {
   ).optional(),
   /** Only this user's operations (spans carrying `user.id`); a number is read as its decimal text. */
   userId: accepts(
-    z
-      .union([z.string(), z.number().finite().transform(String)])
-      .pipe(z.string().min(1).max(MAX_ID_LENGTH).regex(/^\P{Cc}*$/u)),
+    z.union([z.string(), z.number().finite().transform(String)]).pipe(
+      z
+        .string()
+        .min(1)
+        .max(MAX_ID_LENGTH)
+        .regex(/^\P{Cc}*$/u),
+    ),
     `a string of 1 to ${MAX_ID_LENGTH} printable characters`,
   ).optional(),
   /** Window length, whole hours from 1 to 720. Default 24. */
-  hours: accepts(z.number().int().min(1).max(MAX_REPORT_HOURS), `a whole number of hours from 1 to ${MAX_REPORT_HOURS}`).default(
-    DEFAULT_REPORT_HOURS,
-  ),
+  hours: accepts(
+    z.number().int().min(1).max(MAX_REPORT_HOURS),
+    `a whole number of hours from 1 to ${MAX_REPORT_HOURS}`,
+  ).default(DEFAULT_REPORT_HOURS),
 };
 
 /** Schema of a report query (see {@link checkReportQuery} for how its errors name the fields). */

@@ -127,7 +127,9 @@ export const resourceSamplerOptionsSchema = z.strictObject({
   /** Sampling interval, ms. Default 1000. */
   intervalMs: integer(10, 3_600_000, 'ms').default(1000),
   /** Meter for the gauges; without one no gauges are published. */
-  meter: (withMethods<Meter>(['createObservableGauge'], 'an OpenTelemetry Meter') as Implements<Meter>).optional(),
+  meter: (
+    withMethods<Meter>(['createObservableGauge'], 'an OpenTelemetry Meter') as Implements<Meter>
+  ).optional(),
   /** Resolution of the event-loop delay histogram, ms (1 to 1000). Default 10. */
   eventLoopResolutionMs: integer(1, 1000, 'ms').default(EVENT_LOOP_RESOLUTION_MS),
   /**
@@ -183,7 +185,9 @@ export class ResourceSampler {
 
   /** @throws {InvalidArgumentError} naming the first bad option. */
   constructor(options: ResourceSamplerOptions) {
-    this.#options = parseOptions(resourceSamplerOptionsSchema, options, { what: 'a resource sampler option' });
+    this.#options = parseOptions(resourceSamplerOptionsSchema, options, {
+      what: 'a resource sampler option',
+    });
     this.#intervalMs = this.#options.intervalMs;
     this.#sustain = this.#options.cpuSustainSamples;
     this.#resolutionMs = this.#options.eventLoopResolutionMs;

@@ -57,7 +57,10 @@ function isClientOrPromise(value: unknown): value is Redis | Promise<Redis> {
 /** Schema of the {@link RedisRollupStore} options: their one description, type and bounds. */
 export const redisRollupStoreOptionsSchema = z.strictObject({
   /** The connection (or its promise). Not closed by the store. */
-  client: accepts(z.custom<Redis | Promise<Redis>>(isClientOrPromise), 'an ioredis client or a promise of one'),
+  client: accepts(
+    z.custom<Redis | Promise<Redis>>(isClientOrPromise),
+    'an ioredis client or a promise of one',
+  ),
   /** Key prefix (`ALERT_KEY_PREFIX`). */
   keyPrefix: accepts(z.string().max(256), 'a string of at most 256 characters'),
   /** Days a key lives after its last write. */

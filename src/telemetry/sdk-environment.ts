@@ -6,12 +6,7 @@
  * so that a setting that worked before still works. perf-sidecar's configuration does not parse
  * them (yet): these are the only variables of this part not read through `config.ts`.
  */
-import {
-  DiagConsoleLogger,
-  diag,
-  type DiagLogLevel,
-  type TextMapPropagator,
-} from '@opentelemetry/api';
+import { DiagConsoleLogger, type DiagLogLevel, diag, type TextMapPropagator } from '@opentelemetry/api';
 import {
   CompositePropagator,
   diagLogLevelFromString,
@@ -120,7 +115,10 @@ export function spanLimitsFromEnvironment(): SpanLimits {
       'OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT',
       'OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT',
     ),
-    attributePerLinkCountLimit: first('OTEL_LINK_ATTRIBUTE_COUNT_LIMIT', 'OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT'),
+    attributePerLinkCountLimit: first(
+      'OTEL_LINK_ATTRIBUTE_COUNT_LIMIT',
+      'OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT',
+    ),
   };
   return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
 }

@@ -156,8 +156,14 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     ...(meters ? { reader: meters.windowsReader } : {}),
     ...(rollups ? { exporter: rollups.exporter } : {}),
   });
-  const instrumentations = !meters ? [] : options.instrumentations ? [...options.instrumentations] : defaultInstrumentations();
-  const tracer = meters && startTracing(resource, spanProcessors(config, options, processor), instrumentations, meters.provider);
+  const instrumentations = !meters
+    ? []
+    : options.instrumentations
+      ? [...options.instrumentations]
+      : defaultInstrumentations();
+  const tracer =
+    meters &&
+    startTracing(resource, spanProcessors(config, options, processor), instrumentations, meters.provider);
   // After the tracer provider is registered: the tracking state looks the tracer up.
   setTrackingState({ enabled, targets });
   if (enabled) windows.start();
@@ -189,10 +195,18 @@ function spanProcessors(
   options: TelemetryOptions,
   processor: TargetSpanProcessor,
 ): SpanProcessor[] {
-  return [processor, ...(options.spanProcessors ?? []), ...traceExportProcessors(config.otlp, options.traceExporter)];
+  return [
+    processor,
+    ...(options.spanProcessors ?? []),
+    ...traceExportProcessors(config.otlp, options.traceExporter),
+  ];
 }
 
-function buildSampler(config: TelemetryConfig, alerts: AlertSink, meters: MetricPipeline | undefined): ResourceSampler {
+function buildSampler(
+  config: TelemetryConfig,
+  alerts: AlertSink,
+  meters: MetricPipeline | undefined,
+): ResourceSampler {
   return new ResourceSampler({
     alerts,
     serviceName: config.serviceName,
@@ -283,7 +297,11 @@ async function stop(current: Running, timeoutMs: number, log: ReturnType<typeof 
   if (current.providers) {
     const { tracer, meter } = current.providers;
     try {
-      await withTimeout(Promise.all([tracer.shutdown(), meter.shutdown()]), left(0.8), 'telemetry SDK shutdown');
+      await withTimeout(
+        Promise.all([tracer.shutdown(), meter.shutdown()]),
+        left(0.8),
+        'telemetry SDK shutdown',
+      );
     } catch (error) {
       log.warn({ err: errorText(error) }, 'telemetry SDK shutdown did not complete');
     }

@@ -70,7 +70,8 @@ export function buildAlerts(
   if (custom) store = custom;
   else if (redis === undefined) store = new MemoryAlertStore(config.alerts.listMax);
   // The connection is shared with the rollups and closed by stopTelemetry, not by the store.
-  else store = new RedisAlertStore({ client: redis.client, listMax: config.alerts.listMax, ownsClient: false });
+  else
+    store = new RedisAlertStore({ client: redis.client, listMax: config.alerts.listMax, ownsClient: false });
   return new AlertSink({
     store,
     repeatSeconds: config.alerts.repeatSeconds,
@@ -99,5 +100,8 @@ export function buildRollups(
     retentionDays: config.summary.rollupRetentionDays,
     maxOperations: config.maxOperations + 1,
   });
-  return { store, exporter: new RollupExporter({ writer: store, maxPoints: config.summary.maxPoints, targetOf }) };
+  return {
+    store,
+    exporter: new RollupExporter({ writer: store, maxPoints: config.summary.maxPoints, targetOf }),
+  };
 }

@@ -106,7 +106,9 @@ describe('MinuteWindows', () => {
     w.advance(1);
     w.record('other', 0.1);
     await w.windows.flush();
-    expect(exported.map((m) => [m.minute, Object.fromEntries([...m.operations].map(([k, a]) => [k, a.count]))])).toEqual([
+    expect(
+      exported.map((m) => [m.minute, Object.fromEntries([...m.operations].map(([k, a]) => [k, a.count]))]),
+    ).toEqual([
       [w.minute() - 1, { op: 2 }],
       [w.minute(), { other: 1 }],
     ]);
