@@ -166,30 +166,38 @@ function exporterOptions(to: OtlpDestination): { url?: string; headers?: Record<
   return to.protocol === 'grpc' ? url : { ...url, headers: { ...to.headers } };
 }
 
+/** The constructor of an OTLP exporter, as perf-sidecar calls it. */
+type ExporterClass<E> = new (options: ReturnType<typeof exporterOptions>) => E;
+
+/** Each protocol's trace exporter package, imported on demand. */
+const TRACE_EXPORTERS: Record<OtlpProtocol, () => Promise<ExporterClass<SpanExporter>>> = {
+  grpc: async () => (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter,
+  'http/json': async () => (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter,
+  'http/protobuf': async () => (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter,
+};
+
+/** Each protocol's metric exporter package, imported on demand. */
+const METRIC_EXPORTERS: Record<OtlpProtocol, () => Promise<ExporterClass<PushMetricExporter>>> = {
+  grpc: async () => (await import('@opentelemetry/exporter-metrics-otlp-grpc')).OTLPMetricExporter,
+  'http/json': async () => (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter,
+  'http/protobuf': async () =>
+    (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter,
+};
+
 /** The OTLP trace exporter of `to.protocol`, its package imported in the background. */
 export function otlpTraceExporter(to: OtlpDestination): SpanExporter {
-  const options = exporterOptions(to);
-  return new LazySpanExporter(`otlp ${to.protocol} trace`, async () => {
-    if (to.protocol === 'grpc') {
-      return new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter(options);
-    }
-    if (to.protocol === 'http/json') {
-      return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter(options);
-    }
-    return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter(options);
-  });
+  const load = TRACE_EXPORTERS[to.protocol];
+  return new LazySpanExporter(
+    `otlp ${to.protocol} trace`,
+    async () => new (await load())(exporterOptions(to)),
+  );
 }
 
 /** The OTLP metric exporter of `to.protocol`, its package imported in the background. */
 export function otlpMetricExporter(to: OtlpDestination): PushMetricExporter {
-  const options = exporterOptions(to);
-  return new LazyMetricExporter(`otlp ${to.protocol} metric`, async () => {
-    if (to.protocol === 'grpc') {
-      return new (await import('@opentelemetry/exporter-metrics-otlp-grpc')).OTLPMetricExporter(options);
-    }
-    if (to.protocol === 'http/json') {
-      return new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter(options);
-    }
-    return new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter(options);
-  });
+  const load = METRIC_EXPORTERS[to.protocol];
+  return new LazyMetricExporter(
+    `otlp ${to.protocol} metric`,
+    async () => new (await load())(exporterOptions(to)),
+  );
 }
