@@ -61,9 +61,6 @@ export {
   shutdownTelemetry,
   startTelemetry,
   stopTelemetry,
-  type Telemetry,
-  type TelemetryConfig,
-  type TelemetryOptions,
 } from './sdk.ts';
 export * from './semconv.ts';
 export { durationBoundaries, resolveTarget } from './targets.ts';
@@ -74,4 +71,5 @@ export {
   type OperationOptions,
   trackOperation,
 } from './track.ts';
+export type { Telemetry, TelemetryConfig, TelemetryOptions } from './types.ts';
 export { MinuteWindows, type MinuteWindowsOptions } from './windows.ts';

@@ -100,7 +100,7 @@ function operationViews(config: PerfSidecarConfig): ViewOptions[] {
 }
 
 /** The default instrumentations: http, pg, ioredis and runtime-node. */
-export function defaultInstrumentations(): Instrumentation[] {
+function defaultInstrumentations(): Instrumentation[] {
   return [
     new HttpInstrumentation(),
     // Parameter values stay out of spans (enhancedDatabaseReporting off): they can be personal data.
@@ -110,17 +110,25 @@ export function defaultInstrumentations(): Instrumentation[] {
   ];
 }
 
+/** The trace side of a running telemetry. */
+export interface TracePipeline {
+  readonly provider: TracerProvider;
+  /** The instrumentations registered (disabled again by `stopTelemetry`). */
+  readonly instrumentations: readonly Instrumentation[];
+}
+
 /**
  * Registers tracing: the async-local-storage context manager, the propagator, a tracer provider
  * with `spanProcessors` (and the sampler and span limits of the SDK's variables), and the
- * instrumentations, given both providers. Nothing is registered with `OTEL_SDK_DISABLED`.
+ * instrumentations (default: {@link defaultInstrumentations}), given both providers. Nothing is
+ * registered with `OTEL_SDK_DISABLED`.
  */
 export function startTracing(
   resource: Resource,
   spanProcessors: SpanProcessor[],
-  instrumentations: readonly Instrumentation[],
+  given: readonly Instrumentation[] | undefined,
   meterProvider: MeterProvider,
-): TracerProvider {
+): TracePipeline {
   const sampler = samplerFromEnvironment();
   const provider = new TracerProvider({
     resource,
@@ -128,15 +136,12 @@ export function startTracing(
     spanLimits: spanLimitsFromEnvironment(),
     ...(sampler ? { sampler } : {}),
   });
-  if (sdkDisabled()) return provider;
+  const instrumentations = given ? [...given] : defaultInstrumentations();
+  if (sdkDisabled()) return { provider, instrumentations };
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   const propagator = propagatorFromEnvironment();
   if (propagator) propagation.setGlobalPropagator(propagator);
   trace.setGlobalTracerProvider(provider);
-  registerInstrumentations({
-    instrumentations: [...instrumentations],
-    tracerProvider: provider,
-    meterProvider,
-  });
-  return provider;
+  registerInstrumentations({ instrumentations, tracerProvider: provider, meterProvider });
+  return { provider, instrumentations };
 }

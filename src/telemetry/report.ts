@@ -14,8 +14,9 @@ import { addTotals, emptyTotals, MINUTE_MS, type WindowTotals } from './minutes.
 import { OPERATION_NAME_FORM, operationNameProblem } from './operations.ts';
 import { memoryNowMb } from './resources.ts';
 import type { RedisRollupStore, RollupQuery, RollupTotals } from './rollup.ts';
-import { getTelemetry, type Telemetry } from './sdk.ts';
+import { getTelemetry } from './sdk.ts';
 import { resolveTarget } from './targets.ts';
+import type { Telemetry } from './types.ts';
 
 /** Longest window, hours (30 days). */
 export const MAX_REPORT_HOURS = 720;

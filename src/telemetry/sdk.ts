@@ -10,11 +10,9 @@
  */
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
-import type { IMetricReader, MeterProvider } from '@opentelemetry/sdk-metrics';
-import type { SpanExporter, SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import type { Redis } from 'ioredis';
+import type { MeterProvider } from '@opentelemetry/sdk-metrics';
+import type { SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { AlertSink } from '../alerts/sink.ts';
-import type { AlertStore } from '../alerts/store.ts';
 import { getConfig, type PerfSidecarConfig } from '../config.ts';
 import { errorText, PerfSidecarError } from '../shared/errors.ts';
 import { getLogger, setLogLevel } from '../shared/logger.ts';
@@ -22,86 +20,15 @@ import { closeRedisClient } from '../shared/redis.ts';
 import { withTimeout } from '../shared/timeout.ts';
 import { redactUrl } from '../shared/urls.ts';
 import { exportDestination, traceExportProcessors } from './exporters.ts';
-import type { ServiceIdentity } from './identity.ts';
-import { defaultInstrumentations, type MetricPipeline, startMetrics, startTracing } from './pipeline.ts';
+import { type MetricPipeline, startMetrics, startTracing } from './pipeline.ts';
 import { TargetSpanProcessor } from './processor.ts';
 import { buildResource } from './resource.ts';
 import { ResourceSampler } from './resources.ts';
-import type { RedisRollupStore } from './rollup.ts';
-import type { RollupExporter } from './rollup-exporter.ts';
 import { setTrackingState } from './state.ts';
 import { buildAlerts, buildRollups, connectRedis, pingRedis, type TelemetryRedis } from './storage.ts';
 import { durationBoundaries, resolveTarget } from './targets.ts';
+import type { Telemetry, TelemetryConfig, TelemetryOptions } from './types.ts';
 import { MinuteWindows } from './windows.ts';
-
-/** Options of {@link startTelemetry}. All optional: the defaults come from the configuration. */
-export interface TelemetryOptions {
-  /** Configuration to use instead of the one read from `process.env`. */
-  readonly config?: PerfSidecarConfig;
-  /** Targets merged over the configured table (seconds by operation name or kind). */
-  readonly targets?: Readonly<Record<string, number>>;
-  /**
-   * Default `service.name` / `service.version` of the resource, below `OTEL_SERVICE_NAME` and
-   * `OTEL_RESOURCE_ATTRIBUTES`. Default: the host's package.json (name, version), else the SDK's
-   * `unknown_service:node`. The sidecar server passes perf-sidecar's own.
-   */
-  readonly service?: ServiceIdentity;
-  /**
-   * Redis client for the alert lists, used instead of one made from `REDIS_URL`. It is not closed by
-   * {@link stopTelemetry}. For alerting that never waits, give it `enableOfflineQueue: false`
-   * and a `commandTimeout`.
-   */
-  readonly redis?: Redis;
-  /** Alert store used instead of Redis or memory (advanced: a custom destination). */
-  readonly alertStore?: AlertStore;
-  /** Instrumentations used instead of the default http, pg, ioredis and runtime-node set. */
-  readonly instrumentations?: readonly Instrumentation[];
-  /** Extra span processors, run after the target processor (for example an in-memory exporter). */
-  readonly spanProcessors?: readonly SpanProcessor[];
-  /** Span exporter used instead of the ones chosen by `OTEL_TRACES_EXPORTER` / `OTEL_EXPORTER_OTLP_*`. */
-  readonly traceExporter?: SpanExporter;
-  /** Extra metric readers, next to the Prometheus and in-process ones. */
-  readonly metricReaders?: readonly IMetricReader[];
-  /**
-   * A promise the Redis connection waits for before ioredis is first imported. The preload entry
-   * passes the ESM hooks' acknowledgement, so the host's ioredis is instrumented.
-   */
-  readonly dependenciesReady?: Promise<unknown>;
-}
-
-/** The configuration a running telemetry uses: `serviceName` is the resource's `service.name`. */
-export type TelemetryConfig = PerfSidecarConfig & { readonly serviceName: string };
-
-/** A running telemetry setup, returned by {@link startTelemetry}. */
-export interface Telemetry {
-  /** The configuration it runs with, `serviceName` resolved (what alerts and reports carry). */
-  readonly config: TelemetryConfig;
-  /** Targets in effect (table plus overrides). */
-  readonly targets: Readonly<Record<string, number>>;
-  /** Whether performance monitoring is on (`ENABLE_PERFORMANCE_MONITORING`). */
-  readonly enabled: boolean;
-  /** Whether alerts stay in memory (no Redis). */
-  readonly memoryOnly: boolean;
-  /** The alert sink: raise alerts, read recent ones, see buffer statistics. */
-  readonly alerts: AlertSink;
-  /** The target span processor (also usable in a host's own SDK). */
-  readonly processor: TargetSpanProcessor;
-  /** Per-minute windows over the metrics: what performance reports are computed from. */
-  readonly windows: MinuteWindows;
-  /** Redis rollups of the windows (what reports read), when Redis is configured. */
-  readonly rollups: RedisRollupStore | undefined;
-  /** The exporter that writes the windows' minutes to {@link Telemetry.rollups}, with it. */
-  readonly rollupExporter: RollupExporter | undefined;
-  /** The resource sampler (started by the sidecar or `performanceMiddleware`). */
-  readonly resources: ResourceSampler;
-  /** Prometheus text exposition of all metrics, for a `/metrics` endpoint. */
-  renderPrometheus(): Promise<string>;
-  /**
-   * Round trip of a Redis `PING` on the telemetry's connection, ms; rejects when Redis is not
-   * reachable. `undefined` when the telemetry has no Redis (memory-only mode, a custom alert store).
-   */
-  readonly pingRedis: (() => Promise<number>) | undefined;
-}
 
 interface Running extends Telemetry {
   /** The SDK's providers; `undefined` with monitoring disabled. */
@@ -156,14 +83,14 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     ...(meters ? { reader: meters.windowsReader } : {}),
     ...(rollups ? { exporter: rollups.exporter } : {}),
   });
-  const instrumentations = !meters
-    ? []
-    : options.instrumentations
-      ? [...options.instrumentations]
-      : defaultInstrumentations();
-  const tracer =
+  const tracing =
     meters &&
-    startTracing(resource, spanProcessors(config, options, processor), instrumentations, meters.provider);
+    startTracing(
+      resource,
+      spanProcessors(config, options, processor),
+      options.instrumentations,
+      meters.provider,
+    );
   // After the tracer provider is registered: the tracking state looks the tracer up.
   setTrackingState({ enabled, targets });
   if (enabled) windows.start();
@@ -181,8 +108,8 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     resources: buildSampler(config, alerts, meters),
     renderPrometheus: meters ? () => meters.prometheus.render() : async () => '',
     pingRedis: redis && (() => pingRedis(redis)),
-    providers: meters && tracer ? { tracer, meter: meters.provider } : undefined,
-    instrumentations,
+    providers: meters && tracing ? { tracer: tracing.provider, meter: meters.provider } : undefined,
+    instrumentations: tracing?.instrumentations ?? [],
     redis,
   };
   logStart(running, options);
@@ -202,6 +129,7 @@ function spanProcessors(
   ];
 }
 
+/** The resource sampler, its gauges on the SDK's meter when there is one. */
 function buildSampler(
   config: TelemetryConfig,
   alerts: AlertSink,
