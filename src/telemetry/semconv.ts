@@ -85,6 +85,11 @@ export const METRIC_SYSTEM_CPU = 'perf.system.cpu.utilization';
 export const METRIC_SYSTEM_ELD_P99 = 'perf.system.eventloop.delay.p99';
 /** Gauge: event-loop utilisation over the latest sample interval, 0..1. */
 export const METRIC_SYSTEM_ELU = 'perf.system.eventloop.utilization';
+/**
+ * Gauge of instrumentation-pg (incubating in the semantic conventions): connections by state. Its
+ * Prometheus name is given explicitly (`_count` is reserved for histograms).
+ */
+export const METRIC_DB_CLIENT_CONNECTION_COUNT = 'db.client.connection.count';
 /** Gauge: used and free share of each sampled filesystem (semantic conventions' name, `perf.` first). */
 export const METRIC_SYSTEM_FILESYSTEM_UTILIZATION = 'perf.system.filesystem.utilization';
 /** Attribute of the filesystem gauge: the sampled path. */
