@@ -21,8 +21,9 @@ import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace
 import { z } from 'zod';
 import { type AlertInput, alertTraceOf } from '../alerts/schema.ts';
 import { roundTo } from '../shared/numbers.ts';
-import { accepts, integer, parseOptions, withMethods } from '../shared/options.ts';
+import { accepts, decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
+import { MAX_TARGET_SECONDS } from './operations.ts';
 import {
   ATTR_CORRELATION_ID,
   ATTR_PERF_OPERATION,
@@ -75,8 +76,12 @@ export const targetSpanProcessorOptionsSchema = z.strictObject({
   maxMetricOperations: integer(1, 10_000_000).optional(),
   /** Histogram bucket boundaries, seconds (see `durationBoundaries`). */
   boundaries: accepts(
-    z.array(z.number().gt(0).finite()).max(1000).readonly(),
-    'at most 1000 bucket bounds, each a number of seconds greater than 0',
+    // Up to four times the largest target (MAX_TARGET_SECONDS): the Apdex frustrated edge.
+    z
+      .array(decimal(0, 4 * MAX_TARGET_SECONDS, { unit: 'seconds', minExclusive: true }))
+      .max(1000)
+      .readonly(),
+    'at most 1000 bucket bounds',
   ),
   /** Meter provider. Default: the global one, looked up when the first span ends. */
   meterProvider: (
