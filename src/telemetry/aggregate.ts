@@ -43,6 +43,20 @@ export function emptyAggregate(countsBreaches: boolean): DurationAggregate {
   };
 }
 
+/** The aggregate of `key` in `map`, created empty when missing. */
+export function aggregateFor(
+  map: Map<string, DurationAggregate>,
+  key: string,
+  countsBreaches: boolean,
+): DurationAggregate {
+  let agg = map.get(key);
+  if (!agg) {
+    agg = emptyAggregate(countsBreaches);
+    map.set(key, agg);
+  }
+  return agg;
+}
+
 /**
  * The minimum of `into` once `count` durations whose minimum is `min` are added to it: the smaller
  * of the two, or unknown as soon as either side has durations without a known minimum.

@@ -22,10 +22,14 @@ export interface ServiceIdentity {
 /** The sidecar server's own identity (below `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`). */
 export const SIDECAR_IDENTITY: ServiceIdentity = Object.freeze({ name: SCOPE_NAME, version: VERSION });
 
-/** Resource attribute naming the distribution that configured the SDK (semantic conventions). */
-export const ATTR_TELEMETRY_DISTRO_NAME = 'telemetry.distro.name';
-/** Resource attribute: the distribution's version. */
-export const ATTR_TELEMETRY_DISTRO_VERSION = 'telemetry.distro.version';
+/**
+ * Resource attributes naming the distribution that configured the SDK and its version: the stable
+ * semantic conventions' constants, re-exported under the names this module has always exported.
+ */
+export {
+  ATTR_TELEMETRY_DISTRO_NAME,
+  ATTR_TELEMETRY_DISTRO_VERSION,
+} from '@opentelemetry/semantic-conventions';
 
 // A package.json larger than this is not read (bounded work at start-up).
 const MAX_PACKAGE_JSON_BYTES = 1024 * 1024;

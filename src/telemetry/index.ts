@@ -18,6 +18,7 @@ export {
   type ServiceIdentity,
   SIDECAR_IDENTITY,
 } from './identity.ts';
+export type { WindowTotals } from './minutes.ts';
 export { type AlertEmitter, TargetSpanProcessor, type TargetSpanProcessorOptions } from './processor.ts';
 export {
   PROMETHEUS_CONTENT_TYPE,
@@ -52,6 +53,7 @@ export {
   type RollupQuery,
   type RollupTotals,
 } from './rollup.ts';
+export { RollupExporter, type RollupExporterOptions, type RollupWriter } from './rollup-exporter.ts';
 export {
   getTelemetry,
   requireTelemetry,
@@ -59,9 +61,6 @@ export {
   shutdownTelemetry,
   startTelemetry,
   stopTelemetry,
-  type Telemetry,
-  type TelemetryConfig,
-  type TelemetryOptions,
 } from './sdk.ts';
 export * from './semconv.ts';
 export { durationBoundaries, resolveTarget } from './targets.ts';
@@ -72,4 +71,5 @@ export {
   type OperationOptions,
   trackOperation,
 } from './track.ts';
-export { MinuteWindows, type MinuteWindowsOptions, type WindowTotals } from './windows.ts';
+export type { Telemetry, TelemetryConfig, TelemetryOptions } from './types.ts';
+export { MinuteWindows, type MinuteWindowsOptions } from './windows.ts';

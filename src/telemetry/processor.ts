@@ -18,17 +18,22 @@ import {
   SpanStatusCode,
 } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
-import { type AlertInput, alertTraceOf } from '../alerts/index.ts';
+import { z } from 'zod';
+import { type AlertInput, alertTraceOf } from '../alerts/schema.ts';
 import { roundTo } from '../shared/numbers.ts';
+import { accepts, decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
+import { MAX_TARGET_SECONDS } from './operations.ts';
 import {
   ATTR_CORRELATION_ID,
   ATTR_PERF_OPERATION,
   ATTR_PERF_OUTCOME,
   ATTR_PERF_TARGET_EXCEEDED,
+  ATTR_PERF_TARGET_FRUSTRATED,
   ATTR_PERF_TARGET_SECONDS,
   ATTR_USER_ID,
   METRIC_OPERATION_DURATION,
+  METRIC_OPERATION_TAIL_DURATION,
   METRIC_OPERATION_TARGET,
   METRIC_TARGET_BREACHES,
   METRIC_TARGET_FRUSTRATED,
@@ -44,38 +49,48 @@ export interface AlertEmitter {
   emit(input: AlertInput): void;
 }
 
-/** Options of {@link TargetSpanProcessor}. */
-export interface TargetSpanProcessorOptions {
+/**
+ * An option schema whose input type is `T` too. `withMethods` is typed `z.ZodType<T>`, whose input
+ * type is `unknown`: without this, `z.input` of an options schema would accept anything there.
+ */
+export type Implements<T> = z.ZodType<T, T>;
+
+/** Schema of the {@link TargetSpanProcessor} options: their one description, type and bounds. */
+export const targetSpanProcessorOptionsSchema = z.strictObject({
   /** Where breach alerts go. Without one, breaches are stamped and counted but not alerted. */
-  readonly alerts?: AlertEmitter;
+  alerts: (
+    withMethods<AlertEmitter>(['emit'], 'an object with emit()') as Implements<AlertEmitter>
+  ).optional(),
   /** `service` label of the alerts. */
-  readonly serviceName: string;
+  serviceName: accepts(z.string().min(1), 'a non-empty string'),
   /**
    * Distinct operation names that get their own metric series; later names are recorded as
    * `_other`. Bounds the label sets of both metrics.
    */
-  readonly maxOperations: number;
+  maxOperations: integer(1, 10_000_000),
   /**
    * Of those, how many get their own series in the exported metrics (`/metrics`); the others are
    * exported as `_other` and recorded by name in {@link METRIC_OPERATION_TAIL_DURATION}, which
    * only the in-process reports read. Default: `maxOperations` (all exported).
    */
-  readonly maxMetricOperations?: number;
+  maxMetricOperations: integer(1, 10_000_000).optional(),
   /** Histogram bucket boundaries, seconds (see `durationBoundaries`). */
-  readonly boundaries: readonly number[];
+  boundaries: accepts(
+    // Up to four times the largest target (MAX_TARGET_SECONDS): the Apdex frustrated edge.
+    z
+      .array(decimal(0, 4 * MAX_TARGET_SECONDS, { unit: 'seconds', minExclusive: true }))
+      .max(1000)
+      .readonly(),
+    'at most 1000 bucket bounds',
+  ),
   /** Meter provider. Default: the global one, looked up when the first span ends. */
-  readonly meterProvider?: MeterProvider;
-}
+  meterProvider: (
+    withMethods<MeterProvider>(['getMeter'], 'an OpenTelemetry MeterProvider') as Implements<MeterProvider>
+  ).optional(),
+});
 
-/**
- * Histogram of durations of the operations that are not exported by name (past
- * `maxMetricOperations`, and `_other` past `maxOperations`), with `perf.operation`, `perf.outcome`,
- * `perf.target_exceeded` and `perf.target_frustrated`: kept out of `/metrics`, read by the
- * per-minute windows so that reports still show those operations by name.
- */
-export const METRIC_OPERATION_TAIL_DURATION = 'perf.operation.tail.duration';
-/** Attribute of {@link METRIC_OPERATION_TAIL_DURATION}: over four times the target. */
-export const ATTR_TARGET_FRUSTRATED = 'perf.target_frustrated';
+/** Options of {@link TargetSpanProcessor}. */
+export type TargetSpanProcessorOptions = z.input<typeof targetSpanProcessorOptionsSchema>;
 
 /** Label sets of one outcome x exceeded combination, index `(error ? 2 : 0) + (exceeded ? 1 : 0)`. */
 type FourSets = readonly [Attributes, Attributes, Attributes, Attributes];
@@ -125,7 +140,7 @@ function tailSets(name: string): readonly Attributes[] {
           [ATTR_PERF_OPERATION]: name,
           [ATTR_PERF_OUTCOME]: outcome,
           [ATTR_PERF_TARGET_EXCEEDED]: exceeded,
-          [ATTR_TARGET_FRUSTRATED]: frustrated,
+          [ATTR_PERF_TARGET_FRUSTRATED]: frustrated,
         }),
       );
     }
@@ -135,7 +150,7 @@ function tailSets(name: string): readonly Attributes[] {
 
 /** See the module comment. */
 export class TargetSpanProcessor implements SpanProcessor {
-  readonly #options: TargetSpanProcessorOptions;
+  readonly #options: z.output<typeof targetSpanProcessorOptionsSchema>;
   readonly #labels = new Map<string, OperationLabels>();
   /** Operation names seen that took a slot (at most `maxOperations`). */
   #named = 0;
@@ -151,9 +166,13 @@ export class TargetSpanProcessor implements SpanProcessor {
   /** Set once the SDK calls `onEnding`; until then `onEnd` does the (read-only) evaluation. */
   #hasOnEnding = false;
 
+  /** @throws {InvalidArgumentError} naming the first bad option. */
   constructor(options: TargetSpanProcessorOptions) {
-    this.#options = options;
-    this.#maxMetric = Math.min(options.maxMetricOperations ?? options.maxOperations, options.maxOperations);
+    this.#options = parseOptions(targetSpanProcessorOptionsSchema, options, {
+      what: 'a target span processor option',
+    });
+    const { maxMetricOperations, maxOperations } = this.#options;
+    this.#maxMetric = Math.min(maxMetricOperations ?? maxOperations, maxOperations);
   }
 
   /** The latest target seen for an operation, seconds (`undefined` before its first span). */

@@ -11,6 +11,7 @@
  */
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { METRIC_DB_CLIENT_CONNECTION_COUNT } from './semconv.ts';
 
 /** Content type of the Prometheus text format served by `/metrics`. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -61,7 +62,7 @@ const PER_UNIT_WORDS: Readonly<Record<string, string>> = {
  * suffix").
  */
 export const PROMETHEUS_NAME_OVERRIDES: Readonly<Record<string, string>> = {
-  'db.client.connection.count': 'db_client_connections',
+  [METRIC_DB_CLIENT_CONNECTION_COUNT]: 'db_client_connections',
 };
 
 /** Suffixes Prometheus reserves for the series of histograms and summaries. */

@@ -5,30 +5,60 @@
  * instance.
  */
 
-import { checkOptionalId, describeValue, errorText, InvalidArgumentError } from '../shared/errors.ts';
+import { z } from 'zod';
+import { errorText, MAX_ID_LENGTH } from '../shared/errors.ts';
 import { roundTo } from '../shared/numbers.ts';
+import { accepts, parseOptions } from '../shared/options.ts';
 import { apdexOf, breachesOf, type DurationAggregate, quantile } from './aggregate.ts';
+import { addTotals, emptyTotals, MINUTE_MS, type WindowTotals } from './minutes.ts';
 import { OPERATION_NAME_FORM, operationNameProblem } from './operations.ts';
 import { memoryNowMb } from './resources.ts';
 import type { RedisRollupStore, RollupQuery, RollupTotals } from './rollup.ts';
-import { getTelemetry, type Telemetry } from './sdk.ts';
+import { getTelemetry } from './sdk.ts';
 import { resolveTarget } from './targets.ts';
-import { addTotals, MINUTE_MS, type WindowTotals } from './windows.ts';
+import type { Telemetry } from './types.ts';
 
 /** Longest window, hours (30 days). */
 export const MAX_REPORT_HOURS = 720;
 /** Default window, hours. */
 export const DEFAULT_REPORT_HOURS = 24;
 
-/** What to report on. */
-export interface PerformanceReportQuery {
+/**
+ * The fields of a report query, each with its accepted form. Each is parsed on its own, so that an
+ * error names the field alone (`hours: ...`), as the HTTP API's query parameters are named.
+ */
+const reportQueryFields = {
   /** Only this operation. */
-  readonly operation?: string;
-  /** Only this user's operations (spans carrying `user.id`). */
-  readonly userId?: string;
+  operation: accepts(
+    z.string().superRefine((name, ctx) => {
+      const problem = operationNameProblem(name);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, params: { problem } });
+    }),
+    OPERATION_NAME_FORM,
+  ).optional(),
+  /** Only this user's operations (spans carrying `user.id`); a number is read as its decimal text. */
+  userId: accepts(
+    z.union([z.string(), z.number().finite().transform(String)]).pipe(
+      z
+        .string()
+        .min(1)
+        .max(MAX_ID_LENGTH)
+        .regex(/^\P{Cc}*$/u),
+    ),
+    `a string of 1 to ${MAX_ID_LENGTH} printable characters`,
+  ).optional(),
   /** Window length, whole hours from 1 to 720. Default 24. */
-  readonly hours?: number;
-}
+  hours: accepts(
+    z.number().int().min(1).max(MAX_REPORT_HOURS),
+    `a whole number of hours from 1 to ${MAX_REPORT_HOURS}`,
+  ).default(DEFAULT_REPORT_HOURS),
+};
+
+/** Schema of a report query (see {@link checkReportQuery} for how its errors name the fields). */
+export const reportQuerySchema = z.object(reportQueryFields);
+
+/** What to report on. */
+export type PerformanceReportQuery = z.input<typeof reportQuerySchema>;
 
 /** One operation over the window. Durations in seconds; `null` when there were no operations. */
 export interface OperationReport {
@@ -109,43 +139,25 @@ export interface PerformanceReport {
   readonly warnings: readonly string[];
 }
 
-interface CheckedQuery {
-  readonly operation: string | undefined;
-  readonly userId: string | undefined;
-  readonly hours: number;
-}
+/** A checked report query, defaults filled. */
+type CheckedQuery = z.output<typeof reportQuerySchema>;
+
+const queryObject = accepts(z.looseObject({}), 'an object { operation?, userId?, hours? }');
 
 /**
- * Checks a report query.
+ * Checks a report query: `undefined` or an object whose fields {@link reportQuerySchema} describes
+ * (other keys are ignored).
  *
- * @throws {InvalidArgumentError} naming the bad field and the expected form.
+ * @throws {InvalidArgumentError} naming the bad field alone (`hours`, `operation`, `userId`) or
+ * `query`, and the expected form.
  */
 export function checkReportQuery(query: unknown): CheckedQuery {
-  if (query === undefined) return { operation: undefined, userId: undefined, hours: DEFAULT_REPORT_HOURS };
-  if (typeof query !== 'object' || query === null || Array.isArray(query)) {
-    throw new InvalidArgumentError(
-      'query',
-      `is ${describeValue(query)}`,
-      'an object { operation?, userId?, hours? }',
-    );
-  }
-  const q = query as Record<string, unknown>;
-  const hours = q.hours ?? DEFAULT_REPORT_HOURS;
-  if (typeof hours !== 'number' || !Number.isInteger(hours) || hours < 1 || hours > MAX_REPORT_HOURS) {
-    throw new InvalidArgumentError(
-      'hours',
-      `is ${describeValue(hours)}`,
-      `a whole number of hours from 1 to ${MAX_REPORT_HOURS}`,
-    );
-  }
-  let operation: string | undefined;
-  if (q.operation !== undefined) {
-    const problem = operationNameProblem(q.operation);
-    if (problem) throw new InvalidArgumentError('operation', problem, OPERATION_NAME_FORM);
-    operation = q.operation as string;
-  }
-  const userId = checkOptionalId('userId', q.userId);
-  return { operation, userId, hours };
+  const q = query === undefined ? {} : parseOptions(queryObject, query, { argument: 'query' });
+  return {
+    operation: parseOptions(reportQueryFields.operation, q.operation, { argument: 'operation' }),
+    userId: parseOptions(reportQueryFields.userId, q.userId, { argument: 'userId' }),
+    hours: parseOptions(reportQueryFields.hours, q.hours, { argument: 'hours' }),
+  };
 }
 
 /**
@@ -172,7 +184,7 @@ export function performanceReportOf(
 }
 
 async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<PerformanceReport> {
-  const { windows, rollups } = telemetry;
+  const { windows, rollups, rollupExporter } = telemetry;
   const now = Date.now();
   const toMinute = Math.floor(now / MINUTE_MS);
   const fromMinute = toMinute - query.hours * 60 + 1;
@@ -187,7 +199,7 @@ async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<P
   const fromMemory = (): Map<string, DurationAggregate> =>
     query.userId !== undefined ? new Map(memory.users.get(query.userId) ?? []) : memory.operations;
 
-  if (rollups) {
+  if (rollups && rollupExporter) {
     try {
       const rollupQuery: RollupQuery = {
         fromMinute,
@@ -200,13 +212,13 @@ async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<P
       let stored: RollupTotals | undefined;
       let unsaved: WindowTotals = emptyTotals();
       for (let attempt = 0; attempt < 3; attempt++) {
-        await windows.settled();
-        if (windows.writing) continue;
-        const epoch = windows.writeEpoch;
+        await rollupExporter.settled();
+        if (rollupExporter.writing) continue;
+        const epoch = rollupExporter.writeEpoch;
         unsaved = emptyTotals();
-        for (const minute of windows.pending(fromMinute)) addTotals(unsaved, minute);
+        for (const minute of rollupExporter.pending(fromMinute)) addTotals(unsaved, minute);
         stored = await cachedRead(rollups, epoch, rollupQuery);
-        if (windows.writeEpoch === epoch) break;
+        if (rollupExporter.writeEpoch === epoch) break;
       }
       if (!stored) throw new Error('the rollup store was busy writing for three attempts');
       // Copies: the stored totals may be shared with other reports through the read cache.
@@ -272,10 +284,6 @@ async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<P
     alerts,
     warnings,
   };
-}
-
-function emptyTotals(): WindowTotals {
-  return { operations: new Map(), users: new Map(), http: new Map(), alerts: new Map() };
 }
 
 /** How long a rollup read is reused, ms: reports cannot be used to load Redis. */

@@ -17,22 +17,20 @@ import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import type { Meter } from '@opentelemetry/api';
+import { z } from 'zod';
 import { roundTo } from '../shared/numbers.ts';
-import type { AlertEmitter } from './processor.ts';
+import { accepts, decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
+import type { AlertEmitter, Implements } from './processor.ts';
 import {
+  ATTR_FILESYSTEM_PATH,
+  ATTR_FILESYSTEM_STATE,
   METRIC_SYSTEM_CPU,
   METRIC_SYSTEM_ELD_P99,
   METRIC_SYSTEM_ELU,
+  METRIC_SYSTEM_FILESYSTEM_UTILIZATION,
   METRIC_SYSTEM_HEAP,
   METRIC_SYSTEM_RSS,
 } from './semconv.ts';
-
-/** Gauge: used and free share of each sampled filesystem (semantic conventions' name, `perf.` first). */
-export const METRIC_SYSTEM_FILESYSTEM_UTILIZATION = 'perf.system.filesystem.utilization';
-/** Attribute of the filesystem gauge: the sampled path. */
-export const ATTR_FILESYSTEM_PATH = 'perf.filesystem.path';
-/** Attribute of the filesystem gauge: `used` or `free` (as `system.filesystem.state`). */
-export const ATTR_FILESYSTEM_STATE = 'system.filesystem.state';
 
 /** One sample: figures over the interval that ended at `at`. */
 export interface ResourceSample {
@@ -108,36 +106,55 @@ export async function readDiskUsage(target: string): Promise<DiskUsage> {
   }
 }
 
-/** Options of {@link ResourceSampler}. */
-export interface ResourceSamplerOptions {
+/** Most filesystems one sampler reads: each is a `statfs` per interval and two gauge series. */
+const MAX_SAMPLED_DISKS = 16;
+
+/** Schema of the {@link ResourceSampler} options: their one description, type, default and bounds. */
+export const resourceSamplerOptionsSchema = z.strictObject({
   /** Where alerts go. */
-  readonly alerts: AlertEmitter;
+  alerts: withMethods<AlertEmitter>(['emit'], 'an object with emit()') as Implements<AlertEmitter>,
   /** `service` label of the alerts. */
-  readonly serviceName: string;
+  serviceName: accepts(z.string().min(1), 'a non-empty string'),
   /** RSS in MiB past which `high_memory` is raised (`MEMORY_ALERT_THRESHOLD`). */
-  readonly memoryAlertThresholdMb: number;
+  memoryAlertThresholdMb: decimal(0, 1_048_576, { unit: 'MiB', minExclusive: true }),
   /** CPU percent past which, sustained, `high_cpu` is raised (`CPU_ALERT_THRESHOLD`). */
-  readonly cpuAlertThresholdPercent: number;
+  cpuAlertThresholdPercent: decimal(0, 10_000, { unit: 'percent', minExclusive: true }),
   /**
    * Consecutive samples over the CPU threshold before `high_cpu` is raised, so a one-second burst
    * (a GC, a JSON parse) does not alert. Default 5.
    */
-  readonly cpuSustainSamples?: number;
+  cpuSustainSamples: integer(1, 3600).default(5),
   /** Sampling interval, ms. Default 1000. */
-  readonly intervalMs?: number;
+  intervalMs: integer(10, 3_600_000, 'ms').default(1000),
   /** Meter for the gauges; without one no gauges are published. */
-  readonly meter?: Meter;
+  meter: (
+    withMethods<Meter>(['createObservableGauge'], 'an OpenTelemetry Meter') as Implements<Meter>
+  ).optional(),
   /** Resolution of the event-loop delay histogram, ms (1 to 1000). Default 10. */
-  readonly eventLoopResolutionMs?: number;
+  eventLoopResolutionMs: integer(1, 1000, 'ms').default(EVENT_LOOP_RESOLUTION_MS),
   /**
    * Paths whose filesystems are sampled (absolute or relative to the working directory; duplicates
    * dropped, at most 16). Default: the working directory.
    */
-  readonly diskPaths?: readonly string[];
-}
+  diskPaths: accepts(
+    z
+      .array(z.string().min(1))
+      .readonly()
+      .transform((paths, ctx) => {
+        const resolved = [...new Set(paths.map((p) => path.resolve(p)))];
+        if (resolved.length > MAX_SAMPLED_DISKS) {
+          const problem = `lists ${resolved.length} paths`;
+          ctx.addIssue({ code: 'custom', message: problem, params: { problem } });
+          return z.NEVER;
+        }
+        return resolved;
+      }),
+    `at most ${MAX_SAMPLED_DISKS} distinct paths`,
+  ).default(() => [process.cwd()]),
+});
 
-/** Most filesystems one sampler reads: each is a `statfs` per interval and two gauge series. */
-const MAX_SAMPLED_DISKS = 16;
+/** Options of {@link ResourceSampler}. */
+export type ResourceSamplerOptions = z.input<typeof resourceSamplerOptionsSchema>;
 
 const MIB = 1024 * 1024;
 
@@ -149,7 +166,7 @@ export function memoryNowMb(): { readonly rssMb: number; readonly heapUsedMb: nu
 
 /** See the module comment. */
 export class ResourceSampler {
-  #options: ResourceSamplerOptions;
+  #options: z.output<typeof resourceSamplerOptionsSchema>;
   readonly #intervalMs: number;
   readonly #sustain: number;
   #timer: NodeJS.Timeout | undefined;
@@ -166,23 +183,16 @@ export class ResourceSampler {
   /** The `statfs` round in flight: a hung filesystem never stacks up more than one. */
   #diskRead: Promise<void> | undefined;
 
+  /** @throws {InvalidArgumentError} naming the first bad option. */
   constructor(options: ResourceSamplerOptions) {
-    this.#options = options;
-    this.#intervalMs = options.intervalMs ?? 1000;
-    this.#sustain = options.cpuSustainSamples ?? 5;
-    const resolution = options.eventLoopResolutionMs ?? EVENT_LOOP_RESOLUTION_MS;
-    if (!Number.isInteger(resolution) || resolution < 1 || resolution > 1000) {
-      throw new RangeError(
-        `eventLoopResolutionMs is ${resolution}; expected a whole number of ms from 1 to 1000`,
-      );
-    }
-    this.#resolutionMs = resolution;
-    const paths = [...new Set((options.diskPaths ?? [process.cwd()]).map((p) => path.resolve(p)))];
-    if (paths.length > MAX_SAMPLED_DISKS) {
-      throw new RangeError(`diskPaths lists ${paths.length} paths; expected at most ${MAX_SAMPLED_DISKS}`);
-    }
-    this.#diskPaths = paths;
-    const meter = options.meter;
+    this.#options = parseOptions(resourceSamplerOptionsSchema, options, {
+      what: 'a resource sampler option',
+    });
+    this.#intervalMs = this.#options.intervalMs;
+    this.#sustain = this.#options.cpuSustainSamples;
+    this.#resolutionMs = this.#options.eventLoopResolutionMs;
+    this.#diskPaths = this.#options.diskPaths;
+    const meter = this.#options.meter;
     if (meter) {
       const gauge = (name: string, unit: string, description: string, read: (s: ResourceSample) => number) =>
         meter.createObservableGauge(name, { unit, description }).addCallback((result) => {

@@ -13,9 +13,12 @@
  * Dates and minutes are UTC.
  */
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { accepts, integer, parseOptions } from '../shared/options.ts';
 import { untraced } from '../shared/tracing.ts';
-import { type DurationAggregate, emptyAggregate } from './aggregate.ts';
-import { MINUTE_MS, type Minute, type PendingMinute, type RollupWriter } from './windows.ts';
+import { aggregateFor, type DurationAggregate } from './aggregate.ts';
+import { MINUTE_MS, type Minute, type PendingMinute } from './minutes.ts';
+import type { RollupWriter } from './rollup-exporter.ts';
 
 /**
  * ARGV[1] = expiry seconds, ARGV[2] = index member ('' for none), then triples (mode, field, value):
@@ -45,17 +48,29 @@ end
 return 1
 `;
 
-/** Options of {@link RedisRollupStore}. */
-export interface RedisRollupStoreOptions {
-  /** The connection (or its promise). Not closed by the store. */
-  readonly client: Redis | Promise<Redis>;
-  /** Key prefix (`ALERT_KEY_PREFIX`). */
-  readonly keyPrefix: string;
-  /** Days a key lives after its last write. */
-  readonly retentionDays: number;
-  /** Most operation names read from one day's index. */
-  readonly maxOperations: number;
+/** An ioredis client, or a promise of one (the connection made while the preload waits). */
+function isClientOrPromise(value: unknown): value is Redis | Promise<Redis> {
+  if (value instanceof Promise) return true;
+  return value !== null && typeof value === 'object' && typeof (value as Redis).pipeline === 'function';
 }
+
+/** Schema of the {@link RedisRollupStore} options: their one description, type and bounds. */
+export const redisRollupStoreOptionsSchema = z.strictObject({
+  /** The connection (or its promise). Not closed by the store. */
+  client: accepts(
+    z.custom<Redis | Promise<Redis>>(isClientOrPromise),
+    'an ioredis client or a promise of one',
+  ),
+  /** Key prefix (`ALERT_KEY_PREFIX`). */
+  keyPrefix: accepts(z.string().max(256), 'a string of at most 256 characters'),
+  /** Days a key lives after its last write. */
+  retentionDays: integer(1, 3660, 'days'),
+  /** Most operation names read from one day's index. */
+  maxOperations: integer(1, 10_000_000),
+});
+
+/** Options of {@link RedisRollupStore}. */
+export type RedisRollupStoreOptions = z.input<typeof redisRollupStoreOptionsSchema>;
 
 /** What to read: a minute range and optional filters. */
 export interface RollupQuery {
@@ -87,11 +102,12 @@ function bucketField(bound: number): string {
 /** See the module comment. */
 export class RedisRollupStore implements RollupWriter {
   readonly #client: Promise<Redis>;
-  readonly #options: RedisRollupStoreOptions;
+  readonly #options: z.output<typeof redisRollupStoreOptionsSchema>;
 
+  /** @throws {InvalidArgumentError} naming the first bad option. */
   constructor(options: RedisRollupStoreOptions) {
-    this.#options = options;
-    this.#client = Promise.resolve(options.client);
+    this.#options = parseOptions(redisRollupStoreOptionsSchema, options, { what: 'a rollup store option' });
+    this.#client = Promise.resolve(this.#options.client);
     // A failed client promise is reported by whoever made it; reads and writes then reject.
     this.#client.catch(() => undefined);
   }
@@ -184,7 +200,7 @@ export class RedisRollupStore implements RollupWriter {
             if (query.operation !== undefined && op !== query.operation) continue;
             const ofDay = minuteOfDay(field, at + 1, stat);
             if (ofDay === undefined || !keep(start + ofDay)) continue;
-            const agg = entry(operations, op, false);
+            const agg = aggregateFor(operations, op, false);
             minima.saw(agg, `${dates[i]}|${field.slice(0, stat)}`, field.slice(stat + 1));
             addField(agg, field.slice(stat + 1), Number(value));
           }
@@ -228,7 +244,7 @@ export class RedisRollupStore implements RollupWriter {
           if (stat < 0) continue;
           const ofDay = minuteOfDay(field, 0, stat);
           if (ofDay === undefined || !keep(start + ofDay)) continue;
-          const agg = entry(operations, op, true);
+          const agg = aggregateFor(operations, op, true);
           minima.saw(agg, `${date}|${field.slice(0, stat)}`, field.slice(stat + 1));
           addField(agg, field.slice(stat + 1), Number(value));
         }
@@ -284,15 +300,6 @@ class MinimumTracker {
       }
     }
   }
-}
-
-function entry(map: Map<string, DurationAggregate>, key: string, countsBreaches: boolean): DurationAggregate {
-  let agg = map.get(key);
-  if (!agg) {
-    agg = emptyAggregate(countsBreaches);
-    map.set(key, agg);
-  }
-  return agg;
 }
 
 function addField(agg: DurationAggregate, stat: string, value: number): void {

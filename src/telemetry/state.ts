@@ -1,6 +1,12 @@
 /**
  * What the tracker needs to know on every call, resolved once: whether monitoring is on and the
- * target table. `startTelemetry` sets it; without it the tracker reads the process configuration.
+ * target table. `startTelemetry` sets it from the configuration it was given.
+ *
+ * Before `startTelemetry` runs (a library that tracks operations in a process that never starts
+ * telemetry, or tracks them before the host starts it), `trackOperation` must still honour
+ * `ENABLE_PERFORMANCE_MONITORING` and `PERF_TARGETS`: {@link stateFromProcessConfig} reads them from
+ * the process configuration. It is the one place in the telemetry part, apart from the
+ * `startTelemetry` entry point, that reads the configuration itself.
  */
 import { type Tracer, trace } from '@opentelemetry/api';
 import { getConfig } from '../config.ts';
@@ -21,17 +27,23 @@ export interface TrackingState {
 
 let state: TrackingState | undefined;
 
-/** The current state; read from the environment on first use when telemetry was not started. */
+/** The current state; read from the process configuration on first use when telemetry was not started. */
 export function trackingState(): TrackingState {
-  if (state === undefined) {
-    const config = getConfig();
-    state = {
-      enabled: config.monitoringEnabled,
-      targets: config.targets,
-      tracer: trace.getTracer(SCOPE_NAME, VERSION),
-    };
-  }
+  state ??= stateFromProcessConfig();
   return state;
+}
+
+/**
+ * The state before `startTelemetry`: from `getConfig()` (see the module comment for why this part
+ * reads the configuration here and nowhere else).
+ */
+function stateFromProcessConfig(): TrackingState {
+  const config = getConfig();
+  return {
+    enabled: config.monitoringEnabled,
+    targets: config.targets,
+    tracer: trace.getTracer(SCOPE_NAME, VERSION),
+  };
 }
 
 /**

@@ -46,7 +46,8 @@ interface DecodedRequest {
   }[];
 }
 
-function loadTypes(): { request: protobuf.Type; response: protobuf.Type } {
+/** The OTLP trace export request and response types, from the protobuf definitions. */
+export function loadTraceTypes(): { request: protobuf.Type; response: protobuf.Type } {
   const root = new protobuf.Root();
   // Imports are written from the proto root (`opentelemetry/proto/...`), as upstream lays them out.
   root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
@@ -87,6 +88,35 @@ export interface ProtoSpan extends ReceivedSpan {
   readonly statusCode: number;
 }
 
+/**
+ * The spans of an encoded `ExportTraceServiceRequest` (`type`, from {@link loadTraceTypes}).
+ *
+ * @throws when the body is not such a request.
+ */
+export function decodeSpans(type: protobuf.Type, body: Uint8Array): ProtoSpan[] {
+  const request = type.toObject(type.decode(body), { longs: String, enums: Number }) as DecodedRequest;
+  const spans: ProtoSpan[] = [];
+  for (const rs of request.resourceSpans ?? []) {
+    const resource = plain(rs.resource?.attributes);
+    for (const ss of rs.scopeSpans ?? []) {
+      for (const span of ss.spans ?? []) {
+        spans.push({
+          traceId: hex(span.traceId) ?? '',
+          spanId: hex(span.spanId) ?? '',
+          parentSpanId: hex(span.parentSpanId),
+          name: span.name,
+          kind: span.kind ?? 0,
+          attributes: plain(span.attributes),
+          scope: ss.scope?.name ?? '',
+          resource,
+          statusCode: span.status?.code ?? 0,
+        });
+      }
+    }
+  }
+  return spans;
+}
+
 /** Collects spans posted to it as OTLP/HTTP protobuf. */
 export class OtlpProtoReceiver {
   readonly spans: ProtoSpan[] = [];
@@ -102,7 +132,7 @@ export class OtlpProtoReceiver {
 
   /** Starts a receiver on a free loopback port. */
   static async start(): Promise<OtlpProtoReceiver> {
-    const types = loadTypes();
+    const types = loadTraceTypes();
     let receiver: OtlpProtoReceiver | undefined;
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -145,31 +175,11 @@ export class OtlpProtoReceiver {
       this.rejected.push(`content-type ${contentType}`);
       return false;
     }
-    let request: DecodedRequest;
     try {
-      const body = encoding === 'gzip' ? gunzipSync(raw) : raw;
-      request = type.toObject(type.decode(body), { longs: String, enums: Number }) as DecodedRequest;
+      this.spans.push(...decodeSpans(type, encoding === 'gzip' ? gunzipSync(raw) : raw));
     } catch (error) {
       this.rejected.push((error as Error).message);
       return false;
-    }
-    for (const rs of request.resourceSpans ?? []) {
-      const resource = plain(rs.resource?.attributes);
-      for (const ss of rs.scopeSpans ?? []) {
-        for (const span of ss.spans ?? []) {
-          this.spans.push({
-            traceId: hex(span.traceId) ?? '',
-            spanId: hex(span.spanId) ?? '',
-            parentSpanId: hex(span.parentSpanId),
-            name: span.name,
-            kind: span.kind ?? 0,
-            attributes: plain(span.attributes),
-            scope: ss.scope?.name ?? '',
-            resource,
-            statusCode: span.status?.code ?? 0,
-          });
-        }
-      }
     }
     return true;
   }

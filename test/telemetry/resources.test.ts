@@ -58,7 +58,7 @@ describe('event-loop delay', () => {
     expect(newSampler().eventLoopResolutionMs).toBe(10);
     expect(newSampler({ eventLoopResolutionMs: 1 }).eventLoopResolutionMs).toBe(1);
     expect(() => newSampler({ eventLoopResolutionMs: 0 })).toThrow(
-      'eventLoopResolutionMs is 0; expected a whole number of ms from 1 to 1000',
+      'options.eventLoopResolutionMs: is 0; expected an integer number of ms from 1 to 1000',
     );
   });
 
@@ -114,7 +114,7 @@ describe('disk usage', () => {
     expect(disks[0]?.usedPercent).not.toBeNull();
     expect(disks[1]?.error).toBe('ENOENT');
     expect(() => newSampler({ diskPaths: Array.from({ length: 17 }, (_, i) => `/p${i}`) })).toThrow(
-      'diskPaths lists 17 paths; expected at most 16',
+      'options.diskPaths: lists 17 paths; expected at most 16 distinct paths',
     );
   });
 

@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type DurationAggregate, emptyAggregate } from '../../src/telemetry/aggregate.ts';
+import type { PendingMinute } from '../../src/telemetry/minutes.ts';
 import { minuteParts, RedisRollupStore } from '../../src/telemetry/rollup.ts';
-import type { PendingMinute } from '../../src/telemetry/windows.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { deleteKeys } from '../helpers/telemetry.ts';
 

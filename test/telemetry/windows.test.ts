@@ -1,18 +1,16 @@
-/** MinuteWindows over a real MeterProvider: one-minute granularity, retention and the point cap. */
+/**
+ * The windows reader over a real MeterProvider: one-minute granularity, retention, the point cap,
+ * and what it hands to its exporter.
+ */
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { describe, expect, it } from 'vitest';
+import { MINUTE_MS, type PendingMinute } from '../../src/telemetry/minutes.ts';
 import { METRIC_OPERATION_DURATION } from '../../src/telemetry/semconv.ts';
-import {
-  MINUTE_MS,
-  MinuteWindows,
-  type PendingMinute,
-  type RollupWriter,
-} from '../../src/telemetry/windows.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { type MinuteExporter, MinuteWindows } from '../../src/telemetry/windows.ts';
 
-function setup(options: { retentionMinutes: number; maxPoints: number; rollups?: RollupWriter }) {
+function setup(options: { retentionMinutes: number; maxPoints: number; exporter?: MinuteExporter }) {
   let now = Date.UTC(2026, 10, 27, 12, 0, 30);
-  const windows = new MinuteWindows({ ...options, targetOf: () => undefined, now: () => now });
+  const windows = new MinuteWindows({ ...options, now: () => now });
   const provider = new MeterProvider({ readers: [windows.reader] });
   const histogram = provider.getMeter('t').createHistogram(METRIC_OPERATION_DURATION, { unit: 's' });
   const record = (op: string, seconds: number) =>
@@ -74,74 +72,6 @@ describe('MinuteWindows', () => {
     expect(kept).toBeGreaterThan(0);
     await w.close();
   });
-});
-
-/** Counts written per operation; `gate` holds the first write until released. */
-function recordingWriter() {
-  const written = new Map<string, number>();
-  let release: () => void = () => undefined;
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let calls = 0;
-  const writer: RollupWriter = {
-    async write(minutes: readonly PendingMinute[]) {
-      calls++;
-      if (calls === 1) await gate;
-      for (const m of minutes)
-        for (const [op, agg] of m.operations) written.set(op, (written.get(op) ?? 0) + agg.count);
-      return [];
-    },
-  };
-  return { writer, written, release, calls: () => calls };
-}
-
-describe('MinuteWindows rollup writes', () => {
-  it('a flush asked for during a running write writes what was collected after it started', async () => {
-    const r = recordingWriter();
-    const w = setup({ retentionMinutes: 60, maxPoints: 1000, rollups: r.writer });
-    w.record('op', 0.1);
-    await w.windows.collect();
-    const first = w.windows.flush();
-    await waitFor(() => w.windows.writing, { what: 'the first write to start' });
-    w.record('op', 0.1);
-    const stopped = w.windows.stop();
-    r.release();
-    await first;
-    await stopped;
-    expect(r.written.get('op')).toBe(2);
-    expect(r.calls()).toBe(2);
-    expect(w.windows.pending(0)).toHaveLength(0);
-    await w.close();
-  });
-
-  it('queues again only the parts the store reports as not written', async () => {
-    const written = new Map<string, number>();
-    let failB = true;
-    const writer: RollupWriter = {
-      async write(minutes: readonly PendingMinute[]) {
-        const failed: PendingMinute[] = [];
-        for (const m of minutes) {
-          for (const [op, agg] of m.operations) {
-            if (op === 'op_b' && failB)
-              failed.push({ minute: m.minute, operations: new Map([[op, agg]]), users: new Map() });
-            else written.set(op, (written.get(op) ?? 0) + agg.count);
-          }
-        }
-        return failed;
-      },
-    };
-    const w = setup({ retentionMinutes: 60, maxPoints: 1000, rollups: writer });
-    w.record('op_a', 0.1);
-    w.record('op_b', 0.1);
-    await w.windows.collect();
-    await expect(w.windows.flush()).rejects.toThrow(/not written/);
-    expect(w.windows.pending(0).flatMap((m) => [...m.operations.keys()])).toEqual(['op_b']);
-    failB = false;
-    await w.windows.flush();
-    expect(Object.fromEntries(written)).toEqual({ op_a: 1, op_b: 1 });
-    await w.close();
-  });
 
   it('caps the current minute too: new series past maxPoints fold into _other', async () => {
     const w = setup({ retentionMinutes: 60, maxPoints: 5 });
@@ -151,6 +81,42 @@ describe('MinuteWindows rollup writes', () => {
     expect(totals.operations.size).toBeLessThanOrEqual(6);
     expect(totals.operations.get('_other')?.count).toBe(15);
     expect(w.windows.droppedPoints).toBeGreaterThan(0);
+    await w.close();
+  });
+
+  it('hands the operation data of each collection to its exporter, stamped with its minute', async () => {
+    const exported: PendingMinute[] = [];
+    let flushes = 0;
+    let shutdowns = 0;
+    const exporter: MinuteExporter = {
+      export: (minute) => exported.push(minute),
+      forceFlush: async () => {
+        flushes++;
+      },
+      shutdown: async () => {
+        shutdowns++;
+      },
+    };
+    const w = setup({ retentionMinutes: 60, maxPoints: 1000, exporter });
+    w.record('op', 0.1);
+    w.record('op', 0.2);
+    await w.windows.collect();
+    // Nothing recorded since: nothing handed over.
+    await w.windows.collect();
+    w.advance(1);
+    w.record('other', 0.1);
+    await w.windows.flush();
+    expect(
+      exported.map((m) => [m.minute, Object.fromEntries([...m.operations].map(([k, a]) => [k, a.count]))]),
+    ).toEqual([
+      [w.minute() - 1, { op: 2 }],
+      [w.minute(), { other: 1 }],
+    ]);
+    expect(flushes).toBe(1);
+    w.record('last', 0.1);
+    await w.windows.stop();
+    expect(exported.at(-1)?.operations.get('last')?.count).toBe(1);
+    expect(shutdowns).toBe(1);
     await w.close();
   });
 });

@@ -1,0 +1,130 @@
+/**
+ * Folding one delta collection of the metric SDK into per-series duration aggregates: operations
+ * (from the exported and the tail histograms), per-user operations, HTTP routes and alert counts.
+ *
+ * A pure function of the collection: no cap is applied here. What one collection holds is already
+ * bounded by the SDK's cardinality limits (the views set by `startTelemetry`); the minute lists
+ * that keep the result apply their own cap (see `minutes.ts`).
+ */
+import type { Attributes } from '@opentelemetry/api';
+import { DataPointType, type HistogramMetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  HTTP_REQUEST_METHOD_VALUE_OTHER,
+  METRIC_HTTP_SERVER_REQUEST_DURATION,
+} from '@opentelemetry/semantic-conventions';
+import { addHistogramPoint, aggregateFor, type DurationAggregate } from './aggregate.ts';
+import { emptyTotals, type WindowTotals } from './minutes.ts';
+import {
+  ATTR_ALERT_TYPE,
+  ATTR_OTEL_METRIC_OVERFLOW,
+  ATTR_PERF_OPERATION,
+  ATTR_PERF_OUTCOME,
+  ATTR_PERF_TARGET_EXCEEDED,
+  ATTR_PERF_TARGET_FRUSTRATED,
+  ATTR_USER_ID,
+  METRIC_ALERTS_EMITTED,
+  METRIC_OPERATION_DURATION,
+  METRIC_OPERATION_TAIL_DURATION,
+  METRIC_TARGET_FRUSTRATED,
+  METRIC_USER_OPERATION_DURATION,
+  NO_ROUTE,
+  OTHER_OPERATION,
+  OUTCOME_ERROR,
+} from './semconv.ts';
+
+/** The operations, users, HTTP routes and alert counts of one collection. */
+export function foldMetrics(collection: ResourceMetrics): WindowTotals {
+  const out = emptyTotals();
+  for (const scope of collection.scopeMetrics) {
+    for (const metric of scope.metrics) {
+      const name = metric.descriptor.name;
+      if (metric.dataPointType === DataPointType.HISTOGRAM) {
+        if (name === METRIC_OPERATION_DURATION) foldOperations(metric, out.operations, false);
+        else if (name === METRIC_OPERATION_TAIL_DURATION) foldOperations(metric, out.operations, true);
+        else if (name === METRIC_USER_OPERATION_DURATION) foldUsers(metric, out.users);
+        else if (name === METRIC_HTTP_SERVER_REQUEST_DURATION) foldHttp(metric, out.http);
+      } else if (metric.dataPointType === DataPointType.SUM) {
+        if (name === METRIC_TARGET_FRUSTRATED) {
+          for (const point of metric.dataPoints) {
+            if (point.value === 0) continue;
+            const op = operationOf(point.attributes);
+            // `_other` here also holds the operations exported as `_other`: the tail histogram has
+            // their frustrated figures by name.
+            if (op === OTHER_OPERATION) continue;
+            const agg = aggregateFor(out.operations, op, true);
+            agg.frustrated = (agg.frustrated ?? 0) + point.value;
+          }
+        } else if (name === METRIC_ALERTS_EMITTED) {
+          for (const point of metric.dataPoints) {
+            const type = String(point.attributes[ATTR_ALERT_TYPE] ?? 'unknown');
+            out.alerts.set(type, (out.alerts.get(type) ?? 0) + point.value);
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The operation histograms. The exported one's `_other` series holds every operation not exported
+ * by name, which the tail histogram has by name (and true overflow as `_other`): it is skipped so
+ * nothing is counted twice.
+ */
+function foldOperations(
+  metric: HistogramMetricData,
+  into: Map<string, DurationAggregate>,
+  tail: boolean,
+): void {
+  for (const point of metric.dataPoints) {
+    if (point.value.count === 0) continue;
+    const op = operationOf(point.attributes);
+    if (!tail && op === OTHER_OPERATION) continue;
+    const agg = aggregateFor(into, op, true);
+    addHistogramPoint(agg, point.value);
+    const count = point.value.count;
+    if (point.attributes[ATTR_PERF_OUTCOME] === OUTCOME_ERROR) agg.errors += count;
+    if (point.attributes[ATTR_PERF_TARGET_EXCEEDED] === true) agg.breaches = (agg.breaches ?? 0) + count;
+    if (tail && point.attributes[ATTR_PERF_TARGET_FRUSTRATED] === true) {
+      agg.frustrated = (agg.frustrated ?? 0) + count;
+    }
+  }
+}
+
+function foldUsers(metric: HistogramMetricData, into: Map<string, Map<string, DurationAggregate>>): void {
+  for (const point of metric.dataPoints) {
+    if (point.value.count === 0) continue;
+    const overflow = point.attributes[ATTR_OTEL_METRIC_OVERFLOW] === true;
+    const user = overflow ? OTHER_OPERATION : String(point.attributes[ATTR_USER_ID] ?? OTHER_OPERATION);
+    let ops = into.get(user);
+    if (!ops) {
+      ops = new Map();
+      into.set(user, ops);
+    }
+    const agg = aggregateFor(ops, operationOf(point.attributes), false);
+    addHistogramPoint(agg, point.value);
+    if (point.attributes[ATTR_PERF_OUTCOME] === OUTCOME_ERROR) agg.errors += point.value.count;
+  }
+}
+
+function foldHttp(metric: HistogramMetricData, into: Map<string, DurationAggregate>): void {
+  for (const point of metric.dataPoints) {
+    if (point.value.count === 0) continue;
+    const method = String(point.attributes[ATTR_HTTP_REQUEST_METHOD] ?? HTTP_REQUEST_METHOD_VALUE_OTHER);
+    const route = point.attributes[ATTR_HTTP_ROUTE];
+    const agg = aggregateFor(into, `${method} ${typeof route === 'string' ? route : NO_ROUTE}`, false);
+    addHistogramPoint(agg, point.value);
+    const status = Number(point.attributes[ATTR_HTTP_RESPONSE_STATUS_CODE] ?? 0);
+    if (status >= 500 || point.attributes[ATTR_ERROR_TYPE] !== undefined) agg.errors += point.value.count;
+  }
+}
+
+function operationOf(attributes: Attributes): string {
+  if (attributes[ATTR_OTEL_METRIC_OVERFLOW] === true) return OTHER_OPERATION;
+  const op = attributes[ATTR_PERF_OPERATION];
+  return typeof op === 'string' ? op : OTHER_OPERATION;
+}

@@ -1,0 +1,147 @@
+/**
+ * The SDK, assembled from its parts and registered with the OpenTelemetry API: the meter provider
+ * with its readers and views, the tracer provider with its span processors, the context manager,
+ * the propagator and the instrumentations. This is what NodeSDK did, without NodeSDK: importing it
+ * loads every OTLP exporter package (and `@grpc/grpc-js`) whether or not anything is exported.
+ */
+
+import { context, type Meter, metrics, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { type Instrumentation, registerInstrumentations } from '@opentelemetry/instrumentation';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
+import type { Resource } from '@opentelemetry/resources';
+import {
+  type IMetricReader,
+  MeterProvider,
+  type MetricReader,
+  type ViewOptions,
+} from '@opentelemetry/sdk-metrics';
+import { type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import type { PerfSidecarConfig } from '../config.ts';
+import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
+import { metricPushReaders } from './exporters.ts';
+import { PrometheusEndpoint } from './prometheus.ts';
+import {
+  propagatorFromEnvironment,
+  samplerFromEnvironment,
+  sdkDisabled,
+  setupDiagnostics,
+  spanLimitsFromEnvironment,
+} from './sdk-environment.ts';
+import {
+  METRIC_OPERATION_DURATION,
+  METRIC_OPERATION_TAIL_DURATION,
+  METRIC_USER_OPERATION_DURATION,
+} from './semconv.ts';
+import { windowsMetricReader } from './windows.ts';
+
+/**
+ * Instruments kept in process: per-user series (user ids as Prometheus labels would be unbounded
+ * cardinality) and the tail histogram (operations past PERF_MAX_METRIC_OPERATIONS are exported as
+ * `_other`).
+ */
+const IN_PROCESS_ONLY = [METRIC_USER_OPERATION_DURATION, METRIC_OPERATION_TAIL_DURATION];
+
+/** The metric side of a running telemetry. */
+export interface MetricPipeline {
+  readonly provider: MeterProvider;
+  /** perf-sidecar's meter, from that provider. */
+  readonly meter: Meter;
+  /** The `/metrics` exposition. */
+  readonly prometheus: PrometheusEndpoint;
+  /** The reader the per-minute windows collect. */
+  readonly windowsReader: MetricReader;
+}
+
+/**
+ * Readers and views: Prometheus (served by the caller), the in-process windows reader, the push
+ * readers `OTEL_METRICS_EXPORTER` chose and the caller's `extra` ones, in a meter provider
+ * registered as the global one (unless `OTEL_SDK_DISABLED`).
+ */
+export function startMetrics(
+  config: PerfSidecarConfig,
+  resource: Resource,
+  extra: readonly IMetricReader[],
+): MetricPipeline {
+  setupDiagnostics();
+  const prometheus = new PrometheusEndpoint({ exclude: IN_PROCESS_ONLY });
+  const windowsReader = windowsMetricReader();
+  const provider = new MeterProvider({
+    resource,
+    views: operationViews(config),
+    readers: [prometheus.reader, windowsReader, ...metricPushReaders(config.otlp, IN_PROCESS_ONLY), ...extra],
+  });
+  if (!sdkDisabled()) metrics.setGlobalMeterProvider(provider);
+  return { provider, meter: provider.getMeter(SCOPE_NAME, VERSION), prometheus, windowsReader };
+}
+
+/** Cardinality limits of the operation histograms, sized by the configured operation caps. */
+function operationViews(config: PerfSidecarConfig): ViewOptions[] {
+  return [
+    {
+      instrumentName: METRIC_USER_OPERATION_DURATION,
+      aggregationCardinalityLimit: config.summary.maxUserSeries + 1,
+    },
+    {
+      // Four series per operation (outcome x exceeded) plus `_other`; the SDK's default cap of
+      // 2000 would otherwise fold operations into an overflow series before PERF_MAX_METRIC_OPERATIONS.
+      instrumentName: METRIC_OPERATION_DURATION,
+      aggregationCardinalityLimit: (config.maxMetricOperations + 1) * 4 + 1,
+    },
+    {
+      // Six series (outcome x exceeded/frustrated) per operation not exported by name, plus `_other`.
+      instrumentName: METRIC_OPERATION_TAIL_DURATION,
+      aggregationCardinalityLimit: (config.maxOperations - config.maxMetricOperations + 1) * 6 + 1,
+    },
+  ];
+}
+
+/** The default instrumentations: http, pg, ioredis and runtime-node. */
+function defaultInstrumentations(): Instrumentation[] {
+  return [
+    new HttpInstrumentation(),
+    // Parameter values stay out of spans (enhancedDatabaseReporting off): they can be personal data.
+    new PgInstrumentation({ enhancedDatabaseReporting: false }),
+    new IORedisInstrumentation(),
+    new RuntimeNodeInstrumentation(),
+  ];
+}
+
+/** The trace side of a running telemetry. */
+export interface TracePipeline {
+  readonly provider: TracerProvider;
+  /** The instrumentations registered (disabled again by `stopTelemetry`). */
+  readonly instrumentations: readonly Instrumentation[];
+}
+
+/**
+ * Registers tracing: the async-local-storage context manager, the propagator, a tracer provider
+ * with `spanProcessors` (and the sampler and span limits of the SDK's variables), and the
+ * instrumentations (default: {@link defaultInstrumentations}), given both providers. Nothing is
+ * registered with `OTEL_SDK_DISABLED`.
+ */
+export function startTracing(
+  resource: Resource,
+  spanProcessors: SpanProcessor[],
+  given: readonly Instrumentation[] | undefined,
+  meterProvider: MeterProvider,
+): TracePipeline {
+  const sampler = samplerFromEnvironment();
+  const provider = new TracerProvider({
+    resource,
+    spanProcessors,
+    spanLimits: spanLimitsFromEnvironment(),
+    ...(sampler ? { sampler } : {}),
+  });
+  const instrumentations = given ? [...given] : defaultInstrumentations();
+  if (sdkDisabled()) return { provider, instrumentations };
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const propagator = propagatorFromEnvironment();
+  if (propagator) propagation.setGlobalPropagator(propagator);
+  trace.setGlobalTracerProvider(provider);
+  registerInstrumentations({ instrumentations, tracerProvider: provider, meterProvider });
+  return { provider, instrumentations };
+}

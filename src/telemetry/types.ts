@@ -1,0 +1,87 @@
+/**
+ * The options and the result of `startTelemetry`: what a caller can give and what a running
+ * telemetry offers (kept apart from the start-up code, as contrib instrumentations keep their
+ * configuration type in `types.ts`).
+ */
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import type { IMetricReader } from '@opentelemetry/sdk-metrics';
+import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { Redis } from 'ioredis';
+import type { AlertSink } from '../alerts/sink.ts';
+import type { AlertStore } from '../alerts/store.ts';
+import type { PerfSidecarConfig } from '../config.ts';
+import type { ServiceIdentity } from './identity.ts';
+import type { TargetSpanProcessor } from './processor.ts';
+import type { ResourceSampler } from './resources.ts';
+import type { RedisRollupStore } from './rollup.ts';
+import type { RollupExporter } from './rollup-exporter.ts';
+import type { MinuteWindows } from './windows.ts';
+
+/** Options of `startTelemetry`. All optional: the defaults come from the configuration. */
+export interface TelemetryOptions {
+  /** Configuration to use instead of the one read from `process.env`. */
+  readonly config?: PerfSidecarConfig;
+  /** Targets merged over the configured table (seconds by operation name or kind). */
+  readonly targets?: Readonly<Record<string, number>>;
+  /**
+   * Default `service.name` / `service.version` of the resource, below `OTEL_SERVICE_NAME` and
+   * `OTEL_RESOURCE_ATTRIBUTES`. Default: the host's package.json (name, version), else the SDK's
+   * `unknown_service:node`. The sidecar server passes perf-sidecar's own.
+   */
+  readonly service?: ServiceIdentity;
+  /**
+   * Redis client for the alert lists, used instead of one made from `REDIS_URL`. It is not closed by
+   * `stopTelemetry`. For alerting that never waits, give it `enableOfflineQueue: false`
+   * and a `commandTimeout`.
+   */
+  readonly redis?: Redis;
+  /** Alert store used instead of Redis or memory (advanced: a custom destination). */
+  readonly alertStore?: AlertStore;
+  /** Instrumentations used instead of the default http, pg, ioredis and runtime-node set. */
+  readonly instrumentations?: readonly Instrumentation[];
+  /** Extra span processors, run after the target processor (for example an in-memory exporter). */
+  readonly spanProcessors?: readonly SpanProcessor[];
+  /** Span exporter used instead of the ones chosen by `OTEL_TRACES_EXPORTER` / `OTEL_EXPORTER_OTLP_*`. */
+  readonly traceExporter?: SpanExporter;
+  /** Extra metric readers, next to the Prometheus and in-process ones. */
+  readonly metricReaders?: readonly IMetricReader[];
+  /**
+   * A promise the Redis connection waits for before ioredis is first imported. The preload entry
+   * passes the ESM hooks' acknowledgement, so the host's ioredis is instrumented.
+   */
+  readonly dependenciesReady?: Promise<unknown>;
+}
+
+/** The configuration a running telemetry uses: `serviceName` is the resource's `service.name`. */
+export type TelemetryConfig = PerfSidecarConfig & { readonly serviceName: string };
+
+/** A running telemetry setup, returned by `startTelemetry`. */
+export interface Telemetry {
+  /** The configuration it runs with, `serviceName` resolved (what alerts and reports carry). */
+  readonly config: TelemetryConfig;
+  /** Targets in effect (table plus overrides). */
+  readonly targets: Readonly<Record<string, number>>;
+  /** Whether performance monitoring is on (`ENABLE_PERFORMANCE_MONITORING`). */
+  readonly enabled: boolean;
+  /** Whether alerts stay in memory (no Redis). */
+  readonly memoryOnly: boolean;
+  /** The alert sink: raise alerts, read recent ones, see buffer statistics. */
+  readonly alerts: AlertSink;
+  /** The target span processor (also usable in a host's own SDK). */
+  readonly processor: TargetSpanProcessor;
+  /** Per-minute windows over the metrics: what performance reports are computed from. */
+  readonly windows: MinuteWindows;
+  /** Redis rollups of the windows (what reports read), when Redis is configured. */
+  readonly rollups: RedisRollupStore | undefined;
+  /** The exporter that writes the windows' minutes to {@link Telemetry.rollups}, with it. */
+  readonly rollupExporter: RollupExporter | undefined;
+  /** The resource sampler (started by the sidecar or `performanceMiddleware`). */
+  readonly resources: ResourceSampler;
+  /** Prometheus text exposition of all metrics, for a `/metrics` endpoint. */
+  renderPrometheus(): Promise<string>;
+  /**
+   * Round trip of a Redis `PING` on the telemetry's connection, ms; rejects when Redis is not
+   * reachable. `undefined` when the telemetry has no Redis (memory-only mode, a custom alert store).
+   */
+  readonly pingRedis: (() => Promise<number>) | undefined;
+}
