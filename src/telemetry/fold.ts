@@ -16,17 +16,16 @@ import {
   HTTP_REQUEST_METHOD_VALUE_OTHER,
   METRIC_HTTP_SERVER_REQUEST_DURATION,
 } from '@opentelemetry/semantic-conventions';
+import { ATTR_ALERT_TYPE, METRIC_ALERTS_EMITTED } from '../alerts/index.ts';
 import { addHistogramPoint, aggregateFor, type DurationAggregate } from './aggregate.ts';
 import { emptyTotals, type WindowTotals } from './minutes.ts';
 import {
-  ATTR_ALERT_TYPE,
   ATTR_OTEL_METRIC_OVERFLOW,
   ATTR_PERF_OPERATION,
   ATTR_PERF_OUTCOME,
   ATTR_PERF_TARGET_EXCEEDED,
   ATTR_PERF_TARGET_FRUSTRATED,
   ATTR_USER_ID,
-  METRIC_ALERTS_EMITTED,
   METRIC_OPERATION_DURATION,
   METRIC_OPERATION_TAIL_DURATION,
   METRIC_TARGET_FRUSTRATED,

@@ -28,8 +28,6 @@ export const ATTR_CORRELATION_ID = 'correlation.id';
 export const ATTR_USER_ID = 'user.id';
 /** Attribute of the operation tail histogram: over four times the target (Apdex frustrated). */
 export const ATTR_PERF_TARGET_FRUSTRATED = 'perf.target_frustrated';
-/** Metric attribute of the alert counters: the alert type. */
-export const ATTR_ALERT_TYPE = 'alert.type';
 /**
  * Metric attribute the SDK puts on the overflow series once an instrument reaches its cardinality
  * limit (the OpenTelemetry specification's name; not in the semantic-conventions package).
@@ -61,8 +59,6 @@ export const METRIC_OPERATION_TARGET = 'perf.operation.target';
  * OTLP, read by the per-minute windows so that reports still show those operations by name.
  */
 export const METRIC_OPERATION_TAIL_DURATION = 'perf.operation.tail.duration';
-/** Counter of alerts raised (before deduplication), by `alert.type`. */
-export const METRIC_ALERTS_EMITTED = 'perf.alerts.emitted';
 
 /** Route shown (in alerts and reports) for a request no route matched: never the raw path. */
 export const NO_ROUTE = '(no route)';
