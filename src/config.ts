@@ -73,6 +73,8 @@ export interface OtlpConfig {
  * variable in {@link CONFIG_VARIABLES} (and docs/configuration.md).
  */
 export type PerfSidecarConfig = ValuesOf<typeof SETTINGS> & {
+  /** The OpenTelemetry SDK's own settings; `spanLimits` resolved from the `OTEL_*_LIMIT` variables. */
+  readonly sdk: { readonly spanLimits: SpanLimitsConfig };
   /**
    * `PERF_MAX_METRIC_OPERATIONS`, at most `maxOperations`: operations with their own `/metrics`
    * series; later names are exported as `_other` (reports still show them by name).
@@ -81,6 +83,19 @@ export type PerfSidecarConfig = ValuesOf<typeof SETTINGS> & {
   /** OTLP export, by the standard OpenTelemetry variables. */
   readonly otlp: OtlpConfig;
 };
+
+/**
+ * Span limits of the `OTEL_SPAN_*` and `OTEL_ATTRIBUTE_*` variables (the span-specific variable
+ * over the general one); an absent field keeps the SDK's default.
+ */
+export interface SpanLimitsConfig {
+  readonly attributeCountLimit?: number;
+  readonly attributeValueLengthLimit?: number;
+  readonly eventCountLimit?: number;
+  readonly linkCountLimit?: number;
+  readonly attributePerEventCountLimit?: number;
+  readonly attributePerLinkCountLimit?: number;
+}
 
 /** One invalid variable, as reported by {@link ConfigError}. */
 export interface ConfigProblem {
@@ -190,7 +205,20 @@ export function loadConfig(env: Env = process.env): PerfSidecarConfig {
     ...settings,
     maxMetricOperations: Math.min(resolved.maxMetricOperations, settings.maxOperations),
     otlp: otlpConfig(resolved),
+    sdk: { ...settings.sdk, spanLimits: spanLimitsOf(resolved) },
   });
+}
+
+function spanLimitsOf(v: ValuesOf<typeof RESOLVED_VARIABLES>): SpanLimitsConfig {
+  const limits: Record<keyof SpanLimitsConfig, number | undefined> = {
+    attributeCountLimit: v.spanAttributeCountLimit ?? v.attributeCountLimit,
+    attributeValueLengthLimit: v.spanAttributeValueLengthLimit ?? v.attributeValueLengthLimit,
+    eventCountLimit: v.spanEventCountLimit,
+    linkCountLimit: v.spanLinkCountLimit,
+    attributePerEventCountLimit: v.eventAttributeCountLimit ?? v.attributeCountLimit,
+    attributePerLinkCountLimit: v.linkAttributeCountLimit ?? v.attributeCountLimit,
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
 }
 
 function otlpConfig(v: ValuesOf<typeof RESOLVED_VARIABLES>): OtlpConfig {

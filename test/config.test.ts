@@ -171,12 +171,30 @@ describe('loadConfig', () => {
       'jaeger',
       /OTEL_TRACES_EXPORTER: "jaeger" names "jaeger", not an accepted value/,
     ],
-    ['OTEL_TRACES_EXPORTER', 'otlp,none', /OTEL_TRACES_EXPORTER: "otlp,none" combines none with other/],
+    ['OTEL_TRACES_EXPORTER', 'otlp,none', /OTEL_TRACES_EXPORTER: "otlp,none" combines none with other names/],
     ['OTEL_METRICS_EXPORTER', 'statsd', /OTEL_METRICS_EXPORTER: "statsd" names "statsd"/],
     ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'udp', /OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "udp" is not one of/],
     ['OTEL_METRIC_EXPORT_INTERVAL', '10', /OTEL_METRIC_EXPORT_INTERVAL: "10" is below 100/],
     ['OTEL_BSP_MAX_QUEUE_SIZE', '0', /OTEL_BSP_MAX_QUEUE_SIZE: "0" is below 1/],
     ['OTEL_BSP_SCHEDULE_DELAY', 'soon', /OTEL_BSP_SCHEDULE_DELAY: "soon" is not a whole number/],
+    [
+      'OTEL_TRACES_SAMPLER',
+      'jaeger_remote',
+      /OTEL_TRACES_SAMPLER: "jaeger_remote" is not one of the accepted values; expected always_on \| always_off/,
+    ],
+    [
+      'OTEL_TRACES_SAMPLER_ARG',
+      '1.5',
+      /OTEL_TRACES_SAMPLER_ARG: "1.5" is above 1; expected a number from 0 to 1/,
+    ],
+    ['OTEL_PROPAGATORS', 'xray', /OTEL_PROPAGATORS: "xray" names "xray", not an accepted value/],
+    [
+      'OTEL_LOG_LEVEL',
+      'loud',
+      /OTEL_LOG_LEVEL: "loud" is not one of the accepted values; expected none \| error/,
+    ],
+    ['OTEL_SDK_DISABLED', 'perhaps', /OTEL_SDK_DISABLED: "perhaps" is not a boolean word/],
+    ['OTEL_SPAN_EVENT_COUNT_LIMIT', '-1', /OTEL_SPAN_EVENT_COUNT_LIMIT: "-1" is below 0/],
   ])(
     '%s=%j gives a message naming the variable, the problem and the expected form',
     (name, value, pattern) => {
@@ -228,6 +246,44 @@ describe('loadConfig', () => {
       intervalMs: 60_000,
     });
     expect(grpc.headers).toEqual({ 'api-key': 'a=b', 'x-team': 'core' });
+  });
+
+  it("reads the OpenTelemetry SDK's own variables: sampler, propagators, diagnostics, span limits", () => {
+    expect(loadConfig({}).sdk).toEqual({
+      disabled: false,
+      logLevel: undefined,
+      propagators: ['tracecontext', 'baggage'],
+      sampler: 'parentbased_always_on',
+      samplerRatio: 1,
+      spanLimits: {},
+    });
+    const sdk = loadConfig({
+      OTEL_SDK_DISABLED: 'true',
+      OTEL_LOG_LEVEL: 'DEBUG',
+      OTEL_PROPAGATORS: 'b3multi, tracecontext',
+      OTEL_TRACES_SAMPLER: 'traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+      OTEL_ATTRIBUTE_COUNT_LIMIT: '64',
+      OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: '16',
+      OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '200',
+      OTEL_SPAN_LINK_COUNT_LIMIT: '4',
+    }).sdk;
+    expect(sdk).toEqual({
+      disabled: true,
+      logLevel: 'debug',
+      propagators: ['b3multi', 'tracecontext'],
+      sampler: 'traceidratio',
+      samplerRatio: 0.25,
+      // The span-specific variable wins over the general one, which still covers events and links.
+      spanLimits: {
+        attributeCountLimit: 16,
+        attributeValueLengthLimit: 200,
+        linkCountLimit: 4,
+        attributePerEventCountLimit: 64,
+        attributePerLinkCountLimit: 64,
+      },
+    });
+    expect(loadConfig({ OTEL_PROPAGATORS: 'none' }).sdk.propagators).toEqual(['none']);
   });
 
   it('reports every bad variable in one message', () => {

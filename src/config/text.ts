@@ -86,14 +86,15 @@ export const booleanText: TextSchema<boolean> = accepts(
   'true/false (also 1/0, yes/no, on/off)',
 );
 
-/** One of `values`, exactly. */
-export function oneOfText<const T extends string>(values: readonly T[]): TextSchema<T> {
+/** One of `values`, exactly (in any case with `anyCase`, as the OpenTelemetry SDK variables are read). */
+export function oneOfText<const T extends string>(values: readonly T[], anyCase = false): TextSchema<T> {
   return accepts(
     z
       .string()
       .trim()
       .transform((text, ctx) => {
-        if ((values as readonly string[]).includes(text)) return text as T;
+        const word = anyCase ? text.toLowerCase() : text;
+        if ((values as readonly string[]).includes(word)) return word as T;
         ctx.addIssue({ code: 'custom', message: 'is not one of the accepted values' });
         return z.NEVER;
       }),
@@ -113,7 +114,7 @@ export function patternText(
 }
 
 /** A comma-separated list of names from `values`, `none` alone, or not at all. */
-export function exporterListText<const T extends string>(values: readonly T[]): TextSchema<T[]> {
+export function listOfText<const T extends string>(values: readonly T[]): TextSchema<T[]> {
   const named = values.filter((v) => v !== 'none');
   return accepts(
     z.string().transform((text, ctx) => {
@@ -127,7 +128,7 @@ export function exporterListText<const T extends string>(values: readonly T[]): 
         return z.NEVER;
       }
       if (names.includes('none') && names.length > 1) {
-        ctx.addIssue({ code: 'custom', message: 'combines none with other exporters' });
+        ctx.addIssue({ code: 'custom', message: 'combines none with other names' });
         return z.NEVER;
       }
       return names as T[];

@@ -17,8 +17,8 @@ import {
   absolutePathsText,
   booleanText,
   decimalText,
-  exporterListText,
   headersText,
+  listOfText,
   nameListText,
   oneOfText,
   patternText,
@@ -45,6 +45,26 @@ export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
 export const TRACES_EXPORTERS = ['otlp', 'console', 'none'] as const;
 /** Metric exporters accepted by `OTEL_METRICS_EXPORTER`; `prometheus` is the always-on `/metrics`. */
 export const METRICS_EXPORTERS = ['otlp', 'console', 'prometheus', 'none'] as const;
+
+/** Propagators accepted by `OTEL_PROPAGATORS` (a comma-separated list). */
+export const PROPAGATORS = ['tracecontext', 'baggage', 'b3', 'b3multi', 'none'] as const;
+/** A propagator named by `OTEL_PROPAGATORS`. */
+export type PropagatorName = Exclude<(typeof PROPAGATORS)[number], 'none'>;
+/** Samplers accepted by `OTEL_TRACES_SAMPLER`. */
+export const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+/** A sampler named by `OTEL_TRACES_SAMPLER`. */
+export type SamplerName = (typeof SAMPLERS)[number];
+/** Levels accepted by `OTEL_LOG_LEVEL` (the OpenTelemetry SDK's diagnostics), in any case. */
+export const SDK_LOG_LEVELS = ['none', 'error', 'warn', 'info', 'debug', 'verbose', 'all'] as const;
+/** A level of the OpenTelemetry SDK's diagnostics. */
+export type SdkLogLevel = (typeof SDK_LOG_LEVELS)[number];
 
 /** Most paths `DISK_PATHS` may list (each is one `statfs` per sample and two gauge series). */
 export const MAX_DISK_PATHS = 8;
@@ -106,6 +126,19 @@ function optionVariable(
   const fallback = defaultOf(option);
   if (typeof fallback !== 'number') throw new Error(`${name}: its option has no numeric default`);
   return variable(name, text(unwrapped(option) as z.ZodNumber), fallback, description);
+}
+
+/** One of the OpenTelemetry span-limit variables: a whole number, unset leaving the SDK's default. */
+function limitVariable(name: string, description: string): Variable<number | undefined> {
+  return variable(
+    name,
+    wholeNumberText(integer(0, 1_000_000)),
+    undefined as number | undefined,
+    description,
+    {
+      shown: 'unset',
+    },
+  );
 }
 
 const otlpEndpointText = secretUrl((p) => p === 'http:' || p === 'https:', 'token');
@@ -401,6 +434,46 @@ export const SETTINGS = {
     'service.name of spans, metrics and alerts (wins over OTEL_RESOURCE_ATTRIBUTES).',
     { shown: 'unset (host: package.json name, else unknown_service:node; sidecar: perf-sidecar)' },
   ),
+  /** The OpenTelemetry SDK's own variables, read as every OpenTelemetry SDK reads them. */
+  sdk: {
+    /** `OTEL_SDK_DISABLED` */
+    disabled: variable(
+      'OTEL_SDK_DISABLED',
+      booleanText,
+      false,
+      'true registers no OpenTelemetry SDK: nothing is traced, measured or exported, and tracked operations only run their code.',
+    ),
+    /** `OTEL_LOG_LEVEL` */
+    logLevel: variable(
+      'OTEL_LOG_LEVEL',
+      oneOfText(SDK_LOG_LEVELS, true),
+      undefined as SdkLogLevel | undefined,
+      "Level of the OpenTelemetry SDK's own diagnostics, printed on the console (perf-sidecar's lines follow LOG_LEVEL).",
+      { shown: 'unset (no diagnostics)' },
+    ),
+    /** `OTEL_PROPAGATORS` */
+    propagators: variable(
+      'OTEL_PROPAGATORS',
+      listOfText(PROPAGATORS),
+      ['tracecontext', 'baggage'] as readonly (typeof PROPAGATORS)[number][],
+      'Context propagation formats of incoming and outgoing requests.',
+      { shown: 'tracecontext,baggage' },
+    ),
+    /** `OTEL_TRACES_SAMPLER` */
+    sampler: variable(
+      'OTEL_TRACES_SAMPLER',
+      oneOfText(SAMPLERS),
+      'parentbased_always_on' as SamplerName,
+      'Which spans are recorded; the ratio samplers keep OTEL_TRACES_SAMPLER_ARG of the traces.',
+    ),
+    /** `OTEL_TRACES_SAMPLER_ARG` */
+    samplerRatio: variable(
+      'OTEL_TRACES_SAMPLER_ARG',
+      decimalText(decimal(0, 1)),
+      1,
+      'Share of traces the ratio samplers keep (ignored by the others).',
+    ),
+  },
   /** `LOG_LEVEL` */
   logLevel: variable(
     'LOG_LEVEL',
@@ -468,17 +541,43 @@ export const RESOLVED_VARIABLES = {
   ),
   tracesExporter: variable(
     'OTEL_TRACES_EXPORTER',
-    exporterListText(TRACES_EXPORTERS),
+    listOfText(TRACES_EXPORTERS),
     undefined as (typeof TRACES_EXPORTERS)[number][] | undefined,
     'Where spans go; none turns trace export off even with an endpoint.',
     { shown: 'unset (otlp when an OTLP endpoint is set, else none)' },
   ),
   metricsExporter: variable(
     'OTEL_METRICS_EXPORTER',
-    exporterListText(METRICS_EXPORTERS),
+    listOfText(METRICS_EXPORTERS),
     [] as (typeof METRICS_EXPORTERS)[number][],
     'Metric push next to /metrics (always served): otlp pushes to the OTLP endpoint.',
     { shown: 'unset (prometheus: /metrics only)' },
+  ),
+  spanAttributeCountLimit: limitVariable(
+    'OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT',
+    'Most attributes on one span (else OTEL_ATTRIBUTE_COUNT_LIMIT, else 128).',
+  ),
+  attributeCountLimit: limitVariable(
+    'OTEL_ATTRIBUTE_COUNT_LIMIT',
+    'Most attributes on one span, event or link.',
+  ),
+  spanAttributeValueLengthLimit: limitVariable(
+    'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT',
+    'Longest span attribute value, characters (else OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, else unlimited).',
+  ),
+  attributeValueLengthLimit: limitVariable(
+    'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT',
+    'Longest attribute value, characters.',
+  ),
+  spanEventCountLimit: limitVariable('OTEL_SPAN_EVENT_COUNT_LIMIT', 'Most events on one span (else 128).'),
+  spanLinkCountLimit: limitVariable('OTEL_SPAN_LINK_COUNT_LIMIT', 'Most links on one span (else 128).'),
+  eventAttributeCountLimit: limitVariable(
+    'OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT',
+    'Most attributes on one span event (else OTEL_ATTRIBUTE_COUNT_LIMIT, else 128).',
+  ),
+  linkAttributeCountLimit: limitVariable(
+    'OTEL_LINK_ATTRIBUTE_COUNT_LIMIT',
+    'Most attributes on one span link (else OTEL_ATTRIBUTE_COUNT_LIMIT, else 128).',
   ),
   batchDelayMs: variable(
     'OTEL_BSP_SCHEDULE_DELAY',

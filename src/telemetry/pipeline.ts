@@ -24,13 +24,7 @@ import type { PerfSidecarConfig } from '../config.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import { metricPushReaders } from './exporters.ts';
 import { PrometheusEndpoint } from './prometheus.ts';
-import {
-  propagatorFromEnvironment,
-  samplerFromEnvironment,
-  sdkDisabled,
-  setupDiagnostics,
-  spanLimitsFromEnvironment,
-} from './sdk-environment.ts';
+import { propagatorOf, samplerOf, setupDiagnostics } from './sdk-environment.ts';
 import {
   METRIC_OPERATION_DURATION,
   METRIC_OPERATION_TAIL_DURATION,
@@ -66,7 +60,7 @@ export function startMetrics(
   resource: Resource,
   extra: readonly IMetricReader[],
 ): MetricPipeline {
-  setupDiagnostics();
+  setupDiagnostics(config.sdk);
   const prometheus = new PrometheusEndpoint({ exclude: IN_PROCESS_ONLY });
   const windowsReader = windowsMetricReader();
   const provider = new MeterProvider({
@@ -74,7 +68,7 @@ export function startMetrics(
     views: operationViews(config),
     readers: [prometheus.reader, windowsReader, ...metricPushReaders(config.otlp, IN_PROCESS_ONLY), ...extra],
   });
-  if (!sdkDisabled()) metrics.setGlobalMeterProvider(provider);
+  if (!config.sdk.disabled) metrics.setGlobalMeterProvider(provider);
   return { provider, meter: provider.getMeter(SCOPE_NAME, VERSION), prometheus, windowsReader };
 }
 
@@ -124,22 +118,22 @@ export interface TracePipeline {
  * registered with `OTEL_SDK_DISABLED`.
  */
 export function startTracing(
+  sdk: PerfSidecarConfig['sdk'],
   resource: Resource,
   spanProcessors: SpanProcessor[],
   given: readonly Instrumentation[] | undefined,
   meterProvider: MeterProvider,
 ): TracePipeline {
-  const sampler = samplerFromEnvironment();
   const provider = new TracerProvider({
     resource,
     spanProcessors,
-    spanLimits: spanLimitsFromEnvironment(),
-    ...(sampler ? { sampler } : {}),
+    spanLimits: { ...sdk.spanLimits },
+    sampler: samplerOf(sdk),
   });
   const instrumentations = given ? [...given] : defaultInstrumentations();
-  if (sdkDisabled()) return { provider, instrumentations };
+  if (sdk.disabled) return { provider, instrumentations };
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  const propagator = propagatorFromEnvironment();
+  const propagator = propagatorOf(sdk);
   if (propagator) propagation.setGlobalPropagator(propagator);
   trace.setGlobalTracerProvider(provider);
   registerInstrumentations({ instrumentations, tracerProvider: provider, meterProvider });

@@ -86,6 +86,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const tracing =
     meters &&
     startTracing(
+      config.sdk,
       resource,
       spanProcessors(config, options, processor),
       options.instrumentations,
