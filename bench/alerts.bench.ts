@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { AlertSink, buildAlert, RedisAlertStore } from '../src/alerts/index.ts';
+import { AlertSink, RedisAlertStore } from '../src/alerts/index.ts';
+import { buildAlert } from '../src/alerts/schema.ts';
 import { setLogLevel } from '../src/shared/logger.ts';
 
 const N = 20_000;

@@ -9,15 +9,14 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { loadConfig } from '../src/config.ts';
 import {
-  ATTR_PERF_OPERATION,
-  ATTR_PERF_TARGET_SECONDS,
-  durationBoundaries,
-  InProcessMetricReader,
   startTelemetry,
   stopTelemetry,
   TargetSpanProcessor,
   trackOperation,
 } from '../src/telemetry/index.ts';
+import { InProcessMetricReader } from '../src/telemetry/reader.ts';
+import { ATTR_PERF_OPERATION, ATTR_PERF_TARGET_SECONDS } from '../src/telemetry/semconv.ts';
+import { durationBoundaries } from '../src/telemetry/targets.ts';
 import { compare, DiscardExporter } from './lib.ts';
 
 function batchProcessor(): BatchSpanProcessor {

@@ -1,11 +1,12 @@
 /**
- * Alerts: `alert.v1` records, deduplicated and delivered to capped Redis lists (or memory).
+ * Alerts (`perf-sidecar/alerts`): `alert.v1` records, deduplicated and delivered to capped Redis
+ * lists (or memory) by the sink, and a reliable consumer of those lists. Names of the alert
+ * metrics: `perf-sidecar/semconv`.
  */
 export { type AlertConsumer, type ConsumeAlertsOptions, consumeAlerts } from './consumer.ts';
 export { RedisAlertStore, type RedisAlertStoreOptions } from './redis-store.ts';
 export {
   ALERT_LISTS,
-  ALERT_NAMES,
   ALERT_SCHEMA,
   ALERT_TYPES,
   type AlertInput,
@@ -15,22 +16,12 @@ export {
   type AlertTrace,
   type AlertType,
   type AlertUnit,
-  alertLabels,
   alertRecordSchema,
-  alertTraceOf,
-  buildAlert,
-  fingerprintOf,
-  listForType,
-  severityOf,
 } from './schema.ts';
-export * from './semconv.ts';
 export {
   AlertSink,
   type AlertSinkOptions,
   type AlertSinkStats,
-  MAX_ALERT_ENTRY_BYTES,
-  MAX_ALERT_READ_BYTES_PER_LIST,
-  MAX_ALERT_SCAN_PER_LIST,
   type RecentAlerts,
   type RecentAlertsQuery,
 } from './sink.ts';

@@ -18,11 +18,12 @@ import {
   type ObservableResult,
   type Span,
 } from '@opentelemetry/api';
-import { type AlertInput, alertTraceOf } from '../alerts/index.ts';
+import type { AlertInput } from '../alerts/index.ts';
+import { alertTraceOf } from '../alerts/internal.ts';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
-import type { AlertEmitter } from '../telemetry/processor.ts';
+import type { AlertEmitter } from '../telemetry/index.ts';
 import type { PoolExhaustedError } from './errors.ts';
 import {
   ALERT_ANNOTATION_STATEMENT,

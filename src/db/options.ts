@@ -12,7 +12,7 @@
  */
 import { z } from 'zod';
 import { accepts, decimal, flag, integer, matching, parseOptions, withMethods } from '../shared/options.ts';
-import type { AlertEmitter } from '../telemetry/processor.ts';
+import type { AlertEmitter } from '../telemetry/index.ts';
 import { describeIdentifier, isPlainIdentifier, MAX_IDENTIFIER_LENGTH } from './identifiers.ts';
 import { databaseUrlOption } from './url.ts';
 

@@ -8,12 +8,8 @@ import { ALERT_TYPES, type AlertType, type RecentAlerts } from '../alerts/index.
 import type { Database } from '../db/index.ts';
 import { errorText, InvalidArgumentError } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
-import {
-  type PerformanceReportQuery,
-  PROMETHEUS_CONTENT_TYPE,
-  performanceReportOf,
-  type Telemetry,
-} from '../telemetry/index.ts';
+import type { PerformanceReportQuery, Telemetry } from '../telemetry/index.ts';
+import { PROMETHEUS_CONTENT_TYPE, performanceReportOf } from '../telemetry/internal.ts';
 import { HEALTH_CONTENT_TYPE, HealthChecker } from './health.ts';
 import {
   type PerformanceMiddlewareOptions,

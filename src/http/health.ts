@@ -18,7 +18,8 @@ import { errorText } from '../shared/errors.ts';
 import { roundTo } from '../shared/numbers.ts';
 import { decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
 import { VERSION } from '../shared/scope.ts';
-import { getTelemetry, memoryNowMb, type Telemetry } from '../telemetry/index.ts';
+import { getTelemetry, type Telemetry } from '../telemetry/index.ts';
+import { memoryNowMb } from '../telemetry/internal.ts';
 
 /** Media type of the health response. */
 export const HEALTH_CONTENT_TYPE = 'application/health+json';

@@ -16,7 +16,7 @@ import {
   HTTP_REQUEST_METHOD_VALUE_OTHER,
   METRIC_HTTP_SERVER_REQUEST_DURATION,
 } from '@opentelemetry/semantic-conventions';
-import { ATTR_ALERT_TYPE, METRIC_ALERTS_EMITTED } from '../alerts/index.ts';
+import { ATTR_ALERT_TYPE, METRIC_ALERTS_EMITTED } from '../alerts/internal.ts';
 import { addHistogramPoint, aggregateFor, type DurationAggregate } from './aggregate.ts';
 import { emptyTotals, type WindowTotals } from './minutes.ts';
 import {

@@ -19,7 +19,8 @@ import {
 } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { z } from 'zod';
-import { type AlertInput, alertTraceOf } from '../alerts/schema.ts';
+import type { AlertInput } from '../alerts/index.ts';
+import { alertTraceOf } from '../alerts/internal.ts';
 import { roundTo } from '../shared/numbers.ts';
 import { accepts, decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';

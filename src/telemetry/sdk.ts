@@ -12,7 +12,7 @@ import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import type { AlertSink } from '../alerts/sink.ts';
+import type { AlertSink } from '../alerts/index.ts';
 import { getConfig, type PerfSidecarConfig } from '../config.ts';
 import { errorText, PerfSidecarError } from '../shared/errors.ts';
 import { getLogger, setLogLevel } from '../shared/logger.ts';

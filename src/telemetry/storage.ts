@@ -5,9 +5,7 @@
  */
 import type { Meter } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
-import { RedisAlertStore } from '../alerts/redis-store.ts';
-import { AlertSink } from '../alerts/sink.ts';
-import { type AlertStore, MemoryAlertStore } from '../alerts/store.ts';
+import { AlertSink, type AlertStore, MemoryAlertStore, RedisAlertStore } from '../alerts/index.ts';
 import type { PerfSidecarConfig } from '../config.ts';
 import { createRedisClient } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';

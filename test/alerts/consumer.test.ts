@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AlertRecord, buildAlert, consumeAlerts } from '../../src/alerts/index.ts';
+import { type AlertRecord, consumeAlerts } from '../../src/alerts/index.ts';
+import { buildAlert } from '../../src/alerts/schema.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -5,7 +5,8 @@
  * sent are measured).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AlertInput, buildAlert } from '../../src/alerts/index.ts';
+import type { AlertInput } from '../../src/alerts/index.ts';
+import { buildAlert } from '../../src/alerts/schema.ts';
 import { createApp } from '../../src/http/index.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
 import { startConnectedTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';

@@ -1,12 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  type AlertInput,
-  AlertSink,
-  alertRecordSchema,
-  buildAlert,
-  fingerprintOf,
-  MemoryAlertStore,
-} from '../../src/alerts/index.ts';
+import { type AlertInput, AlertSink, alertRecordSchema, MemoryAlertStore } from '../../src/alerts/index.ts';
+import { buildAlert, fingerprintOf } from '../../src/alerts/schema.ts';
 import { trackOperation } from '../../src/telemetry/index.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';

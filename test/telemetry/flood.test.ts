@@ -4,7 +4,8 @@
  * (and count every operation exactly once).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { durationBoundaries, getPerformanceReport, trackOperation } from '../../src/telemetry/index.ts';
+import { getPerformanceReport, trackOperation } from '../../src/telemetry/index.ts';
+import { durationBoundaries } from '../../src/telemetry/targets.ts';
 import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 
 let t: TestTelemetry | undefined;

@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlertInput } from '../../src/alerts/index.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
-import { getPerformanceReport, ResourceSampler, trackOperation } from '../../src/telemetry/index.ts';
+import { getPerformanceReport, trackOperation } from '../../src/telemetry/index.ts';
+import { ResourceSampler } from '../../src/telemetry/resources.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
 import {
   busyFor,

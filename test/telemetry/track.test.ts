@@ -2,13 +2,8 @@ import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alertRecordSchema } from '../../src/alerts/index.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
-import {
-  ATTR_PERF_TARGET_EXCEEDED,
-  ATTR_PERF_TARGET_SECONDS,
-  monitored,
-  type OperationHandle,
-  trackOperation,
-} from '../../src/telemetry/index.ts';
+import { monitored, type OperationHandle, trackOperation } from '../../src/telemetry/index.ts';
+import { ATTR_PERF_TARGET_EXCEEDED, ATTR_PERF_TARGET_SECONDS } from '../../src/telemetry/semconv.ts';
 import { compileFixture } from '../helpers/compile.ts';
 import { busyFor, startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -9,9 +9,10 @@ import { ATTR_HTTP_ROUTE } from '@opentelemetry/semantic-conventions';
 import type { Context, ErrorHandler, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
-import { alertTraceOf } from '../../alerts/index.ts';
+import { alertTraceOf } from '../../alerts/internal.ts';
 import { getLogger } from '../../shared/logger.ts';
-import { ATTR_CORRELATION_ID, getTelemetry, NO_ROUTE, withCorrelationId } from '../../telemetry/index.ts';
+import { getTelemetry, withCorrelationId } from '../../telemetry/index.ts';
+import { ATTR_CORRELATION_ID, NO_ROUTE } from '../../telemetry/internal.ts';
 import { CORRELATION_HEADER, correlationIdFrom } from './correlation.ts';
 import { type PerformanceMiddlewareOptions, parsePerformanceOptions } from './options.ts';
 

@@ -1,0 +1,10 @@
+/**
+ * What the telemetry part shares with perf-sidecar's other parts and nothing else: not exported by
+ * the package. Other parts import the telemetry through `index.ts` and this file only.
+ */
+
+export { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
+export { performanceReportOf } from './report.ts';
+export { memoryNowMb } from './resources.ts';
+export { runningTelemetry } from './sdk.ts';
+export * from './semconv.ts';
