@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { cacheOptionsSchema } from '../cache/options.ts';
 import { databaseOptionFields as db } from '../db/options.ts';
 import { DATABASE_URL_FORM, databaseUrlText } from '../db/url.ts';
+import { performanceOptionsSchema } from '../http/middleware/options.ts';
 import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
 import { accepts, decimal, defaultOf, expectedOf, integer, unwrapped } from '../shared/options.ts';
 import { redisUrlText, secretUrl } from '../shared/urls.ts';
@@ -113,7 +114,8 @@ function variable<T>(
 
 /**
  * A variable that is the default of a part's option: the option's schema gives the bounds, the
- * accepted form and the default, so the two cannot disagree.
+ * accepted form and (unless the variable is where the default lives) the default, so the two
+ * cannot disagree.
  *
  * @param text builds the text parser from the option's value schema.
  */
@@ -122,9 +124,10 @@ function optionVariable(
   text: (value: z.ZodNumber) => TextSchema<number>,
   option: z.ZodType,
   description: string,
+  fallback = defaultOf(option),
 ): Variable<number> {
-  const fallback = defaultOf(option);
-  if (typeof fallback !== 'number') throw new Error(`${name}: its option has no numeric default`);
+  if (typeof fallback !== 'number')
+    throw new Error(`${name}: neither it nor its option has a numeric default`);
   return variable(name, text(unwrapped(option) as z.ZodNumber), fallback, description);
 }
 
@@ -141,6 +144,7 @@ function limitVariable(name: string, description: string): Variable<number | und
   );
 }
 
+const middleware = performanceOptionsSchema.shape;
 const otlpEndpointText = secretUrl((p) => p === 'http:' || p === 'https:', 'token');
 const serviceNameForm = '1 to 128 letters, digits, spaces or _ . : / -';
 
@@ -244,25 +248,28 @@ export const SETTINGS = {
     'false turns every API into a no-op that still runs the wrapped code.',
   ),
   /** `SLOW_REQUEST_THRESHOLD` */
-  slowRequestThresholdSeconds: variable(
+  slowRequestThresholdSeconds: optionVariable(
     'SLOW_REQUEST_THRESHOLD',
-    decimalText(decimal(0, MAX_TARGET_SECONDS, { unit: 'seconds', minExclusive: true })),
-    5,
+    decimalText,
+    middleware.slowRequestThreshold,
     'Seconds after which an HTTP request raises slow_request.',
+    5,
   ),
   /** `MEMORY_ALERT_THRESHOLD` */
-  memoryAlertThresholdMb: variable(
+  memoryAlertThresholdMb: optionVariable(
     'MEMORY_ALERT_THRESHOLD',
-    decimalText(decimal(0, 1_048_576, { unit: 'MiB', minExclusive: true })),
-    500,
+    decimalText,
+    middleware.memoryAlertThreshold,
     'Resident set size in MiB that raises high_memory.',
+    500,
   ),
   /** `CPU_ALERT_THRESHOLD` */
-  cpuAlertThresholdPercent: variable(
+  cpuAlertThresholdPercent: optionVariable(
     'CPU_ALERT_THRESHOLD',
-    decimalText(decimal(0, 10_000, { what: 'a percentage', minExclusive: true }), '100 per core'),
-    80,
+    (value) => decimalText(value, '100 per core'),
+    middleware.cpuAlertThreshold,
     'Process CPU percent that, sustained, raises high_cpu.',
+    80,
   ),
   /** `CPU_ALERT_SAMPLES` */
   cpuAlertSamples: variable(
