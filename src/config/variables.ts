@@ -13,7 +13,6 @@ import { performanceOptionsSchema } from '../http/middleware/options.ts';
 import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
 import { accepts, decimal, defaultOf, expectedOf, integer, unwrapped } from '../shared/options.ts';
 import { redisUrlText, secretUrl } from '../shared/urls.ts';
-import { MAX_TARGET_SECONDS } from '../telemetry/operations.ts';
 import {
   absolutePathsText,
   booleanText,
