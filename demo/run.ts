@@ -7,18 +7,13 @@
  * cache; no DATABASE_URL: the embedded PGlite) and against the compose stack.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type AlertType,
-  configuredDatabaseOptions,
-  createCache,
-  createDatabase,
-  type Database,
-  getLogger,
-  redactUrl,
-  startTelemetry,
-  stopTelemetry,
-} from '../src/index.ts';
+import type { AlertType } from '../src/alerts/index.ts';
+import { createCache } from '../src/cache/index.ts';
+import { configuredDatabaseOptions, createDatabase, type Database } from '../src/db/index.ts';
+import { startTelemetry, stopTelemetry } from '../src/index.ts';
 import { errorText } from '../src/shared/errors.ts';
+import { getLogger } from '../src/shared/logger.ts';
+import { redactUrl } from '../src/shared/urls.ts';
 import { DemoUsageError, parseDemoOptions, USAGE } from './options.ts';
 import { ProgressBar } from './progress.ts';
 import { startDemoSidecar } from './sidecar.ts';

@@ -2,7 +2,9 @@
  * The sidecar the demo serves in its own process, so that its `/metrics` shows the demo's work:
  * the server's `startSidecar()`, reporting on the demo's database service.
  */
-import { type Database, startSidecar } from '../src/index.ts';
+
+import type { Database } from '../src/db/index.ts';
+import { startSidecar } from '../src/http/index.ts';
 
 /** A running in-process sidecar. */
 export interface DemoSidecar {

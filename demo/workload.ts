@@ -5,7 +5,8 @@
  * some runs go over their targets and a few past 4x (Apdex "frustrated").
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Cache, Database } from '../src/index.ts';
+import type { Cache } from '../src/cache/index.ts';
+import type { Database } from '../src/db/index.ts';
 import { trackOperation } from '../src/index.ts';
 
 /** Names of the operations the demo runs. */

@@ -3,7 +3,8 @@
 // free port, tracks one operation over its target, and checks through its own endpoints that /livez
 // answers and that the operation was recorded (summary, /metrics, alert). It prints one line and
 // exits 0 when all hold, or names what failed and exits 1.
-import { startSidecar, trackOperation } from 'perf-sidecar';
+import { trackOperation } from 'perf-sidecar';
+import { startSidecar } from 'perf-sidecar/http';
 
 const failures = [];
 const sidecar = await startSidecar({ port: 0 });

@@ -1,13 +1,15 @@
 /**
- * perf-sidecar's public API.
+ * perf-sidecar's root entry: track operations against their targets, start and stop the
+ * telemetry, read the configuration, and the errors every part throws. It loads no optional peer
+ * (`pg`, `ioredis`, `hono`, `@hono/node-server`, PGlite); the parts that need one have entries of
+ * their own: `perf-sidecar/alerts`, `perf-sidecar/cache`, `perf-sidecar/db`, `perf-sidecar/http`,
+ * and `perf-sidecar/semconv` for the names of metrics and attributes.
  *
  * @example
  * import { startTelemetry, trackOperation } from 'perf-sidecar';
  * startTelemetry();
  * const result = await trackOperation('document_ocr', { userId }, async (op) => ocr(file));
  */
-export * from './alerts/index.ts';
-export * from './cache/index.ts';
 export {
   CONFIG_VARIABLES,
   ConfigError,
@@ -19,14 +21,8 @@ export {
   type OtlpProtocol,
   type PerfSidecarConfig,
 } from './config.ts';
-export * from './db/index.ts';
-export { normaliseDatabaseUrl } from './db/url.ts';
-export * from './http/index.ts';
 export { InvalidArgumentError, PerfSidecarError, type PerfSidecarErrorCode } from './shared/errors.ts';
-export type { LogLevel } from './shared/logger.ts';
-export { getLogger, setLogger } from './shared/logger.ts';
-export { closeRedisClient, createRedisClient, type RedisClientOptions } from './shared/redis.ts';
-export { SCOPE_NAME, VERSION } from './shared/scope.ts';
-export { redactUrl } from './shared/urls.ts';
+export { createLogger, getLogger, type LogLevel, setLogger } from './shared/logger.ts';
+export { MissingPeerError } from './shared/peers.ts';
+export { VERSION } from './shared/scope.ts';
 export * from './telemetry/index.ts';
-export { MAX_OPERATION_NAME_LENGTH, MAX_TARGET_SECONDS } from './telemetry/operations.ts';

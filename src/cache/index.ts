@@ -1,6 +1,7 @@
 /**
- * Cache: an in-process LRU in front of Redis, with tags, single-flight factories, grace, a circuit
- * breaker, a pub/sub invalidation bus and statistics.
+ * The cache (`perf-sidecar/cache`): an in-process LRU in front of Redis, with tags, single-flight
+ * factories, grace, a circuit breaker, a pub/sub invalidation bus and statistics. Redis needs the
+ * optional peer `ioredis`. Names of its metrics and spans: `perf-sidecar/semconv`.
  */
 export {
   Cache,
@@ -19,5 +20,4 @@ export type { BreakerState } from './circuit-breaker.ts';
 export { CacheClosedError, CacheFactoryTimeoutError } from './errors.ts';
 export { closeCache, getCache, initializeCache, startCache, stopCache } from './module.ts';
 export { CACHE_DEFAULTS, type CacheOptions } from './options.ts';
-export * from './semconv.ts';
-export { assertJsonRoundTrip, type CacheSerializer, jsonSerializer, MAX_VALUE_DEPTH } from './serializer.ts';
+export { type CacheSerializer, jsonSerializer } from './serializer.ts';

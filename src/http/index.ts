@@ -1,12 +1,9 @@
-/** HTTP: the sidecar's Hono app, the performance middleware, health and the server runner. */
-export {
-  type AppOptions,
-  AUTH_REALM,
-  createApp,
-  DEFAULT_ALERTS_LIMIT,
-  MAX_ALERTS_LIMIT,
-  READYZ_RETRY_AFTER_SECONDS,
-} from './app.ts';
+/**
+ * HTTP (`perf-sidecar/http`; needs the optional peer `hono`, and `@hono/node-server` for
+ * `startSidecar`): the performance middleware for a Hono app, the sidecar's Hono app with its
+ * endpoints, health, and the server runner.
+ */
+export { type AppOptions, createApp } from './app.ts';
 export {
   getSystemHealth,
   HEALTH_CONTENT_TYPE,
@@ -16,11 +13,7 @@ export {
   type HealthStatus,
   type SystemHealth,
 } from './health.ts';
-export {
-  CORRELATION_HEADER,
-  correlationIdFrom,
-  MAX_CORRELATION_ID_LENGTH,
-} from './middleware/correlation.ts';
+export { CORRELATION_HEADER } from './middleware/correlation.ts';
 export {
   addPerformanceMiddleware,
   type InternalErrorBody,

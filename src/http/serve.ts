@@ -8,12 +8,8 @@ import { type AddressInfo, Server as NetServer } from 'node:net';
 import type { ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
-import {
-  configuredDatabaseOptions,
-  createDatabase,
-  type Database,
-  reportDatabaseAtStart,
-} from '../db/index.ts';
+import { configuredDatabaseOptions, createDatabase, type Database } from '../db/index.ts';
+import { reportDatabaseAtStart } from '../db/internal.ts';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { importPeer } from '../shared/peers.ts';

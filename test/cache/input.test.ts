@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeEnvelope, encodeEnvelopeTail } from '../../src/cache/envelope.ts';
-import { assertJsonRoundTrip, CacheClosedError, createCache, jsonSerializer } from '../../src/cache/index.ts';
-import { stableStringify } from '../../src/cache/serializer.ts';
+import { CacheClosedError, createCache, jsonSerializer } from '../../src/cache/index.ts';
+import { assertJsonRoundTrip, stableStringify } from '../../src/cache/serializer.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { CacheFixture } from '../helpers/cache.ts';
 

@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AlertRecord, PerformanceReport } from '../../src/index.ts';
+import type { AlertRecord } from '../../src/alerts/index.ts';
+import type { PerformanceReport } from '../../src/index.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { OtlpReceiver } from '../helpers/otlp-receiver.ts';
 import { getJson, type SidecarProcess, startSidecarProcess } from '../helpers/sidecar.ts';

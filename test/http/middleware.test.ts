@@ -1,7 +1,8 @@
 /** performanceMiddleware in process: options, correlation ids, slow_request alerts, 404 routes. */
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
-import { addPerformanceMiddleware, correlationIdFrom, performanceMiddleware } from '../../src/http/index.ts';
+import { addPerformanceMiddleware, performanceMiddleware } from '../../src/http/index.ts';
+import { correlationIdFrom } from '../../src/http/middleware/correlation.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { activeCorrelationId, trackOperation } from '../../src/telemetry/index.ts';
 import { startConnectedTelemetry, startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { AlertRecord } from '../../src/index.ts';
+import type { AlertRecord } from '../../src/alerts/index.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
 import { startSidecarProcess } from '../helpers/sidecar.ts';
