@@ -15,6 +15,7 @@ import { ConfigError } from './config.ts';
 import { type SidecarServer, startSidecar } from './http/index.ts';
 import { errorText } from './shared/errors.ts';
 import { getLogger } from './shared/logger.ts';
+import { MissingPeerError } from './shared/peers.ts';
 
 /** The signals that start a graceful shutdown. */
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
@@ -23,7 +24,7 @@ let sidecar: SidecarServer;
 try {
   sidecar = await startSidecar();
 } catch (error) {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof MissingPeerError) {
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }

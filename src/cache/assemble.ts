@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { getLogger } from '../shared/logger.ts';
+import { assertPeerInstalled } from '../shared/peers.ts';
 import { createRedisClient } from '../shared/redis.ts';
 import { redactUrl } from '../shared/urls.ts';
 import type { BusMessage } from './bus/messages.ts';
@@ -62,6 +63,8 @@ export interface CacheParts {
  */
 export function assembleCache(options: CacheOptions = {}, seams: CacheSeams = {}): CacheParts {
   const o = resolveCacheOptions(options);
+  // A Redis URL needs the optional peer ioredis: said here, not as a failed connection later.
+  if (typeof o.redis === 'string') assertPeerInstalled('ioredis');
   const logger = o.logger ?? getLogger();
   const lifecycle = { closed: false };
   const counters = new CacheCounters();

@@ -7,6 +7,7 @@ import type { Meter } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 import { AlertSink, type AlertStore, MemoryAlertStore, RedisAlertStore } from '../alerts/index.ts';
 import type { PerfSidecarConfig } from '../config.ts';
+import { assertPeerInstalled } from '../shared/peers.ts';
 import { createRedisClient } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';
 import { RedisRollupStore } from './rollup.ts';
@@ -32,6 +33,8 @@ export function connectRedis(
   if (given !== undefined) return { client: given, owned: undefined };
   const url = config.redisUrl;
   if (url === undefined) return undefined;
+  // Said at start, not as a failed connection later: REDIS_URL needs the optional peer ioredis.
+  assertPeerInstalled('ioredis');
   const owned = Promise.resolve(dependenciesReady).then(() =>
     createRedisClient({
       url,

@@ -3,14 +3,16 @@
  * repository: a copy of the clone's files (no dist/) is packed with `npm pack` (its `prepare`
  * script builds dist/), ONLY that tarball is installed into a new app in a temporary directory
  * outside the repository (`npm init -y`, `npm pkg set type=module`, plain `npm install <tarball>`,
- * dependencies from the npm registry), and the app.js block of the README runs under
+ * dependencies from the npm registry). With nothing else installed, the root entry must load none
+ * of the optional peers and each part must name the one it misses; then the peers the README names
+ * are installed and the app.js block of the README runs under
  * `node --import perf-sidecar/register app.js`. The alert must reach the real Redis, the summary
  * and /metrics must show the operation, and its span must reach an OTLP receiver.
  *
  * The copy borrows the repository's node_modules (a symlink) instead of running `npm ci` again: the
  * dev dependencies are only the compiler that `prepare` runs; nothing of them reaches the tarball.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import {
   cpSync,
@@ -35,6 +37,59 @@ import { deleteKeys } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const run = promisify(execFile);
+
+/** The optional peer dependencies, none of which the tarball installs. */
+const PEERS = [
+  'pg',
+  'ioredis',
+  'hono',
+  '@hono/node-server',
+  '@electric-sql/pglite',
+  '@electric-sql/pglite-socket',
+];
+
+/**
+ * Imports the root entry, starts telemetry and tracks one operation, recording every module the
+ * process resolves (ESM through a resolve hook, CommonJS through the require cache); prints the
+ * optional peers among them.
+ */
+const ROOT_PROBE = `
+import { createRequire, registerHooks } from 'node:module';
+const resolved = [];
+registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); resolved.push(r.url); return r; } });
+const { startTelemetry, stopTelemetry, trackOperation } = await import('perf-sidecar');
+startTelemetry();
+const tracked = trackOperation('probe', {}, () => 1);
+await stopTelemetry();
+const all = [...resolved, ...Object.keys(createRequire(import.meta.url).cache)];
+const peers = all.filter((m) => /node_modules[\\/](pg|ioredis|hono|@hono|@electric-sql)[\\/]/.test(m));
+process.stdout.write('\\nPROBE ' + JSON.stringify({ peers, modules: all.length, tracked }) + '\\n');
+`;
+
+/** The JSON a probe printed on its `PROBE` line (its log lines share stdout). */
+function probed(stdout: string): unknown {
+  const line = stdout.split('\n').find((l) => l.startsWith('PROBE '));
+  if (line === undefined) throw new Error(`no PROBE line in the probe's output:\n${stdout}`);
+  return JSON.parse(line.slice('PROBE '.length));
+}
+
+/** Uses each part without its optional peer and prints what each said. */
+const PARTS_PROBE = `
+const out = {};
+const said = (e) => ({ code: e.code, message: e.message });
+const { createCache } = await import('perf-sidecar/cache');
+const memory = createCache();
+await memory.set('k', 1);
+out.memoryCache = await memory.get('k');
+await memory.close();
+try { createCache({ redis: 'redis://127.0.0.1:6379' }); } catch (e) { out.redisCache = said(e); }
+const { createDatabase } = await import('perf-sidecar/db');
+try { await createDatabase({ url: 'postgresql://postgres@127.0.0.1:5432/test' }); } catch (e) { out.db = said(e); }
+const { startEmbeddedPostgres } = await import('perf-sidecar/db');
+try { await startEmbeddedPostgres(); } catch (e) { out.embedded = said(e); }
+try { await import('perf-sidecar/http'); } catch (e) { out.http = said(e); }
+process.stdout.write('\\nPROBE ' + JSON.stringify(out) + '\\n');
+`;
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
 /** The app's environment: only what it is given. */
@@ -127,7 +182,7 @@ describe('installing the packed tarball into a new app (the README path)', () =>
     for (const line of [
       'npm init -y',
       'npm pkg set type=module',
-      'npm install /path/to/perf-sidecar-0.1.0.tgz',
+      'npm install /path/to/perf-sidecar-0.2.0.tgz',
     ]) {
       expect(readme).toContain(line);
     }
@@ -136,7 +191,61 @@ describe('installing the packed tarball into a new app (the README path)', () =>
     await sh(service, 'npm', ['install', '--no-audit', '--no-fund', '--fetch-retries=1', tarball], 240_000);
     expect(existsSync(join(service, 'node_modules/perf-sidecar/dist/register.js'))).toBe(true);
     // Only the tarball: no link back into the repository.
-    expect(readFileSync(join(service, 'package.json'), 'utf8')).toContain('perf-sidecar-0.1.0.tgz');
+    expect(readFileSync(join(service, 'package.json'), 'utf8')).toContain('perf-sidecar-0.2.0.tgz');
+    // The optional peers are not installed with it.
+    for (const peer of PEERS) expect(existsSync(join(service, 'node_modules', peer)), peer).toBe(false);
+  }, 300_000);
+
+  it('loads no optional peer from the root entry, and names a missing one where a part needs it', async () => {
+    expect(existsSync(join(service, 'node_modules/perf-sidecar')), 'the install step ran').toBe(true);
+    writeFileSync(join(service, 'probe-root.mjs'), ROOT_PROBE);
+    writeFileSync(join(service, 'probe-parts.mjs'), PARTS_PROBE);
+    const root = probed(await sh(service, process.execPath, ['probe-root.mjs'])) as {
+      peers: string[];
+      modules: number;
+      tracked: number;
+    };
+    expect(root.tracked).toBe(1);
+    expect(root.modules).toBeGreaterThan(50);
+    expect(root.peers).toEqual([]);
+
+    const parts = probed(await sh(service, process.execPath, ['probe-parts.mjs'])) as Record<
+      string,
+      { code?: string; message?: string } | number
+    >;
+    expect(parts.memoryCache).toBe(1);
+    expect(parts.redisCache).toMatchObject({ code: 'PERF_PEER_MISSING' });
+    expect((parts.redisCache as { message: string }).message).toContain('npm install ioredis@');
+    expect(parts.db).toMatchObject({ code: 'PERF_PEER_MISSING' });
+    expect((parts.db as { message: string }).message).toContain('npm install pg@');
+    expect(parts.embedded).toMatchObject({ code: 'PERF_PEER_MISSING' });
+    expect((parts.embedded as { message: string }).message).toContain('npm install @electric-sql/pglite@');
+    expect(parts.http).toMatchObject({ code: 'ERR_MODULE_NOT_FOUND' });
+    expect((parts.http as { message: string }).message).toContain("'hono'");
+
+    // The preload with REDIS_URL but no ioredis: one line naming the package, exit 1.
+    const preload = spawnSync(process.execPath, ['--import', 'perf-sidecar/register', '-e', ''], {
+      cwd: service,
+      env: { ...baseEnv, REDIS_URL: TEST_REDIS_URL },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(preload.status).toBe(1);
+    expect(preload.stderr).toMatch(/the package "ioredis" is not installed.*npm install ioredis@/);
+  }, 60_000);
+
+  it('installs the optional peers the README names for the app', async () => {
+    const line = 'npm install hono @hono/node-server ioredis';
+    expect(readme).toContain(line);
+    await sh(
+      service,
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--fetch-retries=1', ...line.split(' ').slice(2)],
+      240_000,
+    );
+    for (const peer of ['hono', '@hono/node-server', 'ioredis']) {
+      expect(existsSync(join(service, 'node_modules', peer)), peer).toBe(true);
+    }
   }, 300_000);
 
   it("runs the README's app under node --import perf-sidecar/register: alert in Redis, summary, /metrics, trace", async () => {

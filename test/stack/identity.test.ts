@@ -18,6 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { VERSION } from '../../src/shared/scope.ts';
 import { type AppRun, ROOT, runFixture } from '../helpers/child.ts';
 import { startSidecarProcess } from '../helpers/sidecar.ts';
 
@@ -45,7 +46,7 @@ describe('host identity under the preload', () => {
     expect(info.service_name).toMatch(/^unknown_service:(.*\/)?node$/);
     expect(info.service_version).toBeUndefined();
     expect(info.telemetry_distro_name).toBe('perf-sidecar');
-    expect(info.telemetry_distro_version).toBe('0.1.0');
+    expect(info.telemetry_distro_version).toBe(VERSION);
     expect(app.out?.metrics).toMatch(
       /^perf_operation_duration_seconds_count\{[^}]*otel_scope_name="perf-sidecar"/m,
     );
@@ -123,7 +124,7 @@ describe('the sidecar server process (npm start)', () => {
         const info = targetInfo(await (await fetch(`${sidecar.url}/metrics`)).text());
         expect(info).toMatchObject({
           service_name: name,
-          service_version: '0.1.0',
+          service_version: VERSION,
           telemetry_distro_name: 'perf-sidecar',
         });
       } finally {
