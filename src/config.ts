@@ -2,7 +2,8 @@
  * perf-sidecar configuration: the only module that reads `process.env`.
  *
  * {@link loadConfig} turns an environment into one typed, validated, frozen {@link PerfSidecarConfig}.
- * Every variable is declared once, in `config/variables.ts`, with how its text is read (which gives
+ * Every variable is declared once, in `config/variables.ts` (`config/otel.ts` for the standard
+ * OpenTelemetry ones), with how its text is read (which gives
  * its accepted form), its default and its description; {@link CONFIG_VARIABLES} lists them for the
  * documentation. An invalid value stops start-up with a {@link ConfigError} whose one message names
  * each bad variable, what is wrong with its value and what was expected. Secret values (URLs with
