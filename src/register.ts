@@ -26,7 +26,7 @@ register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
 const { ConfigError } = await import('./config.ts');
 const { MissingPeerError } = await import('./shared/peers.ts');
 const { stopTelemetry, startTelemetry } = await import('./telemetry/index.ts');
-const { isSidecarServer, SIDECAR_IDENTITY } = await import('./telemetry/identity.ts');
+const { isSidecarServer, SIDECAR_IDENTITY } = await import('./telemetry/internal.ts');
 
 let release: () => void = () => undefined;
 const hooksReady = new Promise<void>((resolve) => {

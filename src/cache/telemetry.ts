@@ -23,7 +23,7 @@ import {
 import { suppressTracing } from '@opentelemetry/core';
 import { ATTR_DB_SYSTEM_NAME } from '@opentelemetry/semantic-conventions';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
-import { ATTR_PERF_OUTCOME, OUTCOME_ERROR, OUTCOME_OK } from '../telemetry/internal.ts';
+import { ATTR_PERF_OUTCOME, OUTCOME_ERROR, OUTCOME_OK } from '../telemetry/semconv.ts';
 import {
   ATTR_CACHE_LEVEL,
   ATTR_CACHE_NAME,

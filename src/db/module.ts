@@ -8,7 +8,6 @@ import { getConfig } from '../config.ts';
 import { PerfSidecarError } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import type { Telemetry } from '../telemetry/index.ts';
-import { runningTelemetry } from '../telemetry/internal.ts';
 import type { DatabaseOptions } from './options.ts';
 import { createDatabase, type DatabaseService } from './service.ts';
 import type { Database } from './types.ts';
@@ -78,6 +77,8 @@ let starting: Promise<Database> | undefined;
 export function startDatabase(options: DatabaseOptions = {}): Promise<Database> {
   if (current) return Promise.resolve(current);
   starting ??= (async () => {
+    // Imported here, not at load: `perf-sidecar/db` alone must not load the telemetry SDK.
+    const { runningTelemetry } = await import('../telemetry/internal.ts');
     const filled = configuredDatabaseOptions(getConfig(), runningTelemetry());
     const own = given(options);
     const db = await createDatabase(typeof own === 'object' && own !== null ? { ...filled, ...own } : own);

@@ -18,7 +18,7 @@ import { PerfSidecarError } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import { withTimeout } from '../shared/timeout.ts';
-import { ATTR_CORRELATION_ID } from '../telemetry/internal.ts';
+import { ATTR_CORRELATION_ID } from '../telemetry/semconv.ts';
 import { type CheckedOperation, runBatch } from './batch.ts';
 import type { Call, Connections, Counters } from './connections.ts';
 import { BatchFailedError } from './errors.ts';

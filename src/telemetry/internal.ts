@@ -3,6 +3,7 @@
  * the package. Other parts import the telemetry through `index.ts` and this file only.
  */
 
+export { isSidecarServer, SIDECAR_IDENTITY } from './identity.ts';
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 export { performanceReportOf } from './report.ts';
 export { memoryNowMb } from './resources.ts';
