@@ -1,4 +1,6 @@
 /** The options schema: defaults, bounds and cross-field rules in one place, and the resolved form. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CACHE_DEFAULTS, cacheOptionsSchema, resolveCacheOptions } from '../../src/cache/options.ts';
 import { jsonSerializer } from '../../src/cache/serializer.ts';
@@ -129,5 +131,17 @@ describe('cache options schema', () => {
     expect((await refusal({ logger: console.log })).argument).toBe('options.logger');
     const logger = getLogger();
     expect(resolveCacheOptions({ logger }).logger).toBe(logger);
+  });
+});
+
+describe('docs/cache.md', () => {
+  it('lists every option of the schema, and a plain numeric default as the schema gives it', () => {
+    const docs = readFileSync(join(import.meta.dirname, '../../docs/cache.md'), 'utf8');
+    for (const [name, field] of Object.entries(cacheOptionsSchema.shape)) {
+      const item = new RegExp(`^- \`${name}\` \\(default ([^)]*)\\)`, 'm').exec(docs);
+      expect(item, `docs/cache.md item for ${name}`).not.toBeNull();
+      const shown = item?.[1] ?? '';
+      if (/^\d+$/.test(shown)) expect(Number(shown), `${name}'s default`).toBe(defaultOf(field));
+    }
   });
 });

@@ -3,10 +3,13 @@
  * environment defaults), every bound, unknown keys, the cross-field check, the alert sink, and a
  * URL that is never echoed. Pure: nothing connects.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config.ts';
 import {
+  databaseOptionFields,
   databaseOptionsSchema,
   embeddedPostgresOptionsSchema,
   resolveDatabaseSettings,
@@ -265,5 +268,13 @@ describe('embedded PostgreSQL options', () => {
     expect(() => resolveEmbeddedSettings({ port: 1.5 }, 100)).toThrow(
       'options.port: is 1.5; expected an integer from 0 to 65535',
     );
+  });
+});
+
+describe('docs/database.md', () => {
+  it('names every option of the schema', () => {
+    const docs = readFileSync(join(import.meta.dirname, '../../docs/database.md'), 'utf8');
+    const missing = Object.keys(databaseOptionFields).filter((name) => !docs.includes(`\`${name}\``));
+    expect(missing).toEqual([]);
   });
 });
