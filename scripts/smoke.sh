@@ -102,6 +102,11 @@ grep -q 'needs Node 22.18 or newer' "$demo_log" || fail "npm run demo on Node $S
 $(cat "$demo_log")"
 echo "smoke: npm run demo on Node $SMOKE_NODE_VERSION says it needs Node 22.18 or newer"
 ts_version="${SMOKE_TS_NODE_VERSION:-22.18.0}"
+# Fetched here, with the caller's environment (registry settings, extra CA certificates): the run
+# below has a bare environment, as a user's shell would.
+ts_node="$(PERF_SIDECAR_NODE_VERSION="$ts_version" PERF_SIDECAR_NODE_EXACT=1 scripts/with-node.sh node -p 'process.versions.node')" ||
+  fail "could not provide Node $ts_version"
+[[ "$ts_node" == "$ts_version" ]] || fail "expected Node $ts_version, got $ts_node"
 if ! env -i PATH="$PATH" HOME="$HOME" PERF_SIDECAR_NODE_VERSION="$ts_version" PERF_SIDECAR_NODE_EXACT=1 LOG_LEVEL=warn \
   DATABASE_URL="${SMOKE_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}" \
   timeout 120 scripts/with-node.sh npm run demo -- --count 5 --speed 1000 --port 0 --schema perf_smoke_demo \

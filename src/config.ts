@@ -12,6 +12,8 @@
  * Only entry points call {@link getConfig} (the preload, the sidecar server, `startSidecar` and the
  * module-level `start*()` helpers); library code gets its configuration passed in.
  */
+
+import type { MetricTemporality } from './config/otel.ts';
 import {
   DEFAULT_TARGETS,
   MAX_DISK_PATHS,
@@ -66,6 +68,8 @@ export interface OtlpConfig {
   readonly metrics: OtlpSignal & {
     /** `OTEL_METRIC_EXPORT_INTERVAL`: ms between two pushes. */
     readonly intervalMs: number;
+    /** `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`. */
+    readonly temporality: MetricTemporality;
   };
 }
 
@@ -253,7 +257,12 @@ function otlpConfig(v: ValuesOf<typeof RESOLVED_VARIABLES>): OtlpConfig {
         exportTimeoutMillis: v.batchTimeoutMs,
       },
     },
-    metrics: { ...metrics, exporters: push(v.metricsExporter), intervalMs: v.metricIntervalMs },
+    metrics: {
+      ...metrics,
+      exporters: push(v.metricsExporter),
+      intervalMs: v.metricIntervalMs,
+      temporality: v.metricsTemporality,
+    },
   };
 }
 

@@ -55,7 +55,13 @@ describe('loadConfig', () => {
           exportTimeoutMillis: 30_000,
         },
       },
-      metrics: { exporters: [], url: undefined, protocol: 'http/protobuf', intervalMs: 60_000 },
+      metrics: {
+        exporters: [],
+        url: undefined,
+        protocol: 'http/protobuf',
+        intervalMs: 60_000,
+        temporality: 'cumulative',
+      },
     });
     expect(Object.isFrozen(config.targets)).toBe(true);
   });
@@ -115,6 +121,7 @@ describe('loadConfig', () => {
         url: 'http://collector:4318/v1/metrics',
         protocol: 'http/json',
         intervalMs: 60_000,
+        temporality: 'cumulative',
       },
     });
   });
@@ -194,6 +201,11 @@ describe('loadConfig', () => {
       /OTEL_LOG_LEVEL: "loud" is not one of the accepted values; expected none \| error/,
     ],
     ['OTEL_SDK_DISABLED', 'perhaps', /OTEL_SDK_DISABLED: "perhaps" is not a boolean word/],
+    [
+      'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE',
+      'sometimes',
+      /OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "sometimes" is not one of the accepted values; expected cumulative \| delta \| lowmemory/,
+    ],
     ['OTEL_SPAN_EVENT_COUNT_LIMIT', '-1', /OTEL_SPAN_EVENT_COUNT_LIMIT: "-1" is below 0/],
   ])(
     '%s=%j gives a message naming the variable, the problem and the expected form',
@@ -244,6 +256,7 @@ describe('loadConfig', () => {
       url: 'http://c:4317/v1/metrics',
       protocol: 'http/json',
       intervalMs: 60_000,
+      temporality: 'cumulative',
     });
     expect(grpc.headers).toEqual({ 'api-key': 'a=b', 'x-team': 'core' });
   });
@@ -284,6 +297,9 @@ describe('loadConfig', () => {
       },
     });
     expect(loadConfig({ OTEL_PROPAGATORS: 'none' }).sdk.propagators).toEqual(['none']);
+    expect(
+      loadConfig({ OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'Delta' }).otlp.metrics.temporality,
+    ).toBe('delta');
   });
 
   it('reports every bad variable in one message', () => {

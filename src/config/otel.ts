@@ -18,6 +18,11 @@ export const TRACES_EXPORTERS = ['otlp', 'console', 'none'] as const;
 /** Metric exporters accepted by `OTEL_METRICS_EXPORTER`; `prometheus` is the always-on `/metrics`. */
 export const METRICS_EXPORTERS = ['otlp', 'console', 'prometheus', 'none'] as const;
 
+/** Temporalities accepted by `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`, in any case. */
+export const METRIC_TEMPORALITIES = ['cumulative', 'delta', 'lowmemory'] as const;
+/** The temporality preference of pushed OTLP metrics. */
+export type MetricTemporality = (typeof METRIC_TEMPORALITIES)[number];
+
 /** Propagators accepted by `OTEL_PROPAGATORS` (a comma-separated list). */
 export const PROPAGATORS = ['tracecontext', 'baggage', 'b3', 'b3multi', 'none'] as const;
 /** A propagator named by `OTEL_PROPAGATORS`. */
@@ -170,6 +175,12 @@ export const OTEL_RESOLVED_VARIABLES = {
   linkAttributeCountLimit: limitVariable(
     'OTEL_LINK_ATTRIBUTE_COUNT_LIMIT',
     'Most attributes on one span link (else OTEL_ATTRIBUTE_COUNT_LIMIT, else 128).',
+  ),
+  metricsTemporality: variable(
+    'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE',
+    oneOfText(METRIC_TEMPORALITIES, true),
+    'cumulative' as MetricTemporality,
+    'Temporality of pushed OTLP metrics: delta sends counters, histograms and gauges as deltas; lowmemory only synchronous counters and histograms.',
   ),
   batchDelayMs: variable(
     'OTEL_BSP_SCHEDULE_DELAY',

@@ -11,7 +11,16 @@
  * a schema parse on every call would cost more than the check.
  */
 import { z } from 'zod';
-import { accepts, decimal, flag, integer, matching, parseOptions, withMethods } from '../shared/options.ts';
+import {
+  accepts,
+  decimal,
+  flag,
+  integer,
+  matching,
+  parseOptions,
+  serviceName,
+  withMethods,
+} from '../shared/options.ts';
 import type { AlertEmitter } from '../telemetry/index.ts';
 import { describeIdentifier, isPlainIdentifier, MAX_IDENTIFIER_LENGTH } from './identifiers.ts';
 import { databaseUrlOption } from './url.ts';
@@ -112,10 +121,7 @@ export const databaseOptionFields = {
    */
   alerts: alertSink.optional(),
   /** The `service` label of its alerts. Default `unknown_service:node`, as OpenTelemetry names a nameless service. */
-  serviceName: matching(
-    /^[\p{L}\p{N}_.:/ -]{1,128}$/u,
-    '1 to 128 letters, digits, spaces or _ . : / -',
-  ).default('unknown_service:node'),
+  serviceName: serviceName().default('unknown_service:node'),
   /** Connections kept open (pg `min`). Default 20 (`DB_POOL_SIZE`). */
   poolSize: integer(1, 1000).default(20),
   /** Connections allowed above `poolSize` (pg `max` = size + overflow). Default 30 (`DB_MAX_OVERFLOW`). */

@@ -272,3 +272,21 @@ export function withMethods<T>(methods: readonly string[], expected: string): z.
     expected,
   );
 }
+
+/** Longest `service.name` accepted, characters (OTEL_RESOURCE_ATTRIBUTES allows 255). */
+export const MAX_SERVICE_NAME_LENGTH = 256;
+const SERVICE_NAME = new RegExp(`^[^\\p{Cc}]{1,${MAX_SERVICE_NAME_LENGTH}}$`, 'u');
+
+/** Whether `value` is a `service.name` every part accepts: 1 to 256 printable characters. */
+export function isServiceName(value: unknown): value is string {
+  return typeof value === 'string' && SERVICE_NAME.test(value);
+}
+
+/**
+ * A `service.name` as a resource carries it, whatever its source (`OTEL_SERVICE_NAME`,
+ * `OTEL_RESOURCE_ATTRIBUTES`, the host's package.json): 1 to 256 printable characters. The one rule
+ * of every option that names a service (the alerts' `service` label).
+ */
+export function serviceName(): z.ZodString {
+  return accepts(z.string().regex(SERVICE_NAME), `1 to ${MAX_SERVICE_NAME_LENGTH} printable characters`);
+}

@@ -56,7 +56,7 @@ export function metricPushReaders(
     const exporter =
       name === 'console'
         ? new ConsoleMetricExporter()
-        : otlpMetricExporter({ protocol: signal.protocol, url: signal.url, headers });
+        : otlpMetricExporter({ protocol: signal.protocol, url: signal.url, headers }, signal.temporality);
     return new PeriodicExportingMetricReader({
       exporter: withoutMetrics(exporter, exclude),
       exportIntervalMillis: signal.intervalMs,

@@ -15,6 +15,8 @@ export {
   type PerformanceReportQuery,
   type SystemReport,
 } from './report.ts';
+export type { ResourceSampler } from './resources.ts';
+export type { RedisRollupStore } from './rollup.ts';
 export {
   getTelemetry,
   requireTelemetry,
@@ -30,3 +32,4 @@ export {
   trackOperation,
 } from './track.ts';
 export type { Telemetry, TelemetryConfig, TelemetryOptions } from './types.ts';
+export type { MinuteWindows } from './windows.ts';

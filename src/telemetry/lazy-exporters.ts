@@ -13,11 +13,12 @@ import {
   type AggregationOption,
   AggregationTemporality,
   AggregationType,
-  type InstrumentType,
+  InstrumentType,
   type PushMetricExporter,
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import type { MetricTemporality } from '../config/otel.ts';
 import type { OtlpProtocol } from '../config.ts';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
@@ -112,16 +113,51 @@ export class LazySpanExporter implements SpanExporter {
 }
 
 /**
- * A push metric exporter loaded in the background (see the module comment). Until it has loaded it
- * answers the SDK's questions with the OTLP exporters' defaults (cumulative temporality, default
- * aggregation); the temporality is only asked at the first collection, which is normally later.
+ * Which temporality an OTLP exporter with this preference asks for (the OTLP exporters' own
+ * selectors, repeated here so that the answer is right before their package has loaded: the SDK
+ * keeps the temporality an instrument had at its first collection).
+ */
+export function temporalityFor(preference: MetricTemporality, type: InstrumentType): AggregationTemporality {
+  if (preference === 'delta') {
+    return type === InstrumentType.UP_DOWN_COUNTER || type === InstrumentType.OBSERVABLE_UP_DOWN_COUNTER
+      ? AggregationTemporality.CUMULATIVE
+      : AggregationTemporality.DELTA;
+  }
+  if (preference === 'lowmemory') {
+    return type === InstrumentType.COUNTER || type === InstrumentType.HISTOGRAM
+      ? AggregationTemporality.DELTA
+      : AggregationTemporality.CUMULATIVE;
+  }
+  return AggregationTemporality.CUMULATIVE;
+}
+
+/** The OTLP exporters' `temporalityPreference` values (their `AggregationTemporalityPreference`). */
+const PREFERENCE_CODE: Readonly<Record<MetricTemporality, number>> = {
+  delta: 0,
+  cumulative: 1,
+  lowmemory: 2,
+};
+
+/**
+ * A push metric exporter loaded in the background (see the module comment). Its temporality is the
+ * configured preference, given to the exporter it loads too, so the SDK gets the same answer before
+ * and after the load; until it has loaded, aggregation is the OTLP default.
  */
 export class LazyMetricExporter implements PushMetricExporter {
   readonly #loading: Loading<PushMetricExporter>;
+  readonly #temporality: MetricTemporality;
 
-  /** @see LazySpanExporter */
-  constructor(what: string, load: () => Promise<PushMetricExporter>) {
+  /**
+   * @param temporality `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`. Default cumulative.
+   * @see LazySpanExporter
+   */
+  constructor(
+    what: string,
+    load: () => Promise<PushMetricExporter>,
+    temporality: MetricTemporality = 'cumulative',
+  ) {
     this.#loading = new Loading(what, load);
+    this.#temporality = temporality;
   }
 
   export(metrics: ResourceMetrics, done: (result: ExportResult) => void): void {
@@ -132,8 +168,7 @@ export class LazyMetricExporter implements PushMetricExporter {
   }
 
   selectAggregationTemporality(instrumentType: InstrumentType): AggregationTemporality {
-    const exporter = this.#loading.exporter;
-    return exporter?.selectAggregationTemporality?.(instrumentType) ?? AggregationTemporality.CUMULATIVE;
+    return temporalityFor(this.#temporality, instrumentType);
   }
 
   selectAggregation(instrumentType: InstrumentType): AggregationOption {
@@ -167,7 +202,9 @@ function exporterOptions(to: OtlpDestination): { url?: string; headers?: Record<
 }
 
 /** The constructor of an OTLP exporter, as perf-sidecar calls it. */
-type ExporterClass<E> = new (options: ReturnType<typeof exporterOptions>) => E;
+type ExporterClass<E> = new (
+  options: ReturnType<typeof exporterOptions> & { temporalityPreference?: number },
+) => E;
 
 /** Each protocol's trace exporter package, imported on demand. */
 const TRACE_EXPORTERS: Record<OtlpProtocol, () => Promise<ExporterClass<SpanExporter>>> = {
@@ -194,10 +231,12 @@ export function otlpTraceExporter(to: OtlpDestination): SpanExporter {
 }
 
 /** The OTLP metric exporter of `to.protocol`, its package imported in the background. */
-export function otlpMetricExporter(to: OtlpDestination): PushMetricExporter {
+export function otlpMetricExporter(to: OtlpDestination, temporality: MetricTemporality): PushMetricExporter {
   const load = METRIC_EXPORTERS[to.protocol];
   return new LazyMetricExporter(
     `otlp ${to.protocol} metric`,
-    async () => new (await load())(exporterOptions(to)),
+    async () =>
+      new (await load())({ ...exporterOptions(to), temporalityPreference: PREFERENCE_CODE[temporality] }),
+    temporality,
   );
 }

@@ -22,7 +22,7 @@ import { z } from 'zod';
 import type { AlertInput } from '../alerts/index.ts';
 import { alertTraceOf } from '../alerts/internal.ts';
 import { roundTo } from '../shared/numbers.ts';
-import { accepts, decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
+import { accepts, decimal, integer, parseOptions, serviceName, withMethods } from '../shared/options.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import { MAX_TARGET_SECONDS } from './operations.ts';
 import {
@@ -63,7 +63,7 @@ export const targetSpanProcessorOptionsSchema = z.strictObject({
     withMethods<AlertEmitter>(['emit'], 'an object with emit()') as Implements<AlertEmitter>
   ).optional(),
   /** `service` label of the alerts. */
-  serviceName: accepts(z.string().min(1), 'a non-empty string'),
+  serviceName: serviceName(),
   /**
    * Distinct operation names that get their own metric series; later names are recorded as
    * `_other`. Bounds the label sets of both metrics.

@@ -1,6 +1,7 @@
 /**
  * The resource every span and metric carries, and the `service.name` that alerts and reports use.
  */
+
 import {
   type DetectedResource,
   defaultResource,
@@ -21,6 +22,7 @@ import {
   ATTR_TELEMETRY_DISTRO_VERSION,
 } from '@opentelemetry/semantic-conventions';
 import type { PerfSidecarConfig } from '../config.ts';
+import { isServiceName } from '../shared/options.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import { hostPackageIdentity, type ServiceIdentity } from './identity.ts';
 import { ATTR_PROCESS_COMMAND_ARGS, ATTR_PROCESS_COMMAND_LINE } from './semconv.ts';
@@ -82,7 +84,7 @@ export function buildResource(
   const fromEnv = envDetector.detect().attributes?.[ATTR_SERVICE_NAME];
   const serviceName =
     config.serviceName ??
-    (typeof fromEnv === 'string' ? fromEnv : undefined) ??
+    (isServiceName(fromEnv) ? fromEnv : undefined) ??
     own.name ??
     String(defaultResource().attributes[ATTR_SERVICE_NAME] ?? 'unknown_service:node');
   return { resource, serviceName };

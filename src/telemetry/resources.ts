@@ -19,7 +19,7 @@ import { createHistogram, performance, type RecordableHistogram } from 'node:per
 import type { Meter } from '@opentelemetry/api';
 import { z } from 'zod';
 import { roundTo } from '../shared/numbers.ts';
-import { accepts, decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
+import { accepts, decimal, integer, parseOptions, serviceName, withMethods } from '../shared/options.ts';
 import type { AlertEmitter, Implements } from './processor.ts';
 import {
   ATTR_FILESYSTEM_PATH,
@@ -114,7 +114,7 @@ export const resourceSamplerOptionsSchema = z.strictObject({
   /** Where alerts go. */
   alerts: withMethods<AlertEmitter>(['emit'], 'an object with emit()') as Implements<AlertEmitter>,
   /** `service` label of the alerts. */
-  serviceName: accepts(z.string().min(1), 'a non-empty string'),
+  serviceName: serviceName(),
   /** RSS in MiB past which `high_memory` is raised (`MEMORY_ALERT_THRESHOLD`). */
   memoryAlertThresholdMb: decimal(0, 1_048_576, { unit: 'MiB', minExclusive: true }),
   /** CPU percent past which, sustained, `high_cpu` is raised (`CPU_ALERT_THRESHOLD`). */

@@ -14,12 +14,13 @@ import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { AlertSink } from '../alerts/index.ts';
 import { getConfig, type PerfSidecarConfig } from '../config.ts';
-import { errorText, PerfSidecarError } from '../shared/errors.ts';
+import { describeValue, errorText, InvalidArgumentError, PerfSidecarError } from '../shared/errors.ts';
 import { getLogger, setLogLevel } from '../shared/logger.ts';
 import { closeRedisClient } from '../shared/redis.ts';
 import { withTimeout } from '../shared/timeout.ts';
 import { redactUrl } from '../shared/urls.ts';
 import { exportDestination, traceExportProcessors } from './exporters.ts';
+import { MAX_TARGET_SECONDS, OPERATION_NAME_FORM, operationNameProblem } from './operations.ts';
 import { type MetricPipeline, startMetrics, startTracing } from './pipeline.ts';
 import { TargetSpanProcessor } from './processor.ts';
 import { buildResource } from './resource.ts';
@@ -58,64 +59,106 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const { resource, serviceName } = buildResource(given, options.service);
   const config: TelemetryConfig = Object.freeze({ ...given, serviceName });
   setLogLevel(config.logLevel);
-  const targets = Object.freeze({ ...config.targets, ...options.targets });
-  const enabled = config.monitoringEnabled;
+  const targets = Object.freeze({ ...config.targets, ...checkTargets(options.targets) });
+  // OTEL_SDK_DISABLED turns the SDK off as every OpenTelemetry SDK does: nothing recorded or exported.
+  const enabled = config.monitoringEnabled && !config.sdk.disabled;
 
   const redis = connectRedis(config, options.redis, options.dependenciesReady);
   const meters = enabled ? startMetrics(config, resource, options.metricReaders ?? []) : undefined;
-  const alerts = buildAlerts(config, options.alertStore, redis, meters?.meter);
-  const processor = new TargetSpanProcessor({
-    alerts,
-    serviceName,
-    maxOperations: config.maxOperations,
-    maxMetricOperations: config.maxMetricOperations,
-    boundaries: durationBoundaries(Object.values(targets)),
-    ...(meters ? { meterProvider: meters.provider } : {}),
-  });
-  const rollups = buildRollups(
-    config,
-    redis,
-    (operation) => processor.targetOf(operation) ?? resolveTarget(targets, operation, undefined, undefined),
-  );
-  const windows = new MinuteWindows({
-    retentionMinutes: config.summary.memoryHours * 60,
-    maxPoints: config.summary.maxPoints,
-    ...(meters ? { reader: meters.windowsReader } : {}),
-    ...(rollups ? { exporter: rollups.exporter } : {}),
-  });
-  const tracing =
-    meters &&
-    startTracing(
-      config.sdk,
-      resource,
-      spanProcessors(config, options, processor),
-      options.instrumentations,
-      meters.provider,
+  try {
+    const alerts = buildAlerts(config, options.alertStore, redis, meters?.meter);
+    const processor = new TargetSpanProcessor({
+      alerts,
+      serviceName,
+      maxOperations: config.maxOperations,
+      maxMetricOperations: config.maxMetricOperations,
+      boundaries: durationBoundaries(Object.values(targets)),
+      ...(meters ? { meterProvider: meters.provider } : {}),
+    });
+    const rollups = buildRollups(
+      config,
+      redis,
+      (operation) => processor.targetOf(operation) ?? resolveTarget(targets, operation, undefined, undefined),
     );
-  // After the tracer provider is registered: the tracking state looks the tracer up.
-  setTrackingState({ enabled, targets });
-  if (enabled) windows.start();
+    const windows = new MinuteWindows({
+      retentionMinutes: config.summary.memoryHours * 60,
+      maxPoints: config.summary.maxPoints,
+      ...(meters ? { reader: meters.windowsReader } : {}),
+      ...(rollups ? { exporter: rollups.exporter } : {}),
+    });
+    const tracing =
+      meters &&
+      startTracing(
+        config.sdk,
+        resource,
+        spanProcessors(config, options, processor),
+        options.instrumentations,
+        meters.provider,
+      );
+    // After the tracer provider is registered: the tracking state looks the tracer up.
+    setTrackingState({ enabled, targets });
+    if (enabled) windows.start();
 
-  running = {
-    config,
-    targets,
-    enabled,
-    memoryOnly: options.alertStore === undefined && redis === undefined,
-    alerts,
-    processor,
-    windows,
-    rollups: rollups?.store,
-    rollupExporter: rollups?.exporter,
-    resources: buildSampler(config, alerts, meters),
-    renderPrometheus: meters ? () => meters.prometheus.render() : async () => '',
-    pingRedis: redis && (() => pingRedis(redis)),
-    providers: meters && tracing ? { tracer: tracing.provider, meter: meters.provider } : undefined,
-    instrumentations: tracing?.instrumentations ?? [],
-    redis,
-  };
-  logStart(running, options);
-  return running;
+    running = {
+      config,
+      targets,
+      enabled,
+      memoryOnly: options.alertStore === undefined && redis === undefined,
+      alerts,
+      processor,
+      windows,
+      rollups: rollups?.store,
+      rollupExporter: rollups?.exporter,
+      resources: buildSampler(config, alerts, meters),
+      renderPrometheus: meters ? () => meters.prometheus.render() : async () => '',
+      pingRedis: redis && (() => pingRedis(redis)),
+      providers: meters && tracing ? { tracer: tracing.provider, meter: meters.provider } : undefined,
+      instrumentations: tracing?.instrumentations ?? [],
+      redis,
+    };
+    logStart(running, options);
+    return running;
+  } catch (error) {
+    // Nothing may stay registered from a start that failed: a later start must be able to run.
+    if (meters) {
+      for (const api of [metrics, trace, propagation, context]) api.disable();
+      void meters.provider.shutdown().catch(() => undefined);
+    }
+    void redis?.owned?.then(closeRedisClient).catch(() => undefined);
+    throw error;
+  }
 }
+
+/**
+ * Checks `startTelemetry({ targets })` before anything starts: operation names (or kinds) to
+ * seconds, as `PERF_TARGETS` takes them.
+ *
+ * @throws {InvalidArgumentError} naming the bad entry and the accepted form.
+ */
+function checkTargets(targets: unknown): Readonly<Record<string, number>> | undefined {
+  if (targets === undefined) return undefined;
+  if (typeof targets !== 'object' || targets === null || Array.isArray(targets)) {
+    throw new InvalidArgumentError('options.targets', `is ${describeValue(targets)}`, TARGETS_FORM);
+  }
+  for (const [name, seconds] of Object.entries(targets)) {
+    const problem = operationNameProblem(name);
+    if (problem !== undefined) {
+      throw new InvalidArgumentError('options.targets', `has a name that ${problem}`, TARGETS_FORM);
+    }
+    if (
+      typeof seconds !== 'number' ||
+      !Number.isFinite(seconds) ||
+      seconds <= 0 ||
+      seconds > MAX_TARGET_SECONDS
+    ) {
+      throw new InvalidArgumentError(`options.targets.${name}`, `is ${describeValue(seconds)}`, TARGET_FORM);
+    }
+  }
+  return targets as Readonly<Record<string, number>>;
+}
+
+const TARGET_FORM = `a number of seconds greater than 0, at most ${MAX_TARGET_SECONDS}`;
+const TARGETS_FORM = `an object of operation names (${OPERATION_NAME_FORM}) to ${TARGET_FORM}`;
 
 /** The target processor first, then the caller's, then the export ones. */
 function spanProcessors(
@@ -152,7 +195,11 @@ function logStart(telemetry: Telemetry, options: TelemetryOptions): void {
   const { config, memoryOnly } = telemetry;
   const log = getLogger();
   if (!telemetry.enabled) {
-    log.info('performance monitoring is disabled (ENABLE_PERFORMANCE_MONITORING=false)');
+    log.info(
+      config.sdk.disabled
+        ? 'performance monitoring is off: the OpenTelemetry SDK is disabled (OTEL_SDK_DISABLED=true)'
+        : 'performance monitoring is disabled (ENABLE_PERFORMANCE_MONITORING=false)',
+    );
     return;
   }
   log.info(

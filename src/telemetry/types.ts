@@ -72,7 +72,7 @@ export interface Telemetry {
   readonly windows: MinuteWindows;
   /** Redis rollups of the windows (what reports read), when Redis is configured. */
   readonly rollups: RedisRollupStore | undefined;
-  /** The exporter that writes the windows' minutes to {@link Telemetry.rollups}, with it. */
+  /** @internal The exporter that writes the windows' minutes to {@link Telemetry.rollups}, with it. */
   readonly rollupExporter: RollupExporter | undefined;
   /** The resource sampler (started by the sidecar or `performanceMiddleware`). */
   readonly resources: ResourceSampler;

@@ -164,7 +164,7 @@ describe('database options', () => {
       'options.applicationName: is "a\\nb"; expected 1 to 63 printable ASCII characters',
     );
     expect(problemOf({ serviceName: '' }).message).toBe(
-      'options.serviceName: is ""; expected 1 to 128 letters, digits, spaces or _ . : / -',
+      'options.serviceName: is ""; expected 1 to 256 printable characters',
     );
     expect(problemOf({ allowedSchemas: [] }).message).toBe(
       'options.allowedSchemas: is an array of 0; expected an array of 1 to 1000 schema names',
@@ -189,6 +189,9 @@ describe('database options', () => {
 
   it('take any object with emit() as the alert sink', () => {
     const sink = { emit: () => undefined };
+    // Any name a resource can carry: a package.json name, OTEL_RESOURCE_ATTRIBUTES.
+    expect(resolveDatabaseSettings({ serviceName: '@acme/api+v2' }).serviceName).toBe('@acme/api+v2');
+    expect(problemOf({ serviceName: 'a\nb' }).message).toContain('expected 1 to 256 printable characters');
     expect(resolveDatabaseSettings({ alerts: sink, serviceName: 'orders' })).toMatchObject({
       alerts: sink,
       serviceName: 'orders',

@@ -18,6 +18,7 @@ import {
   LazyMetricExporter,
   LazySpanExporter,
   MAX_WAITING_EXPORTS,
+  temporalityFor,
 } from '../../src/telemetry/lazy-exporters.ts';
 import { runFixture } from '../helpers/child.ts';
 
@@ -113,14 +114,33 @@ describe('LazySpanExporter', () => {
 });
 
 describe('LazyMetricExporter', () => {
-  it("answers with the OTLP defaults until loaded, then with the loaded exporter's choices", async () => {
+  it('answers the configured temporality before and after its package has loaded', async () => {
     const loader = gatedLoader<InMemoryMetricExporter>();
-    const lazy = new LazyMetricExporter('test metric', loader.load);
-    expect(lazy.selectAggregationTemporality(InstrumentType.COUNTER)).toBe(AggregationTemporality.CUMULATIVE);
-    loader.resolve(new InMemoryMetricExporter(AggregationTemporality.DELTA));
+    const lazy = new LazyMetricExporter('test metric', loader.load, 'delta');
+    // The SDK asks at the first collection and keeps the answer: it must be right before the load.
+    expect(lazy.selectAggregationTemporality(InstrumentType.COUNTER)).toBe(AggregationTemporality.DELTA);
+    expect(lazy.selectAggregationTemporality(InstrumentType.UP_DOWN_COUNTER)).toBe(
+      AggregationTemporality.CUMULATIVE,
+    );
+    loader.resolve(new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE));
     await lazy.forceFlush();
     expect(lazy.selectAggregationTemporality(InstrumentType.COUNTER)).toBe(AggregationTemporality.DELTA);
     await lazy.shutdown();
+    const cumulative = new LazyMetricExporter('test metric', gatedLoader<InMemoryMetricExporter>().load);
+    expect(cumulative.selectAggregationTemporality(InstrumentType.HISTOGRAM)).toBe(
+      AggregationTemporality.CUMULATIVE,
+    );
+  });
+
+  it.each([
+    ['cumulative', InstrumentType.COUNTER, AggregationTemporality.CUMULATIVE],
+    ['delta', InstrumentType.HISTOGRAM, AggregationTemporality.DELTA],
+    ['delta', InstrumentType.OBSERVABLE_GAUGE, AggregationTemporality.DELTA],
+    ['delta', InstrumentType.OBSERVABLE_UP_DOWN_COUNTER, AggregationTemporality.CUMULATIVE],
+    ['lowmemory', InstrumentType.COUNTER, AggregationTemporality.DELTA],
+    ['lowmemory', InstrumentType.OBSERVABLE_COUNTER, AggregationTemporality.CUMULATIVE],
+  ] as const)('%s gives %s the temporality the OTLP exporters choose', (preference, type, expected) => {
+    expect(temporalityFor(preference, type)).toBe(expected);
   });
 });
 

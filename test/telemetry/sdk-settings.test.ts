@@ -4,7 +4,8 @@
  */
 import { context, propagation, trace } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
-import { trackOperation } from '../../src/telemetry/index.ts';
+import { loadConfig } from '../../src/config.ts';
+import { getTelemetry, startTelemetry, trackOperation } from '../../src/telemetry/index.ts';
 import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 
 let t: TestTelemetry | undefined;
@@ -65,5 +66,37 @@ describe('OpenTelemetry SDK variables', () => {
     const span = trace.getTracer('test').startSpan('nothing');
     expect(span.isRecording()).toBe(false);
     span.end();
+  });
+});
+
+describe('startTelemetry refusing its options', () => {
+  it('checks options.targets before anything starts, naming the entry', async () => {
+    const config = loadConfig({ LOG_LEVEL: 'warn' });
+    expect(() => startTelemetry({ config, targets: { checkout: 0 } })).toThrow(
+      /^options\.targets\.checkout: is 0; expected a number of seconds greater than 0, at most 86400$/,
+    );
+    expect(() => startTelemetry({ config, targets: { 'bad\nname': 1 } })).toThrow(
+      /^options\.targets: has a name that/,
+    );
+    expect(() => getTelemetry()).toThrow(/not started/);
+  });
+
+  it('leaves nothing registered when a later step fails, so the next start works', async () => {
+    const config = loadConfig({ LOG_LEVEL: 'warn', REDIS_URL: '' });
+    const broken = { instrumentationName: 'broken' } as never;
+    expect(() => startTelemetry({ config, instrumentations: [broken] })).toThrow();
+    expect(() => getTelemetry()).toThrow(/not started/);
+    expect(trace.getTracer('test').startSpan('after failure').isRecording()).toBe(false);
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    trackOperation('after', {}, () => undefined);
+    expect((await t.finishedSpans()).map((s) => s.name)).toEqual(['after']);
+    expect(await t.telemetry.renderPrometheus()).toContain('perf_operation_duration_seconds_count');
+  });
+
+  it('OTEL_SDK_DISABLED=true measures nothing: no metrics, monitoring off', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '', OTEL_SDK_DISABLED: 'true' });
+    expect(t.telemetry.enabled).toBe(false);
+    trackOperation('unmeasured', {}, () => undefined);
+    expect(await t.telemetry.renderPrometheus()).toBe('');
   });
 });
