@@ -33,18 +33,10 @@ export function configuredDatabaseOptions(
   config: PerfSidecarConfig,
   telemetry?: DatabaseTelemetry,
 ): DatabaseOptions {
-  const { db } = config;
   return {
     ...(config.databaseUrl === undefined ? {} : { url: config.databaseUrl }),
-    poolSize: db.poolSize,
-    maxOverflow: db.maxOverflow,
-    poolTimeoutSeconds: db.poolTimeoutSeconds,
-    poolRecycleSeconds: db.poolRecycleSeconds,
-    prePingIdleSeconds: db.prePingIdleSeconds,
-    slowQuerySeconds: db.slowQuerySeconds,
-    explainSlow: db.explainSlow,
-    ...(db.allowedSchemas === undefined ? {} : { allowedSchemas: db.allowedSchemas }),
-    ...(db.allowedTables === undefined ? {} : { allowedTables: db.allowedTables }),
+    // The DB_* settings carry the options' own names (the variables are declared from the options).
+    ...given(config.db),
     // A disabled telemetry's sink still writes: monitoring off must mean no alerts.
     ...(telemetry?.enabled ? { alerts: telemetry.alerts, serviceName: telemetry.config.serviceName } : {}),
   };
