@@ -4,29 +4,49 @@
  * arguments unless one is given.
  */
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
+import { accepts, parseOptions, withMethods } from '../shared/options.ts';
 import type { Cache } from './cache.ts';
 import { getCache } from './module.ts';
 import { stableStringify } from './serializer.ts';
 
-/** Options of {@link cached}. */
-export interface CachedOptions {
+/**
+ * The fields of {@link CachedOptions}, a constant of their own so that the declaration files keep
+ * each field's comment. TTL, grace and tags are checked on each call against the cache's bounds
+ * (the cache is only known then); here, their shape.
+ */
+const cachedOptionFields = {
   /** TTL of each result, seconds. Default: the cache's `defaultTtlSeconds`. */
-  readonly ttlSeconds?: number;
+  ttlSeconds: accepts(z.number(), 'a number of seconds').optional(),
   /** Grace period of each result, seconds. Default: the cache's `graceSeconds`. */
-  readonly graceSeconds?: number;
+  graceSeconds: accepts(z.number(), 'a number of seconds').optional(),
   /** Tags of each result, or a function of the call's arguments that returns them. */
-  readonly tags?: readonly string[] | ((...args: never[]) => readonly string[]);
+  tags: accepts(
+    z.union([
+      z.array(z.string()).readonly(),
+      z.custom<(...args: never[]) => readonly string[]>((v) => typeof v === 'function'),
+    ]),
+    'an array of tags or a function of the arguments',
+  ).optional(),
   /**
    * The key, or a function of the call's arguments that returns it. Default:
    * `<name>:<arguments as JSON with sorted object keys>`, where the name is the function's name, or
    * `Class.method` for a decorated method; argument text longer than 200 characters is replaced by
    * its SHA-256. The instance (`this`) is never part of the default key.
    */
-  readonly key?: string | ((...args: never[]) => string);
+  key: accepts(
+    z.union([z.string().min(1), z.custom<(...args: never[]) => string>((v) => typeof v === 'function')]),
+    'a non-empty string or a function of the arguments',
+  ).optional(),
   /** Cache to use. Default: `getCache()` at call time (so decorators may run before it exists). */
-  readonly cache?: Cache;
-}
+  cache: withMethods<Cache>(['getOrSet'], 'a cache from createCache()').optional(),
+};
+const cachedOptionsSchema: z.ZodObject<typeof cachedOptionFields, z.core.$strict> =
+  z.strictObject(cachedOptionFields);
+
+/** Options of {@link cached}. */
+export type CachedOptions = z.input<typeof cachedOptionsSchema>;
 
 /** Any async function; `cached` keeps its exact type. */
 // biome-ignore lint/suspicious/noExplicitAny: a generic function wrapper must accept every signature
@@ -49,27 +69,6 @@ function defaultKey(name: string, args: readonly unknown[]): string {
   return `${name}:#${createHash('sha256').update(text).digest('base64url')}`;
 }
 
-function checkCachedOptions(options: CachedOptions): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError('options', `is ${describeValue(options)}`, 'an object or undefined');
-  }
-  const { key, tags } = options;
-  if (key !== undefined && typeof key !== 'function' && (typeof key !== 'string' || key.length === 0)) {
-    throw new InvalidArgumentError(
-      'options.key',
-      `is ${describeValue(key)}`,
-      'a non-empty string or a function of the arguments',
-    );
-  }
-  if (tags !== undefined && typeof tags !== 'function' && !Array.isArray(tags)) {
-    throw new InvalidArgumentError(
-      'options.tags',
-      `is ${describeValue(tags)}`,
-      'an array of tags or a function of the arguments',
-    );
-  }
-}
-
 /**
  * Wraps an async function so that calls with equal arguments share one cached result. Also a
  * TypeScript standard decorator for async methods.
@@ -88,8 +87,8 @@ function checkCachedOptions(options: CachedOptions): void {
  * }
  */
 export function cached(options: CachedOptions = {}): CachedWrapper {
-  checkCachedOptions(options);
-  const { key, tags, ttlSeconds, graceSeconds } = options;
+  const o = parseOptions(cachedOptionsSchema, options, { what: 'an option of cached' });
+  const { key, tags, ttlSeconds, graceSeconds } = o;
   const wrap = <F extends AnyAsyncFunction>(fn: F, context?: ClassMethodDecoratorContext): F => {
     if (typeof fn !== 'function') {
       throw new InvalidArgumentError('fn', `is ${describeValue(fn)}`, 'an async function or method to wrap');
@@ -100,7 +99,7 @@ export function cached(options: CachedOptions = {}): CachedWrapper {
     }
     const isStatic = context?.static === true;
     const wrapped = async function (this: unknown, ...args: unknown[]) {
-      const cache = options.cache ?? getCache();
+      const cache = o.cache ?? getCache();
       let name = fn.name;
       if (method !== undefined) {
         // Methods of different classes may share a name: the class is part of the key.

@@ -8,36 +8,45 @@ import { type AddressInfo, Server as NetServer } from 'node:net';
 import type { ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { configuredDatabaseOptions, createDatabase, type Database } from '../db/index.ts';
 import { reportDatabaseAtStart } from '../db/internal.ts';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
+import { callable, integer, matching, parseOptions, withMethods } from '../shared/options.ts';
 import { importPeer } from '../shared/peers.ts';
 import { withTimeout } from '../shared/timeout.ts';
 import { startTelemetry, stopTelemetry, type Telemetry } from '../telemetry/index.ts';
 import { createApp } from './app.ts';
-import type { PerformanceMiddlewareOptions } from './middleware/performance.ts';
+import { performanceOptionsSchema } from './middleware/options.ts';
 
-/** Options of {@link startSidecar}. Defaults come from the configuration. */
-export interface SidecarOptions {
+/** The fields of {@link SidecarOptions} (a constant of their own, so the declarations keep the comments). */
+const sidecarOptionFields = {
   /** Listen address. Default `HOST` (127.0.0.1). */
-  readonly host?: string;
+  host: matching(/^[A-Za-z0-9.:_-]{1,253}$/, 'a host name or IP address').optional(),
   /** Listen port; 0 picks a free one. Default `PORT` (8000). */
-  readonly port?: number;
+  port: integer(0, 65_535).optional(),
   /**
    * Database whose health is reported. Default: a service on `DATABASE_URL` when it is set (not
    * verified at start: an unreachable database shows as a failing health check), none otherwise.
    * `false`: none.
    */
-  readonly database?: Database | false;
+  database: z
+    .union([withMethods<Database>(['getHealthStatus'], 'a database service'), z.literal(false)])
+    .optional(),
   /** Performance middleware options. */
-  readonly middleware?: PerformanceMiddlewareOptions;
+  middleware: performanceOptionsSchema.optional(),
   /**
    * Adds the host's own routes before the server accepts traffic (Hono cannot add routes once it
    * has matched a request). They get the performance middleware like the system endpoints.
    */
-  readonly routes?: (app: Hono) => void;
-}
+  routes: callable<(app: Hono) => void>('a function that adds routes to the app').optional(),
+};
+const sidecarOptionsSchema: z.ZodObject<typeof sidecarOptionFields, z.core.$strict> =
+  z.strictObject(sidecarOptionFields);
+
+/** Options of {@link startSidecar}. Defaults come from the configuration. */
+export type SidecarOptions = z.input<typeof sidecarOptionsSchema>;
 
 /** A running sidecar. */
 export interface SidecarServer {
@@ -62,10 +71,12 @@ export interface SidecarServer {
 /**
  * Starts the sidecar (telemetry first, if the preload entry has not already).
  *
+ * @throws {InvalidArgumentError} naming a bad option, before anything starts.
  * @throws {ConfigError} on an invalid configuration.
  * @throws {Error} when the address cannot be listened on (`EADDRINUSE`, ...).
  */
-export async function startSidecar(options: SidecarOptions = {}): Promise<SidecarServer> {
+export async function startSidecar(given: SidecarOptions = {}): Promise<SidecarServer> {
+  const options = parseOptions(sidecarOptionsSchema, given, { what: 'an option of startSidecar' });
   const telemetry = startTelemetry();
   const { config } = telemetry;
   const log = getLogger();

@@ -1,10 +1,10 @@
 /** performanceMiddleware in process: options, correlation ids, slow_request alerts, 404 routes. */
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
-import { addPerformanceMiddleware, performanceMiddleware } from '../../src/http/index.ts';
+import { addPerformanceMiddleware, performanceMiddleware, startSidecar } from '../../src/http/index.ts';
 import { correlationIdFrom } from '../../src/http/middleware/correlation.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
-import { activeCorrelationId, trackOperation } from '../../src/telemetry/index.ts';
+import { activeCorrelationId, getTelemetry, trackOperation } from '../../src/telemetry/index.ts';
 import { startConnectedTelemetry, startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -117,5 +117,20 @@ describe('slow requests through addPerformanceMiddleware', () => {
     });
     expect(records[0]).toMatchObject({ labels: { route: '(no route)' } });
     expect(JSON.stringify(records)).not.toContain('/secret/path');
+  });
+});
+
+describe('startSidecar options', () => {
+  it('are refused before anything starts, naming the option and its accepted form', async () => {
+    await expect(startSidecar({ port: -1 })).rejects.toThrow(
+      'options.port: is -1; expected an integer from 0 to 65535',
+    );
+    await expect(startSidecar({ host: 'a host' })).rejects.toThrow(
+      /^options\.host: is "a host"; expected a host name/,
+    );
+    await expect(startSidecar({ rotues: () => undefined } as never)).rejects.toThrow(
+      /^options\.rotues: is not an option of startSidecar; expected one of database, host, middleware, port, routes$/,
+    );
+    expect(() => getTelemetry()).toThrow(/not started/);
   });
 });
