@@ -158,6 +158,15 @@ export function nameListText(shape: RegExp, what: string, expected: string): Tex
   );
 }
 
+/** One file path (relative paths are read from the working directory). */
+export const filePathText: TextSchema<string> = accepts(
+  z
+    .string()
+    .trim()
+    .refine((path) => path.length <= 4096 && !path.includes('\0'), 'is not a file path'),
+  'a file path, for example /etc/perf-sidecar/rules.yaml',
+);
+
 /** Comma-separated absolute paths, deduplicated, at most `max`. */
 export function absolutePathsText(max: number): TextSchema<string[]> {
   return accepts(

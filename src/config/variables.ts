@@ -12,6 +12,7 @@ import { performanceOptionsSchema } from '../http/middleware/options.ts';
 import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
 import { accepts, decimal, defaultOf, integer } from '../shared/options.ts';
 import { redisUrlText } from '../shared/urls.ts';
+import { INGEST_SETTINGS } from './ingest.ts';
 import { OTEL_RESOLVED_VARIABLES, SDK_VARIABLES } from './otel.ts';
 import {
   absolutePathsText,
@@ -25,6 +26,7 @@ import {
 } from './text.ts';
 import { optionVariable, variable } from './variable.ts';
 
+export { FORWARD_PROTOCOLS, type ForwardProtocol } from './ingest.ts';
 export { OTLP_PROTOCOLS, type OtlpProtocol } from './otel.ts';
 export type { Variable } from './variable.ts';
 
@@ -336,6 +338,8 @@ export const SETTINGS = {
     'service.name of spans, metrics and alerts (wins over OTEL_RESOURCE_ATTRIBUTES).',
     { shown: 'unset (host: package.json name, else unknown_service:node; sidecar: perf-sidecar)' },
   ),
+  /** The OTLP receivers, target rules and forwarding (`src/ingest`). */
+  ingest: INGEST_SETTINGS,
   /** The OpenTelemetry SDK's own variables, read as every OpenTelemetry SDK reads them. */
   sdk: SDK_VARIABLES,
   /** `LOG_LEVEL` */

@@ -1,7 +1,7 @@
 /**
  * An OTLP/gRPC receiver for tests: a real gRPC server (grpc-js) serving the collector's trace and
  * metrics `Export` methods. Trace requests are decoded with the OTLP protobuf definitions
- * (test/fixtures/otlp-proto), independently of the exporter's own serializer; of metric requests
+ * (proto/), independently of the exporter's own serializer; of metric requests
  * the metric names and the resource's `service.name` are decoded, which is what the tests look at.
  */
 import {

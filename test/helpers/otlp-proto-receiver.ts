@@ -1,6 +1,6 @@
 /**
  * An OTLP/HTTP protobuf receiver for tests: decodes `POST /v1/traces` bodies with the OTLP protobuf
- * definitions (test/fixtures/otlp-proto, loaded with protobufjs), independently of the exporter's
+ * definitions (proto/, loaded with protobufjs), independently of the exporter's
  * own serializer, and answers with an encoded `ExportTraceServiceResponse` as a collector does.
  */
 import { createServer, type Server } from 'node:http';
@@ -10,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 import type { ReceivedSpan } from './otlp-receiver.ts';
 
-const PROTO_DIR = resolve(import.meta.dirname, '../fixtures/otlp-proto');
+const PROTO_DIR = resolve(import.meta.dirname, '../../proto');
 
 /** Most a test receiver accepts in one request: bounded like everything else. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;

@@ -1,0 +1,38 @@
+/**
+ * The neutral view of a finished span that target evaluation works on, whoever made the span: the
+ * in-process SDK (`TargetSpanProcessor`) or a service that exported it over OTLP (`src/ingest`).
+ * One evaluator reads these, so targets, breaches, Apdex and alerts have one implementation.
+ */
+import type { Attributes, SpanKind } from '@opentelemetry/api';
+
+/** A finished span, as target evaluation sees it. */
+export interface SpanView {
+  /** Span name. */
+  readonly name: string;
+  /** `service.name` of the span's resource (the sidecar's own for in-process spans). */
+  readonly service: string;
+  /** Span kind, in the OpenTelemetry API's numbering (OTLP's minus one; unspecified is INTERNAL). */
+  readonly kind: SpanKind;
+  /** Span attributes (not the resource's). */
+  readonly attributes: Attributes;
+  /** End minus start, seconds (never negative: a receiver refuses such spans before this). */
+  readonly durationSeconds: number;
+  /** Whether the span's status is ERROR. */
+  readonly error: boolean;
+  /** 32 lowercase hex digits. */
+  readonly traceId: string;
+  /** 16 lowercase hex digits. */
+  readonly spanId: string;
+  /** W3C trace flags (bit 0: sampled). */
+  readonly traceFlags: number;
+}
+
+/** What evaluation concluded about one span. */
+export interface Verdict {
+  /** The operation it is reported under. */
+  readonly operation: string;
+  /** Its target, seconds; `undefined` when it has none (recorded, never breaching). */
+  readonly targetSeconds: number | undefined;
+  /** Whether it took longer than its target. */
+  readonly exceeded: boolean;
+}
