@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(import.meta.dirname, '..', 'src');
-const PARTS = new Set(['alerts', 'cache', 'db', 'http', 'telemetry']);
+const PARTS = new Set(['alerts', 'cache', 'db', 'http', 'ingest', 'telemetry']);
 const FACES = new Set(['index.ts', 'internal.ts', 'semconv.ts']);
 /** Leaves that hold option schemas and name rules, which the configuration builds variables from. */
 const CONFIG_LEAVES = new Set([

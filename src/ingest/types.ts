@@ -2,8 +2,7 @@
  * What the parts of the OTLP ingest hand each other: decoded requests with the spans to evaluate,
  * and the narrow interfaces of the evaluator, the forwarder and the runtime store they feed.
  */
-import type { RuntimeSample } from '../telemetry/runtime-sample.ts';
-import type { SpanView, Verdict } from '../telemetry/span-view.ts';
+import type { RuntimeSample, SpanView, Verdict } from '../telemetry/internal.ts';
 
 /** One OTLP `KeyValue` as protobufjs decodes it (and encodes it again when forwarding). */
 export interface ProtoKeyValue {

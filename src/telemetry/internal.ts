@@ -9,3 +9,5 @@ export { performanceReportOf } from './report.ts';
 export { memoryNowMb } from './resources.ts';
 export { runningTelemetry } from './sdk.ts';
 export * from './semconv.ts';
+export type { RuntimeSample } from './runtime-sample.ts';
+export type { SpanView, Verdict } from './span-view.ts';
