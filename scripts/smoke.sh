@@ -51,7 +51,7 @@ cleanup() {
 trap cleanup EXIT
 
 # 1. npm start, on a free port, memory-only.
-env -i PATH="$PATH" HOME="$HOME" PORT=0 PERF_SIDECAR_NODE_VERSION="$SMOKE_NODE_VERSION" PERF_SIDECAR_NODE_EXACT=1 \
+env -i PATH="$PATH" HOME="$HOME" PORT=0 OTLP_HTTP_PORT=0 OTLP_GRPC_PORT=0 PERF_SIDECAR_NODE_VERSION="$SMOKE_NODE_VERSION" PERF_SIDECAR_NODE_EXACT=1 \
   scripts/with-node.sh npm start >"$log" 2>&1 &
 wrapper_pid=$!
 url=""

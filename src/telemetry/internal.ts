@@ -7,7 +7,7 @@ export { isSidecarServer, SIDECAR_IDENTITY } from './identity.ts';
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 export { performanceReportOf } from './report.ts';
 export { memoryNowMb } from './resources.ts';
+export type { RuntimeSample } from './runtime-sample.ts';
 export { runningTelemetry } from './sdk.ts';
 export * from './semconv.ts';
-export type { RuntimeSample } from './runtime-sample.ts';
 export type { SpanView, Verdict } from './span-view.ts';
