@@ -17,6 +17,7 @@ export type BodyProblem = 'tooLarge' | 'timeout' | 'badGzip' | 'aborted';
 export class BodyError extends Error {
   /** HTTP status to answer with. */
   readonly status: 400 | 408 | 413;
+  /** What went wrong, for the refusal counters. */
   readonly problem: BodyProblem;
 
   constructor(problem: BodyProblem, status: 400 | 408 | 413, message: string) {

@@ -6,7 +6,7 @@
 import { type BodyFormat, checkTraces, countDataPoints, DecodeError, decodeMessage } from './decode.ts';
 import { otlpTypes } from './proto.ts';
 import type { TraceQueue } from './queue.ts';
-import { exportResponse } from './responses.ts';
+import { exportResponse, QUEUE_FULL_MESSAGE } from './responses.ts';
 
 /** Receives each decoded metrics request (the raw protobuf bytes too, when it came as protobuf). */
 export type OnMetrics = (request: object, dataPoints: number, raw: Uint8Array | undefined) => void;
@@ -56,7 +56,11 @@ export interface ReceiverStats {
     readonly accepted: number;
     /** Refused one by one (bad ids, times), reported in `partial_success`. */
     readonly rejected: number;
-    /** In requests refused as a whole because the queue was full (the client may retry them). */
+    /**
+     * In requests refused as a whole after decoding because the queue was full (the client may retry
+     * them). Requests refused before their body was read, the queue being full already, are not decoded
+     * and not counted here.
+     */
     readonly refused: number;
     /** Evaluated (handed to `processTraces` and finished with). */
     readonly processed: number;
@@ -97,6 +101,7 @@ const REASONS: readonly RefusalReason[] = [
 export class IngestCore {
   readonly #queue: TraceQueue;
   readonly #onMetrics: OnMetrics | undefined;
+  /** The counters, which the receivers add to (body bytes, requests); read them with {@link IngestCore.stats}. */
   readonly counters: Counters = {
     requests: { http: 0, grpc: 0 },
     spans: { received: 0, accepted: 0, rejected: 0, refused: 0 },
@@ -145,10 +150,7 @@ export class IngestCore {
     if (!this.#queue.offer(decoded, body.byteLength)) {
       this.refuse('queueFull');
       counters.spans.refused += spans;
-      return {
-        kind: 'queueFull',
-        message: 'the receiver is busy: its queue of spans to evaluate is full; retry later',
-      };
+      return { kind: 'queueFull', message: QUEUE_FULL_MESSAGE };
     }
     counters.spans.accepted += spans;
     counters.spans.rejected += decoded.rejected;

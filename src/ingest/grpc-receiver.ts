@@ -20,7 +20,7 @@ import { errorText } from '../shared/errors.ts';
 import type { TokenCheck } from './auth.ts';
 import type { ExportResult, IngestCore } from './core.ts';
 import { otlpTypes } from './proto.ts';
-import { encodeStatus, QUEUE_FULL_RETRY_SECONDS, type Signal } from './responses.ts';
+import { encodeStatus, QUEUE_FULL_MESSAGE, QUEUE_FULL_RETRY_SECONDS, type Signal } from './responses.ts';
 
 /** Options of {@link startGrpcReceiver} (checked by the receivers' options schema). */
 export interface GrpcReceiverOptions {
@@ -121,12 +121,7 @@ export async function startGrpcReceiver(options: GrpcReceiverOptions): Promise<G
         }
         if (signal === 'traces' && core.queueFull()) {
           core.refuse('queueFull');
-          callback(
-            errorOf({
-              kind: 'queueFull',
-              message: 'the receiver is busy: its queue of spans to evaluate is full; retry later',
-            }),
-          );
+          callback(errorOf({ kind: 'queueFull', message: QUEUE_FULL_MESSAGE }));
           return;
         }
         const result =

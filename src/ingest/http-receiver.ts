@@ -18,6 +18,7 @@ import {
   CONTENT_TYPES,
   encodeExportResponse,
   GrpcCode,
+  QUEUE_FULL_MESSAGE,
   QUEUE_FULL_RETRY_SECONDS,
   SHUTDOWN_RETRY_SECONDS,
   type Signal,
@@ -165,7 +166,7 @@ export async function startHttpReceiver(options: HttpReceiverOptions): Promise<H
       return refuse(req, res, 'notFound', 404, replyFormat, GrpcCode.NOT_FOUND, message);
     }
     if (req.method !== 'POST') {
-      const message = `${describeValue(req.method)} is not accepted on ${req.url}; expected POST`;
+      const message = `${describeValue(req.method)} is not accepted on /v1/${signal}; expected POST`;
       return refuse(req, res, 'methodNotAllowed', 405, replyFormat, GrpcCode.UNIMPLEMENTED, message, {
         Allow: 'POST',
       });
@@ -191,11 +192,10 @@ export async function startHttpReceiver(options: HttpReceiverOptions): Promise<H
       return refuse(req, res, 'tooLarge', 413, given, GrpcCode.RESOURCE_EXHAUSTED, message);
     }
     if (signal === 'traces' && core.queueFull()) {
+      // Refused before reading: under a flood, a full queue costs no decoding.
       core.refuse('queueFull');
-      return answer(res, signal, given, {
-        kind: 'queueFull',
-        message: 'the receiver is busy: its queue of spans to evaluate is full; retry later',
-      });
+      answer(res, signal, given, { kind: 'queueFull', message: QUEUE_FULL_MESSAGE });
+      return discardRest(req, maxBodyBytes);
     }
     let body: Buffer;
     try {

@@ -27,6 +27,9 @@ export const QUEUE_FULL_RETRY_SECONDS = 1;
 /** Retry-After of a 503 while shutting down: time for a restarted sidecar to come up. */
 export const SHUTDOWN_RETRY_SECONDS = 5;
 
+/** Why a request was refused for a full queue (HTTP 429, gRPC RESOURCE_EXHAUSTED). */
+export const QUEUE_FULL_MESSAGE = 'the receiver is busy: its queue of spans to evaluate is full; retry later';
+
 /** `Any.type_url` of a `google.rpc.RetryInfo`. */
 export const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
 
