@@ -148,6 +148,32 @@ describe('the receivers queue', () => {
     expect(t.receivers.stats().spans.processed).toBe(100);
   });
 
+  it('finishes a request in flight when closing starts, and evaluates its spans', async () => {
+    const t = await start({});
+    const url = new URL(t.receivers.httpUrl);
+    const body = traceRequest('in-flight', spans(3));
+    const socket = connect(Number(url.port), url.hostname);
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(
+      `POST /v1/traces HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/x-protobuf\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
+    socket.write(body.subarray(0, 10));
+    // The receiver is reading the body when closing starts.
+    await waitFor(() => t.receivers.stats().http.wireBytes === 10);
+    const closing = t.receivers.close(10_000);
+    await waitFor(async () => !(await listening(t.receivers.httpPort)));
+    socket.write(body.subarray(10));
+    await ended;
+    const answer = Buffer.concat(received).toString('latin1');
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    // Its connection is not kept: the receiver is going away.
+    expect(answer).toMatch(/connection: close/i);
+    await closing;
+    expect(t.spanCount()).toBe(3);
+  });
+
   it('gives up draining after the close timeout, saying how many spans were left', async () => {
     const lines: string[] = [];
     const t = await start({
