@@ -1,0 +1,211 @@
+/**
+ * The bounded queue between the receivers and evaluation. A receiver answers as soon as a request
+ * is queued, so evaluation (and forwarding) never holds up an exporter; the bound, in spans and in
+ * body bytes, is what turns overload into 429 / RESOURCE_EXHAUSTED answers instead of memory.
+ * Nothing accepted is ever dropped: {@link TraceQueue.offer} refuses up front instead.
+ */
+import type { Logger } from 'pino';
+import { errorText } from '../shared/errors.ts';
+import type { DecodedTraces } from './types.ts';
+
+/** Hands one accepted request to evaluation; a returned promise holds the queue until it settles. */
+export type ProcessTraces = (decoded: DecodedTraces) => void | PromiseLike<void>;
+
+/** Options of {@link TraceQueue} (checked by the receivers' options schema). */
+export interface TraceQueueOptions {
+  /** Most spans accepted and not yet processed. */
+  readonly maxSpans: number;
+  /** Most body bytes (decompressed) of the requests accepted and not yet processed. */
+  readonly maxBytes: number;
+  /** Called with each accepted request, in order, one at a time. */
+  readonly process: ProcessTraces;
+  readonly logger: Logger;
+}
+
+/** The queue's figures, for health and metrics. */
+export interface TraceQueueStats {
+  /** Spans accepted and not yet processed (the one being processed included). */
+  readonly spans: number;
+  /** Their requests' body bytes. */
+  readonly bytes: number;
+  /** Requests waiting (the one being processed included). */
+  readonly requests: number;
+  readonly maxSpans: number;
+  readonly maxBytes: number;
+  /** Spans handed to `process` and finished with. */
+  readonly processedSpans: number;
+  /** Calls of `process` that threw or rejected (their spans count as processed: they are not retried). */
+  readonly processFailures: number;
+}
+
+interface Entry {
+  readonly decoded: DecodedTraces;
+  readonly bytes: number;
+}
+
+/** A FIFO of accepted trace requests, bounded in spans and bytes, drained one request per turn of the event loop. */
+export class TraceQueue {
+  readonly #options: TraceQueueOptions;
+  #entries: (Entry | undefined)[] = [];
+  #head = 0;
+  #spans = 0;
+  #bytes = 0;
+  #processed = 0;
+  #failures = 0;
+  #scheduled = false;
+  #busy = false;
+  #lastFailureLog = 0;
+  #idle: (() => void)[] = [];
+
+  constructor(options: TraceQueueOptions) {
+    this.#options = options;
+  }
+
+  /** Whether a request of `spans` spans could ever be queued (when the queue is empty). */
+  canHold(spans: number): boolean {
+    return spans <= this.#options.maxSpans;
+  }
+
+  /** Whether not even one more span fits: receivers then refuse without reading the body. */
+  isFull(): boolean {
+    return this.#spans >= this.#options.maxSpans || this.#bytes >= this.#options.maxBytes;
+  }
+
+  /**
+   * Queues `decoded` when its spans and `bytes` fit; `false` (nothing queued) when they do not.
+   * A request of no spans is not queued (there is nothing to evaluate or forward) and counts as
+   * accepted.
+   */
+  offer(decoded: DecodedTraces, bytes: number): boolean {
+    const spans = decoded.spans.length;
+    if (spans === 0) return true;
+    // An empty queue takes any request it can hold, whatever its size in bytes: the receivers'
+    // body limit bounds one request, and a request must never be refused for ever.
+    const empty = this.#spans === 0;
+    if (this.#spans + spans > this.#options.maxSpans) return false;
+    if (!empty && this.#bytes + bytes > this.#options.maxBytes) return false;
+    this.#entries.push({ decoded, bytes });
+    this.#spans += spans;
+    this.#bytes += bytes;
+    this.#schedule();
+    return true;
+  }
+
+  /** The queue's figures. */
+  stats(): TraceQueueStats {
+    return {
+      spans: this.#spans,
+      bytes: this.#bytes,
+      requests: this.#entries.length - this.#head + (this.#busy ? 1 : 0),
+      maxSpans: this.#options.maxSpans,
+      maxBytes: this.#options.maxBytes,
+      processedSpans: this.#processed,
+      processFailures: this.#failures,
+    };
+  }
+
+  /**
+   * Resolves once everything accepted so far (and anything accepted meanwhile) has been processed,
+   * `true`; or after `timeoutMs`, `false`, with a warning naming how many spans were left.
+   */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.#spans === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (drained: boolean) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (!drained) {
+          this.#options.logger.warn(
+            { spans: this.#spans, requests: this.stats().requests },
+            'OTLP ingest queue not drained in time; the spans left were not evaluated',
+          );
+        }
+        resolve(drained);
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.#idle.push(() => finish(true));
+    });
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#busy || this.#head >= this.#entries.length) return;
+    this.#scheduled = true;
+    // One request per turn of the event loop: requests keep being answered while a backlog drains.
+    setImmediate(() => this.#next());
+  }
+
+  #take(): Entry | undefined {
+    const entry = this.#entries[this.#head];
+    if (entry === undefined) return undefined;
+    this.#entries[this.#head] = undefined;
+    this.#head++;
+    // Compact now and then, so the array does not grow with everything ever queued.
+    if (this.#head >= 1024 && this.#head * 2 >= this.#entries.length) {
+      this.#entries = this.#entries.slice(this.#head);
+      this.#head = 0;
+    }
+    return entry;
+  }
+
+  #next(): void {
+    this.#scheduled = false;
+    const entry = this.#take();
+    if (entry === undefined) return;
+    this.#busy = true;
+    const result = this.#run(entry);
+    if (result !== undefined) {
+      result.then(
+        () => this.#done(entry),
+        (error: unknown) => {
+          this.#failed(error);
+          this.#done(entry);
+        },
+      );
+    } else {
+      this.#done(entry);
+    }
+  }
+
+  /** Calls `process`; its promise when it returned one. */
+  #run(entry: Entry): PromiseLike<void> | undefined {
+    try {
+      const result: unknown = this.#options.process(entry.decoded);
+      const thenable =
+        result !== null &&
+        typeof result === 'object' &&
+        typeof (result as PromiseLike<void>).then === 'function';
+      return thenable ? (result as PromiseLike<void>) : undefined;
+    } catch (error) {
+      this.#failed(error);
+      return undefined;
+    }
+  }
+
+  #done(entry: Entry): void {
+    const spans = entry.decoded.spans.length;
+    this.#spans -= spans;
+    this.#bytes -= entry.bytes;
+    this.#processed += spans;
+    this.#busy = false;
+    if (this.#spans === 0) {
+      const waiting = this.#idle;
+      this.#idle = [];
+      for (const wake of waiting) wake();
+    }
+    this.#schedule();
+  }
+
+  #failed(error: unknown): void {
+    this.#failures++;
+    // A failing evaluator fails on every request: one line a minute, not one per request.
+    const now = Date.now();
+    if (now - this.#lastFailureLog < 60_000) return;
+    this.#lastFailureLog = now;
+    this.#options.logger.error(
+      { err: errorText(error), failures: this.#failures },
+      'processing received spans failed; those spans were not evaluated',
+    );
+  }
+}
