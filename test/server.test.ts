@@ -21,7 +21,13 @@ async function npmStart(): Promise<Started> {
   let output = '';
   const npm = spawn('npm', ['start'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', OTLP_HTTP_PORT: '0', OTLP_GRPC_PORT: '0' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      PORT: '0',
+      OTLP_HTTP_PORT: '0',
+      OTLP_GRPC_PORT: '0',
+    },
   });
   npm.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
     output += chunk;
