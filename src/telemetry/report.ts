@@ -261,7 +261,6 @@ async function fromRedis(
       rollups.readActivity(fromMinute, toMinute),
     );
     if (exporter.writeEpoch === epoch) break;
-    stored = undefined;
   }
   if (!stored || !storedActivity) throw new Error('the rollup store was busy writing for three attempts');
   // Copies: what was read may be shared with other reports through the read cache.

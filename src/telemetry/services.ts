@@ -149,7 +149,7 @@ export class ServiceRegistry implements RuntimeSink {
     } else if (sample.at < known.sample.at) return;
     else {
       state = known;
-      state.sample = sample.at === known.sample.at ? { ...known.sample, ...sample } : sample;
+      state.sample = sample.at === known.sample.at ? completed(known.sample, sample) : sample;
     }
     this.#check(name, state, sample);
   }
@@ -186,6 +186,25 @@ export class ServiceRegistry implements RuntimeSink {
     });
     if (cpu) alerts?.emit(cpu);
   }
+}
+
+/** The figures of a runtime sample (everything but its time). */
+const FIGURES = [
+  'rssBytes',
+  'heapUsedBytes',
+  'cpuCores',
+  'eventLoopDelayP99Seconds',
+  'eventLoopUtilization',
+] as const satisfies readonly (keyof RuntimeSample)[];
+
+/** `held` with the figures `more` has (those `more` lacks keep their value). */
+function completed(held: RuntimeSample, more: RuntimeSample): RuntimeSample {
+  const out: { -readonly [K in keyof RuntimeSample]: RuntimeSample[K] } = { ...held };
+  for (const key of FIGURES) {
+    const value = more[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
 }
 
 function mib(bytes: number | undefined): number | undefined {
