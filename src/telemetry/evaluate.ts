@@ -25,7 +25,6 @@ import {
   type MeterProvider,
   metrics,
   SpanKind,
-  SpanStatusCode,
 } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import {
@@ -54,6 +53,7 @@ import {
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import { type OperationLabels, ServiceLabels } from './evaluate-labels.ts';
 import { MAX_TARGET_SECONDS, operationNameProblem } from './operations.ts';
+import { ReadableSpanView } from './readable-view.ts';
 import {
   ATTR_CORRELATION_ID,
   ATTR_PERF_OPERATION,
@@ -141,48 +141,6 @@ export interface EvaluationResult {
   exceeded: boolean;
   /** Whether the target (and the operation, when the span had no `perf.operation`) came from a rule. */
   fromRule: boolean;
-}
-
-/**
- * A finished in-process span as a {@link SpanView}: read through getters, so that one instance
- * serves every span (set {@link span} first) and the processor's path allocates nothing.
- */
-class ReadableSpanView implements SpanView {
-  span: ReadableSpan | undefined;
-  readonly service: string;
-
-  constructor(service: string) {
-    this.service = service;
-  }
-
-  get #span(): ReadableSpan {
-    return this.span as ReadableSpan;
-  }
-  get name(): string {
-    return this.#span.name;
-  }
-  get kind(): SpanKind {
-    return this.#span.kind;
-  }
-  get attributes(): Attributes {
-    return this.#span.attributes;
-  }
-  get durationSeconds(): number {
-    const duration = this.#span.duration;
-    return duration[0] + duration[1] / 1e9;
-  }
-  get error(): boolean {
-    return this.#span.status.code === SpanStatusCode.ERROR;
-  }
-  get traceId(): string {
-    return this.#span.spanContext().traceId;
-  }
-  get spanId(): string {
-    return this.#span.spanContext().spanId;
-  }
-  get traceFlags(): number {
-    return this.#span.spanContext().traceFlags;
-  }
 }
 
 /** See the module comment. */
