@@ -5,7 +5,13 @@
  * `startsAt`) plus perf-sidecar's figures (`value`, `threshold`, `unit`) and the trace it came from.
  */
 import { hash, randomUUID } from 'node:crypto';
-import { isSpanContextValid, type SpanContext, TraceFlags } from '@opentelemetry/api';
+import {
+  isSpanContextValid,
+  isValidSpanId,
+  isValidTraceId,
+  type SpanContext,
+  TraceFlags,
+} from '@opentelemetry/api';
 import { z } from 'zod';
 
 /** Schema identifier carried by every record. Bumped only on incompatible change. */
@@ -65,6 +71,19 @@ export function alertTraceOf(context: SpanContext): AlertTrace | undefined {
     trace_id: context.traceId,
     span_id: context.spanId,
     sampled: (context.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED,
+  };
+}
+
+/**
+ * {@link alertTraceOf} from the ids themselves (a span received over OTLP has no `SpanContext`):
+ * `undefined` unless both ids are valid (lowercase hex, not all zeros).
+ */
+export function alertTraceOfIds(traceId: string, spanId: string, traceFlags: number): AlertTrace | undefined {
+  if (!isValidTraceId(traceId) || !isValidSpanId(spanId)) return undefined;
+  return {
+    trace_id: traceId,
+    span_id: spanId,
+    sampled: (traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED,
   };
 }
 

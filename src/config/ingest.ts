@@ -65,7 +65,14 @@ export const INGEST_SETTINGS = {
     'PERF_INGEST_QUEUE_SPANS',
     wholeNumberText(integer(100, 10_000_000)),
     100_000,
-    'Spans accepted but not yet evaluated; a request that would pass it is answered 429 (gRPC UNAVAILABLE) with Retry-After.',
+    'Spans accepted but not yet evaluated; a request that would pass it is answered 429 with Retry-After (gRPC RESOURCE_EXHAUSTED with RetryInfo).',
+  ),
+  /** `PERF_INGEST_QUEUE_BYTES` */
+  queueBytes: variable(
+    'PERF_INGEST_QUEUE_BYTES',
+    wholeNumberText(integer(1024 * 1024, 16 * 1024 * 1024 * 1024, 'bytes')),
+    64 * 1024 * 1024,
+    'Request bytes accepted but not yet evaluated (at least one largest request); past it requests are refused as when the span queue is full.',
   ),
   /** `PERF_MAX_SERVICES` */
   maxServices: variable(

@@ -93,7 +93,8 @@ function wholeNumber(name: string, text: string | undefined, min: number, max: n
  * Builds the sidecar's Hono app:
  * - `GET /livez`: process only, no I/O.
  * - `GET /readyz`: the health status; 503 with `Retry-After` when failing.
- * - `GET /api/system/performance?operation=&user_id=&hours=`: the performance report.
+ * - `GET /api/system/performance?operation=&user_id=&service=&hours=`: the performance report (of
+ *   the own service, or of `service`), with the list of services seen.
  * - `GET /api/system/performance/health`: `application/health+json`; 503 when failing.
  * - `GET /api/system/alerts?type=&limit=`: recent alerts, newest first, with the entries skipped
  *   (`skipped.invalid`: not `alert.v1`; `skipped.oversized`: too large to read) and `truncated`
@@ -150,14 +151,16 @@ export function createApp(options: AppOptions): Hono {
 
   app.get('/api/system/performance', async (c) => {
     const query = c.req.queries();
-    onlyKnown(query, ['operation', 'user_id', 'hours']);
+    onlyKnown(query, ['operation', 'user_id', 'service', 'hours']);
     const hours = wholeNumber('hours', c.req.query('hours'), 1, 720);
     const operation = c.req.query('operation');
     const userId = c.req.query('user_id');
+    const service = c.req.query('service');
     const request: PerformanceReportQuery = {
       ...(hours !== undefined ? { hours } : {}),
       ...(operation !== undefined ? { operation } : {}),
       ...(userId !== undefined ? { userId } : {}),
+      ...(service !== undefined ? { service } : {}),
     };
     return c.json(await performanceReportOf(telemetry, request));
   });

@@ -13,6 +13,7 @@ export {
   type OperationReport,
   type PerformanceReport,
   type PerformanceReportQuery,
+  type ServiceReport,
   type SystemReport,
 } from './report.ts';
 export type { ResourceSampler } from './resources.ts';

@@ -3,6 +3,7 @@
  * the package. Other parts import the telemetry through `index.ts` and this file only.
  */
 
+export { type AlertEmitter, type EvaluationResult, SpanEvaluator, type TargetRules } from './evaluate.ts';
 export { isSidecarServer, SIDECAR_IDENTITY } from './identity.ts';
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 export { performanceReportOf } from './report.ts';
@@ -10,4 +11,5 @@ export { memoryNowMb } from './resources.ts';
 export type { RuntimeSample } from './runtime-sample.ts';
 export { runningTelemetry } from './sdk.ts';
 export * from './semconv.ts';
-export type { SpanView, Verdict } from './span-view.ts';
+export { OTHER_SERVICE, ServiceRegistry } from './services.ts';
+export type { RuleMatch, SpanView, TargetRuleSet, Verdict } from './span-view.ts';

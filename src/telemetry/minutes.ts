@@ -1,6 +1,7 @@
 /**
  * Minutes of folded metric data and the bounded list that holds them: what the in-process windows
- * keep for reports and what the rollup exporter keeps until Redis has it.
+ * keep for reports and what the rollup exporter keeps until Redis has it. Each minute holds the
+ * own service's figures and, apart, those of every other service that exports to the sidecar.
  *
  * Both lists are bounded by the same rule: at most `maxPoints` (minute, series) entries; a new series
  * past the cap is folded into `_other` (so the current minute cannot grow without bound either),
@@ -15,23 +16,43 @@ export type Minute = number;
 /** Milliseconds per minute. */
 export const MINUTE_MS = 60_000;
 
-/** What happened in a set of minutes, merged. */
-export interface WindowTotals {
+/** What one service did in a set of minutes, merged. */
+export interface ServiceTotals {
   /** Per operation name. */
   readonly operations: Map<string, DurationAggregate>;
   /** Per user id, then operation name. */
   readonly users: Map<string, Map<string, DurationAggregate>>;
   /** Per `METHOD route`. */
   readonly http: Map<string, DurationAggregate>;
+}
+
+/**
+ * What happened in a set of minutes, merged: the own service's figures at the top (where they
+ * have always been), every other service's under {@link services}.
+ */
+export interface WindowTotals extends ServiceTotals {
+  /** Per service other than the own one, by the name the service registry records it under. */
+  readonly services: Map<string, ServiceTotals>;
   /** Alerts raised per type (before deduplication). */
   readonly alerts: Map<string, number>;
 }
 
-/** One minute's operation data, as the rollup exporter queues it and a rollup writer writes it. */
-export interface PendingMinute {
-  readonly minute: Minute;
+/** One service's operation data of a minute (what the rollups store; requests stay in memory). */
+export interface PendingService {
   readonly operations: Map<string, DurationAggregate>;
   readonly users: Map<string, Map<string, DurationAggregate>>;
+}
+
+/** One minute's operation data, as the rollup exporter queues it and a rollup writer writes it. */
+export interface PendingMinute extends PendingService {
+  readonly minute: Minute;
+  /** Services other than the own one (absent: none). */
+  readonly services?: ReadonlyMap<string, PendingService>;
+}
+
+/** What can be added to totals: any part of them, other services' requests optional. */
+export interface TotalsPart extends Partial<Omit<WindowTotals, 'services'>> {
+  readonly services?: ReadonlyMap<string, PendingService | ServiceTotals>;
 }
 
 /** A minute of a {@link MinuteSlots} list: its data and how many (series) entries it holds. */
@@ -40,13 +61,40 @@ export interface MinuteSlot extends WindowTotals {
   points: number;
 }
 
+/** New, empty figures of one service. */
+export function emptyServiceTotals(): ServiceTotals {
+  return { operations: new Map(), users: new Map(), http: new Map() };
+}
+
 /** New, empty totals. */
 export function emptyTotals(): WindowTotals {
-  return { operations: new Map(), users: new Map(), http: new Map(), alerts: new Map() };
+  return { ...emptyServiceTotals(), services: new Map(), alerts: new Map() };
+}
+
+/**
+ * The figures of `service` in `totals`: the top ones for the own service (`undefined`), else the
+ * service's (empty when it has none).
+ */
+export function serviceTotalsOf(totals: WindowTotals, service: string | undefined): ServiceTotals {
+  if (service === undefined) return totals;
+  return totals.services.get(service) ?? emptyServiceTotals();
 }
 
 /** Adds `from` into `into`, without any cap (for merged copies handed to a report). */
-export function addTotals(into: WindowTotals, from: Partial<WindowTotals>): void {
+export function addTotals(into: WindowTotals, from: TotalsPart): void {
+  addServiceTotals(into, from);
+  for (const [service, part] of from.services ?? []) {
+    let target = into.services.get(service);
+    if (!target) {
+      target = emptyServiceTotals();
+      into.services.set(service, target);
+    }
+    addServiceTotals(target, part);
+  }
+  for (const [type, n] of from.alerts ?? []) into.alerts.set(type, (into.alerts.get(type) ?? 0) + n);
+}
+
+function addServiceTotals(into: ServiceTotals, from: Partial<ServiceTotals>): void {
   if (from.operations) mergeMaps(into.operations, from.operations, true);
   if (from.http) mergeMaps(into.http, from.http, false);
   for (const [user, ops] of from.users ?? []) {
@@ -57,7 +105,6 @@ export function addTotals(into: WindowTotals, from: Partial<WindowTotals>): void
     }
     mergeMaps(target, ops, false);
   }
-  for (const [type, n] of from.alerts ?? []) into.alerts.set(type, (into.alerts.get(type) ?? 0) + n);
 }
 
 function mergeMaps(
@@ -79,9 +126,15 @@ function newSlot(minute: Minute): MinuteSlot {
   return { minute, ...emptyTotals(), points: 0 };
 }
 
+function countServicePoints(part: ServiceTotals): number {
+  let n = part.operations.size + part.http.size;
+  for (const ops of part.users.values()) n += ops.size;
+  return n;
+}
+
 function countPoints(slot: WindowTotals): number {
-  let n = slot.operations.size + slot.http.size;
-  for (const ops of slot.users.values()) n += ops.size;
+  let n = countServicePoints(slot);
+  for (const part of slot.services.values()) n += countServicePoints(part);
   return n;
 }
 
@@ -115,9 +168,24 @@ export class MinuteSlots {
    *
    * @returns how many series were folded into `_other` because of the cap.
    */
-  add(minute: Minute, from: Partial<WindowTotals>): number {
+  add(minute: Minute, from: TotalsPart): number {
     if (isEmpty(from)) return 0;
     const slot = this.#slotFor(minute);
+    let folded = this.#addService(slot, slot, from);
+    for (const [service, part] of from.services ?? []) {
+      let into = slot.services.get(service);
+      if (!into) {
+        into = emptyServiceTotals();
+        slot.services.set(service, into);
+      }
+      folded += this.#addService(slot, into, part);
+    }
+    for (const [type, n] of from.alerts ?? []) slot.alerts.set(type, (slot.alerts.get(type) ?? 0) + n);
+    return folded;
+  }
+
+  /** Adds one service's part of a collection to its figures in `slot`; returns the series folded. */
+  #addService(slot: MinuteSlot, into: ServiceTotals, from: Partial<ServiceTotals>): number {
     let folded = 0;
     const entry = (map: Map<string, DurationAggregate>, key: string, countsBreaches: boolean) => {
       let agg = map.get(key);
@@ -134,19 +202,18 @@ export class MinuteSlots {
       this.#points++;
       return agg;
     };
-    for (const [op, agg] of from.operations ?? []) mergeAggregate(entry(slot.operations, op, true), agg);
+    for (const [op, agg] of from.operations ?? []) mergeAggregate(entry(into.operations, op, true), agg);
     for (const [user, ops] of from.users ?? []) {
       // Past the cap, new users of the minute fold into `_other` as a whole.
-      const key = slot.users.has(user) || this.#points < this.#maxPoints ? user : OTHER_OPERATION;
-      let into = slot.users.get(key);
-      if (!into) {
-        into = new Map();
-        slot.users.set(key, into);
+      const key = into.users.has(user) || this.#points < this.#maxPoints ? user : OTHER_OPERATION;
+      let target = into.users.get(key);
+      if (!target) {
+        target = new Map();
+        into.users.set(key, target);
       }
-      for (const [op, agg] of ops) mergeAggregate(entry(into, op, false), agg);
+      for (const [op, agg] of ops) mergeAggregate(entry(target, op, false), agg);
     }
-    for (const [key, agg] of from.http ?? []) mergeAggregate(entry(slot.http, key, false), agg);
-    for (const [type, n] of from.alerts ?? []) slot.alerts.set(type, (slot.alerts.get(type) ?? 0) + n);
+    for (const [key, agg] of from.http ?? []) mergeAggregate(entry(into.http, key, false), agg);
     return folded;
   }
 
@@ -227,13 +294,12 @@ export class MinuteSlots {
   }
 }
 
-function isEmpty(from: Partial<WindowTotals>): boolean {
-  return (
-    (from.operations?.size ?? 0) === 0 &&
-    (from.users?.size ?? 0) === 0 &&
-    (from.http?.size ?? 0) === 0 &&
-    (from.alerts?.size ?? 0) === 0
-  );
+function isEmpty(from: TotalsPart): boolean {
+  const none = (part: Partial<ServiceTotals>) =>
+    (part.operations?.size ?? 0) === 0 && (part.users?.size ?? 0) === 0 && (part.http?.size ?? 0) === 0;
+  if (!none(from) || (from.alerts?.size ?? 0) > 0) return false;
+  for (const part of from.services?.values() ?? []) if (!none(part)) return false;
+  return true;
 }
 
 function toSlot(minute: PendingMinute): MinuteSlot {

@@ -28,16 +28,21 @@ import { propagatorOf, samplerOf, setupDiagnostics } from './sdk-environment.ts'
 import {
   METRIC_OPERATION_DURATION,
   METRIC_OPERATION_TAIL_DURATION,
+  METRIC_SERVICE_HTTP_DURATION,
   METRIC_USER_OPERATION_DURATION,
 } from './semconv.ts';
 import { windowsMetricReader } from './windows.ts';
 
 /**
  * Instruments kept in process: per-user series (user ids as Prometheus labels would be unbounded
- * cardinality) and the tail histogram (operations past PERF_MAX_METRIC_OPERATIONS are exported as
- * `_other`).
+ * cardinality), the tail histogram (operations past PERF_MAX_METRIC_OPERATIONS are exported as
+ * `_other`) and the received services' requests (they export their own request metrics).
  */
-const IN_PROCESS_ONLY = [METRIC_USER_OPERATION_DURATION, METRIC_OPERATION_TAIL_DURATION];
+const IN_PROCESS_ONLY = [
+  METRIC_USER_OPERATION_DURATION,
+  METRIC_OPERATION_TAIL_DURATION,
+  METRIC_SERVICE_HTTP_DURATION,
+];
 
 /** The metric side of a running telemetry. */
 export interface MetricPipeline {
@@ -72,8 +77,12 @@ export function startMetrics(
   return { provider, meter: provider.getMeter(SCOPE_NAME, VERSION), prometheus, windowsReader };
 }
 
-/** Cardinality limits of the operation histograms, sized by the configured operation caps. */
+/**
+ * Cardinality limits of the operation histograms, sized by the configured caps: the operation caps
+ * apply per service, and there are at most `PERF_MAX_SERVICES` services plus `_other`.
+ */
 function operationViews(config: PerfSidecarConfig): ViewOptions[] {
+  const services = config.ingest.maxServices + 1;
   return [
     {
       instrumentName: METRIC_USER_OPERATION_DURATION,
@@ -83,12 +92,17 @@ function operationViews(config: PerfSidecarConfig): ViewOptions[] {
       // Four series per operation (outcome x exceeded) plus `_other`; the SDK's default cap of
       // 2000 would otherwise fold operations into an overflow series before PERF_MAX_METRIC_OPERATIONS.
       instrumentName: METRIC_OPERATION_DURATION,
-      aggregationCardinalityLimit: (config.maxMetricOperations + 1) * 4 + 1,
+      aggregationCardinalityLimit: services * (config.maxMetricOperations + 1) * 4 + 1,
     },
     {
       // Six series (outcome x exceeded/frustrated) per operation not exported by name, plus `_other`.
       instrumentName: METRIC_OPERATION_TAIL_DURATION,
-      aggregationCardinalityLimit: (config.maxOperations - config.maxMetricOperations + 1) * 6 + 1,
+      aggregationCardinalityLimit: services * (config.maxOperations - config.maxMetricOperations + 1) * 6 + 1,
+    },
+    {
+      // Two series (outcome) per route, at most PERF_MAX_OPERATIONS routes and `_other` per method.
+      instrumentName: METRIC_SERVICE_HTTP_DURATION,
+      aggregationCardinalityLimit: services * (config.maxOperations + 10) * 2 + 1,
     },
   ];
 }

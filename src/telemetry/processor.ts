@@ -1,68 +1,37 @@
 /**
- * The target span processor: evaluates every ended span that carries `perf.target_seconds`,
- * whoever created it, and records the duration of tracked operations (`perf.operation`) that have
- * no target (they never breach).
+ * The target span processor: hands every ended span of the SDK it is registered with to its
+ * {@link SpanEvaluator} (the one implementation of targets, breaches, Apdex and alerts; see
+ * `evaluate.ts`), and stamps the verdict on the span while it is still writable: in `onEnding`,
+ * `perf.target_exceeded` on every span with a target, and `perf.target_seconds` and
+ * `perf.operation` as well on a span whose target came from a target rule, so that exported traces
+ * carry what the span was held to.
  *
- * In `onEnding` (span still writable, duration known) it stamps `perf.target_exceeded`, records the
- * `perf.operation.duration` histogram and, on a breach, counts `perf.target.breaches` and hands an
- * alert to the sink. The path never waits on I/O (the sink's `emit` is synchronous) and allocates
- * nothing of its own when no alert fires: metric attribute sets are built once per operation and
- * reused.
+ * Nothing on the path waits on I/O or allocates when no alert fires (see `evaluate.ts`).
  */
-import {
-  type Attributes,
-  type Counter,
-  type Histogram,
-  type MeterProvider,
-  metrics,
-  SpanStatusCode,
-} from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { z } from 'zod';
-import type { AlertInput } from '../alerts/index.ts';
-import { alertTraceOf } from '../alerts/internal.ts';
-import { roundTo } from '../shared/numbers.ts';
-import { accepts, decimal, integer, parseOptions, serviceName, withMethods } from '../shared/options.ts';
-import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
-import { MAX_TARGET_SECONDS } from './operations.ts';
+import { InvalidArgumentError } from '../shared/errors.ts';
+import { integer, parseOptions, serviceName } from '../shared/options.ts';
 import {
-  ATTR_CORRELATION_ID,
-  ATTR_PERF_OPERATION,
-  ATTR_PERF_OUTCOME,
-  ATTR_PERF_TARGET_EXCEEDED,
-  ATTR_PERF_TARGET_FRUSTRATED,
-  ATTR_PERF_TARGET_SECONDS,
-  ATTR_USER_ID,
-  METRIC_OPERATION_DURATION,
-  METRIC_OPERATION_TAIL_DURATION,
-  METRIC_OPERATION_TARGET,
-  METRIC_TARGET_BREACHES,
-  METRIC_TARGET_FRUSTRATED,
-  METRIC_USER_OPERATION_DURATION,
-  OTHER_OPERATION,
-  OUTCOME_ERROR,
-  OUTCOME_OK,
-} from './semconv.ts';
+  type AlertEmitter,
+  boundariesSchema,
+  type Implements,
+  SpanEvaluator,
+  spanEvaluatorOptionsSchema,
+} from './evaluate.ts';
+import { ATTR_PERF_OPERATION, ATTR_PERF_TARGET_EXCEEDED, ATTR_PERF_TARGET_SECONDS } from './semconv.ts';
+import { ServiceRegistry } from './services.ts';
 
-/** Receives alerts from the processor. `AlertSink` implements it. */
-export interface AlertEmitter {
-  /** Must be synchronous and must not throw. */
-  emit(input: AlertInput): void;
-}
+export type { AlertEmitter, Implements };
 
-/**
- * An option schema whose input type is `T` too. `withMethods` is typed `z.ZodType<T>`, whose input
- * type is `unknown`: without this, `z.input` of an options schema would accept anything there.
- */
-export type Implements<T> = z.ZodType<T, T>;
+/** Services a processor's own registry admits when none is given: the own one and the rest as `_other`. */
+const DEFAULT_MAX_SERVICES = 100;
 
 /** Schema of the {@link TargetSpanProcessor} options: their one description, type and bounds. */
 export const targetSpanProcessorOptionsSchema = z.strictObject({
   /** Where breach alerts go. Without one, breaches are stamped and counted but not alerted. */
-  alerts: (
-    withMethods<AlertEmitter>(['emit'], 'an object with emit()') as Implements<AlertEmitter>
-  ).optional(),
-  /** `service` label of the alerts. */
+  alerts: spanEvaluatorOptionsSchema.shape.alerts,
+  /** `service` label of the alerts and `service.name` of the metrics. */
   serviceName: serviceName(),
   /**
    * Distinct operation names that get their own metric series; later names are recorded as
@@ -71,115 +40,65 @@ export const targetSpanProcessorOptionsSchema = z.strictObject({
   maxOperations: integer(1, 10_000_000),
   /**
    * Of those, how many get their own series in the exported metrics (`/metrics`); the others are
-   * exported as `_other` and recorded by name in {@link METRIC_OPERATION_TAIL_DURATION}, which
-   * only the in-process reports read. Default: `maxOperations` (all exported).
+   * exported as `_other` and recorded by name in the tail histogram
+   * (`perf.operation.tail.duration`), which only the in-process reports read. Default:
+   * `maxOperations` (all exported).
    */
   maxMetricOperations: integer(1, 10_000_000).optional(),
   /** Histogram bucket boundaries, seconds (see `durationBoundaries`). */
-  boundaries: accepts(
-    // Up to four times the largest target (MAX_TARGET_SECONDS): the Apdex frustrated edge.
-    z
-      .array(decimal(0, 4 * MAX_TARGET_SECONDS, { unit: 'seconds', minExclusive: true }))
-      .max(1000)
-      .readonly(),
-    'at most 1000 bucket bounds',
-  ),
+  boundaries: boundariesSchema,
   /** Meter provider. Default: the global one, looked up when the first span ends. */
-  meterProvider: (
-    withMethods<MeterProvider>(['getMeter'], 'an OpenTelemetry MeterProvider') as Implements<MeterProvider>
-  ).optional(),
+  meterProvider: spanEvaluatorOptionsSchema.shape.meterProvider,
+  /** The current target rules, for spans without `perf.target_seconds`. Default: none. */
+  rules: spanEvaluatorOptionsSchema.shape.rules,
+  /**
+   * @internal The service registry shared with the OTLP receiver and the reports (its own service
+   * must be `serviceName`). Default: a registry of its own.
+   */
+  services: spanEvaluatorOptionsSchema.shape.services.optional(),
 });
 
 /** Options of {@link TargetSpanProcessor}. */
 export type TargetSpanProcessorOptions = z.input<typeof targetSpanProcessorOptionsSchema>;
 
-/** Label sets of one outcome x exceeded combination, index `(error ? 2 : 0) + (exceeded ? 1 : 0)`. */
-type FourSets = readonly [Attributes, Attributes, Attributes, Attributes];
-
-/**
- * What the processor keeps per operation: the exported histogram's four attribute sets, the
- * exported operation-only set (both `_other` for an operation not exported by name), the tail
- * histogram's six sets (index `(error ? 3 : 0) + (exceeded ? (frustrated ? 2 : 1) : 0)`, only for
- * operations not exported by name), the name used in per-user series, and the latest target seen
- * (for the `perf.operation.target` gauge).
- */
-interface OperationLabels {
-  readonly sets: FourSets;
-  readonly operation: Attributes;
-  readonly tail: readonly Attributes[] | undefined;
-  readonly name: string;
-  /** Whether the operation has its own exported series (the target gauge shows only those). */
-  readonly exported: boolean;
-  target: number;
-}
-
-function fourSets(name: string): FourSets {
-  const make = (outcome: string, exceeded: boolean): Attributes =>
-    Object.freeze({
-      [ATTR_PERF_OPERATION]: name,
-      [ATTR_PERF_OUTCOME]: outcome,
-      [ATTR_PERF_TARGET_EXCEEDED]: exceeded,
-    });
-  return [
-    make(OUTCOME_OK, false),
-    make(OUTCOME_OK, true),
-    make(OUTCOME_ERROR, false),
-    make(OUTCOME_ERROR, true),
-  ];
-}
-
-function tailSets(name: string): readonly Attributes[] {
-  const sets: Attributes[] = [];
-  for (const outcome of [OUTCOME_OK, OUTCOME_ERROR]) {
-    for (const [exceeded, frustrated] of [
-      [false, false],
-      [true, false],
-      [true, true],
-    ] as const) {
-      sets.push(
-        Object.freeze({
-          [ATTR_PERF_OPERATION]: name,
-          [ATTR_PERF_OUTCOME]: outcome,
-          [ATTR_PERF_TARGET_EXCEEDED]: exceeded,
-          [ATTR_PERF_TARGET_FRUSTRATED]: frustrated,
-        }),
-      );
-    }
-  }
-  return sets;
-}
-
 /** See the module comment. */
 export class TargetSpanProcessor implements SpanProcessor {
-  readonly #options: z.output<typeof targetSpanProcessorOptionsSchema>;
-  readonly #labels = new Map<string, OperationLabels>();
-  /** Operation names seen that took a slot (at most `maxOperations`). */
-  #named = 0;
-  readonly #maxMetric: number;
-  /** The exported `_other` sets, shared by every operation not exported by name. */
-  readonly #otherSets = fourSets(OTHER_OPERATION);
-  readonly #otherOperation: Attributes = Object.freeze({ [ATTR_PERF_OPERATION]: OTHER_OPERATION });
-  #histogram: Histogram | undefined;
-  #tailHistogram: Histogram | undefined;
-  #userHistogram: Histogram | undefined;
-  #breaches: Counter | undefined;
-  #frustrated: Counter | undefined;
+  /**
+   * The evaluator this processor hands its spans to: the sidecar's OTLP receiver evaluates
+   * received spans with this very instance, so both share label sets, targets and bounds.
+   */
+  readonly evaluator: SpanEvaluator;
   /** Set once the SDK calls `onEnding`; until then `onEnd` does the (read-only) evaluation. */
   #hasOnEnding = false;
 
   /** @throws {InvalidArgumentError} naming the first bad option. */
   constructor(options: TargetSpanProcessorOptions) {
-    this.#options = parseOptions(targetSpanProcessorOptionsSchema, options, {
+    const o = parseOptions(targetSpanProcessorOptionsSchema, options, {
       what: 'a target span processor option',
     });
-    const { maxMetricOperations, maxOperations } = this.#options;
-    this.#maxMetric = Math.min(maxMetricOperations ?? maxOperations, maxOperations);
+    const services =
+      o.services ?? new ServiceRegistry({ ownService: o.serviceName, maxServices: DEFAULT_MAX_SERVICES });
+    if (services.own !== o.serviceName) {
+      throw new InvalidArgumentError(
+        'options.services',
+        `is the registry of ${JSON.stringify(services.own)}`,
+        `the registry of serviceName (${JSON.stringify(o.serviceName)})`,
+      );
+    }
+    this.evaluator = new SpanEvaluator({
+      services,
+      maxOperations: o.maxOperations,
+      boundaries: o.boundaries,
+      ...(o.alerts ? { alerts: o.alerts } : {}),
+      ...(o.maxMetricOperations !== undefined ? { maxMetricOperations: o.maxMetricOperations } : {}),
+      ...(o.meterProvider ? { meterProvider: o.meterProvider } : {}),
+      ...(o.rules ? { rules: o.rules } : {}),
+    });
   }
 
-  /** The latest target seen for an operation, seconds (`undefined` before its first span). */
+  /** The latest target seen for an operation of the own service, seconds (`undefined` before its first span). */
   targetOf(operation: string): number | undefined {
-    const target = this.#labels.get(operation)?.target;
-    return target === undefined || target === 0 ? undefined : target;
+    return this.evaluator.targetOf(operation);
   }
 
   onStart(): void {
@@ -188,11 +107,19 @@ export class TargetSpanProcessor implements SpanProcessor {
 
   onEnding(span: Span): void {
     this.#hasOnEnding = true;
-    this.#evaluate(span, true);
+    const result = this.evaluator.evaluateSpan(span);
+    if (result === undefined || result.targetSeconds === undefined) return;
+    span.setAttribute(ATTR_PERF_TARGET_EXCEEDED, result.exceeded);
+    if (result.fromRule) {
+      span.setAttribute(ATTR_PERF_TARGET_SECONDS, result.targetSeconds);
+      if (span.attributes[ATTR_PERF_OPERATION] === undefined) {
+        span.setAttribute(ATTR_PERF_OPERATION, result.operation);
+      }
+    }
   }
 
   onEnd(span: ReadableSpan): void {
-    if (!this.#hasOnEnding) this.#evaluate(span, false);
+    if (!this.#hasOnEnding) this.evaluator.evaluateSpan(span);
   }
 
   forceFlush(): Promise<void> {
@@ -201,132 +128,5 @@ export class TargetSpanProcessor implements SpanProcessor {
 
   shutdown(): Promise<void> {
     return Promise.resolve();
-  }
-
-  #evaluate(span: ReadableSpan | Span, writable: boolean): void {
-    const targetAttribute = span.attributes[ATTR_PERF_TARGET_SECONDS];
-    const target = typeof targetAttribute === 'number' && targetAttribute > 0 ? targetAttribute : undefined;
-    const named = span.attributes[ATTR_PERF_OPERATION];
-    // Spans with a target, and tracked operations without one (recorded, never breaching, so that
-    // every tracked operation shows in metrics and reports).
-    if (target === undefined && typeof named !== 'string') return;
-    const duration = span.duration;
-    const seconds = duration[0] + duration[1] / 1e9;
-    const exceeded = target !== undefined && seconds > target;
-    if (writable && target !== undefined) (span as Span).setAttribute(ATTR_PERF_TARGET_EXCEEDED, exceeded);
-
-    const operation = typeof named === 'string' ? named : span.name;
-    const error = span.status.code === SpanStatusCode.ERROR;
-    const labels = this.#labelsFor(operation);
-    if (target !== undefined) labels.target = target;
-    if (this.#histogram === undefined) this.#createInstruments();
-    this.#histogram?.record(seconds, labels.sets[(error ? 2 : 0) + (exceeded ? 1 : 0)]);
-    const frustrated = exceeded && target !== undefined && seconds > target * 4;
-    if (labels.tail) {
-      const at = (error ? 3 : 0) + (exceeded ? (frustrated ? 2 : 1) : 0);
-      this.#tailHistogram?.record(seconds, labels.tail[at]);
-    }
-    const user = span.attributes[ATTR_USER_ID];
-    if (typeof user === 'string' || typeof user === 'number') {
-      this.#userHistogram?.record(seconds, {
-        [ATTR_USER_ID]: String(user),
-        [ATTR_PERF_OPERATION]: labels.name,
-        [ATTR_PERF_OUTCOME]: error ? OUTCOME_ERROR : OUTCOME_OK,
-      });
-    }
-    if (!exceeded || target === undefined) return;
-
-    this.#breaches?.add(1, labels.operation);
-    // Apdex's frustrated zone (over 4T): with breaches it gives Apdex in PromQL without bucket edges.
-    if (frustrated) this.#frustrated?.add(1, labels.operation);
-    const alerts = this.#options.alerts;
-    if (alerts === undefined) return;
-    const trace = alertTraceOf(span.spanContext());
-    const correlation = span.attributes[ATTR_CORRELATION_ID];
-    const ratio = seconds / target;
-    alerts.emit({
-      type: 'target_exceeded',
-      service: this.#options.serviceName,
-      operation,
-      value: roundTo(seconds, 6),
-      threshold: target,
-      unit: 's',
-      summary: `Operation "${operation}" took ${seconds.toFixed(3)} s, over its ${target} s target (${ratio.toFixed(1)}x)${error ? ' and failed' : ''}.`,
-      ...(trace ? { trace } : {}),
-      ...(typeof correlation === 'string' ? { correlationId: correlation } : {}),
-      ...(typeof user === 'string' || typeof user === 'number' ? { userId: String(user) } : {}),
-    });
-  }
-
-  #labelsFor(operation: string): OperationLabels {
-    const known = this.#labels.get(operation);
-    if (known) return known;
-    const own = this.#named < this.#options.maxOperations && operation !== OTHER_OPERATION;
-    const name = own ? operation : OTHER_OPERATION;
-    const shared = name === OTHER_OPERATION ? this.#labels.get(OTHER_OPERATION) : undefined;
-    if (shared) return shared;
-    // The first maxMetricOperations names are exported by name; later ones (and `_other`) are
-    // exported as `_other` and recorded by name in the tail histogram.
-    const exported = own && this.#named < this.#maxMetric;
-    const labels: OperationLabels = exported
-      ? {
-          sets: fourSets(name),
-          operation: Object.freeze({ [ATTR_PERF_OPERATION]: name }),
-          tail: undefined,
-          name,
-          exported,
-          target: 0,
-        }
-      : {
-          sets: this.#otherSets,
-          operation: this.#otherOperation,
-          tail: tailSets(name),
-          name,
-          exported: name === OTHER_OPERATION,
-          target: 0,
-        };
-    if (own) this.#named++;
-    // Only real names (and `_other` once) take a slot, so the map holds at most maxOperations + 1.
-    this.#labels.set(name, labels);
-    return labels;
-  }
-
-  #createInstruments(): void {
-    const provider = this.#options.meterProvider ?? metrics.getMeterProvider();
-    const meter = provider.getMeter(SCOPE_NAME, VERSION);
-    this.#histogram = meter.createHistogram(METRIC_OPERATION_DURATION, {
-      description: 'Duration of operations that carry a target (perf.target_seconds)',
-      unit: 's',
-      advice: { explicitBucketBoundaries: [...this.#options.boundaries] },
-    });
-    this.#tailHistogram = meter.createHistogram(METRIC_OPERATION_TAIL_DURATION, {
-      description:
-        'Duration of operations not exported by name (past PERF_MAX_METRIC_OPERATIONS), in process only',
-      unit: 's',
-      advice: { explicitBucketBoundaries: [...this.#options.boundaries] },
-    });
-    this.#userHistogram = meter.createHistogram(METRIC_USER_OPERATION_DURATION, {
-      description: 'Duration of operations that carry a target and a user.id, per user',
-      unit: 's',
-      advice: { explicitBucketBoundaries: [...this.#options.boundaries] },
-    });
-    this.#breaches = meter.createCounter(METRIC_TARGET_BREACHES, {
-      description: 'Operations that took longer than their target',
-      unit: '{breach}',
-    });
-    this.#frustrated = meter.createCounter(METRIC_TARGET_FRUSTRATED, {
-      description: 'Operations that took longer than four times their target (Apdex frustrated)',
-      unit: '{operation}',
-    });
-    meter
-      .createObservableGauge(METRIC_OPERATION_TARGET, {
-        description: 'Target of each operation (the latest one seen), for target lines on dashboards',
-        unit: 's',
-      })
-      .addCallback((result) => {
-        for (const labels of this.#labels.values()) {
-          if (labels.exported && labels.target > 0) result.observe(labels.target, labels.operation);
-        }
-      });
   }
 }

@@ -2,63 +2,30 @@
  * The performance report (`GET /api/system/performance`, `getPerformanceReport()`): operations,
  * HTTP routes, system figures and alert counts over a window of whole hours, computed from the
  * per-minute windows over the metric readers and, with Redis, from the rollup hashes of every
- * instance.
+ * instance. Of the own service by default, of any service the sidecar receives spans from with
+ * `service`; with the list of every service seen in the window.
  */
 
-import { z } from 'zod';
-import { errorText, MAX_ID_LENGTH } from '../shared/errors.ts';
+import { errorText } from '../shared/errors.ts';
 import { roundTo } from '../shared/numbers.ts';
-import { accepts, parseOptions } from '../shared/options.ts';
+import { type ActivityByService, activitiesOf, mergeActivities } from './activity.ts';
 import { apdexOf, breachesOf, type DurationAggregate, quantile } from './aggregate.ts';
-import { addTotals, emptyTotals, MINUTE_MS, type WindowTotals } from './minutes.ts';
-import { OPERATION_NAME_FORM, operationNameProblem } from './operations.ts';
-import { memoryNowMb } from './resources.ts';
+import { addTotals, emptyTotals, MINUTE_MS, serviceTotalsOf, type WindowTotals } from './minutes.ts';
+import { type CheckedQuery, checkReportQuery, type PerformanceReportQuery } from './report-query.ts';
+import { runtimeSystemReport, type SystemReport, systemReport } from './report-system.ts';
 import type { RedisRollupStore, RollupQuery, RollupTotals } from './rollup.ts';
 import { getTelemetry } from './sdk.ts';
 import { resolveTarget } from './targets.ts';
 import type { Telemetry } from './types.ts';
 
-/** Longest window, hours (30 days). */
-export const MAX_REPORT_HOURS = 720;
-/** Default window, hours. */
-export const DEFAULT_REPORT_HOURS = 24;
-
-/**
- * The fields of a report query, each with its accepted form. Each is parsed on its own, so that an
- * error names the field alone (`hours: ...`), as the HTTP API's query parameters are named.
- */
-const reportQueryFields = {
-  /** Only this operation. */
-  operation: accepts(
-    z.string().superRefine((name, ctx) => {
-      const problem = operationNameProblem(name);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem, params: { problem } });
-    }),
-    OPERATION_NAME_FORM,
-  ).optional(),
-  /** Only this user's operations (spans carrying `user.id`); a number is read as its decimal text. */
-  userId: accepts(
-    z.union([z.string(), z.number().finite().transform(String)]).pipe(
-      z
-        .string()
-        .min(1)
-        .max(MAX_ID_LENGTH)
-        .regex(/^\P{Cc}*$/u),
-    ),
-    `a string of 1 to ${MAX_ID_LENGTH} printable characters`,
-  ).optional(),
-  /** Window length, whole hours from 1 to 720. Default 24. */
-  hours: accepts(
-    z.number().int().min(1).max(MAX_REPORT_HOURS),
-    `a whole number of hours from 1 to ${MAX_REPORT_HOURS}`,
-  ).default(DEFAULT_REPORT_HOURS),
-};
-
-/** Schema of a report query (see {@link checkReportQuery} for how its errors name the fields). */
-export const reportQuerySchema = z.object(reportQueryFields);
-
-/** What to report on. */
-export type PerformanceReportQuery = z.input<typeof reportQuerySchema>;
+export {
+  checkReportQuery,
+  DEFAULT_REPORT_HOURS,
+  MAX_REPORT_HOURS,
+  type PerformanceReportQuery,
+  reportQuerySchema,
+} from './report-query.ts';
+export type { DiskReport, SystemReport } from './report-system.ts';
 
 /** One operation over the window. Durations in seconds; `null` when there were no operations. */
 export interface OperationReport {
@@ -78,39 +45,28 @@ export interface OperationReport {
   readonly apdex: number | null;
 }
 
+/** One service in the report's list of services, over the window. */
+export interface ServiceReport {
+  /** Whether it is the sidecar's own service. */
+  readonly own: boolean;
+  /** Operations that ran. */
+  readonly operations: number;
+  /** Runs of those operations. */
+  readonly runs: number;
+  /** Of which failed. */
+  readonly errors: number;
+  /** Of which took longer than their target. */
+  readonly breaches: number;
+  /** Whether it has runtime figures (`system`): always for the own service. */
+  readonly runtime: boolean;
+}
+
 /** One `METHOD route` over the window (this process only). */
 export interface HttpRouteReport {
   readonly count: number;
   /** Responses with status >= 500 or a transport error. */
   readonly errors: number;
   readonly p95_s: number | null;
-}
-
-/** Latest resource sample; `null` figures before the sampler has run. */
-export interface SystemReport {
-  readonly rss_mb: number;
-  readonly heap_mb: number;
-  readonly cpu_percent: number | null;
-  readonly event_loop_delay_p99_ms: number | null;
-  readonly event_loop_utilization: number | null;
-  /**
-   * Filesystems sampled (the working directory's and `DISK_PATHS`): used and free share in percent,
-   * `null` when unreadable (then `error` names why). Empty before the sampler has read them.
-   */
-  readonly disk: readonly DiskReport[];
-  /** When the figures were sampled (ISO 8601). */
-  readonly sampled_at: string;
-}
-
-/** One sampled filesystem in {@link SystemReport}. */
-export interface DiskReport {
-  readonly path: string;
-  readonly used_percent: number | null;
-  readonly free_percent: number | null;
-  readonly total_bytes: number | null;
-  readonly available_bytes: number | null;
-  /** Why it could not be read (an error code), when it could not. */
-  readonly error?: string;
 }
 
 /** The report. */
@@ -126,38 +82,29 @@ export interface PerformanceReport {
     /** `redis` (all instances, survives restarts) or `memory` (this process only). */
     readonly source: 'redis' | 'memory';
   };
+  /** The service reported on: the own one unless the query named another. */
+  readonly service: string;
   /** Filters applied. */
-  readonly filter: { readonly operation: string | null; readonly user_id: string | null };
-  /** Per operation name. */
+  readonly filter: {
+    readonly operation: string | null;
+    readonly user_id: string | null;
+    readonly service: string | null;
+  };
+  /** Per operation name (of {@link service}). */
   readonly operations: Record<string, OperationReport>;
-  /** Per `METHOD route`, this process only. */
+  /** Per `METHOD route` (of {@link service}), this process only. */
   readonly http: Record<string, HttpRouteReport>;
+  /** Latest resource figures of {@link service} (all `null` for a service that exported none). */
   readonly system: SystemReport;
   /** Alerts raised by this process in the window, per type (before deduplication). */
   readonly alerts: Record<string, number>;
+  /**
+   * Every service seen in the window (and the own one always), by recorded name, whatever the
+   * filters: what `?service=` can ask for.
+   */
+  readonly services: Record<string, ServiceReport>;
   /** Why parts of the report may be incomplete (for example Redis unreachable). */
   readonly warnings: readonly string[];
-}
-
-/** A checked report query, defaults filled. */
-type CheckedQuery = z.output<typeof reportQuerySchema>;
-
-const queryObject = accepts(z.looseObject({}), 'an object { operation?, userId?, hours? }');
-
-/**
- * Checks a report query: `undefined` or an object whose fields {@link reportQuerySchema} describes
- * (other keys are ignored).
- *
- * @throws {InvalidArgumentError} naming the bad field alone (`hours`, `operation`, `userId`) or
- * `query`, and the expected form.
- */
-export function checkReportQuery(query: unknown): CheckedQuery {
-  const q = query === undefined ? {} : parseOptions(queryObject, query, { argument: 'query' });
-  return {
-    operation: parseOptions(reportQueryFields.operation, q.operation, { argument: 'operation' }),
-    userId: parseOptions(reportQueryFields.userId, q.userId, { argument: 'userId' }),
-    hours: parseOptions(reportQueryFields.hours, q.hours, { argument: 'hours' }),
-  };
 }
 
 /**
@@ -183,88 +130,72 @@ export function performanceReportOf(
   return buildReport(telemetry, checkReportQuery(query));
 }
 
+/** What the report's figures come from: merged operations, stored targets, activity, source. */
+interface Figures {
+  operations: Map<string, DurationAggregate>;
+  targets: Map<string, number>;
+  activity: ActivityByService;
+  firstMinute: number | undefined;
+  source: 'redis' | 'memory';
+}
+
 async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<PerformanceReport> {
-  const { windows, rollups, rollupExporter } = telemetry;
+  const { windows } = telemetry;
+  const own = telemetry.services.own;
+  const service = query.service ?? own;
+  // The own service's figures are the unscoped ones (in memory and in Redis), as they always were.
+  const scoped = service === own ? undefined : service;
   const now = Date.now();
   const toMinute = Math.floor(now / MINUTE_MS);
   const fromMinute = toMinute - query.hours * 60 + 1;
   await windows.collect();
   const memory = windows.totals(fromMinute, toMinute);
+  const part = serviceTotalsOf(memory, scoped);
   const warnings: string[] = [];
+  const fromMemory = (): Figures => ({
+    operations: query.userId !== undefined ? new Map(part.users.get(query.userId) ?? []) : part.operations,
+    targets: new Map(),
+    activity: activitiesOf(memory),
+    firstMinute: memory.firstMinute,
+    source: 'memory',
+  });
 
-  let operations: Map<string, DurationAggregate>;
-  let storedTargets = new Map<string, number>();
-  let firstMinute = memory.firstMinute;
-  let source: 'redis' | 'memory' = 'memory';
-  const fromMemory = (): Map<string, DurationAggregate> =>
-    query.userId !== undefined ? new Map(memory.users.get(query.userId) ?? []) : memory.operations;
-
-  if (rollups && rollupExporter) {
+  let figures: Figures;
+  if (telemetry.rollups && telemetry.rollupExporter) {
     try {
-      const rollupQuery: RollupQuery = {
-        fromMinute,
-        toMinute,
-        ...(query.operation !== undefined ? { operation: query.operation } : {}),
-        ...(query.userId !== undefined ? { userId: query.userId } : {}),
-      };
-      // The unsaved minutes must be read in the same state of Redis as the stored ones: snapshot
-      // them with no write running, and read again if a write started during the Redis read.
-      let stored: RollupTotals | undefined;
-      let unsaved: WindowTotals = emptyTotals();
-      for (let attempt = 0; attempt < 3; attempt++) {
-        await rollupExporter.settled();
-        if (rollupExporter.writing) continue;
-        const epoch = rollupExporter.writeEpoch;
-        unsaved = emptyTotals();
-        for (const minute of rollupExporter.pending(fromMinute)) addTotals(unsaved, minute);
-        stored = await cachedRead(rollups, epoch, rollupQuery);
-        if (rollupExporter.writeEpoch === epoch) break;
-      }
-      if (!stored) throw new Error('the rollup store was busy writing for three attempts');
-      // Copies: the stored totals may be shared with other reports through the read cache.
-      const merged = emptyTotals();
-      addTotals(merged, { operations: stored.operations });
-      if (query.userId === undefined) addTotals(merged, { operations: unsaved.operations });
-      else addTotals(merged, { operations: unsaved.users.get(query.userId) ?? new Map() });
-      operations = merged.operations;
-      storedTargets = stored.targets;
-      if (
-        stored.firstMinute !== undefined &&
-        (firstMinute === undefined || stored.firstMinute < firstMinute)
-      ) {
-        firstMinute = stored.firstMinute;
-      }
-      source = 'redis';
+      figures = await fromRedis(telemetry, query, scoped, fromMinute, toMinute, memory.firstMinute);
     } catch (error) {
-      operations = fromMemory();
+      figures = fromMemory();
       warnings.push(
         `redis rollups unavailable (${errorText(error)}); operations cover this process's memory only`,
       );
     }
   } else {
-    operations = fromMemory();
+    figures = fromMemory();
   }
 
   const out: Record<string, OperationReport> = {};
-  const names = [...operations.keys()]
+  const names = [...figures.operations.keys()]
     .filter((op) => query.operation === undefined || op === query.operation)
     .sort();
   for (const op of names) {
-    const agg = operations.get(op) as DurationAggregate;
+    const agg = figures.operations.get(op) as DurationAggregate;
     const target =
-      telemetry.processor.targetOf(op) ??
-      storedTargets.get(op) ??
-      resolveTarget(telemetry.targets, op, undefined, undefined);
+      telemetry.evaluator.targetOf(op, scoped) ??
+      figures.targets.get(op) ??
+      (scoped === undefined ? resolveTarget(telemetry.targets, op, undefined, undefined) : undefined);
     out[op] = operationReport(agg, target);
   }
 
   const http: Record<string, HttpRouteReport> = {};
-  for (const key of [...memory.http.keys()].sort()) {
-    const agg = memory.http.get(key) as DurationAggregate;
+  for (const key of [...part.http.keys()].sort()) {
+    const agg = part.http.get(key) as DurationAggregate;
     http[key] = { count: agg.count, errors: agg.errors, p95_s: roundOrNull(quantile(agg, 0.95)) };
   }
   const alerts: Record<string, number> = {};
   for (const [type, n] of [...memory.alerts].sort(([a], [b]) => a.localeCompare(b))) alerts[type] = n;
+  const runtime = scoped === undefined ? undefined : telemetry.services.runtimeOf(scoped);
+  const firstMinute = figures.firstMinute;
 
   return {
     window: {
@@ -275,44 +206,138 @@ async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<P
         firstMinute === undefined
           ? null
           : new Date(Math.max(firstMinute, fromMinute) * MINUTE_MS).toISOString(),
-      source,
+      source: figures.source,
     },
-    filter: { operation: query.operation ?? null, user_id: query.userId ?? null },
+    service,
+    filter: {
+      operation: query.operation ?? null,
+      user_id: query.userId ?? null,
+      service: query.service ?? null,
+    },
     operations: out,
     http,
-    system: systemReport(telemetry),
+    system: scoped === undefined ? systemReport(telemetry) : runtimeSystemReport(runtime),
     alerts,
+    services: servicesReport(telemetry, figures.activity, fromMinute),
     warnings,
   };
+}
+
+/**
+ * The figures from the rollups of every instance plus this process's minutes not yet written.
+ *
+ * @throws when Redis cannot be read (the caller falls back to memory).
+ */
+async function fromRedis(
+  telemetry: Telemetry,
+  query: CheckedQuery,
+  scoped: string | undefined,
+  fromMinute: number,
+  toMinute: number,
+  memoryFirst: number | undefined,
+): Promise<Figures> {
+  const rollups = telemetry.rollups as RedisRollupStore;
+  const exporter = telemetry.rollupExporter as NonNullable<Telemetry['rollupExporter']>;
+  const rollupQuery: RollupQuery = {
+    fromMinute,
+    toMinute,
+    ...(query.operation !== undefined ? { operation: query.operation } : {}),
+    ...(query.userId !== undefined ? { userId: query.userId } : {}),
+    ...(scoped !== undefined ? { service: scoped } : {}),
+  };
+  // The unsaved minutes must be read in the same state of Redis as the stored ones: snapshot them
+  // with no write running, and read again if a write started during the Redis reads.
+  let stored: RollupTotals | undefined;
+  let storedActivity: ActivityByService | undefined;
+  let unsaved: WindowTotals = emptyTotals();
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await exporter.settled();
+    if (exporter.writing) continue;
+    const epoch = exporter.writeEpoch;
+    unsaved = emptyTotals();
+    for (const minute of exporter.pending(fromMinute)) addTotals(unsaved, minute);
+    stored = await cachedRead(rollups, `${epoch}|${keyOf(rollupQuery)}`, () => rollups.read(rollupQuery));
+    storedActivity = await cachedRead(rollups, `${epoch}|activity|${fromMinute}|${toMinute}`, () =>
+      rollups.readActivity(fromMinute, toMinute),
+    );
+    if (exporter.writeEpoch === epoch) break;
+  }
+  if (!stored || !storedActivity) throw new Error('the rollup store was busy writing for three attempts');
+  // Copies: what was read may be shared with other reports through the read cache.
+  const merged = emptyTotals();
+  const pending = serviceTotalsOf(unsaved, scoped);
+  addTotals(merged, { operations: stored.operations });
+  if (query.userId === undefined) addTotals(merged, { operations: pending.operations });
+  else addTotals(merged, { operations: pending.users.get(query.userId) ?? new Map() });
+  const activity: ActivityByService = { own: undefined, services: new Map() };
+  mergeActivities(activity, storedActivity);
+  mergeActivities(activity, activitiesOf(unsaved));
+  const first = stored.firstMinute;
+  return {
+    operations: merged.operations,
+    targets: stored.targets,
+    activity,
+    firstMinute:
+      first !== undefined && (memoryFirst === undefined || first < memoryFirst) ? first : memoryFirst,
+    source: 'redis',
+  };
+}
+
+/** The list of services: those with activity in the window, those with runtime figures, the own one. */
+function servicesReport(
+  telemetry: Telemetry,
+  activity: ActivityByService,
+  fromMinute: number,
+): Record<string, ServiceReport> {
+  const registry = telemetry.services;
+  const own = registry.own;
+  const names = new Set<string>([own, ...activity.services.keys()]);
+  for (const name of registry.services()) {
+    const sample = registry.runtimeOf(name);
+    if (sample !== undefined && sample.at >= fromMinute * MINUTE_MS) names.add(name);
+  }
+  const out: Record<string, ServiceReport> = {};
+  for (const name of [...names].sort()) {
+    const a = name === own ? activity.own : activity.services.get(name);
+    out[name] = {
+      own: name === own,
+      operations: a?.operations.size ?? 0,
+      runs: a?.count ?? 0,
+      errors: a?.errors ?? 0,
+      breaches: a?.breaches ?? 0,
+      runtime: name === own || registry.runtimeOf(name) !== undefined,
+    };
+  }
+  return out;
 }
 
 /** How long a rollup read is reused, ms: reports cannot be used to load Redis. */
 const ROLLUP_CACHE_MS = 1000;
 /** Distinct queries whose reads are kept. */
 const ROLLUP_CACHE_MAX = 32;
-const rollupCache = new WeakMap<
-  RedisRollupStore,
-  Map<string, { at: number; value: Promise<RollupTotals> }>
->();
+const rollupCache = new WeakMap<RedisRollupStore, Map<string, { at: number; value: Promise<unknown> }>>();
 /** One uncached read at a time per store: concurrent reports cannot multiply the load on Redis. */
 const readQueue = new WeakMap<RedisRollupStore, Promise<unknown>>();
 
+function keyOf(query: RollupQuery): string {
+  return `${query.fromMinute}|${query.toMinute}|${query.operation ?? ''}|${query.userId ?? ''}|${query.service ?? ''}`;
+}
+
 /**
- * A rollup read shared by identical queries for a second (one read per 1,000 operations per day is
- * thousands of HGETALLs) and keyed by the write epoch, so a cached read is never combined with
+ * A rollup read shared by identical reads for a second (one read per 1,000 operations per day is
+ * thousands of HGETALLs), `key` carrying the write epoch, so a cached read is never combined with
  * unsaved minutes that a later write has moved into Redis. Uncached reads run one at a time.
  */
-function cachedRead(rollups: RedisRollupStore, epoch: number, query: RollupQuery): Promise<RollupTotals> {
+function cachedRead<T>(rollups: RedisRollupStore, key: string, read: () => Promise<T>): Promise<T> {
   let cache = rollupCache.get(rollups);
   if (!cache) {
     cache = new Map();
     rollupCache.set(rollups, cache);
   }
-  const key = `${epoch}|${query.fromMinute}|${query.toMinute}|${query.operation ?? ''}|${query.userId ?? ''}`;
   const now = Date.now();
   const hit = cache.get(key);
-  if (hit && now - hit.at < ROLLUP_CACHE_MS) return hit.value;
-  const value = (readQueue.get(rollups) ?? Promise.resolve()).then(() => rollups.read(query));
+  if (hit && now - hit.at < ROLLUP_CACHE_MS) return hit.value as Promise<T>;
+  const value = (readQueue.get(rollups) ?? Promise.resolve()).then(read);
   readQueue.set(
     rollups,
     value.catch(() => undefined),
@@ -342,39 +367,6 @@ function operationReport(agg: DurationAggregate, target: number | undefined): Op
     breaches,
     breach_rate: agg.count > 0 ? round(breaches / agg.count) : 0,
     apdex: apdex === undefined ? null : round(apdex, 4),
-  };
-}
-
-function systemReport(telemetry: Telemetry): SystemReport {
-  const latest = telemetry.resources.latest();
-  if (latest) {
-    return {
-      rss_mb: latest.rssMb,
-      heap_mb: latest.heapUsedMb,
-      cpu_percent: latest.cpuPercent,
-      event_loop_delay_p99_ms: latest.eventLoopDelayP99Ms,
-      event_loop_utilization: latest.eventLoopUtilization,
-      disk: latest.disks.map((d) => ({
-        path: d.path,
-        used_percent: d.usedPercent,
-        free_percent: d.freePercent,
-        total_bytes: d.totalBytes,
-        available_bytes: d.availableBytes,
-        ...(d.error ? { error: d.error } : {}),
-      })),
-      sampled_at: new Date(latest.at).toISOString(),
-    };
-  }
-  // Sampler not running (a library user who did not start it): memory now, the rest unknown.
-  const memory = memoryNowMb();
-  return {
-    rss_mb: memory.rssMb,
-    heap_mb: memory.heapUsedMb,
-    cpu_percent: null,
-    event_loop_delay_p99_ms: null,
-    event_loop_utilization: null,
-    disk: [],
-    sampled_at: new Date().toISOString(),
   };
 }
 

@@ -21,6 +21,7 @@ import { z } from 'zod';
 import { roundTo } from '../shared/numbers.ts';
 import { accepts, decimal, integer, parseOptions, serviceName, withMethods } from '../shared/options.ts';
 import type { AlertEmitter, Implements } from './processor.ts';
+import { cpuStreak, highCpuAlert, highMemoryAlert } from './runtime-alerts.ts';
 import {
   ATTR_FILESYSTEM_PATH,
   ATTR_FILESYSTEM_STATE,
@@ -358,26 +359,13 @@ export class ResourceSampler {
 
   #check(sample: ResourceSample): void {
     const { alerts, serviceName, memoryAlertThresholdMb, cpuAlertThresholdPercent } = this.#options;
-    if (sample.rssMb > memoryAlertThresholdMb) {
-      alerts.emit({
-        type: 'high_memory',
-        service: serviceName,
-        value: sample.rssMb,
-        threshold: memoryAlertThresholdMb,
-        unit: 'MiB',
-        summary: `Resident memory is ${sample.rssMb.toFixed(1)} MiB, over the ${memoryAlertThresholdMb} MiB threshold (heap used ${sample.heapUsedMb.toFixed(1)} MiB).`,
-      });
-    }
-    this.#overCpu = sample.cpuPercent > cpuAlertThresholdPercent ? this.#overCpu + 1 : 0;
-    if (this.#overCpu >= this.#sustain) {
-      alerts.emit({
-        type: 'high_cpu',
-        service: serviceName,
-        value: sample.cpuPercent,
-        threshold: cpuAlertThresholdPercent,
-        unit: '%',
-        summary: `Process CPU has been over ${cpuAlertThresholdPercent}% for ${this.#overCpu} consecutive samples (now ${sample.cpuPercent.toFixed(1)}%).`,
-      });
-    }
+    const memory = highMemoryAlert(serviceName, sample, memoryAlertThresholdMb);
+    if (memory) alerts.emit(memory);
+    this.#overCpu = cpuStreak(this.#overCpu, sample.cpuPercent, cpuAlertThresholdPercent);
+    const cpu = highCpuAlert(serviceName, sample.cpuPercent, this.#overCpu, {
+      cpuAlertThresholdPercent,
+      cpuSustainSamples: this.#sustain,
+    });
+    if (cpu) alerts.emit(cpu);
   }
 }

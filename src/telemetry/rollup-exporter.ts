@@ -11,6 +11,9 @@ import { getLogger } from '../shared/logger.ts';
 import { type Minute, type MinuteSlot, MinuteSlots, type PendingMinute } from './minutes.ts';
 import type { MinuteExporter } from './windows.ts';
 
+/** The target written with an operation of a service (`undefined`: the own service). */
+export type TargetOf = (operation: string, service: string | undefined) => number | undefined;
+
 /** Where per-minute operation data is persisted (Redis hashes). */
 export interface RollupWriter {
   /**
@@ -18,10 +21,7 @@ export interface RollupWriter {
    * were not written (empty when all were), so that only those are tried again. Rejects when
    * nothing could be sent.
    */
-  write(
-    minutes: readonly PendingMinute[],
-    targetOf: (operation: string) => number | undefined,
-  ): Promise<PendingMinute[]>;
+  write(minutes: readonly PendingMinute[], targetOf: TargetOf): Promise<PendingMinute[]>;
 }
 
 /** Options of {@link RollupExporter}. */
@@ -31,13 +31,13 @@ export interface RollupExporterOptions {
   /** Most (minute, series) entries queued; past it the oldest unsaved minutes are dropped. */
   readonly maxPoints: number;
   /** Target of an operation, written with its rollups. */
-  readonly targetOf: (operation: string) => number | undefined;
+  readonly targetOf: TargetOf;
 }
 
 /** See the module comment. */
 export class RollupExporter implements MinuteExporter {
   readonly #writer: RollupWriter;
-  readonly #targetOf: (operation: string) => number | undefined;
+  readonly #targetOf: TargetOf;
   /** Oldest first. */
   readonly #queue: MinuteSlots;
   #droppedPoints = 0;

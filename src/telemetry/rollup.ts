@@ -1,52 +1,49 @@
 /**
  * Per-minute operation data in Redis hashes, so that performance reports span restarts and every
- * instance sharing the Redis:
+ * instance sharing the Redis. The own service's keys are what they have always been:
  *
  * - `metrics:{operation}:{YYYY-MM-DD}`: fields `HHMM|c` (count), `HHMM|e` (errors), `HHMM|b`
- *   (breaches), `HHMM|f` (over 4x target), `HHMM|s` (sum, s), `HHMM|m` (max, s), `HHMM|n` (min, s), `HHMM|le=<bound>`
- *   (bucket counts, only non-empty ones), and `target`.
+ *   (breaches), `HHMM|f` (over 4x target), `HHMM|s` (sum, s), `HHMM|m` (max, s), `HHMM|n` (min, s),
+ *   `HHMM|le=<bound>` (bucket counts, only non-empty ones), and `target`.
  * - `user_metrics:{user_id}:{YYYY-MM-DD}`: the same per operation, fields `<operation>|HHMM|...`.
  * - `metrics_index:{YYYY-MM-DD}`: the set of operation names seen that day.
+ * - `metrics_summary:{YYYY-MM-DD}`: the service's minutes over all its operations, `HHMM|c`,
+ *   `HHMM|e`, `HHMM|b`, and `o|{operation}`: the last minute of the day (0 to 1439) the operation
+ *   ran. What the report's list of services reads, one hash per service and day.
  *
- * Counts are added with `HINCRBYFLOAT` and maxima and minima compared in Lua, so writers never overwrite each
- * other. Every key expires `retentionDays` after its last write. Keys carry the `ALERT_KEY_PREFIX`.
- * Dates and minutes are UTC.
+ * Every other service (one that exports to the sidecar over OTLP) has the same keys under
+ * `svc:{length}:{service}:` (`svc:8:checkout:metrics:GET /cart:2026-11-27`): the length of the
+ * name first, so that no service and operation names, whatever characters they hold, can make the
+ * key of another pair. `services_index:{YYYY-MM-DD}` is the set of those services seen that day.
+ * They are bounded as the services are (`PERF_MAX_SERVICES`, later ones are `_other`), and reads
+ * take at most `maxServices` of an index.
+ *
+ * Counts are added with `HINCRBYFLOAT` and maxima and minima compared in Lua, so writers never
+ * overwrite each other; an operation's minute and its share of the summary are one script, so a
+ * retried write counts neither twice. Every key expires `retentionDays` after its last write. Keys
+ * carry the `ALERT_KEY_PREFIX`. Dates and minutes are UTC.
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { accepts, integer, parseOptions } from '../shared/options.ts';
 import { untraced } from '../shared/tracing.ts';
+import { type ActivityByService, emptyActivity, type ServiceActivity } from './activity.ts';
 import { aggregateFor, type DurationAggregate } from './aggregate.ts';
-import { MINUTE_MS, type Minute, type PendingMinute } from './minutes.ts';
-import type { RollupWriter } from './rollup-exporter.ts';
+import type { Minute, PendingMinute, PendingService } from './minutes.ts';
+import type { RollupWriter, TargetOf } from './rollup-exporter.ts';
+import {
+  addField,
+  datesBetween,
+  dayStart,
+  fieldArgs,
+  MinimumTracker,
+  minuteOfDay,
+  minuteParts,
+  WRITE_MINUTE,
+  WRITE_OPERATION,
+} from './rollup-fields.ts';
 
-/**
- * ARGV[1] = expiry seconds, ARGV[2] = index member ('' for none), then triples (mode, field, value):
- * mode `i` adds, `m` keeps the larger, `n` keeps the smaller, `s` sets. KEYS[1] = hash, KEYS[2] (optional) = index set.
- */
-const WRITE_MINUTE = `
-local ttl = tonumber(ARGV[1])
-for i = 3, #ARGV, 3 do
-  local mode, field, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if mode == 'i' then
-    redis.call('HINCRBYFLOAT', KEYS[1], field, value)
-  elseif mode == 'm' then
-    local current = tonumber(redis.call('HGET', KEYS[1], field))
-    if (not current) or tonumber(value) > current then redis.call('HSET', KEYS[1], field, value) end
-  elseif mode == 'n' then
-    local current = tonumber(redis.call('HGET', KEYS[1], field))
-    if (not current) or tonumber(value) < current then redis.call('HSET', KEYS[1], field, value) end
-  else
-    redis.call('HSET', KEYS[1], field, value)
-  end
-end
-redis.call('EXPIRE', KEYS[1], ttl)
-if #KEYS > 1 then
-  redis.call('SADD', KEYS[2], ARGV[2])
-  redis.call('EXPIRE', KEYS[2], ttl)
-end
-return 1
-`;
+export { minuteParts };
 
 /** An ioredis client, or a promise of one (the connection made while the preload waits). */
 function isClientOrPromise(value: unknown): value is Redis | Promise<Redis> {
@@ -65,8 +62,10 @@ export const redisRollupStoreOptionsSchema = z.strictObject({
   keyPrefix: accepts(z.string().max(256), 'a string of at most 256 characters'),
   /** Days a key lives after its last write. */
   retentionDays: integer(1, 3660, 'days'),
-  /** Most operation names read from one day's index. */
+  /** Most operation names read from one day's index (of one service). */
   maxOperations: integer(1, 10_000_000),
+  /** Most services read from one day's services index. Default 101 (`PERF_MAX_SERVICES` + `_other`). */
+  maxServices: integer(1, 100_000).default(101),
 });
 
 /** Options of {@link RedisRollupStore}. */
@@ -78,6 +77,8 @@ export interface RollupQuery {
   readonly toMinute: Minute;
   readonly operation?: string;
   readonly userId?: string;
+  /** A service other than the own one (its recorded name); absent: the own service. */
+  readonly service?: string;
 }
 
 /** What a read returns: operations (or one user's operations) merged over the range. */
@@ -89,14 +90,14 @@ export interface RollupTotals {
   readonly firstMinute: Minute | undefined;
 }
 
-/** The UTC date `YYYY-MM-DD` and `HHMM` of a minute. */
-export function minuteParts(minute: Minute): { readonly date: string; readonly hhmm: string } {
-  const iso = new Date(minute * MINUTE_MS).toISOString();
-  return { date: iso.slice(0, 10), hhmm: `${iso.slice(11, 13)}${iso.slice(14, 16)}` };
-}
+type Kind = 'metrics' | 'user_metrics' | 'metrics_index' | 'metrics_summary';
 
-function bucketField(bound: number): string {
-  return Number.isFinite(bound) ? `le=${bound}` : 'le=+Inf';
+/** What one written command carries, so that only the parts whose command failed are tried again. */
+interface WrittenPart {
+  readonly minute: Minute;
+  readonly service: string | undefined;
+  readonly operation?: string;
+  readonly user?: string;
 }
 
 /** See the module comment. */
@@ -112,69 +113,80 @@ export class RedisRollupStore implements RollupWriter {
     this.#client.catch(() => undefined);
   }
 
-  #key(kind: 'metrics' | 'user_metrics' | 'metrics_index', name: string | undefined, date: string): string {
+  /** The key of `kind` (`name` for the kinds that have one) of a day, for a service (absent: the own one). */
+  #key(kind: Kind, name: string | undefined, date: string, service: string | undefined): string {
+    const scope = service === undefined ? '' : `svc:${service.length}:${service}:`;
     return name === undefined
-      ? `${this.#options.keyPrefix}${kind}:${date}`
-      : `${this.#options.keyPrefix}${kind}:${name}:${date}`;
+      ? `${this.#options.keyPrefix}${scope}${kind}:${date}`
+      : `${this.#options.keyPrefix}${scope}${kind}:${name}:${date}`;
   }
 
-  async write(
-    minutes: readonly PendingMinute[],
-    targetOf: (operation: string) => number | undefined,
-  ): Promise<PendingMinute[]> {
+  async #ready(): Promise<Redis> {
     const client = await this.#client;
     if (client.status !== 'ready') throw new Error('the rollup store has no Redis connection');
+    return client;
+  }
+
+  async write(minutes: readonly PendingMinute[], targetOf: TargetOf): Promise<PendingMinute[]> {
+    const client = await this.#ready();
     const ttl = String(this.#options.retentionDays * 86_400);
     return untraced(async () => {
       const pipeline = client.pipeline();
-      // What each command carries, so that only the parts whose command failed are tried again.
-      const parts: { minute: number; operation?: string; user?: string }[] = [];
-      for (const { minute, operations, users } of minutes) {
-        const { date, hhmm } = minuteParts(minute);
-        const index = this.#key('metrics_index', undefined, date);
-        for (const [op, agg] of operations) {
-          const target = targetOf(op);
-          const args = fieldArgs(`${hhmm}|`, agg);
-          if (target !== undefined && Number.isFinite(target) && target > 0)
-            args.push('s', 'target', String(target));
-          pipeline.eval(WRITE_MINUTE, 2, this.#key('metrics', op, date), index, ttl, op, ...args);
-          parts.push({ minute, operation: op });
-        }
-        for (const [user, ops] of users) {
-          const args: string[] = [];
-          for (const [op, agg] of ops) args.push(...fieldArgs(`${op}|${hhmm}|`, agg));
-          if (args.length === 0) continue;
-          pipeline.eval(WRITE_MINUTE, 1, this.#key('user_metrics', user, date), ttl, '', ...args);
-          parts.push({ minute, user });
-        }
+      const parts: WrittenPart[] = [];
+      for (const minute of minutes) {
+        const { date, hhmm } = minuteParts(minute.minute);
+        const ofDay = String(Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(2)));
+        const write = (service: string | undefined, data: PendingService) => {
+          const index = this.#key('metrics_index', undefined, date, service);
+          const summary = this.#key('metrics_summary', undefined, date, service);
+          const keys =
+            service === undefined
+              ? [index, summary]
+              : [index, summary, `${this.#options.keyPrefix}services_index:${date}`];
+          for (const [op, agg] of data.operations) {
+            const target = targetOf(op, service);
+            const args = fieldArgs(`${hhmm}|`, agg);
+            if (target !== undefined && Number.isFinite(target) && target > 0) {
+              args.push('s', 'target', String(target));
+            }
+            const counts = [String(agg.count), String(agg.errors), String(agg.breaches ?? 0)];
+            const key = this.#key('metrics', op, date, service);
+            pipeline.eval(
+              WRITE_OPERATION,
+              keys.length + 1,
+              key,
+              ...keys,
+              ttl,
+              op,
+              service ?? '',
+              hhmm,
+              ofDay,
+              ...counts,
+              ...args,
+            );
+            parts.push({ minute: minute.minute, service, operation: op });
+          }
+          for (const [user, ops] of data.users) {
+            const args: string[] = [];
+            for (const [op, agg] of ops) args.push(...fieldArgs(`${op}|${hhmm}|`, agg));
+            if (args.length === 0) continue;
+            pipeline.eval(WRITE_MINUTE, 1, this.#key('user_metrics', user, date, service), ttl, ...args);
+            parts.push({ minute: minute.minute, service, user });
+          }
+        };
+        write(undefined, minute);
+        for (const [service, data] of minute.services ?? []) write(service, data);
       }
       const results = (await pipeline.exec()) ?? [];
-      const failed = new Map<number, PendingMinute>();
-      const source = new Map(minutes.map((m) => [m.minute, m]));
-      for (const [i, part] of parts.entries()) {
-        const result = results[i];
-        if (result && !result[0]) continue;
-        const from = source.get(part.minute) as PendingMinute;
-        let out = failed.get(part.minute);
-        if (!out) {
-          out = { minute: part.minute, operations: new Map(), users: new Map() };
-          failed.set(part.minute, out);
-        }
-        if (part.operation !== undefined) {
-          out.operations.set(part.operation, from.operations.get(part.operation) as DurationAggregate);
-        } else if (part.user !== undefined) {
-          out.users.set(part.user, from.users.get(part.user) as Map<string, DurationAggregate>);
-        }
-      }
-      return [...failed.values()];
+      return failedParts(minutes, parts, results);
     });
   }
 
   /** Reads and merges the stored minutes of the query's range. */
   async read(query: RollupQuery): Promise<RollupTotals> {
-    const client = await this.#client;
-    if (client.status !== 'ready') throw new Error('the rollup store has no Redis connection');
+    const client = await this.#ready();
     return untraced(async () => {
+      const service = query.service;
       const dates = datesBetween(query.fromMinute, query.toMinute);
       const operations = new Map<string, DurationAggregate>();
       const targets = new Map<string, number>();
@@ -188,7 +200,7 @@ export class RedisRollupStore implements RollupWriter {
 
       if (query.userId !== undefined) {
         const pipeline = client.pipeline();
-        for (const date of dates) pipeline.hgetall(this.#key('user_metrics', query.userId, date));
+        for (const date of dates) pipeline.hgetall(this.#key('user_metrics', query.userId, date, service));
         for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
           if (error) throw error;
           const start = dayStart(dates[i] as string);
@@ -213,20 +225,14 @@ export class RedisRollupStore implements RollupWriter {
       if (query.operation !== undefined) names = [query.operation];
       else {
         const pipeline = client.pipeline();
-        for (const date of dates) pipeline.smembers(this.#key('metrics_index', undefined, date));
-        const seen = new Set<string>();
-        for (const [error, members] of (await pipeline.exec()) ?? []) {
-          if (error) throw error;
-          // Capped: an index shared by many instances can hold more names than one process's cap.
-          for (const m of members as string[]) if (seen.size < this.#options.maxOperations) seen.add(m);
-        }
-        names = [...seen];
+        for (const date of dates) pipeline.smembers(this.#key('metrics_index', undefined, date, service));
+        names = capped((await pipeline.exec()) ?? [], this.#options.maxOperations);
       }
       const pipeline = client.pipeline();
       const keys: [string, string][] = [];
       for (const op of names) {
         for (const date of dates) {
-          pipeline.hgetall(this.#key('metrics', op, date));
+          pipeline.hgetall(this.#key('metrics', op, date, service));
           keys.push([op, date]);
         }
       }
@@ -253,109 +259,118 @@ export class RedisRollupStore implements RollupWriter {
       return { operations, targets, firstMinute };
     });
   }
-}
 
-function fieldArgs(prefix: string, agg: DurationAggregate): string[] {
-  const args = ['i', `${prefix}c`, String(agg.count), 'i', `${prefix}s`, String(agg.sum)];
-  if (agg.errors > 0) args.push('i', `${prefix}e`, String(agg.errors));
-  if (agg.breaches) args.push('i', `${prefix}b`, String(agg.breaches));
-  if (agg.frustrated) args.push('i', `${prefix}f`, String(agg.frustrated));
-  if (agg.max > 0) args.push('m', `${prefix}m`, String(agg.max));
-  // Only a known minimum: a minute without one reads back as "minimum unknown".
-  if (agg.min !== undefined && agg.count > 0) args.push('n', `${prefix}n`, String(agg.min));
-  // Empty entries too: they carry the lower edges of the non-empty buckets.
-  for (const [bound, n] of agg.buckets) args.push('i', `${prefix}${bucketField(bound)}`, String(n));
-  return args;
-}
-
-/**
- * Minutes written before minima were stored have a count but no `n` field: an aggregate that
- * merges such a minute has no known minimum (a minimum from the other minutes could be too high).
- */
-class MinimumTracker {
-  readonly #counted = new Map<DurationAggregate, Set<string>>();
-  readonly #withMin = new Set<string>();
-
-  /** Notes that the minute `minute` (date and field prefix) of `agg` has the field `stat`. */
-  saw(agg: DurationAggregate, minute: string, stat: string): void {
-    if (stat === 'n') this.#withMin.add(minute);
-    else if (stat === 'c') {
-      let minutes = this.#counted.get(agg);
-      if (!minutes) {
-        minutes = new Set();
-        this.#counted.set(agg, minutes);
-      }
-      minutes.add(minute);
-    }
-  }
-
-  /** Forgets the minimum of every aggregate that merged a minute without one. */
-  finish(): void {
-    for (const [agg, minutes] of this.#counted) {
-      for (const minute of minutes) {
-        if (!this.#withMin.has(minute)) {
-          agg.min = undefined;
-          break;
+  /**
+   * The activity of every service in the range, from the per-service summaries: the own service's
+   * and those of the services index (at most `maxServices` a day). Runs, errors and breaches are
+   * counted minute by minute. An operation counts when its last minute of one of the range's days
+   * is at or after the range's start: exactly the operations that ran in the range when the range
+   * ends now, as a report's does (a range in the past also counts those that ran after it).
+   */
+  async readActivity(fromMinute: Minute, toMinute: Minute): Promise<ActivityByService> {
+    const client = await this.#ready();
+    return untraced(async () => {
+      const dates = datesBetween(fromMinute, toMinute);
+      const listing = client.pipeline();
+      for (const date of dates) listing.smembers(`${this.#options.keyPrefix}services_index:${date}`);
+      const services = capped((await listing.exec()) ?? [], this.#options.maxServices);
+      const pipeline = client.pipeline();
+      const keys: [string | undefined, string][] = [];
+      for (const service of [undefined, ...services]) {
+        for (const date of dates) {
+          pipeline.hgetall(this.#key('metrics_summary', undefined, date, service));
+          keys.push([service, date]);
         }
       }
+      const out: ActivityByService = { own: undefined, services: new Map() };
+      for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
+        if (error) throw error;
+        const [service, date] = keys[i] as [string | undefined, string];
+        const fields = Object.entries(hash as Record<string, string>);
+        if (fields.length === 0) continue;
+        let activity = service === undefined ? out.own : out.services.get(service);
+        if (!activity) activity = emptyActivity();
+        this.#addSummary(activity, fields, dayStart(date), fromMinute, toMinute);
+        if (activity.count === 0 && activity.operations.size === 0) continue;
+        if (service === undefined) out.own = activity;
+        else out.services.set(service, activity);
+      }
+      return out;
+    });
+  }
+
+  #addSummary(
+    into: ServiceActivity,
+    fields: readonly [string, string][],
+    start: Minute,
+    fromMinute: Minute,
+    toMinute: Minute,
+  ): void {
+    for (const [field, value] of fields) {
+      const n = Number(value);
+      if (!Number.isFinite(n)) continue;
+      if (field.startsWith('o|')) {
+        // Capped like an operations index: a summary shared by many instances can hold more.
+        if (start + n >= fromMinute && into.operations.size < this.#options.maxOperations) {
+          into.operations.add(field.slice(2));
+        }
+        continue;
+      }
+      const stat = field.indexOf('|');
+      const ofDay = stat < 0 ? undefined : minuteOfDay(field, 0, stat);
+      if (ofDay === undefined || start + ofDay < fromMinute || start + ofDay > toMinute) continue;
+      const kind = field.slice(stat + 1);
+      if (kind === 'c') into.count += n;
+      else if (kind === 'e') into.errors += n;
+      else if (kind === 'b') into.breaches += n;
     }
   }
 }
 
-function addField(agg: DurationAggregate, stat: string, value: number): void {
-  if (!Number.isFinite(value)) return;
-  switch (stat) {
-    case 'c':
-      agg.count += value;
-      return;
-    case 'e':
-      agg.errors += value;
-      return;
-    case 'b':
-      agg.breaches = (agg.breaches ?? 0) + value;
-      return;
-    case 'f':
-      agg.frustrated = (agg.frustrated ?? 0) + value;
-      return;
-    case 's':
-      agg.sum += value;
-      return;
-    case 'm':
-      if (value > agg.max) agg.max = value;
-      return;
-    case 'n':
-      agg.min = agg.min === undefined ? value : Math.min(agg.min, value);
-      return;
-    default:
-      if (stat.startsWith('le=')) {
-        const bound = stat === 'le=+Inf' ? Number.POSITIVE_INFINITY : Number(stat.slice(3));
-        if (!Number.isNaN(bound)) agg.buckets.set(bound, (agg.buckets.get(bound) ?? 0) + value);
+/** The distinct members of the sets a pipeline read, at most `max` of them. */
+function capped(results: [Error | null, unknown][], max: number): string[] {
+  const seen = new Set<string>();
+  for (const [error, members] of results) {
+    if (error) throw error;
+    // Capped: an index shared by many instances can hold more names than one process's cap.
+    for (const m of members as string[]) if (seen.size < max) seen.add(m);
+  }
+  return [...seen];
+}
+
+/** The parts of `minutes` whose command failed (or got no reply), as minutes to write again. */
+function failedParts(
+  minutes: readonly PendingMinute[],
+  parts: readonly WrittenPart[],
+  results: [Error | null, unknown][],
+): PendingMinute[] {
+  const failed = new Map<number, PendingMinute & { services: Map<string, PendingService> }>();
+  const source = new Map(minutes.map((m) => [m.minute, m]));
+  for (const [i, part] of parts.entries()) {
+    const result = results[i];
+    if (result && !result[0]) continue;
+    const from = source.get(part.minute) as PendingMinute;
+    let out = failed.get(part.minute);
+    if (!out) {
+      out = { minute: part.minute, operations: new Map(), users: new Map(), services: new Map() };
+      failed.set(part.minute, out);
+    }
+    let into: PendingService = out;
+    let data: PendingService = from;
+    if (part.service !== undefined) {
+      data = from.services?.get(part.service) as PendingService;
+      let known = out.services.get(part.service);
+      if (!known) {
+        known = { operations: new Map(), users: new Map() };
+        out.services.set(part.service, known);
       }
+      into = known;
+    }
+    if (part.operation !== undefined) {
+      into.operations.set(part.operation, data.operations.get(part.operation) as DurationAggregate);
+    } else if (part.user !== undefined) {
+      into.users.set(part.user, data.users.get(part.user) as Map<string, DurationAggregate>);
+    }
   }
-}
-
-/** Minute of the day of an `HHMM` field part, or `undefined` when it is not one. */
-function minuteOfDay(text: string, from: number, to: number): number | undefined {
-  if (to - from !== 4) return undefined;
-  let hh = 0;
-  let mm = 0;
-  for (let i = from; i < to; i++) {
-    const digit = text.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9) return undefined;
-    if (i < from + 2) hh = hh * 10 + digit;
-    else mm = mm * 10 + digit;
-  }
-  return hh < 24 && mm < 60 ? hh * 60 + mm : undefined;
-}
-
-/** First minute of a `YYYY-MM-DD` day (UTC). */
-function dayStart(date: string): Minute {
-  return Date.parse(`${date}T00:00:00Z`) / MINUTE_MS;
-}
-
-function datesBetween(fromMinute: Minute, toMinute: Minute): string[] {
-  const dates: string[] = [];
-  const day = 1440;
-  for (let m = fromMinute - (fromMinute % day); m <= toMinute; m += day) dates.push(minuteParts(m).date);
-  return dates;
+  return [...failed.values()];
 }

@@ -25,6 +25,7 @@ import { type MetricPipeline, startMetrics, startTracing } from './pipeline.ts';
 import { TargetSpanProcessor } from './processor.ts';
 import { buildResource } from './resource.ts';
 import { ResourceSampler } from './resources.ts';
+import { ServiceRegistry } from './services.ts';
 import { setTrackingState } from './state.ts';
 import { buildAlerts, buildRollups, connectRedis, pingRedis, type TelemetryRedis } from './storage.ts';
 import { durationBoundaries, resolveTarget } from './targets.ts';
@@ -67,20 +68,35 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const meters = enabled ? startMetrics(config, resource, options.metricReaders ?? []) : undefined;
   try {
     const alerts = buildAlerts(config, options.alertStore, redis, meters?.meter);
+    const services = new ServiceRegistry({
+      ownService: serviceName,
+      maxServices: config.ingest.maxServices,
+      alerts,
+      memoryAlertThresholdMb: config.memoryAlertThresholdMb,
+      cpuAlertThresholdPercent: config.cpuAlertThresholdPercent,
+      cpuSustainSamples: config.cpuAlertSamples,
+    });
     const processor = new TargetSpanProcessor({
       alerts,
       serviceName,
+      services,
       maxOperations: config.maxOperations,
       maxMetricOperations: config.maxMetricOperations,
       boundaries: durationBoundaries(Object.values(targets)),
       ...(meters ? { meterProvider: meters.provider } : {}),
+      ...(options.rules ? { rules: options.rules } : {}),
     });
+    const evaluator = processor.evaluator;
+    // The configured table names the own service's operations; other services have their spans' targets.
     const rollups = buildRollups(
       config,
       redis,
-      (operation) => processor.targetOf(operation) ?? resolveTarget(targets, operation, undefined, undefined),
+      (operation, service) =>
+        evaluator.targetOf(operation, service) ??
+        (service === undefined ? resolveTarget(targets, operation, undefined, undefined) : undefined),
     );
     const windows = new MinuteWindows({
+      service: serviceName,
       retentionMinutes: config.summary.memoryHours * 60,
       maxPoints: config.summary.maxPoints,
       ...(meters ? { reader: meters.windowsReader } : {}),
@@ -106,6 +122,8 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       memoryOnly: options.alertStore === undefined && redis === undefined,
       alerts,
       processor,
+      evaluator,
+      services,
       windows,
       rollups: rollups?.store,
       rollupExporter: rollups?.exporter,

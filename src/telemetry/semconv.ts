@@ -60,6 +60,14 @@ export const METRIC_OPERATION_TARGET = 'perf.operation.target';
  */
 export const METRIC_OPERATION_TAIL_DURATION = 'perf.operation.tail.duration';
 
+/**
+ * Histogram of the durations of the SERVER spans (with `http.route`) that services export to the
+ * sidecar, by `service.name`, `http.request.method`, `http.route` and `perf.outcome` (`error` for a
+ * 5xx status or an error span): the `http` part of each received service's summary. Kept out of
+ * `/metrics` and OTLP (the services export their own `http.server.request.duration`).
+ */
+export const METRIC_SERVICE_HTTP_DURATION = 'perf.service.http.duration';
+
 /** Route shown (in alerts and reports) for a request no route matched: never the raw path. */
 export const NO_ROUTE = '(no route)';
 

@@ -36,3 +36,20 @@ export interface Verdict {
   /** Whether it took longer than its target. */
   readonly exceeded: boolean;
 }
+
+/** What a target rule gives a span it matches. */
+export interface RuleMatch {
+  /** The span's target, seconds (positive). */
+  readonly targetSeconds: number;
+  /** The operation the span is reported under; `undefined` keeps the span name. */
+  readonly operation: string | undefined;
+}
+
+/**
+ * The target rules in effect (from `PERF_RULES_FILE`): what a span without `perf.target_seconds`
+ * is held against. The first matching rule wins.
+ */
+export interface TargetRuleSet {
+  /** The first rule matching `span`, or `undefined`. Synchronous; called once per such span. */
+  match(span: SpanView): RuleMatch | undefined;
+}

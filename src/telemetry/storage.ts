@@ -11,7 +11,7 @@ import { assertPeerInstalled } from '../shared/peers.ts';
 import { createRedisClient } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';
 import { RedisRollupStore } from './rollup.ts';
-import { RollupExporter } from './rollup-exporter.ts';
+import { RollupExporter, type TargetOf } from './rollup-exporter.ts';
 
 /** The Redis connection of a telemetry, when it has one. */
 export interface TelemetryRedis {
@@ -88,11 +88,14 @@ export interface Rollups {
   readonly exporter: RollupExporter;
 }
 
-/** The Redis rollups, when telemetry has Redis. `targetOf` gives the target written with an operation. */
+/**
+ * The Redis rollups, when telemetry has Redis. `targetOf` gives the target written with an operation
+ * of a service (`undefined`: the own one).
+ */
 export function buildRollups(
   config: PerfSidecarConfig,
   redis: TelemetryRedis | undefined,
-  targetOf: (operation: string) => number | undefined,
+  targetOf: TargetOf,
 ): Rollups | undefined {
   if (redis === undefined) return undefined;
   const store = new RedisRollupStore({
@@ -100,6 +103,7 @@ export function buildRollups(
     keyPrefix: config.alerts.keyPrefix,
     retentionDays: config.summary.rollupRetentionDays,
     maxOperations: config.maxOperations + 1,
+    maxServices: config.ingest.maxServices + 1,
   });
   return {
     store,

@@ -9,11 +9,13 @@ import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Redis } from 'ioredis';
 import type { AlertSink, AlertStore } from '../alerts/index.ts';
 import type { PerfSidecarConfig } from '../config.ts';
+import type { SpanEvaluator, TargetRules } from './evaluate.ts';
 import type { ServiceIdentity } from './identity.ts';
 import type { TargetSpanProcessor } from './processor.ts';
 import type { ResourceSampler } from './resources.ts';
 import type { RedisRollupStore } from './rollup.ts';
 import type { RollupExporter } from './rollup-exporter.ts';
+import type { ServiceRegistry } from './services.ts';
 import type { MinuteWindows } from './windows.ts';
 
 /** Options of `startTelemetry`. All optional: the defaults come from the configuration. */
@@ -49,6 +51,11 @@ export interface TelemetryOptions {
    * passes the ESM hooks' acknowledgement, so the host's ioredis is instrumented.
    */
   readonly dependenciesReady?: Promise<unknown>;
+  /**
+   * The current target rules, looked up for every span without `perf.target_seconds` (the
+   * sidecar passes its `PERF_RULES_FILE` rules, which reload at any time). Default: none.
+   */
+  readonly rules?: TargetRules;
 }
 
 /** The configuration a running telemetry uses: `serviceName` is the resource's `service.name`. */
@@ -68,6 +75,16 @@ export interface Telemetry {
   readonly alerts: AlertSink;
   /** The target span processor (also usable in a host's own SDK). */
   readonly processor: TargetSpanProcessor;
+  /**
+   * @internal The processor's span evaluator, which the OTLP receiver evaluates received spans
+   * with (one implementation, one set of bounds).
+   */
+  readonly evaluator: SpanEvaluator;
+  /**
+   * @internal The services reported on (the own one and those exporting to the sidecar): their
+   * recorded names and runtime figures, the receiver's runtime sink.
+   */
+  readonly services: ServiceRegistry;
   /** Per-minute windows over the metrics: what performance reports are computed from. */
   readonly windows: MinuteWindows;
   /** Redis rollups of the windows (what reports read), when Redis is configured. */

@@ -10,12 +10,22 @@
  * Like the SDK's `PeriodicExportingMetricReader`, the reader owns the timing and the collection and
  * hands what it collected to an injected exporter: with Redis, the rollup exporter, which queues
  * each minute's operation data and writes it (see `rollup-exporter.ts`).
+ *
+ * Figures are kept per service (`service.name` of the points): the own service's as they always
+ * were, every other service's apart (see `minutes.ts`).
  */
 import { AggregationTemporality, type MetricReader } from '@opentelemetry/sdk-metrics';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { foldMetrics } from './fold.ts';
-import { MINUTE_MS, type Minute, MinuteSlots, type PendingMinute, type WindowTotals } from './minutes.ts';
+import {
+  MINUTE_MS,
+  type Minute,
+  MinuteSlots,
+  type PendingMinute,
+  type PendingService,
+  type WindowTotals,
+} from './minutes.ts';
 import { InProcessMetricReader } from './reader.ts';
 
 /** Receives the operation data of each collected minute (the rollup exporter). */
@@ -41,6 +51,11 @@ export interface MinuteWindowsOptions {
    * {@link windowsMetricReader}. Given when the provider must exist before the windows do.
    */
   readonly reader?: MetricReader;
+  /**
+   * The own `service.name`: points carrying it (or none) are the own service's figures, others are
+   * kept per service. Default: none (every point with a `service.name` is another service's).
+   */
+  readonly service?: string;
   /** Clock, ms. Default `Date.now`. */
   readonly now?: () => number;
 }
@@ -57,6 +72,7 @@ export class MinuteWindows {
   readonly #retentionMinutes: number;
   readonly #exporter: MinuteExporter | undefined;
   readonly #now: () => number;
+  readonly #service: string | undefined;
   readonly #memory: MinuteSlots;
   #droppedPoints = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -67,6 +83,7 @@ export class MinuteWindows {
     this.#retentionMinutes = options.retentionMinutes;
     this.#exporter = options.exporter;
     this.#now = options.now ?? Date.now;
+    this.#service = options.service;
     this.#memory = new MinuteSlots(options.maxPoints);
   }
 
@@ -139,10 +156,13 @@ export class MinuteWindows {
     }
     const current = Math.floor(this.#now() / MINUTE_MS);
     const minute = stampMinute ?? current;
-    const totals = foldMetrics(collected.resourceMetrics);
+    const totals = foldMetrics(collected.resourceMetrics, this.#service);
     this.#droppedPoints += this.#memory.add(minute, totals);
-    if (this.#exporter && (totals.operations.size > 0 || totals.users.size > 0)) {
-      this.#exporter.export({ minute, operations: totals.operations, users: totals.users });
+    if (this.#exporter && hasOperationData(totals)) {
+      // Requests stay in memory: the rollups store operations only.
+      const services = new Map<string, PendingService>();
+      for (const [name, { operations, users }] of totals.services) services.set(name, { operations, users });
+      this.#exporter.export({ minute, operations: totals.operations, users: totals.users, services });
     }
     this.#memory.forgetThrough(current - this.#retentionMinutes);
     this.#droppedPoints += this.#memory.dropOverCap();
@@ -152,4 +172,12 @@ export class MinuteWindows {
   totals(fromMinute: Minute, toMinute: Minute): WindowTotals & { readonly firstMinute: Minute | undefined } {
     return this.#memory.totals(fromMinute, toMinute);
   }
+}
+
+/** Whether a collection holds what the rollups store (operations, per-user operations) for any service. */
+function hasOperationData(totals: WindowTotals): boolean {
+  if (totals.operations.size > 0 || totals.users.size > 0) return true;
+  for (const part of totals.services.values())
+    if (part.operations.size > 0 || part.users.size > 0) return true;
+  return false;
 }

@@ -86,11 +86,16 @@ describe('sidecar server (npm start) with Redis', () => {
       'filter',
       'http',
       'operations',
+      'service',
+      'services',
       'system',
       'warnings',
       'window',
     ]);
     expect(body.window).toMatchObject({ hours: 2, source: 'redis' });
+    expect(body.service).toBe('perf-sidecar');
+    expect(body.filter).toEqual({ operation: null, user_id: null, service: null });
+    expect(body.services).toMatchObject({ 'perf-sidecar': { own: true, runtime: true } });
     const window = body.window as { from: string; to: string };
     expect(Date.parse(window.to) - Date.parse(window.from)).toBeLessThanOrEqual(2 * 3600_000);
     expect(body.system).toMatchObject({ rss_mb: expect.any(Number), heap_mb: expect.any(Number) });

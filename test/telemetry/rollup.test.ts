@@ -29,12 +29,24 @@ function minute(
   operations: [string, DurationAggregate][],
   at: number,
   users: [string, [string, DurationAggregate][]][] = [],
+  services: [string, [string, DurationAggregate][], [string, [string, DurationAggregate][]][]?][] = [],
 ): PendingMinute {
   return {
     minute: at,
     operations: new Map(operations),
     users: new Map(users.map(([u, ops]) => [u, new Map(ops)])),
+    services: new Map(
+      services.map(([name, ops, serviceUsers = []]) => [
+        name,
+        { operations: new Map(ops), users: new Map(serviceUsers.map(([u, o]) => [u, new Map(o)])) },
+      ]),
+    ),
   };
+}
+
+function errorsOf(a: DurationAggregate, errors: number): DurationAggregate {
+  a.errors = errors;
+  return a;
 }
 
 describe('RedisRollupStore', () => {
@@ -170,5 +182,109 @@ describe('RedisRollupStore', () => {
       offline.write([minute([['x', agg(1, 0.1, [[0.1, 1]])]], now)], () => undefined),
     ).rejects.toThrow(/no Redis connection/);
     dead.disconnect();
+  });
+
+  it('keeps the own keys as they were and puts other services under svc:{length}:{name}:', async () => {
+    const day = Math.floor(Date.UTC(2026, 11, 1, 9, 0) / 60_000);
+    const { date } = minuteParts(day);
+    await store.write(
+      [
+        minute(
+          [['op', agg(1, 0.1, [[0.1, 1]])]],
+          day,
+          [],
+          [
+            ['checkout', [['op', agg(4, 0.2, [[0.25, 4]], 1)]], [['u1', [['op', agg(2, 0.2, [[0.25, 2]])]]]]],
+            // Names that would make one key of two pairs without the length: service "a" with
+            // operation "x:metrics:y", service "a:metrics:x" with operation "y".
+            ['a', [['x:metrics:y', agg(1, 0.1, [[0.1, 1]])]]],
+            ['a:metrics:x', [['y', agg(2, 0.1, [[0.1, 2]])]]],
+          ],
+        ),
+      ],
+      (_op, service) => (service === 'checkout' ? 0.15 : undefined),
+    );
+    expect(await redis.exists(`${prefix}metrics:op:${date}`)).toBe(1);
+    expect(await redis.hget(`${prefix}svc:8:checkout:metrics:op:${date}`, 'target')).toBe('0.15');
+    expect(await redis.smembers(`${prefix}svc:8:checkout:metrics_index:${date}`)).toEqual(['op']);
+    expect((await redis.smembers(`${prefix}services_index:${date}`)).sort()).toEqual([
+      'a',
+      'a:metrics:x',
+      'checkout',
+    ]);
+    const range = { fromMinute: day, toMinute: day };
+    expect((await store.read(range)).operations.get('op')?.count).toBe(1);
+    const checkout = await store.read({ ...range, service: 'checkout' });
+    expect(checkout.operations.get('op')).toMatchObject({ count: 4, breaches: 1 });
+    expect(checkout.targets.get('op')).toBe(0.15);
+    expect(
+      (await store.read({ ...range, service: 'checkout', userId: 'u1' })).operations.get('op')?.count,
+    ).toBe(2);
+    expect((await store.read({ ...range, userId: 'u1' })).operations.size).toBe(0);
+    expect([...(await store.read({ ...range, service: 'a' })).operations.keys()]).toEqual(['x:metrics:y']);
+    expect((await store.read({ ...range, service: 'a:metrics:x' })).operations.get('y')?.count).toBe(2);
+  });
+
+  it('reads the activity of every service in a range from the summaries, adding up writers', async () => {
+    const start = Math.floor(Date.UTC(2026, 11, 5, 8, 0) / 60_000);
+    const write = (at: number, own: [string, DurationAggregate][], svc: [string, DurationAggregate][]) =>
+      store.write([minute(own, at, [], [['shop', svc]])], () => undefined);
+    // Before the range: counted nowhere, and an operation seen only then is not in the range.
+    await write(start - 30, [['early', agg(5, 0.1, [[0.1, 5]])]], [['early', agg(5, 0.1, [[0.1, 5]])]]);
+    await write(
+      start,
+      [['a', errorsOf(agg(3, 0.2, [[0.25, 3]], 1), 1)]],
+      [['b', agg(2, 0.2, [[0.25, 2]], 2)]],
+    );
+    // A second writer (another instance) for the same minute adds up.
+    await write(start, [['a', agg(1, 0.2, [[0.25, 1]])]], [['c', errorsOf(agg(1, 0.2, [[0.25, 1]]), 1)]]);
+    await write(start + 10, [], [['early', agg(1, 0.1, [[0.1, 1]])]]);
+    const activity = await store.readActivity(start, start + 20);
+    expect(activity.own).toEqual({ operations: new Set(['a']), count: 4, errors: 1, breaches: 1 });
+    expect(activity.services.get('shop')).toEqual({
+      operations: new Set(['b', 'c', 'early']),
+      count: 4,
+      errors: 1,
+      breaches: 2,
+    });
+    // Runs are counted by minute in any range (operations exactly in ranges that end now, as a
+    // report's does: see readActivity).
+    const before = await store.readActivity(start - 40, start - 1);
+    expect(before.own).toMatchObject({ count: 5, errors: 0 });
+    expect(before.own?.operations.has('early')).toBe(true);
+    expect((await store.readActivity(start + 100, start + 200)).services.size).toBe(0);
+  });
+
+  it('returns only the parts that failed, service by service, for the next attempt', async () => {
+    const at = Math.floor(Date.UTC(2026, 11, 9, 7, 0) / 60_000);
+    const { date } = minuteParts(at);
+    // A key of the wrong type makes exactly one command fail, as a real write can.
+    await redis.set(`${prefix}svc:8:checkout:metrics:broken:${date}`, 'not a hash');
+    const failed = await store.write(
+      [
+        minute(
+          [['fine', agg(1, 0.1, [[0.1, 1]])]],
+          at,
+          [],
+          [
+            [
+              'checkout',
+              [
+                ['ok', agg(1, 0.1, [[0.1, 1]])],
+                ['broken', agg(2, 0.1, [[0.1, 2]])],
+              ],
+            ],
+          ],
+        ),
+      ],
+      () => undefined,
+    );
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.minute).toBe(at);
+    expect(failed[0]?.operations.size).toBe(0);
+    expect([...(failed[0]?.services?.keys() ?? [])]).toEqual(['checkout']);
+    expect([...(failed[0]?.services?.get('checkout')?.operations.keys() ?? [])]).toEqual(['broken']);
+    const read = await store.read({ fromMinute: at, toMinute: at, service: 'checkout', operation: 'ok' });
+    expect(read.operations.get('ok')?.count).toBe(1);
   });
 });
