@@ -3,6 +3,7 @@
  * and readiness, bearer-token auth, and JSON errors (`{ error, detail }`, never a stack trace).
  */
 import { Hono } from 'hono';
+import type { Ingest } from '../ingest/index.ts';
 import { bearerAuth } from 'hono/bearer-auth';
 import { ALERT_TYPES, type AlertType, type RecentAlerts } from '../alerts/index.ts';
 import type { Database } from '../db/index.ts';
@@ -30,6 +31,8 @@ export interface AppOptions {
   readonly apiToken?: string;
   /** Options of the performance middleware; `false` leaves it out. */
   readonly middleware?: PerformanceMiddlewareOptions | false;
+  /** The OTLP receivers, whose counters the health checks include. Default: none. */
+  readonly ingest?: Ingest;
 }
 
 /** Most alerts one `/api/system/alerts` call returns. */
@@ -107,6 +110,7 @@ export function createApp(options: AppOptions): Hono {
   const health = new HealthChecker({
     telemetry,
     ...(options.database ? { database: options.database } : {}),
+    ...(options.ingest ? { ingest: options.ingest } : {}),
   });
   const app = new Hono();
 

@@ -14,12 +14,14 @@
  */
 import { z } from 'zod';
 import type { Database } from '../db/index.ts';
+import type { Ingest } from '../ingest/index.ts';
 import { errorText } from '../shared/errors.ts';
 import { roundTo } from '../shared/numbers.ts';
 import { decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
 import { VERSION } from '../shared/scope.ts';
 import { getTelemetry, type Telemetry } from '../telemetry/index.ts';
 import { memoryNowMb } from '../telemetry/internal.ts';
+import { IngestHealth } from './ingest-health.ts';
 
 /** Media type of the health response. */
 export const HEALTH_CONTENT_TYPE = 'application/health+json';
@@ -60,6 +62,8 @@ export interface SystemHealth {
 const healthCheckerFields = {
   /** The running telemetry whose process, alerts and Redis are checked. */
   telemetry: withMethods<Telemetry>(['renderPrometheus'], 'a telemetry returned by startTelemetry()'),
+  /** OTLP receivers to report on; absent: no `ingest:*` or `forward:*` checks. */
+  ingest: withMethods<Ingest>(['stats'], 'the OTLP receivers of startIngest()').optional(),
   /** Database to check; absent: no `postgres:responseTime` check. */
   database: withMethods<Database>(['getHealthStatus'], 'a database service from createDatabase()').optional(),
   /** How long dependency results are reused, ms. */
@@ -91,10 +95,13 @@ export class HealthChecker {
   #postgres: Cached<HealthCheck> | undefined;
   #dropped = 0;
   #droppedChangedAt = 0;
+  readonly #ingest: IngestHealth | undefined;
 
   /** @throws {InvalidArgumentError} naming the first bad option. */
   constructor(options: HealthCheckerOptions) {
     this.#options = parseOptions(healthCheckerSchema, options, { what: 'a health checker option' });
+    const { ingest, droppedWarnMinutes } = this.#options;
+    this.#ingest = ingest ? new IngestHealth(ingest, droppedWarnMinutes) : undefined;
   }
 
   /** Runs (or reuses) the checks and returns the health response body. */
@@ -195,6 +202,8 @@ export class HealthChecker {
         recentDrop ? 'alert records were dropped recently (buffer full while Redis was away)' : undefined,
       ),
     ];
+
+    if (this.#ingest) Object.assign(checks, this.#ingest.checks(now, time));
 
     let status: HealthStatus = 'pass';
     for (const list of Object.values(checks))

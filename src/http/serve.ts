@@ -10,6 +10,7 @@ import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { configuredDatabaseOptions, createDatabase, type Database } from '../db/index.ts';
+import { type Ingest, startIngest } from '../ingest/index.ts';
 import { reportDatabaseAtStart } from '../db/internal.ts';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
@@ -41,6 +42,12 @@ const sidecarOptionFields = {
    * has matched a request). They get the performance middleware like the system endpoints.
    */
   routes: callable<(app: Hono) => void>('a function that adds routes to the app').optional(),
+  /**
+   * Whether to start the OTLP receivers (`OTLP_HTTP_PORT`, `OTLP_GRPC_PORT`), so that services
+   * export their spans and metrics to this sidecar. Default `false`: an app serving its own routes
+   * is not a receiver unless it asks; the sidecar process (`npm start`) passes `PERF_INGEST`.
+   */
+  ingest: z.boolean().optional(),
 };
 const sidecarOptionsSchema: z.ZodObject<typeof sidecarOptionFields, z.core.$strict> =
   z.strictObject(sidecarOptionFields);
@@ -58,6 +65,8 @@ export interface SidecarServer {
   readonly telemetry: Telemetry;
   /** The Hono app (to add routes before traffic arrives). */
   readonly app: Hono;
+  /** The OTLP receivers, when started (`ingest: true`). */
+  readonly ingest: Ingest | undefined;
   /**
    * Graceful stop: stops listening, closes idle keep-alive connections, finishes in-flight requests
    * (their responses carry `Connection: close`, so keep-alive clients open a new connection instead
@@ -90,9 +99,17 @@ export async function startSidecar(given: SidecarOptions = {}): Promise<SidecarS
     // Not awaited: a database that does not answer must not hold up the server.
     void reportDatabaseAtStart(database);
   }
+  let ingest: Ingest | undefined;
+  try {
+    if (options.ingest) ingest = await startIngest({ telemetry, host: options.host ?? config.server.host, logger: log });
+  } catch (error) {
+    if (ownsDatabase && database) await closeQuietly(database, 2000);
+    throw error;
+  }
   const app = createApp({
     telemetry,
     ...(database ? { database } : {}),
+    ...(ingest ? { ingest } : {}),
     ...(options.middleware ? { middleware: options.middleware } : {}),
   });
   options.routes?.(app);
@@ -107,7 +124,8 @@ export async function startSidecar(given: SidecarOptions = {}): Promise<SidecarS
       s.once('error', reject);
     });
   } catch (error) {
-    // Nothing is served: give back the database service opened for it.
+    // Nothing is served: give back the receivers and the database service opened for it.
+    await ingest?.close(1000);
     if (ownsDatabase && database) await closeQuietly(database, 2000);
     throw error;
   }
@@ -137,15 +155,21 @@ export async function startSidecar(given: SidecarOptions = {}): Promise<SidecarS
     port: address.port,
     telemetry,
     app,
+    ingest,
     close(timeoutMs = 8000) {
       closing ??= (async () => {
         // One deadline: requests get 40 % of it, the database 10 %, telemetry the rest minus a
         // second for the Redis QUIT that follows its flushes.
         const deadline = Date.now() + timeoutMs;
         const left = () => Math.max(deadline - Date.now(), 100);
-        await drain(http, pending, timeoutMs * 0.4, log, () => {
-          draining = true;
-        });
+        // The API and the receivers wind down together; evaluation of what the receivers accepted
+        // ends before telemetry flushes, so its metrics and alerts are in that flush.
+        await Promise.all([
+          drain(http, pending, timeoutMs * 0.4, log, () => {
+            draining = true;
+          }),
+          ingest?.close(timeoutMs * 0.4),
+        ]);
         if (ownsDatabase && database) await closeQuietly(database, Math.min(left(), timeoutMs * 0.1));
         await stopTelemetry(Math.max(left() - 1000, 100));
       })();

@@ -1,0 +1,110 @@
+/**
+ * The health checks of the OTLP receivers (`ingest:*`) and of forwarding (`forward:*`): what an
+ * operator asks of a receiver: is it taking spans, is its queue filling, is it refusing or dropping
+ * anything. A count that grew within the last `recentMinutes` warns (a drop an hour ago is history,
+ * not a present problem, as for `alerts:dropped`).
+ */
+import type { Ingest } from '../ingest/index.ts';
+import { roundTo } from '../shared/numbers.ts';
+
+/** One measurement, in the health response's form (see `health.ts`). */
+export interface IngestCheck {
+  readonly componentType: 'component';
+  readonly observedValue: number;
+  readonly observedUnit: string;
+  readonly status: 'pass' | 'warn';
+  readonly time: string;
+  readonly output?: string;
+}
+
+/** A queue fuller than this share warns: requests are about to be refused. */
+const QUEUE_WARN_SHARE = 0.8;
+
+/** Tracks the ingest's counters between health checks. */
+export class IngestHealth {
+  readonly #ingest: Ingest;
+  readonly #recentMs: number;
+  #lastAt = 0;
+  #lastReceived = 0;
+  readonly #changed = new Map<string, { value: number; at: number }>();
+
+  /** @param recentMinutes how long a grown refusal or drop count keeps its check at warn. */
+  constructor(ingest: Ingest, recentMinutes: number) {
+    this.#ingest = ingest;
+    this.#recentMs = recentMinutes * 60_000;
+  }
+
+  /** The `ingest:*` and `forward:*` checks as of `now`. */
+  checks(now: number, time: string): Record<string, IngestCheck[]> {
+    const { receivers, forward } = this.#ingest.stats();
+    const out: Record<string, IngestCheck[]> = {};
+    // Spans per second since the previous check (0 on the first).
+    const elapsed = (now - this.#lastAt) / 1000;
+    const rate = this.#lastAt > 0 && elapsed > 0 ? (receivers.spans.received - this.#lastReceived) / elapsed : 0;
+    this.#lastAt = now;
+    this.#lastReceived = receivers.spans.received;
+    out['ingest:spans'] = [check(roundTo(Math.max(rate, 0), 3), '{span}/s', 'pass', time)];
+
+    const { queue } = receivers;
+    const full = queue.spans > queue.maxSpans * QUEUE_WARN_SHARE || queue.bytes > queue.maxBytes * QUEUE_WARN_SHARE;
+    out['ingest:queue'] = [
+      check(
+        queue.spans,
+        '{span}',
+        full ? 'warn' : 'pass',
+        time,
+        full ? `the evaluation queue is over ${QUEUE_WARN_SHARE * 100}% full; requests will be refused (429)` : undefined,
+      ),
+    ];
+    out['ingest:rejected'] = [
+      this.#recent('rejected', receivers.spans.rejected, now, time, 'spans were rejected recently (bad ids or times)'),
+    ];
+    const refused = receivers.refused.queueFull + receivers.refused.tooLarge + receivers.refused.invalid;
+    out['ingest:refused'] = [
+      this.#recent(
+        'refused',
+        refused,
+        now,
+        time,
+        'requests were refused recently (queue full, too large or undecodable)',
+        '{request}',
+      ),
+    ];
+    if (forward) {
+      const dropped =
+        Object.values(forward.spansDropped).reduce((a, b) => a + b, 0) +
+        Object.values(forward.dataPointsDropped).reduce((a, b) => a + b, 0);
+      out['forward:queue'] = [check(forward.queued, '{item}', 'pass', time)];
+      out['forward:dropped'] = [
+        this.#recent(
+          'dropped',
+          dropped,
+          now,
+          time,
+          `items were dropped recently instead of forwarded${forward.lastError ? ` (last error: ${forward.lastError.message})` : ''}`,
+          '{item}',
+        ),
+      ];
+    }
+    return out;
+  }
+
+  #recent(key: string, value: number, now: number, time: string, why: string, unit = '{span}'): IngestCheck {
+    const known = this.#changed.get(key);
+    // A count first seen above zero grew since the receivers started: that counts as recent too.
+    if (!known || known.value !== value) this.#changed.set(key, { value, at: known || value > 0 ? now : 0 });
+    const at = this.#changed.get(key)?.at ?? 0;
+    const recent = value > 0 && at > 0 && now - at < this.#recentMs;
+    return check(value, unit, recent ? 'warn' : 'pass', time, recent ? why : undefined);
+  }
+}
+
+function check(
+  value: number,
+  unit: string,
+  status: 'pass' | 'warn',
+  time: string,
+  output?: string,
+): IngestCheck {
+  return { componentType: 'component', observedValue: value, observedUnit: unit, status, time, ...(output ? { output } : {}) };
+}

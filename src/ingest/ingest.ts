@@ -1,0 +1,169 @@
+/**
+ * The sidecar as the place services export to: the OTLP receivers (`receivers.ts`) in front of the
+ * telemetry's own span evaluator, so a span received from a Go or Java service is judged by exactly
+ * the rules an in-process span is (targets, rules, breaches, Apdex, alerts, per-service windows and
+ * rollups); runtime metrics received feed the service's `system` figures and its memory and CPU
+ * alerts; and, with `OTLP_FORWARD_ENDPOINT`, every received request goes on to a Collector with each
+ * evaluated span annotated (`perf.operation`, `perf.target_seconds`, `perf.target_exceeded`).
+ *
+ * Data flows one way: receivers -> queue -> evaluator (metrics, alerts) -> forwarder. Nothing on the
+ * request path waits for evaluation or forwarding: a request is answered once its spans are queued.
+ */
+import { type Meter, metrics } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import { getLogger } from '../shared/logger.ts';
+import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
+import type { Telemetry } from '../telemetry/index.ts';
+import type { ReceiverStats } from './core.ts';
+import { createForwarder, type Forwarder, type ForwarderStats, annotateSpan } from './forward.ts';
+import { startReceivers } from './receivers.ts';
+import { RuntimeMetricMapper } from './runtime-metrics.ts';
+import {
+  ATTR_INGEST_OUTCOME,
+  ATTR_INGEST_REASON,
+  METRIC_FORWARD_ITEMS,
+  METRIC_INGEST_QUEUE_SPANS,
+  METRIC_INGEST_SPANS,
+} from './semconv.ts';
+import type { DecodedTraces } from './types.ts';
+
+/** Options of {@link startIngest}. */
+export interface IngestOptions {
+  /** The running telemetry whose evaluator, services and configuration (`config.ingest`) are used. */
+  readonly telemetry: Telemetry;
+  /** Listen address of both receivers. Default: the configuration's `HOST`. */
+  readonly host?: string;
+  /** Where the receivers and the forwarder log. Default: perf-sidecar's logger. */
+  readonly logger?: Logger;
+}
+
+/** What the ingest has done so far, for health and metrics. */
+export interface IngestStats {
+  /** Requests, spans and data points received, accepted, rejected and refused; the queue. */
+  readonly receivers: ReceiverStats;
+  /** Forwarding counters; `undefined` without `OTLP_FORWARD_ENDPOINT`. */
+  readonly forward: ForwarderStats | undefined;
+}
+
+/** Running OTLP receivers. */
+export interface Ingest {
+  /** OTLP/HTTP base URL (exporters append `/v1/traces`), for example `http://127.0.0.1:4318`. */
+  readonly httpUrl: string;
+  /** OTLP/gRPC `host:port`, for example `127.0.0.1:4317`. */
+  readonly grpcAddress: string;
+  /** Counters and queue figures. */
+  stats(): IngestStats;
+  /**
+   * Graceful stop within about `timeoutMs`: the receivers stop listening and finish in-flight
+   * requests, everything accepted is evaluated, then what is queued for forwarding is sent.
+   */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * Starts the OTLP/HTTP and OTLP/gRPC receivers of `telemetry`'s configuration (`OTLP_HTTP_PORT`,
+ * `OTLP_GRPC_PORT`, `PERF_INGEST_*`, `OTLP_FORWARD_*`).
+ *
+ * @throws {Error} when an address cannot be listened on (`EADDRINUSE`, ...); nothing is left running.
+ */
+export async function startIngest(options: IngestOptions): Promise<Ingest> {
+  const { telemetry } = options;
+  const { config } = telemetry;
+  const settings = config.ingest;
+  const logger = options.logger ?? getLogger();
+  const forward = settings.forward;
+  const forwarder: Forwarder | undefined = forward.endpoint
+    ? createForwarder({
+        endpoint: forward.endpoint,
+        protocol: forward.protocol,
+        headers: forward.headers,
+        queueSpans: forward.queueSpans,
+        timeoutMs: forward.timeoutMs,
+        logger,
+      })
+    : undefined;
+  const runtime = new RuntimeMetricMapper({ sink: telemetry.services });
+
+  const processTraces = (decoded: DecodedTraces): void => {
+    const evaluator = telemetry.evaluator;
+    for (const span of decoded.spans) {
+      const verdict = evaluator.evaluate(span.view);
+      // Annotated only when forwarded: the annotations are for the Collector's backends.
+      if (forwarder && verdict) annotateSpan(span.message, verdict);
+    }
+    if (forwarder && decoded.spans.length > 0) forwarder.enqueue(decoded.request, decoded.spans.length);
+  };
+
+  const receivers = await startReceivers({
+    host: options.host ?? config.server.host,
+    httpPort: settings.httpPort,
+    grpcPort: settings.grpcPort,
+    ...(settings.token ? { token: settings.token } : {}),
+    maxBodyBytes: settings.maxBodyBytes,
+    queueSpans: settings.queueSpans,
+    queueBytes: settings.queueBytes,
+    processTraces,
+    onMetrics: (request, dataPoints, raw) => {
+      runtime.map(request);
+      // Passed on as received (never re-encoded); JSON bodies have no protobuf bytes to pass on.
+      if (forwarder && raw) forwarder.enqueueMetrics(raw, dataPoints);
+    },
+    logger,
+  }).catch(async (error: unknown) => {
+    await forwarder?.close(1000);
+    throw error;
+  });
+
+  const stats = (): IngestStats => ({ receivers: receivers.stats(), forward: forwarder?.stats() });
+  observe(metrics.getMeterProvider().getMeter(SCOPE_NAME, VERSION), stats);
+
+  let closing: Promise<void> | undefined;
+  return {
+    httpUrl: receivers.httpUrl,
+    grpcAddress: receivers.grpcAddress,
+    stats,
+    close(timeoutMs = 5000) {
+      closing ??= (async () => {
+        const deadline = Date.now() + timeoutMs;
+        // Receivers first (their queue drains into the forwarder), then the forwarder.
+        await receivers.close(timeoutMs * 0.6);
+        await forwarder?.close(Math.max(deadline - Date.now(), 100));
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The ingest counters as metrics, read when metrics are collected (nothing on the request path). */
+function observe(meter: Meter, stats: () => IngestStats): void {
+  const spans = meter.createObservableCounter(METRIC_INGEST_SPANS, {
+    description: 'Spans received over OTLP, by outcome (accepted, rejected one by one, refused with their request)',
+    unit: '{span}',
+  });
+  const queue = meter.createObservableGauge(METRIC_INGEST_QUEUE_SPANS, {
+    description: 'Spans accepted over OTLP and not yet evaluated',
+    unit: '{span}',
+  });
+  const forwarded = meter.createObservableCounter(METRIC_FORWARD_ITEMS, {
+    description: 'Spans and metric data points forwarded upstream, or dropped, by reason',
+    unit: '{item}',
+  });
+  meter.addBatchObservableCallback(
+    (result) => {
+      const { receivers, forward } = stats();
+      result.observe(spans, receivers.spans.accepted, { [ATTR_INGEST_OUTCOME]: 'accepted' });
+      result.observe(spans, receivers.spans.rejected, { [ATTR_INGEST_OUTCOME]: 'rejected' });
+      result.observe(spans, receivers.spans.refused, { [ATTR_INGEST_OUTCOME]: 'refused' });
+      result.observe(queue, receivers.queue.spans);
+      if (!forward) return;
+      result.observe(forwarded, forward.spansForwarded + forward.dataPointsForwarded, {
+        [ATTR_INGEST_OUTCOME]: 'forwarded',
+      });
+      for (const [reason, n] of Object.entries(forward.spansDropped)) {
+        const points = forward.dataPointsDropped[reason as keyof typeof forward.dataPointsDropped] ?? 0;
+        result.observe(forwarded, n + points, { [ATTR_INGEST_OUTCOME]: 'dropped', [ATTR_INGEST_REASON]: reason });
+      }
+    },
+    [spans, queue, forwarded],
+  );
+}
