@@ -304,7 +304,11 @@ export function httpTransport(settings: TransportSettings): ForwardTransport {
       }
       const answer = await readAnswer(response);
       if (abort.aborted && !response.ok) return ABORTED;
-      if (response.ok) return { ok: true, ...partialSuccess(signal, answer) };
+      if (response.ok) {
+        // Only a protobuf answer is an Export*ServiceResponse; another body says nothing about partial success.
+        const protobuf = response.headers.get('content-type')?.includes('protobuf') ?? false;
+        return { ok: true, ...partialSuccess(signal, protobuf ? answer : new Uint8Array(0)) };
+      }
       const reason = refusalMessage(response.headers.get('content-type'), answer);
       const retryable = RETRYABLE_HTTP.has(response.status);
       return {

@@ -116,7 +116,8 @@ export interface ForwarderStats {
 export interface Forwarder extends TraceForwarder {
   /**
    * Queues an encoded `ExportMetricsServiceRequest` of `dataPoints` data points, under the same
-   * rules as traces (it shares their queue). Synchronous, never throws.
+   * rules as traces (it shares their queue). The bytes are kept as given, not copied: the caller
+   * must not reuse the buffer. Synchronous, never throws.
    */
   enqueueMetrics(body: Uint8Array, dataPoints: number): void;
   /** A snapshot of the counters. */
@@ -147,7 +148,7 @@ class OtlpForwarder implements Forwarder {
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
   /** Queue: `#queue[#head..]`, compacted now and then. */
-  #queue: Pending[] = [];
+  #queue: (Pending | undefined)[] = [];
   #head = 0;
   #queued = 0;
   #inFlight = 0;
@@ -243,7 +244,7 @@ class OtlpForwarder implements Forwarder {
   #shift(): Pending | undefined {
     const entry = this.#queue[this.#head];
     if (entry === undefined) return undefined;
-    this.#queue[this.#head] = undefined as unknown as Pending;
+    this.#queue[this.#head] = undefined;
     this.#head++;
     this.#queued -= entry.items;
     // Compacting now and then keeps shift O(1) without the array growing forever.

@@ -144,6 +144,7 @@ export class OtlpProtoReceiver {
   failed = 0;
   readonly #server: Server;
   readonly #failures: Failure[] = [];
+  readonly #partials: { rejectedSpans: number; errorMessage: string }[] = [];
   #holding = false;
   readonly #held: (() => void)[] = [];
 
@@ -189,6 +190,11 @@ export class OtlpProtoReceiver {
     for (let i = 0; i < count; i++) this.#failures.push(failure);
   }
 
+  /** Accepts the next trace request but answers that `rejectedSpans` of its spans were refused. */
+  partialNext(rejectedSpans: number, errorMessage: string): void {
+    this.#partials.push({ rejectedSpans, errorMessage });
+  }
+
   /** Keeps the next requests unanswered until {@link release} (a slow upstream). */
   hold(): void {
     this.#holding = true;
@@ -227,7 +233,10 @@ export class OtlpProtoReceiver {
       res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request');
       return;
     }
-    const answer = types.response.encode(types.response.create({})).finish();
+    const partial = this.#partials.shift();
+    const answer = types.response
+      .encode(types.response.fromObject(partial ? { partialSuccess: partial } : {}))
+      .finish();
     res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from(answer));
   }
 

@@ -184,6 +184,16 @@ describe('forwarding over OTLP/HTTP protobuf', () => {
     expect(fwd.stats().lastError?.message).toBe(`${upstream.url}/v1/traces answered HTTP 400: bad span`);
   });
 
+  it('counts the spans an upstream refuses in a partial success', async () => {
+    const upstream = await receiver();
+    upstream.partialNext(1, 'span too large');
+    const fwd = forwarder({ endpoint: upstream.url });
+    fwd.enqueue(decodedRequest(['a', 'b', 'c']).request, 3);
+    await waitFor(() => fwd.stats().spansForwarded === 2, { what: 'the partial success' });
+    expect(fwd.stats().spansDropped.rejected).toBe(1);
+    expect(fwd.stats().lastError?.message).toBe(`${upstream.url} refused part of a request: span too large`);
+  });
+
   it('gives up after the last attempt, and counts it', async () => {
     const upstream = await receiver();
     upstream.failNext(10, { status: 502 });
