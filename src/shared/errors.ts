@@ -19,7 +19,8 @@ export type PerfSidecarErrorCode =
   | 'PERF_DB_UNAVAILABLE'
   | 'PERF_DB_BATCH_FAILED'
   | 'PERF_DB_CLOSED'
-  | 'PERF_DB_EMBEDDED_FAILED';
+  | 'PERF_DB_EMBEDDED_FAILED'
+  | 'PERF_RULES_INVALID';
 
 /** Base class of every error perf-sidecar throws on purpose. */
 export class PerfSidecarError extends Error {

@@ -3,9 +3,11 @@
  * metrics `Export` methods. Trace requests are decoded with the OTLP protobuf definitions
  * (proto/), independently of the exporter's own serializer; of metric requests
  * the metric names and the resource's `service.name` are decoded, which is what the tests look at.
+ * A test can make it refuse the next calls with a status ({@link OtlpGrpcReceiver.failNext}).
  */
 import {
   type handleUnaryCall,
+  Metadata,
   Server,
   ServerCredentials,
   type ServiceDefinition,
@@ -54,12 +56,25 @@ function rawMethod(path: string) {
   } as const;
 }
 
+/** How the receiver answers the next calls instead of accepting them. */
+export interface GrpcFailure {
+  /** gRPC status code (`status.UNAVAILABLE`, ...). */
+  readonly code: number;
+  /** Status message. */
+  readonly details?: string;
+}
+
 /** Collects spans and metrics exported to it over OTLP/gRPC. */
 export class OtlpGrpcReceiver {
   readonly spans: ProtoSpan[] = [];
   readonly metrics: GrpcMetric[] = [];
   /** Export calls received, by gRPC method path. */
   readonly calls: string[] = [];
+  /** Metadata of every call received (failed ones included), as a plain object. */
+  readonly metadata: Record<string, unknown>[] = [];
+  /** Calls answered with a failure (see {@link failNext}). */
+  failed = 0;
+  readonly #failures: GrpcFailure[] = [];
   /** Requests that could not be decoded, with the reason. */
   readonly rejected: string[] = [];
   readonly #server = new Server();
@@ -96,6 +111,13 @@ export class OtlpGrpcReceiver {
   #serve(path: string, decode: (body: Buffer) => void): void {
     const handler: handleUnaryCall<Buffer, Buffer> = (call, callback) => {
       this.calls.push(path);
+      this.metadata.push(call.metadata.getMap());
+      const failure = this.#failures.shift();
+      if (failure) {
+        this.failed++;
+        callback({ code: failure.code, details: failure.details ?? '', metadata: new Metadata() });
+        return;
+      }
       try {
         decode(call.request);
       } catch (error) {
@@ -110,6 +132,11 @@ export class OtlpGrpcReceiver {
         Export: handler,
       } as UntypedServiceImplementation,
     );
+  }
+
+  /** Answers the next `count` calls with `failure` instead of accepting them. */
+  failNext(count: number, failure: GrpcFailure): void {
+    for (let i = 0; i < count; i++) this.#failures.push(failure);
   }
 
   /** Base URL to give as OTEL_EXPORTER_OTLP_ENDPOINT (with OTEL_EXPORTER_OTLP_PROTOCOL=grpc). */

@@ -2,8 +2,10 @@
  * An OTLP/HTTP protobuf receiver for tests: decodes `POST /v1/traces` bodies with the OTLP protobuf
  * definitions (proto/, loaded with protobufjs), independently of the exporter's
  * own serializer, and answers with an encoded `ExportTraceServiceResponse` as a collector does.
+ * `POST /v1/metrics` bodies are kept as they came. A test can make it refuse the next requests
+ * ({@link OtlpProtoReceiver.failNext}) or hold them unanswered ({@link OtlpProtoReceiver.hold}).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -117,6 +119,16 @@ export function decodeSpans(type: protobuf.Type, body: Uint8Array): ProtoSpan[] 
   return spans;
 }
 
+/** How the receiver answers the next requests instead of accepting them. */
+export interface Failure {
+  /** HTTP status. */
+  readonly status: number;
+  /** Response headers (for example `retry-after`). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Response body (text). */
+  readonly body?: string;
+}
+
 /** Collects spans posted to it as OTLP/HTTP protobuf. */
 export class OtlpProtoReceiver {
   readonly spans: ProtoSpan[] = [];
@@ -124,7 +136,17 @@ export class OtlpProtoReceiver {
   readonly contentTypes: string[] = [];
   /** Requests that could not be decoded, with the reason. */
   readonly rejected: string[] = [];
+  /** Headers of every request received, failed and held ones included. */
+  readonly headers: IncomingHttpHeaders[] = [];
+  /** Bodies posted to `/v1/metrics`, as received. */
+  readonly metricBodies: Buffer[] = [];
+  /** Requests answered with a failure (see {@link failNext}). */
+  failed = 0;
   readonly #server: Server;
+  readonly #failures: Failure[] = [];
+  readonly #partials: { rejectedSpans: number; errorMessage: string }[] = [];
+  #holding = false;
+  readonly #held: (() => void)[] = [];
 
   private constructor(server: Server) {
     this.#server = server;
@@ -142,26 +164,80 @@ export class OtlpProtoReceiver {
         if (size <= MAX_BODY_BYTES) chunks.push(chunk);
       });
       req.on('end', () => {
-        const accepted =
-          req.url === '/v1/traces' && size <= MAX_BODY_BYTES
-            ? receiver?.accept(
-                req.headers['content-type'] ?? '',
-                req.headers['content-encoding'],
-                Buffer.concat(chunks),
-                types.request,
-              )
-            : false;
-        if (!accepted) {
-          res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request');
+        const self = receiver;
+        if (!self) return;
+        self.headers.push(req.headers);
+        const failure = self.#failures.shift();
+        if (failure) {
+          self.failed++;
+          res
+            .writeHead(failure.status, { 'content-type': 'text/plain', ...failure.headers })
+            .end(failure.body ?? '');
           return;
         }
-        const body = types.response.encode(types.response.create({})).finish();
-        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from(body));
+        const answer = () => self.#answer(req.url, req.headers, Buffer.concat(chunks), size, res, types);
+        if (self.#holding) self.#held.push(answer);
+        else answer();
       });
     });
     receiver = new OtlpProtoReceiver(server);
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     return receiver;
+  }
+
+  /** Answers the next `count` requests with `failure` instead of accepting them. */
+  failNext(count: number, failure: Failure): void {
+    for (let i = 0; i < count; i++) this.#failures.push(failure);
+  }
+
+  /** Accepts the next trace request but answers that `rejectedSpans` of its spans were refused. */
+  partialNext(rejectedSpans: number, errorMessage: string): void {
+    this.#partials.push({ rejectedSpans, errorMessage });
+  }
+
+  /** Keeps the next requests unanswered until {@link release} (a slow upstream). */
+  hold(): void {
+    this.#holding = true;
+  }
+
+  /** Requests held unanswered. */
+  get held(): number {
+    return this.#held.length;
+  }
+
+  /** Answers the held requests (in arrival order) and stops holding. */
+  release(): void {
+    this.#holding = false;
+    for (const answer of this.#held.splice(0)) answer();
+  }
+
+  /** Accepts a request: spans decoded, metrics kept as they came. */
+  #answer(
+    url: string | undefined,
+    headers: IncomingHttpHeaders,
+    body: Buffer,
+    size: number,
+    res: ServerResponse,
+    types: { request: protobuf.Type; response: protobuf.Type },
+  ): void {
+    if (url === '/v1/metrics' && size <= MAX_BODY_BYTES) {
+      this.metricBodies.push(body);
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      return;
+    }
+    const accepted =
+      url === '/v1/traces' && size <= MAX_BODY_BYTES
+        ? this.accept(headers['content-type'] ?? '', headers['content-encoding'], body, types.request)
+        : false;
+    if (!accepted) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request');
+      return;
+    }
+    const partial = this.#partials.shift();
+    const answer = types.response
+      .encode(types.response.fromObject(partial ? { partialSuccess: partial } : {}))
+      .finish();
+    res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from(answer));
   }
 
   /** Base URL to give as OTEL_EXPORTER_OTLP_ENDPOINT. */
@@ -185,6 +261,8 @@ export class OtlpProtoReceiver {
   }
 
   close(): Promise<void> {
+    this.release();
+    this.#server.closeAllConnections();
     return new Promise((done) => this.#server.close(() => done()));
   }
 }
