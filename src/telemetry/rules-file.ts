@@ -9,8 +9,8 @@
  * and Kubernetes swaps a ConfigMap's files by renaming a `..data` link. Events come in bursts, so
  * a reload runs once, a short delay after the first event of a burst.
  */
-import { type FSWatcher, watch } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { closeSync, type FSWatcher, openSync, readSync, statSync, watch } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -66,12 +66,16 @@ function readProblem(error: unknown): string {
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-/** The text of the rules file, at most {@link MAX_RULES_FILE_BYTES} bytes of UTF-8. */
-async function readRulesText(file: string): Promise<string> {
+/**
+ * The text of the rules file, at most {@link MAX_RULES_FILE_BYTES} bytes of UTF-8. Read
+ * synchronously: at most 1 MiB, and compiling it is synchronous anyway; this lets the telemetry
+ * load its rules while it starts (which is synchronous), so a broken file stops the start.
+ */
+function readRulesText(file: string): string {
   let size: number;
   try {
     // A stat first: opening a FIFO or a device would block until it delivers.
-    const info = await stat(file);
+    const info = statSync(file);
     if (!info.isFile()) throw new RulesError(file, '', 'is not a regular file', READABLE_FORM);
     size = info.size;
   } catch (error) {
@@ -90,16 +94,16 @@ async function readRulesText(file: string): Promise<string> {
   const buffer = Buffer.alloc(MAX_RULES_FILE_BYTES + 1);
   let length = 0;
   try {
-    const handle = await open(file, 'r');
+    const fd = openSync(file, 'r');
     try {
       for (;;) {
-        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+        const bytesRead = readSync(fd, buffer, length, buffer.length - length, null);
         if (bytesRead === 0) break;
         length += bytesRead;
         if (length > MAX_RULES_FILE_BYTES) throw tooLarge(length);
       }
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   } catch (error) {
     if (error instanceof RulesError) throw error;
@@ -121,7 +125,22 @@ export async function loadRulesFile(
   file: string,
   targets: Readonly<Record<string, number>>,
 ): Promise<SizedRuleSet> {
-  return parseRules(await readRulesText(file), { file, targets });
+  return loadRulesFileSync(file, targets);
+}
+
+/** {@link loadRulesFile}, synchronously. */
+function loadRulesFileSync(file: string, targets: Readonly<Record<string, number>>): SizedRuleSet {
+  return parseRules(readRulesText(file), { file, targets });
+}
+
+/** What identifies one version of the file on disk (following links). */
+function signatureOfSync(file: string): string | undefined {
+  try {
+    const info = statSync(file, { bigint: true });
+    return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What identifies one version of the file on disk (following links). */
@@ -294,6 +313,30 @@ export async function watchRules(options: WatchRulesOptions): Promise<RulesWatch
   });
   const signature = await signatureOf(file);
   const rules = await loadRulesFile(file, targets);
+  const watcher = new FileRulesWatcher(file, targets, logger, debounceMs, rules);
+  watcher.watch(signature);
+  logger.info({ file, rules: rules.size }, 'target rules loaded');
+  return watcher;
+}
+
+/**
+ * {@link watchRules}, loading the file synchronously: for the telemetry's start, which is
+ * synchronous and must stop on a broken rules file.
+ *
+ * @throws {RulesError} as {@link watchRules} does.
+ * @throws {InvalidArgumentError} on bad options.
+ */
+export function watchRulesSync(options: WatchRulesOptions): RulesWatcher {
+  const {
+    file,
+    targets,
+    logger = getLogger(),
+    debounceMs,
+  } = parseOptions(watchRulesOptionsSchema, options, {
+    what: 'an option of watchRules',
+  });
+  const signature = signatureOfSync(file);
+  const rules = loadRulesFileSync(file, targets);
   const watcher = new FileRulesWatcher(file, targets, logger, debounceMs, rules);
   watcher.watch(signature);
   logger.info({ file, rules: rules.size }, 'target rules loaded');

@@ -17,23 +17,9 @@ import { z } from 'zod';
 import { describeValue, PerfSidecarError } from '../shared/errors.ts';
 import { accepts, isServiceName, MAX_SERVICE_NAME_LENGTH, parseOptions } from '../shared/options.ts';
 import { MAX_TARGET_SECONDS, OPERATION_NAME_FORM, operationNameProblem } from './operations.ts';
-import type { SpanView } from './span-view.ts';
+import type { RuleMatch, SpanView, TargetRuleSet } from './span-view.ts';
 
-// Moves to span-view.ts when merged
-/** What a rule set gives a span it has a rule for. */
-export interface RuleMatch {
-  /** The span's target, seconds. */
-  readonly targetSeconds: number;
-  /** The operation the span is reported under; `undefined`: its own (`perf.operation` or its name). */
-  readonly operation: string | undefined;
-}
-
-// Moves to span-view.ts when merged
-/** Target rules, compiled: the first matching rule of a span, if any. */
-export interface TargetRuleSet {
-  /** The first rule all of whose conditions hold for `span`, or `undefined`. Never throws, never allocates. */
-  match(span: SpanView): RuleMatch | undefined;
-}
+export type { RuleMatch, TargetRuleSet } from './span-view.ts';
 
 /** A compiled rule set and how many rules it holds. */
 export type SizedRuleSet = TargetRuleSet & { readonly size: number };

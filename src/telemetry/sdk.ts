@@ -27,6 +27,7 @@ import { buildResource } from './resource.ts';
 import { ResourceSampler } from './resources.ts';
 import { ServiceRegistry } from './services.ts';
 import { setTrackingState } from './state.ts';
+import { type RulesWatcher, watchRulesSync } from './rules-file.ts';
 import { buildAlerts, buildRollups, connectRedis, pingRedis, type TelemetryRedis } from './storage.ts';
 import { durationBoundaries, resolveTarget } from './targets.ts';
 import type { Telemetry, TelemetryConfig, TelemetryOptions } from './types.ts';
@@ -37,6 +38,8 @@ interface Running extends Telemetry {
   readonly providers: { readonly tracer: TracerProvider; readonly meter: MeterProvider } | undefined;
   readonly instrumentations: readonly Instrumentation[];
   readonly redis: TelemetryRedis | undefined;
+  /** The `PERF_RULES_FILE` watcher, closed on stop. */
+  readonly rulesFile: RulesWatcher | undefined;
 }
 
 let running: Running | undefined;
@@ -64,6 +67,12 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   // OTEL_SDK_DISABLED turns the SDK off as every OpenTelemetry SDK does: nothing recorded or exported.
   const enabled = config.monitoringEnabled && !config.sdk.disabled;
 
+  // Before anything connects or registers: a broken rules file stops the start (RulesError).
+  const rulesFile =
+    options.rules === undefined && config.ingest.rulesFile !== undefined && enabled
+      ? watchRulesSync({ file: config.ingest.rulesFile, targets })
+      : undefined;
+  const rules = options.rules ?? (rulesFile ? () => rulesFile.current() : undefined);
   const redis = connectRedis(config, options.redis, options.dependenciesReady);
   const meters = enabled ? startMetrics(config, resource, options.metricReaders ?? []) : undefined;
   try {
@@ -84,7 +93,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       maxMetricOperations: config.maxMetricOperations,
       boundaries: durationBoundaries(Object.values(targets)),
       ...(meters ? { meterProvider: meters.provider } : {}),
-      ...(options.rules ? { rules: options.rules } : {}),
+      ...(rules ? { rules } : {}),
     });
     const evaluator = processor.evaluator;
     // The configured table names the own service's operations; other services have their spans' targets.
@@ -130,6 +139,8 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       resources: buildSampler(config, alerts, meters),
       renderPrometheus: meters ? () => meters.prometheus.render() : async () => '',
       pingRedis: redis && (() => pingRedis(redis)),
+      reloadRules: rulesFile ? () => rulesFile.reload() : async () => false,
+      rulesFile,
       providers: meters && tracing ? { tracer: tracing.provider, meter: meters.provider } : undefined,
       instrumentations: tracing?.instrumentations ?? [],
       redis,
@@ -143,6 +154,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       void meters.provider.shutdown().catch(() => undefined);
     }
     void redis?.owned?.then(closeRedisClient).catch(() => undefined);
+    rulesFile?.close();
     throw error;
   }
 }
@@ -281,6 +293,7 @@ async function stop(current: Running, timeoutMs: number, log: ReturnType<typeof 
   const deadline = performance.now() + timeoutMs;
   const left = (share: number) => Math.max(100, (deadline - performance.now()) * share);
   current.resources.stop();
+  current.rulesFile?.close();
   // The last minutes go to Redis before the SDK (and its readers) shut down.
   try {
     await withTimeout(current.windows.stop(), left(0.3), 'summary rollup flush');

@@ -100,4 +100,10 @@ export interface Telemetry {
    * reachable. `undefined` when the telemetry has no Redis (memory-only mode, a custom alert store).
    */
   readonly pingRedis: (() => Promise<number>) | undefined;
+  /**
+   * Reads `PERF_RULES_FILE` again (the sidecar calls it on SIGHUP). Resolves `true` when its rules
+   * are now in force, `false` when the file could not be used (the rules before stay, and a warning
+   * says why) or there is no rules file. Never rejects.
+   */
+  reloadRules(): Promise<boolean>;
 }
