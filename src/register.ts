@@ -13,7 +13,7 @@
  * Telemetry is flushed on 'beforeExit'. A program that ends with `process.exit()` or on a signal
  * should `await stopTelemetry()` first (the sidecar server does).
  *
- * An invalid configuration, or `REDIS_URL` without the optional peer `ioredis` installed, stops the
+ * An invalid configuration or rules file (`PERF_RULES_FILE`), or `REDIS_URL` without the optional peer `ioredis` installed, stops the
  * process here with exit code 1 and one message on stderr.
  */
 import { register } from 'node:module';
@@ -25,7 +25,7 @@ register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
 // Imported only now: nothing that loads an instrumented module may run before the hook exists.
 const { ConfigError } = await import('./config.ts');
 const { MissingPeerError } = await import('./shared/peers.ts');
-const { stopTelemetry, startTelemetry } = await import('./telemetry/index.ts');
+const { RulesError, stopTelemetry, startTelemetry } = await import('./telemetry/index.ts');
 const { isSidecarServer, SIDECAR_IDENTITY } = await import('./telemetry/internal.ts');
 
 let release: () => void = () => undefined;
@@ -39,7 +39,7 @@ try {
     ...(isSidecarServer(import.meta.url) ? { service: SIDECAR_IDENTITY } : {}),
   });
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof MissingPeerError) {
+  if (error instanceof ConfigError || error instanceof MissingPeerError || error instanceof RulesError) {
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }

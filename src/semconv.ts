@@ -7,4 +7,5 @@
 export * from './alerts/semconv.ts';
 export * from './cache/semconv.ts';
 export * from './db/semconv.ts';
+export * from './ingest/semconv.ts';
 export * from './telemetry/semconv.ts';

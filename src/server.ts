@@ -2,29 +2,32 @@
  * The sidecar process: `npm start` runs `node --import ./src/register.ts ./src/server.ts`.
  *
  * The register entry has already started telemetry (or stopped the process on an invalid
- * configuration); this module starts the sidecar on HOST:PORT, prints one start-up line with the
- * URL of every endpoint, and shuts down on SIGTERM, SIGINT and SIGHUP: stop accepting, finish
- * in-flight requests, flush spans, metrics, summary rollups and alerts, close Redis and PostgreSQL,
- * exit 0 (exit 1 when that takes more than `SHUTDOWN_TIMEOUT_MS`, 10 s by default). A second signal
- * during the shutdown exits at once (exit 1), for an operator who does not want to wait.
+ * configuration or rules file); this module starts the sidecar on HOST:PORT with its OTLP receivers
+ * (`OTLP_HTTP_PORT`, `OTLP_GRPC_PORT`, unless `PERF_INGEST=false`), prints one start-up line with
+ * the URL of every endpoint, and shuts down on SIGTERM and SIGINT: stop accepting, finish in-flight
+ * requests, evaluate what the receivers accepted, flush spans, metrics, summary rollups, alerts and
+ * forwarded traces, close Redis and PostgreSQL, exit 0 (exit 1 when that takes more than
+ * `SHUTDOWN_TIMEOUT_MS`, 10 s by default). A second signal during the shutdown exits at once
+ * (exit 1), for an operator who does not want to wait.
  *
- * SIGHUP shuts down too: the sidecar has nothing to reload, and Node's default for SIGHUP (a closed
- * terminal, some supervisors) would end the process without flushing.
+ * SIGHUP reloads the target rules (`PERF_RULES_FILE`), as daemons reload their configuration on it;
+ * a bad new file keeps the rules in force and says why in the log.
  */
-import { ConfigError } from './config.ts';
+import { ConfigError, getConfig } from './config.ts';
 import { type SidecarServer, startSidecar } from './http/index.ts';
 import { errorText } from './shared/errors.ts';
 import { getLogger } from './shared/logger.ts';
 import { MissingPeerError } from './shared/peers.ts';
+import { RulesError } from './telemetry/index.ts';
 
 /** The signals that start a graceful shutdown. */
-const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 let sidecar: SidecarServer;
 try {
-  sidecar = await startSidecar();
+  sidecar = await startSidecar({ ingest: getConfig().ingest.enabled });
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof MissingPeerError) {
+  if (error instanceof ConfigError || error instanceof MissingPeerError || error instanceof RulesError) {
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }
@@ -42,6 +45,9 @@ const endpoints = {
   metrics: `${base}/metrics`,
   livez: `${base}/livez`,
   readyz: `${base}/readyz`,
+  ...(sidecar.ingest
+    ? { otlpHttp: `${sidecar.ingest.httpUrl}/v1/traces`, otlpGrpc: `grpc://${sidecar.ingest.grpcAddress}` }
+    : {}),
 };
 log.info(
   {
@@ -76,3 +82,12 @@ async function stop(signal: NodeJS.Signals): Promise<void> {
   process.exit(0);
 }
 for (const signal of SHUTDOWN_SIGNALS) process.on(signal, () => void stop(signal));
+process.on('SIGHUP', () => {
+  if (stopping) return;
+  void sidecar.telemetry.reloadRules().then((loaded) => {
+    if (loaded) log.info({ signal: 'SIGHUP' }, 'target rules reloaded');
+    else if (sidecar.telemetry.config.ingest.rulesFile === undefined) {
+      log.info({ signal: 'SIGHUP' }, 'SIGHUP: nothing to reload (no PERF_RULES_FILE)');
+    }
+  });
+});

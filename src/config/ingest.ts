@@ -25,7 +25,7 @@ export const INGEST_SETTINGS = {
     'PERF_INGEST',
     booleanText,
     true,
-    'false starts no OTLP receivers: the sidecar then reports on itself only.',
+    'The sidecar process (npm start) starts its OTLP receivers; false: none, and it reports on itself only.',
   ),
   /** `OTLP_HTTP_PORT` */
   httpPort: variable(
@@ -100,7 +100,7 @@ export const INGEST_SETTINGS = {
         true,
       ),
       undefined as string | undefined,
-      'Where received traces go on to (a Collector): HTTP sends to its /v1/traces, gRPC to the URL itself.',
+      'Where received traces and metrics go on to (a Collector), spans annotated with their verdicts: HTTP sends to its /v1/traces and /v1/metrics, gRPC to the URL itself.',
       { shown: 'unset (received traces are evaluated, not forwarded)', secret: true },
     ),
     /** `OTLP_FORWARD_PROTOCOL` */

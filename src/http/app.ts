@@ -3,10 +3,10 @@
  * and readiness, bearer-token auth, and JSON errors (`{ error, detail }`, never a stack trace).
  */
 import { Hono } from 'hono';
-import type { Ingest } from '../ingest/index.ts';
 import { bearerAuth } from 'hono/bearer-auth';
 import { ALERT_TYPES, type AlertType, type RecentAlerts } from '../alerts/index.ts';
 import type { Database } from '../db/index.ts';
+import type { Ingest } from '../ingest/index.ts';
 import { errorText, InvalidArgumentError } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import type { PerformanceReportQuery, Telemetry } from '../telemetry/index.ts';

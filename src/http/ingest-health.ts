@@ -40,24 +40,34 @@ export class IngestHealth {
     const out: Record<string, IngestCheck[]> = {};
     // Spans per second since the previous check (0 on the first).
     const elapsed = (now - this.#lastAt) / 1000;
-    const rate = this.#lastAt > 0 && elapsed > 0 ? (receivers.spans.received - this.#lastReceived) / elapsed : 0;
+    const rate =
+      this.#lastAt > 0 && elapsed > 0 ? (receivers.spans.received - this.#lastReceived) / elapsed : 0;
     this.#lastAt = now;
     this.#lastReceived = receivers.spans.received;
     out['ingest:spans'] = [check(roundTo(Math.max(rate, 0), 3), '{span}/s', 'pass', time)];
 
     const { queue } = receivers;
-    const full = queue.spans > queue.maxSpans * QUEUE_WARN_SHARE || queue.bytes > queue.maxBytes * QUEUE_WARN_SHARE;
+    const full =
+      queue.spans > queue.maxSpans * QUEUE_WARN_SHARE || queue.bytes > queue.maxBytes * QUEUE_WARN_SHARE;
     out['ingest:queue'] = [
       check(
         queue.spans,
         '{span}',
         full ? 'warn' : 'pass',
         time,
-        full ? `the evaluation queue is over ${QUEUE_WARN_SHARE * 100}% full; requests will be refused (429)` : undefined,
+        full
+          ? `the evaluation queue is over ${QUEUE_WARN_SHARE * 100}% full; requests will be refused (429)`
+          : undefined,
       ),
     ];
     out['ingest:rejected'] = [
-      this.#recent('rejected', receivers.spans.rejected, now, time, 'spans were rejected recently (bad ids or times)'),
+      this.#recent(
+        'rejected',
+        receivers.spans.rejected,
+        now,
+        time,
+        'spans were rejected recently (bad ids or times)',
+      ),
     ];
     const refused = receivers.refused.queueFull + receivers.refused.tooLarge + receivers.refused.invalid;
     out['ingest:refused'] = [
@@ -106,5 +116,12 @@ function check(
   time: string,
   output?: string,
 ): IngestCheck {
-  return { componentType: 'component', observedValue: value, observedUnit: unit, status, time, ...(output ? { output } : {}) };
+  return {
+    componentType: 'component',
+    observedValue: value,
+    observedUnit: unit,
+    status,
+    time,
+    ...(output ? { output } : {}),
+  };
 }

@@ -15,7 +15,7 @@ import { getLogger } from '../shared/logger.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import type { Telemetry } from '../telemetry/index.ts';
 import type { ReceiverStats } from './core.ts';
-import { createForwarder, type Forwarder, type ForwarderStats, annotateSpan } from './forward.ts';
+import { annotateSpan, createForwarder, type Forwarder, type ForwarderStats } from './forward.ts';
 import { startReceivers } from './receivers.ts';
 import { RuntimeMetricMapper } from './runtime-metrics.ts';
 import {
@@ -137,7 +137,8 @@ export async function startIngest(options: IngestOptions): Promise<Ingest> {
 /** The ingest counters as metrics, read when metrics are collected (nothing on the request path). */
 function observe(meter: Meter, stats: () => IngestStats): void {
   const spans = meter.createObservableCounter(METRIC_INGEST_SPANS, {
-    description: 'Spans received over OTLP, by outcome (accepted, rejected one by one, refused with their request)',
+    description:
+      'Spans received over OTLP, by outcome (accepted, rejected one by one, refused with their request)',
     unit: '{span}',
   });
   const queue = meter.createObservableGauge(METRIC_INGEST_QUEUE_SPANS, {
@@ -161,7 +162,10 @@ function observe(meter: Meter, stats: () => IngestStats): void {
       });
       for (const [reason, n] of Object.entries(forward.spansDropped)) {
         const points = forward.dataPointsDropped[reason as keyof typeof forward.dataPointsDropped] ?? 0;
-        result.observe(forwarded, n + points, { [ATTR_INGEST_OUTCOME]: 'dropped', [ATTR_INGEST_REASON]: reason });
+        result.observe(forwarded, n + points, {
+          [ATTR_INGEST_OUTCOME]: 'dropped',
+          [ATTR_INGEST_REASON]: reason,
+        });
       }
     },
     [spans, queue, forwarded],

@@ -18,6 +18,7 @@ export {
 } from './report.ts';
 export type { ResourceSampler } from './resources.ts';
 export type { RedisRollupStore } from './rollup.ts';
+export { RulesError } from './rules.ts';
 export {
   getTelemetry,
   requireTelemetry,
