@@ -112,10 +112,15 @@ describe('sidecar server (npm start) with Redis', () => {
       'alerts:dropped',
       'cpu:utilization',
       'eventloop:delay',
+      'ingest:queue',
+      'ingest:refused',
+      'ingest:rejected',
+      'ingest:spans',
       'memory:rss',
       'redis:responseTime',
     ]);
     expect(body.checks['redis:responseTime']?.[0]).toMatchObject({ status: 'pass', observedUnit: 'ms' });
+    expect(body.checks['ingest:queue']?.[0]).toMatchObject({ status: 'pass', observedUnit: '{span}' });
     expect(JSON.stringify(body)).not.toContain('hunter2-secret');
   });
 
