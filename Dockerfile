@@ -27,10 +27,11 @@ COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root package.json ./
 COPY --chown=root:root src ./src
+COPY --chown=root:root proto ./proto
 COPY --chown=root:root demo ./demo
 # Files stay owned by root and read-only for the process: the sidecar writes nothing to its image.
 USER node
-EXPOSE 8000
+EXPOSE 8000 4317 4318
 # /livez is process-only (no Redis or PostgreSQL I/O), so a slow dependency never restarts the sidecar.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8000) + '/livez').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

@@ -136,19 +136,32 @@ describe('the stack wiring', () => {
     expect(named.sort()).toEqual(Object.keys(compose.volumes).sort());
   });
 
-  it('wires the sidecar and the demo to the collector, Redis and PostgreSQL, listening on 0.0.0.0', () => {
+  it('wires the demo to the sidecar, the sidecar to the collector, both to Redis and PostgreSQL, listening on 0.0.0.0', () => {
     const otlpHttpPort = Number(collector.receivers.otlp.protocols.http.endpoint.split(':')[1]);
     const pg = s.postgres?.environment ?? {};
+    const sidecarEnv = s.sidecar?.environment ?? {};
+    // The demo exports to the sidecar's receiver, as any watched service would; the sidecar
+    // forwards what it receives, and sends its own spans, to the collector.
+    expect(s.demo?.environment?.OTEL_EXPORTER_OTLP_ENDPOINT).toBe(
+      `http://sidecar:${sidecarEnv.OTLP_HTTP_PORT}`,
+    );
+    expect(s.demo?.depends_on?.sidecar?.condition).toBe('service_healthy');
+    expect(sidecarEnv.OTEL_EXPORTER_OTLP_ENDPOINT).toBe(`http://otel-collector:${otlpHttpPort}`);
+    expect(sidecarEnv.OTLP_FORWARD_ENDPOINT).toBe(`http://otel-collector:${otlpHttpPort}`);
+    expect(containerPorts(s.sidecar ?? {})).toEqual([
+      Number(sidecarEnv.OTLP_GRPC_PORT),
+      Number(sidecarEnv.OTLP_HTTP_PORT),
+      Number(sidecarEnv.PORT),
+    ]);
+    expect(containerPorts(s.demo ?? {})).toEqual([Number(s.demo?.environment?.PORT)]);
     for (const name of ['sidecar', 'demo']) {
       const env = s[name]?.environment ?? {};
       expect(env.HOST, name).toBe('0.0.0.0');
-      expect(env.OTEL_EXPORTER_OTLP_ENDPOINT, name).toBe(`http://otel-collector:${otlpHttpPort}`);
       expect(env.OTEL_EXPORTER_OTLP_PROTOCOL, name).toBe('http/protobuf');
       expect(env.REDIS_URL, name).toBe('redis://redis:6379');
       expect(env.DATABASE_URL, name).toBe(
         `postgresql://${pg.POSTGRES_USER}:${pg.POSTGRES_PASSWORD}@postgres:5432/${pg.POSTGRES_DB}`,
       );
-      expect(containerPorts(s[name] ?? {}), name).toEqual([Number(env.PORT)]);
       expect(s[name]?.depends_on?.redis?.condition).toBe('service_healthy');
       expect(s[name]?.depends_on?.postgres?.condition).toBe('service_healthy');
     }
@@ -158,7 +171,8 @@ describe('the stack wiring', () => {
   it('has the collector receive OTLP on 4317/4318 and send traces to Jaeger over OTLP gRPC', () => {
     expect(collector.receivers.otlp.protocols.grpc.endpoint).toBe('0.0.0.0:4317');
     expect(collector.receivers.otlp.protocols.http.endpoint).toBe('0.0.0.0:4318');
-    expect(containerPorts(s['otel-collector'] ?? {})).toEqual([4317, 4318, 13133]);
+    // Inside the network only: services on the host export to the sidecar's 4317/4318.
+    expect(containerPorts(s['otel-collector'] ?? {})).toEqual([13133]);
     expect(collector.extensions.health_check.endpoint).toBe('0.0.0.0:13133');
     expect(collector.service.extensions).toContain('health_check');
     const traces = collector.service.pipelines.traces;

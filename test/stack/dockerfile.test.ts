@@ -79,6 +79,7 @@ describe('Dockerfile', () => {
         'package.json',
         'package.json',
         'package.json',
+        'proto',
         'src',
         'src',
         'tsconfig.build.json',
