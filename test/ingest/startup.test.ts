@@ -1,0 +1,70 @@
+/**
+ * How the sidecar process (`npm start`'s command) starts with respect to its OTLP receivers: on by
+ * default and named in the start-up line, off with PERF_INGEST=false, and not started at all with a
+ * rules file it cannot use (exit 1, one message naming the file, the place and what was expected).
+ */
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/child.ts';
+import { startSidecarProcess } from '../helpers/sidecar.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'perf-startup-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the sidecar process and its OTLP receivers', () => {
+  it('starts them by default and names their URLs in the start-up line', async () => {
+    const sidecar = await startSidecarProcess({ server: true }, {});
+    try {
+      const line =
+        sidecar
+          .stdout()
+          .split('\n')
+          .find((l) => l.includes('perf-sidecar listening')) ?? '{}';
+      const { endpoints } = JSON.parse(line) as { endpoints: Record<string, string> };
+      expect(endpoints.otlpHttp).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/traces$/);
+      expect(endpoints.otlpGrpc).toMatch(/^grpc:\/\/127\.0\.0\.1:\d+$/);
+      const res = await fetch(endpoints.otlpHttp ?? '', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"resourceSpans":[]}',
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({});
+    } finally {
+      await sidecar.stop();
+    }
+  });
+
+  it('starts none with PERF_INGEST=false', async () => {
+    const sidecar = await startSidecarProcess({ server: true }, { PERF_INGEST: 'false' });
+    try {
+      expect(sidecar.stdout()).not.toContain('otlpHttp');
+      expect(sidecar.stdout()).not.toContain('OTLP receivers listening');
+    } finally {
+      await sidecar.stop();
+    }
+  });
+
+  it('does not start with a rules file it cannot use, and says why in one message', async () => {
+    const file = join(dir, 'rules.yaml');
+    writeFileSync(file, 'rules:\n  - match: { http.route: /a }\n    target_seconds: -1\n');
+    const child = spawn(process.execPath, ['--import', './src/register.ts', './src/server.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', PERF_RULES_FILE: file },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      err += c;
+    });
+    const code = await new Promise<number | null>((done) => child.once('exit', done));
+    expect(code).toBe(1);
+    expect(err.trim()).toBe(
+      `${file}: rules[0].target_seconds: is -1; expected a number of seconds greater than 0, at most 86400`,
+    );
+  });
+});
