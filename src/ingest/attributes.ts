@@ -25,11 +25,19 @@ export function viewString(text: string): string {
   return text.length > MAX_VIEW_STRING_LENGTH ? text.slice(0, MAX_VIEW_STRING_LENGTH) : text;
 }
 
-/** A protobufjs 64-bit integer (`Long`, or a number when it fits) as a number. */
-function integerOf(value: ProtoAnyValue['intValue']): number | undefined {
+/**
+ * A protobufjs 64-bit field as a number: a `Long`, a number when it fits, or the decimal string
+ * of a JSON body; `undefined` for anything else.
+ */
+export function integerOf(value: unknown): number | undefined {
   if (typeof value === 'number') return value;
-  if (value !== null && typeof value === 'object' && typeof value.toNumber === 'function') {
-    return value.toNumber();
+  if (typeof value === 'string') return Number(value);
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { toNumber?: unknown }).toNumber === 'function'
+  ) {
+    return (value as { toNumber(): number }).toNumber();
   }
   return undefined;
 }

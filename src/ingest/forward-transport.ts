@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { describeValue, errorText } from '../shared/errors.ts';
 import { accepts } from '../shared/options.ts';
 import { VERSION } from '../shared/scope.ts';
+import { integerOf } from './attributes.ts';
 import { otlpTypes } from './proto.ts';
 
 /** Which OTLP signal a request carries. */
@@ -154,20 +155,6 @@ const RETRYABLE_GRPC = new Set([
   status.ABORTED,
 ]);
 
-/** A number from a protobufjs 64-bit field (`Long` or number). */
-function toNumber(value: unknown): number {
-  if (typeof value === 'number') return value;
-  if (
-    value !== null &&
-    typeof value === 'object' &&
-    'toNumber' in value &&
-    typeof value.toNumber === 'function'
-  ) {
-    return (value as { toNumber(): number }).toNumber();
-  }
-  return 0;
-}
-
 /** Upstream text made safe to keep: one line, bounded. */
 function oneLine(text: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
@@ -187,7 +174,8 @@ function partialSuccess(
       partialSuccess?: { rejectedSpans?: unknown; rejectedDataPoints?: unknown; errorMessage?: string };
     };
     const partial = answer.partialSuccess;
-    const rejected = toNumber(signal === 'traces' ? partial?.rejectedSpans : partial?.rejectedDataPoints);
+    const rejected =
+      integerOf(signal === 'traces' ? partial?.rejectedSpans : partial?.rejectedDataPoints) ?? 0;
     const message = partial?.errorMessage ? oneLine(partial.errorMessage) : undefined;
     return { rejected: Math.max(0, rejected), message };
   } catch {
@@ -209,7 +197,7 @@ function retryInfoDelay(statusBytes: Uint8Array): number | undefined {
       retryDelay?: { seconds?: unknown; nanos?: number };
     };
     if (info.retryDelay === undefined) return undefined;
-    return toNumber(info.retryDelay.seconds) * 1000 + (info.retryDelay.nanos ?? 0) / 1e6;
+    return (integerOf(info.retryDelay.seconds) ?? 0) * 1000 + (info.retryDelay.nanos ?? 0) / 1e6;
   } catch {
     return undefined;
   }

@@ -35,8 +35,9 @@
  * its own definition, not comparable with process CPU time.
  */
 import { z } from 'zod';
-import { integer, isServiceName, parseOptions, withMethods } from '../shared/options.ts';
+import { integer, parseOptions, withMethods } from '../shared/options.ts';
 import type { RuntimeSample } from '../telemetry/internal.ts';
+import { integerOf, serviceOf } from './attributes.ts';
 import type { ProtoAnyValue, ProtoKeyValue, RuntimeSink } from './types.ts';
 
 /** What a metric gives. `cpuTime` is a counter of CPU seconds; `cpuShare` a share of all CPUs. */
@@ -105,8 +106,6 @@ function scaleOf(kind: UnitKind, unit: string): number | undefined {
   return Object.hasOwn(scales, unit) ? scales[unit] : undefined;
 }
 
-/** Service name of a resource without one, as the OpenTelemetry SDKs default it. */
-export const UNKNOWN_SERVICE = 'unknown_service';
 /** `aggregation_temporality` of a delta sum. */
 const DELTA = 1;
 
@@ -138,26 +137,11 @@ interface DecodedRequest {
     | null;
 }
 
-/** A number from a protobufjs field (`Long`, number, or a decimal string). */
-function toNumber(value: unknown): number | undefined {
-  if (typeof value === 'number') return value;
-  if (typeof value === 'string') return Number(value);
-  if (
-    value !== null &&
-    typeof value === 'object' &&
-    'toNumber' in value &&
-    typeof value.toNumber === 'function'
-  ) {
-    return (value as { toNumber(): number }).toNumber();
-  }
-  return undefined;
-}
-
 /** The value of a data point, or `undefined` when it has none. */
 function pointValue(point: DataPoint): number | undefined {
   // A decoded message has its oneof member as an own property; the other reads as a prototype default.
   if (Object.hasOwn(point, 'asDouble') && typeof point.asDouble === 'number') return point.asDouble;
-  if (Object.hasOwn(point, 'asInt') && point.asInt !== null) return toNumber(point.asInt);
+  if (Object.hasOwn(point, 'asInt') && point.asInt !== null) return integerOf(point.asInt);
   return undefined;
 }
 
@@ -242,14 +226,15 @@ export class RuntimeMetricMapper {
     let ignored = 0;
     for (const resourceMetrics of (request as DecodedRequest).resourceMetrics ?? []) {
       const attributes = resourceMetrics.resource?.attributes;
-      const service = stringAttribute(attributes, 'service.name') ?? UNKNOWN_SERVICE;
+      // The same reading of service.name as for spans; a name no part accepts (control characters,
+      // too long): none of its points are read.
+      const named = serviceOf(attributes);
+      const service = named.ok ? named.service : '';
       const instance = stringAttribute(attributes, 'service.instance.id') ?? '';
-      // A name no part accepts (control characters, too long): none of its points are read.
-      const named = isServiceName(service);
       const readings = new Map<string, Reading>();
       for (const scope of resourceMetrics.scopeMetrics ?? []) {
         for (const metric of scope.metrics ?? []) {
-          if (!named) {
+          if (!named.ok) {
             ignored += pointsOf(metric);
             continue;
           }
@@ -288,8 +273,8 @@ export class RuntimeMetricMapper {
       if (source.only && stringAttribute(point.attributes, source.only.key) !== source.only.value) continue;
       const raw = pointValue(point);
       if (raw === undefined || !Number.isFinite(raw) || raw < 0) continue;
-      const time = toNumber(point.timeUnixNano) ?? 0;
-      const start = toNumber(point.startTimeUnixNano) ?? 0;
+      const time = integerOf(point.timeUnixNano) ?? 0;
+      const start = integerOf(point.startTimeUnixNano) ?? 0;
       const reading = readings.get(name);
       if (reading === undefined) {
         const delta = metric.sum?.aggregationTemporality === DELTA;

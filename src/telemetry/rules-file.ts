@@ -303,20 +303,7 @@ class FileRulesWatcher implements RulesWatcher {
  * @throws {InvalidArgumentError} on bad options.
  */
 export async function watchRules(options: WatchRulesOptions): Promise<RulesWatcher> {
-  const {
-    file,
-    targets,
-    logger = getLogger(),
-    debounceMs,
-  } = parseOptions(watchRulesOptionsSchema, options, {
-    what: 'an option of watchRules',
-  });
-  const signature = await signatureOf(file);
-  const rules = await loadRulesFile(file, targets);
-  const watcher = new FileRulesWatcher(file, targets, logger, debounceMs, rules);
-  watcher.watch(signature);
-  logger.info({ file, rules: rules.size }, 'target rules loaded');
-  return watcher;
+  return watchRulesSync(options);
 }
 
 /**

@@ -15,7 +15,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { describeValue, PerfSidecarError } from '../shared/errors.ts';
-import { accepts, isServiceName, MAX_SERVICE_NAME_LENGTH, parseOptions } from '../shared/options.ts';
+import { accepts, isServiceName, MAX_SERVICE_NAME_LENGTH, parseOptions, valueAt } from '../shared/options.ts';
 import { MAX_TARGET_SECONDS, OPERATION_NAME_FORM, operationNameProblem } from './operations.ts';
 import type { RuleMatch, SpanView, TargetRuleSet } from './span-view.ts';
 
@@ -139,15 +139,6 @@ function formatPath(path: readonly PropertyKey[]): string {
     }
   }
   return out;
-}
-
-function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
-  let current = value;
-  for (const key of path) {
-    if (current === null || typeof current !== 'object') return undefined;
-    current = (current as Record<PropertyKey, unknown>)[key];
-  }
-  return current;
 }
 
 function problemOf(found: unknown): string {

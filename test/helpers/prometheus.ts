@@ -34,6 +34,23 @@ export function run(
   });
 }
 
+/** Runs `promtool check metrics` with `text` on stdin: its exit code and everything it printed. */
+export function promtoolCheckMetrics(text: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn('promtool', ['check', 'metrics'], { timeout: 30_000 });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+    });
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, output }));
+    child.stdin.end(text);
+  });
+}
+
 /** A running Prometheus. */
 export class OwnPrometheus {
   readonly url: string;

@@ -1,13 +1,8 @@
-/**
- * The sidecar process as `npm start` runs it (`node --import ./src/register.ts ./src/server.ts`),
- * on a free port, with a real Redis: system endpoints, bad input, token auth, health degrading when
- * Redis goes away, and `/metrics` passing `promtool check metrics`.
- */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_REDIS_URL, withPassword } from '../helpers/env.ts';
+import { promtoolCheckMetrics } from '../helpers/prometheus.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
 import { getJson, type SidecarProcess, startSidecarProcess } from '../helpers/sidecar.ts';
 import { deleteKeys } from '../helpers/telemetry.ts';
@@ -21,22 +16,6 @@ interface Health {
     string,
     { status: string; observedValue: number | null; observedUnit: string; time: string }[]
   >;
-}
-
-function promtool(text: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-    child.stdin.end(text);
-  });
 }
 
 describe('sidecar server (npm start) with Redis', () => {
@@ -196,13 +175,13 @@ describe('sidecar server (npm start) with Redis', () => {
     const text = res.body;
     expect(text).toContain('http_server_request_duration_seconds_bucket');
     expect(text).toContain('perf_system_memory_rss_bytes');
-    const check = await promtool(text);
+    const check = await promtoolCheckMetrics(text);
     expect(check.output).toBe('');
     expect(check.code).toBe(0);
   });
 
   it('promtool rejects a broken exposition (the check above can fail)', async () => {
-    const check = await promtool('# TYPE x counter\nx{a="1"} not-a-number\n');
+    const check = await promtoolCheckMetrics('# TYPE x counter\nx{a="1"} not-a-number\n');
     expect(check.code).not.toBe(0);
   });
 });

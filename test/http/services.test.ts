@@ -3,12 +3,13 @@
  * evaluator, as the OTLP receiver does): `/api/system/performance?service=`, its checks, and
  * `/metrics` carrying `service_name` on the operation series and still passing `promtool`.
  */
-import { spawn } from 'node:child_process';
+
 import { SpanKind } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/http/index.ts';
 import type { PerformanceReport } from '../../src/telemetry/index.ts';
 import type { SpanView } from '../../src/telemetry/span-view.ts';
+import { promtoolCheckMetrics } from '../helpers/prometheus.ts';
 import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 
 let t: TestTelemetry | undefined;
@@ -16,22 +17,6 @@ afterEach(async () => {
   await t?.cleanup();
   t = undefined;
 });
-
-function promtool(text: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-    child.stdin.end(text);
-  });
-}
 
 function view(service: string, overrides: Partial<SpanView>): SpanView {
   return {
@@ -112,7 +97,7 @@ describe('/metrics with received services', () => {
     expect(text).toMatch(/perf_operation_target_seconds\{[^}]*service_name="quote \\"svc\\""[^}]*\} 1/);
     // The received services' requests stay in process.
     expect(text).not.toContain('perf_service_http');
-    const check = await promtool(text);
+    const check = await promtoolCheckMetrics(text);
     expect(check.output).toBe('');
     expect(check.code).toBe(0);
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { UNKNOWN_SERVICE } from '../../src/ingest/attributes.ts';
 import { otlpTypes } from '../../src/ingest/proto.ts';
-import { RuntimeMetricMapper, UNKNOWN_SERVICE } from '../../src/ingest/runtime-metrics.ts';
+import { RuntimeMetricMapper } from '../../src/ingest/runtime-metrics.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import type { RuntimeSample } from '../../src/telemetry/runtime-sample.ts';
 

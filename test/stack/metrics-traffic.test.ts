@@ -1,34 +1,10 @@
-/**
- * `/metrics` under traffic of every kind perf-sidecar instruments (http, pg through the database
- * service and through a plain pool, ioredis, the cache at both levels, runtime-node, alerts), from
- * a host app started with `node --import perf-sidecar/register`, checked by `promtool check
- * metrics`, and named by the OpenTelemetry-to-Prometheus compatibility rules (unit suffixes,
- * `_total`, `_ratio`).
- */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppRun, runFixture } from '../helpers/child.ts';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/env.ts';
+import { promtoolCheckMetrics } from '../helpers/prometheus.ts';
 import { deleteKeys } from '../helpers/telemetry.ts';
-
-/** Runs `promtool check metrics` with `text` on stdin. */
-function promtoolCheckMetrics(text: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn('promtool', ['check', 'metrics'], { timeout: 30_000 });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, output }));
-    child.stdin.end(text);
-  });
-}
 
 /** Metric family names declared by `# TYPE` lines, with their type. */
 function families(text: string): Map<string, string> {
