@@ -9,7 +9,7 @@
  * Data flows one way: receivers -> queue -> evaluator (metrics, alerts) -> forwarder. Nothing on the
  * request path waits for evaluation or forwarding: a request is answered once its spans are queued.
  */
-import { type Meter, metrics } from '@opentelemetry/api';
+import { type BatchObservableCallback, type Meter, metrics } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { getLogger } from '../shared/logger.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
@@ -115,7 +115,7 @@ export async function startIngest(options: IngestOptions): Promise<Ingest> {
   });
 
   const stats = (): IngestStats => ({ receivers: receivers.stats(), forward: forwarder?.stats() });
-  observe(metrics.getMeterProvider().getMeter(SCOPE_NAME, VERSION), stats);
+  const unobserve = observe(metrics.getMeterProvider().getMeter(SCOPE_NAME, VERSION), stats);
 
   let closing: Promise<void> | undefined;
   return {
@@ -128,14 +128,19 @@ export async function startIngest(options: IngestOptions): Promise<Ingest> {
         // Receivers first (their queue drains into the forwarder), then the forwarder.
         await receivers.close(timeoutMs * 0.6);
         await forwarder?.close(Math.max(deadline - Date.now(), 100));
+        unobserve();
       })();
       return closing;
     },
   };
 }
 
-/** The ingest counters as metrics, read when metrics are collected (nothing on the request path). */
-function observe(meter: Meter, stats: () => IngestStats): void {
+/**
+ * The ingest counters as metrics, read when metrics are collected (nothing on the request path).
+ *
+ * @returns what stops the observation (on close: a stopped ingest has no figures to report).
+ */
+function observe(meter: Meter, stats: () => IngestStats): () => void {
   const spans = meter.createObservableCounter(METRIC_INGEST_SPANS, {
     description:
       'Spans received over OTLP, by outcome (accepted, rejected one by one, refused with their request)',
@@ -149,25 +154,25 @@ function observe(meter: Meter, stats: () => IngestStats): void {
     description: 'Spans and metric data points forwarded upstream, or dropped, by reason',
     unit: '{item}',
   });
-  meter.addBatchObservableCallback(
-    (result) => {
-      const { receivers, forward } = stats();
-      result.observe(spans, receivers.spans.accepted, { [ATTR_INGEST_OUTCOME]: 'accepted' });
-      result.observe(spans, receivers.spans.rejected, { [ATTR_INGEST_OUTCOME]: 'rejected' });
-      result.observe(spans, receivers.spans.refused, { [ATTR_INGEST_OUTCOME]: 'refused' });
-      result.observe(queue, receivers.queue.spans);
-      if (!forward) return;
-      result.observe(forwarded, forward.spansForwarded + forward.dataPointsForwarded, {
-        [ATTR_INGEST_OUTCOME]: 'forwarded',
+  const callback: BatchObservableCallback = (result) => {
+    const { receivers, forward } = stats();
+    result.observe(spans, receivers.spans.accepted, { [ATTR_INGEST_OUTCOME]: 'accepted' });
+    result.observe(spans, receivers.spans.rejected, { [ATTR_INGEST_OUTCOME]: 'rejected' });
+    result.observe(spans, receivers.spans.refused, { [ATTR_INGEST_OUTCOME]: 'refused' });
+    result.observe(queue, receivers.queue.spans);
+    if (!forward) return;
+    result.observe(forwarded, forward.spansForwarded + forward.dataPointsForwarded, {
+      [ATTR_INGEST_OUTCOME]: 'forwarded',
+    });
+    for (const [reason, n] of Object.entries(forward.spansDropped)) {
+      const points = forward.dataPointsDropped[reason as keyof typeof forward.dataPointsDropped] ?? 0;
+      result.observe(forwarded, n + points, {
+        [ATTR_INGEST_OUTCOME]: 'dropped',
+        [ATTR_INGEST_REASON]: reason,
       });
-      for (const [reason, n] of Object.entries(forward.spansDropped)) {
-        const points = forward.dataPointsDropped[reason as keyof typeof forward.dataPointsDropped] ?? 0;
-        result.observe(forwarded, n + points, {
-          [ATTR_INGEST_OUTCOME]: 'dropped',
-          [ATTR_INGEST_REASON]: reason,
-        });
-      }
-    },
-    [spans, queue, forwarded],
-  );
+    }
+  };
+  const observables = [spans, queue, forwarded];
+  meter.addBatchObservableCallback(callback, observables);
+  return () => meter.removeBatchObservableCallback(callback, observables);
 }

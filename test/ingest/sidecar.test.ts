@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/child.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { OtlpProtoReceiver } from '../helpers/otlp-proto-receiver.ts';
+import { promtoolCheckMetrics } from '../helpers/prometheus.ts';
 import { getJson, type SidecarProcess, startSidecarProcess } from '../helpers/sidecar.ts';
 import { deleteKeys } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -242,6 +243,17 @@ describe('the sidecar watching a plain OpenTelemetry service', () => {
     }
     // The Collector authenticates the sidecar, not the services: the ingest token never goes on.
     expect(collector.headers.some((h) => JSON.stringify(h).includes(TOKEN))).toBe(false);
+  });
+
+  it('counts what it received and forwarded in /metrics, which promtool accepts', async () => {
+    const text = await (await fetch(`${sidecar.url}/metrics`)).text();
+    const accepted = /^perf_ingest_spans_total\{[^}]*perf_ingest_outcome="accepted"[^}]*\} (\d+)/m.exec(text);
+    expect(Number(accepted?.[1])).toBeGreaterThanOrEqual(9);
+    expect(text).toMatch(/^perf_forward_items_total\{[^}]*perf_ingest_outcome="forwarded"[^}]*\} [1-9]/m);
+    expect(text).toMatch(/^perf_operation_duration_seconds_count\{[^}]*service_name="plain-checkout-grpc"/m);
+    const check = await promtoolCheckMetrics(text);
+    expect(check.output).toBe('');
+    expect(check.code).toBe(0);
   });
 
   it('refuses a service without the token, and never logs the token', async () => {
