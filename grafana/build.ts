@@ -2,7 +2,7 @@
  * Builds the Grafana dashboards in grafana/dashboards/*.json: `npm run dashboards`.
  *
  * The JSON files are generated so that every panel follows the same conventions (data source uids,
- * the service filter, units, the classic dashboard model of `SCHEMA_VERSION`), and they are
+ * the service filters, units, the classic dashboard model of `SCHEMA_VERSION`), and they are
  * committed, because Grafana provisions files. test/stack/dashboards.test.ts fails when the
  * committed files differ from what this module builds, and test/stack/prometheus.test.ts runs every
  * PromQL expression in them against a real Prometheus scraping the demo workload.
@@ -25,14 +25,32 @@ const JAEGER = { type: 'jaeger', uid: JAEGER_UID } as const;
 /**
  * Restricts a vector to the processes whose `service.name` matches `$service`. perf-sidecar's
  * metrics carry the resource only on `target_info` (the OpenTelemetry Prometheus convention), so
- * the filter joins on the scrape identity.
+ * the filter joins on the scrape identity. Not for the operation metrics: see {@link OP}.
  */
 const SVC = 'and on (job, instance) target_info{service_name=~"$service"}';
 const RI = '$__rate_interval';
 
+/**
+ * Selector of the operation metrics (`$service` and `$operation`). These metrics carry
+ * `service_name` themselves: the span's service, the sidecar's own or one that exports to it, which
+ * `target_info` (the sidecar's own resource) does not name, so they are filtered by it directly,
+ * never through {@link SVC}. Every panel over them filters with it and groups by {@link OPS_BY}, so
+ * that operations of the same name in two services never merge.
+ */
+const OP = 'service_name=~"$service",perf_operation=~"$operation"';
+const OPS_BY = ['service_name', 'perf_operation'];
+const OPS = OPS_BY.join(', ');
+const OPS_LEGEND = '{{service_name}} {{perf_operation}}';
+const RUNS = 'perf_operation_duration_seconds_count';
+
 /** `rate(metric{selector}[$__rate_interval])` for the selected services. */
 function rate(metric: string, selector = ''): string {
   return `(rate(${metric}${selector ? `{${selector}}` : ''}[${RI}]) ${SVC})`;
+}
+
+/** `rate(metric{selector}[$__rate_interval])` of the operation metrics: the selector filters the service. */
+function opRate(metric: string, selector: string): string {
+  return `rate(${metric}{${selector}}[${RI}])`;
 }
 
 /** A gauge for the selected services. */
@@ -45,6 +63,11 @@ function quantile(q: number, histogram: string, by: string[], selector = ''): st
   return `histogram_quantile(${q}, sum by (${['le', ...by].join(', ')}) ${rate(`${histogram}_bucket`, selector)})`;
 }
 
+/** {@link quantile} of an operation histogram, whose selector filters the service. */
+function opQuantile(q: number, histogram: string, by: string[], selector: string): string {
+  return `histogram_quantile(${q}, sum by (${['le', ...by].join(', ')}) (${opRate(`${histogram}_bucket`, selector)}))`;
+}
+
 /**
  * `sum by (by) (rate(metric{selector}))`, or 0 for every group that the reference series has but
  * the metric does not (yet): counters that only appear on their first increment (5xx responses,
@@ -55,9 +78,17 @@ function rateOrZero(metric: string, selector: string, by: string[], reference: s
   return `(sum by (${group}) ${rate(metric, selector)} or (sum by (${group}) ${rate(reference)} * 0))`;
 }
 
+/** {@link rateOrZero} over the operation metrics: both selectors filter the service. */
+function opRateOrZero(metric: string, selector: string, by: string[], reference: string): string {
+  const group = by.join(', ');
+  return `(sum by (${group}) (${opRate(metric, selector)}) or (sum by (${group}) (${opRate(reference, OP)}) * 0))`;
+}
+
 interface Target {
   readonly expr: string;
   readonly legend: string;
+  /** Every series of this query is drawn as a dashed red threshold line (a target). */
+  readonly dashed?: boolean;
 }
 
 interface PanelSpec {
@@ -70,8 +101,6 @@ interface PanelSpec {
   readonly h?: number;
   readonly min?: number;
   readonly max?: number;
-  /** Series names drawn as a dashed red threshold line (a target). */
-  readonly dashed?: readonly string[];
   readonly stack?: boolean;
   readonly repeat?: string;
   readonly instant?: boolean;
@@ -96,8 +125,10 @@ function panel(spec: PanelSpec, id: number, x: number, y: number): Panel {
       stacking: { mode: spec.stack ? 'normal' : 'none', group: 'A' },
     };
   }
-  const overrides = (spec.dashed ?? []).map((name) => ({
-    matcher: { id: 'byName', options: name },
+  const refId = (i: number) => String.fromCharCode(65 + i);
+  const dashed = spec.targets.flatMap((t, i) => (t.dashed ? [refId(i)] : []));
+  const overrides = dashed.map((ref) => ({
+    matcher: { id: 'byFrameRefID', options: ref },
     properties: [
       { id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } },
       { id: 'custom.fillOpacity', value: 0 },
@@ -132,7 +163,7 @@ function panel(spec: PanelSpec, id: number, x: number, y: number): Panel {
     fieldConfig: { defaults, overrides },
     options,
     targets: spec.targets.map((t, i) => ({
-      refId: String.fromCharCode(65 + i),
+      refId: refId(i),
       datasource: PROM,
       editorMode: 'code',
       expr: t.expr,
@@ -192,11 +223,21 @@ function queryVariable(name: string, label: string, query: string): VariableMode
   };
 }
 
+/** The processes (their `service.name`, on `target_info`): for the process metrics. */
 const SERVICE_VARIABLE = queryVariable('service', 'Service', 'label_values(target_info, service_name)');
+/**
+ * The services of the operations: the operation metrics carry `service_name` themselves, the span's
+ * service (the sidecar's own, or a service that exports to it), which `target_info` does not list.
+ */
+const OPERATION_SERVICE_VARIABLE = queryVariable(
+  'service',
+  'Service',
+  'label_values(perf_operation_duration_seconds_count, service_name)',
+);
 const OPERATION_VARIABLE = queryVariable(
   'operation',
   'Operation',
-  'label_values(perf_operation_duration_seconds_count, perf_operation)',
+  'label_values(perf_operation_duration_seconds_count{service_name=~"$service"}, perf_operation)',
 );
 
 function dashboard(
@@ -254,92 +295,102 @@ function dashboard(
   };
 }
 
-const OP = 'perf_operation=~"$operation"';
-const OPS_BY = ['perf_operation'];
+/** `sum by (service_name, perf_operation) (rate(metric{OP}))`. */
+function opSum(metric: string): string {
+  return `sum by (${OPS}) (${opRate(metric, OP)})`;
+}
 
 /** Apdex with T = the operation's target, tolerated up to 4T: (satisfied + tolerating / 2) / all. */
 const APDEX = `(
-  ${rateOrZero('perf_operation_duration_seconds_count', `${OP},perf_target_exceeded="false"`, OPS_BY, `perf_operation_duration_seconds_count{${OP}}`)}
+  ${opRateOrZero(RUNS, `${OP},perf_target_exceeded="false"`, OPS_BY, RUNS)}
   + (
-    ${rateOrZero('perf_target_breaches_total', OP, OPS_BY, `perf_operation_duration_seconds_count{${OP}}`)}
-    - ${rateOrZero('perf_target_frustrated_total', OP, OPS_BY, `perf_operation_duration_seconds_count{${OP}}`)}
+    ${opRateOrZero('perf_target_breaches_total', OP, OPS_BY, RUNS)}
+    - ${opRateOrZero('perf_target_frustrated_total', OP, OPS_BY, RUNS)}
   ) / 2
-) / sum by (perf_operation) ${rate('perf_operation_duration_seconds_count', OP)}`;
+) / ${opSum(RUNS)}`;
 
 function operations() {
   return dashboard(
     'perf-operations',
     'perf-sidecar: operations vs targets',
     'Every tracked operation against its target: percentiles with the target line, breaches, Apdex, errors.',
-    [SERVICE_VARIABLE, OPERATION_VARIABLE],
+    [OPERATION_SERVICE_VARIABLE, OPERATION_VARIABLE],
     [
       {
         title: '$operation: duration p50 / p95 / p99 vs target',
         description:
-          'Percentiles read from the duration histogram (its buckets include every target T and 4T). The dashed line is the target.',
+          'Percentiles read from the duration histogram (its buckets include every target T and 4T), per service. The dashed lines are the targets.',
         unit: 's',
         repeat: 'operation',
-        dashed: ['target'],
-        targets: [
-          { expr: quantile(0.5, 'perf_operation_duration_seconds', [], OP), legend: 'p50' },
-          { expr: quantile(0.95, 'perf_operation_duration_seconds', [], OP), legend: 'p95' },
-          { expr: quantile(0.99, 'perf_operation_duration_seconds', [], OP), legend: 'p99' },
-          { expr: `max ${gauge('perf_operation_target_seconds', OP)}`, legend: 'target' },
-        ],
-      },
-      {
-        title: 'Apdex by operation (T = target, frustrated past 4T)',
-        description: '(runs within target + half of the runs between T and 4T) / all runs.',
-        unit: 'none',
-        min: 0,
-        max: 1,
-        targets: [{ expr: APDEX, legend: '{{perf_operation}}' }],
-      },
-      {
-        title: 'Target breaches per second',
-        description: 'Runs longer than their target (perf_target_breaches_total).',
-        unit: 'ops',
-        stack: true,
         targets: [
           {
-            expr: `sum by (perf_operation) ${rate('perf_target_breaches_total', OP)}`,
-            legend: '{{perf_operation}}',
+            expr: opQuantile(0.5, 'perf_operation_duration_seconds', OPS_BY, OP),
+            legend: `${OPS_LEGEND} p50`,
+          },
+          {
+            expr: opQuantile(0.95, 'perf_operation_duration_seconds', OPS_BY, OP),
+            legend: `${OPS_LEGEND} p95`,
+          },
+          {
+            expr: opQuantile(0.99, 'perf_operation_duration_seconds', OPS_BY, OP),
+            legend: `${OPS_LEGEND} p99`,
+          },
+          {
+            expr: `max by (${OPS}) (perf_operation_target_seconds{${OP}})`,
+            legend: `${OPS_LEGEND} target`,
+            dashed: true,
           },
         ],
       },
       {
+        title: 'Apdex by operation (T = target, frustrated past 4T)',
+        description:
+          '(runs within target + half of the runs between T and 4T) / all runs, per service and operation.',
+        unit: 'none',
+        min: 0,
+        max: 1,
+        targets: [{ expr: APDEX, legend: OPS_LEGEND }],
+      },
+      {
+        title: 'Target breaches per second',
+        description: 'Runs longer than their target (perf_target_breaches_total), per service and operation.',
+        unit: 'ops',
+        stack: true,
+        targets: [{ expr: opSum('perf_target_breaches_total'), legend: OPS_LEGEND }],
+      },
+      {
         title: 'Share of runs over target',
-        description: 'Breaches / runs, per operation.',
+        description: 'Breaches / runs, per service and operation.',
         unit: 'percentunit',
         min: 0,
         targets: [
           {
-            expr: `${rateOrZero('perf_target_breaches_total', OP, OPS_BY, `perf_operation_duration_seconds_count{${OP}}`)} / sum by (perf_operation) ${rate('perf_operation_duration_seconds_count', OP)}`,
-            legend: '{{perf_operation}}',
+            expr: `${opRateOrZero('perf_target_breaches_total', OP, OPS_BY, RUNS)} / ${opSum(RUNS)}`,
+            legend: OPS_LEGEND,
           },
         ],
       },
       {
         title: 'Runs per second by outcome',
-        description: 'Every evaluated operation span, by outcome (ok / error).',
+        description: 'Every evaluated operation span, by service, operation and outcome (ok / error).',
         unit: 'ops',
         stack: true,
         targets: [
           {
-            expr: `sum by (perf_operation, perf_outcome) ${rate('perf_operation_duration_seconds_count', OP)}`,
-            legend: '{{perf_operation}} {{perf_outcome}}',
+            expr: `sum by (${OPS}, perf_outcome) (${opRate(RUNS, OP)})`,
+            legend: `${OPS_LEGEND} {{perf_outcome}}`,
           },
         ],
       },
       {
         title: 'Error ratio',
-        description: 'Runs that ended with an error / all runs.',
+        description: 'Runs that ended with an error / all runs, per service and operation.',
         unit: 'percentunit',
         min: 0,
         targets: [
           {
-            expr: `${rateOrZero('perf_operation_duration_seconds_count', `${OP},perf_outcome="error"`, OPS_BY, `perf_operation_duration_seconds_count{${OP}}`)} / sum by (perf_operation) ${rate('perf_operation_duration_seconds_count', OP)}`,
-            legend: '{{perf_operation}}',
+            expr: `${opRateOrZero(RUNS, `${OP},perf_outcome="error"`, OPS_BY, RUNS)} / ${opSum(RUNS)}`,
+            legend: OPS_LEGEND,
           },
         ],
       },
@@ -698,50 +749,47 @@ function alerts() {
     'perf-alerts',
     'perf-sidecar: alerts by type',
     'Alerts raised by the sidecar (before deduplication), the Redis write buffer, drops.',
-    [SERVICE_VARIABLE, OPERATION_VARIABLE],
+    [OPERATION_SERVICE_VARIABLE, OPERATION_VARIABLE],
     [
       {
         title: 'Alerts raised per second by type',
-        description: 'perf.alerts.emitted, before deduplication into records.',
+        description:
+          'perf.alerts.emitted, before deduplication into records, summed over every sidecar process (alert counters carry no service).',
         unit: 'ops',
         stack: true,
         targets: [
-          { expr: `sum by (alert_type) ${rate('perf_alerts_emitted_total')}`, legend: '{{alert_type}}' },
+          { expr: `sum by (alert_type) (rate(perf_alerts_emitted_total[${RI}]))`, legend: '{{alert_type}}' },
         ],
       },
       {
         type: 'bargauge',
         title: 'Alerts raised in the time range by type',
-        description: 'Increase of perf.alerts.emitted over the dashboard range.',
+        description: 'Increase of perf.alerts.emitted over the dashboard range, every sidecar process.',
         unit: 'short',
         instant: true,
         targets: [
           {
-            expr: `sum by (alert_type) (increase(perf_alerts_emitted_total[$__range]) ${SVC})`,
+            expr: 'sum by (alert_type) (increase(perf_alerts_emitted_total[$__range]))',
             legend: '{{alert_type}}',
           },
         ],
       },
       {
         title: 'Target breaches per second by operation',
-        description: 'target_exceeded alerts come from these breaches.',
+        description: 'target_exceeded alerts come from these breaches, per service and operation.',
         unit: 'ops',
         stack: true,
-        targets: [
-          {
-            expr: `sum by (perf_operation) ${rate('perf_target_breaches_total', OP)}`,
-            legend: '{{perf_operation}}',
-          },
-        ],
+        targets: [{ expr: opSum('perf_target_breaches_total'), legend: OPS_LEGEND }],
       },
       {
         title: 'Alert records buffered / dropped',
-        description: 'Records waiting for Redis, and records dropped because the buffer was full.',
+        description:
+          'Records waiting for Redis, and records dropped because the buffer was full, every sidecar process.',
         unit: 'short',
         targets: [
-          { expr: `sum ${gauge('perf_alerts_buffered')}`, legend: 'buffered' },
+          { expr: 'sum (perf_alerts_buffered)', legend: 'buffered' },
           {
-            expr: `sum (increase(perf_alerts_dropped_total[$__range]) ${SVC}) or (sum ${gauge('perf_alerts_buffered')} * 0)`,
+            expr: 'sum (increase(perf_alerts_dropped_total[$__range])) or (sum (perf_alerts_buffered) * 0)',
             legend: 'dropped in range',
           },
         ],

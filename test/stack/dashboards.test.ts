@@ -36,6 +36,9 @@ const CORE_PANEL_TYPES = new Set([
 ]);
 const BUILT_IN_VARIABLES = new Set(['__rate_interval', '__range', '__interval', '__interval_ms']);
 const GRAFANA_BUILT_IN_UID = '-- Grafana --';
+/** A series selector of an operation metric (they carry `service_name`): the name, then `{...}` if any. */
+const OPERATION_METRICS =
+  /\b(perf_operation_duration_seconds_(?:bucket|count|sum)|perf_target_breaches_total|perf_target_frustrated_total|perf_operation_target_seconds)\b(\{[^}]*\})?/g;
 
 const provisioned = parse(
   readFileSync(join(ROOT, 'grafana/provisioning/datasources/datasources.yaml'), 'utf8'),
@@ -151,6 +154,47 @@ describe('grafana/dashboards', () => {
     const ops = dashboards.find((d) => d.json.uid === 'perf-operations');
     expect((ops?.json.templating?.list ?? []).map((v) => v.name)).toEqual(['service', 'operation']);
     expect(promQueries(dashboards, PROMETHEUS_UID).length).toBeGreaterThan(30);
+  });
+
+  it('filter every operation panel by the service of the operation ($service over its service_name)', () => {
+    const usesOperations = (expr: string) => new RegExp(OPERATION_METRICS.source).test(expr);
+    const withOperations = dashboards.filter((d) =>
+      promQueries([d], PROMETHEUS_UID).some((q) => usesOperations(q.expr)),
+    );
+    expect(withOperations.map((d) => d.file)).toEqual(['perf-alerts.json', 'perf-operations.json']);
+    for (const d of withOperations) {
+      const variables = d.json.templating?.list ?? [];
+      const service = variables.find((v) => v.name === 'service');
+      expect(service?.query, d.file).toEqual(
+        expect.objectContaining({
+          query: 'label_values(perf_operation_duration_seconds_count, service_name)',
+        }),
+      );
+      expect(service, d.file).toEqual(expect.objectContaining({ multi: true, includeAll: true }));
+      const operation = variables.find((v) => v.name === 'operation');
+      expect((operation?.query as { query?: string } | undefined)?.query, d.file).toContain(
+        'perf_operation_duration_seconds_count{service_name=~"$service"}',
+      );
+      for (const p of allPanels(d)) {
+        for (const t of p.targets ?? []) {
+          const expr = t.expr;
+          if (typeof expr !== 'string' || !usesOperations(expr)) continue;
+          const where = `${d.file} / ${p.title} / ${t.refId}`;
+          // Every selector of an operation metric names the service; none goes through target_info
+          // (the sidecar's own resource, not the span's service).
+          for (const [whole, , selector] of expr.matchAll(OPERATION_METRICS)) {
+            expect(selector ?? '', `${where}: ${whole}`).toContain('service_name=~"$service"');
+          }
+          expect(expr, where).not.toContain('target_info');
+          for (const [, by] of expr.matchAll(/\b(?:sum|max) by \(([^)]*)\)/g)) {
+            expect(by?.split(', '), `${where}: by (${by})`).toEqual(
+              expect.arrayContaining(['service_name', 'perf_operation']),
+            );
+          }
+          expect(t.legendFormat, where).toMatch(/\{\{service_name\}\}.*\{\{perf_operation\}\}/);
+        }
+      }
+    }
   });
 
   it('are loaded by the dashboard provider from where compose mounts them', () => {

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { ROOT } from '../helpers/child.ts';
 import { run } from '../helpers/prometheus.ts';
 
@@ -29,6 +30,23 @@ describe('promtool', () => {
     const result = await run('promtool', ['check', 'rules', 'prometheus-rules.yml'], { cwd: ROOT });
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toMatch(/SUCCESS: 11 rules found/);
+  });
+
+  it('keeps service_name in every rule over the operation metrics, and names the service in its summary', () => {
+    const { groups } = parse(readFileSync(join(ROOT, 'prometheus-rules.yml'), 'utf8')) as {
+      groups: { rules: { alert: string; expr: string; annotations: { summary: string } }[] }[];
+    };
+    const rules = groups.flatMap((g) => g.rules).filter((r) => /perf_operation_|perf_target_/.test(r.expr));
+    expect(rules.map((r) => r.alert).sort()).toEqual([
+      'PerfOperationErrorRateHigh',
+      'PerfTargetBreachRateHigh',
+    ]);
+    for (const rule of rules) {
+      const groupings = [...rule.expr.matchAll(/\bby \(([^)]*)\)/g)].map((m) => m[1]);
+      expect(groupings.length, rule.alert).toBeGreaterThan(0);
+      for (const by of groupings) expect(by, rule.alert).toBe('job, instance, service_name, perf_operation');
+      expect(rule.annotations.summary, rule.alert).toContain('{{ $labels.service_name }}');
+    }
   });
 
   it('passes the rules unit tests', async () => {

@@ -112,6 +112,10 @@ describe('dashboards against a real Prometheus scraping the demo', () => {
 
   it('finds the template variables values: the service and the four operations', async () => {
     expect(await prometheus.labelValues('service_name', 'target_info')).toContain('perf-sidecar-demo');
+    // The operation dashboards' $service: the services of the operations, on the metrics themselves.
+    expect(await prometheus.labelValues('service_name', 'perf_operation_duration_seconds_count')).toEqual([
+      'perf-sidecar-demo',
+    ]);
     expect(await prometheus.labelValues('perf_operation', 'perf_operation_duration_seconds_count')).toEqual(
       expect.arrayContaining(OPERATIONS),
     );
@@ -133,6 +137,24 @@ describe('dashboards against a real Prometheus scraping the demo', () => {
       if (result.length === 0) empty.push(`${q.file} / ${q.panel} / ${q.refId}: ${q.expr}`);
     }
     expect(empty, `expressions without a series:\n${empty.join('\n')}`).toEqual([]);
+  });
+
+  it('filters the operation panels by $service: another service leaves them empty', async () => {
+    const operations = promQueries(loadDashboards(), PROMETHEUS_UID).filter((q) =>
+      /perf_operation_|perf_target_/.test(q.expr),
+    );
+    expect(operations.length).toBeGreaterThan(5);
+    const variables = { operation: '.*', __rate_interval: '10s', __range: '1h' };
+    const leaking: string[] = [];
+    for (const q of operations) {
+      const other = substitute(q.expr, { ...variables, service: escapeRegex('another-service') });
+      if ((await prometheus.query(other, at)).length > 0) leaking.push(`${q.file} / ${q.panel} / ${q.refId}`);
+      const own = substitute(q.expr, { ...variables, service: escapeRegex('perf-sidecar-demo') });
+      for (const r of await prometheus.query(own, at)) {
+        expect(r.metric.service_name, `${q.file} / ${q.panel} / ${q.refId}`).toBe('perf-sidecar-demo');
+      }
+    }
+    expect(leaking, 'operation queries not filtered by $service').toEqual([]);
   });
 
   it('draws the target line at the scaled target of each operation', async () => {
