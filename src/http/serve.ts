@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { configuredDatabaseOptions, createDatabase, type Database } from '../db/index.ts';
 import { reportDatabaseAtStart } from '../db/internal.ts';
-import { type Ingest, startIngest } from '../ingest/index.ts';
+import type { Ingest } from '../ingest/index.ts';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { callable, integer, matching, parseOptions, withMethods } from '../shared/options.ts';
@@ -101,8 +101,11 @@ export async function startSidecar(given: SidecarOptions = {}): Promise<SidecarS
   }
   let ingest: Ingest | undefined;
   try {
-    if (options.ingest)
+    if (options.ingest) {
+      // Loaded only when asked for: protobufjs and grpc-js cost an app that serves no OTLP nothing.
+      const { startIngest } = await import('../ingest/index.ts');
       ingest = await startIngest({ telemetry, host: options.host ?? config.server.host, logger: log });
+    }
   } catch (error) {
     if (ownsDatabase && database) await closeQuietly(database, 2000);
     throw error;

@@ -3,8 +3,10 @@
  * reads. The view is bounded (attribute count, string length, array length) because evaluation may
  * keep what it reads; the decoded message keeps every original value, since forwarding sends it on.
  */
+
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
 import { isServiceName } from '../shared/options.ts';
+import { SCOPE_NAME } from '../shared/scope.ts';
 import type { ProtoAnyValue, ProtoKeyValue } from './types.ts';
 
 /** Attributes of one span read into its view; the rest stay in the message only. */
@@ -19,6 +21,8 @@ export const MAX_VIEW_KEY_LENGTH = 1024;
 export const UNKNOWN_SERVICE = 'unknown_service';
 /** The resource attribute naming the service. */
 const SERVICE_NAME_KEY = 'service.name';
+/** The resource attribute naming the OpenTelemetry distribution a service runs. */
+const DISTRO_NAME_KEY = 'telemetry.distro.name';
 
 /** `text` cut to {@link MAX_VIEW_STRING_LENGTH} characters. */
 export function viewString(text: string): string {
@@ -132,4 +136,17 @@ export function serviceOf(attributes: readonly ProtoKeyValue[] | null | undefine
     }
   }
   return { ok: true, service: UNKNOWN_SERVICE };
+}
+
+/**
+ * Whether a resource says its service runs perf-sidecar in process (`telemetry.distro.name` is
+ * `perf-sidecar`, as perf-sidecar's own SDK set-up writes it): such a service judges its own spans.
+ */
+export function runsPerfSidecar(attributes: readonly ProtoKeyValue[] | null | undefined): boolean {
+  for (const entry of attributes ?? []) {
+    if (entry?.key !== DISTRO_NAME_KEY) continue;
+    const value = entry.value;
+    return !!value && Object.hasOwn(value, 'stringValue') && value.stringValue === SCOPE_NAME;
+  }
+  return false;
 }

@@ -8,7 +8,7 @@
 import type { SpanKind } from '@opentelemetry/api';
 import type { Type } from 'protobufjs';
 import { describeValue, errorText } from '../shared/errors.ts';
-import { attributesOf, serviceOf, viewString } from './attributes.ts';
+import { attributesOf, runsPerfSidecar, serviceOf, viewString } from './attributes.ts';
 import { JsonShapeError, messageFromJson } from './json.ts';
 import type { DecodedTraces, ProtoKeyValue, ReceivedSpan } from './types.ts';
 
@@ -141,6 +141,7 @@ export function checkTraces(message: object, nowMs: number = Date.now()): Decode
   let index = 0;
   for (const resourceSpans of request.resourceSpans ?? []) {
     const service = serviceOf(resourceSpans.resource?.attributes);
+    const evaluatedAtSource = runsPerfSidecar(resourceSpans.resource?.attributes);
     for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
       const list = scopeSpans.spans ?? [];
       const kept: SpanMessage[] = [];
@@ -159,6 +160,7 @@ export function checkTraces(message: object, nowMs: number = Date.now()): Decode
         index++;
         spans.push({
           message: span,
+          evaluatedAtSource,
           view: {
             name: viewString(span.name ?? ''),
             service: service.service,

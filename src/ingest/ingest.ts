@@ -11,7 +11,9 @@
  */
 import { type BatchObservableCallback, type Meter, metrics } from '@opentelemetry/api';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { getLogger } from '../shared/logger.ts';
+import { matching, parseOptions, withMethods } from '../shared/options.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import type { Telemetry } from '../telemetry/index.ts';
 import type { ReceiverStats } from './core.ts';
@@ -27,15 +29,20 @@ import {
 } from './semconv.ts';
 import type { DecodedTraces } from './types.ts';
 
-/** Options of {@link startIngest}. */
-export interface IngestOptions {
+/** The fields of {@link IngestOptions} (a constant of their own, so the declarations keep the comments). */
+const ingestOptionFields = {
   /** The running telemetry whose evaluator, services and configuration (`config.ingest`) are used. */
-  readonly telemetry: Telemetry;
+  telemetry: withMethods<Telemetry>(['renderPrometheus'], 'a telemetry returned by startTelemetry()'),
   /** Listen address of both receivers. Default: the configuration's `HOST`. */
-  readonly host?: string;
+  host: matching(/^[A-Za-z0-9.:_-]{1,253}$/, 'a host name or IP address').optional(),
   /** Where the receivers and the forwarder log. Default: perf-sidecar's logger. */
-  readonly logger?: Logger;
-}
+  logger: withMethods<Logger>(['info', 'warn', 'error'], 'a pino logger').optional(),
+};
+const ingestOptionsSchema: z.ZodObject<typeof ingestOptionFields, z.core.$strict> =
+  z.strictObject(ingestOptionFields);
+
+/** Options of {@link startIngest}. */
+export type IngestOptions = z.input<typeof ingestOptionsSchema>;
 
 /** What the ingest has done so far, for health and metrics. */
 export interface IngestStats {
@@ -64,9 +71,11 @@ export interface Ingest {
  * Starts the OTLP/HTTP and OTLP/gRPC receivers of `telemetry`'s configuration (`OTLP_HTTP_PORT`,
  * `OTLP_GRPC_PORT`, `PERF_INGEST_*`, `OTLP_FORWARD_*`).
  *
+ * @throws {InvalidArgumentError} naming a bad option, before anything starts.
  * @throws {Error} when an address cannot be listened on (`EADDRINUSE`, ...); nothing is left running.
  */
-export async function startIngest(options: IngestOptions): Promise<Ingest> {
+export async function startIngest(given: IngestOptions): Promise<Ingest> {
+  const options = parseOptions(ingestOptionsSchema, given, { what: 'an option of startIngest' });
   const { telemetry } = options;
   const { config } = telemetry;
   const settings = config.ingest;
@@ -87,6 +96,9 @@ export async function startIngest(options: IngestOptions): Promise<Ingest> {
   const processTraces = (decoded: DecodedTraces): void => {
     const evaluator = telemetry.evaluator;
     for (const span of decoded.spans) {
+      // A perf-sidecar host has judged its spans already (metrics, alerts): judging them again would
+      // count every run and raise every alert twice. They are forwarded as they came.
+      if (span.evaluatedAtSource) continue;
       const verdict = evaluator.evaluate(span.view);
       // Annotated only when forwarded: the annotations are for the Collector's backends.
       if (forwarder && verdict) annotateSpan(span.message, verdict);

@@ -2,7 +2,9 @@
  * What the parts of the OTLP ingest hand each other: decoded requests with the spans to evaluate,
  * and the narrow interfaces of the evaluator, the forwarder and the runtime store they feed.
  */
-import type { RuntimeSample, SpanView, Verdict } from '../telemetry/internal.ts';
+import type { RuntimeSink, SpanView, TraceEvaluator } from '../telemetry/internal.ts';
+
+export type { RuntimeSink, TraceEvaluator };
 
 /** One OTLP `KeyValue` as protobufjs decodes it (and encodes it again when forwarding). */
 export interface ProtoKeyValue {
@@ -29,6 +31,12 @@ export interface ProtoSpanTarget {
 /** A span that passed the receiver's checks: its neutral view and the decoded message it came from. */
 export interface ReceivedSpan {
   readonly view: SpanView;
+  /**
+   * Whether the span comes from a service that runs perf-sidecar in process (its resource's
+   * `telemetry.distro.name` is `perf-sidecar`): that service has already judged it, counted it and
+   * raised its alerts, so the sidecar forwards it without judging it again.
+   */
+  readonly evaluatedAtSource: boolean;
   /** The decoded span inside {@link DecodedTraces.request}, annotated before forwarding. */
   readonly message: ProtoSpanTarget;
 }
@@ -45,22 +53,10 @@ export interface DecodedTraces {
   readonly rejectedReason: string | undefined;
 }
 
-/** Evaluates spans against their targets (telemetry's `SpanEvaluator`). */
-export interface TraceEvaluator {
-  /** The verdict, or `undefined` for a span that is neither an operation nor has a target. Never throws. */
-  evaluate(span: SpanView): Verdict | undefined;
-}
-
 /** Sends evaluated requests on (the forwarder). */
 export interface TraceForwarder {
   /** Queues an annotated request of `spans` spans; synchronous, never throws (drops and counts when full). */
   enqueue(request: object, spans: number): void;
   /** Sends what is queued within `timeoutMs`, then stops. */
   close(timeoutMs: number): Promise<void>;
-}
-
-/** Where per-service runtime figures go (telemetry's service registry). */
-export interface RuntimeSink {
-  /** Records the latest figures of `service`; synchronous, never throws. */
-  record(service: string, sample: RuntimeSample): void;
 }

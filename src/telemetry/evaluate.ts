@@ -37,7 +37,7 @@ import {
 import { z } from 'zod';
 import type { AlertInput } from '../alerts/index.ts';
 import { alertTraceOfIds } from '../alerts/internal.ts';
-import type { TraceEvaluator } from '../ingest/types.ts';
+
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { roundTo } from '../shared/numbers.ts';
@@ -72,7 +72,7 @@ import {
   OUTCOME_OK,
 } from './semconv.ts';
 import { ServiceRegistry } from './services.ts';
-import type { SpanView, TargetRuleSet, Verdict } from './span-view.ts';
+import type { SpanView, TargetRuleSet, TraceEvaluator, Verdict } from './span-view.ts';
 
 /** Receives alerts from the evaluator. `AlertSink` implements it. */
 export interface AlertEmitter {

@@ -19,3 +19,9 @@ export interface RuntimeSample {
   /** Event-loop utilisation, 0 to 1 (`nodejs.eventloop.utilization`). */
   readonly eventLoopUtilization?: number;
 }
+
+/** Where per-service runtime figures go (the telemetry's service registry; the receivers feed it). */
+export interface RuntimeSink {
+  /** Records the latest figures of `service`; synchronous, never throws. */
+  record(service: string, sample: RuntimeSample): void;
+}

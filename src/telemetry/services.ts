@@ -15,7 +15,7 @@
  */
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { RuntimeSink } from '../ingest/types.ts';
+
 import { getLogger } from '../shared/logger.ts';
 import { roundTo } from '../shared/numbers.ts';
 import {
@@ -28,7 +28,7 @@ import {
 } from '../shared/options.ts';
 import type { AlertEmitter, Implements } from './evaluate.ts';
 import { cpuStreak, highCpuAlert, highMemoryAlert } from './runtime-alerts.ts';
-import type { RuntimeSample } from './runtime-sample.ts';
+import type { RuntimeSample, RuntimeSink } from './runtime-sample.ts';
 import { OTHER_OPERATION } from './semconv.ts';
 
 /** Name under which services past `maxServices` (and invalid names) are recorded. */

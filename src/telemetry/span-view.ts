@@ -53,3 +53,9 @@ export interface TargetRuleSet {
   /** The first rule matching `span`, or `undefined`. Synchronous; called once per such span. */
   match(span: SpanView): RuleMatch | undefined;
 }
+
+/** Evaluates spans against their targets (the telemetry's `SpanEvaluator`; the receivers call it). */
+export interface TraceEvaluator {
+  /** The verdict, or `undefined` for a span that is neither an operation nor has a target. Never throws. */
+  evaluate(span: SpanView): Verdict | undefined;
+}

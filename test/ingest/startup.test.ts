@@ -15,6 +15,54 @@ import { startSidecarProcess } from '../helpers/sidecar.ts';
 const dir = mkdtempSync(join(tmpdir(), 'perf-startup-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+describe('perf-sidecar/http without receivers', () => {
+  it('loads neither protobufjs nor @grpc/grpc-js until startSidecar({ ingest: true })', async () => {
+    // A module hook that lists the two packages as they load; the app imports the http entry and
+    // starts a sidecar without receivers, then with them.
+    const script = `
+      import { registerHooks } from 'node:module';
+      const loaded = new Set();
+      registerHooks({ load(url, context, next) {
+        const m = /node_modules\\/(protobufjs|@grpc\\/grpc-js)\\//.exec(url);
+        if (m) loaded.add(m[1]);
+        return next(url, context);
+      } });
+      const { startSidecar } = await import('./src/http/index.ts');
+      const plain = await startSidecar({ port: 0 });
+      const before = [...loaded].sort();
+      await plain.close(2000);
+      const { stopTelemetry } = await import('./src/index.ts');
+      await stopTelemetry();
+      const receiving = await startSidecar({ port: 0, ingest: true });
+      const after = [...loaded].sort();
+      await receiving.close(2000);
+      process.stdout.write(JSON.stringify({ before, after }));
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        LOG_LEVEL: 'silent',
+        OTLP_HTTP_PORT: '0',
+        OTLP_GRPC_PORT: '0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      err += c;
+    });
+    const code = await new Promise<number | null>((done) => child.once('exit', done));
+    expect(code, err).toBe(0);
+    expect(JSON.parse(out)).toEqual({ before: [], after: ['@grpc/grpc-js', 'protobufjs'] });
+  }, 60_000);
+});
+
 describe('the sidecar process and its OTLP receivers', () => {
   it('starts them by default and names their URLs in the start-up line', async () => {
     const sidecar = await startSidecarProcess({ server: true }, {});
