@@ -256,6 +256,59 @@ describe('the sidecar watching a plain OpenTelemetry service', () => {
     expect(check.code).toBe(0);
   });
 
+  it('forwards the spans of a perf-sidecar host without judging them a second time', async () => {
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const span = (name: string, traceId: string) => ({
+      traceId,
+      spanId: traceId.slice(0, 16),
+      name,
+      kind: 2,
+      startTimeUnixNano: String(nowNs - 1_000_000_000n),
+      endTimeUnixNano: String(nowNs),
+      attributes: [{ key: 'perf.target_seconds', value: { doubleValue: 0.01 } }],
+    });
+    const resource = (service: string, distro?: string) => ({
+      attributes: [
+        { key: 'service.name', value: { stringValue: service } },
+        ...(distro ? [{ key: 'telemetry.distro.name', value: { stringValue: distro } }] : []),
+      ],
+    });
+    const hostTrace = 'a1'.repeat(16);
+    const plainTrace = 'b2'.repeat(16);
+    // One request: a perf-sidecar host's span, then a plain service's. Both breach their target.
+    const res = await fetch(`${otlpHttp}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({
+        resourceSpans: [
+          {
+            resource: resource('judged-at-home', 'perf-sidecar'),
+            scopeSpans: [{ spans: [span('export', hostTrace)] }],
+          },
+          { resource: resource('judged-here'), scopeSpans: [{ spans: [span('export', plainTrace)] }] },
+        ],
+      }),
+    });
+    expect(res.status).toBe(200);
+    // The plain service's alert is written after the host's span was passed over (same request,
+    // in order): once it is in Redis, an alert for the host would be too.
+    await waitFor(
+      async () =>
+        (await redis.lrange(`${prefix}performance_alerts`, 0, -1))
+          .map((r) => JSON.parse(r) as Alert)
+          .some((a) => a.labels.service === 'judged-here') || undefined,
+      { what: 'the alert of the plain service', timeoutMs: 20_000 },
+    );
+    const alerts = (await redis.lrange(`${prefix}performance_alerts`, 0, -1)).map(
+      (r) => JSON.parse(r) as Alert,
+    );
+    expect(alerts.some((a) => a.labels.service === 'judged-at-home')).toBe(false);
+    const forwarded = await waitFor(() => collector.spans.find((s) => s.traceId === hostTrace), {
+      what: 'the host span at the Collector',
+    });
+    expect(forwarded.attributes['perf.target_exceeded']).toBeUndefined();
+  });
+
   it('refuses a service without the token, and never logs the token', async () => {
     const res = await fetch(`${otlpHttp}/v1/traces`, {
       method: 'POST',
