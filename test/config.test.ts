@@ -302,6 +302,20 @@ describe('loadConfig', () => {
     ).toBe('delta');
   });
 
+  it('reads the forwarding queue bound in bytes, within 1 MiB and 16 GiB', () => {
+    expect(loadConfig({}).ingest.forward.queueBytes).toBe(64 * 1024 * 1024);
+    expect(loadConfig({ OTLP_FORWARD_QUEUE_BYTES: '2097152' }).ingest.forward.queueBytes).toBe(2_097_152);
+    expect(problemsOf({ OTLP_FORWARD_QUEUE_BYTES: '1000' }).message).toMatch(
+      /OTLP_FORWARD_QUEUE_BYTES: "1000" is below 1048576; expected an integer number of bytes from 1048576 to 17179869184/,
+    );
+  });
+
+  it('accepts header values with spaces and tabs inside, as HTTP does', () => {
+    expect(
+      loadConfig({ OTLP_FORWARD_HEADERS: 'authorization=Basic%20abc%09def' }).ingest.forward.headers,
+    ).toEqual({ authorization: 'Basic abc\tdef' });
+  });
+
   it('reports every bad variable in one message', () => {
     const error = problemsOf({ DB_POOL_SIZE: 'x', PORT: '-1' });
     expect(error.problems.map((p) => p.variable)).toEqual(['DB_POOL_SIZE', 'PORT']);
@@ -344,6 +358,21 @@ describe('loadConfig', () => {
       'OTEL_EXPORTER_OTLP_HEADERS',
       'api key=hunter2secret',
       /OTEL_EXPORTER_OTLP_HEADERS: the value is not a list of up to 64 key=value pairs \(value hidden\)/,
+    ],
+    [
+      'OTEL_EXPORTER_OTLP_HEADERS',
+      'api-key=s%C3%A9cret-hunter2secret',
+      /OTEL_EXPORTER_OTLP_HEADERS: the value gives "api-key" a value that is not a header value \(value hidden\); expected .*visible ASCII/,
+    ],
+    [
+      'OTLP_FORWARD_HEADERS',
+      'x-team=core,x-api-key=sécret-hunter2secret',
+      /OTLP_FORWARD_HEADERS: the value gives "x-api-key" a value that is not a header value \(value hidden\)/,
+    ],
+    [
+      'OTLP_FORWARD_HEADERS',
+      'x-api-key=hunter2secret%0A',
+      /OTLP_FORWARD_HEADERS: the value gives "x-api-key" a value that is not a header value \(value hidden\)/,
     ],
   ])('%s never echoes a password (%s)', (name, value, pattern) => {
     const error = problemsOf({ [name]: value });

@@ -125,6 +125,13 @@ export const INGEST_SETTINGS = {
       100_000,
       'Spans waiting to be forwarded; past it the oldest requests are dropped and counted.',
     ),
+    /** `OTLP_FORWARD_QUEUE_BYTES` */
+    queueBytes: variable(
+      'OTLP_FORWARD_QUEUE_BYTES',
+      wholeNumberText(integer(1024 * 1024, 16 * 1024 * 1024 * 1024, 'bytes')),
+      64 * 1024 * 1024,
+      'Encoded request bytes waiting to be forwarded; past it the oldest requests are dropped and counted.',
+    ),
     /** `OTLP_FORWARD_TIMEOUT_MS` */
     timeoutMs: variable(
       'OTLP_FORWARD_TIMEOUT_MS',

@@ -6,6 +6,7 @@
  * bounds.
  */
 import { z } from 'zod';
+import { HEADER_VALUE, HEADER_VALUE_FORM } from '../shared/headers.ts';
 import { accepts, expectedOf } from '../shared/options.ts';
 import { MAX_TARGET_SECONDS, operationNameProblem } from '../telemetry/operations.ts';
 
@@ -194,7 +195,11 @@ export function absolutePathsText(max: number): TextSchema<string[]> {
   );
 }
 
-/** `key=value` pairs separated by commas, values URL-encoded (the OpenTelemetry headers format). */
+/**
+ * `key=value` pairs separated by commas, values URL-encoded (the OpenTelemetry headers format);
+ * decoded values must be header values (visible ASCII, spaces and tabs inside). Values never
+ * appear in a problem.
+ */
 export const headersText: TextSchema<Record<string, string>> = accepts(
   z.string().transform((text, ctx) => {
     const out: Record<string, string> = {};
@@ -206,16 +211,27 @@ export const headersText: TextSchema<Record<string, string>> = accepts(
         ctx.addIssue({ code: 'custom', message: 'is not a list of up to 64 key=value pairs (value hidden)' });
         return z.NEVER;
       }
+      let value: string;
       try {
-        out[key] = decodeURIComponent(pair.slice(at + 1).trim());
+        value = decodeURIComponent(pair.slice(at + 1).trim());
       } catch {
         ctx.addIssue({ code: 'custom', message: `has a badly encoded value for ${JSON.stringify(key)}` });
         return z.NEVER;
       }
+      // Checked here, where the error can leave the value out: an HTTP or gRPC library that
+      // refuses it later quotes it in its error.
+      if (value.length > 8192 || !HEADER_VALUE.test(value)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `gives ${JSON.stringify(key)} a value that is not a header value (value hidden)`,
+        });
+        return z.NEVER;
+      }
+      out[key] = value;
     }
     return out;
   }),
-  'key=value pairs separated by commas, values URL-encoded',
+  `key=value pairs separated by commas, values URL-encoded; each value (decoded) at most 8192 ${HEADER_VALUE_FORM}`,
   true,
 );
 

@@ -5,7 +5,8 @@
  */
 import { Client, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { z } from 'zod';
-import { describeValue, errorText } from '../shared/errors.ts';
+import { describeValue, errorText, InvalidArgumentError } from '../shared/errors.ts';
+import { HEADER_VALUE, HEADER_VALUE_FORM } from '../shared/headers.ts';
 import { accepts } from '../shared/options.ts';
 import { VERSION } from '../shared/scope.ts';
 import { integerOf } from './attributes.ts';
@@ -66,8 +67,6 @@ const RESERVED_HEADERS = new Set([
 ]);
 const HEADER_NAME_FORM =
   'an HTTP header name (token characters), not content-type, content-length, host, connection, transfer-encoding, te, grpc-* or *-bin';
-// biome-ignore lint/suspicious/noControlCharactersInRegex: a header value must not hold line breaks
-const HEADER_VALUE = /^[^\u0000\r\n]*$/;
 
 /**
  * Headers (gRPC: metadata) of every forwarded request. Values are secret: never shown in errors.
@@ -79,7 +78,7 @@ export const forwardHeadersSchema = z
     z.string(),
     accepts(
       z.string().max(8192).regex(HEADER_VALUE),
-      'a header value of at most 8192 characters without line breaks',
+      `a header value of at most 8192 characters: ${HEADER_VALUE_FORM}`,
       true,
     ),
   )
@@ -148,11 +147,18 @@ const ABORTED: SendOutcome = {
 };
 
 const RETRYABLE_HTTP = new Set([429, 502, 503, 504]);
+/**
+ * The codes the OTLP specification calls retryable. RESOURCE_EXHAUSTED is not among them: it is
+ * retryable only when the status carries a `RetryInfo` (the upstream says it will recover), else
+ * it is a refusal (a request too large, a quota spent) that a retry would only repeat.
+ */
 const RETRYABLE_GRPC = new Set([
-  status.UNAVAILABLE,
-  status.RESOURCE_EXHAUSTED,
+  status.CANCELLED,
   status.DEADLINE_EXCEEDED,
   status.ABORTED,
+  status.OUT_OF_RANGE,
+  status.UNAVAILABLE,
+  status.DATA_LOSS,
 ]);
 
 /** Upstream text made safe to keep: one line, bounded. */
@@ -184,20 +190,26 @@ function partialSuccess(
   }
 }
 
-/** The delay a `google.rpc.Status` with a `RetryInfo` detail asks for, ms. */
+/**
+ * The delay a `google.rpc.Status` with a `RetryInfo` detail asks for, ms (0 when it names none);
+ * `undefined` when the status carries no RetryInfo or does not decode.
+ */
 function retryInfoDelay(statusBytes: Uint8Array): number | undefined {
   try {
     const { status: statusType, retryInfo } = otlpTypes();
+    // protobufjs defines google.protobuf.Any itself, with its field named as in the .proto
+    // (`type_url`): the `keepCase: false` of the OTLP files does not apply to it.
     const decoded = statusType.toObject(statusType.decode(statusBytes)) as {
-      details?: { typeUrl?: string; value?: Uint8Array }[];
+      details?: { type_url?: string; value?: Uint8Array }[];
     };
-    const detail = decoded.details?.find((d) => d.typeUrl?.endsWith('/google.rpc.RetryInfo'));
-    if (detail?.value === undefined) return undefined;
-    const info = retryInfo.toObject(retryInfo.decode(detail.value)) as {
+    const detail = decoded.details?.find((d) => d.type_url?.endsWith('/google.rpc.RetryInfo'));
+    if (detail === undefined) return undefined;
+    const info = retryInfo.toObject(retryInfo.decode(detail.value ?? new Uint8Array(0))) as {
       retryDelay?: { seconds?: unknown; nanos?: number };
     };
-    if (info.retryDelay === undefined) return undefined;
-    return (integerOf(info.retryDelay.seconds) ?? 0) * 1000 + (info.retryDelay.nanos ?? 0) / 1e6;
+    if (info.retryDelay === undefined) return 0;
+    const ms = (integerOf(info.retryDelay.seconds) ?? 0) * 1000 + (info.retryDelay.nanos ?? 0) / 1e6;
+    return Number.isFinite(ms) ? Math.max(0, ms) : 0;
   } catch {
     return undefined;
   }
@@ -323,13 +335,25 @@ export function grpcTransport(settings: TransportSettings): ForwardTransport {
   const { endpoint } = settings;
   const secure = endpoint.protocol === 'https:';
   const target = `${endpoint.hostname}:${endpoint.port || (secure ? '443' : '80')}`;
+  const metadata = new Metadata();
+  for (const [name, value] of Object.entries(settings.headers)) {
+    try {
+      metadata.set(name, value);
+    } catch {
+      // grpc-js's own error quotes the value (an API key): only the name may be shown.
+      throw new InvalidArgumentError(
+        `options.headers.${name}`,
+        `is the header ${describeValue(name)}, which gRPC metadata cannot carry (value hidden)`,
+        'a name of a-z 0-9 - _ . characters and a value of visible ASCII characters and spaces (no tabs)',
+      );
+    }
+  }
+  // Made once the metadata is known to be valid: a refused header leaves no channel behind.
   const client = new Client(target, secure ? credentials.createSsl() : credentials.createInsecure(), {
     // The forwarder retries on its own terms (bounded, counted): no second layer of retries.
     'grpc.enable_retries': 0,
     'grpc.primary_user_agent': `perf-sidecar/${VERSION}`,
   });
-  const metadata = new Metadata();
-  for (const [name, value] of Object.entries(settings.headers)) metadata.set(name, value);
   const serialize = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const deserialize = (bytes: Buffer) => bytes;
   return {
@@ -354,14 +378,17 @@ export function grpcTransport(settings: TransportSettings): ForwardTransport {
               resolve(ABORTED);
               return;
             }
-            const retryable = RETRYABLE_GRPC.has(error.code);
             const details = error.metadata?.get('grpc-status-details-bin')[0];
+            const retryAfterMs = details instanceof Buffer ? retryInfoDelay(details) : undefined;
+            const retryable =
+              RETRYABLE_GRPC.has(error.code) ||
+              (error.code === status.RESOURCE_EXHAUSTED && retryAfterMs !== undefined);
             const name = status[error.code] ?? String(error.code);
             resolve({
               ok: false,
               aborted: false,
               retryable,
-              retryAfterMs: retryable && details instanceof Buffer ? retryInfoDelay(details) : undefined,
+              retryAfterMs: retryable ? retryAfterMs : undefined,
               error:
                 error.code === status.DEADLINE_EXCEEDED
                   ? `${settings.shown} (gRPC) did not answer within ${settings.timeoutMs} ms`

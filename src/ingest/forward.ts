@@ -3,13 +3,15 @@
  * reach Jaeger or Tempo with `perf.target_seconds`, `perf.target_exceeded` and `perf.operation`
  * on every evaluated span, and passes on metrics the sidecar does not use.
  *
- * Receiving never waits on the upstream: `enqueue` only queues (bounded in spans; when full, the
- * oldest requests go, counted), and about two requests are in flight at a time. An attempt that
- * fails in a way a retry may cure (HTTP 429/502/503/504, a network error or timeout; gRPC
- * UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED) is retried with exponential backoff
- * and jitter, honouring Retry-After or RetryInfo within a cap, a bounded number of times within a
- * bounded time; a refusal (HTTP 400, ...) drops the request at once. Every dropped span or data
- * point is counted by reason. Errors and logs never show header values or URL user information.
+ * Receiving never waits on the upstream: `enqueue` encodes the request at once and queues its bytes
+ * (bounded in spans and in bytes; past either, the oldest requests go, counted), and about two
+ * requests are in flight at a time. An attempt that fails in a way a retry may cure (HTTP
+ * 429/502/503/504, a network error or timeout; gRPC UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED,
+ * CANCELLED, OUT_OF_RANGE, DATA_LOSS, and RESOURCE_EXHAUSTED when it carries RetryInfo) is retried
+ * with exponential backoff and jitter, honouring Retry-After or RetryInfo within a cap, a bounded
+ * number of times within a bounded time; a refusal (HTTP 400, ...) drops the request at once. Every
+ * dropped span or data point is counted by reason. Errors and logs never show header values or URL
+ * user information.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -71,6 +73,11 @@ export const forwarderOptionsSchema = z.strictObject({
   headers: forwardHeadersSchema.default({}),
   /** Most spans (plus metric data points) waiting to be sent; past it the oldest requests go. Default 100000. */
   queueSpans: integer(1, 10_000_000).default(100_000),
+  /**
+   * Most encoded bytes waiting to be sent; past it the oldest requests go. Default 64 MiB. A span
+   * count alone does not bound memory: one span may carry megabytes of attributes.
+   */
+  queueBytes: integer(1024, 16 * 1024 * 1024 * 1024, 'bytes').default(64 * 1024 * 1024),
   /** Longest one attempt may take, ms. Default 10000. */
   timeoutMs: integer(100, 120_000, 'ms').default(10_000),
   /** Requests in flight at once. Default 2. */
@@ -102,6 +109,8 @@ export interface ForwarderStats {
   readonly dataPointsDropped: Readonly<Record<DropReason, number>>;
   /** Spans and data points waiting in the queue (not in flight). */
   readonly queued: number;
+  /** Encoded bytes waiting in the queue (not in flight). */
+  readonly queuedBytes: number;
   /** Requests waiting in the queue. */
   readonly queuedRequests: number;
   /** Requests being sent or waiting to be retried. */
@@ -124,11 +133,12 @@ export interface Forwarder extends TraceForwarder {
   stats(): ForwarderStats;
 }
 
-/** A queued request: traces until they are encoded on first send, or metrics' bytes. */
+/** A queued request: its encoded bytes (released once it is sent or dropped). */
 interface Pending {
   readonly signal: ForwardSignal;
   readonly items: number;
-  request: object | undefined;
+  /** `body.byteLength`, kept for the byte count after the body is released. */
+  readonly bytes: number;
   body: Uint8Array | undefined;
 }
 
@@ -142,6 +152,7 @@ class OtlpForwarder implements Forwarder {
   readonly #shown: string;
   readonly #secrets: readonly string[];
   readonly #capacity: number;
+  readonly #byteCapacity: number;
   readonly #concurrency: number;
   readonly #maxAttempts: number;
   readonly #maxRetryMs: number;
@@ -151,6 +162,7 @@ class OtlpForwarder implements Forwarder {
   #queue: (Pending | undefined)[] = [];
   #head = 0;
   #queued = 0;
+  #queuedBytes = 0;
   #inFlight = 0;
   #scheduled = false;
   #closing: Promise<void> | undefined;
@@ -175,6 +187,7 @@ class OtlpForwarder implements Forwarder {
       .filter((s) => s.length >= MIN_SCRUBBED_LENGTH)
       .sort((a, b) => b.length - a.length);
     this.#capacity = options.queueSpans;
+    this.#byteCapacity = options.queueBytes;
     this.#concurrency = options.concurrency;
     this.#maxAttempts = options.maxAttempts;
     this.#maxRetryMs = options.maxRetryMs;
@@ -191,7 +204,23 @@ class OtlpForwarder implements Forwarder {
       return;
     }
     if (spans === 0) return;
-    this.#add({ signal: 'traces', items: spans, request, body: undefined });
+    if (this.#closing !== undefined) {
+      this.#count('traces', 'closed', spans);
+      return;
+    }
+    // Encoded now, once: the bytes are a fraction of the decoded objects' memory (which the queue
+    // would otherwise hold), they can be bounded, and the request is sent as it was annotated.
+    let body: Uint8Array;
+    try {
+      body = otlpTypes()
+        .traceRequest.encode(request as Record<string, unknown>)
+        .finish();
+    } catch (error) {
+      this.#fail(`a request could not be encoded: ${errorText(error)}`);
+      this.#count('traces', 'invalid', spans);
+      return;
+    }
+    this.#add({ signal: 'traces', items: spans, bytes: body.byteLength, body });
   }
 
   enqueueMetrics(body: Uint8Array, dataPoints: number): void {
@@ -200,7 +229,7 @@ class OtlpForwarder implements Forwarder {
       return;
     }
     if (dataPoints === 0) return;
-    this.#add({ signal: 'metrics', items: dataPoints, request: undefined, body });
+    this.#add({ signal: 'metrics', items: dataPoints, bytes: body.byteLength, body });
   }
 
   stats(): ForwarderStats {
@@ -210,6 +239,7 @@ class OtlpForwarder implements Forwarder {
       spansDropped: { ...this.#spansDropped },
       dataPointsDropped: { ...this.#dataPointsDropped },
       queued: this.#queued,
+      queuedBytes: this.#queuedBytes,
       queuedRequests: this.#queue.length - this.#head,
       inFlight: this.#inFlight,
       retries: this.#retries,
@@ -227,17 +257,21 @@ class OtlpForwarder implements Forwarder {
       this.#drop(entry, 'closed');
       return;
     }
-    if (entry.items > this.#capacity) {
+    if (entry.items > this.#capacity || entry.bytes > this.#byteCapacity) {
       this.#drop(entry, 'queue_full');
       return;
     }
-    while (this.#queued + entry.items > this.#capacity) {
+    while (
+      this.#queued + entry.items > this.#capacity ||
+      this.#queuedBytes + entry.bytes > this.#byteCapacity
+    ) {
       const oldest = this.#shift();
       if (oldest === undefined) break;
       this.#drop(oldest, 'queue_full');
     }
     this.#queue.push(entry);
     this.#queued += entry.items;
+    this.#queuedBytes += entry.bytes;
     this.#schedule();
   }
 
@@ -247,6 +281,7 @@ class OtlpForwarder implements Forwarder {
     this.#queue[this.#head] = undefined;
     this.#head++;
     this.#queued -= entry.items;
+    this.#queuedBytes -= entry.bytes;
     // Compacting now and then keeps shift O(1) without the array growing forever.
     if (this.#head >= 1024 && this.#head * 2 >= this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
@@ -255,7 +290,7 @@ class OtlpForwarder implements Forwarder {
     return entry;
   }
 
-  /** Starts sending after the caller's turn: `enqueue` itself never encodes or sends. */
+  /** Starts sending after the caller's turn: `enqueue` itself never sends. */
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
@@ -280,20 +315,8 @@ class OtlpForwarder implements Forwarder {
   }
 
   async #deliver(entry: Pending): Promise<void> {
-    let body: Uint8Array;
-    try {
-      body =
-        entry.body ??
-        otlpTypes()
-          .traceRequest.encode(entry.request as Record<string, unknown>)
-          .finish();
-    } catch (error) {
-      this.#fail(`a request could not be encoded: ${errorText(error)}`);
-      this.#drop(entry, 'invalid');
-      return;
-    }
-    entry.request = undefined;
-    entry.body = body;
+    const body = entry.body;
+    if (body === undefined) return;
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       const outcome = await this.#transport.send(entry.signal, body, this.#abort.signal);
@@ -337,7 +360,6 @@ class OtlpForwarder implements Forwarder {
   }
 
   #drop(entry: Pending, reason: DropReason): void {
-    entry.request = undefined;
     entry.body = undefined;
     this.#count(entry.signal, reason, entry.items);
   }
@@ -415,23 +437,28 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   );
 }
 
-const ANNOTATED_KEYS = new Set([ATTR_PERF_OPERATION, ATTR_PERF_TARGET_SECONDS, ATTR_PERF_TARGET_EXCEEDED]);
+/** The keys whose values are the sidecar's own conclusion about a target, replaced on every span. */
+const TARGET_KEYS = new Set([ATTR_PERF_TARGET_SECONDS, ATTR_PERF_TARGET_EXCEEDED]);
 
 /**
- * Writes the verdict onto a decoded span before it is forwarded: `perf.operation` (string) always,
- * `perf.target_seconds` (double) and `perf.target_exceeded` (bool) when the verdict has a target.
- * Existing attributes of these three keys are removed first: after this, they say what the sidecar
- * concluded and nothing else (a span's own unusable `perf.target_seconds` does not stay beside it).
+ * Writes the verdict onto a decoded span before it is forwarded. `perf.operation` (string) only
+ * when the span has none: a span's own operation name says what its service meant, even when the
+ * sidecar reports it as `_other` (a name it refused, or past a cap). `perf.target_seconds` (double)
+ * and `perf.target_exceeded` (bool) are what the sidecar concluded: any of these two keys the span
+ * carries are removed, then written when the verdict has a target (a span's own unusable
+ * `perf.target_seconds` does not stay beside the verdict, nor stand in for one).
  */
 export function annotateSpan(message: ProtoSpanTarget, verdict: Verdict): void {
   const attributes = message.attributes;
   let kept = 0;
+  let hasOperation = false;
   for (let i = 0; i < attributes.length; i++) {
     const attribute = attributes[i] as ProtoKeyValue;
-    if (!ANNOTATED_KEYS.has(attribute.key)) attributes[kept++] = attribute;
+    if (attribute.key === ATTR_PERF_OPERATION) hasOperation = true;
+    if (!TARGET_KEYS.has(attribute.key)) attributes[kept++] = attribute;
   }
   attributes.length = kept;
-  attributes.push({ key: ATTR_PERF_OPERATION, value: { stringValue: verdict.operation } });
+  if (!hasOperation) attributes.push({ key: ATTR_PERF_OPERATION, value: { stringValue: verdict.operation } });
   if (verdict.targetSeconds !== undefined) {
     attributes.push({ key: ATTR_PERF_TARGET_SECONDS, value: { doubleValue: verdict.targetSeconds } });
     attributes.push({ key: ATTR_PERF_TARGET_EXCEEDED, value: { boolValue: verdict.exceeded } });

@@ -87,6 +87,7 @@ export async function startIngest(given: IngestOptions): Promise<Ingest> {
         protocol: forward.protocol,
         headers: forward.headers,
         queueSpans: forward.queueSpans,
+        queueBytes: forward.queueBytes,
         timeoutMs: forward.timeoutMs,
         logger,
       })

@@ -31,13 +31,18 @@
  * Units: `By` (also `bytes`, `KiBy`, `MiBy`, `GiBy`, `kBy`, `MBy`, `GBy`), `s` (also `seconds`,
  * `ms`, `us`, `ns`: turned into seconds), `1` (also `%`: divided by 100); no unit is read as the
  * metric's own. A metric in another unit, a negative or non-finite value, a histogram or summary
- * is ignored. `go.cpu.time` is not read: the Go runtime's estimate counts idle classes and is, by
- * its own definition, not comparable with process CPU time.
+ * is ignored, as is a data point timed more than {@link MAX_CLOCK_SKEW_MS} ahead (a sample's time
+ * is its latest point's, and a service's store keeps no sample older than the one it holds: one
+ * point from a broken clock would freeze the service's figures), and a cumulative CPU-time counter
+ * of an instance whose `service.instance.id` is longer than {@link MAX_INSTANCE_ID_LENGTH} (its
+ * rate needs the previous value kept under that id). `go.cpu.time` is not read: the Go runtime's
+ * estimate counts idle classes and is, by its own definition, not comparable with process CPU time.
  */
 import { z } from 'zod';
 import { integer, parseOptions, withMethods } from '../shared/options.ts';
 import type { RuntimeSample } from '../telemetry/internal.ts';
 import { integerOf, serviceOf } from './attributes.ts';
+import { MAX_CLOCK_SKEW_MS } from './decode.ts';
 import type { ProtoAnyValue, ProtoKeyValue, RuntimeSink } from './types.ts';
 
 /** What a metric gives. `cpuTime` is a counter of CPU seconds; `cpuShare` a share of all CPUs. */
@@ -108,6 +113,14 @@ function scaleOf(kind: UnitKind, unit: string): number | undefined {
 
 /** `aggregation_temporality` of a delta sum. */
 const DELTA = 1;
+
+/**
+ * Longest `service.instance.id` (characters) whose cumulative CPU counters are remembered: the id
+ * is part of the key of every remembered counter, and up to `maxSeries` keys are kept, so an
+ * unbounded id would let a client park megabytes per entry. Real ids (UUIDs, pod names, host:pid)
+ * are far shorter.
+ */
+export const MAX_INSTANCE_ID_LENGTH = 256;
 
 /** The parts of a decoded `NumberDataPoint` read here (64-bit integers as `Long` or number). */
 interface DataPoint {
@@ -219,8 +232,11 @@ export class RuntimeMetricMapper {
   /**
    * Records the latest sample of every service in `request` (a message decoded with
    * `otlpTypes().metricsRequest`) that sent at least one figure. Never throws on odd content.
+   *
+   * @param nowMs the current time, epoch ms (points more than an hour past it are ignored).
    */
-  map(request: object): RuntimeMetricCounts {
+  map(request: object, nowMs: number = Date.now()): RuntimeMetricCounts {
+    const latestNs = (nowMs + MAX_CLOCK_SKEW_MS) * 1e6;
     const drafts = new Map<string, Draft>();
     let used = 0;
     let ignored = 0;
@@ -231,6 +247,7 @@ export class RuntimeMetricMapper {
       const named = serviceOf(attributes);
       const service = named.ok ? named.service : '';
       const instance = stringAttribute(attributes, 'service.instance.id') ?? '';
+      const counters = instance.length <= MAX_INSTANCE_ID_LENGTH;
       const readings = new Map<string, Reading>();
       for (const scope of resourceMetrics.scopeMetrics ?? []) {
         for (const metric of scope.metrics ?? []) {
@@ -238,7 +255,7 @@ export class RuntimeMetricMapper {
             ignored += pointsOf(metric);
             continue;
           }
-          const counted = this.#read(metric, readings);
+          const counted = this.#read(metric, readings, latestNs, counters);
           used += counted.used;
           ignored += counted.ignored;
         }
@@ -251,15 +268,25 @@ export class RuntimeMetricMapper {
     let services = 0;
     for (const [service, draft] of drafts) {
       if (Object.keys(draft).length === 1) continue; // only `at`: no figure
-      if (draft.at === 0) draft.at = Date.now();
+      if (draft.at === 0) draft.at = nowMs;
       this.#sink.record(service, draft);
       services++;
     }
     return { services, used, ignored };
   }
 
-  /** Reads one metric into `readings` (summing its points); counts its points. */
-  #read(metric: DecodedMetric, readings: Map<string, Reading>): { used: number; ignored: number } {
+  /**
+   * Reads one metric into `readings` (summing its points); counts its points.
+   *
+   * @param latestNs points timed after this are ignored.
+   * @param counters whether cumulative CPU-time counters may be read (the instance id is short enough to remember).
+   */
+  #read(
+    metric: DecodedMetric,
+    readings: Map<string, Reading>,
+    latestNs: number,
+    counters: boolean,
+  ): { used: number; ignored: number } {
     const total = pointsOf(metric);
     const name = metric.name ?? '';
     const source = RUNTIME_METRICS.get(name);
@@ -268,16 +295,18 @@ export class RuntimeMetricMapper {
     if (source === undefined || points === undefined || points === null || scale === undefined) {
       return { used: 0, ignored: total };
     }
+    const delta = metric.sum?.aggregationTemporality === DELTA;
+    if (source.figure === 'cpuTime' && !delta && !counters) return { used: 0, ignored: total };
     let used = 0;
     for (const point of points) {
       if (source.only && stringAttribute(point.attributes, source.only.key) !== source.only.value) continue;
       const raw = pointValue(point);
       if (raw === undefined || !Number.isFinite(raw) || raw < 0) continue;
       const time = integerOf(point.timeUnixNano) ?? 0;
+      if (time > latestNs) continue;
       const start = integerOf(point.startTimeUnixNano) ?? 0;
       const reading = readings.get(name);
       if (reading === undefined) {
-        const delta = metric.sum?.aggregationTemporality === DELTA;
         readings.set(name, { metric: name, figure: source.figure, value: raw * scale, time, start, delta });
       } else {
         reading.value += raw * scale;

@@ -55,7 +55,10 @@ export interface DecodedTraces {
 
 /** Sends evaluated requests on (the forwarder). */
 export interface TraceForwarder {
-  /** Queues an annotated request of `spans` spans; synchronous, never throws (drops and counts when full). */
+  /**
+   * Queues an annotated request of `spans` spans, encoded during the call (changes made to
+   * `request` afterwards are not sent); synchronous, never throws (drops and counts when full).
+   */
   enqueue(request: object, spans: number): void;
   /** Sends what is queued within `timeoutMs`, then stops. */
   close(timeoutMs: number): Promise<void>;

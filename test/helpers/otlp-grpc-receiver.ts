@@ -3,7 +3,8 @@
  * metrics `Export` methods. Trace requests are decoded with the OTLP protobuf definitions
  * (proto/), independently of the exporter's own serializer; of metric requests
  * the metric names and the resource's `service.name` are decoded, which is what the tests look at.
- * A test can make it refuse the next calls with a status ({@link OtlpGrpcReceiver.failNext}).
+ * A test can make it refuse the next calls with a status, and status details
+ * ({@link OtlpGrpcReceiver.failNext}).
  */
 import {
   type handleUnaryCall,
@@ -62,6 +63,11 @@ export interface GrpcFailure {
   readonly code: number;
   /** Status message. */
   readonly details?: string;
+  /**
+   * An encoded `google.rpc.Status` sent as the `grpc-status-details-bin` trailer, as servers send
+   * rich error details (a `RetryInfo`, ...).
+   */
+  readonly statusDetails?: Uint8Array;
 }
 
 /** Collects spans and metrics exported to it over OTLP/gRPC. */
@@ -115,7 +121,11 @@ export class OtlpGrpcReceiver {
       const failure = this.#failures.shift();
       if (failure) {
         this.failed++;
-        callback({ code: failure.code, details: failure.details ?? '', metadata: new Metadata() });
+        const trailers = new Metadata();
+        if (failure.statusDetails) {
+          trailers.set('grpc-status-details-bin', Buffer.from(failure.statusDetails));
+        }
+        callback({ code: failure.code, details: failure.details ?? '', metadata: trailers });
         return;
       }
       try {

@@ -9,6 +9,7 @@ import {
   type Forwarder,
   type ForwarderOptions,
 } from '../../src/ingest/forward.ts';
+import { otlpTypes } from '../../src/ingest/proto.ts';
 import { OtlpGrpcReceiver } from '../helpers/otlp-grpc-receiver.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { capturingLogger, decodedRequest, encodedMetrics } from './forward-helpers.ts';
@@ -32,6 +33,25 @@ function forwarder(options: ForwarderOptions): Forwarder {
   const made = createForwarder({ logger: quiet, protocol: 'grpc', retryBaseDelayMs: 5, ...options });
   forwarders.push(made);
   return made;
+}
+
+/**
+ * An encoded `google.rpc.Status`, as servers send it in the `grpc-status-details-bin` trailer, with
+ * a `RetryInfo` asking for `retryDelayMs` when given (and a detail of another type either way).
+ */
+function statusDetails(code: number, retryDelayMs?: number): Uint8Array {
+  const { status: statusType, retryInfo } = otlpTypes();
+  const details: { type_url: string; value: Uint8Array }[] = [
+    { type_url: 'type.googleapis.com/google.rpc.DebugInfo', value: new Uint8Array(0) },
+  ];
+  if (retryDelayMs !== undefined) {
+    const retryDelay = { seconds: Math.floor(retryDelayMs / 1000), nanos: (retryDelayMs % 1000) * 1e6 };
+    details.push({
+      type_url: 'type.googleapis.com/google.rpc.RetryInfo',
+      value: retryInfo.encode({ retryDelay }).finish(),
+    });
+  }
+  return statusType.encode({ code, message: 'slow down', details }).finish();
 }
 
 describe('forwarding over OTLP/gRPC', () => {
@@ -71,16 +91,50 @@ describe('forwarding over OTLP/gRPC', () => {
     await waitFor(() => fwd.stats().dataPointsForwarded === 2, { what: 'the count' });
   });
 
-  it('retries after UNAVAILABLE and RESOURCE_EXHAUSTED, then delivers', async () => {
+  it('retries after UNAVAILABLE and CANCELLED, then delivers', async () => {
     const upstream = await receiver();
     upstream.failNext(1, { code: status.UNAVAILABLE, details: 'restarting' });
-    upstream.failNext(1, { code: status.RESOURCE_EXHAUSTED, details: 'slow down' });
+    upstream.failNext(1, { code: status.CANCELLED, details: 'going away' });
     const fwd = forwarder({ endpoint: upstream.url });
     fwd.enqueue(decodedRequest(['a']).request, 1);
     await waitFor(() => fwd.stats().spansForwarded === 1, { what: 'the span, after the retries' });
     expect(upstream.spans).toHaveLength(1);
     expect(upstream.failed).toBe(2);
     expect(fwd.stats().retries).toBe(2);
+  });
+
+  it('retries RESOURCE_EXHAUSTED that carries RetryInfo, after the delay it asks for', async () => {
+    const upstream = await receiver();
+    const code = status.RESOURCE_EXHAUSTED;
+    upstream.failNext(1, { code, details: 'slow down', statusDetails: statusDetails(code, 600) });
+    // A backoff of 5 ms: only the RetryInfo can make the retry wait longer.
+    const fwd = forwarder({ endpoint: upstream.url, retryBaseDelayMs: 5 });
+    const started = performance.now();
+    fwd.enqueue(decodedRequest(['a']).request, 1);
+    await waitFor(() => fwd.stats().spansForwarded === 1, { what: 'the span, after the retry' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(590);
+    expect(upstream.failed).toBe(1);
+    expect(fwd.stats().retries).toBe(1);
+  });
+
+  it.each([
+    ['without status details', undefined],
+    ['with status details but no RetryInfo', statusDetails(status.RESOURCE_EXHAUSTED)],
+  ])('drops RESOURCE_EXHAUSTED %s at once (not retryable, as the OTLP spec says)', async (_what, details) => {
+    const upstream = await receiver();
+    upstream.failNext(1, {
+      code: status.RESOURCE_EXHAUSTED,
+      details: 'quota spent',
+      ...(details ? { statusDetails: details } : {}),
+    });
+    const fwd = forwarder({ endpoint: upstream.url });
+    fwd.enqueue(decodedRequest(['a', 'b']).request, 2);
+    await waitFor(() => fwd.stats().spansDropped.rejected === 2, { what: 'the drop' });
+    expect(upstream.calls).toHaveLength(1);
+    expect(fwd.stats().retries).toBe(0);
+    expect(fwd.stats().lastError?.message).toBe(
+      `${upstream.url} (gRPC) answered RESOURCE_EXHAUSTED: quota spent`,
+    );
   });
 
   it('drops a call the upstream refuses (INVALID_ARGUMENT) at once, and counts it', async () => {

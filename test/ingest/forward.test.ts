@@ -49,12 +49,12 @@ function annotateAll(spans: ProtoSpanTarget[]): void {
 }
 
 describe('annotateSpan', () => {
-  it('sets the three perf.* attributes, replacing any of the same keys and keeping the others', () => {
+  it('sets perf.operation and the target attributes, replacing target keys and keeping the others', () => {
     const span: ProtoSpanTarget = {
       attributes: [
         { key: 'perf.target_exceeded', value: { boolValue: false } },
         { key: 'http.route', value: { stringValue: '/a' } },
-        { key: 'perf.operation', value: { stringValue: 'old' } },
+        { key: 'perf.target_seconds', value: { stringValue: 'soon' } },
       ],
     };
     annotateSpan(span, { operation: 'GET /a', targetSeconds: 0.5, exceeded: true });
@@ -64,11 +64,26 @@ describe('annotateSpan', () => {
       { key: 'perf.target_seconds', value: { doubleValue: 0.5 } },
       { key: 'perf.target_exceeded', value: { boolValue: true } },
     ]);
-    annotateSpan(span, { operation: 'GET /a', targetSeconds: undefined, exceeded: false });
+    // Annotated again without a target: the operation written before is the span's now, and stays.
+    annotateSpan(span, { operation: 'other', targetSeconds: undefined, exceeded: false });
     expect(span.attributes).toEqual([
       { key: 'http.route', value: { stringValue: '/a' } },
       { key: 'perf.operation', value: { stringValue: 'GET /a' } },
     ]);
+  });
+
+  it("keeps a span's own perf.operation untouched, even when the verdict reports it as _other", () => {
+    const own = { key: 'perf.operation', value: { stringValue: 'Checkout: Pay (v2) ✓' } };
+    const span: ProtoSpanTarget = {
+      attributes: [own, { key: 'perf.target_seconds', value: { doubleValue: 9 } }],
+    };
+    annotateSpan(span, { operation: '_other', targetSeconds: 2, exceeded: false });
+    expect(span.attributes).toEqual([
+      { key: 'perf.operation', value: { stringValue: 'Checkout: Pay (v2) ✓' } },
+      { key: 'perf.target_seconds', value: { doubleValue: 2 } },
+      { key: 'perf.target_exceeded', value: { boolValue: false } },
+    ]);
+    expect(span.attributes[0]).toBe(own);
   });
 });
 
@@ -219,6 +234,54 @@ describe('forwarding over OTLP/HTTP protobuf', () => {
     expect(upstream.spans.map((s) => s.name[0]).join('')).toBe('abeeeeffff');
   });
 
+  it('encodes a request when it is queued: what the caller changes afterwards is not sent', async () => {
+    const upstream = await receiver();
+    const fwd = forwarder({ endpoint: upstream.url });
+    const { request, spans } = decodedRequest(['a']);
+    annotateAll(spans);
+    fwd.enqueue(request, 1);
+    const size = otlpTypes().traceRequest.encode(request).finish().byteLength;
+    expect(fwd.stats()).toMatchObject({ queued: 1, queuedBytes: size });
+    // The decoded objects are not held: a change made now, before anything is sent, does not travel.
+    (spans[0] as ProtoSpanTarget).attributes.length = 0;
+    await waitFor(() => upstream.spans.length === 1, { what: 'the forwarded span' });
+    expect(upstream.spans[0]?.attributes['perf.operation']).toBe('GET /orders/:id #0');
+  });
+
+  it('drops a request that cannot be encoded when it is queued, as invalid', () => {
+    const fwd = forwarder({ endpoint: 'http://127.0.0.1:9' });
+    fwd.enqueue({ resourceSpans: [null] }, 2);
+    expect(fwd.stats()).toMatchObject({ queued: 0, queuedBytes: 0, queuedRequests: 0 });
+    expect(fwd.stats().spansDropped.invalid).toBe(2);
+    expect(fwd.stats().lastError?.message).toMatch(/^a request could not be encoded: /);
+  });
+
+  it('bounds the queue in bytes: the oldest requests go, and one larger than the bound at once', async () => {
+    const upstream = await receiver();
+    upstream.hold();
+    const fwd = forwarder({ endpoint: upstream.url, queueBytes: 1024, concurrency: 2 });
+    fwd.enqueue(decodedRequest(['a']).request, 1);
+    fwd.enqueue(decodedRequest(['b']).request, 1);
+    await waitFor(() => upstream.held === 2, { what: 'two requests in flight' });
+    const bodies = ['m1', 'm2', 'm3', 'm4'].map((service) => encodedMetrics(10, service));
+    const size = bodies[0]?.byteLength ?? 0;
+    // Two fit in 1024 bytes, three do not.
+    expect(2 * size <= 1024 && 3 * size > 1024).toBe(true);
+    for (const body of bodies) fwd.enqueueMetrics(body, 10);
+    expect(fwd.stats()).toMatchObject({ queued: 20, queuedBytes: 2 * size, queuedRequests: 2 });
+    expect(fwd.stats().dataPointsDropped.queue_full).toBe(20);
+    fwd.enqueueMetrics(encodedMetrics(40, 'huge'), 40);
+    expect(fwd.stats().dataPointsDropped.queue_full).toBe(60);
+    expect(fwd.stats().queuedBytes).toBe(2 * size);
+    upstream.release();
+    await waitFor(() => upstream.metricBodies.length === 2, { what: 'the kept metrics' });
+    expect(upstream.metricBodies.map((b) => Buffer.compare(b, bodies[2] as Uint8Array))).toContain(0);
+    expect(upstream.metricBodies.map((b) => Buffer.compare(b, bodies[3] as Uint8Array))).toContain(0);
+    await waitFor(() => fwd.stats().dataPointsForwarded === 20 && fwd.stats().spansForwarded === 2, {
+      what: 'the counts',
+    });
+  });
+
   it('sends what is queued when closed in time', async () => {
     const upstream = await receiver();
     const fwd = forwarder({ endpoint: upstream.url, concurrency: 1 });
@@ -306,5 +369,49 @@ describe('secrets', () => {
     expect(
       attempt({ endpoint: 'http://collector:4318', headers: { 'content-type': 'text/plain' } }),
     ).toContain('is the header name "content-type"');
+  });
+
+  it.each([
+    ['http/protobuf', 'non-ASCII', 'key-sécret-5e3c7a'],
+    ['grpc', 'non-ASCII', 'key-sécret-5e3c7a'],
+    ['http/protobuf', 'a leading space', ' key-secret-5e3c7a'],
+    ['grpc', 'a control character', 'key-secret-5e3c7a\u0007'],
+  ] as const)('refuses a %s header value with %s, naming the header only', (protocol, _what, value) => {
+    const { logger, lines } = capturingLogger();
+    let error: unknown;
+    try {
+      createForwarder({
+        endpoint: 'http://collector:4318',
+        protocol,
+        headers: { 'x-api-key': value },
+        logger,
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    const message = (error as Error).message;
+    expect(message).toContain('options.headers.x-api-key');
+    expect(message).toContain('visible ASCII');
+    for (const text of [message, ...lines]) expect(text).not.toContain('5e3c7a');
+  });
+
+  it('refuses a header gRPC metadata cannot carry without showing its value (grpc-js would quote it)', () => {
+    const { logger, lines } = capturingLogger();
+    // A tab inside is a valid HTTP header value, and is sent over HTTP ...
+    const headers = { 'x-api-key': 'key\tsecret-5e3c7a' };
+    forwarders.push(createForwarder({ endpoint: 'http://collector:4318', headers, logger }));
+    // ... but grpc-js refuses it in metadata, with an error that quotes the value.
+    let error: unknown;
+    try {
+      createForwarder({ endpoint: 'http://collector:4318', protocol: 'grpc', headers, logger });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    const message = (error as Error).message;
+    expect(message).toContain('options.headers.x-api-key');
+    expect(message).toContain('"x-api-key"');
+    for (const text of [message, ...lines]) expect(text).not.toContain('5e3c7a');
   });
 });

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { UNKNOWN_SERVICE } from '../../src/ingest/attributes.ts';
 import { otlpTypes } from '../../src/ingest/proto.ts';
-import { RuntimeMetricMapper } from '../../src/ingest/runtime-metrics.ts';
+import { MAX_INSTANCE_ID_LENGTH, RuntimeMetricMapper } from '../../src/ingest/runtime-metrics.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import type { RuntimeSample } from '../../src/telemetry/runtime-sample.ts';
+import { ServiceRegistry } from '../../src/telemetry/services.ts';
 
 /** A sink that keeps what it is given. */
 function collectingSink(): {
@@ -288,6 +289,58 @@ describe('RuntimeMetricMapper', () => {
     // a's counter was forgotten to make room for b's: no rate for a.
     expect(send('a', 2, 1010)).toBeUndefined();
     expect(send('a', 3, 1020)).toBe(0.1);
+  });
+
+  it('ignores points timed more than an hour ahead: one broken clock cannot freeze the figures', () => {
+    const services = new ServiceRegistry({ ownService: 'sidecar', maxServices: 10 });
+    const mapper = new RuntimeMetricMapper({ sink: services });
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const rss = (value: number, at: number) =>
+      request({ service: 'checkout', metrics: [gauge('process.memory.usage', 'By', [{ value, at }])] });
+    const tenYears = 10 * 365 * 24 * 3600;
+    expect(mapper.map(rss(999, nowSeconds + tenYears))).toEqual({ services: 0, used: 0, ignored: 1 });
+    expect(services.runtimeOf('checkout')).toBeUndefined();
+    expect(mapper.map(rss(100, nowSeconds))).toEqual({ services: 1, used: 1, ignored: 0 });
+    expect(services.runtimeOf('checkout')).toEqual({ at: nowSeconds * 1000, rssBytes: 100 });
+    // Within the hour of clock skew allowed for spans, a point is read.
+    mapper.map(rss(200, nowSeconds + 1800));
+    expect(services.runtimeOf('checkout')).toEqual({ at: (nowSeconds + 1800) * 1000, rssBytes: 200 });
+  });
+
+  it('remembers no CPU counter of an instance id over the length limit (counted as ignored)', () => {
+    const sink = collectingSink();
+    const mapper = new RuntimeMetricMapper({ sink });
+    const send = (instance: string, value: number, at: number) => {
+      const counts = mapper.map(
+        request({
+          service: 's',
+          instance,
+          metrics: [
+            counter('process.cpu.time', 's', [{ value, at }]),
+            gauge('process.memory.usage', 'By', [{ value: 1, at }]),
+          ],
+        }),
+      );
+      return { counts, cores: sink.samples.at(-1)?.[1].cpuCores };
+    };
+    const longest = 'i'.repeat(MAX_INSTANCE_ID_LENGTH);
+    const over = 'o'.repeat(MAX_INSTANCE_ID_LENGTH + 1);
+    expect(send(longest, 1, 1000)).toEqual({
+      counts: { services: 1, used: 2, ignored: 0 },
+      cores: undefined,
+    });
+    expect(send(longest, 2, 1010).cores).toBe(0.1);
+    expect(send(over, 1, 1000)).toEqual({ counts: { services: 1, used: 1, ignored: 1 }, cores: undefined });
+    expect(send(over, 2, 1010)).toEqual({ counts: { services: 1, used: 1, ignored: 1 }, cores: undefined });
+    // A delta counter needs nothing remembered: it is read whatever the id.
+    mapper.map(
+      request({
+        service: 's',
+        instance: over,
+        metrics: [counter('process.cpu.time', 's', [{ value: 2, at: 1020, start: 1010 }], true)],
+      }),
+    );
+    expect(sink.samples.at(-1)?.[1].cpuCores).toBe(0.2);
   });
 
   it('refuses bad options', () => {
