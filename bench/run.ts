@@ -14,7 +14,7 @@ import { benchCache } from './cache.bench.ts';
 import { benchDatabase } from './db.bench.ts';
 import { benchHttp } from './http.bench.ts';
 import { benchImports } from './imports.bench.ts';
-import { benchProcessor, benchTracking } from './telemetry.bench.ts';
+import { benchProcessor, benchRules, benchTracking } from './telemetry.bench.ts';
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const only = process.argv[2];
@@ -25,6 +25,7 @@ if (wanted('imports')) benchImports();
 if (wanted('telemetry')) {
   await benchTracking();
   await benchProcessor();
+  await benchRules();
 }
 if (wanted('alerts')) await benchAlertWrites(redisUrl);
 if (wanted('db'))

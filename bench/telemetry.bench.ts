@@ -1,7 +1,9 @@
 /**
  * Tracking overhead, against raw OpenTelemetry on the same SDK:
  * 1. trackOperation around a no-op vs `tracer.startActiveSpan` around the same no-op;
- * 2. span end with the target processor vs without (no alert firing).
+ * 2. span end with the target processor vs without (no alert firing);
+ * 3. span end of a span without a target, with 0, 100 and 1000 target rules that do not match it,
+ *    vs the target processor without rules.
  */
 
 import { trace } from '@opentelemetry/api';
@@ -15,6 +17,7 @@ import {
   trackOperation,
 } from '../src/telemetry/index.ts';
 import { InProcessMetricReader } from '../src/telemetry/reader.ts';
+import { parseRules } from '../src/telemetry/rules.ts';
 import { ATTR_PERF_OPERATION, ATTR_PERF_TARGET_SECONDS } from '../src/telemetry/semconv.ts';
 import { durationBoundaries } from '../src/telemetry/targets.ts';
 import { compare, DiscardExporter } from './lib.ts';
@@ -121,5 +124,65 @@ export async function benchProcessor(): Promise<void> {
   );
   await without.shutdown();
   await withTarget.shutdown();
+  await meterProvider.shutdown();
+}
+
+/**
+ * A rules document of `count` rules, none of which matches the benchmarked span (`validation`,
+ * INTERNAL, no attributes, service `bench`): the shapes of docs/rules.md in turn (a service and a
+ * route, a span name, an RPC method, a database call by kind), 3 in 8 of them for the benchmarked
+ * service itself.
+ */
+function nonMatchingRules(count: number): string {
+  const shapes = [
+    (i: number) =>
+      `{ service.name: ${i % 8 === 0 ? 'bench' : `svc-${i % 10}`}, http.route: /r/${i}, http.request.method: GET }`,
+    (i: number) => `{ span.name: job-${i} }`,
+    (i: number) => `{ rpc.service: quotes.v1.Quotes, rpc.method: Get${i} }`,
+    (i: number) => `{ service.name: bench, db.operation.name: OP${i}, span.kind: client }`,
+  ];
+  let text = 'rules:\n';
+  for (let i = 0; i < count; i++) {
+    text += `  - match: ${shapes[i % shapes.length]?.(i)}\n    target_seconds: 1\n`;
+  }
+  return text;
+}
+
+/**
+ * The target processor alone (no export: its cost is what is compared) on spans without a target,
+ * each of which the rules are asked about.
+ */
+export async function benchRules(): Promise<void> {
+  const meterProvider = new MeterProvider({ readers: [new InProcessMetricReader()] });
+  const provider = (rules?: string) => {
+    const set =
+      rules === undefined ? undefined : parseRules(rules, { file: 'bench-rules.yaml', targets: {} });
+    return new TracerProvider({
+      spanProcessors: [
+        new TargetSpanProcessor({
+          serviceName: 'bench',
+          maxOperations: 1000,
+          boundaries: durationBoundaries([2, 5, 30, 120]),
+          meterProvider,
+          alerts: { emit: () => undefined },
+          ...(set ? { rules: () => set } : {}),
+        }),
+      ],
+    });
+  };
+  const providers = [
+    { name: 'target processor, no rules file', tracing: provider() },
+    { name: 'rules file, 0 rules', tracing: provider('rules: []') },
+    { name: 'rules file, 100 non-matching rules', tracing: provider(nonMatchingRules(100)) },
+    { name: 'rules file, 1000 non-matching rules', tracing: provider(nonMatchingRules(1000)) },
+  ];
+  await compare(
+    'span start+end without a target (no rule matches): target rules vs none',
+    providers.map(({ name, tracing }) => {
+      const tracer = tracing.getTracer('bench');
+      return { name, run: () => tracer.startSpan('validation').end() };
+    }),
+  );
+  for (const { tracing } of providers) await tracing.shutdown();
   await meterProvider.shutdown();
 }

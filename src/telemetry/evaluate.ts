@@ -11,8 +11,10 @@
  * histograms), and on a breach counts `perf.target.breaches` (and `perf.target.frustrated` over
  * four times the target: Apdex's frustrated zone) and hands an alert to the sink. Every series
  * carries the span's `service.name`, as the service registry names it (bounded: `_other` past
- * `PERF_MAX_SERVICES`). A received SERVER span with `http.route` also records
- * `perf.service.http.duration`, target or not: the `http` part of its service's summary.
+ * `PERF_MAX_SERVICES`), and so does every alert, with the operation as recorded (`_other` past
+ * `PERF_MAX_OPERATIONS`): alerts fold like series do, whatever names a client sends. A received
+ * SERVER span with `http.route` also records `perf.service.http.duration`, target or not: the
+ * `http` part of its service's summary.
  *
  * The path never waits on I/O (the sink's `emit` is synchronous) and allocates nothing of its own
  * when no alert fires: attribute sets are built once per (service, operation) and reused, the own
@@ -41,15 +43,7 @@ import { alertTraceOfIds } from '../alerts/internal.ts';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { roundTo } from '../shared/numbers.ts';
-import {
-  accepts,
-  callable,
-  decimal,
-  integer,
-  isServiceName,
-  parseOptions,
-  withMethods,
-} from '../shared/options.ts';
+import { accepts, callable, decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import { type OperationLabels, ServiceLabels } from './evaluate-labels.ts';
 import { MAX_TARGET_SECONDS, operationNameProblem } from './operations.ts';
@@ -289,7 +283,7 @@ export class SpanEvaluator implements TraceEvaluator {
       this.#breaches?.add(1, labels.operation);
       // Apdex's frustrated zone (over 4T): with breaches it gives Apdex in PromQL without bucket edges.
       if (frustrated) this.#frustrated?.add(1, labels.operation);
-      this.#alert(view, service, reported, seconds, target, error, user);
+      this.#alert(view, service.service, labels.name, seconds, target, error, user);
     }
     // Written last: an evaluation nested in the alert above has already used the result.
     const result = this.#result;
@@ -343,9 +337,14 @@ export class SpanEvaluator implements TraceEvaluator {
     this.#httpHistogram?.record(seconds, sets[failed ? 1 : 0]);
   }
 
+  /**
+   * Raises `target_exceeded` under the names the span is recorded under: past PERF_MAX_SERVICES
+   * or PERF_MAX_OPERATIONS that is `_other`, so that an exporter sending ever new names folds into
+   * one fingerprint (deduplicated) instead of flooding the alert lists with one alert per name.
+   */
   #alert(
     view: SpanView,
-    service: ServiceLabels,
+    service: string,
     operation: string,
     seconds: number,
     target: number,
@@ -359,8 +358,7 @@ export class SpanEvaluator implements TraceEvaluator {
     const ratio = seconds / target;
     alerts.emit({
       type: 'target_exceeded',
-      // The span's own service, even past PERF_MAX_SERVICES: an alert is one record, not a series.
-      service: isServiceName(view.service) ? view.service : service.service,
+      service,
       operation,
       value: roundTo(seconds, 6),
       threshold: target,
@@ -422,8 +420,9 @@ export class SpanEvaluator implements TraceEvaluator {
 }
 
 /**
- * The name an operation is reported under (alerts, verdicts): its own, even past the operation cap
- * (an alert is one record, not a series), unless it cannot be an operation name at all.
+ * The name an operation is reported under in verdicts (written onto the span): its own, even past
+ * the operation cap (a span is one record, not a series), unless it cannot be an operation name at
+ * all. Alerts use the recorded name instead (`labels.name`; see `#alert`).
  */
 function reportedOperation(operation: string, labels: OperationLabels): string {
   if (labels.name === operation) return operation;

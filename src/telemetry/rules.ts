@@ -8,8 +8,9 @@
  * The document is checked completely when it is read (a zod schema for its shape, then each rule's
  * meaning), and every problem is a {@link RulesError} naming the file, the place in the document
  * (`rules[3].match["http.route"]`) and what was expected: a rule set that loaded never fails later.
- * `match` runs for every finished span, the sidecar's own included, so rules are compiled into
- * arrays that a call walks without allocating anything.
+ * `match` runs for every finished span without a target, in-process spans included, so rules are
+ * compiled into an index (`rule-index.ts`) whose cost per span does not grow with the number of
+ * rules and which allocates nothing.
  */
 import { SpanKind } from '@opentelemetry/api';
 import { parseAllDocuments } from 'yaml';
@@ -17,12 +18,11 @@ import { z } from 'zod';
 import { describeValue, PerfSidecarError } from '../shared/errors.ts';
 import { accepts, isServiceName, MAX_SERVICE_NAME_LENGTH, parseOptions, valueAt } from '../shared/options.ts';
 import { MAX_TARGET_SECONDS, OPERATION_NAME_FORM, operationNameProblem } from './operations.ts';
-import type { RuleMatch, SpanView, TargetRuleSet } from './span-view.ts';
+import { type CompiledRule, CompiledRuleSet, type SizedRuleSet } from './rule-index.ts';
+import type { RuleMatch } from './span-view.ts';
 
+export type { SizedRuleSet } from './rule-index.ts';
 export type { RuleMatch, TargetRuleSet } from './span-view.ts';
-
-/** A compiled rule set and how many rules it holds. */
-export type SizedRuleSet = TargetRuleSet & { readonly size: number };
 
 /** Most rules a document may hold. */
 export const MAX_RULES = 1_000;
@@ -58,6 +58,7 @@ const RULE_FIELDS = 'match, target_seconds, kind, operation';
 const MATCH_FORM = `a mapping of 1 to ${MAX_CONDITIONS} conditions (attribute: value)`;
 const CONDITION_VALUE_FORM = `a string (at most ${MAX_CONDITION_VALUE_LENGTH} characters), a finite number, or true or false`;
 const CONDITION_KEY_FORM = `an attribute name of 1 to ${MAX_CONDITION_KEY_LENGTH} printable characters`;
+const RESERVED_KEY_FORM = `${CONDITION_KEY_FORM}, other than __proto__`;
 const TARGET_FORM = `a number of seconds greater than 0, at most ${MAX_TARGET_SECONDS}`;
 const KIND_FORM = 'the name of a kind in the target table (PERF_TARGETS)';
 const ONE_TARGET_FORM =
@@ -166,26 +167,16 @@ function shapeError(file: string, document: unknown, error: z.ZodError): RulesEr
   );
 }
 
-/** A compiled rule: its conditions, split by what they test, and the answer it gives. */
-interface CompiledRule {
-  readonly name: string | undefined;
-  readonly kind: SpanKind | undefined;
-  /** Attribute conditions: `attributes[keys[i]] === values[i]` for every `i`. */
-  readonly keys: readonly string[];
-  readonly values: readonly (string | number | boolean)[];
-  readonly result: RuleMatch;
-}
-
 // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** Checks and compiles rule `index`; returns it with its `service.name` condition, if any. */
+/** Checks and compiles rule `index`. */
 function compileRule(
   rule: RuleInput,
   index: number,
   file: string,
   targets: Readonly<Record<string, number>>,
-): { service: string | undefined; rule: CompiledRule } {
+): CompiledRule {
   const at = (...rest: PropertyKey[]) => formatPath(['rules', index, ...rest]);
   const conditions = Object.entries(rule.match);
   if (conditions.length === 0 || conditions.length > MAX_CONDITIONS) {
@@ -265,57 +256,15 @@ function compileRule(
     if (problem !== undefined) throw new RulesError(file, at('operation'), problem, OPERATION_NAME_FORM);
   }
   const result: RuleMatch = Object.freeze({ targetSeconds, operation: rule.operation });
-  return {
+  return Object.freeze({
+    index,
     service,
-    rule: Object.freeze({ name, kind, keys: Object.freeze(keys), values: Object.freeze(values), result }),
-  };
-}
-
-/**
- * Compiled rules. Rules are grouped by the service they name, keeping the document's order within
- * each group (and the rules that name no service in every group), so that `match` looks up one
- * group by `span.service` and walks it: first match wins, as in the document.
- */
-class CompiledRuleSet implements TargetRuleSet {
-  readonly size: number;
-  readonly #byService: ReadonlyMap<string, readonly CompiledRule[]>;
-  readonly #anyService: readonly CompiledRule[];
-
-  constructor(rules: readonly { service: string | undefined; rule: CompiledRule }[]) {
-    this.size = rules.length;
-    const services = new Set<string>();
-    for (const { service } of rules) if (service !== undefined) services.add(service);
-    const byService = new Map<string, readonly CompiledRule[]>();
-    for (const name of services) {
-      byService.set(
-        name,
-        Object.freeze(rules.filter((r) => r.service === undefined || r.service === name).map((r) => r.rule)),
-      );
-    }
-    this.#byService = byService;
-    this.#anyService = Object.freeze(rules.filter((r) => r.service === undefined).map((r) => r.rule));
-  }
-
-  match(span: SpanView): RuleMatch | undefined {
-    if (this.size === 0) return undefined;
-    const rules = this.#byService.get(span.service) ?? this.#anyService;
-    const attributes = span.attributes;
-    for (const rule of rules) {
-      if (rule.name !== undefined && rule.name !== span.name) continue;
-      if (rule.kind !== undefined && rule.kind !== span.kind) continue;
-      const { keys, values } = rule;
-      let holds = true;
-      for (let i = 0; i < keys.length; i++) {
-        // Strict equality: a rule's 200 does not match the string "200" (docs/rules.md says so).
-        if (attributes[keys[i] as string] !== values[i]) {
-          holds = false;
-          break;
-        }
-      }
-      if (holds) return rule.result;
-    }
-    return undefined;
-  }
+    name,
+    kind,
+    keys: Object.freeze(keys),
+    values: Object.freeze(values),
+    result,
+  });
 }
 
 /** The rule set without rules (no file configured). */
@@ -363,6 +312,30 @@ function readDocument(text: string, file: string): unknown {
 }
 
 /**
+ * Refuses a `__proto__` condition key. `yaml` reads YAML and JSON text alike and keeps the key as
+ * an own property of the mapping (it defines, rather than assigns, a key the object already answers
+ * to; merged in by a YAML 1.1 `<<` too), as `JSON.parse` would; but zod's record skips it, so that
+ * it cannot replace its copy's prototype: the condition would vanish unseen and the rule match
+ * spans without that attribute. So this is checked on the parsed document, before zod.
+ * (`constructor` and `prototype` survive the copy and compare like any attribute: a span matches
+ * only when it has the attribute with that value.)
+ */
+function checkReservedKeys(document: unknown, file: string): void {
+  const rules = valueAt(document, ['rules']);
+  if (!Array.isArray(rules)) return;
+  for (let i = 0; i < rules.length && i <= MAX_RULES; i++) {
+    const match = valueAt(rules[i], ['match']);
+    if (match === null || typeof match !== 'object' || !Object.hasOwn(match, '__proto__')) continue;
+    throw new RulesError(
+      file,
+      formatPath(['rules', i, 'match', '__proto__']),
+      'is a reserved name, not usable as a condition key',
+      RESERVED_KEY_FORM,
+    );
+  }
+}
+
+/**
  * Parses and compiles a rules document.
  *
  * @param text the document (YAML or JSON).
@@ -385,6 +358,7 @@ export function parseRules(text: string, options: ParseRulesOptions): SizedRuleS
   }
   const document = readDocument(text, file);
   if (document === null || document === undefined) throw new RulesError(file, '', 'is empty', DOCUMENT_FORM);
+  checkReservedKeys(document, file);
   const parsed = rulesDocumentSchema.safeParse(document);
   if (!parsed.success) throw shapeError(file, document, parsed.error);
   return new CompiledRuleSet(parsed.data.rules.map((rule, index) => compileRule(rule, index, file, targets)));

@@ -232,6 +232,31 @@ describe('SpanEvaluator', () => {
     expect([...(totals.services.get('c')?.operations.keys() ?? [])]).toEqual(['_other']);
   });
 
+  it('raises alerts under the recorded names: past the caps, _other, so they fold', () => {
+    const s = setup({ maxOperations: 2, maxServices: 3 });
+    const breach = (service: string, operation: string) =>
+      s.evaluator.evaluate(
+        view({
+          service,
+          attributes: { 'perf.target_seconds': 0.001, 'perf.operation': operation },
+          durationSeconds: 1,
+        }),
+      );
+    for (let i = 0; i < 50; i++) expect(breach('checkout', `op${i}`)?.exceeded).toBe(true);
+    expect(s.alerts).toHaveLength(50);
+    expect(new Set(s.alerts.map((a) => a.operation))).toEqual(new Set(['op0', 'op1', '_other']));
+    expect(s.alerts.filter((a) => a.operation === '_other')).toHaveLength(48);
+    expect(s.alerts[49]?.summary).toMatch(/^Operation "_other" took/);
+    // Services: the own one, checkout and svc0 take the three names; every later one is _other.
+    s.alerts.length = 0;
+    for (let i = 0; i < 50; i++) breach(`svc${i}`, 'op0');
+    expect(s.alerts).toHaveLength(50);
+    expect(new Set(s.alerts.map((a) => a.service))).toEqual(new Set(['svc0', '_other']));
+    expect(new Set(s.alerts.map((a) => a.operation))).toEqual(new Set(['op0']));
+    // The verdict written onto the forwarded span keeps the span's own name: one record, no series.
+    expect(breach('checkout', 'op49')?.operation).toBe('op49');
+  });
+
   it('caps services: past maxServices spans are recorded as _other, with exactly one warning', async () => {
     const log = capturedLogger();
     const s = setup({ maxServices: 3, logger: log.logger });
@@ -308,13 +333,11 @@ describe('TargetSpanProcessor over the evaluator', () => {
       spanProcessors: [processor, new SimpleSpanProcessor({ exporter })],
     });
     const tracer = tracing.getTracer('t');
-    const span = tracer.startSpan('slow-rule');
-    const until = performance.now() + 2;
-    while (performance.now() < until) {
-      // A duration surely over the rule's one-microsecond target.
-    }
+    // Explicit times: 2 ms, over the rule's one-microsecond target, whatever the clock does.
+    const start: [number, number] = [1_700_000_000, 0];
+    const span = tracer.startSpan('slow-rule', { startTime: start });
     span.setStatus({ code: SpanStatusCode.ERROR });
-    span.end();
+    span.end([1_700_000_000, 2_000_000]);
     tracer.startSpan('no-rule').end();
     await tracing.forceFlush();
     const [ruled, plain] = exporter.getFinishedSpans();
@@ -325,7 +348,7 @@ describe('TargetSpanProcessor over the evaluator', () => {
     });
     expect(plain?.attributes).toEqual({});
     expect(alerts).toHaveLength(1);
-    expect(alerts[0]).toMatchObject({ service: OWN, operation: 'ruled' });
+    expect(alerts[0]).toMatchObject({ service: OWN, operation: 'ruled', value: 0.002 });
     expect(alerts[0]?.trace?.span_id).toBe(ruled?.spanContext().spanId);
     expect(processor.targetOf('ruled')).toBe(0.000_001);
     expect(processor.evaluator.targetOf('ruled', OWN)).toBe(0.000_001);

@@ -123,6 +123,171 @@ describe('parseRules: matching', () => {
     expect(at('billing', '/other')).toBeUndefined();
   });
 
+  it('is first match wins with keyed and unkeyed rules mixed, in any order', () => {
+    // Rules that a span reaches by its name, an attribute, its kind, or its service only (no key),
+    // for its service or any: every order of them must give what walking the file gives.
+    const RULES: { text: string; conditions: Record<string, string> }[] = [
+      { text: '{ span.name: checkout }', conditions: { name: 'checkout' } },
+      { text: '{ http.route: /pay }', conditions: { 'http.route': '/pay' } },
+      {
+        text: '{ http.route: /pay, http.request.method: POST }',
+        conditions: { 'http.route': '/pay', 'http.request.method': 'POST' },
+      },
+      {
+        text: '{ http.route: /pay, http.request.method: GET }',
+        conditions: { 'http.route': '/pay', 'http.request.method': 'GET' },
+      },
+      { text: '{ span.kind: server }', conditions: { kind: 'server' } },
+      { text: '{ service.name: shop }', conditions: { service: 'shop' } },
+      {
+        text: '{ service.name: shop, http.request.method: GET }',
+        conditions: { service: 'shop', 'http.request.method': 'GET' },
+      },
+      {
+        text: '{ service.name: shop, span.name: checkout, span.kind: client }',
+        conditions: { service: 'shop', name: 'checkout', kind: 'client' },
+      },
+    ];
+    const KINDS: Record<string, SpanKind> = { server: SpanKind.SERVER, client: SpanKind.CLIENT };
+    const spans = [
+      span({
+        service: 'shop',
+        name: 'checkout',
+        attributes: { 'http.route': '/pay', 'http.request.method': 'GET' },
+      }),
+      span({
+        service: 'shop',
+        name: 'checkout',
+        attributes: { 'http.route': '/pay', 'http.request.method': 'POST' },
+      }),
+      span({
+        service: 'other',
+        name: 'checkout',
+        attributes: { 'http.route': '/pay', 'http.request.method': 'POST' },
+      }),
+      span({
+        service: 'other',
+        name: 'refund',
+        attributes: { 'http.route': '/pay', 'http.request.method': 'PUT' },
+      }),
+      span({ service: 'shop', name: 'checkout', kind: SpanKind.CLIENT, attributes: {} }),
+      span({
+        service: 'other',
+        name: 'refund',
+        kind: SpanKind.CLIENT,
+        attributes: { 'http.route': '/other' },
+      }),
+    ];
+    /** The file walked in order, every condition checked: what the index must agree with. */
+    const walked = (order: number[], s: SpanView): number | undefined => {
+      for (const i of order) {
+        const holds = Object.entries(RULES[i]?.conditions ?? {}).every(([key, value]) =>
+          key === 'name'
+            ? s.name === value
+            : key === 'kind'
+              ? s.kind === KINDS[value]
+              : key === 'service'
+                ? s.service === value
+                : s.attributes[key] === value,
+        );
+        if (holds) return i + 1;
+      }
+      return undefined;
+    };
+    // Every rotation, its reverse, and shuffles from a fixed seed.
+    const orders: number[][] = [];
+    const identity = RULES.map((_, i) => i);
+    for (let r = 0; r < RULES.length; r++) {
+      const rotated = [...identity.slice(r), ...identity.slice(0, r)];
+      orders.push(rotated, [...rotated].reverse());
+    }
+    let seed = 7;
+    for (let n = 0; n < 200; n++) {
+      const order = [...identity];
+      for (let i = order.length - 1; i > 0; i--) {
+        seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+        const j = seed % (i + 1);
+        [order[i], order[j]] = [order[j] as number, order[i] as number];
+      }
+      orders.push(order);
+    }
+    let matched = 0;
+    for (const order of orders) {
+      // Rule i's target is i + 1 seconds, so the target says which rule won.
+      const text = `rules:\n${order.map((i) => `  - match: ${RULES[i]?.text}\n    target_seconds: ${i + 1}\n`).join('')}`;
+      const rules = parseRules(text, { file: FILE, targets: TARGETS });
+      for (const s of spans) {
+        const expected = walked(order, s);
+        if (expected !== undefined) matched++;
+        expect(rules.match(s)?.targetSeconds, `${order.join(',')} ${s.service} ${s.name}`).toBe(expected);
+      }
+    }
+    // The spans do exercise matches (and the last one matches nothing in any order).
+    expect(matched).toBe(orders.length * (spans.length - 1));
+  });
+
+  it('does the same work per span whatever the number of rules', () => {
+    // Rules of the shapes of docs/rules.md, none matching the spans below but the last one.
+    const shapes = [
+      (i: number) => `{ service.name: checkout, http.route: /r/${i}, http.request.method: GET }`,
+      (i: number) => `{ span.name: job-${i} }`,
+      (i: number) => `{ rpc.service: quotes.v1.Quotes, rpc.method: Get${i} }`,
+      (i: number) => `{ db.operation.name: OP${i}, span.kind: client }`,
+      (i: number) => `{ service.name: checkout, span.kind: producer, messaging.destination.name: q${i} }`,
+    ];
+    const document = (count: number) =>
+      `rules:\n${Array.from({ length: count }, (_, i) => `  - match: ${shapes[i % shapes.length]?.(i)}\n    target_seconds: ${i + 1}\n`).join('')}`;
+    /** How many times matching reads the span (its name, kind and attributes). */
+    const reads = (rules: ReturnType<typeof parseRules>, over: Partial<SpanView>): number => {
+      let count = 0;
+      const base = span(over);
+      const attributes = new Proxy(base.attributes, {
+        get(target, key) {
+          count++;
+          return Reflect.get(target, key);
+        },
+      });
+      const counted: SpanView = {
+        ...base,
+        get name() {
+          count++;
+          return base.name;
+        },
+        get kind() {
+          count++;
+          return base.kind;
+        },
+        attributes,
+      };
+      rules.match(counted);
+      return count;
+    };
+    const few = parseRules(document(10), { file: FILE, targets: TARGETS });
+    const many = parseRules(document(MAX_RULES), { file: FILE, targets: TARGETS });
+    /** Index of the last database rule of `count` rules (shape 3). */
+    const lastQuery = (count: number) => count - 1 - ((count - 1 - 3) % shapes.length);
+    const spansOf = (count: number) => [
+      { name: 'validation', kind: SpanKind.INTERNAL, attributes: {} },
+      { kind: SpanKind.CLIENT, attributes: { 'http.route': '/r/3', 'db.operation.name': 'SELECT' } },
+      {
+        name: 'job-x',
+        kind: SpanKind.PRODUCER,
+        attributes: { 'rpc.method': 'Get', 'http.request.method': 'GET' },
+      },
+      // Matches the last database rule, near the end: found without walking the rules before it.
+      { kind: SpanKind.CLIENT, attributes: { 'db.operation.name': `OP${lastQuery(count)}` } },
+    ];
+    const fewSpans = spansOf(10);
+    const manySpans = spansOf(MAX_RULES);
+    expect(many.match(span(manySpans[3]))?.targetSeconds).toBe(lastQuery(MAX_RULES) + 1);
+    expect(few.match(span(fewSpans[3]))?.targetSeconds).toBe(lastQuery(10) + 1);
+    for (let i = 0; i < fewSpans.length; i++) {
+      const once = reads(few, fewSpans[i] as Partial<SpanView>);
+      expect(reads(many, manySpans[i] as Partial<SpanView>), `span ${i}`).toBe(once);
+      expect(once).toBeLessThan(10);
+    }
+  });
+
   it('reads JSON too, and span kinds in any case', () => {
     const json = parseRules(
       JSON.stringify({
@@ -232,6 +397,54 @@ describe('parseRules: errors name the file, the place and what was expected', ()
     expect(error.message.startsWith(`${FILE}: `)).toBe(true);
     expect(error.message).toContain(where);
     expect(error.message.slice(error.message.indexOf('; expected '))).toContain(expected);
+  });
+
+  // Each way a document can spell the key: were a parser to drop it (or make it the mapping's
+  // prototype) instead of keeping an own key, the check would not see it and the rule would load.
+  it.each([
+    [
+      'YAML, flow',
+      'rules:\n  - { match: { a: 1 }, target_seconds: 1 }\n  - { match: { __proto__: x, span.name: a }, target_seconds: 1 }',
+    ],
+    [
+      'YAML, block, quoted',
+      'rules:\n  - { match: { a: 1 }, target_seconds: 1 }\n  - match:\n      span.name: a\n      "__proto__": x\n    target_seconds: 1',
+    ],
+    [
+      'YAML, a mapping value',
+      'rules:\n  - { match: { a: 1 }, target_seconds: 1 }\n  - { match: { span.name: a, __proto__: { b: 1 } }, target_seconds: 1 }',
+    ],
+    [
+      'YAML 1.1, merged in by a merge key',
+      '%YAML 1.1\n---\nrules:\n  - { match: { a: 1 }, target_seconds: 1 }\n  - { match: { <<: { __proto__: x }, span.name: a }, target_seconds: 1 }',
+    ],
+    [
+      'JSON',
+      '{"rules":[{"match":{"a":1},"target_seconds":1},{"match":{"__proto__":"x","span.name":"a"},"target_seconds":1}]}',
+    ],
+  ])('refuses a __proto__ condition key (%s) rather than dropping it', (_, text) => {
+    const error = rulesError(text);
+    expect(error.path).toBe('rules[1].match.__proto__');
+    expect(error.message).toContain(
+      'rules[1].match.__proto__: is a reserved name, not usable as a condition key',
+    );
+    expect(error.message).toContain(
+      '; expected an attribute name of 1 to 256 printable characters, other than __proto__',
+    );
+  });
+
+  it('keeps constructor and prototype as ordinary attribute conditions', () => {
+    const rules = parseRules(
+      JSON.stringify({
+        rules: [{ match: { constructor: 'x', prototype: 'y', 'span.name': 'a' }, target_seconds: 1 }],
+      }),
+      { file: FILE, targets: TARGETS },
+    );
+    expect(rules.match(span({ name: 'a' }))).toBeUndefined();
+    expect(rules.match(span({ name: 'a', attributes: { constructor: 'x' } }))).toBeUndefined();
+    expect(
+      rules.match(span({ name: 'a', attributes: { constructor: 'x', prototype: 'y' } }))?.targetSeconds,
+    ).toBe(1);
   });
 
   it('bounds the rules, the conditions per rule, the document and its aliases', () => {
