@@ -71,8 +71,16 @@ export const INGEST_SETTINGS = {
   queueBytes: variable(
     'PERF_INGEST_QUEUE_BYTES',
     wholeNumberText(integer(1024 * 1024, 16 * 1024 * 1024 * 1024, 'bytes')),
-    64 * 1024 * 1024,
-    'Request bytes accepted but not yet evaluated (at least one largest request); past it requests are refused as when the span queue is full.',
+    256 * 1024 * 1024,
+    'Memory the decoded requests accepted but not yet evaluated may take, as estimated (twice the body, plus about 1.5 KiB a span and 160 bytes an attribute, event or link; an empty queue takes any request); past it requests are refused as when the span queue is full.',
+  ),
+  /** `PERF_INGEST_MAX_INFLIGHT_BYTES` */
+  maxInflightBytes: variable(
+    'PERF_INGEST_MAX_INFLIGHT_BYTES',
+    wholeNumberText(integer(1024 * 1024, 64 * 1024 * 1024 * 1024, 'bytes')),
+    undefined as number | undefined,
+    'Request bodies being read at once, both receivers together (each reserves its Content-Length when uncompressed, else PERF_INGEST_MAX_BODY_BYTES, before it is read); past it requests are answered 429 with Retry-After (gRPC RESOURCE_EXHAUSTED with RetryInfo) without being read. Never below PERF_INGEST_MAX_BODY_BYTES.',
+    { shown: '4 x PERF_INGEST_MAX_BODY_BYTES (80 MiB with its default)' },
   ),
   /** `PERF_MAX_SERVICES` */
   maxServices: variable(

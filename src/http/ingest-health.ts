@@ -20,6 +20,17 @@ export interface IngestCheck {
 /** A queue fuller than this share warns: requests are about to be refused. */
 const QUEUE_WARN_SHARE = 0.8;
 
+/**
+ * Most characters of an upstream error shown in a check's output: the text comes from another
+ * system (a Collector's answer), so health output carries a bounded excerpt of it, not all of it.
+ */
+export const MAX_ERROR_TEXT = 200;
+
+/** `text` cut to {@link MAX_ERROR_TEXT} characters, an ellipsis marking the cut. */
+function excerpt(text: string): string {
+  return text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT - 1)}…` : text;
+}
+
 /** Tracks the ingest's counters between health checks. */
 export class IngestHealth {
   readonly #ingest: Ingest;
@@ -69,14 +80,18 @@ export class IngestHealth {
         'spans were rejected recently (bad ids or times)',
       ),
     ];
-    const refused = receivers.refused.queueFull + receivers.refused.tooLarge + receivers.refused.invalid;
+    const refused =
+      receivers.refused.queueFull +
+      receivers.refused.busy +
+      receivers.refused.tooLarge +
+      receivers.refused.invalid;
     out['ingest:refused'] = [
       this.#recent(
         'refused',
         refused,
         now,
         time,
-        'requests were refused recently (queue full, too large or undecodable)',
+        'requests were refused recently (queue full, too many at once, too large or undecodable)',
         '{request}',
       ),
     ];
@@ -91,7 +106,7 @@ export class IngestHealth {
           dropped,
           now,
           time,
-          `items were dropped recently instead of forwarded${forward.lastError ? ` (last error: ${forward.lastError.message})` : ''}`,
+          `items were dropped recently instead of forwarded${forward.lastError ? ` (last error: ${excerpt(forward.lastError.message)})` : ''}`,
           '{item}',
         ),
       ];

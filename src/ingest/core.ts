@@ -1,8 +1,10 @@
 /**
- * What both receivers do with a body once it is read: decode it, check the spans, queue the trace
- * request or hand the metrics on, and say how it went, as an {@link ExportResult} each transport
- * turns into its own answer. The counters of both receivers live here.
+ * What both receivers share: the budget of bodies in memory they reserve from before reading, and
+ * what they do with a body once it is read: decode it, check the spans, queue the trace request or
+ * hand the metrics on, and say how it went, as an {@link ExportResult} each transport turns into
+ * its own answer. The counters of both receivers live here.
  */
+import type { InflightBudget, InflightStats, Release } from './budget.ts';
 import { type BodyFormat, checkTraces, countDataPoints, DecodeError, decodeMessage } from './decode.ts';
 import { otlpTypes } from './proto.ts';
 import type { TraceQueue } from './queue.ts';
@@ -21,6 +23,7 @@ export type RefusalReason =
   | 'timeout'
   | 'invalid'
   | 'queueFull'
+  | 'busy'
   | 'shuttingDown'
   | 'aborted'
   | 'internal';
@@ -33,6 +36,8 @@ export type ExportResult =
   | { readonly kind: 'invalid'; readonly message: string }
   /** The queue has no room now (HTTP 429, RESOURCE_EXHAUSTED with RetryInfo): retry later. */
   | { readonly kind: 'queueFull'; readonly message: string }
+  /** The in-flight budget has no room now (answered as `queueFull`): retry later. */
+  | { readonly kind: 'busy'; readonly message: string }
   /** More spans than the queue can ever hold (HTTP 413, RESOURCE_EXHAUSTED without RetryInfo): send smaller batches. */
   | { readonly kind: 'tooManySpans'; readonly message: string };
 
@@ -64,12 +69,14 @@ export interface ReceiverStats {
     readonly refused: number;
     /** Evaluated (handed to `processTraces` and finished with). */
     readonly processed: number;
+    /** Accepted, then discarded unevaluated because a shutdown ran out of time. */
+    readonly notEvaluated: number;
   };
   /** Metric data points received. */
   readonly dataPoints: number;
   /** Requests refused as a whole, by reason. */
   readonly refused: Readonly<Record<RefusalReason, number>>;
-  /** The queue: spans and body bytes waiting, and its bounds. */
+  /** The queue: spans and the estimated memory of their decoded requests, and its bounds. */
   readonly queue: {
     readonly spans: number;
     readonly bytes: number;
@@ -81,6 +88,8 @@ export interface ReceiverStats {
   };
   /** OTLP/HTTP bodies: bytes read off the wire, and after decompression. */
   readonly http: { readonly wireBytes: number; readonly bodyBytes: number };
+  /** The budget of bodies being read or handled, both receivers together. */
+  readonly inflight: InflightStats;
 }
 
 const REASONS: readonly RefusalReason[] = [
@@ -92,6 +101,7 @@ const REASONS: readonly RefusalReason[] = [
   'timeout',
   'invalid',
   'queueFull',
+  'busy',
   'shuttingDown',
   'aborted',
   'internal',
@@ -100,6 +110,7 @@ const REASONS: readonly RefusalReason[] = [
 /** Decoding, checking and queueing shared by the HTTP and gRPC receivers. */
 export class IngestCore {
   readonly #queue: TraceQueue;
+  readonly #budget: InflightBudget;
   readonly #onMetrics: OnMetrics | undefined;
   /** The counters, which the receivers add to (body bytes, requests); read them with {@link IngestCore.stats}. */
   readonly counters: Counters = {
@@ -110,9 +121,19 @@ export class IngestCore {
     bodies: { wireBytes: 0, bodyBytes: 0 },
   };
 
-  constructor(queue: TraceQueue, onMetrics: OnMetrics | undefined) {
+  constructor(queue: TraceQueue, budget: InflightBudget, onMetrics: OnMetrics | undefined) {
     this.#queue = queue;
+    this.#budget = budget;
     this.#onMetrics = onMetrics;
+  }
+
+  /**
+   * Reserves `bytes` of the in-flight budget for a body about to be read: the release (call it once
+   * the request is answered or cut off), or `undefined` when the budget has no room now (answer
+   * 429 / RESOURCE_EXHAUSTED with RetryInfo at once, reading nothing).
+   */
+  reserve(bytes: number): Release | undefined {
+    return this.#budget.reserve(bytes);
   }
 
   /** Counts a request refused as a whole. */
@@ -135,7 +156,7 @@ export class IngestCore {
       this.refuse('invalid');
       return { kind: 'invalid', message: error.message };
     }
-    const decoded = checkTraces(message);
+    const decoded = checkTraces(message, Date.now(), body.byteLength);
     const spans = decoded.spans.length;
     const { counters } = this;
     counters.spans.received += spans + decoded.rejected;
@@ -147,7 +168,7 @@ export class IngestCore {
         message: `the request holds ${spans} spans, more than the receiver's queue holds (${this.#queue.stats().maxSpans}); send smaller batches`,
       };
     }
-    if (!this.#queue.offer(decoded, body.byteLength)) {
+    if (!this.#queue.offer(decoded)) {
       this.refuse('queueFull');
       counters.spans.refused += spans;
       return { kind: 'queueFull', message: QUEUE_FULL_MESSAGE };
@@ -180,7 +201,7 @@ export class IngestCore {
     const q = this.#queue.stats();
     return {
       requests: { ...c.requests },
-      spans: { ...c.spans, processed: q.processedSpans },
+      spans: { ...c.spans, processed: q.processedSpans, notEvaluated: q.notEvaluated },
       dataPoints: c.dataPoints,
       refused: { ...c.refused },
       queue: {
@@ -192,6 +213,7 @@ export class IngestCore {
         processFailures: q.processFailures,
       },
       http: { ...c.bodies },
+      inflight: this.#budget.stats(),
     };
   }
 }

@@ -3,13 +3,22 @@
  * grpc-js server. The methods are defined by hand with an identity request deserializer, so a
  * request reaches the handler as the bytes grpc-js received (gzip already undone, under
  * `maxReceiveMessageLength`, which grpc-js also applies after decompression) and is decoded by the
- * same code as OTLP/HTTP protobuf bodies. A full queue answers RESOURCE_EXHAUSTED with a
- * `google.rpc.RetryInfo` in the status details, which tells OTLP exporters they may retry.
+ * same code as OTLP/HTTP protobuf bodies.
+ *
+ * A server interceptor admits each call on its metadata, before grpc-js reads any of its message:
+ * shutting down (UNAVAILABLE), the token (UNAUTHENTICATED), a full queue and a full in-flight
+ * budget (RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` in the status details, which tells OTLP
+ * exporters they may retry); an admitted call holds a reservation of the body limit until it ends.
+ * It also counts the calls grpc-js ends on its own (a message over the limit, before or after
+ * decompression; a bad compressed message; a deadline).
  */
 import {
   Metadata,
   Server,
   ServerCredentials,
+  ServerInterceptingCall,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
   type ServerUnaryCall,
   type ServiceDefinition,
   type sendUnaryData,
@@ -18,9 +27,15 @@ import {
 import type { Logger } from 'pino';
 import { errorText } from '../shared/errors.ts';
 import type { TokenCheck } from './auth.ts';
-import type { ExportResult, IngestCore } from './core.ts';
+import type { ExportResult, IngestCore, RefusalReason } from './core.ts';
 import { otlpTypes } from './proto.ts';
-import { encodeStatus, QUEUE_FULL_MESSAGE, QUEUE_FULL_RETRY_SECONDS, type Signal } from './responses.ts';
+import {
+  BUSY_MESSAGE,
+  encodeStatus,
+  QUEUE_FULL_MESSAGE,
+  QUEUE_FULL_RETRY_SECONDS,
+  type Signal,
+} from './responses.ts';
 
 /** Options of {@link startGrpcReceiver} (checked by the receivers' options schema). */
 export interface GrpcReceiverOptions {
@@ -49,8 +64,28 @@ export const GRPC_METHODS: Readonly<Record<Signal, string>> = {
   metrics: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
 };
 
-/** Most concurrent calls on one connection: each may hold a message of up to the body limit. */
+/**
+ * Most concurrent calls on one connection (HTTP/2 streams): each admitted call reserves the body
+ * limit from the in-flight budget, which bounds them all; this bounds what one client can open.
+ */
 const MAX_CONCURRENT_STREAMS = 64;
+
+/** A status grpc-js sends, as the intercepting calls pass it on. */
+type CallStatus = Parameters<ServerInterceptingCallInterface['sendStatus']>[0];
+
+/** The signal of a method path. */
+function signalOfPath(path: string): Signal | undefined {
+  if (path === GRPC_METHODS.traces) return 'traces';
+  return path === GRPC_METHODS.metrics ? 'metrics' : undefined;
+}
+
+/** The refusal reason of a call grpc-js ended on its own, by its status. */
+function reasonOfStatus(code: status): RefusalReason {
+  if (code === status.RESOURCE_EXHAUSTED) return 'tooLarge';
+  if (code === status.DEADLINE_EXCEEDED) return 'timeout';
+  if (code === status.CANCELLED) return 'aborted';
+  return 'invalid';
+}
 
 /** A unary `Export` whose request stays bytes and whose response is encoded with `Export*ServiceResponse`. */
 function exportService(signal: Signal): ServiceDefinition {
@@ -83,7 +118,8 @@ function errorOf(result: Exclude<ExportResult, { kind: 'accepted' }>): ServiceEr
     case 'tooManySpans':
       // No RetryInfo: the same request would be refused again.
       return { code: status.RESOURCE_EXHAUSTED, details: result.message };
-    case 'queueFull': {
+    case 'queueFull':
+    case 'busy': {
       const metadata = new Metadata();
       metadata.set(
         'grpc-status-details-bin',
@@ -100,30 +136,85 @@ export async function startGrpcReceiver(options: GrpcReceiverOptions): Promise<G
   let closing = false;
   let lastFaultLog = 0;
 
+  /** Why a call must be refused before its message is read, or `undefined` to admit it. */
+  const admission = (signal: Signal | undefined, metadata: Metadata): ServiceError | undefined => {
+    if (closing) {
+      core.refuse('shuttingDown');
+      return { code: status.UNAVAILABLE, details: 'the receiver is shutting down; retry later' };
+    }
+    const authorization = metadata.get('authorization')[0];
+    if (!options.tokenCheck(typeof authorization === 'string' ? authorization : undefined)) {
+      core.refuse('unauthorized');
+      return {
+        code: status.UNAUTHENTICATED,
+        details: 'missing or wrong bearer token; expected the metadata authorization: Bearer <token>',
+      };
+    }
+    if (signal === 'traces' && core.queueFull()) {
+      core.refuse('queueFull');
+      return errorOf({ kind: 'queueFull', message: QUEUE_FULL_MESSAGE });
+    }
+    return undefined;
+  };
+
+  const interceptor: ServerInterceptor = (method, next) => {
+    core.counters.requests.grpc++;
+    const signal = signalOfPath(method.path);
+    let release: (() => void) | undefined;
+    /** The message reached the handler, which counts how its call ends. */
+    let delivered = false;
+    /** Refused here, and counted. */
+    let refused = false;
+    let ended = false;
+    // grpc-js ends some calls itself (a message over maxReceiveMessageLength, one that does not
+    // decompress, a deadline) by calling sendStatus on the call it made, which no interceptor
+    // sees; wrapping that method is how those calls are counted and their reservation released.
+    const sendStatus = next.sendStatus.bind(next);
+    next.sendStatus = (sent: CallStatus) => {
+      if (!ended) {
+        ended = true;
+        if (!delivered && !refused && sent.code !== status.OK) core.refuse(reasonOfStatus(sent.code));
+      }
+      release?.();
+      sendStatus(sent);
+    };
+    /** Reserves the body limit (a gRPC message's size is known only once it is read). */
+    const reserve = (): ServiceError | undefined => {
+      release = core.reserve(options.maxBodyBytes);
+      if (release !== undefined) return undefined;
+      core.refuse('busy');
+      return errorOf({ kind: 'busy', message: BUSY_MESSAGE });
+    };
+    const call: ServerInterceptingCall = new ServerInterceptingCall(next, {
+      start: (go) =>
+        go({
+          onReceiveMetadata: (metadata, pass) => {
+            const refusal = admission(signal, metadata) ?? reserve();
+            if (refusal === undefined) return pass(metadata);
+            // Not passed on: the handler never asks for the message, which is never read.
+            refused = true;
+            call.sendStatus({ ...refusal, metadata: refusal.metadata ?? new Metadata() });
+          },
+          onReceiveMessage: (message, pass) => {
+            delivered = true;
+            pass(message);
+          },
+          onCancel: () => {
+            // After every call's end, and alone when the client went away first.
+            if (!ended && !delivered && !refused) core.refuse('aborted');
+            ended = true;
+            release?.();
+          },
+        }),
+    });
+    return call;
+  };
+
   const handler =
     (signal: Signal) =>
     (call: ServerUnaryCall<Buffer, object>, callback: sendUnaryData<object>): void => {
-      core.counters.requests.grpc++;
       try {
-        if (closing) {
-          core.refuse('shuttingDown');
-          callback({ code: status.UNAVAILABLE, details: 'the receiver is shutting down; retry later' });
-          return;
-        }
-        const authorization = call.metadata.get('authorization')[0];
-        if (!options.tokenCheck(typeof authorization === 'string' ? authorization : undefined)) {
-          core.refuse('unauthorized');
-          callback({
-            code: status.UNAUTHENTICATED,
-            details: 'missing or wrong bearer token; expected the metadata authorization: Bearer <token>',
-          });
-          return;
-        }
-        if (signal === 'traces' && core.queueFull()) {
-          core.refuse('queueFull');
-          callback(errorOf({ kind: 'queueFull', message: QUEUE_FULL_MESSAGE }));
-          return;
-        }
+        // Admitted by the interceptor (shutting down, token, queue, budget) before the message was read.
         const result =
           signal === 'traces'
             ? core.traces(call.request, 'protobuf')
@@ -144,6 +235,7 @@ export async function startGrpcReceiver(options: GrpcReceiverOptions): Promise<G
   const server = new Server({
     'grpc.max_receive_message_length': options.maxBodyBytes,
     'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS,
+    interceptors: [interceptor],
   });
   server.addService(exportService('traces'), { Export: handler('traces') });
   server.addService(exportService('metrics'), { Export: handler('metrics') });

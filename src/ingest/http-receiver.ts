@@ -3,18 +3,22 @@
  * that the body streams through the limits (`body.ts`) and the path stays lean. Answers follow the
  * OTLP specification: 200 with an `Export*ServiceResponse` (with `partial_success` for refused
  * spans) in the request's encoding; a `google.rpc.Status` body with 400 (undecodable), 401 (token),
- * 404, 405, 408, 413 (size), 415 (media type, encoding), 429 (queue full) and 503 (shutting down),
- * the last two with Retry-After. Bad input never gets a 500: that is for real internal faults.
+ * 404, 405, 408, 413 (size), 415 (media type, encoding), 429 (queue full, or too many bodies being
+ * read) and 503 (shutting down), the last two with Retry-After. Bad input never gets a 500: that is
+ * for real internal faults. The server is marked untraced: the sidecar's own HTTP instrumentation
+ * leaves the receiver's requests out of its traces and report.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, Server as NetServer } from 'node:net';
 import type { Logger } from 'pino';
 import { describeValue, errorText } from '../shared/errors.ts';
+import { markUntracedServer } from '../shared/tracing.ts';
 import type { TokenCheck } from './auth.ts';
 import { BodyError, encodingOf, readBody } from './body.ts';
 import type { ExportResult, IngestCore, RefusalReason } from './core.ts';
 import type { BodyFormat } from './decode.ts';
 import {
+  BUSY_MESSAGE,
   CONTENT_TYPES,
   encodeExportResponse,
   GrpcCode,
@@ -34,6 +38,8 @@ export interface HttpReceiverOptions {
   readonly maxBodyBytes: number;
   /** Longest a body may take to arrive, ms. */
   readonly readTimeoutMs: number;
+  /** Most connections open at once; later ones are closed as they come. */
+  readonly maxConnections: number;
   readonly tokenCheck: TokenCheck;
   readonly core: IngestCore;
   readonly logger: Logger;
@@ -51,6 +57,12 @@ export interface HttpReceiver {
    */
   close(timeoutMs: number): Promise<void>;
 }
+
+/**
+ * Longest the request line and headers may take to arrive, ms: an exporter sends them at once, so
+ * a connection that trickles them (holding a connection slot) is cut off well before a body would be.
+ */
+const HEADERS_TIMEOUT_MS = 10_000;
 
 /** The body format named by a `Content-Type` value (parameters such as charset allowed). */
 export function formatOf(header: string | undefined): BodyFormat | undefined {
@@ -133,6 +145,7 @@ export async function startHttpReceiver(options: HttpReceiverOptions): Promise<H
       case 'tooManySpans':
         return send(res, 413, format, statusBody(format, GrpcCode.RESOURCE_EXHAUSTED, result.message));
       case 'queueFull':
+      case 'busy':
         return send(
           res,
           429,
@@ -197,33 +210,47 @@ export async function startHttpReceiver(options: HttpReceiverOptions): Promise<H
       answer(res, signal, given, { kind: 'queueFull', message: QUEUE_FULL_MESSAGE });
       return discardRest(req, maxBodyBytes);
     }
-    let body: Buffer;
-    try {
-      body = await readBody(
-        req,
-        encoding,
-        { maxBytes: maxBodyBytes, timeoutMs: options.readTimeoutMs },
-        core.counters.bodies,
-      );
-    } catch (error) {
-      if (!(error instanceof BodyError)) throw error;
-      if (error.problem === 'aborted') {
-        core.refuse('aborted');
-        return;
-      }
-      if (error.problem === 'timeout') {
-        // A sender this slow is not waited for again on this connection.
-        res.shouldKeepAlive = false;
-        core.refuse('timeout');
-        send(res, 408, given, statusBody(given, GrpcCode.DEADLINE_EXCEEDED, error.message));
-        return;
-      }
-      const reason = error.problem === 'tooLarge' ? 'tooLarge' : 'invalid';
-      const code = error.problem === 'tooLarge' ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.INVALID_ARGUMENT;
-      return refuse(req, res, reason, error.status, given, code, error.message);
+    // What the body may take in memory: its declared length when it is not compressed, else up to
+    // the limit (a gzip body's length says nothing of its size once decompressed).
+    const known = encoding === 'identity' && req.headers['content-length'] !== undefined;
+    const release = core.reserve(known ? declared : maxBodyBytes);
+    if (release === undefined) {
+      core.refuse('busy');
+      answer(res, signal, given, { kind: 'busy', message: BUSY_MESSAGE });
+      return discardRest(req, maxBodyBytes);
     }
-    const result = signal === 'traces' ? core.traces(body, given) : core.metrics(body, given);
-    answer(res, signal, given, result);
+    try {
+      let body: Buffer;
+      try {
+        body = await readBody(
+          req,
+          encoding,
+          { maxBytes: maxBodyBytes, timeoutMs: options.readTimeoutMs },
+          core.counters.bodies,
+        );
+      } catch (error) {
+        if (!(error instanceof BodyError)) throw error;
+        if (error.problem === 'aborted') {
+          core.refuse('aborted');
+          return;
+        }
+        if (error.problem === 'timeout') {
+          // A sender this slow is not waited for again on this connection.
+          res.shouldKeepAlive = false;
+          core.refuse('timeout');
+          send(res, 408, given, statusBody(given, GrpcCode.DEADLINE_EXCEEDED, error.message));
+          return;
+        }
+        const reason = error.problem === 'tooLarge' ? 'tooLarge' : 'invalid';
+        const code = error.problem === 'tooLarge' ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.INVALID_ARGUMENT;
+        return refuse(req, res, reason, error.status, given, code, error.message);
+      }
+      const result = signal === 'traces' ? core.traces(body, given) : core.metrics(body, given);
+      answer(res, signal, given, result);
+    } finally {
+      // Answered (or cut off): the body is no longer held.
+      release();
+    }
   };
 
   const fault = (req: IncomingMessage, res: ServerResponse, error: unknown) => {
@@ -242,11 +269,18 @@ export async function startHttpReceiver(options: HttpReceiverOptions): Promise<H
     discardRest(req, maxBodyBytes);
   };
 
+  const requestTimeout = options.readTimeoutMs + 5_000;
   const server: Server = createServer({
-    // Backstops of Node's own: the body deadline is the receiver's, per request (body.ts).
-    requestTimeout: options.readTimeoutMs * 2,
-    headersTimeout: Math.min(options.readTimeoutMs * 2, 60_000),
+    // Node's own deadlines: headers soon, the whole request a little after the receiver's own body
+    // deadline (body.ts), so that the receiver's 408 is the one sent. Checked every second, not
+    // every 30 (Node's default), so that they hold.
+    headersTimeout: Math.min(HEADERS_TIMEOUT_MS, requestTimeout),
+    requestTimeout,
+    connectionsCheckingInterval: 1_000,
   });
+  // Each connection costs a socket and its buffers: past the limit new ones are closed at once.
+  server.maxConnections = options.maxConnections;
+  markUntracedServer(server);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     core.counters.requests.http++;
     if (closing) res.shouldKeepAlive = false;

@@ -115,6 +115,7 @@ export async function startIngest(given: IngestOptions): Promise<Ingest> {
     maxBodyBytes: settings.maxBodyBytes,
     queueSpans: settings.queueSpans,
     queueBytes: settings.queueBytes,
+    ...(settings.maxInflightBytes === undefined ? {} : { maxInflightBytes: settings.maxInflightBytes }),
     processTraces,
     onMetrics: (request, dataPoints, raw) => {
       runtime.map(request);

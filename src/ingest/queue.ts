@@ -1,8 +1,10 @@
 /**
  * The bounded queue between the receivers and evaluation. A receiver answers as soon as a request
  * is queued, so evaluation (and forwarding) never holds up an exporter; the bound, in spans and in
- * body bytes, is what turns overload into 429 / RESOURCE_EXHAUSTED answers instead of memory.
- * Nothing accepted is ever dropped: {@link TraceQueue.offer} refuses up front instead.
+ * the estimated memory of the decoded requests, is what turns overload into 429 /
+ * RESOURCE_EXHAUSTED answers instead of memory. Nothing accepted is dropped while the queue runs:
+ * {@link TraceQueue.offer} refuses up front instead; only {@link TraceQueue.stop}, when a shutdown
+ * runs out of time, discards what is left (counted and logged).
  */
 import type { Logger } from 'pino';
 import { errorText } from '../shared/errors.ts';
@@ -15,7 +17,10 @@ export type ProcessTraces = (decoded: DecodedTraces) => void | PromiseLike<void>
 export interface TraceQueueOptions {
   /** Most spans accepted and not yet processed. */
   readonly maxSpans: number;
-  /** Most body bytes (decompressed) of the requests accepted and not yet processed. */
+  /**
+   * Most estimated memory of the decoded requests accepted and not yet processed (their
+   * {@link DecodedTraces.estimatedBytes}).
+   */
   readonly maxBytes: number;
   /** Called with each accepted request, in order, one at a time. */
   readonly process: ProcessTraces;
@@ -26,7 +31,7 @@ export interface TraceQueueOptions {
 export interface TraceQueueStats {
   /** Spans accepted and not yet processed (the one being processed included). */
   readonly spans: number;
-  /** Their requests' body bytes. */
+  /** The estimated memory of their decoded requests. */
   readonly bytes: number;
   /** Requests waiting (the one being processed included). */
   readonly requests: number;
@@ -36,6 +41,8 @@ export interface TraceQueueStats {
   readonly processedSpans: number;
   /** Calls of `process` that threw or rejected (their spans count as processed: they are not retried). */
   readonly processFailures: number;
+  /** Spans discarded unevaluated by {@link TraceQueue.stop} (a shutdown out of time). */
+  readonly notEvaluated: number;
 }
 
 interface Entry {
@@ -52,10 +59,13 @@ export class TraceQueue {
   #bytes = 0;
   #processed = 0;
   #failures = 0;
+  #notEvaluated = 0;
+  #stopped = false;
   #scheduled = false;
   #busy = false;
   #lastFailureLog = 0;
-  #idle: (() => void)[] = [];
+  /** Called with `true` when the queue empties, `false` when it is stopped first. */
+  #idle: ((drained: boolean) => void)[] = [];
 
   constructor(options: TraceQueueOptions) {
     this.#options = options;
@@ -68,17 +78,19 @@ export class TraceQueue {
 
   /** Whether not even one more span fits: receivers then refuse without reading the body. */
   isFull(): boolean {
-    return this.#spans >= this.#options.maxSpans || this.#bytes >= this.#options.maxBytes;
+    return this.#stopped || this.#spans >= this.#options.maxSpans || this.#bytes >= this.#options.maxBytes;
   }
 
   /**
-   * Queues `decoded` when its spans and `bytes` fit; `false` (nothing queued) when they do not.
-   * A request of no spans is not queued (there is nothing to evaluate or forward) and counts as
-   * accepted.
+   * Queues `decoded` when its spans and estimated bytes fit; `false` (nothing queued) when they do
+   * not, or once the queue is stopped. A request of no spans is not queued (there is nothing to
+   * evaluate or forward) and counts as accepted.
    */
-  offer(decoded: DecodedTraces, bytes: number): boolean {
+  offer(decoded: DecodedTraces): boolean {
     const spans = decoded.spans.length;
     if (spans === 0) return true;
+    if (this.#stopped) return false;
+    const bytes = decoded.estimatedBytes;
     // An empty queue takes any request it can hold, whatever its size in bytes: the receivers'
     // body limit bounds one request, and a request must never be refused for ever.
     const empty = this.#spans === 0;
@@ -101,12 +113,13 @@ export class TraceQueue {
       maxBytes: this.#options.maxBytes,
       processedSpans: this.#processed,
       processFailures: this.#failures,
+      notEvaluated: this.#notEvaluated,
     };
   }
 
   /**
    * Resolves once everything accepted so far (and anything accepted meanwhile) has been processed,
-   * `true`; or after `timeoutMs`, `false`, with a warning naming how many spans were left.
+   * `true`; or after `timeoutMs`, `false` (then {@link TraceQueue.stop} discards the rest).
    */
   drain(timeoutMs: number): Promise<boolean> {
     if (this.#spans === 0) return Promise.resolve(true);
@@ -116,21 +129,45 @@ export class TraceQueue {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        if (!drained) {
-          this.#options.logger.warn(
-            { spans: this.#spans, requests: this.stats().requests },
-            'OTLP ingest queue not drained in time; the spans left were not evaluated',
-          );
-        }
         resolve(drained);
       };
       const timer = setTimeout(() => finish(false), timeoutMs);
-      this.#idle.push(() => finish(true));
+      this.#idle.push(finish);
     });
   }
 
+  /**
+   * Stops for good, once a shutdown has run out of time: the requests still waiting are discarded
+   * (their spans counted in {@link TraceQueueStats.notEvaluated}, with one warning), and `process`
+   * is never called again, so nothing is evaluated after telemetry has stopped. A call of `process`
+   * in progress cannot be taken back; it finishes on its own. Later offers are refused.
+   */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    let discarded = 0;
+    let requests = 0;
+    for (let entry = this.#take(); entry !== undefined; entry = this.#take()) {
+      discarded += entry.decoded.spans.length;
+      requests++;
+      this.#spans -= entry.decoded.spans.length;
+      this.#bytes -= entry.bytes;
+    }
+    this.#notEvaluated += discarded;
+    if (discarded > 0 || this.#busy) {
+      this.#options.logger.warn(
+        { spans: discarded, requests, inProgress: this.#spans },
+        `OTLP ingest queue not drained in time; ${discarded} accepted spans were discarded without evaluation`,
+      );
+    }
+    // Whoever waits for the queue to drain waits no more: nothing more will be processed.
+    const waiting = this.#idle;
+    this.#idle = [];
+    for (const wake of waiting) wake(false);
+  }
+
   #schedule(): void {
-    if (this.#scheduled || this.#busy || this.#head >= this.#entries.length) return;
+    if (this.#stopped || this.#scheduled || this.#busy || this.#head >= this.#entries.length) return;
     this.#scheduled = true;
     // One request per turn of the event loop: requests keep being answered while a backlog drains.
     setImmediate(() => this.#next());
@@ -151,6 +188,7 @@ export class TraceQueue {
 
   #next(): void {
     this.#scheduled = false;
+    if (this.#stopped) return;
     const entry = this.#take();
     if (entry === undefined) return;
     this.#busy = true;
@@ -192,7 +230,7 @@ export class TraceQueue {
     if (this.#spans === 0) {
       const waiting = this.#idle;
       this.#idle = [];
-      for (const wake of waiting) wake();
+      for (const wake of waiting) wake(true);
     }
     this.#schedule();
   }

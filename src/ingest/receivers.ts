@@ -1,8 +1,9 @@
 /**
- * The OTLP receivers together: HTTP and gRPC on one host, one token, one body limit, one queue in
- * front of evaluation. The ingest facade (`index.ts`) gives them its evaluation and metrics
- * callbacks; a graceful {@link Receivers.close} stops listening, lets in-flight requests finish and
- * then evaluates everything that was accepted.
+ * The OTLP receivers together: HTTP and gRPC on one host, one token, one body limit, one budget of
+ * bodies in memory, one queue in front of evaluation. The ingest facade (`index.ts`) gives them its
+ * evaluation and metrics callbacks; a graceful {@link Receivers.close} stops listening, lets
+ * in-flight requests finish and then evaluates everything that was accepted (what is left when
+ * time runs out is discarded, counted and logged: nothing is evaluated after close resolves).
  *
  * @example
  * const receivers = await startReceivers({
@@ -20,13 +21,23 @@ import { MAX_INGEST_BODY_BYTES } from '../config/ingest.ts';
 import { getLogger } from '../shared/logger.ts';
 import { accepts, callable, integer, matching, parseOptions, withMethods } from '../shared/options.ts';
 import { tokenCheck } from './auth.ts';
+import { InflightBudget } from './budget.ts';
 import { IngestCore, type OnMetrics, type ReceiverStats } from './core.ts';
 import { startGrpcReceiver } from './grpc-receiver.ts';
 import { type HttpReceiver, startHttpReceiver } from './http-receiver.ts';
 import { type ProcessTraces, TraceQueue } from './queue.ts';
 
-/** Default bound of the queue in body bytes (at least one largest body is always let in). */
-export const DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024;
+/**
+ * Default bound of the queue in estimated memory of the decoded requests (a request is always let
+ * into an empty queue, whatever its size): about what 100,000 spans of ten attributes take.
+ */
+export const DEFAULT_QUEUE_BYTES = 256 * 1024 * 1024;
+
+/** Default in-flight budget, in body limits: four largest requests read at once. */
+export const DEFAULT_INFLIGHT_BODIES = 4;
+
+/** Default most OTLP/HTTP connections open at once. */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
 
 /** The fields of {@link ReceiversOptions} (a constant of their own, so the declarations keep the comments). */
 const receiversOptionFields = {
@@ -47,10 +58,20 @@ const receiversOptionFields = {
   /** Spans accepted and not yet evaluated; past it requests are refused (429, RESOURCE_EXHAUSTED). Default 100000. */
   queueSpans: integer(1, 10_000_000).default(100_000),
   /**
-   * Body bytes of the requests accepted and not yet evaluated, a bound on the queue's memory when
-   * spans are large. Default 64 MiB; never below `maxBodyBytes`.
+   * Estimated memory of the decoded requests accepted and not yet evaluated (body bytes times two,
+   * plus about 1.5 KiB a span and 160 bytes an attribute, event or link; see `decode.ts`), a bound
+   * on the queue's memory. Default 256 MiB; never below `maxBodyBytes`.
    */
   queueBytes: integer(1024, 16 * 1024 * 1024 * 1024, 'bytes').optional(),
+  /**
+   * Bytes of request bodies being read or handled at once, both receivers and both signals
+   * together: each request reserves its `Content-Length` (uncompressed HTTP) or `maxBodyBytes`
+   * before it is read, and past the budget is answered 429 / RESOURCE_EXHAUSTED with RetryInfo
+   * without being read. Default four times `maxBodyBytes`; never below `maxBodyBytes`.
+   */
+  maxInflightBytes: integer(1024, 64 * 1024 * 1024 * 1024, 'bytes').optional(),
+  /** Most OTLP/HTTP connections open at once; later ones are closed as they come. Default 1024. */
+  maxConnections: integer(1, 1_000_000).default(DEFAULT_MAX_CONNECTIONS),
   /** Longest an OTLP/HTTP body may take to arrive, ms (408 past it). Default 30000. */
   readTimeoutMs: integer(100, 600_000, 'ms').default(30_000),
   /** Evaluates one accepted trace request; a returned promise holds the queue until it settles. */
@@ -84,7 +105,8 @@ export interface Receivers {
    * Graceful stop: both receivers stop listening and refuse new requests (503, UNAVAILABLE),
    * in-flight requests finish, then the queue is drained: every accepted span is handed to
    * `processTraces`. Takes at most about `timeoutMs` (default 5000), half for the requests and the
-   * rest for the queue; spans still queued then are logged as not evaluated.
+   * rest for the queue; spans still queued then are discarded (counted in `spans.notEvaluated`,
+   * with one warning) and `processTraces` is not called again after the returned promise resolves.
    */
   close(timeoutMs?: number): Promise<void>;
 }
@@ -104,13 +126,21 @@ export async function startReceivers(given: ReceiversOptions): Promise<Receivers
     process: options.processTraces,
     logger,
   });
-  const core = new IngestCore(queue, options.onMetrics);
+  // At least one largest body, so that an idle receiver takes any request within the body limit.
+  const budget = new InflightBudget(
+    Math.max(
+      options.maxInflightBytes ?? DEFAULT_INFLIGHT_BODIES * options.maxBodyBytes,
+      options.maxBodyBytes,
+    ),
+  );
+  const core = new IngestCore(queue, budget, options.onMetrics);
   const check = tokenCheck(options.token);
   const common = { host: options.host, maxBodyBytes: options.maxBodyBytes, tokenCheck: check, core, logger };
   const http: HttpReceiver = await startHttpReceiver({
     ...common,
     port: options.httpPort,
     readTimeoutMs: options.readTimeoutMs,
+    maxConnections: options.maxConnections,
   });
   let grpc: Awaited<ReturnType<typeof startGrpcReceiver>>;
   try {
@@ -135,7 +165,8 @@ export async function startReceivers(given: ReceiversOptions): Promise<Receivers
       closing ??= (async () => {
         const deadline = Date.now() + timeoutMs;
         await Promise.all([http.close(timeoutMs / 2), grpc.close(timeoutMs / 2)]);
-        await queue.drain(Math.max(deadline - Date.now(), 100));
+        // Whoever closes the receivers stops telemetry next: nothing may be evaluated after that.
+        if (!(await queue.drain(Math.max(deadline - Date.now(), 100)))) queue.stop();
       })();
       return closing;
     },

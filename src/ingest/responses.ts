@@ -30,6 +30,9 @@ export const SHUTDOWN_RETRY_SECONDS = 5;
 /** Why a request was refused for a full queue (HTTP 429, gRPC RESOURCE_EXHAUSTED). */
 export const QUEUE_FULL_MESSAGE = 'the receiver is busy: its queue of spans to evaluate is full; retry later';
 
+/** Why a request was refused for a full in-flight budget (HTTP 429, gRPC RESOURCE_EXHAUSTED). */
+export const BUSY_MESSAGE = 'the receiver is busy: too many requests are being read at once; retry later';
+
 /** `Any.type_url` of a `google.rpc.RetryInfo`. */
 export const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
 

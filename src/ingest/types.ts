@@ -51,6 +51,11 @@ export interface DecodedTraces {
   readonly rejected: number;
   /** Why the first refused span was refused, for `partial_success.error_message`. */
   readonly rejectedReason: string | undefined;
+  /**
+   * Estimated memory the decoded request holds while it waits (bytes): what the queue's byte bound
+   * counts (see `DECODED_BODY_FACTOR` in `decode.ts`).
+   */
+  readonly estimatedBytes: number;
 }
 
 /** Sends evaluated requests on (the forwarder). */

@@ -22,6 +22,7 @@ import {
 import { type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { PerfSidecarConfig } from '../config.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
+import { isUntracedRequest } from '../shared/tracing.ts';
 import { metricPushReaders } from './exporters.ts';
 import { PrometheusEndpoint } from './prometheus.ts';
 import { propagatorOf, samplerOf, setupDiagnostics } from './sdk-environment.ts';
@@ -110,7 +111,9 @@ function operationViews(config: PerfSidecarConfig): ViewOptions[] {
 /** The default instrumentations: http, pg, ioredis and runtime-node. */
 function defaultInstrumentations(): Instrumentation[] {
   return [
-    new HttpInstrumentation(),
+    // The OTLP receiver's requests are ingest traffic, not the sidecar's work: tracing them would
+    // make every export a span (and a report row) of the sidecar itself.
+    new HttpInstrumentation({ ignoreIncomingRequestHook: (request) => isUntracedRequest(request) }),
     // Parameter values stay out of spans (enhancedDatabaseReporting off): they can be personal data.
     new PgInstrumentation({ enhancedDatabaseReporting: false }),
     new IORedisInstrumentation(),

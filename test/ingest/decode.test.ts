@@ -94,7 +94,19 @@ describe('OTLP/JSON decoding', () => {
     for (let i = 0; i < 100; i++) value = { arrayValue: { values: [value] } };
     const deep = oneSpanJson({ ...IDS, attributes: [{ key: 'deep', value }] });
     expect(() => decodeJson(deep)).toThrow(DecodeError);
-    expect(() => decodeJson(deep)).toThrow(/nests more than 64 messages deep/);
+    expect(() => decodeJson(deep)).toThrow(/nests more than 100 messages deep/);
+    // The path of a value that deep is shown by its two ends, not by its hundred levels.
+    const message = (() => {
+      try {
+        decodeJson(deep);
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    expect(message).toMatch(
+      /^the body is not an OTLP trace request in OTLP\/JSON: resourceSpans\[0\]\.scopeSpans/,
+    );
+    expect(message?.length).toBeLessThan(400);
     const absurd = Buffer.from(`${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`);
     expect(() => decodeMessage(traceType(), absurd, 'json', 'x')).toThrow(DecodeError);
   });
@@ -116,6 +128,71 @@ describe('OTLP/JSON decoding', () => {
     expect(
       Buffer.from(encoded).equals(Buffer.from(traceType().encode(traceType().fromObject(object)).finish())),
     ).toBe(true);
+  });
+});
+
+describe('nesting, alike in JSON and protobuf', () => {
+  /**
+   * One span whose attribute `deep` holds `levels` arrays in one another, as OTLP/JSON and as
+   * protobuf bytes. The bytes are put together by hand around {@link nestedAnyValue}: protobufjs
+   * would not encode what is past its limit.
+   */
+  function deepRequest(levels: number): { json: Buffer; protobuf: Buffer } {
+    const span = { ...IDS, name: 'deep', startTimeUnixNano: START, endTimeUnixNano: START };
+    let value: object = { stringValue: 'x' };
+    for (let i = 0; i < levels; i++) value = { arrayValue: { values: [value] } };
+    const json = Buffer.from(JSON.stringify(oneSpanJson({ ...span, attributes: [{ key: 'deep', value }] })));
+    const spanType = traceType().lookupType('opentelemetry.proto.trace.v1.Span');
+    const spanBytes = spanType
+      .encode(
+        spanType.fromObject({
+          traceId: Buffer.from(IDS.traceId, 'hex'),
+          spanId: Buffer.from(IDS.spanId, 'hex'),
+          name: 'deep',
+          startTimeUnixNano: START,
+          endTimeUnixNano: START,
+        }),
+      )
+      .finish();
+    // KeyValue { key: "deep" (1), value (2) }, appended to the span as attributes (9).
+    const keyValue = Buffer.concat([field(1, Buffer.from('deep')), field(2, nestedAnyValue(levels))]);
+    const fullSpan = Buffer.concat([Buffer.from(spanBytes), field(9, keyValue)]);
+    // ExportTraceServiceRequest { resource_spans (1): ResourceSpans { resource (1): {},
+    // scope_spans (2): ScopeSpans { spans (2) } } }, as the JSON has it.
+    const protobuf = field(1, Buffer.concat([field(1, Buffer.alloc(0)), field(2, field(2, fullSpan))]));
+    return { json, protobuf };
+  }
+
+  function outcome(body: Buffer, format: 'json' | 'protobuf'): string {
+    try {
+      decodeMessage(traceType(), body, format, 'an OTLP trace request');
+      return 'accepted';
+    } catch (error) {
+      expect(error).toBeInstanceOf(DecodeError);
+      return 'refused';
+    }
+  }
+
+  it('accepts and refuses the same nesting in both encodings: up to 100 message levels, as protobufjs', () => {
+    // The request is level 0 and the attribute's AnyValue level 5; each array adds two levels.
+    for (const [levels, expected] of [
+      [29, 'accepted'],
+      [47, 'accepted'],
+      [48, 'refused'],
+    ] as const) {
+      const { json, protobuf } = deepRequest(levels);
+      expect([levels, outcome(json, 'json')]).toEqual([levels, expected]);
+      expect([levels, outcome(protobuf, 'protobuf')]).toEqual([levels, expected]);
+    }
+    // What is accepted decodes to the same message either way, and can be encoded again (to forward).
+    const { json, protobuf } = deepRequest(47);
+    const fromJson = traceType()
+      .encode(decodeMessage(traceType(), json, 'json', 'x'))
+      .finish();
+    const fromProto = traceType()
+      .encode(decodeMessage(traceType(), protobuf, 'protobuf', 'x'))
+      .finish();
+    expect(Buffer.from(fromJson).equals(Buffer.from(fromProto))).toBe(true);
   });
 });
 
@@ -146,6 +223,11 @@ function nestedAnyValue(depth: number): Buffer {
     length = 1 + varint(array).length + array; // AnyValue { array_value: ... }
   }
   return Buffer.concat([...headers.reverse(), leaf]);
+}
+
+/** A length-delimited protobuf field: tag `number`, wire type 2. */
+function field(number: number, bytes: Uint8Array): Buffer {
+  return Buffer.concat([varint((number << 3) | 2), varint(bytes.length), bytes]);
 }
 
 function varint(n: number): Buffer {

@@ -3,21 +3,15 @@
  * exporter never would): size limits before and after gzip, garbage, the token, a full queue (with
  * the RetryInfo OTLP clients read), and partial success.
  */
-import {
-  type Client,
-  credentials,
-  type GrpcObject,
-  Metadata,
-  makeGenericClientConstructor,
-  type ServiceError,
-  status,
-} from '@grpc/grpc-js';
+import { type Client, status } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GRPC_METHODS } from '../../src/ingest/grpc-receiver.ts';
 import { otlpTypes } from '../../src/ingest/proto.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
   nowNs,
+  rawClient,
+  sendRaw as send,
   spans,
   startTestReceivers,
   statusOf,
@@ -28,49 +22,6 @@ import {
 
 const TOKEN = 'grpc-token-0123456789abcdef';
 const LIMIT = 256 * 1024;
-
-type Raw = (
-  body: Buffer,
-  metadata: Metadata,
-  callback: (error: ServiceError | null, response?: Buffer) => void,
-) => void;
-
-/** A client of one OTLP `Export` method that sends and returns bytes as they are. */
-function rawClient(address: string, method: string, gzip = false): Client & { Export: Raw } {
-  const same = (bytes: Buffer) => bytes;
-  const Constructor = makeGenericClientConstructor(
-    {
-      Export: {
-        path: method,
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: same,
-        requestDeserialize: same,
-        responseSerialize: same,
-        responseDeserialize: same,
-      },
-    },
-    'Export',
-  ) as unknown as GrpcObject[string] & (new (...args: unknown[]) => Client & { Export: Raw });
-  // 2 is gzip in grpc-js's compression algorithms.
-  return new Constructor(
-    address,
-    credentials.createInsecure(),
-    gzip ? { 'grpc.default_compression_algorithm': 2 } : {},
-  );
-}
-
-function send(
-  client: { Export: Raw },
-  body: Buffer,
-  token?: string,
-): Promise<{ error: ServiceError | null; response?: Buffer }> {
-  const metadata = new Metadata();
-  if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
-  return new Promise((resolve) =>
-    client.Export(body, metadata, (error, response) => resolve({ error, response })),
-  );
-}
 
 describe('OTLP/gRPC receiver', () => {
   let t: TestReceivers;
@@ -125,6 +76,20 @@ describe('OTLP/gRPC receiver', () => {
     }
   });
 
+  it('refuses a call without the token on its metadata, before reading its message: UNAUTHENTICATED even past the size limit', async () => {
+    const before = t.receivers.stats();
+    // Four times the limit: had grpc-js read the message, it would have refused it for its size.
+    const body = traceRequest('grpc-auth-big', [{ attributes: { payload: 'u'.repeat(4 * LIMIT) } }]);
+    const { error } = await send(traces(), body);
+    expect(error?.code).toBe(status.UNAUTHENTICATED);
+    const after = t.receivers.stats();
+    expect(after.refused.unauthorized).toBe(before.refused.unauthorized + 1);
+    expect(after.refused.tooLarge).toBe(before.refused.tooLarge);
+    expect(after.requests.grpc).toBe(before.requests.grpc + 1);
+    // Its reservation of the in-flight budget was given back.
+    expect(after.inflight.bytes).toBe(0);
+  });
+
   it('answers INVALID_ARGUMENT to garbage, for traces and metrics', async () => {
     const metrics = rawClient(t.receivers.grpcAddress, GRPC_METHODS.metrics);
     clients.push(metrics);
@@ -137,11 +102,18 @@ describe('OTLP/gRPC receiver', () => {
     expect(b.error?.details).toMatch(/^the body is not an OTLP metrics request in protobuf: /);
   });
 
-  it('answers RESOURCE_EXHAUSTED to a message over the limit', async () => {
+  it('answers RESOURCE_EXHAUSTED to a message over the limit, and counts the call grpc-js refused', async () => {
+    const before = t.receivers.stats();
     const body = traceRequest('grpc-big', [{ attributes: { payload: 'p'.repeat(LIMIT) } }]);
     const { error } = await send(traces(), body, TOKEN);
     expect(error?.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(error?.details).toMatch(/larger than max/);
+    const after = await waitFor(() => {
+      const stats = t.receivers.stats();
+      return stats.refused.tooLarge === before.refused.tooLarge + 1 ? stats : undefined;
+    });
+    expect(after.requests.grpc).toBe(before.requests.grpc + 1);
+    expect(after.inflight.bytes).toBe(0);
   });
 
   it('applies the limit after gzip decompression too: a small compressed message that expands past it is refused', async () => {

@@ -1,9 +1,18 @@
 /**
  * Helpers of the receiver tests: receivers on free ports whose evaluation callback records what
  * arrives (and can be held, to fill the queue deterministically), curl as the raw OTLP/HTTP client,
- * and OTLP request bodies built with protobufjs from plain objects.
+ * a grpc-js client sending raw bytes as the OTLP/gRPC one, and OTLP request bodies built with
+ * protobufjs from plain objects.
  */
 import { spawn } from 'node:child_process';
+import {
+  type Client,
+  credentials,
+  type GrpcObject,
+  Metadata,
+  makeGenericClientConstructor,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import type { Attributes } from '@opentelemetry/api';
 import { pino } from 'pino';
 import { otlpTypes } from '../../src/ingest/proto.ts';
@@ -238,4 +247,49 @@ export function statusOf(body: Uint8Array): {
 } {
   const type = otlpTypes().status;
   return type.toObject(type.decode(body)) as ReturnType<typeof statusOf>;
+}
+
+/** An OTLP `Export` method taking and giving bytes. */
+export type Raw = (
+  body: Buffer,
+  metadata: Metadata,
+  callback: (error: ServiceError | null, response?: Buffer) => void,
+) => void;
+
+/** A client of one OTLP `Export` method that sends and returns bytes as they are. */
+export function rawClient(address: string, method: string, gzip = false): Client & { Export: Raw } {
+  const same = (bytes: Buffer) => bytes;
+  const Constructor = makeGenericClientConstructor(
+    {
+      Export: {
+        path: method,
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: same,
+        requestDeserialize: same,
+        responseSerialize: same,
+        responseDeserialize: same,
+      },
+    },
+    'Export',
+  ) as unknown as GrpcObject[string] & (new (...args: unknown[]) => Client & { Export: Raw });
+  // 2 is gzip in grpc-js's compression algorithms.
+  return new Constructor(
+    address,
+    credentials.createInsecure(),
+    gzip ? { 'grpc.default_compression_algorithm': 2 } : {},
+  );
+}
+
+/** Sends `body` as it is with an `authorization: Bearer <token>` (none without `token`). */
+export function sendRaw(
+  client: { Export: Raw },
+  body: Buffer,
+  token?: string,
+): Promise<{ error: ServiceError | null; response?: Buffer }> {
+  const metadata = new Metadata();
+  if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
+  return new Promise((resolve) =>
+    client.Export(body, metadata, (error, response) => resolve({ error, response })),
+  );
 }

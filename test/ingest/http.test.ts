@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Ingest, startIngest } from '../../src/ingest/index.ts';
 import { otlpTypes } from '../../src/ingest/proto.ts';
+import { getPerformanceReport } from '../../src/telemetry/index.ts';
+import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
   curl,
@@ -17,6 +20,7 @@ import {
   JSON_BODY,
   nowNs,
   PROTOBUF,
+  quiet,
   spans,
   startTestReceivers,
   statusOf,
@@ -308,31 +312,6 @@ describe('OTLP/HTTP receiver', () => {
     expect(kept?.value?.stringValue?.length).toBe(1024 * 1024);
   });
 
-  it('accepts 100,000 distinct span names in four requests and keeps none of them once evaluated', async () => {
-    const before = t.spanCount();
-    for (let r = 0; r < 4; r++) {
-      const body = traceRequest(
-        'names-svc',
-        spans(25_000, (i) => ({ name: `name-${r}-${i}` })),
-      );
-      const res = await curl(traces, PROTOBUF, body);
-      expect(res.status).toBe(200);
-      expect(traceResponseOf(res.body)).toEqual({});
-    }
-    await waitFor(() => t.spanCount() - before === 100_000);
-    const names = new Set(
-      t.batches
-        .flatMap((b) => b.spans)
-        .filter((s) => s.view.service === 'names-svc')
-        .map((s) => s.view.name),
-    );
-    expect(names.size).toBe(100_000);
-    // Nothing waits in the receivers once evaluation has the spans: names live only in what evaluation keeps.
-    const stats = t.receivers.stats();
-    expect(stats.queue).toMatchObject({ spans: 0, bytes: 0, requests: 0 });
-    expect(stats.spans.processed).toBe(stats.spans.accepted);
-  });
-
   it('keeps the connection alive across requests', async () => {
     // One curl, two requests: the second reuses the first one's connection.
     const dir = mkdtempSync(join(tmpdir(), 'ingest-'));
@@ -344,6 +323,58 @@ describe('OTLP/HTTP receiver', () => {
     expect(res.status).toBe(200);
     expect(res.stderr).toMatch(/Re-using existing connection/);
   });
+});
+
+describe('OTLP/HTTP receiver into the real evaluator', () => {
+  const MAX_OPERATIONS = 50;
+  let telemetry: TestTelemetry;
+  let ingest: Ingest;
+
+  beforeAll(async () => {
+    telemetry = await startTestTelemetry({
+      REDIS_URL: '',
+      PERF_MAX_OPERATIONS: String(MAX_OPERATIONS),
+      OTLP_HTTP_PORT: '0',
+      OTLP_GRPC_PORT: '0',
+    });
+    ingest = await startIngest({ telemetry: telemetry.telemetry, host: '127.0.0.1', logger: quiet });
+  });
+  afterAll(async () => {
+    await ingest?.close();
+    await telemetry?.cleanup();
+  });
+
+  it('accepts 100,000 distinct span names with targets in four requests, and the evaluator keeps at most PERF_MAX_OPERATIONS of them', async () => {
+    const traces = `${ingest.httpUrl}/v1/traces`;
+    for (let r = 0; r < 4; r++) {
+      const body = traceRequest(
+        'names-svc',
+        spans(25_000, (i) => ({ name: `name-${r}-${i}`, attributes: { 'perf.target_seconds': 10 } })),
+      );
+      const res = await curl(traces, PROTOBUF, body);
+      expect(res.status).toBe(200);
+      expect(traceResponseOf(res.body)).toEqual({});
+    }
+    await waitFor(() => ingest.stats().receivers.spans.processed === 100_000, {
+      what: 'every span evaluated',
+      timeoutMs: 30_000,
+    });
+    // Nothing waits in the receivers once evaluated.
+    expect(ingest.stats().receivers.queue).toMatchObject({ spans: 0, bytes: 0, requests: 0 });
+    // The evaluator keeps labels for the first MAX_OPERATIONS names and one `_other` for the rest.
+    const { evaluator } = telemetry.telemetry;
+    expect(evaluator.targetOf('name-0-0', 'names-svc')).toBe(10);
+    expect(evaluator.targetOf(`name-0-${MAX_OPERATIONS - 1}`, 'names-svc')).toBe(10);
+    expect(evaluator.targetOf(`name-0-${MAX_OPERATIONS}`, 'names-svc')).toBeUndefined();
+    expect(evaluator.targetOf('name-3-24999', 'names-svc')).toBeUndefined();
+    expect(evaluator.targetOf('_other', 'names-svc')).toBe(10);
+    // And so does what it reports: 100,000 runs under MAX_OPERATIONS names plus `_other`.
+    const report = await getPerformanceReport({ service: 'names-svc', hours: 1 });
+    const operations = Object.entries(report.operations);
+    expect(operations).toHaveLength(MAX_OPERATIONS + 1);
+    expect(report.operations._other?.count).toBe(100_000 - MAX_OPERATIONS);
+    expect(operations.reduce((n, [, o]) => n + o.count, 0)).toBe(100_000);
+  }, 60_000);
 });
 
 /** A `fromObject` request as OTLP/JSON: ids in hex. */

@@ -6,6 +6,8 @@
 import { connect } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { checkTraces } from '../../src/ingest/decode.ts';
+import { otlpTypes } from '../../src/ingest/proto.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
   curl,
@@ -85,7 +87,7 @@ describe('the receivers queue', () => {
     expect((await curl(traces, PROTOBUF, traceRequest('flood', spans(10)))).status).toBe(200);
   });
 
-  it('is bounded in body bytes too: large spans fill it before their count does', async () => {
+  it('is bounded in memory too: large spans fill it before their count does', async () => {
     const t = await start({ queueSpans: 1000, maxBodyBytes: 64 * 1024, queueBytes: 64 * 1024 });
     const traces = `${t.receivers.httpUrl}/v1/traces`;
     t.hold();
@@ -96,6 +98,37 @@ describe('the receivers queue', () => {
     t.release();
     await waitFor(() => t.spanCount() === 1);
     expect((await curl(traces, PROTOBUF, big)).status).toBe(200);
+  });
+
+  it('counts the decoded size of what it holds, not the bytes on the wire', async () => {
+    const t = await start({ maxBodyBytes: 256 * 1024, queueBytes: 1024 * 1024 });
+    const traces = `${t.receivers.httpUrl}/v1/traces`;
+    t.hold();
+    // Many small attributes: small on the wire, several times larger once decoded.
+    const attributes = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`attr.${i}`, `v${i}`]));
+    const body = traceRequest(
+      'decoded',
+      spans(500, () => ({ attributes })),
+    );
+    expect(body.length).toBeLessThan(256 * 1024);
+    expect((await curl(traces, PROTOBUF, body)).status).toBe(200);
+    const held = t.receivers.stats().queue;
+    const estimate = checkTraces(
+      otlpTypes().traceRequest.decode(body),
+      Date.now(),
+      body.length,
+    ).estimatedBytes;
+    expect(held.bytes).toBe(estimate);
+    expect(held.bytes).toBeGreaterThan(4 * body.length);
+    // Two bodies fit the bound on the wire, not once decoded: the second waits for room.
+    expect(2 * body.length).toBeLessThan(1024 * 1024);
+    const second = await curl(traces, PROTOBUF, body);
+    expect(second.status).toBe(429);
+    expect(t.receivers.stats().queue).toMatchObject({ spans: 500, requests: 1 });
+    t.release();
+    await waitFor(() => t.spanCount() === 500);
+    expect(t.receivers.stats().queue).toMatchObject({ spans: 0, bytes: 0 });
+    expect((await curl(traces, PROTOBUF, body)).status).toBe(200);
   });
 
   it('answers 413 to a request of more spans than it can ever hold', async () => {
@@ -174,19 +207,34 @@ describe('the receivers queue', () => {
     expect(t.spanCount()).toBe(3);
   });
 
-  it('gives up draining after the close timeout, saying how many spans were left', async () => {
+  it('gives up draining after the close timeout: discards what is left, counts and logs it, and evaluates nothing after', async () => {
     const lines: string[] = [];
     const t = await start({
       logger: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
     });
     t.hold();
-    expect(
-      (await curl(`${t.receivers.httpUrl}/v1/traces`, PROTOBUF, traceRequest('stuck', spans(3)))).status,
-    ).toBe(200);
+    const traces = `${t.receivers.httpUrl}/v1/traces`;
+    for (let i = 0; i < 3; i++)
+      expect((await curl(traces, PROTOBUF, traceRequest('stuck', spans(3)))).status).toBe(200);
+    // The first request is being evaluated (held); the other two wait behind it.
+    await waitFor(() => t.batches.length === 1);
     await t.receivers.close(400);
-    const warning = lines
-      .map((l) => JSON.parse(l) as { msg: string; spans?: number })
-      .find((l) => l.msg.includes('not drained'));
-    expect(warning?.spans).toBe(3);
+    const closed = t.receivers.stats();
+    expect(closed.spans.notEvaluated).toBe(6);
+    expect(closed.queue).toMatchObject({ spans: 3, requests: 1 });
+    const warnings = lines
+      .map((l) => JSON.parse(l) as { msg: string; spans?: number; requests?: number; inProgress?: number })
+      .filter((l) => l.msg.includes('not drained'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ spans: 6, requests: 2, inProgress: 3 });
+
+    // The evaluation in progress finishes on its own; nothing is handed to evaluation after close.
+    t.release();
+    await waitFor(() => t.receivers.stats().queue.requests === 0, { what: 'the queue to go idle' });
+    expect(t.batches).toHaveLength(1);
+    const after = t.receivers.stats();
+    expect(after.spans.processed).toBe(3);
+    expect(after.spans.notEvaluated).toBe(6);
+    expect(after.queue).toMatchObject({ spans: 0, bytes: 0 });
   });
 });

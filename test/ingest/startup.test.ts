@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/child.ts';
-import { startSidecarProcess } from '../helpers/sidecar.ts';
+import { getJson, startSidecarProcess } from '../helpers/sidecar.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'perf-startup-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -82,6 +83,43 @@ describe('the sidecar process and its OTLP receivers', () => {
       });
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({});
+    } finally {
+      await sidecar.stop();
+    }
+  });
+
+  it("leaves the receiver's requests out of its own traces and report, which keeps its API requests", async () => {
+    const sidecar = await startSidecarProcess({ server: true }, {});
+    try {
+      const line = sidecar
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes('perf-sidecar listening'));
+      const { endpoints } = JSON.parse(line ?? '{}') as { endpoints: Record<string, string> };
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(endpoints.otlpHttp ?? '', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"resourceSpans":[]}',
+        });
+        expect(res.status).toBe(200);
+      }
+      // The report's own requests show once one of them has finished: by then the receiver's
+      // requests, all answered before, would have been recorded too.
+      const report = await waitFor(
+        async () => {
+          const { status, body } = await getJson<{ http: Record<string, { count: number }> }>(
+            sidecar.url,
+            '/api/system/performance?hours=1',
+          );
+          expect(status).toBe(200);
+          return Object.keys(body.http).some((k) => k.startsWith('GET /api/system/performance'))
+            ? body
+            : undefined;
+        },
+        { what: "the sidecar's own API requests in its report" },
+      );
+      expect(Object.keys(report.http).filter((k) => k.startsWith('POST'))).toEqual([]);
     } finally {
       await sidecar.stop();
     }
