@@ -35,10 +35,17 @@ export interface Row {
   readonly ratio: number;
 }
 
-function median(values: number[]): number {
+/** The median of `values` (0 for none). */
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+/** The `p`th percentile of `values`, nearest rank (0 for none). */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0;
 }
 
 const yieldNow = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -2,9 +2,10 @@
  * `npm run bench`: every benchmark, each printed as ratios against a baseline measured in the same
  * run. Absolute numbers swing with the machine; compare the ratios.
  *
- * `npm run bench -- cache` (or `imports`, `telemetry`, `alerts`, `db`, `http`) runs one group only.
- * `imports` measures the built entry points: run `npm run build` first. The `http`
- * group needs `wrk` on PATH (Debian: `apt-get install -y wrk`).
+ * `npm run bench -- cache` (or `imports`, `telemetry`, `alerts`, `db`, `http`, `ingest`) runs one
+ * group only. `imports` measures the built entry points: run `npm run build` first. The `http`
+ * group needs `wrk` on PATH (Debian: `apt-get install -y wrk`); `ingest` runs its own Node client
+ * (about 3 minutes, most of it the 60 s RSS run: BENCH_INGEST_SECONDS shortens it).
  * BENCH_REDIS_URL (default redis://127.0.0.1:6379) is the Redis the alert and cache benchmarks use;
  * BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) the PostgreSQL the database
  * benchmark uses.
@@ -14,6 +15,7 @@ import { benchCache } from './cache.bench.ts';
 import { benchDatabase } from './db.bench.ts';
 import { benchHttp } from './http.bench.ts';
 import { benchImports } from './imports.bench.ts';
+import { benchIngest } from './ingest.bench.ts';
 import { benchProcessor, benchRules, benchTracking } from './telemetry.bench.ts';
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -32,3 +34,4 @@ if (wanted('db'))
   await benchDatabase(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test');
 if (wanted('cache')) await benchCache(redisUrl);
 if (wanted('http')) await benchHttp(redisUrl);
+if (wanted('ingest')) await benchIngest(redisUrl);
