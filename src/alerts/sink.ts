@@ -275,11 +275,14 @@ export class AlertSink {
   #schedule(): void {
     if (this.#scheduled || this.#retryTimer) return;
     this.#scheduled = true;
-    // setImmediate batches a burst of alerts from one turn of the event loop into one write.
+    // setImmediate batches a burst of alerts from one turn of the event loop into one write. It
+    // stays referenced: an unreferenced immediate does not wake a loop waiting for I/O, so the write
+    // would wait for the next timer (about 8 ms later in the sidecar); a referenced one keeps the
+    // process alive for one turn at most.
     setImmediate(() => {
       this.#scheduled = false;
       void this.flush();
-    }).unref();
+    });
   }
 
   #kick(): void {

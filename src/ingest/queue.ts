@@ -10,6 +10,12 @@ import type { Logger } from 'pino';
 import { errorText } from '../shared/errors.ts';
 import type { DecodedTraces } from './types.ts';
 
+/**
+ * Longest the queue evaluates in one turn of the event loop, ms: long enough to keep up with many
+ * connections, short enough that requests waiting to be answered wait at most this.
+ */
+const SLICE_MS = 5;
+
 /** Hands one accepted request to evaluation; a returned promise holds the queue until it settles. */
 export type ProcessTraces = (decoded: DecodedTraces) => void | PromiseLike<void>;
 
@@ -50,7 +56,7 @@ interface Entry {
   readonly bytes: number;
 }
 
-/** A FIFO of accepted trace requests, bounded in spans and bytes, drained one request per turn of the event loop. */
+/** A FIFO of accepted trace requests, bounded in spans and bytes, drained in slices of the event loop. */
 export class TraceQueue {
   readonly #options: TraceQueueOptions;
   #entries: (Entry | undefined)[] = [];
@@ -169,7 +175,8 @@ export class TraceQueue {
   #schedule(): void {
     if (this.#stopped || this.#scheduled || this.#busy || this.#head >= this.#entries.length) return;
     this.#scheduled = true;
-    // One request per turn of the event loop: requests keep being answered while a backlog drains.
+    // A slice of evaluation per turn of the event loop (see #next): requests keep being answered
+    // while a backlog drains.
     setImmediate(() => this.#next());
   }
 
@@ -186,24 +193,34 @@ export class TraceQueue {
     return entry;
   }
 
+  /**
+   * Evaluates queued requests for up to {@link SLICE_MS}, then yields. One request per turn was too
+   * little: with several connections more requests arrive per turn than one turn evaluated, the
+   * queue filled and clients were sent away (429) while the process had time to spare.
+   */
   #next(): void {
     this.#scheduled = false;
-    if (this.#stopped) return;
-    const entry = this.#take();
-    if (entry === undefined) return;
-    this.#busy = true;
-    const result = this.#run(entry);
-    if (result !== undefined) {
-      result.then(
-        () => this.#done(entry),
-        (error: unknown) => {
-          this.#failed(error);
-          this.#done(entry);
-        },
-      );
-    } else {
-      this.#done(entry);
+    const started = performance.now();
+    while (!this.#stopped) {
+      const entry = this.#take();
+      if (entry === undefined) break;
+      this.#busy = true;
+      const result = this.#run(entry);
+      if (result !== undefined) {
+        // An asynchronous evaluation holds the queue until it settles.
+        result.then(
+          () => this.#done(entry),
+          (error: unknown) => {
+            this.#failed(error);
+            this.#done(entry);
+          },
+        );
+        return;
+      }
+      this.#finish(entry);
+      if (performance.now() - started >= SLICE_MS) break;
     }
+    this.#schedule();
   }
 
   /** Calls `process`; its promise when it returned one. */
@@ -222,6 +239,12 @@ export class TraceQueue {
   }
 
   #done(entry: Entry): void {
+    this.#finish(entry);
+    this.#schedule();
+  }
+
+  /** Counts `entry` as evaluated and wakes whoever waits for an empty queue. */
+  #finish(entry: Entry): void {
     const spans = entry.decoded.spans.length;
     this.#spans -= spans;
     this.#bytes -= entry.bytes;
@@ -232,7 +255,6 @@ export class TraceQueue {
       this.#idle = [];
       for (const wake of waiting) wake(true);
     }
-    this.#schedule();
   }
 
   #failed(error: unknown): void {
