@@ -310,10 +310,15 @@ describe('loadConfig', () => {
     );
   });
 
-  it('accepts header values with spaces and tabs inside, as HTTP does', () => {
+  it('accepts header values with spaces inside, and refuses a tab (gRPC metadata cannot carry it) without showing it', () => {
     expect(
-      loadConfig({ OTLP_FORWARD_HEADERS: 'authorization=Basic%20abc%09def' }).ingest.forward.headers,
-    ).toEqual({ authorization: 'Basic abc\tdef' });
+      loadConfig({ OTLP_FORWARD_HEADERS: 'authorization=Basic%20abc%20def' }).ingest.forward.headers,
+    ).toEqual({ authorization: 'Basic abc def' });
+    const error = problemsOf({ OTLP_FORWARD_HEADERS: 'authorization=Basic%20abc%09secret77' });
+    expect(error.message).toMatch(
+      /OTLP_FORWARD_HEADERS: .*authorization.*visible ASCII characters, with spaces inside/,
+    );
+    expect(error.message).not.toContain('secret77');
   });
 
   it('reports every bad variable in one message', () => {

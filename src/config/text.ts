@@ -197,7 +197,7 @@ export function absolutePathsText(max: number): TextSchema<string[]> {
 
 /**
  * `key=value` pairs separated by commas, values URL-encoded (the OpenTelemetry headers format);
- * decoded values must be header values (visible ASCII, spaces and tabs inside). Values never
+ * decoded values must be header values (visible ASCII, spaces inside). Values never
  * appear in a problem.
  */
 export const headersText: TextSchema<Record<string, string>> = accepts(

@@ -257,7 +257,10 @@ class OtlpForwarder implements Forwarder {
       this.#drop(entry, 'closed');
       return;
     }
-    if (entry.items > this.#capacity || entry.bytes > this.#byteCapacity) {
+    // A request larger than a bound still goes into an empty queue, as the receivers' queue takes
+    // any request when empty: it was accepted, and the bound is about what waits, not its size.
+    const empty = this.#queued === 0 && this.#queuedBytes === 0;
+    if (!empty && (entry.items > this.#capacity || entry.bytes > this.#byteCapacity)) {
       this.#drop(entry, 'queue_full');
       return;
     }
@@ -265,6 +268,7 @@ class OtlpForwarder implements Forwarder {
       this.#queued + entry.items > this.#capacity ||
       this.#queuedBytes + entry.bytes > this.#byteCapacity
     ) {
+      if (this.#queued === 0 && this.#queuedBytes === 0) break;
       const oldest = this.#shift();
       if (oldest === undefined) break;
       this.#drop(oldest, 'queue_full');
@@ -442,8 +446,9 @@ const TARGET_KEYS = new Set([ATTR_PERF_TARGET_SECONDS, ATTR_PERF_TARGET_EXCEEDED
 
 /**
  * Writes the verdict onto a decoded span before it is forwarded. `perf.operation` (string) only
- * when the span has none: a span's own operation name says what its service meant, even when the
- * sidecar reports it as `_other` (a name it refused, or past a cap). `perf.target_seconds` (double)
+ * when the span has no string one of its own: a span's own operation name says what its service
+ * meant, even when the sidecar reports it as `_other` (a name it refused, or past a cap); a
+ * non-string one was not used by the evaluator and is replaced by what was. `perf.target_seconds` (double)
  * and `perf.target_exceeded` (bool) are what the sidecar concluded: any of these two keys the span
  * carries are removed, then written when the verdict has a target (a span's own unusable
  * `perf.target_seconds` does not stay beside the verdict, nor stand in for one).
@@ -454,7 +459,12 @@ export function annotateSpan(message: ProtoSpanTarget, verdict: Verdict): void {
   let hasOperation = false;
   for (let i = 0; i < attributes.length; i++) {
     const attribute = attributes[i] as ProtoKeyValue;
-    if (attribute.key === ATTR_PERF_OPERATION) hasOperation = true;
+    if (attribute.key === ATTR_PERF_OPERATION) {
+      const value = attribute.value;
+      if (value && Object.hasOwn(value, 'stringValue') && typeof value.stringValue === 'string') {
+        hasOperation = true;
+      } else continue;
+    }
     if (!TARGET_KEYS.has(attribute.key)) attributes[kept++] = attribute;
   }
   attributes.length = kept;
