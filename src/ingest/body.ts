@@ -2,25 +2,28 @@
  * Reading an OTLP/HTTP request body: identity or gzip, bounded after decompression as it streams,
  * within a deadline. A gzip bomb stops at the limit: the decompressed bytes are counted chunk by
  * chunk, and the streams are destroyed the moment the count passes it, so a request never holds
- * more than the limit (plus one zlib chunk) in memory.
+ * more than the limit (plus one zlib chunk) in memory. The request's reservation of the in-flight
+ * budget grows with the decompressed bytes; when the budget has no room for them, reading stops too.
  */
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, type Gunzip } from 'node:zlib';
+import { RESERVATION_STEP_BYTES, type Reservation } from './budget.ts';
+import { BUSY_MESSAGE } from './responses.ts';
 
 /** How a body is compressed, from `Content-Encoding`. */
 export type BodyEncoding = 'gzip' | 'identity';
 
 /** Why a body was not read; the receiver answers with {@link BodyError.status}. */
-export type BodyProblem = 'tooLarge' | 'timeout' | 'badGzip' | 'aborted';
+export type BodyProblem = 'tooLarge' | 'timeout' | 'badGzip' | 'aborted' | 'busy';
 
 /** A body that could not be read; the message says why, without echoing the body. */
 export class BodyError extends Error {
   /** HTTP status to answer with. */
-  readonly status: 400 | 408 | 413;
+  readonly status: 400 | 408 | 413 | 429;
   /** What went wrong, for the refusal counters. */
   readonly problem: BodyProblem;
 
-  constructor(problem: BodyProblem, status: 400 | 408 | 413, message: string) {
+  constructor(problem: BodyProblem, status: 400 | 408 | 413 | 429, message: string) {
     super(message);
     this.name = 'BodyError';
     this.problem = problem;
@@ -42,10 +45,21 @@ export interface BodyLimits {
   readonly maxBytes: number;
   /** Longest the whole body may take to arrive, ms. */
   readonly timeoutMs: number;
+  /** The request's share of the in-flight budget, grown as the body turns out larger than it. */
+  readonly reservation?: Pick<Reservation, 'bytes' | 'growTo'>;
 }
 
 /** Output chunk of the gunzip stream: the most a read can overshoot the limit by. */
 const GUNZIP_CHUNK_BYTES = 16 * 1024;
+
+/**
+ * Grows `reservation` to hold `size` bytes: to the next step (so that it grows every few reads, not
+ * every read), else, short of room for that, to `size` itself. `false` when even that does not fit.
+ */
+function grow(reservation: Pick<Reservation, 'growTo'>, size: number, maxBytes: number): boolean {
+  const stepped = Math.min(maxBytes, Math.ceil(size / RESERVATION_STEP_BYTES) * RESERVATION_STEP_BYTES);
+  return reservation.growTo(stepped) || reservation.growTo(size);
+}
 
 /**
  * The encoding named by a `Content-Encoding` value, or `undefined` for one the receivers do not
@@ -61,8 +75,8 @@ export function encodingOf(header: string | undefined): BodyEncoding | undefined
 /**
  * Reads the body of `req`, decompressed.
  *
- * @throws {BodyError} over the limit (413), past the deadline (408), not gzip (400), or cut off by
- * the client (400, nobody left to answer). The request is then no longer read: the caller answers
+ * @throws {BodyError} over the limit (413), past the deadline (408), not gzip (400), no room in the
+ * in-flight budget for what has arrived (429), or cut off by the client (400, nobody left to answer). The request is then no longer read: the caller answers
  * and decides what becomes of the rest of it.
  */
 export function readBody(
@@ -71,7 +85,7 @@ export function readBody(
   limits: BodyLimits,
   counters: BodyCounters,
 ): Promise<Buffer> {
-  const { maxBytes } = limits;
+  const { maxBytes, reservation } = limits;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -113,6 +127,9 @@ export function readBody(
       size += chunk.length;
       counters.bodyBytes += chunk.length;
       if (size > maxBytes) return tooLarge();
+      if (reservation && size > reservation.bytes && !grow(reservation, size, maxBytes)) {
+        return fail(new BodyError('busy', 429, BUSY_MESSAGE));
+      }
       chunks.push(chunk);
     };
     const onBodyEnd = () => {

@@ -4,7 +4,7 @@
  * hand the metrics on, and say how it went, as an {@link ExportResult} each transport turns into
  * its own answer. The counters of both receivers live here.
  */
-import type { InflightBudget, InflightStats, Release } from './budget.ts';
+import type { InflightBudget, InflightStats, Reservation } from './budget.ts';
 import { type BodyFormat, checkTraces, countDataPoints, DecodeError, decodeMessage } from './decode.ts';
 import { otlpTypes } from './proto.ts';
 import type { TraceQueue } from './queue.ts';
@@ -128,11 +128,12 @@ export class IngestCore {
   }
 
   /**
-   * Reserves `bytes` of the in-flight budget for a body about to be read: the release (call it once
-   * the request is answered or cut off), or `undefined` when the budget has no room now (answer
-   * 429 / RESOURCE_EXHAUSTED with RetryInfo at once, reading nothing).
+   * Reserves `bytes` of the in-flight budget for a body about to be read: the reservation (grow it
+   * as the body turns out larger; release it once the request is answered or cut off), or
+   * `undefined` when the budget has no room now (answer 429 / RESOURCE_EXHAUSTED with RetryInfo at
+   * once, reading nothing).
    */
-  reserve(bytes: number): Release | undefined {
+  reserve(bytes: number): Reservation | undefined {
     return this.#budget.reserve(bytes);
   }
 

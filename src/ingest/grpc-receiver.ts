@@ -8,8 +8,10 @@
  * A server interceptor admits each call on its metadata, before grpc-js reads any of its message:
  * shutting down (UNAVAILABLE), the token (UNAUTHENTICATED), a full queue and a full in-flight
  * budget (RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` in the status details, which tells OTLP
- * exporters they may retry); an admitted call holds a reservation of the body limit until it ends.
- * It also counts the calls grpc-js ends on its own (a message over the limit, before or after
+ * exporters they may retry). An admitted call holds a small reservation of the budget, grown to its
+ * message's size when the message arrives (RESOURCE_EXHAUSTED with RetryInfo when there is no room
+ * for it), until it ends; and it has `readTimeoutMs` for its message to arrive (DEADLINE_EXCEEDED
+ * past it), since gRPC has no server-side read deadline of its own. It also counts the calls grpc-js ends on its own (a message over the limit, before or after
  * decompression; a bad compressed message; a deadline).
  */
 import {
@@ -27,6 +29,7 @@ import {
 import type { Logger } from 'pino';
 import { errorText } from '../shared/errors.ts';
 import type { TokenCheck } from './auth.ts';
+import { RESERVATION_STEP_BYTES, type Reservation } from './budget.ts';
 import type { ExportResult, IngestCore, RefusalReason } from './core.ts';
 import { otlpTypes } from './proto.ts';
 import {
@@ -44,6 +47,8 @@ export interface GrpcReceiverOptions {
   readonly port: number;
   /** Largest message, after decompression (grpc-js answers RESOURCE_EXHAUSTED past it). */
   readonly maxBodyBytes: number;
+  /** Longest the message may take to arrive after the call is admitted, ms (DEADLINE_EXCEEDED past it). */
+  readonly readTimeoutMs: number;
   readonly tokenCheck: TokenCheck;
   readonly core: IngestCore;
   readonly logger: Logger;
@@ -65,8 +70,8 @@ export const GRPC_METHODS: Readonly<Record<Signal, string>> = {
 };
 
 /**
- * Most concurrent calls on one connection (HTTP/2 streams): each admitted call reserves the body
- * limit from the in-flight budget, which bounds them all; this bounds what one client can open.
+ * Most concurrent calls on one connection (HTTP/2 streams): the in-flight budget bounds the bytes
+ * of all calls; this bounds how many calls one client can open.
  */
 const MAX_CONCURRENT_STREAMS = 64;
 
@@ -85,6 +90,17 @@ function reasonOfStatus(code: status): RefusalReason {
   if (code === status.DEADLINE_EXCEEDED) return 'timeout';
   if (code === status.CANCELLED) return 'aborted';
   return 'invalid';
+}
+
+/**
+ * Whether the client has already reset the call's HTTP/2 stream (a status then goes nowhere).
+ * grpc-js tells interceptors nothing of it before onCancel, a tick after the status; its own call,
+ * the one the receiver's interceptor wraps, keeps the stream as `stream` (grpc-js 1.14). Should that
+ * change, this says `false`, and such a cancel is counted by its status.
+ */
+function clientReset(call: ServerInterceptingCallInterface): boolean {
+  const stream = (call as unknown as { stream?: { closed?: unknown; destroyed?: unknown } }).stream;
+  return stream?.closed === true || stream?.destroyed === true;
 }
 
 /** A unary `Export` whose request stays bytes and whose response is encoded with `Export*ServiceResponse`. */
@@ -160,50 +176,90 @@ export async function startGrpcReceiver(options: GrpcReceiverOptions): Promise<G
   const interceptor: ServerInterceptor = (method, next) => {
     core.counters.requests.grpc++;
     const signal = signalOfPath(method.path);
-    let release: (() => void) | undefined;
+    let reservation: Reservation | undefined;
+    /** The read deadline: from admission until the message arrives (gRPC has none of its own). */
+    let readTimer: NodeJS.Timeout | undefined;
     /** The message reached the handler, which counts how its call ends. */
     let delivered = false;
-    /** Refused here, and counted. */
-    let refused = false;
-    let ended = false;
+    /** How the call ended is counted (by a refusal here, a status, or the cancel). */
+    let counted = false;
+    const finish = () => {
+      clearTimeout(readTimer);
+      reservation?.release();
+    };
     // grpc-js ends some calls itself (a message over maxReceiveMessageLength, one that does not
-    // decompress, a deadline) by calling sendStatus on the call it made, which no interceptor
-    // sees; wrapping that method is how those calls are counted and their reservation released.
+    // decompress, a deadline, no message before the client's end) by calling sendStatus on the call
+    // it made, which no interceptor sees; wrapping that method is how those calls are counted and
+    // their reservation released.
     const sendStatus = next.sendStatus.bind(next);
     next.sendStatus = (sent: CallStatus) => {
-      if (!ended) {
-        ended = true;
-        if (!delivered && !refused && sent.code !== status.OK) core.refuse(reasonOfStatus(sent.code));
+      // A client that resets its stream mid-message also gets grpc-js's own "no request message"
+      // status (the reset ends the stream's reading side first): onCancel counts it, as `aborted`.
+      if (!delivered && sent.code !== status.OK && !clientReset(next)) {
+        // Counted a tick later, so that a cancel already queued is seen first; queued before
+        // sendStatus runs, which queues onCancel after every status it sends.
+        process.nextTick(() => {
+          if (counted) return;
+          counted = true;
+          core.refuse(reasonOfStatus(sent.code));
+        });
       }
-      release?.();
+      finish();
       sendStatus(sent);
     };
-    /** Reserves the body limit (a gRPC message's size is known only once it is read). */
-    const reserve = (): ServiceError | undefined => {
-      release = core.reserve(options.maxBodyBytes);
-      if (release !== undefined) return undefined;
+    /** Ends the call with `refusal`, counted here. */
+    const refuse = (refusal: ServiceError) => {
+      counted = true;
+      call.sendStatus({ ...refusal, metadata: refusal.metadata ?? new Metadata() });
+    };
+    /** The busy refusal, counted. */
+    const busy = (): ServiceError => {
       core.refuse('busy');
       return errorOf({ kind: 'busy', message: BUSY_MESSAGE });
+    };
+    /**
+     * Reserves a first step of the budget (a message's size is known only once grpc-js has read it;
+     * reserving the body limit here would let only a few calls in at once, however small), and
+     * starts the read deadline.
+     */
+    const admit = (): ServiceError | undefined => {
+      reservation = core.reserve(Math.min(RESERVATION_STEP_BYTES, options.maxBodyBytes));
+      if (reservation === undefined) return busy();
+      readTimer = setTimeout(() => {
+        // Through the call's own sendStatus, so that it is counted and released as any status.
+        call.sendStatus({
+          code: status.DEADLINE_EXCEEDED,
+          details: `the request message did not arrive within ${options.readTimeoutMs} ms`,
+          metadata: new Metadata(),
+        });
+      }, options.readTimeoutMs);
+      // A call that is never ended is cancelled at shutdown; the timer must not hold the process.
+      readTimer.unref();
+      return undefined;
     };
     const call: ServerInterceptingCall = new ServerInterceptingCall(next, {
       start: (go) =>
         go({
           onReceiveMetadata: (metadata, pass) => {
-            const refusal = admission(signal, metadata) ?? reserve();
+            const refusal = admission(signal, metadata) ?? admit();
             if (refusal === undefined) return pass(metadata);
             // Not passed on: the handler never asks for the message, which is never read.
-            refused = true;
-            call.sendStatus({ ...refusal, metadata: refusal.metadata ?? new Metadata() });
+            refuse(refusal);
           },
-          onReceiveMessage: (message, pass) => {
+          onReceiveMessage: (message: Buffer, pass) => {
+            clearTimeout(readTimer);
+            // grpc-js has the whole message in memory by now (under the body limit): the
+            // reservation takes its size, or the call is refused without handling it.
+            if (!reservation?.growTo(message.length)) return refuse(busy());
             delivered = true;
             pass(message);
           },
           onCancel: () => {
-            // After every call's end, and alone when the client went away first.
-            if (!ended && !delivered && !refused) core.refuse('aborted');
-            ended = true;
-            release?.();
+            // After every call's end (a tick after its status), and alone when the client went
+            // away first: then nothing was counted yet, and the handler did not run.
+            if (!counted && !delivered) core.refuse('aborted');
+            counted = true;
+            finish();
           },
         }),
     });

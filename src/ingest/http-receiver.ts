@@ -15,6 +15,7 @@ import { describeValue, errorText } from '../shared/errors.ts';
 import { markUntracedServer } from '../shared/tracing.ts';
 import type { TokenCheck } from './auth.ts';
 import { BodyError, encodingOf, readBody } from './body.ts';
+import { RESERVATION_STEP_BYTES } from './budget.ts';
 import type { ExportResult, IngestCore, RefusalReason } from './core.ts';
 import type { BodyFormat } from './decode.ts';
 import {
@@ -210,11 +211,12 @@ export async function startHttpReceiver(options: HttpReceiverOptions): Promise<H
       answer(res, signal, given, { kind: 'queueFull', message: QUEUE_FULL_MESSAGE });
       return discardRest(req, maxBodyBytes);
     }
-    // What the body may take in memory: its declared length when it is not compressed, else up to
-    // the limit (a gzip body's length says nothing of its size once decompressed).
+    // What the body is known to take in memory: its declared length when it is not compressed;
+    // else (gzip, chunked) a first step, grown by readBody as the decompressed bytes arrive, so
+    // that small compressed bodies do not each hold the body limit.
     const known = encoding === 'identity' && req.headers['content-length'] !== undefined;
-    const release = core.reserve(known ? declared : maxBodyBytes);
-    if (release === undefined) {
+    const reservation = core.reserve(known ? declared : Math.min(RESERVATION_STEP_BYTES, maxBodyBytes));
+    if (reservation === undefined) {
       core.refuse('busy');
       answer(res, signal, given, { kind: 'busy', message: BUSY_MESSAGE });
       return discardRest(req, maxBodyBytes);
@@ -225,7 +227,7 @@ export async function startHttpReceiver(options: HttpReceiverOptions): Promise<H
         body = await readBody(
           req,
           encoding,
-          { maxBytes: maxBodyBytes, timeoutMs: options.readTimeoutMs },
+          { maxBytes: maxBodyBytes, timeoutMs: options.readTimeoutMs, reservation },
           core.counters.bodies,
         );
       } catch (error) {
@@ -241,6 +243,13 @@ export async function startHttpReceiver(options: HttpReceiverOptions): Promise<H
           send(res, 408, given, statusBody(given, GrpcCode.DEADLINE_EXCEEDED, error.message));
           return;
         }
+        if (error.problem === 'busy') {
+          // The body outgrew the room left in the budget: refused as one that found none at all
+          // (what it held is given back below, before the rest of it is let go by).
+          core.refuse('busy');
+          answer(res, signal, given, { kind: 'busy', message: BUSY_MESSAGE });
+          return discardRest(req, maxBodyBytes);
+        }
         const reason = error.problem === 'tooLarge' ? 'tooLarge' : 'invalid';
         const code = error.problem === 'tooLarge' ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.INVALID_ARGUMENT;
         return refuse(req, res, reason, error.status, given, code, error.message);
@@ -249,7 +258,7 @@ export async function startHttpReceiver(options: HttpReceiverOptions): Promise<H
       answer(res, signal, given, result);
     } finally {
       // Answered (or cut off): the body is no longer held.
-      release();
+      reservation.release();
     }
   };
 

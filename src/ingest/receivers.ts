@@ -65,14 +65,19 @@ const receiversOptionFields = {
   queueBytes: integer(1024, 16 * 1024 * 1024 * 1024, 'bytes').optional(),
   /**
    * Bytes of request bodies being read or handled at once, both receivers and both signals
-   * together: each request reserves its `Content-Length` (uncompressed HTTP) or `maxBodyBytes`
-   * before it is read, and past the budget is answered 429 / RESOURCE_EXHAUSTED with RetryInfo
-   * without being read. Default four times `maxBodyBytes`; never below `maxBodyBytes`.
+   * together: each request reserves its `Content-Length` (uncompressed HTTP) or 64 KiB (gzip or
+   * chunked HTTP, every gRPC call) before it is read, and grows that as its bytes arrive (HTTP,
+   * after decompression) or once its message is read (gRPC). A request that finds no room is
+   * answered 429 / RESOURCE_EXHAUSTED with RetryInfo, at once or as soon as it outgrows the room
+   * left. Default four times `maxBodyBytes`; never below `maxBodyBytes`.
    */
   maxInflightBytes: integer(1024, 64 * 1024 * 1024 * 1024, 'bytes').optional(),
   /** Most OTLP/HTTP connections open at once; later ones are closed as they come. Default 1024. */
   maxConnections: integer(1, 1_000_000).default(DEFAULT_MAX_CONNECTIONS),
-  /** Longest an OTLP/HTTP body may take to arrive, ms (408 past it). Default 30000. */
+  /**
+   * Longest an OTLP/HTTP body (408 past it) or an admitted OTLP/gRPC call's message
+   * (DEADLINE_EXCEEDED past it) may take to arrive, ms. Default 30000.
+   */
   readTimeoutMs: integer(100, 600_000, 'ms').default(30_000),
   /** Evaluates one accepted trace request; a returned promise holds the queue until it settles. */
   processTraces: callable<ProcessTraces>('a function taking the decoded traces'),
@@ -135,11 +140,17 @@ export async function startReceivers(given: ReceiversOptions): Promise<Receivers
   );
   const core = new IngestCore(queue, budget, options.onMetrics);
   const check = tokenCheck(options.token);
-  const common = { host: options.host, maxBodyBytes: options.maxBodyBytes, tokenCheck: check, core, logger };
+  const common = {
+    host: options.host,
+    maxBodyBytes: options.maxBodyBytes,
+    readTimeoutMs: options.readTimeoutMs,
+    tokenCheck: check,
+    core,
+    logger,
+  };
   const http: HttpReceiver = await startHttpReceiver({
     ...common,
     port: options.httpPort,
-    readTimeoutMs: options.readTimeoutMs,
     maxConnections: options.maxConnections,
   });
   let grpc: Awaited<ReturnType<typeof startGrpcReceiver>>;
