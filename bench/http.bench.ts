@@ -21,8 +21,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import type { ChildMessage } from './http-child.ts';
+import { median, percentile } from './lib.ts';
+import { deleteKeys, redisAnswers } from './redis.ts';
 
 const CHILD = fileURLToPath(new URL('./http-child.ts', import.meta.url));
 const OTEL_REGISTER = fileURLToPath(new URL('./otel-register.ts', import.meta.url));
@@ -42,17 +43,6 @@ const processes = new Set<ChildProcess>();
 
 function killAll(): void {
   for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 }
 
 /** Environment of a server child: nothing that would leave memory-only mode or export anything. */
@@ -375,34 +365,6 @@ async function benchSummaryOn(label: string, env: Record<string, string>): Promi
     await stopServer(server);
     await reportListening([server.port]);
   }
-}
-
-async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000 });
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
-async function deleteKeys(url: string, prefix: string): Promise<number> {
-  const client = new Redis(url, { maxRetriesPerRequest: 1 });
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await client.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    client.disconnect();
-  }
-  return deleted;
 }
 
 async function benchSummary(redisUrl: string): Promise<void> {

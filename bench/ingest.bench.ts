@@ -40,6 +40,7 @@ import { type BreachingBody, breachingBody, SPANS_PER_REQUEST, traceBodies } fro
 import type { ChildReady, ChildStats } from './ingest-child.ts';
 import type { ClientRequest, RunResult } from './ingest-client.ts';
 import { compare, median, percentile } from './lib.ts';
+import { deleteKeys, redisAnswers } from './redis.ts';
 
 const CHILD = fileURLToPath(new URL('./ingest-child.ts', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./ingest-client.ts', import.meta.url));
@@ -401,34 +402,6 @@ async function throughputAt(
       `${(spansPerSecond('sidecar') / baseline).toFixed(3)}` +
       (failed > 0 ? `  (${failed} requests failed without an answer)` : ''),
   );
-}
-
-async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000 });
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
-async function deleteKeys(url: string, prefix: string): Promise<number> {
-  const client = new Redis(url, { maxRetriesPerRequest: 1 });
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await client.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    client.disconnect();
-  }
-  return deleted;
 }
 
 interface AlertRecordSeen {
