@@ -67,6 +67,14 @@ export function describeValue(value: unknown): string {
 /** Longest correlation or user id accepted, in characters. */
 export const MAX_ID_LENGTH = 128;
 
+/** The accepted form of an id, as errors say it. */
+export const ID_FORM = `a string of 1 to ${MAX_ID_LENGTH} printable characters`;
+
+/** Whether `text` is an id: 1 to {@link MAX_ID_LENGTH} characters, none of them a control character. */
+export function isId(text: string): boolean {
+  return text.length > 0 && text.length <= MAX_ID_LENGTH && !/\p{Cc}/u.test(text);
+}
+
 /**
  * Checks an optional id (correlation id, user id): `undefined`, or a string (or finite number) of 1
  * to {@link MAX_ID_LENGTH} printable characters. Returns it as a string.
@@ -76,12 +84,8 @@ export const MAX_ID_LENGTH = 128;
 export function checkOptionalId(argument: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
   const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
-  if (typeof text !== 'string' || text.length === 0 || text.length > MAX_ID_LENGTH || /\p{Cc}/u.test(text)) {
-    throw new InvalidArgumentError(
-      argument,
-      `is ${describeValue(value)}`,
-      `a string of 1 to ${MAX_ID_LENGTH} printable characters`,
-    );
+  if (typeof text !== 'string' || !isId(text)) {
+    throw new InvalidArgumentError(argument, `is ${describeValue(value)}`, ID_FORM);
   }
   return text;
 }

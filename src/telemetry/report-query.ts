@@ -3,7 +3,7 @@
  * names a bad field alone (as the HTTP API's query parameters are named).
  */
 import { z } from 'zod';
-import { MAX_ID_LENGTH } from '../shared/errors.ts';
+import { ID_FORM, isId } from '../shared/errors.ts';
 import { accepts, parseOptions, serviceName } from '../shared/options.ts';
 import { OPERATION_NAME_FORM, operationNameProblem } from './operations.ts';
 
@@ -27,14 +27,9 @@ const reportQueryFields = {
   ).optional(),
   /** Only this user's operations (spans carrying `user.id`); a number is read as its decimal text. */
   userId: accepts(
-    z.union([z.string(), z.number().finite().transform(String)]).pipe(
-      z
-        .string()
-        .min(1)
-        .max(MAX_ID_LENGTH)
-        .regex(/^\P{Cc}*$/u),
-    ),
-    `a string of 1 to ${MAX_ID_LENGTH} printable characters`,
+    // The same rule as trackOperation's userId (checkOptionalId), so any id it records can be asked for.
+    z.union([z.string(), z.number().finite().transform(String)]).pipe(z.string().refine(isId)),
+    ID_FORM,
   ).optional(),
   /**
    * Only this service: its operations, requests, users and system figures (default: the own
