@@ -23,6 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { ChildMessage } from './http-child.ts';
 import { median, percentile } from './lib.ts';
+import { stopChild } from './process.ts';
 import { deleteKeys, redisAnswers } from './redis.ts';
 
 const CHILD = fileURLToPath(new URL('./http-child.ts', import.meta.url));
@@ -83,17 +84,6 @@ function startServer(execArgv: string[], env: Record<string, string>): Promise<S
       } else reject(new Error(`server child failed: ${message.error}`));
     });
   });
-}
-
-/** SIGTERM, then SIGKILL after 6 s; resolves once the child has exited. */
-async function stopServer(server: Server): Promise<void> {
-  const { child } = server;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 6000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** Whether something still accepts connections on the port. */
@@ -302,7 +292,7 @@ async function benchThroughput(): Promise<void> {
       `ratios (throughput): B/A ${ratio('B')}  C0/A ${ratio('C0')}  C1/A ${ratio('C1')}  C2/A ${ratio('C2')}`,
     );
   } finally {
-    await Promise.all([...servers.values()].map(stopServer));
+    await Promise.all([...servers.values()].map((s) => stopChild(s.child)));
     await reportListening([...servers.values()].map((s) => s.port));
   }
 }
@@ -362,7 +352,7 @@ async function benchSummaryOn(label: string, env: Record<string, string>): Promi
     );
   } finally {
     agent.destroy();
-    await stopServer(server);
+    await stopChild(server.child);
     await reportListening([server.port]);
   }
 }

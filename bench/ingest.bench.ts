@@ -40,6 +40,7 @@ import { type BreachingBody, breachingBody, SPANS_PER_REQUEST, traceBodies } fro
 import type { ChildReady, ChildStats } from './ingest-child.ts';
 import type { ClientRequest, RunResult } from './ingest-client.ts';
 import { compare, median, percentile } from './lib.ts';
+import { stopChild } from './process.ts';
 import { deleteKeys, redisAnswers } from './redis.ts';
 
 const CHILD = fileURLToPath(new URL('./ingest-child.ts', import.meta.url));
@@ -139,16 +140,6 @@ async function startServer(variant: 'sidecar' | 'bare', env: Record<string, stri
   const child = forkTracked(CHILD, execArgv, childEnv({ BENCH_INGEST_VARIANT: variant, ...env }));
   const ready = await nextMessage<ChildReady>(child, 'listening', 30_000);
   return { child, ready };
-}
-
-/** SIGTERM, then SIGKILL after 6 s; resolves once the child has exited. */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 6000);
-  await exited;
-  clearTimeout(timer);
 }
 
 function stats(server: Server): Promise<ChildStats> {
@@ -324,7 +315,7 @@ async function benchHttpThroughput(client: Client): Promise<void> {
     console.table(checks);
     for (const connections of CONNECTIONS) await throughputAt(connections, servers, client);
   } finally {
-    await Promise.all([...servers.values()].map((s) => stopProcess(s.child)));
+    await Promise.all([...servers.values()].map((s) => stopChild(s.child)));
   }
 }
 
@@ -474,7 +465,7 @@ async function benchAlertLatency(redisUrl: string): Promise<void> {
   } finally {
     agent.destroy();
     waiter.disconnect();
-    await stopProcess(server.child);
+    await stopChild(server.child);
     console.log(`deleted ${await deleteKeys(redisUrl, prefix)} Redis keys under ${prefix}`);
   }
 }
@@ -577,7 +568,7 @@ async function benchRss(client: Client): Promise<void> {
     for (let from = 0; from < samples.length; from += every) shown.push(lowest(from, every).heap.toFixed(0));
     console.log(`heap used MiB, lowest of each ${every} s: ${shown.join(' ')}`);
   } finally {
-    await stopProcess(server.child);
+    await stopChild(server.child);
   }
 }
 
@@ -605,7 +596,7 @@ export async function benchIngest(redisUrl: string): Promise<void> {
       if (wanted('alert')) await benchAlertLatency(redisUrl);
       if (client && wanted('rss')) await benchRss(client);
     } finally {
-      if (client) await stopProcess(client.child);
+      if (client) await stopChild(client.child);
     }
   } finally {
     killAll();
