@@ -37,7 +37,22 @@ describe('loadConfig', () => {
       layout_generation: 30,
       validation: 5,
     });
-    expect(config.alerts).toEqual({ listMax: 1000, repeatSeconds: 60, keyPrefix: '', bufferMax: 10_000 });
+    expect(config.alerts).toEqual({
+      listMax: 1000,
+      repeatSeconds: 60,
+      keyPrefix: '',
+      bufferMax: 10_000,
+      eachBreach: true,
+    });
+    expect(config.slo).toEqual({
+      objective: 0.99,
+      periodDays: 30,
+      errors: true,
+      minRuns: 10,
+      burnRate: 'dynamic',
+      maxOperations: 2000,
+      leaseSeconds: 90,
+    });
     expect(config.server).toEqual({ port: 8000, host: '127.0.0.1', shutdownTimeoutMs: 10_000 });
     expect(config.serviceName).toBeUndefined();
     expect(config.otlp).toEqual({
@@ -86,6 +101,14 @@ describe('loadConfig', () => {
       ALERT_REPEAT_SECONDS: '0',
       ALERT_KEY_PREFIX: 'app:',
       ALERT_BUFFER_MAX: '7',
+      PERF_ALERT_EACH_BREACH: 'false',
+      PERF_SLO_OBJECTIVE: '0.995',
+      PERF_SLO_PERIOD_DAYS: '7',
+      PERF_SLO_ERRORS: 'no',
+      PERF_SLO_MIN_RUNS: '50',
+      PERF_SLO_BURN_RATE: 'STATIC',
+      PERF_SLO_MAX_OPERATIONS: '10',
+      PERF_SLO_LEASE_SECONDS: '30',
       PORT: '0',
       HOST: '::1',
       SHUTDOWN_TIMEOUT_MS: '2500',
@@ -105,7 +128,22 @@ describe('loadConfig', () => {
     });
     expect(config.monitoringEnabled).toBe(false);
     expect(config.targets).toEqual({ ...DEFAULT_TARGETS, simple_query: 1.5, export: 60 });
-    expect(config.alerts).toEqual({ listMax: 50, repeatSeconds: 0, keyPrefix: 'app:', bufferMax: 7 });
+    expect(config.alerts).toEqual({
+      listMax: 50,
+      repeatSeconds: 0,
+      keyPrefix: 'app:',
+      bufferMax: 7,
+      eachBreach: false,
+    });
+    expect(config.slo).toEqual({
+      objective: 0.995,
+      periodDays: 7,
+      errors: false,
+      minRuns: 50,
+      burnRate: 'static',
+      maxOperations: 10,
+      leaseSeconds: 30,
+    });
     expect(config.server).toEqual({ port: 0, host: '::1', shutdownTimeoutMs: 2500 });
     expect(config.otlp).toEqual({
       endpoint: 'http://collector:4318',
@@ -164,6 +202,10 @@ describe('loadConfig', () => {
     ['ALERT_REPEAT_SECONDS', 'soon', /ALERT_REPEAT_SECONDS: "soon" is not a whole number/],
     ['ALERT_KEY_PREFIX', 'a b', /ALERT_KEY_PREFIX: "a b" has characters other than/],
     ['ALERT_BUFFER_MAX', '99999999999', /ALERT_BUFFER_MAX: "99999999999" is above 1000000/],
+    ['PERF_SLO_OBJECTIVE', '1', /PERF_SLO_OBJECTIVE: "1" .*expected a number between 0 and 1, both excluded/],
+    ['PERF_SLO_OBJECTIVE', '0', /PERF_SLO_OBJECTIVE: "0" .*expected a number between 0 and 1, both excluded/],
+    ['PERF_SLO_PERIOD_DAYS', '91', /PERF_SLO_PERIOD_DAYS: "91" is above 90/],
+    ['PERF_SLO_BURN_RATE', 'fast', /PERF_SLO_BURN_RATE: "fast" is not one of the accepted values; expected dynamic \| static/],
     ['PORT', '70000', /PORT: "70000" is above 65535/],
     ['HOST', 'local host', /HOST: "local host" is not a host name or IP address/],
     ['OTEL_SERVICE_NAME', 'x'.repeat(200), /OTEL_SERVICE_NAME: "x{64}…" is not 1 to 128/],

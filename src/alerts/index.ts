@@ -13,6 +13,8 @@ export {
   type AlertListName,
   type AlertRecord,
   type AlertSeverity,
+  type AlertSlo,
+  type AlertStatus,
   type AlertTrace,
   type AlertType,
   type AlertUnit,

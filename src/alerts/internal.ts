@@ -2,5 +2,5 @@
  * What the alert part shares with perf-sidecar's other parts and nothing else: not exported by the
  * package. Other parts import the alerts through `index.ts` and this file only.
  */
-export { alertTraceOf, alertTraceOfIds } from './schema.ts';
+export { alertLabels, alertTraceOf, alertTraceOfIds, buildAlert, fingerprintOf } from './schema.ts';
 export * from './semconv.ts';

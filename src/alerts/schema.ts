@@ -24,12 +24,19 @@ export const ALERT_TYPES = [
   'slow_query',
   'high_memory',
   'high_cpu',
+  'slo_burn_rate',
 ] as const;
 /** An alert type. */
 export type AlertType = (typeof ALERT_TYPES)[number];
 
-/** Alert severities: `critical` at four times the threshold or more. */
-export type AlertSeverity = 'warning' | 'critical';
+/**
+ * Alert severities: per-event alerts are `warning`, or `critical` at four times the threshold or
+ * more; burn-rate alerts (`slo_burn_rate`) are `page` or `ticket`.
+ */
+export type AlertSeverity = 'warning' | 'critical' | 'page' | 'ticket';
+
+/** Whether a record opens (`firing`) or closes (`resolved`) an episode. Per-event alerts only fire. */
+export type AlertStatus = 'firing' | 'resolved';
 
 /** Base names of the two alert lists (before `ALERT_KEY_PREFIX`). */
 export const ALERT_LISTS = {
@@ -47,6 +54,7 @@ export const ALERT_NAMES: Readonly<Record<AlertType, string>> = {
   slow_query: 'SlowQuery',
   high_memory: 'HighMemory',
   high_cpu: 'HighCpu',
+  slo_burn_rate: 'PerfErrorBudgetBurn',
 };
 
 /** The list an alert type is written to (base name). */
@@ -87,6 +95,32 @@ export function alertTraceOfIds(traceId: string, spanId: string, traceFlags: num
   };
 }
 
+/** The error-budget figures of an `slo_burn_rate` record, when it was evaluated. */
+export interface AlertSlo {
+  /** Share of runs that must be good, in (0, 1). */
+  readonly objective: number;
+  /** Period of the budget, days. */
+  readonly period_days: number;
+  /** Long window of the rule that fired (`1h`, `6h`, `3d`). */
+  readonly long_window: string;
+  /** Short window of that rule (`5m`, `30m`, `6h`). */
+  readonly short_window: string;
+  /** Burn rate over the long window. */
+  readonly long_burn_rate: number;
+  /** Burn rate over the short window. */
+  readonly short_burn_rate: number;
+  /** Burn rate both windows had to reach. */
+  readonly burn_threshold: number;
+  /** Runs in the long window. */
+  readonly long_runs: number;
+  /** Bad runs in the long window. */
+  readonly long_bad_runs: number;
+  /** Share of the period's budget left (1 untouched, 0 spent, negative overspent). */
+  readonly budget_remaining: number;
+  /** The `id` of the episode's firing record (on both the firing and the resolved record). */
+  readonly episode_id: string;
+}
+
 /** One `alert.v1` record. */
 export interface AlertRecord {
   /** Always {@link ALERT_SCHEMA}. */
@@ -97,10 +131,13 @@ export interface AlertRecord {
   readonly fingerprint: string;
   /** Alert type. */
   readonly type: AlertType;
-  /** `warning`, or `critical` at four times the threshold. */
+  /** `warning`, or `critical` at four times the threshold; `page` or `ticket` for `slo_burn_rate`. */
   readonly severity: AlertSeverity;
-  /** Always `firing`: perf-sidecar records events, it does not track resolution. */
-  readonly status: 'firing';
+  /**
+   * `firing`; per-event alerts only ever fire. An `slo_burn_rate` episode is one `firing` record
+   * and, when the burn stops, one `resolved` record with the same fingerprint and `endsAt`.
+   */
+  readonly status: AlertStatus;
   /** Identifying labels: `alertname`, `service`, and `operation` or `route` (plus `method`). */
   readonly labels: Readonly<Record<string, string>>;
   /**
@@ -118,6 +155,10 @@ export interface AlertRecord {
   readonly startsAt: string;
   /** When the latest folded occurrence happened (ISO 8601, UTC). Equal to `startsAt` when `repeats` is 1. */
   readonly lastSeenAt: string;
+  /** When a resolved episode ended (ISO 8601, UTC); only on `resolved` records. */
+  readonly endsAt?: string;
+  /** Error-budget figures; only on `slo_burn_rate` records. */
+  readonly slo?: AlertSlo;
   /** Trace of the first occurrence, when it had a valid span context. */
   readonly trace?: AlertTrace;
   /** Correlation id of the first occurrence, when known. */
@@ -128,8 +169,8 @@ export interface AlertRecord {
   readonly repeats: number;
 }
 
-/** Units of alert figures. */
-export type AlertUnit = 's' | 'MiB' | '%';
+/** Units of alert figures: seconds, MiB, percent, or `x` (a burn rate: times the sustainable rate). */
+export type AlertUnit = 's' | 'MiB' | '%' | 'x';
 
 /** What a producer supplies; the sink fills in schema, id, fingerprint, severity and times. */
 export interface AlertInput {
@@ -166,6 +207,17 @@ export interface AlertInput {
   readonly userId?: string;
   /** When it happened (ms since epoch); defaults to now. */
   readonly timeMs?: number;
+  /** Severity, instead of the one `value` and `threshold` give (burn-rate alerts: page or ticket). */
+  readonly severity?: AlertSeverity;
+  /**
+   * Lifecycle records (burn-rate episodes) give their status: such a record is never folded into
+   * another one, however close in time. Default `firing`, folded as usual.
+   */
+  readonly status?: AlertStatus;
+  /** When the episode started (ms since epoch), for a `resolved` record. Default: `timeMs`. */
+  readonly startsAtMs?: number;
+  /** Error-budget figures (burn-rate alerts). */
+  readonly slo?: AlertSlo;
 }
 
 /** Labels that identify an alert: these, and only these, feed the fingerprint. */
@@ -193,7 +245,7 @@ export function fingerprintOf(labels: Readonly<Record<string, string>>): string 
 }
 
 /** Severity from value and threshold: `critical` at four times the threshold or more. */
-export function severityOf(value: number, threshold: number): AlertSeverity {
+export function severityOf(value: number, threshold: number): 'warning' | 'critical' {
   return threshold > 0 && value >= threshold * 4 ? 'critical' : 'warning';
 }
 
@@ -208,21 +260,26 @@ export function buildAlert(
   labels: Record<string, string> = alertLabels(input),
   fingerprint: string = fingerprintOf(labels),
 ): AlertRecord {
-  const at = new Date(input.timeMs ?? Date.now()).toISOString();
+  const atMs = input.timeMs ?? Date.now();
+  const at = new Date(atMs).toISOString();
+  const resolved = input.status === 'resolved';
   return {
     schema: ALERT_SCHEMA,
-    id: randomUUID(),
+    // An episode's firing record is the episode: its id is the one the resolved record refers to.
+    id: input.status === 'firing' && input.slo ? input.slo.episode_id : randomUUID(),
     fingerprint,
     type: input.type,
-    severity: severityOf(input.value, input.threshold),
-    status: 'firing',
+    severity: input.severity ?? severityOf(input.value, input.threshold),
+    status: input.status ?? 'firing',
     labels,
     annotations: { ...input.annotations, summary: input.summary },
     value: input.value,
     threshold: input.threshold,
     unit: input.unit,
-    startsAt: at,
+    startsAt: input.startsAtMs === undefined ? at : new Date(input.startsAtMs).toISOString(),
     lastSeenAt: at,
+    ...(resolved ? { endsAt: at } : {}),
+    ...(input.slo ? { slo: input.slo } : {}),
     ...(input.trace ? { trace: input.trace } : {}),
     ...(input.correlationId !== undefined ? { correlation_id: input.correlationId } : {}),
     ...(input.userId !== undefined ? { user_id: input.userId } : {}),
@@ -241,8 +298,8 @@ export const alertRecordSchema = z.strictObject({
   id: z.uuid(),
   fingerprint: z.string().regex(/^[0-9a-f]{16}$/),
   type: z.enum(ALERT_TYPES),
-  severity: z.enum(['warning', 'critical']),
-  status: z.literal('firing'),
+  severity: z.enum(['warning', 'critical', 'page', 'ticket']),
+  status: z.enum(['firing', 'resolved']),
   labels: z
     .record(z.string(), z.string())
     .refine((l) => typeof l.alertname === 'string' && typeof l.service === 'string', {
@@ -251,9 +308,25 @@ export const alertRecordSchema = z.strictObject({
   annotations: z.object({ summary: z.string().min(1) }).catchall(z.string()),
   value: z.number().finite(),
   threshold: z.number().finite(),
-  unit: z.enum(['s', 'MiB', '%']),
+  unit: z.enum(['s', 'MiB', '%', 'x']),
   startsAt: isoTime,
   lastSeenAt: isoTime,
+  endsAt: isoTime.optional(),
+  slo: z
+    .strictObject({
+      objective: z.number().gt(0).lt(1),
+      period_days: z.number().int().min(1),
+      long_window: z.string(),
+      short_window: z.string(),
+      long_burn_rate: z.number().finite(),
+      short_burn_rate: z.number().finite(),
+      burn_threshold: z.number().finite(),
+      long_runs: z.number().finite().min(0),
+      long_bad_runs: z.number().finite().min(0),
+      budget_remaining: z.number().finite(),
+      episode_id: z.uuid(),
+    })
+    .optional(),
   trace: z
     .strictObject({
       trace_id: z.string().regex(/^[0-9a-f]{32}$/),

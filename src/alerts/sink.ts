@@ -57,6 +57,7 @@ const TYPE_ATTRIBUTES: Readonly<Record<AlertType, Attributes>> = Object.freeze({
   slow_query: Object.freeze({ [ATTR_ALERT_TYPE]: 'slow_query' }),
   high_memory: Object.freeze({ [ATTR_ALERT_TYPE]: 'high_memory' }),
   high_cpu: Object.freeze({ [ATTR_ALERT_TYPE]: 'high_cpu' }),
+  slo_burn_rate: Object.freeze({ [ATTR_ALERT_TYPE]: 'slo_burn_rate' }),
 });
 
 /** Options of {@link AlertSink}. Every bound is required: nothing here grows without one. */
@@ -211,7 +212,8 @@ export class AlertSink {
     const nowMs = input.timeMs ?? Date.now();
     const labels = alertLabels(input);
     const fingerprint = fingerprintOf(labels);
-    const existing = this.#windows.get(fingerprint);
+    // A lifecycle record (a burn-rate episode's firing or resolved record) is one record by itself.
+    const existing = input.status === undefined ? this.#windows.get(fingerprint) : undefined;
     if (existing && nowMs < existing.endsAtMs) {
       // A repeat: count it, nothing else (no record is built for it).
       existing.record.repeats++;
@@ -232,10 +234,12 @@ export class AlertSink {
         writtenJson: undefined,
         queued: false,
       };
-      // Delete first so that Map order stays oldest-window-first, which pruning relies on.
-      this.#windows.delete(fingerprint);
-      this.#windows.set(fingerprint, window);
-      this.#pruneWindows();
+      if (input.status === undefined) {
+        // Delete first so that Map order stays oldest-window-first, which pruning relies on.
+        this.#windows.delete(fingerprint);
+        this.#windows.set(fingerprint, window);
+        this.#pruneWindows();
+      }
       this.#enqueue(window);
     }
     this.#schedule();

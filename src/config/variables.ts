@@ -12,6 +12,14 @@ import { performanceOptionsSchema } from '../http/middleware/options.ts';
 import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
 import { accepts, decimal, defaultOf, integer } from '../shared/options.ts';
 import { redisUrlText } from '../shared/urls.ts';
+import {
+  DEFAULT_OBJECTIVE,
+  DEFAULT_PERIOD_DAYS,
+  MAX_PERIOD_DAYS,
+  MIN_PERIOD_DAYS,
+  OBJECTIVE_FORM,
+  objectiveValueSchema,
+} from '../slo/objectives.ts';
 import { INGEST_SETTINGS } from './ingest.ts';
 import { OTEL_RESOLVED_VARIABLES, SDK_VARIABLES } from './otel.ts';
 import {
@@ -280,6 +288,13 @@ export const SETTINGS = {
       'Prefix of the alert list names.',
       { shown: 'empty' },
     ),
+    /** `PERF_ALERT_EACH_BREACH` */
+    eachBreach: variable(
+      'PERF_ALERT_EACH_BREACH',
+      booleanText,
+      true,
+      'Raise a target_exceeded alert for every span over its target; false leaves paging to the burn-rate alerts.',
+    ),
     /** `ALERT_BUFFER_MAX` */
     bufferMax: variable(
       'ALERT_BUFFER_MAX',
@@ -342,6 +357,58 @@ export const SETTINGS = {
   ingest: INGEST_SETTINGS,
   /** The OpenTelemetry SDK's own variables, read as every OpenTelemetry SDK reads them. */
   sdk: SDK_VARIABLES,
+  /** Error budgets and burn-rate alerts. */
+  slo: {
+    /** `PERF_SLO_OBJECTIVE` */
+    objective: variable(
+      'PERF_SLO_OBJECTIVE',
+      decimalText(accepts(objectiveValueSchema, OBJECTIVE_FORM)),
+      DEFAULT_OBJECTIVE,
+      'Default objective: the share of runs of an operation that must be good (within target, and without error).',
+    ),
+    /** `PERF_SLO_PERIOD_DAYS` */
+    periodDays: variable(
+      'PERF_SLO_PERIOD_DAYS',
+      wholeNumberText(integer(MIN_PERIOD_DAYS, MAX_PERIOD_DAYS, 'days')),
+      DEFAULT_PERIOD_DAYS,
+      'Default period the error budget is counted over, days.',
+    ),
+    /** `PERF_SLO_ERRORS` */
+    errors: variable(
+      'PERF_SLO_ERRORS',
+      booleanText,
+      true,
+      'Whether a run that failed within its target is a bad run (false: only runs over target are).',
+    ),
+    /** `PERF_SLO_MIN_RUNS` */
+    minRuns: variable(
+      'PERF_SLO_MIN_RUNS',
+      wholeNumberText(integer(1, 1_000_000)),
+      10,
+      'Fewest runs the long window of a burn-rate rule needs before it may fire (low traffic never pages on one slow run).',
+    ),
+    /** `PERF_SLO_BURN_RATE` */
+    burnRate: variable(
+      'PERF_SLO_BURN_RATE',
+      oneOfText(['dynamic', 'static'] as const, true),
+      'dynamic' as 'dynamic' | 'static',
+      "Burn thresholds: dynamic (Pyrra's, scaled by the window's traffic) or static (the SRE workbook's).",
+    ),
+    /** `PERF_SLO_MAX_OPERATIONS` */
+    maxOperations: variable(
+      'PERF_SLO_MAX_OPERATIONS',
+      wholeNumberText(integer(1, 100_000)),
+      2000,
+      'Most operations (over all services) with an error budget; about 15 KiB of memory each.',
+    ),
+    /** `PERF_SLO_LEASE_SECONDS` */
+    leaseSeconds: variable(
+      'PERF_SLO_LEASE_SECONDS',
+      wholeNumberText(integer(10, 3600, 'seconds')),
+      90,
+      'How long the burn-rate evaluator lease lasts in Redis without renewal: the longest an instance that died holds it.',
+    ),
+  },
   /** `LOG_LEVEL` */
   logLevel: variable(
     'LOG_LEVEL',

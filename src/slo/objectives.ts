@@ -34,7 +34,8 @@ export type ObjectiveInput = Partial<Objective>;
 /** Schema of an objective value. */
 export const objectiveValueSchema = z
   .number({ error: OBJECTIVE_FORM })
-  .refine((n) => Number.isFinite(n) && n > 0 && n < 1, { error: OBJECTIVE_FORM });
+  .gt(0, { error: OBJECTIVE_FORM })
+  .lt(1, { error: OBJECTIVE_FORM });
 
 /** Schema of a period, days. */
 export const periodDaysSchema = z
@@ -62,4 +63,47 @@ export function decodeObjective(text: string): Objective | undefined {
     return { objective: objective as number, periodDays: periodDays as number, errors: errors !== 0 };
   }
   return undefined;
+}
+
+/** What an operation's spans said about its objective (the evaluator's facts). */
+export interface ObjectiveFacts {
+  /** The latest kind of its spans. */
+  readonly kind?: string | undefined;
+  /** The objective of the rule that gave its target. */
+  readonly objective?: ObjectiveInput | undefined;
+}
+
+/**
+ * The objectives in force: a rule's (from the rules file), else the table's entry for the
+ * operation's name, else for its kind, else the defaults; each part (objective, period, errors)
+ * falling back on its own.
+ */
+export class ObjectiveTable {
+  readonly #defaults: Objective;
+  readonly #table: Readonly<Record<string, ObjectiveInput>>;
+
+  /**
+   * @param defaults `PERF_SLO_OBJECTIVE`, `PERF_SLO_PERIOD_DAYS`, `PERF_SLO_ERRORS`.
+   * @param table objectives by operation name or kind (`startTelemetry({ slos })`), checked.
+   */
+  constructor(defaults: Objective, table: Readonly<Record<string, ObjectiveInput>> = {}) {
+    this.#defaults = defaults;
+    this.#table = table;
+  }
+
+  /** The objective of operation `name`, given what its spans said. */
+  resolve(name: string, facts?: ObjectiveFacts): Objective {
+    const byName = Object.hasOwn(this.#table, name) ? this.#table[name] : undefined;
+    const kind = facts?.kind;
+    const byKind = kind !== undefined && Object.hasOwn(this.#table, kind) ? this.#table[kind] : undefined;
+    const layers = [facts?.objective, byName, byKind];
+    const pick = <K extends keyof Objective>(key: K): Objective[K] => {
+      for (const layer of layers) {
+        const value = layer?.[key];
+        if (value !== undefined) return value as Objective[K];
+      }
+      return this.#defaults[key];
+    };
+    return { objective: pick('objective'), periodDays: pick('periodDays'), errors: pick('errors') };
+  }
 }

@@ -16,6 +16,11 @@ export interface DurationAggregate {
   breaches: number | undefined;
   /** Of which took longer than four times the target; `undefined` when not counted. */
   frustrated: number | undefined;
+  /**
+   * Of which both failed and exceeded their target (so that errors and breaches can be added up
+   * without counting a run twice: the error budgets' bad runs); absent when not counted.
+   */
+  breachedErrors?: number;
   /** Sum of durations, seconds. */
   sum: number;
   /** Longest duration, seconds (0 when unknown). */
@@ -36,6 +41,7 @@ export function emptyAggregate(countsBreaches: boolean): DurationAggregate {
     errors: 0,
     breaches: countsBreaches ? 0 : undefined,
     frustrated: countsBreaches ? 0 : undefined,
+    ...(countsBreaches ? { breachedErrors: 0 } : {}),
     sum: 0,
     max: 0,
     min: undefined,
@@ -74,6 +80,7 @@ export function mergeAggregate(into: DurationAggregate, from: DurationAggregate)
   into.errors += from.errors;
   if (into.breaches !== undefined) into.breaches += from.breaches ?? 0;
   if (into.frustrated !== undefined) into.frustrated += from.frustrated ?? 0;
+  if (from.breachedErrors) into.breachedErrors = (into.breachedErrors ?? 0) + from.breachedErrors;
   into.sum += from.sum;
   if (from.max > into.max) into.max = from.max;
   for (const [bound, n] of from.buckets) into.buckets.set(bound, (into.buckets.get(bound) ?? 0) + n);

@@ -13,6 +13,7 @@ import {
   ATTR_HTTP_ROUTE,
   ATTR_SERVICE_NAME,
 } from '@opentelemetry/semantic-conventions';
+import type { ObjectiveInput } from '../slo/index.ts';
 import { operationNameProblem } from './operations.ts';
 import {
   ATTR_PERF_OPERATION,
@@ -45,6 +46,31 @@ export interface OperationLabels {
   /** Whether the operation has its own exported series (the target gauge shows only those). */
   readonly exported: boolean;
   target: number;
+  /** The latest `perf.kind` (or rule kind) seen: objectives can be given per kind. */
+  kind: string | undefined;
+  /** The objective of the rule that gave the target, when it had one. */
+  objective: ObjectiveInput | undefined;
+  /** The latest bad run (over its target, or failed): its trace, span, flags and end, ms. */
+  badTraceId: string;
+  badSpanId: string;
+  badFlags: number;
+  badAtMs: number;
+}
+
+/** Fields of a new {@link OperationLabels} that change as spans come. */
+function changing(): Pick<
+  OperationLabels,
+  'target' | 'kind' | 'objective' | 'badTraceId' | 'badSpanId' | 'badFlags' | 'badAtMs'
+> {
+  return {
+    target: 0,
+    kind: undefined,
+    objective: undefined,
+    badTraceId: '',
+    badSpanId: '',
+    badFlags: 0,
+    badAtMs: 0,
+  };
 }
 
 /** Longest route template given its own series, characters; longer ones are recorded as `_other`. */
@@ -179,7 +205,7 @@ export class ServiceLabels {
           tail: undefined,
           name,
           exported,
-          target: 0,
+          ...changing(),
         }
       : {
           sets: this.#otherSets,
@@ -187,7 +213,7 @@ export class ServiceLabels {
           tail: tailSets(this.service, name),
           name,
           exported: name === OTHER_OPERATION,
-          target: 0,
+          ...changing(),
         };
     if (own) this.#named++;
     // Only real names (and `_other` once) take a slot, so the map holds at most maxOperations + 1.

@@ -37,7 +37,7 @@ import {
   ATTR_SERVICE_NAME,
 } from '@opentelemetry/semantic-conventions';
 import { z } from 'zod';
-import type { AlertInput } from '../alerts/index.ts';
+import type { AlertInput, AlertTrace } from '../alerts/index.ts';
 import { alertTraceOfIds } from '../alerts/internal.ts';
 
 import { errorText } from '../shared/errors.ts';
@@ -45,11 +45,13 @@ import { getLogger } from '../shared/logger.ts';
 import { roundTo } from '../shared/numbers.ts';
 import { accepts, callable, decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
+import type { ObjectiveInput } from '../slo/index.ts';
 import { type OperationLabels, ServiceLabels } from './evaluate-labels.ts';
 import { MAX_TARGET_SECONDS, operationNameProblem } from './operations.ts';
 import { ReadableSpanView } from './readable-view.ts';
 import {
   ATTR_CORRELATION_ID,
+  ATTR_PERF_KIND,
   ATTR_PERF_OPERATION,
   ATTR_PERF_OUTCOME,
   ATTR_PERF_TARGET_SECONDS,
@@ -66,7 +68,7 @@ import {
   OUTCOME_OK,
 } from './semconv.ts';
 import { ServiceRegistry } from './services.ts';
-import type { SpanView, TargetRuleSet, TraceEvaluator, Verdict } from './span-view.ts';
+import type { RuleMatch, SpanView, TargetRuleSet, TraceEvaluator, Verdict } from './span-view.ts';
 
 /** Receives alerts from the evaluator. `AlertSink` implements it. */
 export interface AlertEmitter {
@@ -119,7 +121,24 @@ export const spanEvaluatorOptionsSchema = z.strictObject({
   ).optional(),
   /** The current target rules (`PERF_RULES_FILE`). Default: none. */
   rules: callable<TargetRules>('a function returning the current target rules').optional(),
+  /**
+   * Whether every span over its target raises a `target_exceeded` alert (`PERF_ALERT_EACH_BREACH`).
+   * Default true. Breaches are counted (and burn error budgets) either way.
+   */
+  eachBreach: accepts(z.boolean(), 'true or false').default(true),
 });
+
+/** What the error budgets know of an operation from its spans (see {@link SpanEvaluator.budgetOf}). */
+export interface OperationBudgetFacts {
+  /** The latest `perf.kind` (or rule kind) of its spans. */
+  readonly kind: string | undefined;
+  /** The objective of the rule that gave its target, when it had one. */
+  readonly objective: ObjectiveInput | undefined;
+  /** The latest bad run (over its target, or failed), when one had valid ids. */
+  readonly badRun: AlertTrace | undefined;
+  /** When that run ended, ms since epoch (0: none). */
+  readonly badAtMs: number;
+}
 
 /** Options of {@link SpanEvaluator}. */
 export type SpanEvaluatorOptions = z.input<typeof spanEvaluatorOptionsSchema>;
@@ -188,6 +207,24 @@ export class SpanEvaluator implements TraceEvaluator {
   }
 
   /**
+   * What the spans of an operation of `service` (default: the own one) told about its error budget:
+   * its kind, a rule's objective, its latest bad run. `undefined` before its first span.
+   */
+  budgetOf(operation: string, service?: string): OperationBudgetFacts | undefined {
+    const labels = (service === undefined ? this.#own : this.#byService.get(service))?.get(operation);
+    if (labels === undefined) return undefined;
+    return {
+      kind: labels.kind,
+      objective: labels.objective,
+      badRun:
+        labels.badAtMs === 0
+          ? undefined
+          : alertTraceOfIds(labels.badTraceId, labels.badSpanId, labels.badFlags),
+      badAtMs: labels.badAtMs,
+    };
+  }
+
+  /**
    * Evaluates a received span (see the module comment). `undefined` for a span that is neither an
    * operation nor has a target (a SERVER span with `http.route` is still recorded as a request).
    * Never throws.
@@ -237,11 +274,12 @@ export class SpanEvaluator implements TraceEvaluator {
     const named = attributes[ATTR_PERF_OPERATION];
     let ruleOperation: string | undefined;
     let fromRule = false;
+    let rule: RuleMatch | undefined;
     if (target === undefined && this.#options.rules !== undefined) {
-      const match = this.#match(view);
-      if (match !== undefined) {
-        target = match.targetSeconds;
-        ruleOperation = match.operation;
+      rule = this.#match(view);
+      if (rule !== undefined) {
+        target = rule.targetSeconds;
+        ruleOperation = rule.operation;
         fromRule = true;
       }
     }
@@ -263,6 +301,16 @@ export class SpanEvaluator implements TraceEvaluator {
     const exceeded = target !== undefined && seconds > target;
     const labels = service.labelsFor(operation);
     if (target !== undefined) labels.target = target;
+    const kind = attributes[ATTR_PERF_KIND];
+    if (typeof kind === 'string') labels.kind = kind;
+    else if (rule?.kind !== undefined) labels.kind = rule.kind;
+    if (rule !== undefined) labels.objective = rule.objective;
+    if ((exceeded || error) && target !== undefined) {
+      labels.badTraceId = view.traceId;
+      labels.badSpanId = view.spanId;
+      labels.badFlags = view.traceFlags;
+      labels.badAtMs = Date.now();
+    }
     this.#histogram?.record(seconds, labels.sets[(error ? 2 : 0) + (exceeded ? 1 : 0)]);
     const frustrated = exceeded && target !== undefined && seconds > target * 4;
     if (labels.tail) {
@@ -283,7 +331,8 @@ export class SpanEvaluator implements TraceEvaluator {
       this.#breaches?.add(1, labels.operation);
       // Apdex's frustrated zone (over 4T): with breaches it gives Apdex in PromQL without bucket edges.
       if (frustrated) this.#frustrated?.add(1, labels.operation);
-      this.#alert(view, service.service, labels.name, seconds, target, error, user);
+      if (this.#options.eachBreach)
+        this.#alert(view, service.service, labels.name, seconds, target, error, user);
     }
     // Written last: an evaluation nested in the alert above has already used the result.
     const result = this.#result;
@@ -295,7 +344,7 @@ export class SpanEvaluator implements TraceEvaluator {
   }
 
   /** The first matching rule, if its target is usable; a rule set that throws matches nothing. */
-  #match(view: SpanView): { targetSeconds: number; operation: string | undefined } | undefined {
+  #match(view: SpanView): RuleMatch | undefined {
     try {
       const match = this.#options.rules?.()?.match(view);
       if (match === undefined) return undefined;

@@ -103,8 +103,11 @@ function foldOperations(metric: HistogramMetricData, partOf: PartOf, tail: boole
     const agg = aggregateFor(partOf(point.attributes).operations, op, true);
     addHistogramPoint(agg, point.value);
     const count = point.value.count;
-    if (point.attributes[ATTR_PERF_OUTCOME] === OUTCOME_ERROR) agg.errors += count;
-    if (point.attributes[ATTR_PERF_TARGET_EXCEEDED] === true) agg.breaches = (agg.breaches ?? 0) + count;
+    const failed = point.attributes[ATTR_PERF_OUTCOME] === OUTCOME_ERROR;
+    const exceeded = point.attributes[ATTR_PERF_TARGET_EXCEEDED] === true;
+    if (failed) agg.errors += count;
+    if (exceeded) agg.breaches = (agg.breaches ?? 0) + count;
+    if (failed && exceeded) agg.breachedErrors = (agg.breachedErrors ?? 0) + count;
     if (tail && point.attributes[ATTR_PERF_TARGET_FRUSTRATED] === true) {
       agg.frustrated = (agg.frustrated ?? 0) + count;
     }

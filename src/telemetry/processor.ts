@@ -51,6 +51,8 @@ export const targetSpanProcessorOptionsSchema = z.strictObject({
   meterProvider: spanEvaluatorOptionsSchema.shape.meterProvider,
   /** The current target rules, for spans without `perf.target_seconds`. Default: none. */
   rules: spanEvaluatorOptionsSchema.shape.rules,
+  /** Whether every breach raises a `target_exceeded` alert (`PERF_ALERT_EACH_BREACH`). Default true. */
+  eachBreach: spanEvaluatorOptionsSchema.shape.eachBreach,
   /**
    * @internal The service registry shared with the OTLP receiver and the reports (its own service
    * must be `serviceName`). Default: a registry of its own.
@@ -93,6 +95,7 @@ export class TargetSpanProcessor implements SpanProcessor {
       ...(o.maxMetricOperations !== undefined ? { maxMetricOperations: o.maxMetricOperations } : {}),
       ...(o.meterProvider ? { meterProvider: o.meterProvider } : {}),
       ...(o.rules ? { rules: o.rules } : {}),
+      eachBreach: o.eachBreach,
     });
   }
 

@@ -8,6 +8,7 @@
 
 import { errorText } from '../shared/errors.ts';
 import { roundTo } from '../shared/numbers.ts';
+import type { BudgetFigures } from '../slo/index.ts';
 import { type ActivityByService, activitiesOf, mergeActivities } from './activity.ts';
 import { apdexOf, breachesOf, type DurationAggregate, quantile } from './aggregate.ts';
 import { addTotals, emptyTotals, MINUTE_MS, serviceTotalsOf, type WindowTotals } from './minutes.ts';
@@ -43,6 +44,12 @@ export interface OperationReport {
   readonly breach_rate: number;
   /** Apdex with T = target (tolerated up to 4T); `null` without a target. */
   readonly apdex: number | null;
+  /**
+   * The operation's error budget over its own period (not the report's window), as judged at the
+   * last minute's evaluation; absent for an operation without a target or before its first
+   * evaluation. A user filter does not apply to it.
+   */
+  readonly slo?: BudgetFigures;
 }
 
 /** One service in the report's list of services, over the window. */
@@ -184,7 +191,8 @@ async function buildReport(telemetry: Telemetry, query: CheckedQuery): Promise<P
       telemetry.evaluator.targetOf(op, scoped) ??
       figures.targets.get(op) ??
       (scoped === undefined ? resolveTarget(telemetry.targets, op, undefined, undefined) : undefined);
-    out[op] = operationReport(agg, target);
+    const budget = telemetry.budgets?.figures(op, scoped);
+    out[op] = budget ? { ...operationReport(agg, target), slo: budget } : operationReport(agg, target);
   }
 
   const http: Record<string, HttpRouteReport> = {};

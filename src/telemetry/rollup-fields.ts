@@ -31,15 +31,20 @@ return 1
 `;
 
 /**
- * One operation's minute, with its share of the service's summary, in one step (so that a retried
- * write never counts either twice). KEYS[1] = operation hash, KEYS[2] = operations index set,
- * KEYS[3] = summary hash, KEYS[4] (optional) = services index set. ARGV[1] = expiry seconds,
- * ARGV[2] = operation, ARGV[3] = service (the member of KEYS[4]), ARGV[4] = HHMM, ARGV[5] = minute
- * of the day, ARGV[6..8] = count, errors, breaches, then triples (mode, field, value) for KEYS[1].
+ * One operation's minute, with its share of the service's summary and of the error-budget counts,
+ * in one step (so that a retried write never counts any of them twice). KEYS[1] = operation hash,
+ * KEYS[2] = operations index set, KEYS[3] = summary hash, KEYS[4..6] = the budget hashes of the
+ * minute, hour and day, KEYS[7] = budget objectives hash, KEYS[8] = bad-run traces hash, KEYS[9]
+ * (optional) = services index set. ARGV[1] = expiry seconds, ARGV[2] = operation, ARGV[3] = service
+ * (the member of KEYS[9]), ARGV[4] = HHMM, ARGV[5] = minute of the day, ARGV[6..8] = count, errors,
+ * breaches, ARGV[9] = budget field name (empty: the operation has no objective), ARGV[10..12] =
+ * runs, runs over target, runs failed within target, ARGV[13] = objective, ARGV[14] = latest bad
+ * run (empty: none), ARGV[15..17] = expiry seconds of KEYS[4..6], then triples (mode, field,
+ * value) for KEYS[1].
  */
 export const WRITE_OPERATION = `${APPLY}
 local ttl = tonumber(ARGV[1])
-for i = 9, #ARGV, 3 do apply(KEYS[1], ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+for i = 18, #ARGV, 3 do apply(KEYS[1], ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ttl)
@@ -48,9 +53,23 @@ if tonumber(ARGV[7]) > 0 then apply(KEYS[3], 'i', ARGV[4] .. '|e', ARGV[7]) end
 if tonumber(ARGV[8]) > 0 then apply(KEYS[3], 'i', ARGV[4] .. '|b', ARGV[8]) end
 apply(KEYS[3], 'm', 'o|' .. ARGV[2], ARGV[5])
 redis.call('EXPIRE', KEYS[3], ttl)
-if #KEYS > 3 then
-  redis.call('SADD', KEYS[4], ARGV[3])
-  redis.call('EXPIRE', KEYS[4], ttl)
+if ARGV[9] ~= '' then
+  for k = 4, 6 do
+    redis.call('HINCRBY', KEYS[k], 'c:' .. ARGV[9], ARGV[10])
+    if tonumber(ARGV[11]) > 0 then redis.call('HINCRBY', KEYS[k], 'b:' .. ARGV[9], ARGV[11]) end
+    if tonumber(ARGV[12]) > 0 then redis.call('HINCRBY', KEYS[k], 'e:' .. ARGV[9], ARGV[12]) end
+    redis.call('EXPIRE', KEYS[k], tonumber(ARGV[k + 11]))
+  end
+  redis.call('HSET', KEYS[7], ARGV[9], ARGV[13])
+  redis.call('EXPIRE', KEYS[7], tonumber(ARGV[17]))
+  if ARGV[14] ~= '' then
+    redis.call('HSET', KEYS[8], ARGV[9], ARGV[14])
+    redis.call('EXPIRE', KEYS[8], tonumber(ARGV[17]))
+  end
+end
+if #KEYS > 8 then
+  redis.call('SADD', KEYS[9], ARGV[3])
+  redis.call('EXPIRE', KEYS[9], ttl)
 end
 return 1
 `;

@@ -25,8 +25,15 @@
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { accepts, integer, parseOptions } from '../shared/options.ts';
+import { accepts, callable, integer, parseOptions } from '../shared/options.ts';
 import { untraced } from '../shared/tracing.ts';
+import {
+  SLO_DAY_TTL_SECONDS,
+  SLO_HOUR_TTL_SECONDS,
+  SLO_KEYS,
+  SLO_MINUTE_TTL_SECONDS,
+  sloFieldName,
+} from '../slo/semconv.ts';
 import { type ActivityByService, emptyActivity, type ServiceActivity } from './activity.ts';
 import { aggregateFor, type DurationAggregate } from './aggregate.ts';
 import type { Minute, PendingMinute, PendingService } from './minutes.ts';
@@ -66,7 +73,20 @@ export const redisRollupStoreOptionsSchema = z.strictObject({
   maxOperations: integer(1, 10_000_000),
   /** Most services read from one day's services index. Default 101 (`PERF_MAX_SERVICES` + `_other`). */
   maxServices: integer(1, 100_000).default(101),
+  /**
+   * The error budgets' view of an operation: its objective as text (`0.99/30/1`) when it has one
+   * (then its runs are counted into the budget hashes too), and its latest bad run. Default: none.
+   */
+  budgets: callable<BudgetLookup>(
+    'a function (operation, service) returning the budget of an operation',
+  ).optional(),
 });
+
+/** What the rollups write for the error budgets of an operation of a service (absent: the own one). */
+export type BudgetLookup = (
+  operation: string,
+  service: string | undefined,
+) => { readonly objective: string; readonly badRun: string | undefined } | undefined;
 
 /** Options of {@link RedisRollupStore}. */
 export type RedisRollupStoreOptions = z.input<typeof redisRollupStoreOptionsSchema>;
@@ -89,6 +109,9 @@ export interface RollupTotals {
   /** First minute with data, if any. */
   readonly firstMinute: Minute | undefined;
 }
+
+/** Expiry of the minute, hour and day budget hashes, seconds (ARGV[15..17] of the write). */
+const BUDGET_TTLS = [SLO_MINUTE_TTL_SECONDS, SLO_HOUR_TTL_SECONDS, SLO_DAY_TTL_SECONDS].map(String);
 
 type Kind = 'metrics' | 'user_metrics' | 'metrics_index' | 'metrics_summary';
 
@@ -121,6 +144,19 @@ export class RedisRollupStore implements RollupWriter {
       : `${this.#options.keyPrefix}${scope}${kind}:${name}:${date}`;
   }
 
+  /** The budget hashes of a minute (and its hour and day), the objectives and the bad-run traces. */
+  #budgetKeys(date: string, hhmm: string): string[] {
+    const p = this.#options.keyPrefix;
+    const hour = `${date}T${hhmm.slice(0, 2)}`;
+    return [
+      `${p}${SLO_KEYS.minute}${hour}:${hhmm.slice(2)}`,
+      `${p}${SLO_KEYS.hour}${hour}`,
+      `${p}${SLO_KEYS.day}${date}`,
+      `${p}${SLO_KEYS.specs}`,
+      `${p}${SLO_KEYS.traces}`,
+    ];
+  }
+
   async #ready(): Promise<Redis> {
     const client = await this.#client;
     if (client.status !== 'ready') throw new Error('the rollup store has no Redis connection');
@@ -136,13 +172,12 @@ export class RedisRollupStore implements RollupWriter {
       for (const minute of minutes) {
         const { date, hhmm } = minuteParts(minute.minute);
         const ofDay = String(Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(2)));
+        const budgetKeys = this.#budgetKeys(date, hhmm);
         const write = (service: string | undefined, data: PendingService) => {
           const index = this.#key('metrics_index', undefined, date, service);
           const summary = this.#key('metrics_summary', undefined, date, service);
-          const keys =
-            service === undefined
-              ? [index, summary]
-              : [index, summary, `${this.#options.keyPrefix}services_index:${date}`];
+          const keys = [index, summary, ...budgetKeys];
+          if (service !== undefined) keys.push(`${this.#options.keyPrefix}services_index:${date}`);
           for (const [op, agg] of data.operations) {
             const target = targetOf(op, service);
             const args = fieldArgs(`${hhmm}|`, agg);
@@ -150,6 +185,17 @@ export class RedisRollupStore implements RollupWriter {
               args.push('s', 'target', String(target));
             }
             const counts = [String(agg.count), String(agg.errors), String(agg.breaches ?? 0)];
+            const budget = target === undefined ? undefined : this.#options.budgets?.(op, service);
+            const breaches = agg.breaches ?? 0;
+            counts.push(
+              budget === undefined ? '' : sloFieldName(service, op),
+              String(agg.count),
+              String(breaches),
+              String(Math.max(0, agg.errors - (agg.breachedErrors ?? 0))),
+              budget?.objective ?? '',
+              budget?.badRun ?? '',
+              ...BUDGET_TTLS,
+            );
             const key = this.#key('metrics', op, date, service);
             pipeline.eval(
               WRITE_OPERATION,

@@ -17,6 +17,7 @@ import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { describeValue, PerfSidecarError } from '../shared/errors.ts';
 import { accepts, isServiceName, MAX_SERVICE_NAME_LENGTH, parseOptions, valueAt } from '../shared/options.ts';
+import { type ObjectiveInput, objectiveValueSchema, periodDaysSchema } from '../slo/index.ts';
 import { MAX_TARGET_SECONDS, OPERATION_NAME_FORM, operationNameProblem } from './operations.ts';
 import { type CompiledRule, CompiledRuleSet, type SizedRuleSet } from './rule-index.ts';
 import type { RuleMatch } from './span-view.ts';
@@ -53,8 +54,9 @@ const SPAN_KINDS: Readonly<Record<string, SpanKind>> = Object.freeze({
 
 const DOCUMENT_FORM = 'a mapping with a rules list (YAML or JSON), for example "rules: []"';
 const RULES_FORM = `a list of at most ${MAX_RULES} rules`;
-const RULE_FORM = 'a mapping with match, and target_seconds or kind (operation optional)';
-const RULE_FIELDS = 'match, target_seconds, kind, operation';
+const RULE_FORM =
+  'a mapping with match, and target_seconds or kind (operation, objective, period_days, errors optional)';
+const RULE_FIELDS = 'match, target_seconds, kind, operation, objective, period_days, errors';
 const MATCH_FORM = `a mapping of 1 to ${MAX_CONDITIONS} conditions (attribute: value)`;
 const CONDITION_VALUE_FORM = `a string (at most ${MAX_CONDITION_VALUE_LENGTH} characters), a finite number, or true or false`;
 const CONDITION_KEY_FORM = `an attribute name of 1 to ${MAX_CONDITION_KEY_LENGTH} printable characters`;
@@ -87,6 +89,12 @@ const ruleSchema = z.strictObject(
     kind: z.string({ error: KIND_FORM }).optional(),
     /** The operation name; default the span's own. */
     operation: z.string({ error: OPERATION_NAME_FORM }).optional(),
+    /** The operation's objective: share of runs that must be good. Default `PERF_SLO_OBJECTIVE`. */
+    objective: objectiveValueSchema.optional(),
+    /** The period of its error budget, days. Default `PERF_SLO_PERIOD_DAYS`. */
+    period_days: periodDaysSchema.optional(),
+    /** Whether failed runs within the target are bad runs. Default `PERF_SLO_ERRORS`. */
+    errors: z.boolean({ error: 'true or false' }).optional(),
   },
   { error: RULE_FORM },
 );
@@ -255,7 +263,17 @@ function compileRule(
     const problem = operationNameProblem(rule.operation);
     if (problem !== undefined) throw new RulesError(file, at('operation'), problem, OPERATION_NAME_FORM);
   }
-  const result: RuleMatch = Object.freeze({ targetSeconds, operation: rule.operation });
+  const objective: ObjectiveInput = {
+    ...(rule.objective !== undefined ? { objective: rule.objective } : {}),
+    ...(rule.period_days !== undefined ? { periodDays: rule.period_days } : {}),
+    ...(rule.errors !== undefined ? { errors: rule.errors } : {}),
+  };
+  const result: RuleMatch = Object.freeze({
+    targetSeconds,
+    operation: rule.operation,
+    ...(rule.kind !== undefined ? { kind: rule.kind } : {}),
+    ...(Object.keys(objective).length > 0 ? { objective: Object.freeze(objective) } : {}),
+  });
   return Object.freeze({
     index,
     service,

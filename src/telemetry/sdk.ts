@@ -16,9 +16,17 @@ import type { AlertSink } from '../alerts/index.ts';
 import { getConfig, type PerfSidecarConfig } from '../config.ts';
 import { describeValue, errorText, InvalidArgumentError, PerfSidecarError } from '../shared/errors.ts';
 import { getLogger, setLogLevel } from '../shared/logger.ts';
+import { parseOptions } from '../shared/options.ts';
 import { closeRedisClient } from '../shared/redis.ts';
 import { withTimeout } from '../shared/timeout.ts';
 import { redactUrl } from '../shared/urls.ts';
+import {
+  BudgetMonitor,
+  encodeObjective,
+  type ObjectiveInput,
+  ObjectiveTable,
+  objectiveInputSchema,
+} from '../slo/index.ts';
 import { exportDestination, traceExportProcessors } from './exporters.ts';
 import { MAX_TARGET_SECONDS, OPERATION_NAME_FORM, operationNameProblem } from './operations.ts';
 import { type MetricPipeline, startMetrics, startTracing } from './pipeline.ts';
@@ -87,6 +95,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     });
     const processor = new TargetSpanProcessor({
       alerts,
+      eachBreach: config.alerts.eachBreach,
       serviceName,
       services,
       maxOperations: config.maxOperations,
@@ -97,14 +106,46 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     });
     const evaluator = processor.evaluator;
     // The configured table names the own service's operations; other services have their spans' targets.
-    const rollups = buildRollups(
-      config,
-      redis,
-      (operation, service) =>
-        evaluator.targetOf(operation, service) ??
-        (service === undefined ? resolveTarget(targets, operation, undefined, undefined) : undefined),
+    const targetOf = (operation: string, service: string | undefined) =>
+      evaluator.targetOf(operation, service) ??
+      (service === undefined ? resolveTarget(targets, operation, undefined, undefined) : undefined);
+    const objectives = new ObjectiveTable(
+      { objective: config.slo.objective, periodDays: config.slo.periodDays, errors: config.slo.errors },
+      checkSlos(options.slos),
     );
+    const rollups = buildRollups(config, redis, targetOf, (operation, service) => {
+      const facts = evaluator.budgetOf(operation, service);
+      const run = facts?.badRun;
+      return {
+        objective: encodeObjective(objectives.resolve(operation, facts)),
+        badRun: run && `${run.trace_id} ${run.span_id} ${run.sampled ? 1 : 0} ${facts?.badAtMs ?? 0}`,
+      };
+    });
+    const budgets = enabled
+      ? new BudgetMonitor({
+          objectives,
+          settings: { minRuns: config.slo.minRuns, burnRate: config.slo.burnRate },
+          maxOperations: config.slo.maxOperations,
+          alerts,
+          ownService: serviceName,
+          facts: (operation, service) => evaluator.budgetOf(operation, service),
+          hasTarget: (operation, service) => targetOf(operation, service) !== undefined,
+          ...(redis && options.alertStore === undefined
+            ? {
+                redis: {
+                  client: Promise.resolve(redis.client),
+                  prefix: config.alerts.keyPrefix,
+                  list: alerts.listName('performance_alerts'),
+                  listMax: config.alerts.listMax,
+                  leaseMs: config.slo.leaseSeconds * 1000,
+                },
+              }
+            : {}),
+          ...(meters ? { meter: meters.meter } : {}),
+        })
+      : undefined;
     const windows = new MinuteWindows({
+      ...(budgets ? { listener: (minute, totals) => budgets.recordMinute(minute, totals) } : {}),
       service: serviceName,
       retentionMinutes: config.summary.memoryHours * 60,
       maxPoints: config.summary.maxPoints,
@@ -123,6 +164,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     // After the tracer provider is registered: the tracking state looks the tracer up.
     setTrackingState({ enabled, targets });
     if (enabled) windows.start();
+    budgets?.start();
 
     running = {
       config,
@@ -136,6 +178,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       windows,
       rollups: rollups?.store,
       rollupExporter: rollups?.exporter,
+      budgets,
       resources: buildSampler(config, alerts, meters),
       renderPrometheus: meters ? () => meters.prometheus.render() : async () => '',
       pingRedis: redis && (() => pingRedis(redis)),
@@ -186,6 +229,27 @@ function checkTargets(targets: unknown): Readonly<Record<string, number>> | unde
   }
   return targets as Readonly<Record<string, number>>;
 }
+
+/**
+ * Checks `startTelemetry({ slos })` before anything starts: operation names (or kinds) to objectives.
+ *
+ * @throws {InvalidArgumentError} naming the bad entry and the accepted form.
+ */
+function checkSlos(slos: unknown): Readonly<Record<string, ObjectiveInput>> {
+  if (slos === undefined) return {};
+  if (typeof slos !== 'object' || slos === null || Array.isArray(slos)) {
+    throw new InvalidArgumentError('options.slos', `is ${describeValue(slos)}`, SLOS_FORM);
+  }
+  for (const [name, value] of Object.entries(slos)) {
+    const problem = operationNameProblem(name);
+    if (problem !== undefined)
+      throw new InvalidArgumentError('options.slos', `has a name that ${problem}`, SLOS_FORM);
+    parseOptions(objectiveInputSchema, value, { what: `options.slos.${name}` });
+  }
+  return slos as Readonly<Record<string, ObjectiveInput>>;
+}
+
+const SLOS_FORM = `an object of operation names or kinds (${OPERATION_NAME_FORM}) to objectives { objective?, periodDays?, errors? }`;
 
 const TARGET_FORM = `a number of seconds greater than 0, at most ${MAX_TARGET_SECONDS}`;
 const TARGETS_FORM = `an object of operation names (${OPERATION_NAME_FORM}) to ${TARGET_FORM}`;
@@ -294,6 +358,7 @@ async function stop(current: Running, timeoutMs: number, log: ReturnType<typeof 
   const left = (share: number) => Math.max(100, (deadline - performance.now()) * share);
   current.resources.stop();
   current.rulesFile?.close();
+  await current.budgets?.stop();
   // The last minutes go to Redis before the SDK (and its readers) shut down.
   try {
     await withTimeout(current.windows.stop(), left(0.3), 'summary rollup flush');

@@ -5,6 +5,8 @@
  */
 import type { Attributes, SpanKind } from '@opentelemetry/api';
 
+import type { ObjectiveInput } from '../slo/index.ts';
+
 /** A finished span, as target evaluation sees it. */
 export interface SpanView {
   /** Span name. */
@@ -43,6 +45,10 @@ export interface RuleMatch {
   readonly targetSeconds: number;
   /** The operation the span is reported under; `undefined` keeps the span name. */
   readonly operation: string | undefined;
+  /** The rule's kind, when it named one (objectives can be given per kind). */
+  readonly kind?: string;
+  /** The rule's objective, when it gave one. */
+  readonly objective?: ObjectiveInput;
 }
 
 /**

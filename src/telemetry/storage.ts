@@ -10,6 +10,7 @@ import type { PerfSidecarConfig } from '../config.ts';
 import { assertPeerInstalled } from '../shared/peers.ts';
 import { createRedisClient } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';
+import type { BudgetLookup } from './rollup.ts';
 import { RedisRollupStore } from './rollup.ts';
 import { RollupExporter, type TargetOf } from './rollup-exporter.ts';
 
@@ -96,6 +97,7 @@ export function buildRollups(
   config: PerfSidecarConfig,
   redis: TelemetryRedis | undefined,
   targetOf: TargetOf,
+  budgets?: BudgetLookup,
 ): Rollups | undefined {
   if (redis === undefined) return undefined;
   const store = new RedisRollupStore({
@@ -104,6 +106,7 @@ export function buildRollups(
     retentionDays: config.summary.rollupRetentionDays,
     maxOperations: config.maxOperations + 1,
     maxServices: config.ingest.maxServices + 1,
+    ...(budgets ? { budgets } : {}),
   });
   return {
     store,

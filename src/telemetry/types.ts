@@ -9,6 +9,7 @@ import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Redis } from 'ioredis';
 import type { AlertSink, AlertStore } from '../alerts/index.ts';
 import type { PerfSidecarConfig } from '../config.ts';
+import type { BudgetMonitor, ObjectiveInput } from '../slo/index.ts';
 import type { SpanEvaluator, TargetRules } from './evaluate.ts';
 import type { ServiceIdentity } from './identity.ts';
 import type { TargetSpanProcessor } from './processor.ts';
@@ -56,6 +57,12 @@ export interface TelemetryOptions {
    * sidecar passes its `PERF_RULES_FILE` rules, which reload at any time). Default: none.
    */
   readonly rules?: TargetRules;
+  /**
+   * Objectives by operation name or kind, over `PERF_SLO_OBJECTIVE` / `PERF_SLO_PERIOD_DAYS` /
+   * `PERF_SLO_ERRORS` (a rule of `PERF_RULES_FILE` that gives an objective comes first), for
+   * example `{ checkout: { objective: 0.999 }, ai_operation: { objective: 0.95, periodDays: 7 } }`.
+   */
+  readonly slos?: Readonly<Record<string, ObjectiveInput>>;
 }
 
 /** The configuration a running telemetry uses: `serviceName` is the resource's `service.name`. */
@@ -91,6 +98,11 @@ export interface Telemetry {
   readonly rollups: RedisRollupStore | undefined;
   /** @internal The exporter that writes the windows' minutes to {@link Telemetry.rollups}, with it. */
   readonly rollupExporter: RollupExporter | undefined;
+  /**
+   * The error budgets: every operation with a target judged against its objective each minute,
+   * burn-rate alerts raised by one instance per deployment. `undefined` with monitoring off.
+   */
+  readonly budgets: BudgetMonitor | undefined;
   /** The resource sampler (started by the sidecar or `performanceMiddleware`). */
   readonly resources: ResourceSampler;
   /** Prometheus text exposition of all metrics, for a `/metrics` endpoint. */

@@ -58,6 +58,11 @@ export interface MinuteWindowsOptions {
   readonly service?: string;
   /** Clock, ms. Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Told every collection, with the minute it was folded into (the error budgets' memory-only
+   * feed). Synchronous; must not throw. Default: none.
+   */
+  readonly listener?: (minute: Minute, totals: WindowTotals) => void;
 }
 
 /** A new pull reader in delta temporality: each collection hands out only what changed since the last. */
@@ -74,6 +79,7 @@ export class MinuteWindows {
   readonly #now: () => number;
   readonly #service: string | undefined;
   readonly #memory: MinuteSlots;
+  readonly #listener: MinuteWindowsOptions['listener'];
   #droppedPoints = 0;
   #timer: NodeJS.Timeout | undefined;
   #collecting: Promise<void> | undefined;
@@ -85,6 +91,7 @@ export class MinuteWindows {
     this.#now = options.now ?? Date.now;
     this.#service = options.service;
     this.#memory = new MinuteSlots(options.maxPoints);
+    this.#listener = options.listener;
   }
 
   /** (minute, series) entries dropped from memory because `maxPoints` was reached, since start. */
@@ -158,6 +165,11 @@ export class MinuteWindows {
     const minute = stampMinute ?? current;
     const totals = foldMetrics(collected.resourceMetrics, this.#service);
     this.#droppedPoints += this.#memory.add(minute, totals);
+    try {
+      this.#listener?.(minute, totals);
+    } catch (error) {
+      getLogger().warn({ err: errorText(error) }, 'a minute listener failed');
+    }
     if (this.#exporter && hasOperationData(totals)) {
       // Requests stay in memory: the rollups store operations only.
       const services = new Map<string, PendingService>();

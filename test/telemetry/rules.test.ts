@@ -75,7 +75,7 @@ describe('parseRules: matching', () => {
 
   it('resolves a kind to its seconds of the target table, and leaves the operation to the span', () => {
     const grpc = span({ service: 'quotes', kind: SpanKind.CLIENT, attributes: { 'rpc.method': 'GetQuote' } });
-    expect(rules.match(grpc)).toEqual({ targetSeconds: 2, operation: undefined });
+    expect(rules.match(grpc)).toEqual({ targetSeconds: 2, operation: undefined, kind: 'simple_query' });
   });
 
   it('matches a database call by operation and span kind', () => {
