@@ -149,6 +149,11 @@ export class BudgetMonitor {
     return this.#leader;
   }
 
+  /** This instance's lease token (with Redis): what the lease key holds while it evaluates. */
+  get leaseToken(): string | undefined {
+    return this.#lease?.token;
+  }
+
   /** Evaluations run since start. */
   get evaluations(): number {
     return this.#evaluations;
@@ -395,7 +400,7 @@ export class BudgetMonitor {
       .createObservableGauge(METRIC_SLO_BUDGET_REMAINING, {
         description: "Share of each operation's error budget left in its period (negative: overspent)",
       })
-      .addCallback((result) => each((j, base) => result.observe(j.judgement.budgetRemaining, base)));
+      .addCallback((result) => each((j, base) => result.observe(roundTo(j.judgement.budgetRemaining, 6), base)));
     meter
       .createObservableGauge(METRIC_SLO_BURN_RATE, {
         description: "Burn rate of each operation's error budget over each alert window",
@@ -404,7 +409,7 @@ export class BudgetMonitor {
         each((j, base) => {
           for (const minutes of WINDOW_MINUTES) {
             const rate = j.judgement.burnRates.get(minutes);
-            result.observe(rate ?? 0, { ...base, [ATTR_SLO_WINDOW]: windowLabel(minutes) });
+            result.observe(roundTo(rate ?? 0, 6), { ...base, [ATTR_SLO_WINDOW]: windowLabel(minutes) });
           }
         }),
       );

@@ -244,7 +244,11 @@ function checkSlos(slos: unknown): Readonly<Record<string, ObjectiveInput>> {
     const problem = operationNameProblem(name);
     if (problem !== undefined)
       throw new InvalidArgumentError('options.slos', `has a name that ${problem}`, SLOS_FORM);
-    parseOptions(objectiveInputSchema, value, { what: `options.slos.${name}` });
+    parseOptions(objectiveInputSchema, value, {
+      argument: `options.slos.${name}`,
+      what: 'an objective field',
+      expected: 'an object { objective?, periodDays?, errors? }',
+    });
   }
   return slos as Readonly<Record<string, ObjectiveInput>>;
 }

@@ -54,7 +54,13 @@ describe('judge: the workbook examples', () => {
     const last = START + 40 * 1440;
     const book = steady(100, last - 1);
     // The outage's first minute: 100 bad runs of the hour's 6,000 burn 16.7x; the 5 minutes 200x.
-    fill(book, last, last, () => 100, () => 100);
+    fill(
+      book,
+      last,
+      last,
+      () => 100,
+      () => 100,
+    );
     const j = judge(book, OBJ999, last, STATIC);
     expect(j.firing.get('page')?.window.longMinutes).toBe(60);
     expect(j.firing.get('page')?.longBurn).toBeCloseTo(1 / 60 / 0.001, 6);
@@ -63,16 +69,34 @@ describe('judge: the workbook examples', () => {
   it('pages at 99 % only once the hour has burnt 14.4x: after 9 minutes of a full outage, not 8', () => {
     const last = START + 40 * 1440;
     const book = steady(100, last - 9);
-    fill(book, last - 8, last - 1, () => 100, () => 100);
+    fill(
+      book,
+      last - 8,
+      last - 1,
+      () => 100,
+      () => 100,
+    );
     expect(judge(book, OBJ99, last - 1, STATIC).firing.has('page')).toBe(false);
-    fill(book, last, last, () => 100, () => 100);
+    fill(
+      book,
+      last,
+      last,
+      () => 100,
+      () => 100,
+    );
     expect(judge(book, OBJ99, last, STATIC).firing.get('page')?.window.longMinutes).toBe(60);
   });
 
   it('does not page on a 3-minute spike at 99 %, though the 5-minute window burns at 60x', () => {
     const last = START + 40 * 1440;
     const book = steady(100, last - 3);
-    fill(book, last - 2, last, () => 100, () => 100);
+    fill(
+      book,
+      last - 2,
+      last,
+      () => 100,
+      () => 100,
+    );
     const j = judge(book, OBJ99, last, STATIC);
     expect(j.burnRates.get(5)).toBeCloseTo(60, 6);
     expect(j.burnRates.get(60)).toBeCloseTo(5, 6);
@@ -82,7 +106,13 @@ describe('judge: the workbook examples', () => {
   it('tickets on a sustained 2x burn and does not page', () => {
     const last = START + 40 * 1440;
     // 2 % bad for 30 days at 99 %: a 2x burn everywhere.
-    const book = fill(new OperationBook(undefined, 'checkout'), last - 30 * 1440 + 1, last, () => 100, () => 2);
+    const book = fill(
+      new OperationBook(undefined, 'checkout'),
+      last - 30 * 1440 + 1,
+      last,
+      () => 100,
+      () => 2,
+    );
     const j = judge(book, OBJ99, last, STATIC);
     expect(j.firing.has('page')).toBe(false);
     expect(j.firing.get('ticket')?.window.longMinutes).toBe(4320);
@@ -96,7 +126,13 @@ describe('judge: the workbook examples', () => {
   it('pages on the 6 h row when 6 h and 30 min burn 6x while the hour stays under 14.4x', () => {
     const last = START + 40 * 1440;
     const book = fill(new OperationBook(undefined, 'checkout'), last - 30 * 1440 + 1, last - 360, () => 100);
-    fill(book, last - 359, last, () => 100, () => 6);
+    fill(
+      book,
+      last - 359,
+      last,
+      () => 100,
+      () => 6,
+    );
     const j = judge(book, OBJ99, last, STATIC);
     expect(j.firing.get('page')?.window.longMinutes).toBe(360);
   });
@@ -107,7 +143,13 @@ describe('judge: threshold edges', () => {
   function hourAt(share: number): ReturnType<typeof judge> {
     const last = START + 40 * 1440;
     const book = steady(1000, last - 60);
-    fill(book, last - 59, last, () => 1000, () => share * 1000);
+    fill(
+      book,
+      last - 59,
+      last,
+      () => 1000,
+      () => share * 1000,
+    );
     return judge(book, OBJ99, last, STATIC);
   }
 
@@ -122,7 +164,13 @@ describe('judge: threshold edges', () => {
   it('needs both windows: a burning hour whose last 5 minutes are clean does not page', () => {
     const last = START + 40 * 1440;
     const book = steady(1000, last - 60);
-    fill(book, last - 59, last - 5, () => 1000, () => 200);
+    fill(
+      book,
+      last - 59,
+      last - 5,
+      () => 1000,
+      () => 200,
+    );
     fill(book, last - 4, last, () => 1000);
     const j = judge(book, OBJ99, last, STATIC);
     expect(j.burnRates.get(60)).toBeGreaterThan(14.4);
@@ -134,7 +182,13 @@ describe('judge: threshold edges', () => {
   it('holds to a shorter period with its scaled thresholds (7 days: page at 3.36x)', () => {
     const last = START + 40 * 1440;
     const book = fill(new OperationBook(undefined, 'checkout'), last - 7 * 1440 + 1, last - 60, () => 1000);
-    fill(book, last - 59, last, () => 1000, () => 34);
+    fill(
+      book,
+      last - 59,
+      last,
+      () => 1000,
+      () => 34,
+    );
     const week: Objective = { ...OBJ99, periodDays: 7 };
     expect(judge(book, week, last, STATIC).firing.get('page')?.threshold).toBeCloseTo(3.36, 10);
     // The same burn is far under the 30-day page threshold.
@@ -153,7 +207,9 @@ describe('judge: threshold edges', () => {
 describe('judge: low traffic', () => {
   it('never pages on one slow run of a quiet operation (5 runs an hour)', () => {
     const last = START + 40 * 1440;
-    const book = fill(new OperationBook(undefined, 'report'), last - 30 * 1440 + 1, last, (m) => (m % 12 === 0 ? 1 : 0));
+    const book = fill(new OperationBook(undefined, 'report'), last - 30 * 1440 + 1, last, (m) =>
+      m % 12 === 0 ? 1 : 0,
+    );
     book.addMinute(last, { runs: 1, over: 1, failed: 0 });
     for (const settings of [STATIC, DYNAMIC]) {
       const j = judge(book, OBJ99, last, settings);
@@ -176,7 +232,13 @@ describe('judge: low traffic', () => {
     const last = START + 40 * 1440;
     // 30 days at 1,000 runs a minute, then a night hour at 50 runs a minute, 20 % bad.
     const book = steady(1000, last - 60);
-    fill(book, last - 59, last, () => 50, () => 10);
+    fill(
+      book,
+      last - 59,
+      last,
+      () => 50,
+      () => 10,
+    );
     // Static: 20 % bad is 20x, over 14.4x. Dynamic: the hour's 3,000 runs are 1/20 of a busy hour,
     // so the hour must burn 20 times 14.4x to spend 2 % of the budget.
     expect(judge(book, OBJ99, last, STATIC).firing.has('page')).toBe(true);
@@ -184,14 +246,26 @@ describe('judge: low traffic', () => {
     expect(dynamic.firing.has('page')).toBe(false);
     // The same bad runs in a busy hour page under both.
     const busy = steady(1000, last - 60);
-    fill(busy, last - 59, last, () => 1000, () => 200);
+    fill(
+      busy,
+      last - 59,
+      last,
+      () => 1000,
+      () => 200,
+    );
     expect(judge(busy, OBJ99, last, DYNAMIC).firing.get('page')?.threshold).toBeCloseTo(14.4, 1);
   });
 
   it('dynamic: a young operation is held to its period estimated from the time it has data', () => {
     const last = START + 40 * 1440;
     // Two hours of data only: without the estimate, 2 % of a two-hour budget would page on 0.03 %.
-    const book = fill(new OperationBook(undefined, 'new_op'), last - 119, last, () => 100, (m) => (m === last ? 1 : 0));
+    const book = fill(
+      new OperationBook(undefined, 'new_op'),
+      last - 119,
+      last,
+      () => 100,
+      (m) => (m === last ? 1 : 0),
+    );
     const j = judge(book, OBJ99, last, DYNAMIC);
     expect(j.firing.size).toBe(0);
   });
@@ -200,7 +274,13 @@ describe('judge: low traffic', () => {
 describe('judge: figures', () => {
   it('reports the budget left in share and runs, and no burn for a window without runs', () => {
     const last = START + 40 * 1440;
-    const book = fill(new OperationBook(undefined, 'checkout'), last - 1440 + 1, last - 120, () => 100, () => 0);
+    const book = fill(
+      new OperationBook(undefined, 'checkout'),
+      last - 1440 + 1,
+      last - 120,
+      () => 100,
+      () => 0,
+    );
     book.addMinute(last - 200, { runs: 0, over: 0, failed: 0 });
     book.addMinute(last - 300, { runs: 100, over: 50, failed: 10 });
     const j = judge(book, OBJ99, last, STATIC);
