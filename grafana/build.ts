@@ -12,12 +12,29 @@ import { join } from 'node:path';
 // Grafana's own generated types of the classic dashboard model: `npm run typecheck` holds every
 // dashboard, panel and variable built here to them (fresh object literals get excess-property checks).
 import type { Dashboard, Panel, VariableModel } from '@grafana/schema';
+import { badShareRecord, SLO_ALERT_NAME } from '../scripts/slo-rules.ts';
+import { DEFAULT_PERIOD_DAYS } from '../src/slo/objectives.ts';
+import { ALERT_WINDOWS, burnThreshold, WINDOW_MINUTES, windowLabel } from '../src/slo/windows.ts';
 
 /** The classic dashboard model version the files declare (Grafana 12.x reads it without migration). */
 export const SCHEMA_VERSION = 41;
 /** Data source uids, as provisioned in grafana/provisioning/datasources/datasources.yaml. */
 export const PROMETHEUS_UID = 'perf-prometheus';
 export const JAEGER_UID = 'perf-jaeger';
+
+/**
+ * Prometheus names of the sidecar's error-budget gauges (src/slo/semconv.ts: `perf.slo.objective`,
+ * `perf.slo.budget.remaining`, `perf.slo.burn_rate`, `perf.slo.alert.active`). They must match what
+ * /metrics shows: these are the names of gauges created without a unit; with unit `1`, the renaming
+ * in src/telemetry/prometheus.ts would append `_ratio` (`perf_slo_burn_rate_ratio`).
+ */
+export const SLO_OBJECTIVE_METRIC = 'perf_slo_objective';
+/** See {@link SLO_OBJECTIVE_METRIC}: share of the budget left (1 untouched, 0 spent, below 0 overspent). */
+export const SLO_BUDGET_REMAINING_METRIC = 'perf_slo_budget_remaining';
+/** See {@link SLO_OBJECTIVE_METRIC}: burn rate over the window of its `perf_slo_window` label. */
+export const SLO_BURN_RATE_METRIC = 'perf_slo_burn_rate';
+/** See {@link SLO_OBJECTIVE_METRIC}: 1 while an alert of its `perf_slo_severity` label fires, else 0. */
+export const SLO_ALERT_ACTIVE_METRIC = 'perf_slo_alert_active';
 
 const PROM = { type: 'prometheus', uid: PROMETHEUS_UID } as const;
 const JAEGER = { type: 'jaeger', uid: JAEGER_UID } as const;
@@ -246,6 +263,7 @@ function dashboard(
   description: string,
   variables: VariableModel[],
   specs: (PanelSpec | Panel)[],
+  from = 'now-1h',
 ): Dashboard {
   return {
     uid,
@@ -260,7 +278,7 @@ function dashboard(
     refresh: '30s',
     schemaVersion: SCHEMA_VERSION,
     version: 1,
-    time: { from: 'now-1h', to: 'now' },
+    time: { from, to: 'now' },
     timepicker: {},
     weekStart: '',
     annotations: {
@@ -798,6 +816,110 @@ function alerts() {
   );
 }
 
+/** A burn rate or threshold without float noise (0.02 x 30 x 1440 / 60 = 14.399999999999999). */
+function clean(n: number): number {
+  return Number(n.toPrecision(12));
+}
+
+/**
+ * The error budgets: the sidecar's gauges (budget left, burn rate per window, its own alert state)
+ * next to what Prometheus computes from the histogram with the generated rules of
+ * prometheus-slo-rules.yml (bad share per window, the PerfErrorBudgetBurn alerts), so that both
+ * evaluations can be compared.
+ */
+function slo() {
+  const ops = (metric: string, extra: string[] = []) =>
+    `max by (${[...OPS_BY, ...extra].join(', ')}) (${metric}{${OP}})`;
+  // The burn rate thresholds depend on the period only (the objective scales the budget, not the
+  // rate): drawn for the default period, as the committed rules are generated for it.
+  const thresholds: Target[] = ALERT_WINDOWS.map((w) => {
+    const threshold = clean(burnThreshold(w, DEFAULT_PERIOD_DAYS));
+    return {
+      expr: `vector(${threshold})`,
+      legend: `${w.severity} threshold ${windowLabel(w.longMinutes)} / ${windowLabel(w.shortMinutes)}: ${threshold}`,
+      dashed: true,
+    };
+  });
+  const alerts = `ALERTS{alertname="${SLO_ALERT_NAME}",alertstate="firing",${OP}}`;
+  return dashboard(
+    'perf-slo',
+    'perf-sidecar: error budgets',
+    `Error budgets of the operations with a target: budget left over the period, burn rates per alert window against the multi-window, multi-burn-rate thresholds (SRE workbook, ${DEFAULT_PERIOD_DAYS}-day period), and the burn-rate alerts.`,
+    [OPERATION_SERVICE_VARIABLE, OPERATION_VARIABLE],
+    [
+      {
+        type: 'bargauge',
+        title: 'Error budget remaining',
+        description:
+          "Share of the period's error budget left, per service and operation (perf.slo.budget.remaining: 100 % untouched, 0 spent, below 0 overspent).",
+        unit: 'percentunit',
+        max: 1,
+        instant: true,
+        w: 8,
+        targets: [{ expr: ops(SLO_BUDGET_REMAINING_METRIC), legend: OPS_LEGEND }],
+      },
+      {
+        title: 'Error budget remaining over time',
+        description: 'perf.slo.budget.remaining, per service and operation.',
+        unit: 'percentunit',
+        w: 16,
+        targets: [{ expr: ops(SLO_BUDGET_REMAINING_METRIC), legend: OPS_LEGEND }],
+      },
+      {
+        title: 'Burn rate by window, against the alert thresholds',
+        description:
+          'perf.slo.burn_rate: the share of bad runs (over target or failed) over each window, divided by the budget (1 - objective); 1 spends the budget exactly over the period. A row of the table fires when both its long and its short window are at or over its dashed threshold: page at 14.4 (1 h and 5 min) or 6 (6 h and 30 min), ticket at 1 (3 d and 6 h).',
+        unit: 'none',
+        min: 0,
+        w: 24,
+        targets: [
+          {
+            expr: ops(SLO_BURN_RATE_METRIC, ['perf_slo_window']),
+            legend: `${OPS_LEGEND} {{perf_slo_window}}`,
+          },
+          ...thresholds,
+        ],
+      },
+      {
+        title: 'Share of bad runs by window (Prometheus recording rules)',
+        description:
+          'perf:slo_bad_share:rate<window> of prometheus-slo-rules.yml: runs over target or failed / all runs, from the duration histogram. The dashed line is the budget, 1 - the objective (perf.slo.objective).',
+        unit: 'percentunit',
+        min: 0,
+        targets: [
+          ...WINDOW_MINUTES.map((m) => ({
+            expr: ops(badShareRecord(m)),
+            legend: `${OPS_LEGEND} ${windowLabel(m)}`,
+          })),
+          {
+            expr: `1 - ${ops(SLO_OBJECTIVE_METRIC)}`,
+            legend: `${OPS_LEGEND} budget (1 - objective)`,
+            dashed: true,
+          },
+        ],
+      },
+      {
+        title: 'Burn-rate alerts firing',
+        description: `1 while a burn-rate alert fires: the sidecar's own (perf.slo.alert.active, by severity) and Prometheus's ${SLO_ALERT_NAME} (from the generated rules; 0 for the operations without one firing).`,
+        unit: 'none',
+        min: 0,
+        max: 1,
+        targets: [
+          {
+            expr: ops(SLO_ALERT_ACTIVE_METRIC, ['perf_slo_severity']),
+            legend: `${OPS_LEGEND} {{perf_slo_severity}} (sidecar)`,
+          },
+          {
+            expr: `max by (${OPS}, severity) (${alerts}) or on (${OPS}) (${ops(badShareRecord(WINDOW_MINUTES[0] ?? 5))} * 0)`,
+            legend: `${OPS_LEGEND} {{severity}} (Prometheus)`,
+          },
+        ],
+      },
+    ],
+    'now-24h',
+  );
+}
+
 /** Every dashboard, keyed by file name. */
 export function buildDashboards(): Record<string, Dashboard> {
   return {
@@ -807,6 +929,7 @@ export function buildDashboards(): Record<string, Dashboard> {
     'perf-database.json': database(),
     'perf-runtime.json': runtime(),
     'perf-alerts.json': alerts(),
+    'perf-slo.json': slo(),
   };
 }
 

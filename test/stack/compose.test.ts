@@ -195,6 +195,7 @@ describe('the stack wiring', () => {
     const mounted = s.prometheus?.volumes ?? [];
     expect(mounted).toContain('./prometheus.yml:/etc/prometheus/prometheus.yml:ro');
     expect(mounted).toContain('./prometheus-rules.yml:/etc/prometheus/prometheus-rules.yml:ro');
+    expect(mounted).toContain('./prometheus-slo-rules.yml:/etc/prometheus/prometheus-slo-rules.yml:ro');
   });
 
   it('points the Grafana data sources at the compose services', () => {

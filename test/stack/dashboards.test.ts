@@ -21,6 +21,7 @@ import {
   PROMETHEUS_UID,
   SCHEMA_VERSION,
 } from '../../grafana/build.ts';
+import { SLO_ALERT_NAME, SLO_RULES_FILE } from '../../scripts/slo-rules.ts';
 import { ROOT } from '../helpers/child.ts';
 import { allPanels, DASHBOARD_DIR, loadDashboards, promQueries } from '../helpers/dashboards.ts';
 
@@ -36,9 +37,13 @@ const CORE_PANEL_TYPES = new Set([
 ]);
 const BUILT_IN_VARIABLES = new Set(['__rate_interval', '__range', '__interval', '__interval_ms']);
 const GRAFANA_BUILT_IN_UID = '-- Grafana --';
-/** A series selector of an operation metric (they carry `service_name`): the name, then `{...}` if any. */
+/**
+ * A series selector of an operation metric (they carry `service_name`): the name, then `{...}` if
+ * any. The error-budget series too: the sidecar's gauges, the generated recording rules, and the
+ * burn-rate alerts (ALERTS keeps the rule's `service_name` and `perf_operation`).
+ */
 const OPERATION_METRICS =
-  /\b(perf_operation_duration_seconds_(?:bucket|count|sum)|perf_target_breaches_total|perf_target_frustrated_total|perf_operation_target_seconds)\b(\{[^}]*\})?/g;
+  /\b(perf_operation_duration_seconds_(?:bucket|count|sum)|perf_target_breaches_total|perf_target_frustrated_total|perf_operation_target_seconds|perf_slo_(?:objective|budget_remaining|burn_rate|alert_active)|perf:slo_bad_share:rate\w+|ALERTS)\b(\{[^}]*\})?/g;
 
 const provisioned = parse(
   readFileSync(join(ROOT, 'grafana/provisioning/datasources/datasources.yaml'), 'utf8'),
@@ -56,10 +61,30 @@ describe('grafana/dashboards', () => {
     }
   });
 
-  it('cover operations vs targets, HTTP, cache, database, runtime and alerts', () => {
+  it('cover operations vs targets, HTTP, cache, database, runtime, alerts and error budgets', () => {
     expect(dashboards.map((d) => d.json.uid).sort()).toEqual(
-      ['perf-alerts', 'perf-cache', 'perf-database', 'perf-http', 'perf-operations', 'perf-runtime'].sort(),
+      [
+        'perf-alerts',
+        'perf-cache',
+        'perf-database',
+        'perf-http',
+        'perf-operations',
+        'perf-runtime',
+        'perf-slo',
+      ].sort(),
     );
+  });
+
+  it('draw the burn-rate thresholds of the alert table, and read the rules and alert the generator writes', () => {
+    const slo = dashboards.find((d) => d.json.uid === 'perf-slo');
+    const exprs = promQueries(slo ? [slo] : [], PROMETHEUS_UID).map((q) => q.expr);
+    expect(exprs.filter((e) => e.startsWith('vector('))).toEqual(['vector(14.4)', 'vector(6)', 'vector(1)']);
+    const rules = readFileSync(join(ROOT, SLO_RULES_FILE), 'utf8');
+    for (const [, record] of exprs.join('\n').matchAll(/(perf:slo_bad_share:rate\w+)/g)) {
+      expect(rules, record).toContain(`- record: ${record}\n`);
+    }
+    expect(exprs.join('\n')).toContain(`ALERTS{alertname="${SLO_ALERT_NAME}"`);
+    expect(rules).toContain(`- alert: ${SLO_ALERT_NAME}\n`);
   });
 
   it('provision the data sources they use with fixed uids', () => {
@@ -161,7 +186,11 @@ describe('grafana/dashboards', () => {
     const withOperations = dashboards.filter((d) =>
       promQueries([d], PROMETHEUS_UID).some((q) => usesOperations(q.expr)),
     );
-    expect(withOperations.map((d) => d.file)).toEqual(['perf-alerts.json', 'perf-operations.json']);
+    expect(withOperations.map((d) => d.file)).toEqual([
+      'perf-alerts.json',
+      'perf-operations.json',
+      'perf-slo.json',
+    ]);
     for (const d of withOperations) {
       const variables = d.json.templating?.list ?? [];
       const service = variables.find((v) => v.name === 'service');

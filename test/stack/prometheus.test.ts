@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { PROMETHEUS_UID } from '../../grafana/build.ts';
+import { WINDOW_MINUTES } from '../../src/slo/windows.ts';
 import { ROOT } from '../helpers/child.ts';
 import { escapeRegex, loadDashboards, promQueries, substitute } from '../helpers/dashboards.ts';
 import { admin } from '../helpers/db.ts';
@@ -141,7 +142,7 @@ describe('dashboards against a real Prometheus scraping the demo', () => {
 
   it('filters the operation panels by $service: another service leaves them empty', async () => {
     const operations = promQueries(loadDashboards(), PROMETHEUS_UID).filter((q) =>
-      /perf_operation_|perf_target_/.test(q.expr),
+      /perf_operation_|perf_target_|perf:slo_|perf_slo_|ALERTS/.test(q.expr),
     );
     expect(operations.length).toBeGreaterThan(5);
     const variables = { operation: '.*', __rate_interval: '10s', __range: '1h' };
@@ -189,13 +190,14 @@ describe('dashboards against a real Prometheus scraping the demo', () => {
     expect(Number(breaches?.value[1])).toBeGreaterThan(0);
   });
 
-  it('loads every alerting rule and evaluates each without error on the real series', async () => {
+  it('loads every rule (alerting, and the SLO recording rules) and evaluates each without error on the real series', async () => {
     const res = await fetch(`${prometheus.url}/api/v1/rules`);
     const json = (await res.json()) as {
       data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] };
     };
     const rules = json.data.groups.flatMap((g) => g.rules);
-    expect(rules.length).toBe(11);
+    // 11 in prometheus-rules.yml; a bad share per window and the page and ticket alerts in the SLO file.
+    expect(rules.length).toBe(11 + WINDOW_MINUTES.length + 2);
     await waitFor(
       async () => {
         const again = (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as typeof json;
