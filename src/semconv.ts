@@ -8,4 +8,5 @@ export * from './alerts/semconv.ts';
 export * from './cache/semconv.ts';
 export * from './db/semconv.ts';
 export * from './ingest/semconv.ts';
+export * from './slo/semconv.ts';
 export * from './telemetry/semconv.ts';

@@ -205,7 +205,11 @@ describe('loadConfig', () => {
     ['PERF_SLO_OBJECTIVE', '1', /PERF_SLO_OBJECTIVE: "1" .*expected a number between 0 and 1, both excluded/],
     ['PERF_SLO_OBJECTIVE', '0', /PERF_SLO_OBJECTIVE: "0" .*expected a number between 0 and 1, both excluded/],
     ['PERF_SLO_PERIOD_DAYS', '91', /PERF_SLO_PERIOD_DAYS: "91" is above 90/],
-    ['PERF_SLO_BURN_RATE', 'fast', /PERF_SLO_BURN_RATE: "fast" is not one of the accepted values; expected dynamic \| static/],
+    [
+      'PERF_SLO_BURN_RATE',
+      'fast',
+      /PERF_SLO_BURN_RATE: "fast" is not one of the accepted values; expected dynamic \| static/,
+    ],
     ['PORT', '70000', /PORT: "70000" is above 65535/],
     ['HOST', 'local host', /HOST: "local host" is not a host name or IP address/],
     ['OTEL_SERVICE_NAME', 'x'.repeat(200), /OTEL_SERVICE_NAME: "x{64}…" is not 1 to 128/],

@@ -19,6 +19,7 @@ import { roundTo } from '../shared/numbers.ts';
 import type { WindowTotals } from '../telemetry/minutes.ts';
 import { BudgetBook, type OperationBook } from './book.ts';
 import { type EpisodeStore, MemoryEpisodes, type RecordEmitter, RedisEpisodes } from './episodes.ts';
+import { sloFieldName } from './fields.ts';
 import { type FiringRow, type Judgement, type JudgeSettings, judge } from './judge.ts';
 import { RedisLease } from './lease.ts';
 import type { Objective, ObjectiveFacts, ObjectiveTable } from './objectives.ts';
@@ -32,7 +33,6 @@ import {
   METRIC_SLO_BURN_RATE,
   METRIC_SLO_OBJECTIVE,
   SLO_KEYS,
-  sloFieldName,
 } from './semconv.ts';
 import { ALERT_WINDOWS, type BurnSeverity, WINDOW_MINUTES, windowLabel } from './windows.ts';
 
@@ -121,6 +121,7 @@ export class BudgetMonitor {
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
   #failing = false;
+  #fullLogged = false;
   #evaluations = 0;
 
   constructor(options: BudgetMonitorOptions) {
@@ -236,6 +237,13 @@ export class BudgetMonitor {
         judged.set(field, { book, field, service: book.service ?? this.#options.ownService, judgement });
       }
       this.#judged = judged;
+      if (this.book.refused > 0 && !this.#fullLogged) {
+        this.#fullLogged = true;
+        getLogger().warn(
+          { maxOperations: this.book.maxOperations },
+          'PERF_SLO_MAX_OPERATIONS reached: later operations have no error budget',
+        );
+      }
       this.#leader = this.#lease ? await this.#lease.take() : true;
       const open = await this.#episodes.open();
       if (this.#leader) await this.#transitions(open, nowMs);
@@ -400,7 +408,9 @@ export class BudgetMonitor {
       .createObservableGauge(METRIC_SLO_BUDGET_REMAINING, {
         description: "Share of each operation's error budget left in its period (negative: overspent)",
       })
-      .addCallback((result) => each((j, base) => result.observe(roundTo(j.judgement.budgetRemaining, 6), base)));
+      .addCallback((result) =>
+        each((j, base) => result.observe(roundTo(j.judgement.budgetRemaining, 6), base)),
+      );
     meter
       .createObservableGauge(METRIC_SLO_BURN_RATE, {
         description: "Burn rate of each operation's error budget over each alert window",

@@ -23,7 +23,7 @@ export const ALERT_TYPE_SLO_BURN_RATE = 'slo_burn_rate';
 /**
  * Redis keys (after `ALERT_KEY_PREFIX`) of the budget counts, written with each rollup minute by
  * every instance: one hash per minute, hour and day (UTC), fields `<stat>:<field name>` (see
- * {@link sloFieldName}), stats `c` (runs), `b` (runs over their target) and `e` (runs that failed
+ * `sloFieldName` in `fields.ts`), stats `c` (runs), `b` (runs over their target) and `e` (runs that failed
  * within their target).
  */
 export const SLO_KEYS = {
@@ -49,12 +49,3 @@ export const SLO_MINUTE_TTL_SECONDS = 380 * 60;
 export const SLO_HOUR_TTL_SECONDS = 75 * 3600;
 /** Day hashes live 92 days: the longest period (90 days) and some slack. */
 export const SLO_DAY_TTL_SECONDS = 92 * 86_400;
-
-/**
- * The field name of an operation of a service in the budget hashes: the service's length first, so
- * that no two (service, operation) pairs share a name whatever characters they hold. The own service
- * (the rollups' unscoped keys) is length 0: `0:checkout`; another one `8:payments/charge`.
- */
-export function sloFieldName(service: string | undefined, operation: string): string {
-  return service === undefined ? `0:${operation}` : `${service.length}:${service}${operation}`;
-}

@@ -27,12 +27,12 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { accepts, callable, integer, parseOptions } from '../shared/options.ts';
 import { untraced } from '../shared/tracing.ts';
+import { sloFieldName } from '../slo/internal.ts';
 import {
   SLO_DAY_TTL_SECONDS,
   SLO_HOUR_TTL_SECONDS,
   SLO_KEYS,
   SLO_MINUTE_TTL_SECONDS,
-  sloFieldName,
 } from '../slo/semconv.ts';
 import { type ActivityByService, emptyActivity, type ServiceActivity } from './activity.ts';
 import { aggregateFor, type DurationAggregate } from './aggregate.ts';

@@ -125,7 +125,9 @@ describe('two evaluator processes on one Redis', () => {
     });
     // Several minutes of the same episode under the new holder: nothing new is written.
     const takenAt = Math.floor(simNow() / MINUTE);
-    await waitFor(() => Math.floor(simNow() / MINUTE) >= takenAt + 3, { what: 'three more minutes of outage' });
+    await waitFor(() => Math.floor(simNow() / MINUTE) >= takenAt + 3, {
+      what: 'three more minutes of outage',
+    });
     expect((await pageRecords()).map((r) => r.status)).toEqual(['firing']);
 
     // The burn stops: one resolved record, for the same episode.

@@ -90,7 +90,9 @@ describe('error budgets in the telemetry', () => {
     await t.cleanup();
     t = await startConnectedTelemetry();
     await trackOperation('slow_op', { targetSeconds: 0.001 }, () => busyFor(30));
-    await waitFor(async () => (await t?.list(t.performanceList))?.length === 1, { what: 'the target_exceeded alert' });
+    await waitFor(async () => (await t?.list(t.performanceList))?.length === 1, {
+      what: 'the target_exceeded alert',
+    });
   });
 
   it('refuses objectives outside (0, 1) and periods outside 1 to 90 days, naming the entry', () => {
@@ -98,7 +100,9 @@ describe('error budgets in the telemetry', () => {
     const start = (slos: unknown) => () =>
       startTelemetry({ config, instrumentations: [], slos: slos as Record<string, never> });
     expect(start({ checkout: { objective: 1 } })).toThrow(InvalidArgumentError);
-    expect(start({ checkout: { objective: 1 } })).toThrow(/options\.slos\.checkout.*objective.*between 0 and 1/);
+    expect(start({ checkout: { objective: 1 } })).toThrow(
+      /options\.slos\.checkout.*objective.*between 0 and 1/,
+    );
     expect(start({ checkout: { periodDays: 91 } })).toThrow(/periodDays.*whole number of days from 1 to 90/);
     expect(start({ checkout: { objectve: 0.9 } })).toThrow(/objectve/);
     expect(start({ 'bad\nname': {} })).toThrow(/options\.slos/);
