@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each printed as ratios against a baseline measured in the same
  * run. Absolute numbers swing with the machine; compare the ratios.
  *
- * `npm run bench -- cache` (or `imports`, `telemetry`, `alerts`, `db`, `http`, `ingest`) runs one
+ * `npm run bench -- cache` (or `imports`, `telemetry`, `alerts`, `db`, `http`, `ingest`, `slo`) runs one
  * group only. `imports` measures the built entry points: run `npm run build` first. The `http`
  * group needs `wrk` on PATH (Debian: `apt-get install -y wrk`); `ingest` runs its own Node client
  * (about 3 minutes, most of it the 60 s RSS run: BENCH_INGEST_SECONDS shortens it).
@@ -16,6 +16,7 @@ import { benchDatabase } from './db.bench.ts';
 import { benchHttp } from './http.bench.ts';
 import { benchImports } from './imports.bench.ts';
 import { benchIngest } from './ingest.bench.ts';
+import { benchBudgets } from './slo.bench.ts';
 import { benchProcessor, benchRules, benchTracking } from './telemetry.bench.ts';
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -35,3 +36,4 @@ if (wanted('db'))
 if (wanted('cache')) await benchCache(redisUrl);
 if (wanted('http')) await benchHttp(redisUrl);
 if (wanted('ingest')) await benchIngest(redisUrl);
+if (wanted('slo')) await benchBudgets(redisUrl);
