@@ -139,26 +139,42 @@ describe('judge: the workbook examples', () => {
 });
 
 describe('judge: threshold edges', () => {
-  /** A book whose last hour burns at `rate` x 14.4 (at 99 %: 14.4 % bad x rate), 1,000 runs a minute. */
-  function hourAt(share: number): ReturnType<typeof judge> {
+  /**
+   * The judgement of a book whose last `minutes` hold `share` bad runs at `perMinute` runs a
+   * minute, after good days.
+   */
+  function burning(minutes: number, share: number, perMinute = 1000): ReturnType<typeof judge> {
     const last = START + 40 * 1440;
-    const book = steady(1000, last - 60);
+    const book = steady(perMinute, last - minutes);
     fill(
       book,
-      last - 59,
+      last - minutes + 1,
       last,
-      () => 1000,
-      () => share * 1000,
+      () => perMinute,
+      () => share * perMinute,
     );
     return judge(book, OBJ99, last, STATIC);
   }
 
   it('fires at exactly 14.4x on both windows', () => {
-    expect(hourAt(0.144).firing.get('page')?.threshold).toBeCloseTo(14.4, 10);
+    expect(burning(60, 0.144).firing.get('page')?.threshold).toBeCloseTo(14.4, 10);
   });
 
   it('does not fire just under 14.4x', () => {
-    expect(hourAt(0.143).firing.has('page')).toBe(false);
+    expect(burning(60, 0.143).firing.has('page')).toBe(false);
+  });
+
+  it('fires the 6 h row at exactly 6x on 6 h and 30 min, and not just under', () => {
+    expect(burning(360, 0.06).firing.get('page')?.window.longMinutes).toBe(360);
+    expect(burning(360, 0.059).firing.has('page')).toBe(false);
+  });
+
+  it('fires the ticket row at exactly 1x on 3 d and 6 h, and not just under', () => {
+    // From an hour before the window: its oldest hour is partly inside it, and counted as evenly spread.
+    const at = burning(4380, 0.01, 100);
+    expect(at.firing.get('ticket')?.window.longMinutes).toBe(4320);
+    expect(at.firing.has('page')).toBe(false);
+    expect(burning(4380, 0.0099, 100).firing.size).toBe(0);
   });
 
   it('needs both windows: a burning hour whose last 5 minutes are clean does not page', () => {
