@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { setLogLevel } from '../src/shared/logger.ts';
+import { closeRedisClient, createRedisClient } from '../src/shared/redis.ts';
 import { BudgetMonitor, ObjectiveTable } from '../src/slo/index.ts';
 import { bucketKey, REREAD_MINUTES } from '../src/slo/redis-source.ts';
 import { SLO_KEYS } from '../src/slo/semconv.ts';
@@ -80,31 +81,49 @@ async function processed(redis: Redis): Promise<number> {
 export async function benchBudgets(url: string): Promise<void> {
   setLogLevel('error');
   const redis = new Redis(url);
+  // The monitor's connection is the telemetry's: a command timeout of REDIS_COMMAND_TIMEOUT_MS (1 s).
+  const telemetryClient = await createRedisClient({
+    url,
+    commandTimeoutMs: 1000,
+    connectionName: 'perf-bench:budgets',
+    keepProcessAlive: false,
+  });
   const last = Math.floor(Date.now() / MINUTE) - 1;
   console.log(`\nerror budgets: evaluating ${OPERATIONS} operations (median of ${ROUNDS} evaluations)`);
   const rows: Record<string, string | number>[] = [];
   for (const runs of [200, 200_000]) {
     const prefix = `perf-bench:${randomUUID()}:`;
     await fill(redis, prefix, last, runs);
-    const monitor = monitorOn(redis, prefix, last);
+    const monitor = monitorOn(telemetryClient, prefix, last);
     const before = await processed(redis);
+    // The first load, with the event loop's longest stall while it runs.
+    let stall = 0;
+    let tickAt = performance.now();
+    const watch = setInterval(() => {
+      const now = performance.now();
+      stall = Math.max(stall, now - tickAt - 5);
+      tickAt = now;
+    }, 5);
     const loadMs = await timeOf(() => monitor.evaluate());
+    clearInterval(watch);
     const loadCommands = (await processed(redis)) - before - 1;
     if (monitor.evaluations !== 1) throw new Error('the first evaluation failed');
     if (monitor.figures('op_0')?.alerts.length !== 0)
       throw new Error('an alert fired: the data is not the intended one');
-    // The reads of one refresh, sent by raw ioredis: the floor.
+    // The reads of one refresh, sent by raw ioredis (no command timeout): the floor.
     const keys = [
       ...Array.from({ length: REREAD_MINUTES }, (_, i) => bucketKey(prefix, 'minute', last - i)),
       bucketKey(prefix, 'hour', Math.floor(last / 60)),
       bucketKey(prefix, 'hour', Math.floor(last / 60) - 1),
       bucketKey(prefix, 'day', Math.floor(last / 1440)),
       bucketKey(prefix, 'day', Math.floor(last / 1440) - 1),
-      `${prefix}${SLO_KEYS.specs}`,
+      `${prefix}${SLO_KEYS.specs}${new Date(last * MINUTE).toISOString().slice(0, 10)}`,
+      `${prefix}${SLO_KEYS.specs}${new Date((last - 1440) * MINUTE).toISOString().slice(0, 10)}`,
     ];
     const raw: number[] = [];
     const evaluation: number[] = [];
     const commands: number[] = [];
+    let evalStall = 0;
     for (let round = 0; round < ROUNDS; round++) {
       raw.push(
         await timeOf(async () => {
@@ -114,7 +133,14 @@ export async function benchBudgets(url: string): Promise<void> {
         }),
       );
       const start = await processed(redis);
+      let at = performance.now();
+      const watchEval = setInterval(() => {
+        const now = performance.now();
+        evalStall = Math.max(evalStall, now - at - 5);
+        at = now;
+      }, 5);
       evaluation.push(await timeOf(() => monitor.evaluate()));
+      clearInterval(watchEval);
       commands.push((await processed(redis)) - start - 1);
     }
     await monitor.stop();
@@ -124,8 +150,10 @@ export async function benchBudgets(url: string): Promise<void> {
       'runs per operation-minute': runs.toLocaleString('en-US'),
       'first load ms': loadMs.toFixed(1),
       'first load commands': loadCommands,
+      'longest stall ms': stall.toFixed(0),
       'evaluation ms': evalMs.toFixed(2),
       'commands per evaluation': median(commands),
+      'evaluation stall ms': evalStall.toFixed(0),
       'raw reads ms': rawMs.toFixed(2),
       'x raw reads': (evalMs / rawMs).toFixed(2),
     });
@@ -146,4 +174,5 @@ export async function benchBudgets(url: string): Promise<void> {
     `memory-only judgement of ${OPERATIONS} operations: ${median(judged).toFixed(2)} ms per evaluation, 0 Redis commands`,
   );
   redis.disconnect();
+  await closeRedisClient(telemetryClient);
 }

@@ -108,7 +108,7 @@ describe('loadConfig', () => {
       PERF_SLO_MIN_RUNS: '50',
       PERF_SLO_BURN_RATE: 'STATIC',
       PERF_SLO_MAX_OPERATIONS: '10',
-      PERF_SLO_LEASE_SECONDS: '30',
+      PERF_SLO_LEASE_SECONDS: '120',
       PORT: '0',
       HOST: '::1',
       SHUTDOWN_TIMEOUT_MS: '2500',
@@ -142,7 +142,7 @@ describe('loadConfig', () => {
       minRuns: 50,
       burnRate: 'static',
       maxOperations: 10,
-      leaseSeconds: 30,
+      leaseSeconds: 120,
     });
     expect(config.server).toEqual({ port: 0, host: '::1', shutdownTimeoutMs: 2500 });
     expect(config.otlp).toEqual({

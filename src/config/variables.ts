@@ -404,9 +404,9 @@ export const SETTINGS = {
     /** `PERF_SLO_LEASE_SECONDS` */
     leaseSeconds: variable(
       'PERF_SLO_LEASE_SECONDS',
-      wholeNumberText(integer(10, 3600, 'seconds')),
+      wholeNumberText(integer(75, 3600, 'seconds')),
       90,
-      'How long the burn-rate evaluator lease lasts in Redis without renewal: the longest an instance that died holds it.',
+      'How long the burn-rate evaluator lease lasts in Redis without renewal (more than the minute between evaluations): the longest an instance that died holds it.',
     ),
   },
   /** `LOG_LEVEL` */

@@ -8,7 +8,8 @@
  * Buckets are filled either by adding (memory-only mode: each collected minute goes to its minute,
  * hour and day) or by setting (with Redis: the counts every instance wrote, read back per level),
  * and a bucket holds the id of the minute, hour or day it counts, so a stale slot reads as empty.
- * Memory is bounded: at most `maxOperations` operations, each about 15 KiB.
+ * Memory is bounded: at most `maxOperations` operations, each about 17 KiB (542 buckets of three
+ * counts and an id); an operation without a run in the kept days is forgotten.
  */
 import { MAX_PERIOD_DAYS } from './objectives.ts';
 
@@ -70,13 +71,14 @@ class Ring {
     }
   }
 
-  /** The smallest id held with runs, or `undefined`. */
-  firstId(): number | undefined {
+  /** The smallest id from `since` on held with runs, or `undefined`. */
+  firstId(since: number): number | undefined {
     let first: number | undefined;
     for (let slot = 0; slot < this.size; slot++) {
       const id = this.#ids[slot] as number;
-      if (id >= 0 && (this.#counts[slot * 3] as number) > 0 && (first === undefined || id < first))
+      if (id >= since && (this.#counts[slot * 3] as number) > 0 && (first === undefined || id < first)) {
         first = id;
+      }
     }
     return first;
   }
@@ -125,13 +127,13 @@ export class OperationBook {
   }
 
   /**
-   * The first minute the book has runs for, as exact as its levels allow (a day bucket only says
-   * "that day", an hour bucket "that hour"); `undefined` when none.
+   * The first minute up to `last` the book has runs for, as exact as its levels allow (a day bucket
+   * only says "that day", an hour bucket "that hour"); `undefined` when none.
    */
-  firstMinute(): number | undefined {
-    const day = this.#levels.day.firstId();
-    const hour = this.#levels.hour.firstId();
-    const minute = this.#levels.minute.firstId();
+  firstMinute(last: number): number | undefined {
+    const day = this.#levels.day.firstId(Math.floor(last / 1440) - DAY_SLOTS + 1);
+    const hour = this.#levels.hour.firstId(Math.floor(last / 60) - HOUR_SLOTS + 1);
+    const minute = this.#levels.minute.firstId(last - MINUTE_SLOTS + 1);
     let first = day === undefined ? undefined : day * 1440;
     if (hour !== undefined && (first === undefined || Math.floor(hour / 24) * 1440 === first))
       first = hour * 60;
@@ -162,6 +164,16 @@ export class BudgetBook {
   /** The operations, by budget field name. */
   get operations(): ReadonlyMap<string, OperationBook> {
     return this.#operations;
+  }
+
+  /**
+   * Forgets the operations without a run in the days the book keeps, up to minute `last`: their
+   * places go to new operations.
+   */
+  prune(last: number): void {
+    for (const [field, book] of this.#operations) {
+      if (book.firstMinute(last) === undefined) this.#operations.delete(field);
+    }
   }
 
   /** The book of an operation (made on first use), or `undefined` when the book is full. */

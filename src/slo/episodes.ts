@@ -20,19 +20,24 @@ export interface Episode {
   readonly id: string;
   /** When it fired, ms since epoch. */
   readonly startsAtMs: number;
+  /** The operation's budget field name, service and operation name. */
+  readonly field: string;
+  readonly service: string;
+  readonly operation: string;
+  /** `page` or `ticket`. */
+  readonly severity: string;
+  /** The long window of the row that fired it, minutes. */
+  readonly longMinutes: number;
 }
 
 /** Where episodes are kept and their records written. */
 export interface EpisodeStore {
   /** The open episodes by fingerprint. */
   open(): Promise<Map<string, Episode>>;
-  /**
-   * Opens an episode with its firing record; resolves whether this call opened it (false: it was
-   * open already, or the lease was lost).
-   */
-  fire(fingerprint: string, input: AlertInput): Promise<AlertRecord | undefined>;
-  /** Closes an episode with its resolved record; resolves the record when this call closed it. */
-  resolve(fingerprint: string, input: AlertInput): Promise<AlertRecord | undefined>;
+  /** Opens an episode with its firing record; resolves whether this call opened it. */
+  fire(fingerprint: string, episode: Episode, input: AlertInput): Promise<boolean>;
+  /** Closes an episode with its resolved record; resolves whether this call closed it. */
+  resolve(fingerprint: string, input: AlertInput): Promise<boolean>;
 }
 
 /** Receives records (the alert sink). */
@@ -43,7 +48,6 @@ export interface RecordEmitter {
 /** Episodes in memory, records through the alert sink. */
 export class MemoryEpisodes implements EpisodeStore {
   readonly #open = new Map<string, Episode>();
-
   readonly #sink: RecordEmitter;
 
   constructor(sink: RecordEmitter) {
@@ -54,21 +58,17 @@ export class MemoryEpisodes implements EpisodeStore {
     return new Map(this.#open);
   }
 
-  async fire(fingerprint: string, input: AlertInput): Promise<AlertRecord | undefined> {
-    if (this.#open.has(fingerprint)) return undefined;
-    const record = buildAlert(input);
-    this.#open.set(fingerprint, {
-      id: record.slo?.episode_id ?? record.id,
-      startsAtMs: Date.parse(record.startsAt),
-    });
+  async fire(fingerprint: string, episode: Episode, input: AlertInput): Promise<boolean> {
+    if (this.#open.has(fingerprint)) return false;
+    this.#open.set(fingerprint, episode);
     this.#sink.emit(input);
-    return record;
+    return true;
   }
 
-  async resolve(fingerprint: string, input: AlertInput): Promise<AlertRecord | undefined> {
-    if (!this.#open.delete(fingerprint)) return undefined;
+  async resolve(fingerprint: string, input: AlertInput): Promise<boolean> {
+    if (!this.#open.delete(fingerprint)) return false;
     this.#sink.emit(input);
-    return buildAlert(input);
+    return true;
   }
 }
 
@@ -121,30 +121,19 @@ export class RedisEpisodes implements EpisodeStore {
     const hash = await untraced(() => client.hgetall(this.#key));
     const out = new Map<string, Episode>();
     for (const [fingerprint, text] of Object.entries(hash)) {
-      try {
-        const parsed = JSON.parse(text) as Partial<Episode>;
-        if (typeof parsed.id === 'string' && typeof parsed.startsAtMs === 'number') {
-          out.set(fingerprint, { id: parsed.id, startsAtMs: parsed.startsAtMs });
-        }
-      } catch {
-        // Not ours: left alone, never resolved.
-      }
+      const episode = parseEpisode(text);
+      // Not ours (or from an older layout): left alone.
+      if (episode) out.set(fingerprint, episode);
     }
     return out;
   }
 
-  async fire(fingerprint: string, input: AlertInput): Promise<AlertRecord | undefined> {
-    const record = buildAlert(input);
-    const episode: Episode = {
-      id: record.slo?.episode_id ?? record.id,
-      startsAtMs: Date.parse(record.startsAt),
-    };
-    return (await this.#run(FIRE, fingerprint, JSON.stringify(episode), record)) ? record : undefined;
+  async fire(fingerprint: string, episode: Episode, input: AlertInput): Promise<boolean> {
+    return this.#run(FIRE, fingerprint, JSON.stringify(episode), buildAlert(input));
   }
 
-  async resolve(fingerprint: string, input: AlertInput): Promise<AlertRecord | undefined> {
-    const record = buildAlert(input);
-    return (await this.#run(RESOLVE, fingerprint, '', record)) ? record : undefined;
+  async resolve(fingerprint: string, input: AlertInput): Promise<boolean> {
+    return this.#run(RESOLVE, fingerprint, '', buildAlert(input));
   }
 
   async #run(script: string, fingerprint: string, episode: string, record: AlertRecord): Promise<boolean> {
@@ -166,4 +155,16 @@ export class RedisEpisodes implements EpisodeStore {
     );
     return done === 1;
   }
+}
+
+/** An episode from its JSON, or `undefined` when the text is not one. */
+function parseEpisode(text: string): Episode | undefined {
+  try {
+    const e = JSON.parse(text) as Partial<Episode>;
+    const strings = [e.id, e.field, e.service, e.operation, e.severity].every((v) => typeof v === 'string');
+    if (strings && typeof e.startsAtMs === 'number' && typeof e.longMinutes === 'number') return e as Episode;
+  } catch {
+    // Not JSON.
+  }
+  return undefined;
 }

@@ -6,8 +6,11 @@
  *   failed within it. Budget = (1 - objective) x runs in the period; burn rate over a window = bad
  *   share in the window / (1 - objective).
  * - A row holds when both its windows burn at its threshold or more, and its long window has enough
- *   runs: at least `minRuns`, and more than one bad run's worth (`1 / ((1 - objective) x
- *   threshold)`), so that a single slow run of a quiet operation never pages.
+ *   runs: at least `minRuns`, more than one bad run's worth (`1 / ((1 - objective) x threshold)`),
+ *   and at least two bad runs, so that a single slow run of a quiet operation never pages. A row
+ *   whose long window holds while its short window has no runs at all is `unconfirmed`: the
+ *   monitor keeps an open episode open through it rather than resolve and fire again at the next
+ *   run of a quiet operation.
  * - Thresholds are static (the workbook's `budget share x period / long window`) or dynamic
  *   (Pyrra's: `budget share x runs in the period / runs in the long window`, which fires at the same
  *   number of bad runs whatever the window's traffic: a quiet night needs a higher bad share than a
@@ -36,15 +39,27 @@ export interface JudgeSettings {
   readonly burnRate: BurnRateMode;
 }
 
-/** A row that holds. */
-export interface FiringRow {
+/** One row of the table, judged. */
+export interface RowJudgement {
   readonly window: AlertWindow;
+  /** Burn rates over the long and the short window (0 for a window without runs). */
   readonly longBurn: number;
   readonly shortBurn: number;
+  /** The threshold both must reach (static or dynamic). */
   readonly threshold: number;
   readonly longRuns: number;
   readonly longBad: number;
+  /** Whether the row fires: both windows at the threshold, and enough runs. */
+  readonly holds: boolean;
+  /**
+   * Whether the long window would fire but the short window has no runs to confirm or deny it (a
+   * quiet operation between runs): an open episode stays open through such a gap.
+   */
+  readonly unconfirmed: boolean;
 }
+
+/** A row that holds. */
+export type FiringRow = RowJudgement;
 
 /** The judgement (see the module comment). */
 export interface Judgement {
@@ -62,6 +77,8 @@ export interface Judgement {
   readonly burnRates: ReadonlyMap<number, number | undefined>;
   /** The first row that holds per severity (the one with the shortest long window). */
   readonly firing: ReadonlyMap<BurnSeverity, FiringRow>;
+  /** Every row, in table order. */
+  readonly rows: readonly RowJudgement[];
 }
 
 /**
@@ -110,36 +127,39 @@ export function judge(
     burnRates.set(minutes, counts.runs > 0 ? bad / counts.runs / allowed : undefined);
   }
   // The period's runs, estimated from the covered time while the data is younger than the period.
-  const first = book.firstMinute();
+  const first = book.firstMinute(last);
   const covered = first === undefined ? periodMinutes : Math.min(periodMinutes, last - first + 1);
   const firing = new Map<BurnSeverity, FiringRow>();
+  const rows: RowJudgement[] = [];
   for (const window of ALERT_WINDOWS) {
-    if (firing.has(window.severity)) continue;
     const long = windows.get(window.longMinutes) as { runs: number; bad: number };
     const short = windows.get(window.shortMinutes) as { runs: number; bad: number };
-    if (long.runs === 0 || short.runs === 0) continue;
     const estimatedPeriodRuns = (period.runs * periodMinutes) / Math.max(covered, window.longMinutes);
     const threshold =
-      settings.burnRate === 'static'
+      settings.burnRate === 'static' || long.runs === 0
         ? burnThreshold(window, objective.periodDays)
         : (window.budgetShare * estimatedPeriodRuns) / long.runs;
-    const longBurn = long.bad / long.runs / allowed;
-    const shortBurn = short.bad / short.runs / allowed;
-    // More runs than one bad run's worth of the threshold: one slow run alone can never fire a row.
-    const enough = long.runs >= settings.minRuns && long.runs * allowed * threshold > 1;
+    const longBurn = long.runs > 0 ? long.bad / long.runs / allowed : 0;
+    const shortBurn = short.runs > 0 ? short.bad / short.runs / allowed : 0;
     // A hair of tolerance: 0.144 / 0.01 is 14.399999999999999 in floating point, and a burn at
     // exactly the threshold fires.
     const edge = threshold * (1 - 1e-9);
-    if (enough && longBurn >= edge && shortBurn >= edge) {
-      firing.set(window.severity, {
-        window,
-        longBurn,
-        shortBurn,
-        threshold,
-        longRuns: long.runs,
-        longBad: long.bad,
-      });
-    }
+    // Enough runs that one bad run is under the threshold, and more than one bad run: a single slow
+    // run can never fire a row by itself.
+    const enough = long.runs >= settings.minRuns && long.runs * allowed * threshold > 1 && long.bad > 1;
+    const longHolds = enough && longBurn >= edge;
+    const row: RowJudgement = {
+      window,
+      longBurn,
+      shortBurn,
+      threshold,
+      longRuns: long.runs,
+      longBad: long.bad,
+      holds: longHolds && short.runs > 0 && shortBurn >= edge,
+      unconfirmed: longHolds && short.runs === 0,
+    };
+    rows.push(row);
+    if (row.holds && !firing.has(window.severity)) firing.set(window.severity, row);
   }
   return {
     objective,
@@ -150,5 +170,6 @@ export function judge(
     budgetRemainingRuns: budget - periodBad,
     burnRates,
     firing,
+    rows,
   };
 }

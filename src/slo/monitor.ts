@@ -17,13 +17,20 @@ import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { roundTo } from '../shared/numbers.ts';
 import type { WindowTotals } from '../telemetry/minutes.ts';
+import { OTHER_OPERATION } from '../telemetry/semconv.ts';
 import { BudgetBook, type OperationBook } from './book.ts';
-import { type EpisodeStore, MemoryEpisodes, type RecordEmitter, RedisEpisodes } from './episodes.ts';
+import {
+  type Episode,
+  type EpisodeStore,
+  MemoryEpisodes,
+  type RecordEmitter,
+  RedisEpisodes,
+} from './episodes.ts';
 import { sloFieldName } from './fields.ts';
-import { type FiringRow, type Judgement, type JudgeSettings, judge } from './judge.ts';
+import { type FiringRow, type Judgement, type JudgeSettings, judge, type RowJudgement } from './judge.ts';
 import { RedisLease } from './lease.ts';
 import type { Objective, ObjectiveFacts, ObjectiveTable } from './objectives.ts';
-import { RedisBudgetSource } from './redis-source.ts';
+import { RedisBudgetSource, yieldTurn } from './redis-source.ts';
 import {
   ALERT_TYPE_SLO_BURN_RATE,
   ATTR_SLO_SEVERITY,
@@ -43,6 +50,8 @@ const SEVERITIES: readonly BurnSeverity[] = ['page', 'ticket'];
 export interface BudgetFacts extends ObjectiveFacts {
   /** The latest bad run with valid ids. */
   readonly badRun?: AlertTrace | undefined;
+  /** When it ended, ms since epoch. */
+  readonly badAtMs?: number;
 }
 
 /** Options of {@link BudgetMonitor}. */
@@ -97,6 +106,8 @@ export interface BudgetFigures {
   readonly burn_rates: Readonly<Record<string, number | null>>;
   /** Burn-rate alerts firing now. */
   readonly alerts: readonly BurnSeverity[];
+  /** When these figures were judged (the last evaluation), ISO 8601: they stay as they were while Redis is away. */
+  readonly evaluated_at: string;
 }
 
 interface Judged {
@@ -115,13 +126,14 @@ export class BudgetMonitor {
   readonly #lease: RedisLease | undefined;
   readonly #episodes: EpisodeStore;
   #judged = new Map<string, Judged>();
-  /** Fingerprints of the episodes open at the last tick. */
+  /** Fingerprints of the episodes open after the last tick. */
   #open = new Set<string>();
   #leader = false;
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
   #failing = false;
   #fullLogged = false;
+  #evaluatedAtMs = 0;
   #evaluations = 0;
 
   constructor(options: BudgetMonitorOptions) {
@@ -160,11 +172,6 @@ export class BudgetMonitor {
     return this.#evaluations;
   }
 
-  /** Redis commands the last evaluation sent (reads, lease, episodes; records written excepted). */
-  get lastCommands(): number {
-    return this.#source ? this.#source.lastCommands + 2 : 0;
-  }
-
   /**
    * Memory-only mode: counts a collected minute (the windows' listener). Only operations with a
    * target are counted. Ignored with Redis (the counts are read back from every instance's writes).
@@ -173,7 +180,8 @@ export class BudgetMonitor {
     if (this.#source) return;
     const add = (service: string | undefined, operations: WindowTotals['operations']) => {
       for (const [operation, agg] of operations) {
-        if (agg.count === 0 || !(this.#options.hasTarget?.(operation, service) ?? true)) continue;
+        if (agg.count === 0 || operation === OTHER_OPERATION) continue;
+        if (!(this.#options.hasTarget?.(operation, service) ?? true)) continue;
         const over = agg.breaches ?? 0;
         this.book.entry(sloFieldName(service, operation), service, operation)?.addMinute(minute, {
           runs: agg.count,
@@ -226,8 +234,14 @@ export class BudgetMonitor {
       const nowMs = this.#now();
       const last = Math.floor(nowMs / MINUTE_MS) - 1;
       const specs = this.#source ? await this.#source.update(this.book, last) : new Map<string, Objective>();
+      this.book.prune(last);
       const judged = new Map<string, Judged>();
+      let count = 0;
       for (const [field, book] of this.book.operations) {
+        // `_other` is many operations under one name: no objective can speak for it.
+        if (book.operation === OTHER_OPERATION) continue;
+        // A turn of the event loop every 100 operations: about 1 ms of judging at a time.
+        if (++count % 100 === 0) await yieldTurn();
         const facts = this.#options.facts?.(book.operation, book.service);
         const objective =
           facts !== undefined
@@ -237,6 +251,7 @@ export class BudgetMonitor {
         judged.set(field, { book, field, service: book.service ?? this.#options.ownService, judgement });
       }
       this.#judged = judged;
+      this.#evaluatedAtMs = nowMs;
       if (this.book.refused > 0 && !this.#fullLogged) {
         this.#fullLogged = true;
         getLogger().warn(
@@ -246,8 +261,8 @@ export class BudgetMonitor {
       }
       this.#leader = this.#lease ? await this.#lease.take() : true;
       const open = await this.#episodes.open();
-      if (this.#leader) await this.#transitions(open, nowMs);
-      this.#open = new Set((await this.#episodes.open()).keys());
+      if (this.#leader) await this.#transitions(open, nowMs, last);
+      this.#open = new Set(open.keys());
       this.#evaluations++;
       if (this.#failing) getLogger().info('error budget evaluation works again');
       this.#failing = false;
@@ -262,48 +277,95 @@ export class BudgetMonitor {
     }
   }
 
-  async #transitions(open: Map<string, { id: string; startsAtMs: number }>, nowMs: number): Promise<void> {
-    const firing: [Judged, BurnSeverity, FiringRow][] = [];
+  /**
+   * Opens the episodes whose severity fires and closes those whose severity no longer does
+   * (`open` is kept up to date). An open episode stays open while a row of its severity is only
+   * unconfirmed (a quiet operation between runs); an episode of an operation no longer judged
+   * (no runs left in the book) is closed.
+   */
+  async #transitions(open: Map<string, Episode>, nowMs: number, last: number): Promise<void> {
+    const seen = new Set<string>();
+    const firing: [Judged, BurnSeverity, FiringRow, string][] = [];
     for (const judged of this.#judged.values()) {
       for (const severity of SEVERITIES) {
         const fingerprint = this.#fingerprint(judged, severity);
+        seen.add(fingerprint);
         const row = judged.judgement.firing.get(severity);
         const episode = open.get(fingerprint);
-        if (row && !episode) firing.push([judged, severity, row]);
+        if (row && !episode) firing.push([judged, severity, row, fingerprint]);
         else if (!row && episode) {
-          await this.#episodes.resolve(fingerprint, this.#input(judged, severity, undefined, nowMs, episode));
+          const rows = judged.judgement.rows;
+          if (rows.some((r) => r.window.severity === severity && r.unconfirmed)) continue;
+          const at = rows.find(
+            (r) => r.window.severity === severity && r.window.longMinutes === episode.longMinutes,
+          );
+          const input = this.#input(judged, severity, at ?? rowOf(rows, severity), nowMs, episode);
+          if (await this.#episodes.resolve(fingerprint, input)) open.delete(fingerprint);
         }
       }
     }
+    for (const [fingerprint, episode] of open) {
+      if (seen.has(fingerprint)) continue;
+      if (await this.#episodes.resolve(fingerprint, orphanInput(episode, nowMs))) open.delete(fingerprint);
+    }
     if (firing.length === 0) return;
-    const runs = await this.#badRuns(firing.map(([judged]) => judged));
-    for (const [judged, severity, row] of firing) {
-      const input = this.#input(judged, severity, row, nowMs, undefined, runs.get(judged.field));
-      await this.#episodes.fire(this.#fingerprint(judged, severity), input);
+    const runs = await this.#badRuns(
+      firing.map(([judged, , row]) => [judged, row]),
+      nowMs,
+      last,
+    );
+    for (const [judged, severity, row, fingerprint] of firing) {
+      const episode: Episode = {
+        id: randomUUID(),
+        startsAtMs: nowMs,
+        field: judged.field,
+        service: judged.service,
+        operation: judged.book.operation,
+        severity,
+        longMinutes: row.window.longMinutes,
+      };
+      const input = this.#input(judged, severity, row, nowMs, undefined, runs.get(judged.field), episode.id);
+      if (await this.#episodes.fire(fingerprint, episode, input)) open.set(fingerprint, episode);
     }
   }
 
-  /** The latest bad run of each operation: from this process's spans, or from what the instances wrote. */
-  async #badRuns(judged: readonly Judged[]): Promise<Map<string, AlertTrace>> {
-    const out = new Map<string, AlertTrace>();
-    const remote: string[] = [];
-    for (const j of judged) {
-      const run = this.#options.facts?.(j.book.operation, j.book.service)?.badRun;
-      if (run) out.set(j.field, run);
-      else remote.push(j.field);
+  /**
+   * The latest bad run of each operation, from this process's spans or what the instances wrote,
+   * whichever is newer; none older than the long window of the row that fires.
+   */
+  async #badRuns(
+    judged: readonly (readonly [Judged, FiringRow])[],
+    nowMs: number,
+    last: number,
+  ): Promise<Map<string, AlertTrace>> {
+    const found = new Map<string, { trace: AlertTrace; atMs: number }>();
+    for (const [j] of judged) {
+      const facts = this.#options.facts?.(j.book.operation, j.book.service);
+      if (facts?.badRun) found.set(j.field, { trace: facts.badRun, atMs: facts.badAtMs ?? 0 });
     }
-    if (this.#source && remote.length > 0) {
-      for (const [field, text] of await this.#source.badRuns(remote)) {
-        const [traceId, spanId, sampled] = text.split(' ');
-        if (traceId && spanId && /^[0-9a-f]{32}$/.test(traceId) && /^[0-9a-f]{16}$/.test(spanId)) {
-          out.set(field, { trace_id: traceId, span_id: spanId, sampled: sampled === '1' });
-        }
+    if (this.#source) {
+      const written = await this.#source.badRuns(
+        judged.map(([j]) => j.field),
+        last,
+      );
+      for (const [field, text] of written) {
+        const [traceId, spanId, sampled, ms] = text.split(' ');
+        const atMs = Number(ms);
+        if (!traceId || !spanId || !/^[0-9a-f]{32}$/.test(traceId) || !/^[0-9a-f]{16}$/.test(spanId))
+          continue;
+        if ((found.get(field)?.atMs ?? -1) >= atMs) continue;
+        found.set(field, { trace: { trace_id: traceId, span_id: spanId, sampled: sampled === '1' }, atMs });
       }
+    }
+    const out = new Map<string, AlertTrace>();
+    for (const [j, row] of judged) {
+      const run = found.get(j.field);
+      if (run && run.atMs >= nowMs - row.window.longMinutes * MINUTE_MS) out.set(j.field, run.trace);
     }
     return out;
   }
 
-  #labels(judged: Judged, severity: BurnSeverity): AlertInput {
+  #labels(judged: { service: string; book: { operation: string } }, severity: BurnSeverity): AlertInput {
     return {
       type: ALERT_TYPE_SLO_BURN_RATE,
       service: judged.service,
@@ -320,35 +382,32 @@ export class BudgetMonitor {
     return fingerprintOf(alertLabels(this.#labels(judged, severity)));
   }
 
-  /** The record of a transition: `row` when it fires, `episode` when it resolves. */
+  /** The record of a transition: firing when there is no `episode` yet, resolved when there is. */
   #input(
     judged: Judged,
     severity: BurnSeverity,
-    row: FiringRow | undefined,
+    row: RowJudgement,
     nowMs: number,
-    episode: { id: string; startsAtMs: number } | undefined,
+    episode: Episode | undefined,
     trace?: AlertTrace,
+    newId?: string,
   ): AlertInput {
     const { judgement, service } = judged;
     const operation = judged.book.operation;
-    const window =
-      row?.window ?? (ALERT_WINDOWS.find((w) => w.severity === severity) as (typeof ALERT_WINDOWS)[number]);
-    const longBurn = row?.longBurn ?? judgement.burnRates.get(window.longMinutes) ?? 0;
-    const shortBurn = row?.shortBurn ?? judgement.burnRates.get(window.shortMinutes) ?? 0;
-    const threshold = row?.threshold ?? threshold0(window, judgement);
-    const long = windowLabel(window.longMinutes);
-    const short = windowLabel(window.shortMinutes);
+    const long = windowLabel(row.window.longMinutes);
+    const short = windowLabel(row.window.shortMinutes);
     const left = Math.round(judgement.budgetRemaining * 100);
     const period = `${judgement.objective.periodDays}-day`;
-    const summary = row
-      ? `Operation "${operation}" of ${service} burns its error budget at ${longBurn.toFixed(1)}x over ${long} and ${shortBurn.toFixed(1)}x over ${short} (${severity} at ${threshold.toFixed(1)}x); ${left}% of its ${period} budget is left.`
-      : `Operation "${operation}" of ${service} no longer burns its error budget at the ${severity} rate (${long}: ${longBurn.toFixed(1)}x, ${short}: ${shortBurn.toFixed(1)}x); ${left}% of its ${period} budget is left.`;
+    const rate = `${long}: ${row.longBurn.toFixed(1)}x, ${short}: ${row.shortBurn.toFixed(1)}x`;
+    const summary = episode
+      ? `Operation "${operation}" of ${service} no longer burns its error budget at the ${severity} rate (${rate}); ${left}% of its ${period} budget is left.`
+      : `Operation "${operation}" of ${service} burns its error budget at ${row.longBurn.toFixed(1)}x over ${long} and ${row.shortBurn.toFixed(1)}x over ${short} (${severity} at ${row.threshold.toFixed(1)}x); ${left}% of its ${period} budget is left.`;
     return {
       ...this.#labels(judged, severity),
       severity,
-      status: row ? 'firing' : 'resolved',
-      value: roundTo(longBurn, 3),
-      threshold: roundTo(threshold, 3),
+      status: episode ? 'resolved' : 'firing',
+      value: roundTo(row.longBurn, 3),
+      threshold: roundTo(row.threshold, 3),
       summary,
       timeMs: nowMs,
       ...(episode ? { startsAtMs: episode.startsAtMs } : {}),
@@ -358,13 +417,13 @@ export class BudgetMonitor {
         period_days: judgement.objective.periodDays,
         long_window: long,
         short_window: short,
-        long_burn_rate: roundTo(longBurn, 3),
-        short_burn_rate: roundTo(shortBurn, 3),
-        burn_threshold: roundTo(threshold, 3),
-        long_runs: row?.longRuns ?? 0,
-        long_bad_runs: row?.longBad ?? 0,
+        long_burn_rate: roundTo(row.longBurn, 3),
+        short_burn_rate: roundTo(row.shortBurn, 3),
+        burn_threshold: roundTo(row.threshold, 3),
+        long_runs: row.longRuns,
+        long_bad_runs: row.longBad,
         budget_remaining: roundTo(judgement.budgetRemaining, 4),
-        episode_id: episode?.id ?? randomUUID(),
+        episode_id: episode?.id ?? newId ?? randomUUID(),
       },
     };
   }
@@ -390,6 +449,7 @@ export class BudgetMonitor {
       budget_remaining_runs: roundTo(j.budgetRemainingRuns, 2),
       burn_rates: burnRates,
       alerts: SEVERITIES.filter((s) => this.#open.has(this.#fingerprint(judged, s))),
+      evaluated_at: new Date(this.#evaluatedAtMs).toISOString(),
     };
   }
 
@@ -438,6 +498,25 @@ export class BudgetMonitor {
   }
 }
 
-function threshold0(window: (typeof ALERT_WINDOWS)[number], judgement: Judgement): number {
-  return (window.budgetShare * judgement.objective.periodDays * 1440) / window.longMinutes;
+/** The first row of `severity` (the figures a record shows when none of its rows is the one). */
+function rowOf(rows: readonly RowJudgement[], severity: BurnSeverity): RowJudgement {
+  return rows.find((r) => r.window.severity === severity) as RowJudgement;
+}
+
+/** The resolved record of an episode whose operation is no longer judged: no figures to give. */
+function orphanInput(episode: Episode, nowMs: number): AlertInput {
+  return {
+    type: ALERT_TYPE_SLO_BURN_RATE,
+    service: episode.service,
+    operation: episode.operation,
+    labels: { severity: episode.severity },
+    severity: episode.severity === 'ticket' ? 'ticket' : 'page',
+    status: 'resolved',
+    value: 0,
+    threshold: 0,
+    unit: 'x',
+    summary: `Operation "${episode.operation}" of ${episode.service} is no longer judged (no runs left in its budget's days, or past PERF_SLO_MAX_OPERATIONS); its ${episode.severity} episode is closed.`,
+    timeMs: nowMs,
+    startsAtMs: episode.startsAtMs,
+  };
 }

@@ -33,10 +33,10 @@ export const SLO_KEYS = {
   hour: 'slo:h:',
   /** `slo:d:YYYY-MM-DD`, kept {@link SLO_DAY_TTL_SECONDS}. */
   day: 'slo:d:',
-  /** Hash: field name to the objective its writer resolved (`objective/period days/errors 0|1`). */
-  specs: 'slo:specs',
-  /** Hash: field name to the latest bad run (`trace id span id sampled epoch ms`). */
-  traces: 'slo:traces',
+  /** `slo:specs:YYYY-MM-DD`: field name to the objective its writer resolved that day (`0.99/30/1`). */
+  specs: 'slo:specs:',
+  /** `slo:traces:YYYY-MM-DD`: field name to the day's latest bad run (`trace span sampled epoch-ms`). */
+  traces: 'slo:traces:',
   /** Hash: alert fingerprint to the firing episode (JSON: id, startsAt). */
   episodes: 'slo:episodes',
   /** String: the evaluator lease (a random token). */
@@ -49,3 +49,5 @@ export const SLO_MINUTE_TTL_SECONDS = 380 * 60;
 export const SLO_HOUR_TTL_SECONDS = 75 * 3600;
 /** Day hashes live 92 days: the longest period (90 days) and some slack. */
 export const SLO_DAY_TTL_SECONDS = 92 * 86_400;
+/** The objectives and bad runs of a day live 3 days (today's and yesterday's are read). */
+export const SLO_FACTS_TTL_SECONDS = 3 * 86_400;

@@ -34,17 +34,17 @@ return 1
  * One operation's minute, with its share of the service's summary and of the error-budget counts,
  * in one step (so that a retried write never counts any of them twice). KEYS[1] = operation hash,
  * KEYS[2] = operations index set, KEYS[3] = summary hash, KEYS[4..6] = the budget hashes of the
- * minute, hour and day, KEYS[7] = budget objectives hash, KEYS[8] = bad-run traces hash, KEYS[9]
+ * minute, hour and day, KEYS[7] = the day's objectives hash, KEYS[8] = the day's bad runs, KEYS[9]
  * (optional) = services index set. ARGV[1] = expiry seconds, ARGV[2] = operation, ARGV[3] = service
  * (the member of KEYS[9]), ARGV[4] = HHMM, ARGV[5] = minute of the day, ARGV[6..8] = count, errors,
  * breaches, ARGV[9] = budget field name (empty: the operation has no objective), ARGV[10..12] =
  * runs, runs over target, runs failed within target, ARGV[13] = objective, ARGV[14] = latest bad
- * run (empty: none), ARGV[15..17] = expiry seconds of KEYS[4..6], then triples (mode, field,
- * value) for KEYS[1].
+ * run (`trace span sampled ms`, empty: none), ARGV[15..17] = expiry seconds of KEYS[4..6],
+ * ARGV[18] = expiry seconds of KEYS[7..8], then triples (mode, field, value) for KEYS[1].
  */
 export const WRITE_OPERATION = `${APPLY}
 local ttl = tonumber(ARGV[1])
-for i = 18, #ARGV, 3 do apply(KEYS[1], ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+for i = 19, #ARGV, 3 do apply(KEYS[1], ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ttl)
@@ -61,10 +61,14 @@ if ARGV[9] ~= '' then
     redis.call('EXPIRE', KEYS[k], tonumber(ARGV[k + 11]))
   end
   redis.call('HSET', KEYS[7], ARGV[9], ARGV[13])
-  redis.call('EXPIRE', KEYS[7], tonumber(ARGV[17]))
+  redis.call('EXPIRE', KEYS[7], tonumber(ARGV[18]))
   if ARGV[14] ~= '' then
-    redis.call('HSET', KEYS[8], ARGV[9], ARGV[14])
-    redis.call('EXPIRE', KEYS[8], tonumber(ARGV[17]))
+    -- The latest bad run wins, whichever instance writes last.
+    local current = redis.call('HGET', KEYS[8], ARGV[9])
+    local old = current and tonumber(string.match(current, '(%d+)$'))
+    local new = tonumber(string.match(ARGV[14], '(%d+)$'))
+    if (not old) or (new and new > old) then redis.call('HSET', KEYS[8], ARGV[9], ARGV[14]) end
+    redis.call('EXPIRE', KEYS[8], tonumber(ARGV[18]))
   end
 end
 if #KEYS > 8 then

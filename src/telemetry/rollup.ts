@@ -30,6 +30,7 @@ import { untraced } from '../shared/tracing.ts';
 import { sloFieldName } from '../slo/internal.ts';
 import {
   SLO_DAY_TTL_SECONDS,
+  SLO_FACTS_TTL_SECONDS,
   SLO_HOUR_TTL_SECONDS,
   SLO_KEYS,
   SLO_MINUTE_TTL_SECONDS,
@@ -110,8 +111,13 @@ export interface RollupTotals {
   readonly firstMinute: Minute | undefined;
 }
 
-/** Expiry of the minute, hour and day budget hashes, seconds (ARGV[15..17] of the write). */
-const BUDGET_TTLS = [SLO_MINUTE_TTL_SECONDS, SLO_HOUR_TTL_SECONDS, SLO_DAY_TTL_SECONDS].map(String);
+/** Expiry of the minute, hour and day budget hashes and of the day's objectives and bad runs, seconds (ARGV[15..18]). */
+const BUDGET_TTLS = [
+  SLO_MINUTE_TTL_SECONDS,
+  SLO_HOUR_TTL_SECONDS,
+  SLO_DAY_TTL_SECONDS,
+  SLO_FACTS_TTL_SECONDS,
+].map(String);
 
 type Kind = 'metrics' | 'user_metrics' | 'metrics_index' | 'metrics_summary';
 
@@ -152,8 +158,8 @@ export class RedisRollupStore implements RollupWriter {
       `${p}${SLO_KEYS.minute}${hour}:${hhmm.slice(2)}`,
       `${p}${SLO_KEYS.hour}${hour}`,
       `${p}${SLO_KEYS.day}${date}`,
-      `${p}${SLO_KEYS.specs}`,
-      `${p}${SLO_KEYS.traces}`,
+      `${p}${SLO_KEYS.specs}${date}`,
+      `${p}${SLO_KEYS.traces}${date}`,
     ];
   }
 

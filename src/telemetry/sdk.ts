@@ -37,6 +37,7 @@ import { type RulesWatcher, watchRulesSync } from './rules-file.ts';
 import { ServiceRegistry } from './services.ts';
 import { setTrackingState } from './state.ts';
 import { buildAlerts, buildRollups, connectRedis, pingRedis, type TelemetryRedis } from './storage.ts';
+import { OTHER_OPERATION } from './semconv.ts';
 import { durationBoundaries, resolveTarget } from './targets.ts';
 import type { Telemetry, TelemetryConfig, TelemetryOptions } from './types.ts';
 import { MinuteWindows } from './windows.ts';
@@ -72,6 +73,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const config: TelemetryConfig = Object.freeze({ ...given, serviceName });
   setLogLevel(config.logLevel);
   const targets = Object.freeze({ ...config.targets, ...checkTargets(options.targets) });
+  const slos = checkSlos(options.slos);
   // OTEL_SDK_DISABLED turns the SDK off as every OpenTelemetry SDK does: nothing recorded or exported.
   const enabled = config.monitoringEnabled && !config.sdk.disabled;
 
@@ -111,9 +113,11 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       (service === undefined ? resolveTarget(targets, operation, undefined, undefined) : undefined);
     const objectives = new ObjectiveTable(
       { objective: config.slo.objective, periodDays: config.slo.periodDays, errors: config.slo.errors },
-      checkSlos(options.slos),
+      slos,
     );
     const rollups = buildRollups(config, redis, targetOf, (operation, service) => {
+      // `_other` is many operations under one name: no objective can speak for it.
+      if (operation === OTHER_OPERATION) return undefined;
       const facts = evaluator.budgetOf(operation, service);
       const run = facts?.badRun;
       return {
@@ -164,7 +168,6 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     // After the tracer provider is registered: the tracking state looks the tracer up.
     setTrackingState({ enabled, targets });
     if (enabled) windows.start();
-    budgets?.start();
 
     running = {
       config,
@@ -188,6 +191,8 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       instrumentations: tracing?.instrumentations ?? [],
       redis,
     };
+    // Last: nothing after it can fail and leave its timer running.
+    budgets?.start();
     logStart(running, options);
     return running;
   } catch (error) {
@@ -362,7 +367,11 @@ async function stop(current: Running, timeoutMs: number, log: ReturnType<typeof 
   const left = (share: number) => Math.max(100, (deadline - performance.now()) * share);
   current.resources.stop();
   current.rulesFile?.close();
-  await current.budgets?.stop();
+  try {
+    await withTimeout(current.budgets?.stop() ?? Promise.resolve(), left(0.1), 'error budget evaluation');
+  } catch (error) {
+    log.warn({ err: errorText(error) }, 'the error budget evaluation did not stop in time');
+  }
   // The last minutes go to Redis before the SDK (and its readers) shut down.
   try {
     await withTimeout(current.windows.stop(), left(0.3), 'summary rollup flush');

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type AlertRecord, AlertSink, alertRecordSchema, MemoryAlertStore } from '../../src/alerts/index.ts';
+import { alertLabels, fingerprintOf } from '../../src/alerts/internal.ts';
 import { BudgetMonitor, type BudgetMonitorOptions, ObjectiveTable } from '../../src/slo/index.ts';
 import { budgetStore, minutes, totalsOf, writeMinutes } from '../helpers/budgets.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
@@ -37,7 +38,11 @@ describe('BudgetMonitor, memory-only', () => {
     const sink = new AlertSink({ store, repeatSeconds: 60, bufferMax: 100, keyPrefix: '' });
     const clock = { minute: NOW_MINUTE - 200 };
     const monitor = new BudgetMonitor(
-      options(clock, { alerts: sink, facts: () => ({ badRun: TRACE }), hasTarget: () => true }),
+      options(clock, {
+        alerts: sink,
+        facts: () => ({ badRun: TRACE, badAtMs: clock.minute * MINUTE }),
+        hasTarget: () => true,
+      }),
     );
     const feed = async (over: number, count: number) => {
       for (let i = 0; i < count; i++) {
@@ -83,6 +88,34 @@ describe('BudgetMonitor, memory-only', () => {
     expect(figures?.budget_remaining).toBeLessThan(0);
     expect(figures?.burn_rates['5m']).toBe(0);
     expect(figures?.period_bad_runs).toBe(1000);
+    await sink.close(1000);
+  });
+
+  it('keeps the episode of a quiet operation open between its runs: no resolve and fire again per run', async () => {
+    const store = new MemoryAlertStore(100);
+    const sink = new AlertSink({ store, repeatSeconds: 60, bufferMax: 100, keyPrefix: '' });
+    const clock = { minute: NOW_MINUTE - 1000 };
+    const monitor = new BudgetMonitor(
+      options(clock, {
+        objectives: new ObjectiveTable({ objective: 0.99, periodDays: 30, errors: true }),
+        alerts: sink,
+        hasTarget: () => true,
+      }),
+    );
+    // A batch job: 30 runs every 40 minutes, all failing for four batches, then good again.
+    for (let i = 0; i < 400; i++) {
+      clock.minute++;
+      if (i % 40 === 0) {
+        const over = i >= 200 && i < 360 ? 30 : 0;
+        monitor.recordMinute(clock.minute, totalsOf('batch', { minute: clock.minute, runs: 30, over }));
+      }
+      await monitor.evaluate();
+    }
+    await sink.flush();
+    const page = (await sink.recent({ type: 'slo_burn_rate', limit: 100 })).filter(
+      (r) => r.severity === 'page',
+    );
+    expect(page.map((r) => r.status)).toEqual(['resolved', 'firing']);
     await sink.close(1000);
   });
 
@@ -167,7 +200,11 @@ describe('BudgetMonitor with Redis', () => {
     expect(page[0]?.slo?.episode_id).toBe(page[1]?.id);
     // Both instances judged the same figures from what was written.
     expect(a.figures('checkout')).toEqual(b.figures('checkout'));
-    expect(await redis.hlen(`${prefix}slo:episodes`)).toBeGreaterThanOrEqual(0);
+    // The page episode is closed; the ticket row (3 d and 6 h) still holds, so its episode stays open.
+    const left = Object.values(await redis.hgetall(`${prefix}slo:episodes`)).map(
+      (e) => JSON.parse(e).severity,
+    );
+    expect(left).toEqual(['ticket']);
   });
 
   it('a new lease holder sees the open episode and does not fire it again; an instance whose lease expired writes nothing', async () => {
@@ -205,7 +242,66 @@ describe('BudgetMonitor with Redis', () => {
     expect((await records()).map((r) => r.status)).toEqual(['resolved', 'firing']);
   });
 
-  it('keeps judging while Redis is away, and says so once', async () => {
+  it('closes an open episode of an operation it no longer judges', async () => {
+    const { prefix, make, records } = setup(60_000);
+    const episode = {
+      id: randomUUID(),
+      startsAtMs: Date.now() - 3_600_000,
+      field: '0:gone',
+      service: 'shop',
+      operation: 'gone',
+      severity: 'page',
+      longMinutes: 60,
+    };
+    const fingerprint = fingerprintOf(
+      alertLabels({
+        type: 'slo_burn_rate',
+        service: 'shop',
+        operation: 'gone',
+        labels: { severity: 'page' },
+        value: 0,
+        threshold: 0,
+        unit: 'x',
+        summary: '-',
+      }),
+    );
+    await redis.hset(`${prefix}slo:episodes`, fingerprint, JSON.stringify(episode));
+    await make().evaluate();
+    const [resolved] = await records();
+    expect(resolved).toMatchObject({
+      status: 'resolved',
+      fingerprint,
+      startsAt: new Date(episode.startsAtMs).toISOString(),
+    });
+    expect(resolved?.annotations.summary).toMatch(/no longer judged/);
+    expect(await redis.hlen(`${prefix}slo:episodes`)).toBe(0);
+  });
+
+  it('judges the operations of other services, whatever characters their names hold', async () => {
+    const { prefix, clock, make } = setup(60_000);
+    const store = budgetStore(redis, prefix);
+    const service = 'pay:ments|eu 1';
+    const operation = '0:GET /a|b';
+    const pending = minutes(clock.minute - 9, clock.minute, 7).map((m) => ({
+      minute: m.minute,
+      operations: new Map(),
+      users: new Map(),
+      services: new Map([[service, { operations: totalsOf(operation, m).operations, users: new Map() }]]),
+    }));
+    expect(await store.write(pending, () => 1)).toEqual([]);
+    const monitor = make();
+    await monitor.evaluate();
+    expect(monitor.figures(operation, service)?.period_runs).toBe(70);
+    expect(monitor.figures(operation)).toBeUndefined();
+    expect(
+      await redis.hget(
+        `${prefix}slo:d:${new Date(clock.minute * MINUTE).toISOString().slice(0, 10)}`,
+        `c:${service.length}:${service}${operation}`,
+      ),
+    ).toBe('70');
+  });
+
+  it('neither judges nor leads while Redis is away', async () => {
     const { prefix, clock } = setup(60_000);
     const broken = new Redis({
       port: 1,
@@ -222,6 +318,7 @@ describe('BudgetMonitor with Redis', () => {
     await monitor.evaluate();
     expect(monitor.evaluations).toBe(0);
     expect(monitor.leader).toBe(false);
+    expect(monitor.figures('checkout')).toBeUndefined();
     broken.disconnect();
   });
 });
