@@ -41,7 +41,7 @@ import {
   METRIC_SLO_OBJECTIVE,
   SLO_KEYS,
 } from './semconv.ts';
-import { ALERT_WINDOWS, type BurnSeverity, WINDOW_MINUTES, windowLabel } from './windows.ts';
+import { type BurnSeverity, WINDOW_MINUTES, windowLabel } from './windows.ts';
 
 const MINUTE_MS = 60_000;
 const SEVERITIES: readonly BurnSeverity[] = ['page', 'ticket'];
