@@ -11,8 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Meter } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
-import type { AlertInput, AlertTrace } from '../alerts/index.ts';
-import { alertLabels, fingerprintOf } from '../alerts/internal.ts';
+import type { AlertTrace } from '../alerts/index.ts';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { roundTo } from '../shared/numbers.ts';
@@ -27,12 +26,12 @@ import {
   RedisEpisodes,
 } from './episodes.ts';
 import { sloFieldName } from './fields.ts';
-import { type FiringRow, type Judgement, type JudgeSettings, judge, type RowJudgement } from './judge.ts';
+import { type FiringRow, type Judgement, type JudgeSettings, judge } from './judge.ts';
 import { RedisLease } from './lease.ts';
 import type { Objective, ObjectiveFacts, ObjectiveTable } from './objectives.ts';
+import { fingerprintOf, orphanInput, rowOf, transitionInput } from './records.ts';
 import { RedisBudgetSource, yieldTurn } from './redis-source.ts';
 import {
-  ALERT_TYPE_SLO_BURN_RATE,
   ATTR_SLO_SEVERITY,
   ATTR_SLO_WINDOW,
   METRIC_SLO_ALERT_ACTIVE,
@@ -110,7 +109,8 @@ export interface BudgetFigures {
   readonly evaluated_at: string;
 }
 
-interface Judged {
+/** An operation judged at the last evaluation. */
+export interface Judged {
   readonly book: OperationBook;
   readonly field: string;
   readonly service: string;
@@ -299,7 +299,7 @@ export class BudgetMonitor {
           const at = rows.find(
             (r) => r.window.severity === severity && r.window.longMinutes === episode.longMinutes,
           );
-          const input = this.#input(judged, severity, at ?? rowOf(rows, severity), nowMs, episode);
+          const input = transitionInput(judged, severity, at ?? rowOf(rows, severity), nowMs, episode);
           if (await this.#episodes.resolve(fingerprint, input)) open.delete(fingerprint);
         }
       }
@@ -324,7 +324,15 @@ export class BudgetMonitor {
         severity,
         longMinutes: row.window.longMinutes,
       };
-      const input = this.#input(judged, severity, row, nowMs, undefined, runs.get(judged.field), episode.id);
+      const input = transitionInput(
+        judged,
+        severity,
+        row,
+        nowMs,
+        undefined,
+        runs.get(judged.field),
+        episode.id,
+      );
       if (await this.#episodes.fire(fingerprint, episode, input)) open.set(fingerprint, episode);
     }
   }
@@ -365,67 +373,8 @@ export class BudgetMonitor {
     return out;
   }
 
-  #labels(judged: { service: string; book: { operation: string } }, severity: BurnSeverity): AlertInput {
-    return {
-      type: ALERT_TYPE_SLO_BURN_RATE,
-      service: judged.service,
-      operation: judged.book.operation,
-      labels: { severity },
-      value: 0,
-      threshold: 0,
-      unit: 'x',
-      summary: '-',
-    };
-  }
-
   #fingerprint(judged: Judged, severity: BurnSeverity): string {
-    return fingerprintOf(alertLabels(this.#labels(judged, severity)));
-  }
-
-  /** The record of a transition: firing when there is no `episode` yet, resolved when there is. */
-  #input(
-    judged: Judged,
-    severity: BurnSeverity,
-    row: RowJudgement,
-    nowMs: number,
-    episode: Episode | undefined,
-    trace?: AlertTrace,
-    newId?: string,
-  ): AlertInput {
-    const { judgement, service } = judged;
-    const operation = judged.book.operation;
-    const long = windowLabel(row.window.longMinutes);
-    const short = windowLabel(row.window.shortMinutes);
-    const left = Math.round(judgement.budgetRemaining * 100);
-    const period = `${judgement.objective.periodDays}-day`;
-    const rate = `${long}: ${row.longBurn.toFixed(1)}x, ${short}: ${row.shortBurn.toFixed(1)}x`;
-    const summary = episode
-      ? `Operation "${operation}" of ${service} no longer burns its error budget at the ${severity} rate (${rate}); ${left}% of its ${period} budget is left.`
-      : `Operation "${operation}" of ${service} burns its error budget at ${row.longBurn.toFixed(1)}x over ${long} and ${row.shortBurn.toFixed(1)}x over ${short} (${severity} at ${row.threshold.toFixed(1)}x); ${left}% of its ${period} budget is left.`;
-    return {
-      ...this.#labels(judged, severity),
-      severity,
-      status: episode ? 'resolved' : 'firing',
-      value: roundTo(row.longBurn, 3),
-      threshold: roundTo(row.threshold, 3),
-      summary,
-      timeMs: nowMs,
-      ...(episode ? { startsAtMs: episode.startsAtMs } : {}),
-      ...(trace ? { trace } : {}),
-      slo: {
-        objective: judgement.objective.objective,
-        period_days: judgement.objective.periodDays,
-        long_window: long,
-        short_window: short,
-        long_burn_rate: roundTo(row.longBurn, 3),
-        short_burn_rate: roundTo(row.shortBurn, 3),
-        burn_threshold: roundTo(row.threshold, 3),
-        long_runs: row.longRuns,
-        long_bad_runs: row.longBad,
-        budget_remaining: roundTo(judgement.budgetRemaining, 4),
-        episode_id: episode?.id ?? newId ?? randomUUID(),
-      },
-    };
+    return fingerprintOf(judged.service, judged.book.operation, severity);
   }
 
   /** The budget of an operation of `service` (default: the own one) at the last evaluation. */
@@ -496,27 +445,4 @@ export class BudgetMonitor {
         }),
       );
   }
-}
-
-/** The first row of `severity` (the figures a record shows when none of its rows is the one). */
-function rowOf(rows: readonly RowJudgement[], severity: BurnSeverity): RowJudgement {
-  return rows.find((r) => r.window.severity === severity) as RowJudgement;
-}
-
-/** The resolved record of an episode whose operation is no longer judged: no figures to give. */
-function orphanInput(episode: Episode, nowMs: number): AlertInput {
-  return {
-    type: ALERT_TYPE_SLO_BURN_RATE,
-    service: episode.service,
-    operation: episode.operation,
-    labels: { severity: episode.severity },
-    severity: episode.severity === 'ticket' ? 'ticket' : 'page',
-    status: 'resolved',
-    value: 0,
-    threshold: 0,
-    unit: 'x',
-    summary: `Operation "${episode.operation}" of ${episode.service} is no longer judged (no runs left in its budget's days, or past PERF_SLO_MAX_OPERATIONS); its ${episode.severity} episode is closed.`,
-    timeMs: nowMs,
-    startsAtMs: episode.startsAtMs,
-  };
 }

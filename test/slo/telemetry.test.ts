@@ -31,6 +31,7 @@ describe('error budgets in the telemetry', () => {
     if (!budgets) throw new Error('no budget monitor');
     // Another instance's minutes, as its rollup exporter writes them: 60 good minutes, then 5 bad,
     // the last being the minute the monitor judges (written again if a minute began meanwhile).
+    await t.redis.ping();
     const store = budgetStore(t.redis, t.prefix, '0.995/30/1');
     let last = Math.floor(Date.now() / MINUTE) - 1;
     await writeMinutes(store, 'checkout', minutes(last - 64, last - 5, 100));
@@ -39,6 +40,7 @@ describe('error budgets in the telemetry', () => {
     while (Math.floor(Date.now() / MINUTE) - 1 !== last) {
       await t.cleanup();
       t = await startConnectedTelemetry({ PERF_SLO_OBJECTIVE: '0.995' });
+      await t.redis.ping();
       last = Math.floor(Date.now() / MINUTE) - 1;
       const again = budgetStore(t.redis, t.prefix, '0.995/30/1');
       await writeMinutes(again, 'checkout', minutes(last - 64, last - 5, 100));
