@@ -194,6 +194,21 @@ function read(table: Table, env: Env, problems: ConfigProblem[]): Record<string,
   return out;
 }
 
+/** The accepted form of a key prefix on a Redis Cluster. */
+export const HASH_TAG_FORM =
+  'a prefix with a hash tag, such as {perf}: (on a Redis Cluster every telemetry key must share one hash slot)';
+
+/**
+ * Whether a key prefix holds a Redis Cluster hash tag: the first `{` followed, later, by a `}` with
+ * something between (then only that part of every key is hashed).
+ */
+export function hasHashTag(prefix: string): boolean {
+  const open = prefix.indexOf('{');
+  if (open < 0) return false;
+  const close = prefix.indexOf('}', open + 1);
+  return close > open + 1;
+}
+
 /**
  * Reads and validates the configuration from an environment (default `process.env`).
  *
@@ -205,6 +220,20 @@ export function loadConfig(env: Env = process.env): PerfSidecarConfig {
   const problems: ConfigProblem[] = [];
   const settings = read(SETTINGS, env, problems) as ValuesOf<typeof SETTINGS>;
   const resolved = read(RESOLVED_VARIABLES, env, problems) as ValuesOf<typeof RESOLVED_VARIABLES>;
+  if (settings.redisCluster && settings.redisUrl === undefined) {
+    problems.push({
+      variable: 'REDIS_CLUSTER',
+      problem: 'is true without REDIS_URL',
+      expected: 'REDIS_URL set to one node of the cluster, or REDIS_CLUSTER unset',
+    });
+  }
+  if (settings.redisCluster && !hasHashTag(settings.alerts.keyPrefix)) {
+    problems.push({
+      variable: 'ALERT_KEY_PREFIX',
+      problem: `${settings.alerts.keyPrefix === '' ? 'is empty' : `is "${settings.alerts.keyPrefix}"`}, without a hash tag, while REDIS_CLUSTER is true`,
+      expected: HASH_TAG_FORM,
+    });
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze({
     ...settings,

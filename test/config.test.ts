@@ -16,6 +16,7 @@ describe('loadConfig', () => {
   it('gives the documented defaults for an empty environment', () => {
     const config = loadConfig({});
     expect(config.redisUrl).toBeUndefined();
+    expect(config.redisCluster).toBe(false);
     expect(config.databaseUrl).toBeUndefined();
     expect(config.db).toEqual({
       poolSize: 20,

@@ -7,12 +7,12 @@
  * is moved back to the list by a reaper once it has been there longer than `visibilityTimeoutMs`.
  * After `maxDeliveries` attempts it is moved to a capped dead-letter list instead.
  */
-import type { Redis } from 'ioredis';
+
 import { z } from 'zod';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { accepts, callable, decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
-import { closeRedisClient } from '../shared/redis.ts';
+import { closeRedisClient, isCluster, type RedisClient } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';
 import { type AlertRecord, alertRecordSchema } from './schema.ts';
 
@@ -22,7 +22,7 @@ const consumeAlertsFields = {
    * A connection to the Redis holding the list. It is duplicated: blocking reads run on a
    * connection of their own, and the given one is left as it was.
    */
-  redis: withMethods<Redis>(['duplicate'], 'an ioredis client'),
+  redis: withMethods<RedisClient>(['duplicate'], 'an ioredis client'),
   /** Full name of the list to consume, for example `performance_alerts`. */
   list: accepts(z.string().min(1).max(256), 'a list name of 1 to 256 characters'),
   /** Called once per record, oldest first. Resolve to acknowledge; throw to have it redelivered. */
@@ -118,7 +118,12 @@ export function consumeAlerts(options: ConsumeAlertsOptions): AlertConsumer {
   const log = getLogger();
 
   // A blocking command holds its connection; it must not be the caller's.
-  const connection = o.redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+  const connection: RedisClient = isCluster(o.redis)
+    ? o.redis.duplicate(undefined, {
+        enableOfflineQueue: true,
+        redisOptions: { ...o.redis.options.redisOptions, commandTimeout: undefined },
+      })
+    : o.redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
   connection.on('error', () => {
     // Reconnects are handled by ioredis; the loop below backs off on failed commands.
   });

@@ -3,9 +3,10 @@
  * tracing suppressed so that perf-sidecar's own writes never become spans that feed back into the
  * target processor.
  */
-import type { Redis } from 'ioredis';
+
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
+import type { RedisClient } from '../shared/redis.ts';
 import { closeRedisClient } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';
 import type { AlertStore, ScannedEntry, StoreWrite } from './store.ts';
@@ -45,7 +46,7 @@ export interface RedisAlertStoreOptions {
    * The connection, or a promise of it (the preload entry creates it only once the ESM hooks are
    * in place). Use one that fails fast (see `createRedisClient`).
    */
-  readonly client: Redis | Promise<Redis>;
+  readonly client: RedisClient | Promise<RedisClient>;
   /** Entries kept per list. */
   readonly listMax: number;
   /** Whether {@link RedisAlertStore.close} closes the client (true when the store created it). */
@@ -54,7 +55,7 @@ export interface RedisAlertStoreOptions {
 
 /** Alert lists in Redis. */
 export class RedisAlertStore implements AlertStore {
-  #client: Redis | undefined;
+  #client: RedisClient | undefined;
   readonly #connected: Promise<void>;
   readonly #listeners: (() => void)[] = [];
   readonly #listMax: number;

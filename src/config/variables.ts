@@ -66,6 +66,13 @@ export const SETTINGS = {
     'Redis for alert lists, summary rollups and startCache() without arguments; unset: alerts in a bounded in-process list, cache in memory only.',
     { shown: 'unset (memory-only mode)', secret: true },
   ),
+  /** `REDIS_CLUSTER` */
+  redisCluster: variable(
+    'REDIS_CLUSTER',
+    booleanText,
+    false,
+    'REDIS_URL is one node of a Redis Cluster (the others are discovered); ALERT_KEY_PREFIX must then hold a hash tag, such as {perf}:, so that every telemetry key shares one slot.',
+  ),
   /** `DATABASE_URL`, normalised to the `postgresql://` scheme */
   databaseUrl: variable(
     'DATABASE_URL',

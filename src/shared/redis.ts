@@ -5,11 +5,25 @@
  * the preload entry must let the ESM instrumentation hooks settle before ioredis is first imported,
  * or the host application's own ioredis would not be instrumented.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { getLogger } from './logger.ts';
 import { importPeer } from './peers.ts';
 import { redactUrl } from './urls.ts';
+
+/**
+ * A connection perf-sidecar's telemetry talks through: one Redis, or an ioredis `Cluster` (then
+ * every key telemetry touches carries the hash tag of `ALERT_KEY_PREFIX`, so that its scripts,
+ * transactions and pipelines stay in one slot).
+ */
+export type RedisClient = Redis | Cluster;
+
+/** Whether `client` is an ioredis `Cluster`. */
+export function isCluster(client: unknown): client is Cluster {
+  return (
+    typeof client === 'object' && client !== null && (client as { isCluster?: unknown }).isCluster === true
+  );
+}
 
 /** Options of {@link createRedisClient}. */
 export interface RedisClientOptions {
@@ -41,7 +55,7 @@ export interface RedisClientOptions {
 }
 
 /** Clients being closed on purpose: their last errors (aborted handshakes) are not news. */
-const closing = new WeakSet<Redis>();
+const closing = new WeakSet<RedisClient>();
 
 /** How often a connection's repeated errors are logged at most, ms. */
 const ERROR_LOG_INTERVAL_MS = 30_000;
@@ -96,8 +110,49 @@ export async function createRedisClient(options: RedisClientOptions): Promise<Re
   return client;
 }
 
+/**
+ * {@link createRedisClient} for a Redis Cluster: `options.url` is one seed node (the others are
+ * discovered); its user, password and TLS apply to every node. Same fail-fast settings per node.
+ */
+export async function createClusterClient(options: RedisClientOptions): Promise<Cluster> {
+  const { Cluster: ClusterClass } = await importPeer('ioredis', () => import('ioredis'));
+  const maxDelay = options.maxReconnectDelayMs ?? 2000;
+  const url = new URL(options.url);
+  const client = new ClusterClass([{ host: url.hostname, port: Number(url.port || 6379) }], {
+    enableOfflineQueue: false,
+    clusterRetryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
+    redisOptions: {
+      connectionName: options.connectionName,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.perCommandTimeout === false ? undefined : options.commandTimeoutMs,
+      connectTimeout: Math.max(options.commandTimeoutMs * 2, 1000),
+      autoResendUnfulfilledCommands: false,
+      ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+      ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+    },
+  });
+  const log = options.logger ?? getLogger();
+  let lastLogged = 0;
+  client.on('error', (error: Error) => {
+    if (closing.has(client)) return;
+    const now = Date.now();
+    if (now - lastLogged < ERROR_LOG_INTERVAL_MS) return;
+    lastLogged = now;
+    log.warn(
+      { redis: redactUrl(options.url), connection: options.connectionName, err: error.message },
+      'redis cluster connection error (repeats are silenced for 30 s)',
+    );
+  });
+  if (options.keepProcessAlive === false) {
+    // Each node has its own connection: none of them keeps a monitored program alive.
+    client.on('+node', (node: Redis) => node.on('connect', () => node.stream?.unref?.()));
+  }
+  return client;
+}
+
 /** Closes a client: QUIT when connected (bounded by the command timeout), else disconnect. */
-export async function closeRedisClient(client: Redis): Promise<void> {
+export async function closeRedisClient(client: RedisClient): Promise<void> {
   if (client.status === 'end') return;
   closing.add(client);
   if (client.status === 'ready') {

@@ -8,9 +8,9 @@
  * its predecessor opened (it does not fire them again). Without Redis, episodes are kept in memory
  * and records go through the alert sink (never folded: they carry a status).
  */
-import type { Redis } from 'ioredis';
 import type { AlertInput, AlertRecord } from '../alerts/index.ts';
 import { buildAlert } from '../alerts/internal.ts';
+import type { RedisClient } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';
 import { SLO_KEYS } from './semconv.ts';
 
@@ -95,7 +95,7 @@ return 1
 
 /** Options of {@link RedisEpisodes}. */
 export interface RedisEpisodesOptions {
-  readonly client: Promise<Redis>;
+  readonly client: Promise<RedisClient>;
   /** Key prefix (`ALERT_KEY_PREFIX`). */
   readonly prefix: string;
   /** The alert list the records go to, prefix included. */

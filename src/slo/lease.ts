@@ -8,8 +8,9 @@
  * holds it, so an instance that paused past its lease (a long GC, a frozen container) cannot write
  * a record its successor has already written.
  */
+
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';
 
 /** Takes the lease when free, renews it when held by `token`. KEYS[1] = lease; ARGV = token, ttl ms. */
@@ -42,14 +43,14 @@ export class RedisLease {
    * @param key the lease key, prefix included.
    * @param ttlMs how long the lease lasts without renewal.
    */
-  constructor(client: Promise<Redis>, key: string, ttlMs: number) {
+  constructor(client: Promise<RedisClient>, key: string, ttlMs: number) {
     this.client = client;
     this.key = key;
     this.ttlMs = ttlMs;
   }
 
   /** The connection (not closed here). */
-  readonly client: Promise<Redis>;
+  readonly client: Promise<RedisClient>;
   /** The lease key, prefix included. */
   readonly key: string;
   /** How long the lease lasts without renewal, ms. */

@@ -8,13 +8,14 @@
  * It runs beside the request path, never on it: a tick is a timer, its Redis work is a handful of
  * commands (see `redis-source.ts`), and a failed tick is logged and tried again the next minute.
  */
+
 import { randomUUID } from 'node:crypto';
 import type { Meter } from '@opentelemetry/api';
-import type { Redis } from 'ioredis';
 import type { AlertTrace } from '../alerts/index.ts';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { roundTo } from '../shared/numbers.ts';
+import type { RedisClient } from '../shared/redis.ts';
 import type { WindowTotals } from '../telemetry/minutes.ts';
 import { OTHER_OPERATION } from '../telemetry/semconv.ts';
 import { BudgetBook, type OperationBook } from './book.ts';
@@ -71,7 +72,7 @@ export interface BudgetMonitorOptions {
   readonly hasTarget?: (operation: string, service: string | undefined) => boolean;
   /** With Redis: the connection, key prefix, the performance alert list and its cap, the lease time. */
   readonly redis?: {
-    readonly client: Promise<Redis>;
+    readonly client: Promise<RedisClient>;
     readonly prefix: string;
     readonly list: string;
     readonly listMax: number;

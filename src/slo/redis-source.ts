@@ -8,7 +8,7 @@
  * no reply is parsed in one long piece, and the process keeps serving while it reads (a pipeline of
  * ten 3,000-field hashes stalled the loop for 30 to 45 ms; one at a time, about 10 ms).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';
 import { type BudgetBook, DAY_SLOTS, HOUR_SLOTS, type Level, MINUTE_SLOTS, type RunCounts } from './book.ts';
 import { decodeObjective, type Objective } from './objectives.ts';
@@ -53,13 +53,13 @@ export class RedisBudgetSource {
   /** Commands sent by the last update (for the benchmark and the docs). */
   lastCommands = 0;
 
-  constructor(client: Promise<Redis>, prefix: string) {
+  constructor(client: Promise<RedisClient>, prefix: string) {
     this.client = client;
     this.prefix = prefix;
   }
 
   /** The connection (not closed here). */
-  readonly client: Promise<Redis>;
+  readonly client: Promise<RedisClient>;
   /** The key prefix. */
   readonly prefix: string;
 
@@ -106,7 +106,7 @@ export class RedisBudgetSource {
 
   /** Reads `buckets` in one pipeline and sets them in `book`. */
   async #read(
-    client: Redis,
+    client: RedisClient,
     book: BudgetBook,
     buckets: readonly (readonly [Level, number])[],
   ): Promise<void> {

@@ -23,9 +23,10 @@
  * retried write counts neither twice. Every key expires `retentionDays` after its last write. Keys
  * carry the `ALERT_KEY_PREFIX`. Dates and minutes are UTC.
  */
-import type { Redis } from 'ioredis';
+
 import { z } from 'zod';
 import { accepts, callable, integer, parseOptions } from '../shared/options.ts';
+import type { RedisClient } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';
 import { sloFieldName } from '../slo/internal.ts';
 import {
@@ -54,16 +55,16 @@ import {
 export { minuteParts };
 
 /** An ioredis client, or a promise of one (the connection made while the preload waits). */
-function isClientOrPromise(value: unknown): value is Redis | Promise<Redis> {
+function isClientOrPromise(value: unknown): value is RedisClient | Promise<RedisClient> {
   if (value instanceof Promise) return true;
-  return value !== null && typeof value === 'object' && typeof (value as Redis).pipeline === 'function';
+  return value !== null && typeof value === 'object' && typeof (value as RedisClient).pipeline === 'function';
 }
 
 /** Schema of the {@link RedisRollupStore} options: their one description, type and bounds. */
 export const redisRollupStoreOptionsSchema = z.strictObject({
   /** The connection (or its promise). Not closed by the store. */
   client: accepts(
-    z.custom<Redis | Promise<Redis>>(isClientOrPromise),
+    z.custom<RedisClient | Promise<RedisClient>>(isClientOrPromise),
     'an ioredis client or a promise of one',
   ),
   /** Key prefix (`ALERT_KEY_PREFIX`). */
@@ -131,7 +132,7 @@ interface WrittenPart {
 
 /** See the module comment. */
 export class RedisRollupStore implements RollupWriter {
-  readonly #client: Promise<Redis>;
+  readonly #client: Promise<RedisClient>;
   readonly #options: z.output<typeof redisRollupStoreOptionsSchema>;
 
   /** @throws {InvalidArgumentError} naming the first bad option. */
@@ -163,7 +164,7 @@ export class RedisRollupStore implements RollupWriter {
     ];
   }
 
-  async #ready(): Promise<Redis> {
+  async #ready(): Promise<RedisClient> {
     const client = await this.#client;
     if (client.status !== 'ready') throw new Error('the rollup store has no Redis connection');
     return client;

@@ -13,11 +13,11 @@ import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { AlertSink } from '../alerts/index.ts';
-import { getConfig, type PerfSidecarConfig } from '../config.ts';
+import { getConfig, HASH_TAG_FORM, hasHashTag, type PerfSidecarConfig } from '../config.ts';
 import { describeValue, errorText, InvalidArgumentError, PerfSidecarError } from '../shared/errors.ts';
 import { getLogger, setLogLevel } from '../shared/logger.ts';
 import { parseOptions } from '../shared/options.ts';
-import { closeRedisClient } from '../shared/redis.ts';
+import { closeRedisClient, isCluster } from '../shared/redis.ts';
 import { withTimeout } from '../shared/timeout.ts';
 import { redactUrl } from '../shared/urls.ts';
 import {
@@ -74,6 +74,13 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   setLogLevel(config.logLevel);
   const targets = Object.freeze({ ...config.targets, ...checkTargets(options.targets) });
   const slos = checkSlos(options.slos);
+  if (isCluster(options.redis) && !hasHashTag(config.alerts.keyPrefix)) {
+    throw new InvalidArgumentError(
+      'options.redis',
+      `is a Redis Cluster client while ALERT_KEY_PREFIX is "${config.alerts.keyPrefix}", without a hash tag`,
+      HASH_TAG_FORM,
+    );
+  }
   // OTEL_SDK_DISABLED turns the SDK off as every OpenTelemetry SDK does: nothing recorded or exported.
   const enabled = config.monitoringEnabled && !config.sdk.disabled;
 

@@ -3,12 +3,12 @@
  * alert store and sink, and the rollups of the per-minute windows. Each builder takes what it needs
  * and makes one part.
  */
+
 import type { Meter } from '@opentelemetry/api';
-import type { Redis } from 'ioredis';
 import { AlertSink, type AlertStore, MemoryAlertStore, RedisAlertStore } from '../alerts/index.ts';
 import type { PerfSidecarConfig } from '../config.ts';
 import { assertPeerInstalled } from '../shared/peers.ts';
-import { createRedisClient } from '../shared/redis.ts';
+import { createClusterClient, createRedisClient, type RedisClient } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';
 import type { BudgetLookup } from './rollup.ts';
 import { RedisRollupStore } from './rollup.ts';
@@ -17,9 +17,9 @@ import { RollupExporter, type TargetOf } from './rollup-exporter.ts';
 /** The Redis connection of a telemetry, when it has one. */
 export interface TelemetryRedis {
   /** The client, or its promise while the preload waits for its hooks. */
-  readonly client: Redis | Promise<Redis>;
+  readonly client: RedisClient | Promise<RedisClient>;
   /** The connection telemetry made (and closes); `undefined` for a caller's client. */
-  readonly owned: Promise<Redis> | undefined;
+  readonly owned: Promise<RedisClient> | undefined;
 }
 
 /**
@@ -28,7 +28,7 @@ export interface TelemetryRedis {
  */
 export function connectRedis(
   config: PerfSidecarConfig,
-  given: Redis | undefined,
+  given: RedisClient | undefined,
   dependenciesReady: Promise<unknown> | undefined,
 ): TelemetryRedis | undefined {
   if (given !== undefined) return { client: given, owned: undefined };
@@ -36,13 +36,15 @@ export function connectRedis(
   if (url === undefined) return undefined;
   // Said at start, not as a failed connection later: REDIS_URL needs the optional peer ioredis.
   assertPeerInstalled('ioredis');
-  const owned = Promise.resolve(dependenciesReady).then(() =>
-    createRedisClient({
-      url,
-      commandTimeoutMs: config.redisCommandTimeoutMs,
-      connectionName: 'perf-sidecar:telemetry',
-      keepProcessAlive: false,
-    }),
+  const settings = {
+    url,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+    connectionName: 'perf-sidecar:telemetry',
+    keepProcessAlive: false,
+  };
+  const owned = Promise.resolve(dependenciesReady).then(
+    (): Promise<RedisClient> =>
+      config.redisCluster ? createClusterClient(settings) : createRedisClient(settings),
   );
   // Reported by the alert store; without this the rejection would also be unhandled here.
   owned.catch(() => undefined);

@@ -3,12 +3,13 @@
  * telemetry offers (kept apart from the start-up code, as contrib instrumentations keep their
  * configuration type in `types.ts`).
  */
+
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { IMetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
-import type { Redis } from 'ioredis';
 import type { AlertSink, AlertStore } from '../alerts/index.ts';
 import type { PerfSidecarConfig } from '../config.ts';
+import type { RedisClient } from '../shared/redis.ts';
 import type { BudgetMonitor, ObjectiveInput } from '../slo/index.ts';
 import type { SpanEvaluator, TargetRules } from './evaluate.ts';
 import type { ServiceIdentity } from './identity.ts';
@@ -36,7 +37,7 @@ export interface TelemetryOptions {
    * `stopTelemetry`. For alerting that never waits, give it `enableOfflineQueue: false`
    * and a `commandTimeout`.
    */
-  readonly redis?: Redis;
+  readonly redis?: RedisClient;
   /** Alert store used instead of Redis or memory (advanced: a custom destination). */
   readonly alertStore?: AlertStore;
   /** Instrumentations used instead of the default http, pg, ioredis and runtime-node set. */
