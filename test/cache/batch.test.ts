@@ -239,6 +239,34 @@ describe('getOrSetMany', () => {
     expect(cache.getStats().memory_cache.stale_serves).toBe(3);
   });
 
+  it('serves stale values at the soft timeout when every key has one; the factory finishes in the background', async () => {
+    const cache = await f.open({ graceSeconds: 60, factorySoftTimeoutMs: 20, factoryHardTimeoutMs: 10_000 });
+    await cache.setMany(
+      [
+        ['a', 'old a'],
+        ['b', 'old b'],
+      ],
+      { ttlSeconds: 0.05 },
+    );
+    await waitFor(async () => (await cache.get('a')) === undefined, { what: 'a to go stale' });
+    const release = latch();
+    let seen: ReadonlyMap<string, unknown> | undefined;
+    const slow = async (keys: readonly string[], context: { staleValues: ReadonlyMap<string, unknown> }) => {
+      seen = context.staleValues;
+      await release.promise;
+      return new Map(keys.map((k) => [k, `new ${k}`]));
+    };
+    expect(Object.fromEntries(await cache.getOrSetMany(['a', 'b'], slow))).toEqual({
+      a: 'old a',
+      b: 'old b',
+    });
+    expect(Object.fromEntries(seen ?? [])).toEqual({ a: 'old a', b: 'old b' });
+    expect(cache.getStats().factory.soft_timeouts).toBe(1);
+    release.open();
+    await waitFor(async () => (await cache.get('b')) === 'new b', { what: 'the background result' });
+    expect(await f.redis.exists(f.valueKey('a'), f.valueKey('b'))).toBe(2);
+  });
+
   it('passes stale values to the factory and rejects with CacheFactoryTimeoutError at the hard timeout', async () => {
     const cache = await f.open({ factoryHardTimeoutMs: 50 });
     let signal: AbortSignal | undefined;
