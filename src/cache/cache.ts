@@ -12,6 +12,7 @@
  */
 import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
 import { assembleCache, type CacheParts, type CacheSeams, closeCacheParts } from './assemble.ts';
+import { type BatchFactory, BatchLookups, type GetOrSetManyOptions, type SetManyOptions } from './batch.ts';
 import {
   checkKey,
   checkTags,
@@ -25,6 +26,14 @@ import type { CacheOptions, ResolvedCacheOptions } from './options.ts';
 import { type CacheStats, statsOf } from './stats.ts';
 import { isStale, MISS, type TwoLevelHandler } from './two-level.ts';
 
+export type {
+  BatchFactory,
+  BatchFactoryContext,
+  BatchTags,
+  GetOrSetManyOptions,
+  SetManyOptions,
+} from './batch.ts';
+export { MAX_BATCH_KEYS } from './batch.ts';
 export type { Factory, FactoryContext } from './factory-runner.ts';
 export type { CacheStats, FactoryStats, LevelStats, MemoryCacheStats, RedisCacheStats } from './stats.ts';
 
@@ -42,6 +51,7 @@ export class Cache {
   readonly #p: CacheParts;
   readonly #o: ResolvedCacheOptions;
   readonly #levels: TwoLevelHandler;
+  readonly #batch: BatchLookups;
 
   /** Use `createCache(options)`. */
   constructor(options?: CacheOptions);
@@ -54,6 +64,7 @@ export class Cache {
     this.#p = assembleCache(options, seams);
     this.#o = this.#p.options;
     this.#levels = this.#p.levels;
+    this.#batch = new BatchLookups(this.#p);
     this.name = this.#o.name;
   }
 
@@ -139,6 +150,59 @@ export class Cache {
   }
 
   /**
+   * The fresh values of up to {@link MAX_BATCH_KEYS} keys, in their order: memory first, then one
+   * Redis round trip for all the others. Keys without a value (those `get` would give `undefined`
+   * for) are left out, so `result.get(key)` is what `get(key)` would return. Never serves stale values.
+   *
+   * @throws {InvalidArgumentError} when `keys` is not an iterable of at most {@link MAX_BATCH_KEYS}
+   *   valid keys (naming the first bad one, `keys[3]`).
+   */
+  async getMany<T = unknown>(keys: Iterable<string>): Promise<Map<string, T>> {
+    this.#assertOpen();
+    return (await this.#batch.getMany(keys)) as Map<string, T>;
+  }
+
+  /**
+   * Stores up to {@link MAX_BATCH_KEYS} entries as `set` would, with one Redis round trip for all of
+   * them; `options.tags` is a list for every entry or a function of the key. Everything is checked
+   * first: when a key, option or value is refused, nothing is stored.
+   *
+   * @throws {InvalidArgumentError} as `set` does, naming the entry; for more than {@link MAX_BATCH_KEYS} entries.
+   */
+  async setMany(
+    entries: Iterable<readonly [string, unknown]> | ReadonlyMap<string, unknown>,
+    options?: SetManyOptions,
+  ): Promise<void> {
+    this.#assertOpen();
+    await this.#batch.setMany(entries, options);
+  }
+
+  /**
+   * `getOrSet` for up to {@link MAX_BATCH_KEYS} keys at once: memory first, one Redis round trip for
+   * the rest, then one `factory(missingKeys, { signal, staleValues })` call for the keys still
+   * missing, which returns a `Map` of key to value (keys it leaves out are cached as absent; keys it
+   * was not asked for are ignored), and one Redis round trip to store them. Keys another call is
+   * already fetching are awaited, and `getOrSet` calls for keys this call fetches wait for it.
+   * Resolves to a `Map` of every key, in order. `options.tags` is a list for every key or a function
+   * of the key.
+   *
+   * If the factory throws or passes `factoryHardTimeoutMs`, keys with a stale value within grace get
+   * it; the call rejects with the factory's error (or `CacheFactoryTimeoutError`) unless every key
+   * it computed had one.
+   *
+   * @throws {InvalidArgumentError} for bad keys, factory or options, a factory result that is not a
+   *   `Map`, or a value the serializer refuses (naming the key; the other keys are still cached).
+   */
+  async getOrSetMany<T>(
+    keys: Iterable<string>,
+    factory: BatchFactory<T>,
+    options?: GetOrSetManyOptions,
+  ): Promise<Map<string, T | undefined>> {
+    this.#assertOpen();
+    return this.#batch.getOrSetMany(keys, factory, options);
+  }
+
+  /**
    * Deletes `key` from memory and Redis and tells other instances to drop it. While Redis is
    * unreachable the deletion is remembered and applied when it is back.
    */
@@ -183,6 +247,7 @@ export class Cache {
    */
   async close(): Promise<void> {
     if (this.#p.lifecycle.closed) return;
+    this.#batch.abortAll(new CacheClosedError(this.name));
     await closeCacheParts(this.#p, new CacheClosedError(this.name));
   }
 

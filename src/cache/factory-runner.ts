@@ -30,7 +30,7 @@ export interface FactoryContext<T> {
 export type Factory<T> = (context: FactoryContext<T>) => T | Promise<T>;
 
 /** How one flight ended: a value (possibly a stale one, counted at its level) or an error. */
-type Outcome =
+export type Outcome =
   | { readonly ok: true; readonly value: unknown; readonly stale?: 'memory' | 'redis' }
   | { readonly ok: false; readonly error: unknown };
 
@@ -116,6 +116,33 @@ export class FactoryRunner {
     } finally {
       if (this.#flights.get(key) === flight) this.#flights.delete(key);
     }
+  }
+
+  /**
+   * For batch lookups (batch.ts), which share this single-flight table: the result of the flight
+   * running for `key` (the caller joins it, counted as coalesced), or `undefined` when none runs.
+   */
+  join(key: string): Promise<unknown> | undefined {
+    const running = this.#flights.get(key);
+    if (running === undefined) return undefined;
+    this.#c.coalesced++;
+    return running.then((outcome) => this.#settle(outcome));
+  }
+
+  /**
+   * For batch lookups: makes `flight` (a batch fetching `key`) the one `getOrSet` callers join until
+   * it settles. False, and counted as uncoalesced, when the table is full (`maxPendingFactories`).
+   */
+  share(key: string, flight: Promise<Outcome>): boolean {
+    if (this.#flights.size + this.refreshing.size >= this.#o.maxPendingFactories) {
+      this.#c.uncoalesced++;
+      return false;
+    }
+    this.#flights.set(key, flight);
+    void flight.then(() => {
+      if (this.#flights.get(key) === flight) this.#flights.delete(key);
+    });
+    return true;
   }
 
   /** Aborts every running factory's signal (the cache is closing). */

@@ -4,15 +4,21 @@
  * optional peer `ioredis`. Names of its metrics and spans: `perf-sidecar/semconv`.
  */
 export {
+  type BatchFactory,
+  type BatchFactoryContext,
+  type BatchTags,
   Cache,
   type CacheStats,
   createCache,
   type Factory,
   type FactoryContext,
   type FactoryStats,
+  type GetOrSetManyOptions,
   type LevelStats,
+  MAX_BATCH_KEYS,
   type MemoryCacheStats,
   type RedisCacheStats,
+  type SetManyOptions,
 } from './cache.ts';
 export { type CachedOptions, type CachedWrapper, cached } from './cached.ts';
 export type { GetOrSetOptions, SetOptions } from './call-options.ts';

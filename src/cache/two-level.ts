@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { InvalidArgumentError } from '../shared/errors.ts';
 import { encodeKeysMessage } from './bus/messages.ts';
 import { NO_TAGS, type ResolvedCallOptions } from './call-options.ts';
+import type { L2Write, RedisRead } from './drivers/l2.ts';
 import type { MemoryDriver, MemoryEntry } from './drivers/memory.ts';
 import {
   ABSENT_FORMAT,
@@ -18,6 +19,7 @@ import {
   absentValue,
   decodeEnvelope,
   ENVELOPE_FORMAT,
+  type Envelope,
   encodeEnvelopeTail,
   memoryEntryOf,
 } from './envelope.ts';
@@ -44,6 +46,20 @@ export interface L2Result {
   readonly value?: unknown;
   readonly stale?: Stale;
   readonly snapshot: Snapshot;
+}
+
+/** A value {@link TwoLevelHandler.encode} checked and serialized, for {@link TwoLevelHandler.keep}. */
+export interface Encoded {
+  readonly key: string;
+  /** The frozen decoded copy callers get (or the absent result itself). */
+  readonly value: unknown;
+  readonly call: ResolvedCallOptions;
+  /** The serialized value; `undefined` for an absent result that is not cached (`absentTtlMs` 0). */
+  readonly text: string | undefined;
+  /** Whether it is an absent result (a factory gave `undefined` or `null`). */
+  readonly absent: boolean;
+  /** Present when it is returned but not cached: why (logged), or `undefined` (counted only). */
+  readonly skip?: string | undefined;
 }
 
 /** Returned by {@link TwoLevelHandler.memoryGet} when memory has no fresh, trustworthy value. */
@@ -152,24 +168,70 @@ export class TwoLevelHandler {
   /** Looks a key up in Redis; also returns the versions a write of `tags` must carry. */
   async readL2(key: string, tags: readonly string[]): Promise<L2Result | undefined> {
     const redis = this.#redis;
-    if (redis === undefined) return undefined;
-    const { link } = redis;
-    const l2 = link.driver;
-    if (l2.clockStale) {
-      // Freshness is judged on Redis's clock: the first read must know it; later ones refresh the
-      // measurement in the background.
-      if (l2.serverNow() === undefined) await link.attempt((d) => d.syncClock());
-      else void link.attempt((d) => d.syncClock());
-      if (l2.serverNow() === undefined) return undefined;
-    }
+    if (redis === undefined || !(await this.#clockKnown(redis.link))) return undefined;
     const issued = this.#log.seq;
     const epoch = this.#tags.epoch;
-    const read = await link.attempt((d) => d.read(key, tags));
+    const read = await redis.link.attempt((d) => d.read(key, tags));
     if (read === FAILED) return undefined;
     const at = performance.now();
-    const snapshot = this.#tags.learnRead(tags, read, issued, epoch);
     const envelope = read.text === undefined ? undefined : decodeEnvelope(read.text);
-    const freshMs = envelope === undefined ? 0 : envelope.freshUntilMs - (l2.serverNow() ?? 0);
+    return this.#accept(key, tags, read, envelope, { issued, epoch, at });
+  }
+
+  /**
+   * Looks keys up in Redis in one round trip (key `i` with the tags `tags[i]` a write of it must
+   * carry), as {@link readL2} does each; `undefined` when Redis was not used or failed. Versions of
+   * entry tags neither asked for nor known are fetched for all keys at once (one more round trip at
+   * most), not key by key.
+   */
+  async readL2Many(
+    keys: readonly string[],
+    tags: readonly (readonly string[])[],
+  ): Promise<L2Result[] | undefined> {
+    const redis = this.#redis;
+    if (redis === undefined || !(await this.#clockKnown(redis.link))) return undefined;
+    const issued = this.#log.seq;
+    const epoch = this.#tags.epoch;
+    const reads = await redis.link.attempt((d) => d.readMany(keys, tags));
+    if (reads === FAILED) return undefined;
+    const at = performance.now();
+    const envelopes = reads.map((r) => (r.text === undefined ? undefined : decodeEnvelope(r.text)));
+    const other = new Set<string>();
+    envelopes.forEach((envelope, i) => {
+      for (const tag of envelope?.tags ?? []) if (!tags[i]?.includes(tag)) other.add(tag);
+    });
+    // Learnt here in one round trip, they are trusted when each key is judged below.
+    if (other.size > 0) await this.#tags.of([...other], NO_TAGS, []);
+    const context = { issued, epoch, at };
+    return Promise.all(
+      keys.map((key, i) =>
+        this.#accept(key, tags[i] ?? NO_TAGS, reads[i] as RedisRead, envelopes[i], context),
+      ),
+    );
+  }
+
+  /** Freshness is judged on Redis's clock: whether it is known (measuring it first when never measured). */
+  async #clockKnown(link: RedisLink): Promise<boolean> {
+    const l2 = link.driver;
+    if (!l2.clockStale) return true;
+    // The first read must know it; later ones refresh the measurement in the background.
+    if (l2.serverNow() === undefined) await link.attempt((d) => d.syncClock());
+    else void link.attempt((d) => d.syncClock());
+    return l2.serverNow() !== undefined;
+  }
+
+  /** Judges what an L2 read of `key` returned (issued at `c.issued`, received at `c.at`); counts it. */
+  async #accept(
+    key: string,
+    tags: readonly string[],
+    read: RedisRead,
+    envelope: Envelope | undefined,
+    c: { readonly issued: number; readonly epoch: number; readonly at: number },
+  ): Promise<L2Result> {
+    const { issued, at } = c;
+    const snapshot = this.#tags.learnRead(tags, read, issued, c.epoch);
+    const freshMs =
+      envelope === undefined ? 0 : envelope.freshUntilMs - (this.#redis?.link.driver.serverNow() ?? 0);
     // Kept past its grace by Redis only for as long as the clock offset is off: treat as absent.
     if (envelope === undefined || freshMs + envelope.graceMs <= 0) {
       this.#c.l2Misses++;
@@ -214,10 +276,21 @@ export class TwoLevelHandler {
     snapshot: Snapshot,
     issued: number | undefined,
   ): Promise<unknown> {
+    const encoded = this.encode(key, value, call, issued);
+    const write = this.keep(encoded, snapshot, issued);
+    if (write !== undefined) await this.writeL2([write]);
+    return encoded.value;
+  }
+
+  /**
+   * {@link store}'s first step, which stores nothing: serializes and checks a value (throwing, with
+   * the key named, what `store` would throw) and returns what {@link keep} stores. A batch encodes
+   * every value before it keeps any, so that a refused value stores nothing.
+   */
+  encode(key: string, value: unknown, call: ResolvedCallOptions, issued: number | undefined): Encoded {
     const absent = issued !== undefined && (value === undefined || value === null);
     if (absent && call.absentTtlMs === 0) {
-      this.#notCached(undefined);
-      return value;
+      return { key, value, call, text: undefined, absent, skip: undefined };
     }
     let text: string;
     let frozen: unknown;
@@ -229,27 +302,44 @@ export class TwoLevelHandler {
     } catch (error) {
       throw withKey(error, key);
     }
-    const bytes = Buffer.byteLength(text);
-    const redis = this.#redis;
-    if (redis === undefined && !this.#l1.accepts(bytes)) {
+    if (this.#redis === undefined && !this.#l1.accepts(Buffer.byteLength(text))) {
       if (issued === undefined) {
         throw withKey(
           new InvalidArgumentError(
             'value',
-            `is ${bytes} bytes serialized, over maxEntryBytes (${this.#o.maxEntryBytes}), and there is no Redis to hold it`,
+            `is ${Buffer.byteLength(text)} bytes serialized, over maxEntryBytes (${this.#o.maxEntryBytes}), and there is no Redis to hold it`,
             'a smaller value, a larger maxEntryBytes, or a cache with Redis',
           ),
           key,
         );
       }
-      this.#notCached('it is over maxEntryBytes and there is no Redis');
-      return frozen;
+      return {
+        key,
+        value: frozen,
+        call,
+        text,
+        absent,
+        skip: 'it is over maxEntryBytes and there is no Redis',
+      };
+    }
+    return { key, value: frozen, call, text, absent };
+  }
+
+  /**
+   * {@link store}'s second step: keeps an encoded value in memory (unless the key was invalidated
+   * since `issued`) and returns the Redis write still to do, which {@link writeL2} sends.
+   */
+  keep(encoded: Encoded, snapshot: Snapshot, issued: number | undefined): L2Write | undefined {
+    const { key, text, absent, call } = encoded;
+    if (text === undefined || 'skip' in encoded) {
+      this.#notCached(encoded.skip);
+      return undefined;
     }
     if (issued !== undefined && this.#log.invalidatedSince(key, issued)) {
       this.#notCached(undefined);
-      return frozen;
+      return undefined;
     }
-    if (this.#closed()) return frozen;
+    if (this.#closed()) return undefined;
     if (absent) this.#c.factoryAbsent++;
     // Own writes count as invalidations too: an L2 read already on its way must not put the older
     // value back in memory over this one.
@@ -259,27 +349,53 @@ export class TwoLevelHandler {
     const ttlMs = jitter === 0 ? baseTtlMs : Math.round(baseTtlMs * (1 + Math.random() * jitter));
     const now = performance.now();
     this.#l1.set(key, {
-      value: frozen,
+      value: encoded.value,
       freshUntil: now + ttlMs,
       staleUntil: now + ttlMs + call.graceMs,
       globalVersion: snapshot.global,
       tags: call.tags,
       versions: snapshot.versions,
-      bytes,
+      bytes: Buffer.byteLength(text),
       retryAt: 0,
       absent,
     });
-    if (redis !== undefined) {
-      await this.#log.settled();
-      const tail = encodeEnvelopeTail(call.graceMs, snapshot.global, call.tags, snapshot.versions, text);
-      const message = encodeKeysMessage(redis.sender, [key]);
-      const format = absent ? ABSENT_FORMAT : ENVELOPE_FORMAT;
-      // This write supersedes a pending delete of the key: a replay must not repeat it afterwards.
-      this.#log.supersede(key);
-      const done = await redis.link.attempt((d) => d.write(key, format, tail, ttlMs, call.graceMs, message));
-      if (done === FAILED) this.#log.pend('key', key);
-    }
-    return frozen;
+    if (this.#redis === undefined) return undefined;
+    return {
+      key,
+      format: absent ? ABSENT_FORMAT : ENVELOPE_FORMAT,
+      tail: encodeEnvelopeTail(call.graceMs, snapshot.global, call.tags, snapshot.versions, text),
+      ttlMs,
+      graceMs: call.graceMs,
+    };
+  }
+
+  /**
+   * {@link store}'s last step: sends writes to Redis, one as a single write and several in one
+   * round trip; while Redis is unreachable their keys become pending deletes.
+   */
+  async writeL2(writes: readonly L2Write[]): Promise<void> {
+    const redis = this.#redis;
+    if (redis === undefined || writes.length === 0) return;
+    await this.#log.settled();
+    // These writes supersede pending deletes of their keys: a replay must not repeat them afterwards.
+    for (const w of writes) this.#log.supersede(w.key);
+    const one = writes.length === 1 ? writes[0] : undefined;
+    const done =
+      one === undefined
+        ? await redis.link.attempt((d) =>
+            d.writeMany(writes, (chunk) => encodeKeysMessage(redis.sender, chunk)),
+          )
+        : await redis.link.attempt((d) =>
+            d.write(
+              one.key,
+              one.format,
+              one.tail,
+              one.ttlMs,
+              one.graceMs,
+              encodeKeysMessage(redis.sender, [one.key]),
+            ),
+          );
+    if (done === FAILED) for (const w of writes) this.#log.pend('key', w.key);
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import type { BusHandler, CacheBus, RedisBusOptions } from '../../src/cache/bus/redis-bus.ts';
 import { RedisBus } from '../../src/cache/bus/redis-bus.ts';
-import type { L2Driver, RedisRead } from '../../src/cache/drivers/l2.ts';
+import type { L2Driver, L2Write, RedisRead } from '../../src/cache/drivers/l2.ts';
 import { type RedisDriver, RedisNotReadyError } from '../../src/cache/drivers/redis.ts';
 import type { EnvelopeTail } from '../../src/cache/envelope.ts';
 
@@ -18,7 +18,9 @@ export type ChaosOperation =
   | 'invalidate'
   | 'versions'
   | 'syncClock'
-  | 'ping';
+  | 'ping'
+  | 'readMany'
+  | 'writeMany';
 
 /** A call held by {@link ChaosDriver.holdNext}. */
 export interface Hold {
@@ -154,6 +156,14 @@ export class ChaosDriver implements L2Driver {
 
   read(key: string, requestedTags: readonly string[]): Promise<RedisRead> {
     return this.#call('read', () => this.#inner.read(key, requestedTags));
+  }
+
+  readMany(keys: readonly string[], requestedTags: readonly (readonly string[])[]): Promise<RedisRead[]> {
+    return this.#call('readMany', () => this.#inner.readMany(keys, requestedTags));
+  }
+
+  writeMany(entries: readonly L2Write[], message: (chunk: readonly string[]) => string): Promise<void> {
+    return this.#call('writeMany', () => this.#inner.writeMany(entries, message));
   }
 
   write(key: string, format: string, tail: EnvelopeTail, ttlMs: number, graceMs: number, message: string) {

@@ -281,5 +281,51 @@ export function registerL2Contract(
       expect((await driver.read('many:249', [])).text).toBeUndefined();
       await waitFor(() => messages.length === 3, { what: 'one message per chunk' });
     });
+
+    it('reads many keys in one call, each with its own tags, as single reads would', async () => {
+      await driver.write('a', ENVELOPE_FORMAT, encodeEnvelopeTail(0, 0, [], [], '"A"'), 60_000, 0, '{}');
+      const [t1 = 0] = await driver.invalidate(['t1'], 'me', 60_000);
+      const reads = await driver.readMany(['a', 'absent', 'a'], [['t1'], [], ['t2', 't1']]);
+      const singles = [
+        await driver.read('a', ['t1']),
+        await driver.read('absent', []),
+        await driver.read('a', ['t2', 't1']),
+      ];
+      expect(reads).toEqual(singles);
+      expect(reads[2]?.requestedVersions).toEqual([0, t1]);
+      expect(await driver.readMany([], [])).toEqual([]);
+    });
+
+    it('writes many entries in one call, announcing each bounded chunk atomically with it', async () => {
+      const messages = await listen();
+      const entries = Array.from({ length: 250 }, (_, i) => ({
+        key: `w:${i}`,
+        format: ENVELOPE_FORMAT,
+        tail: encodeEnvelopeTail(0, 0, [], [], String(i)),
+        ttlMs: 60_000,
+        graceMs: i === 0 ? 5000 : 0,
+      }));
+      const chunks: number[] = [];
+      await driver.writeMany(entries, (chunk) => {
+        chunks.push(chunk.length);
+        return encodeKeysMessage('me', chunk);
+      });
+      expect(chunks).toEqual([100, 100, 50]);
+      const reads = await driver.readMany(['w:0', 'w:249'], [[], []]);
+      expect(reads.map((r) => decodeEnvelope(r.text ?? '')?.payload)).toEqual(['0', '249']);
+      // Each entry's own grace: Redis keeps it ttl + grace.
+      expect(await listener.pttl(`${prefix}v:w:0`)).toBeGreaterThan(60_000);
+      expect(await listener.pttl(`${prefix}v:w:1`)).toBeLessThanOrEqual(60_000);
+      await waitFor(() => messages.length === 3, { what: 'one message per chunk' });
+      expect(parseBusMessage(messages[2] ?? '')?.keys).toHaveLength(50);
+      // Long keys make smaller chunks: a bus message stays far below maxBusMessageBytes.
+      const long = Array.from({ length: 40 }, (_, i) => ({ ...entries[0], key: `${i}:${'k'.repeat(1000)}` }));
+      const sizes: number[] = [];
+      await driver.writeMany(long as typeof entries, (chunk) => {
+        sizes.push(chunk.length);
+        return encodeKeysMessage('me', chunk);
+      });
+      expect(sizes).toEqual([16, 16, 8]);
+    });
   });
 }

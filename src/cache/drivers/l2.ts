@@ -44,6 +44,18 @@ export interface L2Driver {
   /** Reads a value, the prefix version and the versions of `requestedTags`, in one round trip. */
   read(key: string, requestedTags: readonly string[]): Promise<RedisRead>;
   /**
+   * Reads several keys, each as {@link read} would (key `i` with the tags `requestedTags[i]`), in one
+   * round trip: a pipeline of per-key reads, so that each key's value and versions come from one
+   * atomic command and a cluster driver could split it by node. Replies are in `keys` order.
+   */
+  readMany(keys: readonly string[], requestedTags: readonly (readonly string[])[]): Promise<RedisRead[]>;
+  /**
+   * Writes several entries, each as {@link write} would, in one round trip, and publishes
+   * `message(chunk)` for each chunk of their keys atomically with that chunk's writes (chunks are
+   * bounded in count and key bytes, so a bus message stays small).
+   */
+  writeMany(entries: readonly L2Write[], message: (chunk: readonly string[]) => string): Promise<void>;
+  /**
    * Writes an entry of envelope `format`, fresh for `ttlMs` on the server's clock and kept `graceMs`
    * longer, and publishes `message`, atomically.
    */
@@ -66,4 +78,18 @@ export interface L2Driver {
   versions(tags: readonly string[]): Promise<number[]>;
   /** Closes the connection when the driver owns it. */
   close(): Promise<void>;
+}
+
+/** One entry of {@link L2Driver.writeMany}: the arguments {@link L2Driver.write} takes for one key. */
+export interface L2Write {
+  /** The cache key. */
+  readonly key: string;
+  /** Envelope format marker. */
+  readonly format: string;
+  /** The envelope after its format and end of freshness. */
+  readonly tail: EnvelopeTail;
+  /** Freshness on the server's clock, ms. */
+  readonly ttlMs: number;
+  /** How much longer Redis keeps it, ms. */
+  readonly graceMs: number;
 }

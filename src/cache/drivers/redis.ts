@@ -10,7 +10,7 @@
  * The driver knows keys and text, not values or policies.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { errorText } from '../../shared/errors.ts';
 import { closeRedisClient } from '../../shared/redis.ts';
@@ -18,7 +18,7 @@ import { withTimeout } from '../../shared/timeout.ts';
 import { untraced } from '../../shared/tracing.ts';
 import type { EnvelopeTail } from '../envelope.ts';
 import type { CacheTelemetry, RedisOperation } from '../telemetry.ts';
-import type { L2Driver, RedisRead } from './l2.ts';
+import type { L2Driver, L2Write, RedisRead } from './l2.ts';
 
 export type { RedisRead } from './l2.ts';
 
@@ -40,6 +40,12 @@ export interface RedisDriverOptions {
 
 /** Most keys deleted by one script call (Lua's `unpack` has a stack limit). */
 const DELETE_CHUNK = 100;
+/**
+ * Most entries, and most key characters, per script call of a batch write: Lua's `unpack` and the
+ * bus message (`maxBusMessageBytes`, 64 KiB by default) stay bounded whatever the batch.
+ */
+const WRITE_CHUNK = 100;
+const WRITE_CHUNK_KEY_CHARS = 16 * 1024;
 /** How long a measured clock offset is used before it is measured again, ms. */
 const CLOCK_RESYNC_MS = 30_000;
 
@@ -56,6 +62,18 @@ const WRITE = `${NOW}
 local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], ARGV[6] .. ' ' .. string.format('%d', now + ttl) .. ARGV[1], 'PX', ttl + tonumber(ARGV[3]))
 redis.call('PUBLISH', ARGV[4], ARGV[5])
+return now
+`;
+
+// WRITE for each of KEYS (ARGV from 3 on: format, tail, ttl, grace per key), then one PUBLISH of
+// ARGV[2] on ARGV[1]: a chunk of a batch write is announced atomically with it, in one message.
+const WRITE_MANY = `${NOW}
+for i, key in ipairs(KEYS) do
+  local b = (i - 1) * 4 + 2
+  local ttl = tonumber(ARGV[b + 3])
+  redis.call('SET', key, ARGV[b + 1] .. ' ' .. string.format('%d', now + ttl) .. ARGV[b + 2], 'PX', ttl + tonumber(ARGV[b + 4]))
+end
+redis.call('PUBLISH', ARGV[1], ARGV[2])
 return now
 `;
 
@@ -92,7 +110,12 @@ function script(text: string): Script {
   return { text, sha: createHash('sha1').update(text).digest('hex') };
 }
 
-const SCRIPTS = { write: script(WRITE), delete: script(DELETE), invalidate: script(INVALIDATE) };
+const SCRIPTS = {
+  write: script(WRITE),
+  writeMany: script(WRITE_MANY),
+  delete: script(DELETE),
+  invalidate: script(INVALIDATE),
+};
 
 /** Raised when a round trip is not attempted because the connection is not ready. */
 export class RedisNotReadyError extends Error {
@@ -261,6 +284,72 @@ export class RedisDriver implements L2Driver {
   }
 
   /**
+   * Reads several keys, each as {@link read} does (one MGET of its value, the prefix version and its
+   * tags' versions), in one pipelined round trip. Per-key commands, not one script over all keys:
+   * each key's reply is atomic on its own, and a cluster client can split the pipeline by node.
+   */
+  async readMany(
+    keys: readonly string[],
+    requestedTags: readonly (readonly string[])[],
+  ): Promise<RedisRead[]> {
+    if (keys.length === 0) return [];
+    const client = this.#readyClient();
+    const pipeline = client.pipeline();
+    for (let i = 0; i < keys.length; i++) {
+      const names = [this.valueKey(keys[i] as string), this.tagKey('')];
+      for (const tag of requestedTags[i] ?? []) names.push(this.tagKey(tag));
+      pipeline.mget(names);
+    }
+    const replies = await this.#telemetry.roundTrip('read_many', () => this.#bounded(pipeline.exec()));
+    return keys.map((_, i) => {
+      const [error, reply] = replies?.[i] ?? [new Error('the pipeline returned no reply'), undefined];
+      if (error) throw error;
+      const values = reply as unknown[];
+      const text = values[0];
+      return {
+        text: typeof text === 'string' ? text : undefined,
+        globalVersion: toNumber(values[1]),
+        requestedVersions: values.slice(2).map(toNumber),
+      };
+    });
+  }
+
+  /**
+   * Writes several entries as {@link write} does, in one pipelined round trip of one script call per
+   * chunk (bounded in entries and key characters); each chunk publishes `message(chunk)` atomically
+   * with its writes. A cluster driver would make the chunks per hash slot.
+   */
+  async writeMany(entries: readonly L2Write[], message: (chunk: readonly string[]) => string): Promise<void> {
+    if (entries.length === 0) return;
+    const client = this.#readyClient();
+    const calls: { keys: string[]; args: string[] }[] = [];
+    for (const chunk of chunksOf(entries)) {
+      const args = [this.channel, message(chunk.map((e) => e.key))];
+      for (const e of chunk) args.push(e.format, e.tail, String(e.ttlMs), String(e.graceMs));
+      calls.push({ keys: chunk.map((e) => this.valueKey(e.key)), args });
+    }
+    const { now, sent } = await this.#telemetry.roundTrip('write_many', async () => {
+      let sentAt = localNow();
+      let replies = await this.#bounded(pipelined(client, calls, 'evalsha'));
+      const unknown = calls.filter((_, i) => isNoScript(replies[i]?.[0]));
+      if (unknown.length > 0) {
+        // First use on this server (or after SCRIPT FLUSH / a restart): send those with the script itself.
+        sentAt = localNow();
+        const again = await this.#bounded(pipelined(client, unknown, 'eval'));
+        let next = 0;
+        replies = replies.map((reply) => (isNoScript(reply[0]) ? (again[next++] ?? reply) : reply));
+      }
+      let latest = 0;
+      for (const [error, reply] of replies) {
+        if (error) throw error;
+        latest = Math.max(latest, toNumber(reply));
+      }
+      return { now: latest, sent: sentAt };
+    });
+    this.#learnClock(now, sent);
+  }
+
+  /**
    * Writes an entry of envelope `format` fresh for `ttlMs` (on Redis's clock) and kept `graceMs`
    * longer, and publishes `message` on the bus, atomically.
    */
@@ -360,4 +449,44 @@ export class RedisDriver implements L2Driver {
     await this.created;
     if (this.#ownsClient && this.#client) await closeRedisClient(this.#client);
   }
+}
+
+/** Splits a batch write into script calls of at most {@link WRITE_CHUNK} entries and {@link WRITE_CHUNK_KEY_CHARS} key characters. */
+function chunksOf(entries: readonly L2Write[]): L2Write[][] {
+  const chunks: L2Write[][] = [];
+  let chunk: L2Write[] = [];
+  let chars = 0;
+  for (const entry of entries) {
+    if (
+      chunk.length > 0 &&
+      (chunk.length >= WRITE_CHUNK || chars + entry.key.length > WRITE_CHUNK_KEY_CHARS)
+    ) {
+      chunks.push(chunk);
+      chunk = [];
+      chars = 0;
+    }
+    chunk.push(entry);
+    chars += entry.key.length;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+/** One pipeline of batch-write script calls, by SHA or with the script text; replies in order. */
+async function pipelined(
+  client: Redis,
+  calls: readonly { keys: readonly string[]; args: readonly string[] }[],
+  how: 'evalsha' | 'eval',
+): Promise<[Error | null, unknown][]> {
+  const pipeline: ChainableCommander = client.pipeline();
+  for (const { keys, args } of calls) {
+    if (how === 'evalsha') pipeline.evalsha(SCRIPTS.writeMany.sha, keys.length, ...keys, ...args);
+    else pipeline.eval(SCRIPTS.writeMany.text, keys.length, ...keys, ...args);
+  }
+  return (await pipeline.exec()) ?? [];
+}
+
+/** Whether a pipeline reply's error says the server does not know the script. */
+function isNoScript(error: Error | null | undefined): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
