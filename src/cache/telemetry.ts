@@ -47,7 +47,7 @@ import {
 } from './semconv.ts';
 
 /** Redis round trips the cache makes. */
-export type RedisOperation = 'read' | 'write' | 'delete' | 'invalidate' | 'versions' | 'clock';
+export type RedisOperation = 'read' | 'write' | 'delete' | 'invalidate' | 'versions' | 'clock' | 'lock';
 
 /** Counters reported through the observable instruments. */
 export interface CounterSnapshot {
@@ -63,7 +63,15 @@ const REDIS_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ];
 const FACTORY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-const OPERATIONS: readonly RedisOperation[] = ['read', 'write', 'delete', 'invalidate', 'versions', 'clock'];
+const OPERATIONS: readonly RedisOperation[] = [
+  'read',
+  'write',
+  'delete',
+  'invalidate',
+  'versions',
+  'clock',
+  'lock',
+];
 
 /** One cache's instruments and spans. */
 export class CacheTelemetry {

@@ -18,7 +18,9 @@ export type ChaosOperation =
   | 'invalidate'
   | 'versions'
   | 'syncClock'
-  | 'ping';
+  | 'ping'
+  | 'acquireLock'
+  | 'releaseLock';
 
 /** A call held by {@link ChaosDriver.holdNext}. */
 export interface Hold {
@@ -174,6 +176,14 @@ export class ChaosDriver implements L2Driver {
 
   close(): Promise<void> {
     return this.#inner.close();
+  }
+
+  acquireLock(key: string, token: string, ttlMs: number): Promise<number> {
+    return this.#call('acquireLock', () => this.#inner.acquireLock(key, token, ttlMs));
+  }
+
+  releaseLock(key: string, token: string, message: string): Promise<boolean> {
+    return this.#call('releaseLock', () => this.#inner.releaseLock(key, token, message));
   }
 }
 

@@ -92,7 +92,33 @@ function script(text: string): Script {
   return { text, sha: createHash('sha1').update(text).digest('hex') };
 }
 
-const SCRIPTS = { write: script(WRITE), delete: script(DELETE), invalidate: script(INVALIDATE) };
+// Takes a key's lock for ARGV[2] ms with the caller's token (ARGV[1]). Returns 0 when taken, else
+// the holder's remaining ms (at least 1, so never mistaken for 0), or -1 for a lock without expiry.
+const ACQUIRE = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then return -1 end
+return math.max(ttl, 1)
+`;
+
+// Compare-and-delete: a holder whose lock expired (and was taken by someone else) must not delete
+// the new holder's lock. Publishes ARGV[3] when it deleted, so that waiters wake at once.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+`;
+
+const SCRIPTS = {
+  write: script(WRITE),
+  delete: script(DELETE),
+  invalidate: script(INVALIDATE),
+  acquire: script(ACQUIRE),
+  release: script(RELEASE),
+};
 
 /** Raised when a round trip is not attempted because the connection is not ready. */
 export class RedisNotReadyError extends Error {
@@ -359,5 +385,33 @@ export class RedisDriver implements L2Driver {
   async close(): Promise<void> {
     await this.created;
     if (this.#ownsClient && this.#client) await closeRedisClient(this.#client);
+  }
+
+  /** Redis key of a key's distributed single-flight lock. */
+  lockKey(key: string): string {
+    return `${this.#prefix}l:${key}`;
+  }
+
+  /**
+   * Takes the lock of `key` for `ttlMs` with `token` (`SET NX PX`). Returns 0 when taken, else the
+   * remaining ms of the current holder's lock (at least 1), or -1 for a lock without expiry.
+   */
+  async acquireLock(key: string, token: string, ttlMs: number): Promise<number> {
+    const reply = await this.#run('lock', SCRIPTS.acquire, [this.lockKey(key)], [token, String(ttlMs)]);
+    return toNumber(reply);
+  }
+
+  /**
+   * Deletes the lock of `key` if it still holds `token` (compare-and-delete) and then publishes
+   * `message` on the bus; returns whether it did.
+   */
+  async releaseLock(key: string, token: string, message: string): Promise<boolean> {
+    const reply = await this.#run(
+      'lock',
+      SCRIPTS.release,
+      [this.lockKey(key)],
+      [token, this.channel, message],
+    );
+    return toNumber(reply) === 1;
   }
 }
