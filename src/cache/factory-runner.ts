@@ -264,9 +264,12 @@ export class FactoryRunner {
       let lock: HeldLock | undefined;
       if ((call.lockTimeoutMs ?? 0) > 0 && this.#lock !== undefined) {
         const taken = await this.#lock.tryAcquire(key);
-        // Another process holds the key's lock: it is refreshing (or filling) it; its write reaches
-        // this process on the bus.
-        if (taken === undefined) return;
+        // Another process holds the key's lock: it is refreshing (or filling) it, and its write
+        // reaches this process on the bus. Back off as after a failure, not try again on every hit.
+        if (taken === undefined) {
+          this.#backOff(key, current, issued);
+          return;
+        }
         if (taken !== 'unavailable') {
           lock = taken;
           read = await this.#levels.readL2(key, call.tags);
@@ -290,10 +293,18 @@ export class FactoryRunner {
     } catch {
       // Falls through to the backoff below: a refresh that failed is not the caller's error.
     }
-    // Failed: the old value is served until its TTL (then grace applies), and no new refresh is
-    // tried for graceBackoffSeconds, so a failing backend is not called on every hit.
-    const retryAt = Math.min(performance.now() + this.#o.graceBackoffMs, current.freshUntil);
-    this.#levels.keepStale(key, { value: current.value, level: 'memory', entry: current }, retryAt, issued);
+    this.#backOff(key, current, issued);
+  }
+
+  /**
+   * After a refresh that failed (or found another process refreshing): the old value is served
+   * until its TTL (then grace applies), and no new refresh is tried for `graceBackoffSeconds`, so a
+   * failing backend is not called on every hit. Never past the TTL: the backoff must not make an
+   * expired entry be served without its factory.
+   */
+  #backOff(key: string, entry: MemoryEntry, issued: number): void {
+    const retryAt = Math.min(performance.now() + this.#o.graceBackoffMs, entry.freshUntil);
+    this.#levels.keepStale(key, { value: entry.value, level: 'memory', entry }, retryAt, issued);
   }
 
   async #start(factory: Factory<unknown>, run: Run): Promise<Outcome> {
