@@ -76,8 +76,8 @@ export const cacheOptionsSchema = z
     name: matching(/^[A-Za-z0-9_.:-]{1,64}$/, '1 to 64 letters, digits or _ . : -').default('default'),
     /**
      * Prefix of every Redis key and of the bus channel: values live at `<prefix>v:<key>`, tag
-     * versions at `<prefix>t:<tag>`, distributed locks at `<prefix>l:<key>`. Up to 64 letters, digits or `: _ . { } -`. Default `perf-cache:`.
-     * Caches with different prefixes share nothing.
+     * versions at `<prefix>t:<tag>`, distributed locks at `<prefix>l:<key>`. Up to 64 letters,
+     * digits or `: _ . { } -`. Default `perf-cache:`. Caches with different prefixes share nothing.
      */
     prefix: matching(/^[A-Za-z0-9:_.{}-]{0,64}$/, 'up to 64 letters, digits or : _ . { } -').default(
       'perf-cache:',
