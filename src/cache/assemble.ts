@@ -16,6 +16,7 @@ import { createRedisClient } from '../shared/redis.ts';
 import { redactUrl } from '../shared/urls.ts';
 import type { BusMessage } from './bus/messages.ts';
 import { type CacheBus, RedisBus, type RedisBusOptions } from './bus/redis-bus.ts';
+import { DistributedLock } from './distributed-lock.ts';
 import type { L2Driver } from './drivers/l2.ts';
 import { MemoryDriver } from './drivers/memory.ts';
 import { RedisDriver } from './drivers/redis.ts';
@@ -52,6 +53,8 @@ export interface CacheParts {
   readonly tags: TagVersions;
   readonly levels: TwoLevelHandler;
   readonly runner: FactoryRunner;
+  /** The distributed single-flight lock; absent in memory-only mode. */
+  readonly lock: DistributedLock | undefined;
   /** Set once by `close()`; read by collaborators that must not act after it. */
   readonly lifecycle: { closed: boolean };
 }
@@ -116,8 +119,35 @@ export function assembleCache(options: CacheOptions = {}, seams: CacheSeams = {}
   });
   const closed = () => lifecycle.closed;
   const levels = new TwoLevelHandler({ options: o, l1, redis, tags, log, counters, logger, closed });
-  const runner = new FactoryRunner({ options: o, levels, tags, log, counters, telemetry });
-  parts = { options: o, logger, counters, telemetry, l1, link, bus, log, tags, levels, runner, lifecycle };
+  const lock =
+    redis === undefined
+      ? undefined
+      : new DistributedLock({
+          link: redis.link,
+          bus: redis.bus,
+          sender: id,
+          // A lock outlives its holder's longest factory run plus its write and release, no more: a
+          // holder that dies stalls the key for at most that long.
+          holdMs: o.factoryHardTimeoutMs + 2 * o.redisCommandTimeoutMs,
+          // One waiter per key per flight: never more than the single-flight table holds.
+          maxWaiters: o.maxPendingFactories,
+        });
+  const runner = new FactoryRunner({ options: o, levels, tags, log, counters, telemetry, lock });
+  parts = {
+    options: o,
+    logger,
+    counters,
+    telemetry,
+    l1,
+    link,
+    bus,
+    log,
+    tags,
+    levels,
+    runner,
+    lock,
+    lifecycle,
+  };
   return parts;
 }
 
@@ -194,7 +224,13 @@ function replayTarget(parts: CacheParts): ReplayTarget {
 
 /** Applies another instance's invalidation: keys leave memory, tags get their new versions. */
 function applyBusMessage(parts: CacheParts, message: BusMessage): void {
-  for (const key of message.keys) parts.levels.evict(key);
+  for (const key of message.keys) {
+    parts.levels.evict(key);
+    // A write (or delete) of a key a caller waits for: it looks in Redis again.
+    parts.lock?.wake(key);
+  }
+  // A lock released (its holder finished, failed or did not cache): its waiters try again.
+  for (const key of message.released ?? []) parts.lock?.wake(key);
   if (message.tags.length === 0) return;
   parts.tags.adopt(message.tags);
   if (message.tags.some(([tag]) => tag === '')) parts.l1.clear();
@@ -206,6 +242,8 @@ function forget(parts: CacheParts): void {
   parts.log.bump(true);
   parts.l1.clear();
   parts.tags.clear();
+  // Waiters may have missed the message they wait for: they look in Redis again.
+  parts.lock?.wakeAll();
 }
 
 /**
@@ -217,6 +255,7 @@ export async function closeCacheParts(parts: CacheParts, reason: unknown): Promi
   parts.lifecycle.closed = true;
   parts.link?.stop();
   parts.runner.abortAll(reason);
+  parts.lock?.stop(reason);
   parts.telemetry.close();
   const pending = parts.log.pending;
   if (pending > 0) {

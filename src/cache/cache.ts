@@ -145,7 +145,10 @@ export class Cache {
     const call = resolveCallOptions(options, this.#o);
     const runner = this.#p.runner;
     const found = this.#levels.memoryLookup(key, call.graceMs, runner.refreshing);
-    if (found !== undefined && !isStale(found)) return found.value as T;
+    if (found !== undefined && !isStale(found)) {
+      if (call.eagerRefresh) runner.refreshEarly(key, factory as Factory<unknown>, call, found);
+      return found.value as T;
+    }
     return (await runner.run(key, factory as Factory<unknown>, call, found)) as T;
   }
 

@@ -22,6 +22,16 @@ export interface SetOptions {
 export interface GetOrSetOptions extends SetOptions {
   /** TTL of an absent result (`undefined` or `null`), seconds; 0: not cached. Default: the cache's `absentTtlSeconds`. */
   readonly absentTtlSeconds?: number;
+  /**
+   * Longest wait for another process holding this key's Redis lock, ms; 0: no distributed lock for
+   * this call. Default: the cache's `lockTimeoutMs`.
+   */
+  readonly lockTimeoutMs?: number;
+  /**
+   * Fraction of the TTL past which a hit starts a background refresh (greater than 0, below 1); 0:
+   * no eager refresh for this call. Default: the cache's `eagerRefresh`.
+   */
+  readonly eagerRefresh?: number;
 }
 
 /** Per-call options after checks: times in ms, tags deduplicated. */
@@ -34,6 +44,10 @@ export interface ResolvedCallOptions {
   readonly graceMs: number;
   /** Tags, without duplicates. */
   readonly tags: readonly string[];
+  /** Longest wait for another process's lock on the key, ms; absent or 0: no distributed lock. */
+  readonly lockTimeoutMs?: number;
+  /** Fraction of the TTL past which a hit refreshes in the background; absent or 0: off. */
+  readonly eagerRefresh?: number;
 }
 
 /** The bounds a tag list is checked against. */
@@ -117,6 +131,8 @@ export function resolveCallOptions(
       absentTtlMs: resolved.absentTtlMs,
       graceMs: resolved.graceMs,
       tags: NO_TAGS,
+      lockTimeoutMs: resolved.lockTimeoutMs ?? 0,
+      eagerRefresh: resolved.eagerRefresh ?? 0,
     };
   }
   if (typeof options !== 'object' || options === null) {
@@ -134,5 +150,47 @@ export function resolveCallOptions(
     options.absentTtlSeconds === undefined
       ? resolved.absentTtlMs
       : secondsToMs(options.absentTtlSeconds, 'options.absentTtlSeconds', true, resolved.maxTtlMs);
-  return { ttlMs, absentTtlMs, graceMs, tags: checkTags(options.tags, 'options.tags', resolved) };
+  const lockTimeoutMs =
+    options.lockTimeoutMs === undefined
+      ? (resolved.lockTimeoutMs ?? 0)
+      : checkLockTimeout(options.lockTimeoutMs);
+  const eagerRefresh =
+    options.eagerRefresh === undefined
+      ? (resolved.eagerRefresh ?? 0)
+      : checkEagerRefresh(options.eagerRefresh);
+  return {
+    ttlMs,
+    absentTtlMs,
+    graceMs,
+    tags: checkTags(options.tags, 'options.tags', resolved),
+    lockTimeoutMs,
+    eagerRefresh,
+  };
+}
+
+/** Most a per-call `lockTimeoutMs` may be, ms (the cache option's bound). */
+const MAX_LOCK_TIMEOUT_MS = 3_600_000;
+
+/** Checks a per-call `lockTimeoutMs`: a whole number of ms from 0 (off) to an hour. */
+function checkLockTimeout(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_LOCK_TIMEOUT_MS) {
+    throw new InvalidArgumentError(
+      'options.lockTimeoutMs',
+      `is ${describeValue(value)}`,
+      `an integer number of milliseconds from 0 (off) to ${MAX_LOCK_TIMEOUT_MS}`,
+    );
+  }
+  return value;
+}
+
+/** Checks a per-call `eagerRefresh`: 0 (off), or a fraction greater than 0 and below 1. */
+function checkEagerRefresh(value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 0 && value < 1)) {
+    throw new InvalidArgumentError(
+      'options.eagerRefresh',
+      `is ${describeValue(value)}`,
+      '0 (off) or a number greater than 0 and below 1',
+    );
+  }
+  return value;
 }

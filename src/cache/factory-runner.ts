@@ -8,15 +8,22 @@
  * Versions are taken before the factory runs, so a tag invalidated while it runs makes its result
  * invalid on arrival; a set or delete of the key seen meanwhile means the result is returned to its
  * callers but not cached.
+ *
+ * With `lockTimeoutMs` (distributed-lock.ts) the one caller per key that runs a flight also takes
+ * the key's Redis lock before running the factory, or waits for the process holding it to store the
+ * value. With `eagerRefresh`, a hit late in its entry's fresh life starts one background refresh
+ * (see {@link FactoryRunner.refreshEarly}).
  */
 import type { ResolvedCallOptions } from './call-options.ts';
+import type { DistributedLock, HeldLock } from './distributed-lock.ts';
+import type { MemoryEntry } from './drivers/memory.ts';
 import { CacheFactoryTimeoutError } from './errors.ts';
 import type { InvalidationLog } from './invalidation-log.ts';
 import type { ResolvedCacheOptions } from './options.ts';
 import type { CacheCounters } from './stats.ts';
 import type { Snapshot, TagVersions } from './tags.ts';
 import type { CacheTelemetry } from './telemetry.ts';
-import type { Stale, TwoLevelHandler } from './two-level.ts';
+import type { L2Result, Stale, TwoLevelHandler } from './two-level.ts';
 
 /** What a `getOrSet` factory receives. */
 export interface FactoryContext<T> {
@@ -52,6 +59,8 @@ interface Run {
   /** Invalidation sequence number from before the factory started. */
   readonly issued: number;
   readonly controller: AbortController;
+  /** The key's distributed lock, when this run holds it: released once the run is over. */
+  readonly lock?: HeldLock;
 }
 
 /** Options of {@link FactoryRunner}. */
@@ -66,6 +75,8 @@ export interface FactoryRunnerOptions {
   readonly counters: CacheCounters;
   /** Wraps each run in its span and histogram. */
   readonly telemetry: Pick<CacheTelemetry, 'factory'>;
+  /** The distributed single-flight lock (Redis mode); absent in memory-only mode. */
+  readonly lock?: DistributedLock;
 }
 
 /** See the module comment. */
@@ -76,6 +87,7 @@ export class FactoryRunner {
   readonly #log: InvalidationLog;
   readonly #c: CacheCounters;
   readonly #telemetry: Pick<CacheTelemetry, 'factory'>;
+  readonly #lock: DistributedLock | undefined;
   readonly #flights = new Map<string, Promise<Outcome>>();
   readonly #controllers = new Set<AbortController>();
   /** Keys whose factory goes on in the background after a soft timeout. */
@@ -88,6 +100,7 @@ export class FactoryRunner {
     this.#log = options.log;
     this.#c = options.counters;
     this.#telemetry = options.telemetry;
+    this.#lock = options.lock;
   }
 
   /** Factories running now (foreground and background). */
@@ -178,6 +191,10 @@ export class FactoryRunner {
       ) {
         stale = candidate;
       }
+      const waitMs = call.lockTimeoutMs ?? 0;
+      if (waitMs > 0 && this.#lock?.available === true) {
+        return await this.#locked(key, factory, call, stale, waitMs);
+      }
       const snapshot = read?.snapshot ?? (await this.#tags.current(call.tags));
       return await this.#start(factory, {
         key,
@@ -190,6 +207,131 @@ export class FactoryRunner {
     } catch (error) {
       return { ok: false, error };
     }
+  }
+
+  /**
+   * A miss with the distributed lock on: takes the key's Redis lock and runs the factory, or waits
+   * for the process holding it to store the value; past `waitMs` serves `stale`, else runs the
+   * factory without the lock.
+   */
+  async #locked(
+    key: string,
+    factory: Factory<unknown>,
+    call: ResolvedCallOptions,
+    stale: Stale | undefined,
+    waitMs: number,
+  ): Promise<Outcome> {
+    const lock = this.#lock as DistributedLock;
+    const claim = await lock.claim(key, waitMs, async () => {
+      const again = await this.#levels.readL2(key, call.tags);
+      return again?.found ? again : undefined;
+    });
+    if (claim.kind === 'found') return { ok: true, value: claim.value.value };
+    if (claim.kind === 'stopped') return { ok: false, error: claim.reason };
+    if (claim.kind === 'timeout' && stale !== undefined) {
+      return { ok: true, value: stale.value, stale: stale.level };
+    }
+    // The wait may have been long: the result carries what is current now, not before the wait.
+    await this.#log.settled();
+    const issued = this.#log.seq;
+    const snapshot = await this.#tags.current(call.tags);
+    const held = claim.kind === 'held' ? claim.lock : undefined;
+    return this.#start(factory, {
+      key,
+      call,
+      stale,
+      snapshot,
+      issued,
+      controller: new AbortController(),
+      ...(held === undefined ? {} : { lock: held }),
+    });
+  }
+
+  /**
+   * A fresh memory hit with eager refresh on (`call.eagerRefresh`): when `entry` is past that
+   * fraction of its fresh life (its remaining freshness is below `(1 - eagerRefresh) × TTL`, the
+   * TTL being the call's, or its absent TTL for an absent entry), starts one background refresh of
+   * `key`, unless one (or any factory for the key) is already running, the entry is backing off
+   * after a failed refresh, or the single-flight table is full. Returns at once; never throws.
+   */
+  refreshEarly(key: string, factory: Factory<unknown>, call: ResolvedCallOptions, entry: MemoryEntry): void {
+    const fraction = call.eagerRefresh ?? 0;
+    if (fraction <= 0) return;
+    const now = performance.now();
+    const windowMs = (entry.absent === true ? call.absentTtlMs : call.ttlMs) * (1 - fraction);
+    if (now >= entry.freshUntil || entry.freshUntil - now > windowMs || now < entry.retryAt) return;
+    if (this.refreshing.has(key) || this.#flights.has(key)) return;
+    if (this.#flights.size + this.refreshing.size >= this.#o.maxPendingFactories) return;
+    // In `refreshing`, an entry that expires during the refresh is served stale within grace
+    // (memoryLookup) rather than starting a second factory.
+    this.refreshing.add(key);
+    void this.#refresh(key, factory, call, entry, windowMs).finally(() => this.refreshing.delete(key));
+  }
+
+  async #refresh(
+    key: string,
+    factory: Factory<unknown>,
+    call: ResolvedCallOptions,
+    entry: MemoryEntry,
+    windowMs: number,
+  ): Promise<void> {
+    // Refreshed by someone else already (another process): readL2 has put it in memory.
+    const recent = (read: L2Result | undefined) =>
+      read?.found === true &&
+      read.entry !== undefined &&
+      read.entry.freshUntil - performance.now() > windowMs;
+    let current = entry;
+    let issued = this.#log.seq;
+    try {
+      await this.#log.settled();
+      issued = this.#log.seq;
+      let read = await this.#levels.readL2(key, call.tags);
+      if (recent(read)) return;
+      if (read?.found === true && read.entry !== undefined) current = read.entry;
+      let lock: HeldLock | undefined;
+      if ((call.lockTimeoutMs ?? 0) > 0 && this.#lock !== undefined) {
+        const taken = await this.#lock.tryAcquire(key);
+        // Another process holds the key's lock: it is refreshing (or filling) it, and its write
+        // reaches this process on the bus. Back off as after a failure, not try again on every hit.
+        if (taken === undefined) {
+          this.#backOff(key, current, issued);
+          return;
+        }
+        if (taken !== 'unavailable') {
+          lock = taken;
+          read = await this.#levels.readL2(key, call.tags);
+          if (recent(read)) {
+            void this.#lock.release(lock);
+            return;
+          }
+        }
+      }
+      const snapshot = read?.snapshot ?? (await this.#tags.current(call.tags));
+      const outcome = await this.#start(factory, {
+        key,
+        call,
+        stale: undefined,
+        snapshot,
+        issued,
+        controller: new AbortController(),
+        ...(lock === undefined ? {} : { lock }),
+      });
+      if (outcome.ok) return;
+    } catch {
+      // Falls through to the backoff below: a refresh that failed is not the caller's error.
+    }
+    this.#backOff(key, current, issued);
+  }
+
+  /**
+   * After a refresh that failed (or found another process refreshing): the old value is served
+   * until its TTL (then grace applies), and no new refresh is tried for `graceBackoffSeconds`, so a
+   * failing backend is not called on every hit. Never past the TTL: the backoff must not make an
+   * expired entry be served without its factory.
+   */
+  #backOff(key: string, entry: MemoryEntry, issued: number): void {
+    const retryAt = Math.min(performance.now() + this.#o.graceBackoffMs, entry.freshUntil);
+    this.#levels.keepStale(key, { value: entry.value, level: 'memory', entry }, retryAt, issued);
   }
 
   async #start(factory: Factory<unknown>, run: Run): Promise<Outcome> {
@@ -215,6 +357,15 @@ export class FactoryRunner {
   }
 
   async #finish(run: Run, raced: Raced): Promise<Outcome> {
+    try {
+      return await this.#conclude(run, raced);
+    } finally {
+      // After the write (which published the value on the bus): waiters elsewhere find it in Redis.
+      if (run.lock !== undefined) void this.#lock?.release(run.lock);
+    }
+  }
+
+  async #conclude(run: Run, raced: Raced): Promise<Outcome> {
     const { key, stale, controller } = run;
     this.#controllers.delete(controller);
     if (raced.kind === 'value') {

@@ -76,8 +76,8 @@ export const cacheOptionsSchema = z
     name: matching(/^[A-Za-z0-9_.:-]{1,64}$/, '1 to 64 letters, digits or _ . : -').default('default'),
     /**
      * Prefix of every Redis key and of the bus channel: values live at `<prefix>v:<key>`, tag
-     * versions at `<prefix>t:<tag>`. Up to 64 letters, digits or `: _ . { } -`. Default `perf-cache:`.
-     * Caches with different prefixes share nothing.
+     * versions at `<prefix>t:<tag>`, distributed locks at `<prefix>l:<key>`. Up to 64 letters,
+     * digits or `: _ . { } -`. Default `perf-cache:`. Caches with different prefixes share nothing.
      */
     prefix: matching(/^[A-Za-z0-9:_.{}-]{0,64}$/, 'up to 64 letters, digits or : _ . { } -').default(
       'perf-cache:',
@@ -161,6 +161,26 @@ export const cacheOptionsSchema = z
      * run their factory without coalescing rather than wait. Default 10000.
      */
     maxPendingFactories: integer(1, 10_000_000).default(10_000),
+    /**
+     * Distributed single flight: the longest a `getOrSet` caller waits for another process that
+     * holds the Redis lock of its key (`<prefix>l:<key>`, taken with `SET NX PX` and a random token)
+     * to store the value, ms. The waiter is woken by the bus message of that store (or of the lock's
+     * release), reads Redis again and returns what the holder stored; past this wait it serves its
+     * stale value within grace, or runs its own factory. The lock expires `factoryHardTimeoutMs + 2 ×
+     * redisCommandTimeoutMs` after it was taken, so a holder that dies stalls no one for longer.
+     * Off while Redis is unreachable or the bus is down (single flight per process still applies).
+     * `getOrSet` may override it per call (0: off for that call). Default: unset (off).
+     */
+    lockTimeoutMs: integer(0, 3_600_000).optional(),
+    /**
+     * Eager refresh, as a fraction of the TTL: a `getOrSet` hit on an entry past this fraction of its
+     * fresh life returns the cached value at once and starts one background refresh of the key (one
+     * per key at a time in a process; across processes too when `lockTimeoutMs` is on), so a hot key
+     * never expires under load. A failed refresh keeps the old value until its TTL, then grace
+     * applies. `getOrSet` may override it per call (0: off for that call). Greater than 0, below 1.
+     * Default: unset (off).
+     */
+    eagerRefresh: accepts(z.number().gt(0).lt(1), 'a number greater than 0 and below 1').optional(),
     /**
      * Longest any cache Redis command may take, ms; past it the command counts as failed, the circuit
      * opens at once (a Redis that does not answer is not a passing error) and the call goes on without

@@ -55,7 +55,8 @@ export type RedisOperation =
   | 'versions'
   | 'clock'
   | 'read_many'
-  | 'write_many';
+  | 'write_many'
+  | 'lock';
 
 /** Counters reported through the observable instruments. */
 export interface CounterSnapshot {
@@ -80,6 +81,7 @@ const OPERATIONS: readonly RedisOperation[] = [
   'clock',
   'read_many',
   'write_many',
+  'lock',
 ];
 
 /** One cache's instruments and spans. */

@@ -46,6 +46,8 @@ export interface L2Result {
   readonly value?: unknown;
   readonly stale?: Stale;
   readonly snapshot: Snapshot;
+  /** With `found`: the entry read (its freshness tells an eager refresh whether it is recent). */
+  readonly entry?: MemoryEntry;
 }
 
 /** A value {@link TwoLevelHandler.encode} checked and serialized, for {@link TwoLevelHandler.keep}. */
@@ -258,7 +260,7 @@ export class TwoLevelHandler {
     if (freshMs > 0) {
       this.#c.l2Hits++;
       if (envelope.absent) this.#c.l2Absent++;
-      return { found: true, value, snapshot };
+      return { found: true, value, snapshot, entry };
     }
     this.#c.l2Misses++;
     return { found: false, stale: { value, level: 'redis', entry }, snapshot };

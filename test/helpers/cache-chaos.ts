@@ -20,7 +20,9 @@ export type ChaosOperation =
   | 'syncClock'
   | 'ping'
   | 'readMany'
-  | 'writeMany';
+  | 'writeMany'
+  | 'acquireLock'
+  | 'releaseLock';
 
 /** A call held by {@link ChaosDriver.holdNext}. */
 export interface Hold {
@@ -184,6 +186,14 @@ export class ChaosDriver implements L2Driver {
 
   close(): Promise<void> {
     return this.#inner.close();
+  }
+
+  acquireLock(key: string, token: string, ttlMs: number): Promise<number> {
+    return this.#call('acquireLock', () => this.#inner.acquireLock(key, token, ttlMs));
+  }
+
+  releaseLock(key: string, token: string, message: string): Promise<boolean> {
+    return this.#call('releaseLock', () => this.#inner.releaseLock(key, token, message));
   }
 }
 

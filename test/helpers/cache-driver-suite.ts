@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeKeysMessage, parseBusMessage } from '../../src/cache/bus/messages.ts';
+import { encodeKeysMessage, encodeReleaseMessage, parseBusMessage } from '../../src/cache/bus/messages.ts';
 import type { L2Driver } from '../../src/cache/drivers/l2.ts';
 import type { MemoryDriver } from '../../src/cache/drivers/memory.ts';
 import { RedisDriver } from '../../src/cache/drivers/redis.ts';
@@ -264,6 +264,29 @@ export function registerL2Contract(
       expect(messages[0]).toBe('written');
       expect(parseBusMessage(messages[1] ?? '')).toEqual({ sender: 'me', keys: ['k'], tags: [] });
       expect(parseBusMessage(messages[2] ?? '')).toEqual({ sender: 'me', keys: [], tags: [['t', version]] });
+    });
+
+    it('takes a lock once until it is released by its token or expires, announcing the release', async () => {
+      const messages = await listen();
+      expect(await driver.acquireLock('k', 'one', 60_000)).toBe(0);
+      const left = await driver.acquireLock('k', 'two', 60_000);
+      expect(left).toBeGreaterThan(0);
+      expect(left).toBeLessThanOrEqual(60_000);
+      // Compare-and-delete: another token releases nothing, and says nothing.
+      expect(await driver.releaseLock('k', 'two', 'not sent')).toBe(false);
+      expect(await driver.releaseLock('k', 'one', encodeReleaseMessage('me', 'k'))).toBe(true);
+      await waitFor(() => messages.length === 1, { what: 'the release message' });
+      expect(parseBusMessage(messages[0] ?? '')).toEqual({
+        sender: 'me',
+        keys: [],
+        tags: [],
+        released: ['k'],
+      });
+      expect(await driver.acquireLock('k', 'two', 1)).toBe(0);
+      await waitFor(async () => (await driver.acquireLock('k', 'three', 60_000)) === 0, {
+        what: 'the 1 ms lock to expire',
+      });
+      expect(await driver.releaseLock('k', 'three', '{}')).toBe(true);
     });
 
     it('deletes more keys than one script call takes, announcing each chunk', async () => {

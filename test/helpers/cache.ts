@@ -173,7 +173,11 @@ export class CachePeer {
    * Starts the peer. `firstSet` (`key=value`) makes it issue `set(key, value)` in the same tick as
    * `createCache`; its answer has the id `'first-set'`.
    */
-  constructor(redisUrl: string, prefix: string, options: { name?: string; firstSet?: string } = {}) {
+  constructor(
+    redisUrl: string,
+    prefix: string,
+    options: { name?: string; firstSet?: string; cacheOptions?: Record<string, unknown> } = {},
+  ) {
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '',
       PEER_REDIS_URL: redisUrl,
@@ -181,6 +185,7 @@ export class CachePeer {
       PEER_NAME: options.name ?? 'peer',
     };
     if (options.firstSet !== undefined) env.PEER_FIRST_SET = options.firstSet;
+    if (options.cacheOptions !== undefined) env.PEER_OPTIONS = JSON.stringify(options.cacheOptions);
     this.#child = spawn(process.execPath, [join(ROOT, 'test/cache/fixtures/peer.ts')], {
       cwd: ROOT,
       env,
@@ -219,6 +224,27 @@ export class CachePeer {
     const answer = await this.answer(id);
     if (!answer.ok) throw new Error(`cache peer ${op} failed: ${answer.error}`);
     return answer.result;
+  }
+
+  /** The peer's PID. */
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** Sends one command without waiting; {@link answer} with the returned id gives its answer. */
+  send(op: string, fields: Record<string, unknown> = {}): number {
+    const id = this.#next++;
+    this.#child.stdin?.write(`${JSON.stringify({ id, op, ...fields })}\n`);
+    return id;
+  }
+
+  /** Kills the peer with SIGKILL (by its PID) and waits for it to exit. */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
   }
 
   /** Closes the peer's cache and waits for the process to exit (SIGKILL by PID if it does not). */

@@ -78,6 +78,14 @@ export interface L2Driver {
   versions(tags: readonly string[]): Promise<number[]>;
   /** Closes the connection when the driver owns it. */
   close(): Promise<void>;
+  /**
+   * Takes the distributed single-flight lock of `key` for `ttlMs` with `token`. Returns 0 when
+   * taken, else the remaining ms of the current holder's lock (at least 1), or -1 for one without
+   * expiry.
+   */
+  acquireLock(key: string, token: string, ttlMs: number): Promise<number>;
+  /** Deletes the lock of `key` only if it holds `token`, then publishes `message`; whether it did. */
+  releaseLock(key: string, token: string, message: string): Promise<boolean>;
 }
 
 /** One entry of {@link L2Driver.writeMany}: the arguments {@link L2Driver.write} takes for one key. */

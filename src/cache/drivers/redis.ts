@@ -9,7 +9,6 @@
  * from `TIME` replies, error under half a round trip), so skewed process clocks never matter.
  * The driver knows keys and text, not values or policies.
  */
-import { createHash } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { errorText } from '../../shared/errors.ts';
@@ -19,6 +18,7 @@ import { untraced } from '../../shared/tracing.ts';
 import type { EnvelopeTail } from '../envelope.ts';
 import type { CacheTelemetry, RedisOperation } from '../telemetry.ts';
 import type { L2Driver, L2Write, RedisRead } from './l2.ts';
+import { SCRIPTS, type Script } from './redis-scripts.ts';
 
 export type { RedisRead } from './l2.ts';
 
@@ -48,74 +48,6 @@ const WRITE_CHUNK = 100;
 const WRITE_CHUNK_KEY_CHARS = 16 * 1024;
 /** How long a measured clock offset is used before it is measured again, ms. */
 const CLOCK_RESYNC_MS = 30_000;
-
-// Reads the server's clock in ms (`now`), used by the scripts below.
-const NOW = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-`;
-
-// Prepends the format (ARGV[6]) and the end of freshness on the server's clock to the envelope
-// tail, writes it for ttl + grace, publishes; returns the clock reading, which refreshes the
-// caller's offset.
-const WRITE = `${NOW}
-local ttl = tonumber(ARGV[2])
-redis.call('SET', KEYS[1], ARGV[6] .. ' ' .. string.format('%d', now + ttl) .. ARGV[1], 'PX', ttl + tonumber(ARGV[3]))
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return now
-`;
-
-// WRITE for each of KEYS (ARGV from 3 on: format, tail, ttl, grace per key), then one PUBLISH of
-// ARGV[2] on ARGV[1]: a chunk of a batch write is announced atomically with it, in one message.
-const WRITE_MANY = `${NOW}
-for i, key in ipairs(KEYS) do
-  local b = (i - 1) * 4 + 2
-  local ttl = tonumber(ARGV[b + 3])
-  redis.call('SET', key, ARGV[b + 1] .. ' ' .. string.format('%d', now + ttl) .. ARGV[b + 2], 'PX', ttl + tonumber(ARGV[b + 4]))
-end
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return now
-`;
-
-const DELETE = `
-local n = redis.call('DEL', unpack(KEYS))
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return n
-`;
-
-// A new version is the larger of the old one plus one and the server's clock in ms: versions only
-// ever grow, and a tag key that expired and is created again can never repeat a version that an
-// entry still remembers. Only equality of versions is compared, never clocks. The clock reading is
-// returned last.
-const INVALIDATE = `${NOW}
-local versions = {}
-local changed = {}
-for i, key in ipairs(KEYS) do
-  local v = math.max((tonumber(redis.call('GET', key)) or 0) + 1, now)
-  redis.call('SET', key, string.format('%d', v), 'PX', ARGV[3])
-  versions[i] = v
-  changed[ARGV[i + 3]] = v
-end
-redis.call('PUBLISH', ARGV[1], cjson.encode({s = ARGV[2], t = changed}))
-versions[#versions + 1] = now
-return versions
-`;
-
-interface Script {
-  readonly text: string;
-  readonly sha: string;
-}
-
-function script(text: string): Script {
-  return { text, sha: createHash('sha1').update(text).digest('hex') };
-}
-
-const SCRIPTS = {
-  write: script(WRITE),
-  writeMany: script(WRITE_MANY),
-  delete: script(DELETE),
-  invalidate: script(INVALIDATE),
-};
 
 /** Raised when a round trip is not attempted because the connection is not ready. */
 export class RedisNotReadyError extends Error {
@@ -448,6 +380,34 @@ export class RedisDriver implements L2Driver {
   async close(): Promise<void> {
     await this.created;
     if (this.#ownsClient && this.#client) await closeRedisClient(this.#client);
+  }
+
+  /** Redis key of a key's distributed single-flight lock. */
+  lockKey(key: string): string {
+    return `${this.#prefix}l:${key}`;
+  }
+
+  /**
+   * Takes the lock of `key` for `ttlMs` with `token` (`SET NX PX`). Returns 0 when taken, else the
+   * remaining ms of the current holder's lock (at least 1), or -1 for a lock without expiry.
+   */
+  async acquireLock(key: string, token: string, ttlMs: number): Promise<number> {
+    const reply = await this.#run('lock', SCRIPTS.acquire, [this.lockKey(key)], [token, String(ttlMs)]);
+    return toNumber(reply);
+  }
+
+  /**
+   * Deletes the lock of `key` if it still holds `token` (compare-and-delete) and then publishes
+   * `message` on the bus; returns whether it did.
+   */
+  async releaseLock(key: string, token: string, message: string): Promise<boolean> {
+    const reply = await this.#run(
+      'lock',
+      SCRIPTS.release,
+      [this.lockKey(key)],
+      [token, this.channel, message],
+    );
+    return toNumber(reply) === 1;
   }
 }
 
