@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { getLogger } from '../shared/logger.ts';
 import { assertPeerInstalled } from '../shared/peers.ts';
 import { createRedisClient } from '../shared/redis.ts';
+import { withTimeout } from '../shared/timeout.ts';
 import { redactUrl } from '../shared/urls.ts';
 import type { BusMessage } from './bus/messages.ts';
 import { type CacheBus, RedisBus, type RedisBusOptions } from './bus/redis-bus.ts';
@@ -126,9 +127,12 @@ export function assembleCache(options: CacheOptions = {}, seams: CacheSeams = {}
           link: redis.link,
           bus: redis.bus,
           sender: id,
-          // A lock outlives its holder's longest factory run plus its write and release, no more: a
-          // holder that dies stalls the key for at most that long.
-          holdMs: o.factoryHardTimeoutMs + 2 * o.redisCommandTimeoutMs,
+          // A lock outlives its holder's longest factory run and the round trips around it, no more:
+          // before the factory, the check of Redis (a clock sync, a read, tag versions), the settle
+          // gate and the current tag versions; after it, the settle gate, the write and the
+          // release. Eight command timeouts bound them all. A holder that dies stalls the key for
+          // at most that long.
+          holdMs: o.factoryHardTimeoutMs + 8 * o.redisCommandTimeoutMs,
           // One waiter per key per flight: never more than the single-flight table holds.
           maxWaiters: o.maxPendingFactories,
         });
@@ -253,6 +257,12 @@ function forget(parts: CacheParts): void {
  */
 export async function closeCacheParts(parts: CacheParts, reason: unknown): Promise<void> {
   parts.lifecycle.closed = true;
+  // Before the link stops: other processes must not wait for the expiry of this one's locks.
+  if (parts.lock !== undefined) {
+    await withTimeout(parts.lock.releaseAll(), parts.options.redisCommandTimeoutMs * 2, 'lock release').catch(
+      () => undefined,
+    );
+  }
   parts.link?.stop();
   parts.runner.abortAll(reason);
   parts.lock?.stop(reason);

@@ -39,7 +39,8 @@ export interface SetManyOptions extends Omit<SetOptions, 'tags'> {
 }
 
 /** Options of `getOrSetMany`: those of `getOrSet`, with `tags` a list for all keys or a function of the key. */
-export interface GetOrSetManyOptions extends Omit<GetOrSetOptions, 'tags'> {
+export interface GetOrSetManyOptions
+  extends Omit<GetOrSetOptions, 'tags' | 'lockTimeoutMs' | 'eagerRefresh'> {
   /** Tags of every entry, or a function `(key) => tags`; each list is checked as `getOrSet` checks one. */
   readonly tags?: BatchTags;
 }
@@ -204,12 +205,20 @@ export class BatchLookups {
     }
     // From here to the registrations nothing awaits: no other call can start fetching these keys
     // between this call's memory lookup and its claim on them.
-    const joined: { key: string; value: Promise<unknown> }[] = [];
+    const joined: { key: string; value: Promise<Outcome> }[] = [];
     const own: OwnKey[] = [];
     for (const { key, found, call } of misses) {
       const running = runner.join(key);
       if (running !== undefined) {
-        joined.push({ key, value: running });
+        // Settled into an outcome at once: a flight that fails while this batch's own factory
+        // runs must not be an unhandled rejection until the batch gets to it.
+        joined.push({
+          key,
+          value: running.then(
+            (value): Outcome => ({ ok: true, value }),
+            (error: unknown): Outcome => ({ ok: false, error }),
+          ),
+        });
         continue;
       }
       let done: (outcome: Outcome) => void = () => {};
@@ -232,11 +241,9 @@ export class BatchLookups {
       }
     }
     for (const { key, value } of joined) {
-      try {
-        values.set(key, await value);
-      } catch (error) {
-        failure ??= { error };
-      }
+      const settled = await value;
+      if (settled.ok) values.set(key, settled.value);
+      else failure ??= { error: settled.error };
     }
     if (failure !== undefined) throw failure.error;
     const result = new Map<string, T | undefined>();
@@ -309,6 +316,8 @@ export class BatchLookups {
       .then((late) =>
         this.#finish(missing, late.kind === 'soft' ? { kind: 'hard' } : late, issued, controller),
       )
+      // Nobody awaits this run any more: a failure of its writes is not anyone's error.
+      .catch(() => undefined)
       .finally(() => {
         for (const key of keys) refreshing.delete(key);
       });

@@ -5,11 +5,14 @@
  * contends here.
  *
  * - Taking: `SET <lock> <token> NX PX <holdMs>` with a random token. `holdMs` is the holder's
- *   factory hard timeout plus two Redis round trips (its write and its release): a holder that dies
- *   holds the key no longer than a live one could.
+ *   factory hard timeout plus the Redis round trips around it (the checks before the factory, its
+ *   write and its release): a holder that dies holds the key no longer than a live one could.
  * - Releasing: compare-and-delete by token (a holder whose lock expired and was taken by another
  *   must not delete the new holder's lock), and a bus message naming the key, so that waiters stop
- *   waiting at once when the holder failed or did not cache its result.
+ *   waiting at once when the holder failed or did not cache its result; waiters in the holder's own
+ *   process are woken directly (the bus skips a process's own messages). A closing cache gives up
+ *   the locks it holds. Only the release is fenced: a holder whose lock expired still writes its
+ *   late result (last write wins).
  * - Waiting: no polling. A waiter listens for the bus messages about its key (the keys message the
  *   holder's write publishes, or the release message), reads Redis again when one arrives, and also
  *   wakes when the holder's lock expires (its remaining time is returned when taking fails). It
@@ -100,6 +103,8 @@ class Waiter {
 export class DistributedLock {
   readonly #o: DistributedLockOptions;
   readonly #waiters = new Map<string, Set<Waiter>>();
+  /** Locks this process holds now, so that `close()` can give them up (at most one per flight). */
+  readonly #held = new Set<HeldLock>();
   #waiting = 0;
   #stopped: { reason: unknown } | undefined;
 
@@ -136,8 +141,15 @@ export class DistributedLock {
         if (held === FAILED) return UNAVAILABLE;
         if (held === 0) {
           const lock = { key, token };
+          this.#held.add(lock);
           // A holder may have stored the value and released its lock just before this one was taken.
-          const found = await check();
+          let found: T | undefined;
+          try {
+            found = await check();
+          } catch (error) {
+            void this.release(lock);
+            throw error;
+          }
           if (found === undefined) return { kind: 'held', lock };
           void this.release(lock);
           return { kind: 'found', value: found };
@@ -174,7 +186,10 @@ export class DistributedLock {
     const token = randomUUID();
     const held = await this.#o.link.attempt((d) => d.acquireLock(key, token, this.#o.holdMs));
     if (held === FAILED) return 'unavailable';
-    return held === 0 ? { key, token } : undefined;
+    if (held !== 0) return undefined;
+    const lock = { key, token };
+    this.#held.add(lock);
+    return lock;
   }
 
   /**
@@ -183,8 +198,23 @@ export class DistributedLock {
    * leaves the lock to expire.
    */
   async release(lock: HeldLock): Promise<void> {
+    if (!this.#held.delete(lock)) return;
     const message = encodeReleaseMessage(this.#o.sender, lock.key);
-    await this.#o.link.attempt((d) => d.releaseLock(lock.key, lock.token, message));
+    try {
+      await this.#o.link.attempt((d) => d.releaseLock(lock.key, lock.token, message));
+    } finally {
+      // The bus does not hand a process its own messages: its own waiters for the key (callers
+      // past the single-flight table, a miss during this process's eager refresh) are woken here.
+      this.wake(lock.key);
+    }
+  }
+
+  /**
+   * Gives up every lock this process holds (the cache is closing), so that other processes do not
+   * wait for their expiry. Call before the Redis link stops. Never rejects.
+   */
+  async releaseAll(): Promise<void> {
+    await Promise.all([...this.#held].map((lock) => this.release(lock).catch(() => undefined)));
   }
 
   /** A bus message about `key` (a write, a delete, a released lock): its waiters look again. */

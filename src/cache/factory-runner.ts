@@ -231,11 +231,19 @@ export class FactoryRunner {
     if (claim.kind === 'timeout' && stale !== undefined) {
       return { ok: true, value: stale.value, stale: stale.level };
     }
-    // The wait may have been long: the result carries what is current now, not before the wait.
-    await this.#log.settled();
-    const issued = this.#log.seq;
-    const snapshot = await this.#tags.current(call.tags);
     const held = claim.kind === 'held' ? claim.lock : undefined;
+    // The wait may have been long: the result carries what is current now, not before the wait.
+    let issued: number;
+    let snapshot: Snapshot;
+    try {
+      await this.#log.settled();
+      issued = this.#log.seq;
+      snapshot = await this.#tags.current(call.tags);
+    } catch (error) {
+      // Never leave a lock behind that no factory run will release.
+      if (held !== undefined) void lock.release(held);
+      throw error;
+    }
     return this.#start(factory, {
       key,
       call,
@@ -299,14 +307,25 @@ export class FactoryRunner {
         }
         if (taken !== 'unavailable') {
           lock = taken;
-          read = await this.#levels.readL2(key, call.tags);
+          try {
+            read = await this.#levels.readL2(key, call.tags);
+          } catch (error) {
+            void this.#lock.release(lock);
+            throw error;
+          }
           if (recent(read)) {
             void this.#lock.release(lock);
             return;
           }
         }
       }
-      const snapshot = read?.snapshot ?? (await this.#tags.current(call.tags));
+      let snapshot: Snapshot;
+      try {
+        snapshot = read?.snapshot ?? (await this.#tags.current(call.tags));
+      } catch (error) {
+        if (lock !== undefined) void this.#lock?.release(lock);
+        throw error;
+      }
       const outcome = await this.#start(factory, {
         key,
         call,
@@ -350,6 +369,8 @@ export class FactoryRunner {
       const rest = this.#o.factoryHardTimeoutMs - (performance.now() - started);
       void race(result, undefined, Math.max(1, rest))
         .then((late) => this.#finish(run, late))
+        // Nobody awaits this run any more: a failure of its write is not anyone's error.
+        .catch(() => undefined)
         .finally(() => this.refreshing.delete(run.key));
       return { ok: true, value: stale.value, stale: stale.level };
     }

@@ -466,3 +466,23 @@ describe('Redis away', () => {
     expect(cache.getStats().redis_cache.pending_invalidations).toBe(2);
   });
 });
+
+describe('getOrSetMany joined with a failing flight', () => {
+  it('rejects with the joined flight error, after its own factory, and leaves no unhandled rejection', async () => {
+    const cache = await f.open();
+    const failA = latch();
+    const ownDone = latch<Map<string, string>>();
+    const single = cache.getOrSet('a', async () => {
+      await failA.promise;
+      throw new Error('boom');
+    });
+    const batch = cache.getOrSetMany(['a', 'b'], () => ownDone.promise);
+    // The joined flight fails while the batch's own factory still runs: vitest fails the run on an
+    // unhandled rejection.
+    failA.open();
+    await expect(single).rejects.toThrow('boom');
+    ownDone.open(new Map([['b', 'value:b']]));
+    await expect(batch).rejects.toThrow('boom');
+    expect(await cache.get('b')).toBe('value:b');
+  });
+});

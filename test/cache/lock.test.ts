@@ -329,3 +329,48 @@ describe('eager refresh', () => {
     expect(state.runs).toBe(2);
   });
 });
+
+describe('the lock within one process, and on close', () => {
+  it('wakes a waiter of the same process when the holder releases: one factory run, no wait for lockTimeoutMs', async () => {
+    // With one single-flight slot the second caller is not coalesced: it contends for the Redis lock
+    // that the first one holds in this same process.
+    const a = await f.open({ lockTimeoutMs: 600_000, maxPendingFactories: 1 });
+    const release = gate<void>();
+    let runs = 0;
+    const factory = async () => {
+      runs++;
+      await release.promise;
+      return `run ${runs}`;
+    };
+    const first = a.getOrSet('same-process', factory);
+    await waitFor(async () => (await f.redis.exists(`${f.prefix}l:same-process`)) === 1, {
+      what: 'the first caller holding the lock',
+    });
+    const second = a.getOrSet('same-process', factory);
+    release.open();
+    expect(await Promise.all([first, second])).toEqual(['run 1', 'run 1']);
+    expect(runs).toBe(1);
+  });
+
+  it('gives up the locks it holds when it closes, so other processes do not wait for their expiry', async () => {
+    const a = await f.open({ lockTimeoutMs: 600_000 });
+    // A factory that ends when its signal aborts (close() aborts it).
+    const pending = a.getOrSet(
+      'closing',
+      ({ signal }) =>
+        new Promise<string>((_resolve, reject) =>
+          signal.addEventListener('abort', () => reject(signal.reason)),
+        ),
+    );
+    const outcome = pending.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    await waitFor(async () => (await f.redis.exists(`${f.prefix}l:closing`)) === 1, {
+      what: 'the lock taken',
+    });
+    await a.close();
+    expect(await f.redis.exists(`${f.prefix}l:closing`)).toBe(0);
+    expect(await outcome).toBeInstanceOf(Error);
+  });
+});
