@@ -22,6 +22,7 @@ import {
   SETTINGS,
   type Variable,
 } from './config/variables.ts';
+import { hasHashTag } from './shared/cluster.ts';
 import { PerfSidecarError } from './shared/errors.ts';
 
 export { DEFAULT_TARGETS, MAX_DISK_PATHS, type OtlpProtocol };
@@ -198,16 +199,8 @@ function read(table: Table, env: Env, problems: ConfigProblem[]): Record<string,
 export const HASH_TAG_FORM =
   'a prefix with a hash tag, such as {perf}: (on a Redis Cluster every telemetry key must share one hash slot)';
 
-/**
- * Whether a key prefix holds a Redis Cluster hash tag: the first `{` followed, later, by a `}` with
- * something between (then only that part of every key is hashed).
- */
-export function hasHashTag(prefix: string): boolean {
-  const open = prefix.indexOf('{');
-  if (open < 0) return false;
-  const close = prefix.indexOf('}', open + 1);
-  return close > open + 1;
-}
+/** Whether a key prefix holds a Redis Cluster hash tag (see src/shared/cluster.ts). */
+export { hasHashTag };
 
 /**
  * Reads and validates the configuration from an environment (default `process.env`).

@@ -8,11 +8,10 @@
  * they are not part of the public API.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { getLogger } from '../shared/logger.ts';
 import { assertPeerInstalled } from '../shared/peers.ts';
-import { createRedisClient } from '../shared/redis.ts';
+import { createClusterClient, createRedisClient, isCluster, type RedisClient } from '../shared/redis.ts';
 import { withTimeout } from '../shared/timeout.ts';
 import { redactUrl } from '../shared/urls.ts';
 import type { BusMessage } from './bus/messages.ts';
@@ -23,7 +22,7 @@ import { MemoryDriver } from './drivers/memory.ts';
 import { RedisDriver } from './drivers/redis.ts';
 import { FactoryRunner } from './factory-runner.ts';
 import { InvalidationLog, type ReplayTarget } from './invalidation-log.ts';
-import { type CacheOptions, type ResolvedCacheOptions, resolveCacheOptions } from './options.ts';
+import { type CacheOptions, onCluster, type ResolvedCacheOptions, resolveCacheOptions } from './options.ts';
 import { RedisLink } from './redis-link.ts';
 import { CacheCounters, counterSnapshotOf } from './stats.ts';
 import { TagVersions } from './tags.ts';
@@ -75,7 +74,13 @@ export function assembleCache(options: CacheOptions = {}, seams: CacheSeams = {}
   const l1 = new MemoryDriver(o);
   const id = randomUUID();
   const redisLabel =
-    o.redis === undefined ? 'none' : typeof o.redis === 'string' ? redactUrl(o.redis) : 'client';
+    o.redis === undefined
+      ? 'none'
+      : typeof o.redis === 'string'
+        ? `${onCluster(o) ? 'cluster ' : ''}${redactUrl(o.redis)}`
+        : isCluster(o.redis)
+          ? 'cluster client'
+          : 'client';
   // Bound late: the telemetry, the link and the log refer to collaborators built after them.
   let parts: CacheParts | undefined;
   const telemetry = new CacheTelemetry(o.name, o.meter, () => counterSnapshotOf(parts as CacheParts));
@@ -191,27 +196,37 @@ function linkOf(o: ResolvedCacheOptions, seams: CacheSeams, context: LinkContext
   });
 }
 
-/** A connection of the cache's (`role`: '' for commands, ':bus' for the bus): its own for a URL, else a duplicate. */
+/**
+ * A connection of the cache's (`role`: '' for commands, ':bus' for the bus): its own for a URL (a
+ * cluster client when `redisCluster` is set), else a duplicate of the caller's client.
+ */
 function connection(
   o: ResolvedCacheOptions,
-  redis: Redis | string,
+  redis: RedisClient | string,
   role: string,
   logger: Logger,
-): Promise<Redis> {
+): Promise<RedisClient> {
   const connectionName = `perf-sidecar:cache:${o.name}${role}`;
   if (typeof redis === 'string') {
-    return createRedisClient({
+    const settings = {
       url: redis,
       commandTimeoutMs: o.redisCommandTimeoutMs,
       // The driver bounds every round trip with its own timer, which is far cheaper.
       perCommandTimeout: false,
       connectionName,
       logger,
-    });
+    };
+    return o.redisCluster ? createClusterClient(settings) : createRedisClient(settings);
   }
   // The bus needs a connection of its own (a subscribed connection can send nothing else); it keeps
-  // the caller's settings but must never queue commands while disconnected.
-  const duplicate = redis.duplicate({ connectionName, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+  // the caller's settings but must never queue commands while disconnected. A Cluster's duplicate
+  // takes the seed nodes first and its node settings under redisOptions.
+  const duplicate: RedisClient = isCluster(redis)
+    ? redis.duplicate(undefined, {
+        enableOfflineQueue: false,
+        redisOptions: { ...redis.options.redisOptions, connectionName, maxRetriesPerRequest: 0 },
+      })
+    : redis.duplicate({ connectionName, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
   duplicate.on('error', (error: Error) =>
     logger.debug({ cache: o.name, err: error.message }, 'cache bus connection error'),
   );

@@ -12,13 +12,15 @@
  * call-options.ts: they are on the hot path.
  */
 import type { Meter } from '@opentelemetry/api';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { hasHashTag, isCluster } from '../shared/cluster.ts';
 import {
   accepts,
   decimal,
   defaultOf,
+  flag,
   type IssueParams,
   integer,
   matching,
@@ -33,9 +35,16 @@ const DAY_SECONDS = 86_400;
 const YEAR_SECONDS = 365 * DAY_SECONDS;
 const REDIS_URL = /^rediss?:\/\/[^/]/;
 
-/** A client (anything with `duplicate()`) or a redis URL; a string is never echoed (it may hold a password). */
+/** The accepted form of `prefix` on a Redis Cluster. */
+export const CACHE_HASH_TAG_FORM =
+  'a prefix with a hash tag, such as {shop}: (on a Redis Cluster every key of one cache must share one hash slot)';
+
+/**
+ * A client (anything with `duplicate()`: a `Redis` or a `Cluster`) or a redis URL; a string is never
+ * echoed (it may hold a password).
+ */
 const redisSchema = accepts(
-  z.custom<Redis | string>().superRefine((value, ctx) => {
+  z.custom<Redis | Cluster | string>().superRefine((value, ctx) => {
     if (typeof value === 'string') {
       if (REDIS_URL.test(value)) return;
       const params: IssueParams = { problem: 'is a string that is not a redis:// or rediss:// URL' };
@@ -65,9 +74,16 @@ export const cacheOptionsSchema = z
      * its own `redisCommandTimeoutMs` timer and never sends a command while the client is not
      * connected, so an offline queue is never used by the cache.
      *
-     * Redis Cluster is not supported: scripts touch tag keys they do not declare.
+     * An ioredis `Cluster` client (or a URL with `redisCluster`) runs the cache on a Redis Cluster:
+     * `prefix` must then hold a hash tag (`{shop}:`), so that every key of the cache shares one slot.
      */
     redis: redisSchema.optional(),
+    /**
+     * Whether a `redis` URL is one seed node of a Redis Cluster (the other nodes are discovered; its
+     * user, password and TLS apply to every node). `prefix` must then hold a hash tag. A `Cluster`
+     * client is recognised as one without this. Default false.
+     */
+    redisCluster: flag().default(false),
     /**
      * Name of this cache: the `cache.name` attribute of its metrics and spans, and part of its Redis
      * connection names. 1 to 64 letters, digits or `_ . : -`. Default `default`. Give caches of one
@@ -257,7 +273,28 @@ export const cacheOptionsSchema = z
       if (o[option] > o.maxTtlSeconds)
         refuse(option, `a number of seconds no more than maxTtlSeconds (${o.maxTtlSeconds})`);
     }
+    // A client says what it is: a flag claiming otherwise is a mistake worth naming.
+    if (o.redisCluster && o.redis !== undefined && typeof o.redis !== 'string' && !isCluster(o.redis)) {
+      const params: IssueParams = {
+        problem: 'is true with a single-node Redis client',
+        expected: 'false with a Redis client (pass an ioredis Cluster, or a URL with redisCluster: true)',
+      };
+      ctx.addIssue({ code: 'custom', path: ['redisCluster'], message: 'not a cluster client', params });
+    }
+    // Scripts, MGET and pipelines may touch keys of one slot only: a hash tag puts them all there.
+    if (onCluster(o) && !hasHashTag(o.prefix)) {
+      const params: IssueParams = {
+        problem: `is ${JSON.stringify(o.prefix)}, without a hash tag, on a Redis Cluster`,
+        expected: CACHE_HASH_TAG_FORM,
+      };
+      ctx.addIssue({ code: 'custom', path: ['prefix'], message: CACHE_HASH_TAG_FORM, params });
+    }
   });
+
+/** Whether parsed options put the cache on a Redis Cluster: a `Cluster` client, or a URL with `redisCluster`. */
+export function onCluster(o: { readonly redis?: unknown; readonly redisCluster: boolean }): boolean {
+  return isCluster(o.redis) || (typeof o.redis === 'string' && o.redisCluster);
+}
 
 /**
  * Options of `createCache`; see each field (documented once, on {@link cacheOptionsSchema}).

@@ -7,6 +7,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { isCluster } from './cluster.ts';
 import { getLogger } from './logger.ts';
 import { importPeer } from './peers.ts';
 import { redactUrl } from './urls.ts';
@@ -18,12 +19,8 @@ import { redactUrl } from './urls.ts';
  */
 export type RedisClient = Redis | Cluster;
 
-/** Whether `client` is an ioredis `Cluster`. */
-export function isCluster(client: unknown): client is Cluster {
-  return (
-    typeof client === 'object' && client !== null && (client as { isCluster?: unknown }).isCluster === true
-  );
-}
+/** Whether `client` is an ioredis `Cluster` (see cluster.ts). */
+export { isCluster };
 
 /** Options of {@link createRedisClient}. */
 export interface RedisClientOptions {

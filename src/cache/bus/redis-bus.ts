@@ -6,11 +6,16 @@
  * Redis pub/sub delivers every message published while a subscriber is connected, in order, and
  * nothing published while it is not. So knowledge kept since the last successful SUBSCRIBE is
  * complete; after a reconnect it is not, and the handler is told to forget (`onSubscribed`).
+ *
+ * On a Redis Cluster classic pub/sub reaches subscribers on every node, so the subscription may live
+ * on any node: ioredis's `Cluster` keeps it on one node's connection and, when that connection
+ * ends, moves it to another node without an event. The bus watches that connection so that a move
+ * counts as a reconnect (see {@link RedisBus}).
  */
-import type { Redis } from 'ioredis';
+import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { errorText } from '../../shared/errors.ts';
-import { closeRedisClient } from '../../shared/redis.ts';
+import { closeRedisClient, isCluster, type RedisClient } from '../../shared/redis.ts';
 import { untraced } from '../../shared/tracing.ts';
 import { type BusMessage, parseBusMessage } from './messages.ts';
 
@@ -38,8 +43,8 @@ export interface CacheBus {
 
 /** Options of {@link RedisBus}. */
 export interface RedisBusOptions {
-  /** The subscriber connection (owned and closed by the bus), or a promise of it. */
-  readonly client: Promise<Redis>;
+  /** The subscriber connection (owned and closed by the bus), or a promise of it: a `Redis` or a `Cluster`. */
+  readonly client: Promise<RedisClient>;
   /** Channel to listen on. */
   readonly channel: string;
   /** Id of this cache instance: its own messages are ignored. */
@@ -52,9 +57,21 @@ export interface RedisBusOptions {
   readonly logger: Logger;
 }
 
+/** Longest pause between attempts to subscribe again on a cluster, ms. */
+const CLUSTER_RETRY_MAX_MS = 2000;
+
+/** The part of ioredis's `Cluster` internals that holds the subscription's connection (not typed by ioredis). */
+interface ClusterSubscriberHolder {
+  readonly subscriber?: { getInstance?: () => EventEmitter | null };
+}
+
 /** See the module comment. */
 export class RedisBus implements CacheBus {
-  #client: Redis | undefined;
+  #client: RedisClient | undefined;
+  /** On a cluster: the node connection that holds the subscription, watched for its end. */
+  #watched: EventEmitter | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retries = 0;
   #subscribed = false;
   #epoch = 0;
   #received = 0;
@@ -104,14 +121,48 @@ export class RedisBus implements CacheBus {
     try {
       await untraced(() => client.subscribe(this.#options.channel));
     } catch (error) {
-      // The connection dropped again before the subscription took; the next 'ready' retries.
+      // The connection dropped again before the subscription took; the next 'ready' retries (on a
+      // cluster, whose 'ready' does not come again when one node goes, a timer does).
       this.#options.logger.debug({ err: errorText(error) }, 'cache bus subscribe failed');
+      if (isCluster(client)) this.#retryLater();
       return;
     }
     if (this.#closed) return;
+    this.#retries = 0;
+    if (isCluster(client)) this.#watchSubscriber(client);
     this.#subscribed = true;
     this.#epoch++;
     this.#options.handler.onSubscribed();
+  }
+
+  /**
+   * Watches the cluster node connection that now holds the subscription: when it ends, ioredis
+   * subscribes on another node, and what was published in between is lost, so the bus subscribes
+   * again (the command goes to the new connection and answers once the move is done) and counts it
+   * as a new subscription. Uses ioredis's untyped `subscriber.getInstance()`; without it (another
+   * ioredis version) only the cluster's own 'close' and 'ready' are seen.
+   */
+  #watchSubscriber(client: RedisClient): void {
+    const instance = (client as unknown as ClusterSubscriberHolder).subscriber?.getInstance?.() ?? undefined;
+    if (instance === undefined || instance === this.#watched) return;
+    this.#watched = instance;
+    instance.once('end', () => {
+      if (this.#watched !== instance || this.#closed) return;
+      this.#watched = undefined;
+      this.#subscribed = false;
+      void this.#subscribe();
+    });
+  }
+
+  /** Subscribes again after a capped, growing pause (a cluster with no node to subscribe on yet). */
+  #retryLater(): void {
+    if (this.#closed || this.#retryTimer !== undefined) return;
+    const delay = Math.min(50 * 2 ** Math.min(this.#retries++, 10), CLUSTER_RETRY_MAX_MS);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (!this.#subscribed) void this.#subscribe();
+    }, delay);
+    this.#retryTimer.unref();
   }
 
   #onText(channel: string, text: string): void {
@@ -134,6 +185,7 @@ export class RedisBus implements CacheBus {
   async close(): Promise<void> {
     this.#closed = true;
     this.#subscribed = false;
+    clearTimeout(this.#retryTimer);
     await this.#created;
     if (this.#client) await closeRedisClient(this.#client);
   }

@@ -86,6 +86,10 @@ end
 return 0
 `;
 
+// The server's clock, as TIME gives it. Called with one key (the prefix version key) only so that
+// a cluster client sends it to the master owning the cache's slot, whose clock the scripts use.
+const TIME = `return redis.call('TIME')`;
+
 /** The driver's scripts. */
 export const SCRIPTS = {
   write: script(WRITE),
@@ -94,4 +98,5 @@ export const SCRIPTS = {
   invalidate: script(INVALIDATE),
   acquire: script(ACQUIRE),
   release: script(RELEASE),
+  time: script(TIME),
 };

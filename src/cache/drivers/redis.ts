@@ -9,10 +9,10 @@
  * from `TIME` replies, error under half a round trip), so skewed process clocks never matter.
  * The driver knows keys and text, not values or policies.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import type { Logger } from 'pino';
 import { errorText } from '../../shared/errors.ts';
-import { closeRedisClient } from '../../shared/redis.ts';
+import { closeRedisClient, isCluster, type RedisClient } from '../../shared/redis.ts';
 import { withTimeout } from '../../shared/timeout.ts';
 import { untraced } from '../../shared/tracing.ts';
 import type { EnvelopeTail } from '../envelope.ts';
@@ -24,8 +24,11 @@ export type { RedisRead } from './l2.ts';
 
 /** Options of {@link RedisDriver}. */
 export interface RedisDriverOptions {
-  /** The connection, or a promise of it (URL connections are made asynchronously). */
-  readonly client: Redis | Promise<Redis>;
+  /**
+   * The connection, or a promise of it (URL connections are made asynchronously). A `Cluster` works
+   * when every key of the prefix shares one slot (a hash tag in the prefix, checked by the options).
+   */
+  readonly client: RedisClient | Promise<RedisClient>;
   /** Whether {@link RedisDriver.close} closes the client. */
   readonly ownsClient: boolean;
   /** Key prefix. */
@@ -69,7 +72,7 @@ function toNumber(value: unknown): number {
 
 /** See the module comment. */
 export class RedisDriver implements L2Driver {
-  #client: Redis | undefined;
+  #client: RedisClient | undefined;
   readonly #ownsClient: boolean;
   readonly #prefix: string;
   readonly #timeoutMs: number;
@@ -149,8 +152,10 @@ export class RedisDriver implements L2Driver {
    */
   async ping(): Promise<void> {
     const client = this.#readyClient();
-    // Not a cache operation: no span, and a hung probe must not skew the round-trip histogram.
-    await untraced(() => client.ping());
+    // Not a cache operation: no span, and a hung probe must not skew the round-trip histogram. On a
+    // cluster a PING goes to any node; the probe must ask the master that owns the cache's slot, so
+    // it reads the prefix version key there instead.
+    await untraced(() => (isCluster(client) ? client.exists(this.tagKey('')) : client.ping()));
   }
 
   /** Calls `listener` whenever the connection becomes ready. */
@@ -185,7 +190,11 @@ export class RedisDriver implements L2Driver {
       .roundTrip('clock', async () => {
         const client = this.#readyClient();
         const sent = localNow();
-        const [seconds, micros] = await this.#bounded(client.time());
+        // Freshness is judged on the clock of the master that runs the scripts: on a cluster TIME
+        // would go to any node, so it is asked through a script keyed by the prefix version key.
+        const [seconds, micros] = (await (isCluster(client)
+          ? this.#evaluate(client, SCRIPTS.time, [this.tagKey('')], [])
+          : this.#bounded(client.time()))) as [string | number, string | number];
         this.#learnClock(Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), sent);
       })
       .finally(() => {
@@ -342,7 +351,7 @@ export class RedisDriver implements L2Driver {
     return reply.map(toNumber);
   }
 
-  #readyClient(): Redis {
+  #readyClient(): RedisClient {
     const client = this.#client;
     // Never hand a command to a client that is not connected: a caller's client may have an offline
     // queue, and waiting in it is exactly what the cache must not do.
@@ -357,15 +366,23 @@ export class RedisDriver implements L2Driver {
     args: readonly string[],
   ): Promise<unknown> {
     const client = this.#readyClient();
-    return this.#telemetry.roundTrip(operation, async () => {
-      try {
-        return await this.#bounded(client.evalsha(s.sha, keys.length, ...keys, ...args));
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        // First use on this server (or after SCRIPT FLUSH / a restart): send the script itself.
-        return await this.#bounded(client.eval(s.text, keys.length, ...keys, ...args));
-      }
-    });
+    return this.#telemetry.roundTrip(operation, () => this.#evaluate(client, s, keys, args));
+  }
+
+  /** Runs a script by SHA, or with its text when the server does not know it yet; each bounded. */
+  async #evaluate(
+    client: RedisClient,
+    s: Script,
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<unknown> {
+    try {
+      return await this.#bounded(client.evalsha(s.sha, keys.length, ...keys, ...args));
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      // First use on this server (or after SCRIPT FLUSH / a restart): send the script itself.
+      return await this.#bounded(client.eval(s.text, keys.length, ...keys, ...args));
+    }
   }
 
   /**
@@ -434,7 +451,7 @@ function chunksOf(entries: readonly L2Write[]): L2Write[][] {
 
 /** One pipeline of batch-write script calls, by SHA or with the script text; replies in order. */
 async function pipelined(
-  client: Redis,
+  client: RedisClient,
   calls: readonly { keys: readonly string[]; args: readonly string[] }[],
   how: 'evalsha' | 'eval',
 ): Promise<[Error | null, unknown][]> {
