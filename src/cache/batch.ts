@@ -24,6 +24,7 @@ import {
 import type { L2Write } from './drivers/l2.ts';
 import { CacheFactoryTimeoutError } from './errors.ts';
 import type { Outcome } from './factory-runner.ts';
+import { type Raced, race } from './race.ts';
 import type { Snapshot } from './tags.ts';
 import { type Encoded, isStale, type L2Result, MISS, type Stale } from './two-level.ts';
 
@@ -80,13 +81,6 @@ interface Missing {
   readonly stale: Stale | undefined;
   readonly snapshot: Snapshot;
 }
-
-/** What the race of a batch factory against its timeouts gave. */
-type Raced =
-  | { readonly kind: 'value'; readonly value: unknown }
-  | { readonly kind: 'error'; readonly error: unknown }
-  | { readonly kind: 'soft' }
-  | { readonly kind: 'hard' };
 
 /** See the module comment. One per cache, built by the facade from the cache's collaborators. */
 export class BatchLookups {
@@ -397,27 +391,6 @@ export class BatchLookups {
       versions: call.tags.map((tag) => current.versions[index.get(tag) ?? -1] ?? 0),
     }));
   }
-}
-
-/** Waits for `run`, a soft timeout (when given) or the hard timeout, whichever comes first. */
-function race(run: Promise<unknown>, softMs: number | undefined, hardMs: number): Promise<Raced> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const timers: NodeJS.Timeout[] = [];
-    const finish = (result: Raced) => {
-      if (settled) return;
-      settled = true;
-      for (const timer of timers) clearTimeout(timer);
-      resolve(result);
-    };
-    // Timers must not keep a process alive for a factory nobody waits on any more.
-    timers.push(setTimeout(() => finish({ kind: 'hard' }), hardMs).unref());
-    if (softMs !== undefined) timers.push(setTimeout(() => finish({ kind: 'soft' }), softMs).unref());
-    run.then(
-      (value) => finish({ kind: 'value', value }),
-      (error: unknown) => finish({ kind: 'error', error }),
-    );
-  });
 }
 
 /** Describes a factory result that is not a Map, naming its kind (a plain object, an array, ...). */

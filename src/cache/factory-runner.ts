@@ -20,6 +20,7 @@ import type { MemoryEntry } from './drivers/memory.ts';
 import { CacheFactoryTimeoutError } from './errors.ts';
 import type { InvalidationLog } from './invalidation-log.ts';
 import type { ResolvedCacheOptions } from './options.ts';
+import { type Raced, race } from './race.ts';
 import type { CacheCounters } from './stats.ts';
 import type { Snapshot, TagVersions } from './tags.ts';
 import type { CacheTelemetry } from './telemetry.ts';
@@ -40,13 +41,6 @@ export type Factory<T> = (context: FactoryContext<T>) => T | Promise<T>;
 export type Outcome =
   | { readonly ok: true; readonly value: unknown; readonly stale?: 'memory' | 'redis' }
   | { readonly ok: false; readonly error: unknown };
-
-/** What the race of a factory against its timeouts gave. */
-type Raced =
-  | { kind: 'value'; value: unknown }
-  | { kind: 'error'; error: unknown }
-  | { kind: 'soft' }
-  | { kind: 'hard' };
 
 /** One factory run: everything finishing it needs. */
 interface Run {
@@ -414,25 +408,4 @@ export class FactoryRunner {
     this.#levels.keepStale(key, stale, retryAt, run.issued);
     return { ok: true, value: stale.value, stale: stale.level };
   }
-}
-
-/** Waits for `run`, a soft timeout (when given) or the hard timeout, whichever comes first. */
-function race(run: Promise<unknown>, softMs: number | undefined, hardMs: number): Promise<Raced> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const timers: NodeJS.Timeout[] = [];
-    const finish = (result: Raced) => {
-      if (settled) return;
-      settled = true;
-      for (const timer of timers) clearTimeout(timer);
-      resolve(result);
-    };
-    // Timers must not keep a process alive for a factory nobody waits on any more.
-    timers.push(setTimeout(() => finish({ kind: 'hard' }), hardMs).unref());
-    if (softMs !== undefined) timers.push(setTimeout(() => finish({ kind: 'soft' }), softMs).unref());
-    run.then(
-      (value) => finish({ kind: 'value', value }),
-      (error: unknown) => finish({ kind: 'error', error }),
-    );
-  });
 }

@@ -76,18 +76,7 @@ export async function createRedisClient(options: RedisClientOptions): Promise<Re
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
   });
   const log = options.logger ?? getLogger();
-  let lastLogged = 0;
-  // Without an 'error' listener ioredis prints every reconnect failure as an unhandled error.
-  client.on('error', (error: Error) => {
-    if (closing.has(client)) return;
-    const now = Date.now();
-    if (now - lastLogged < ERROR_LOG_INTERVAL_MS) return;
-    lastLogged = now;
-    log.warn(
-      { redis: redactUrl(options.url), connection: options.connectionName, err: error.message },
-      'redis connection error (repeats are silenced for 30 s)',
-    );
-  });
+  const errors = logErrors(client, options, 'redis connection error (repeats are silenced for 30 s)');
   if (options.keepProcessAlive === false) {
     client.on('connect', () => client.stream?.unref?.());
     client.on('reconnecting', () => {
@@ -99,9 +88,8 @@ export async function createRedisClient(options: RedisClientOptions): Promise<Re
     });
   }
   client.on('ready', () => {
-    if (lastLogged !== 0) {
+    if (errors.reset()) {
       log.info({ redis: redactUrl(options.url), connection: options.connectionName }, 'redis reconnected');
-      lastLogged = 0;
     }
   });
   return client;
@@ -129,6 +117,20 @@ export async function createClusterClient(options: RedisClientOptions): Promise<
       ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
     },
   });
+  logErrors(client, options, 'redis cluster connection error (repeats are silenced for 30 s)');
+  if (options.keepProcessAlive === false) {
+    // Each node has its own connection: none of them keeps a monitored program alive.
+    client.on('+node', (node: Redis) => node.on('connect', () => node.stream?.unref?.()));
+  }
+  return client;
+}
+
+/**
+ * Logs a client's connection errors, at most every {@link ERROR_LOG_INTERVAL_MS}, with the URL
+ * redacted (without an 'error' listener ioredis prints every reconnect failure as an unhandled
+ * error). `reset()` says whether an error was logged since the last reset, and forgets it.
+ */
+function logErrors(client: RedisClient, options: RedisClientOptions, message: string): { reset(): boolean } {
   const log = options.logger ?? getLogger();
   let lastLogged = 0;
   client.on('error', (error: Error) => {
@@ -138,14 +140,16 @@ export async function createClusterClient(options: RedisClientOptions): Promise<
     lastLogged = now;
     log.warn(
       { redis: redactUrl(options.url), connection: options.connectionName, err: error.message },
-      'redis cluster connection error (repeats are silenced for 30 s)',
+      message,
     );
   });
-  if (options.keepProcessAlive === false) {
-    // Each node has its own connection: none of them keeps a monitored program alive.
-    client.on('+node', (node: Redis) => node.on('connect', () => node.stream?.unref?.()));
-  }
-  return client;
+  return {
+    reset() {
+      const logged = lastLogged !== 0;
+      lastLogged = 0;
+      return logged;
+    },
+  };
 }
 
 /** Closes a client: QUIT when connected (bounded by the command timeout), else disconnect. */
