@@ -257,8 +257,3 @@ export function endAlertStreams(app: Hono): void {
   open.closing = true;
   for (const stream of [...open.all]) stream.end();
 }
-
-/** Open alert streams of `app` (for tests and health). */
-export function openAlertStreams(app: Hono): number {
-  return streamsOf.get(app)?.all.size ?? 0;
-}
