@@ -4,6 +4,11 @@
  * metrics: `perf-sidecar/semconv`.
  */
 export { type AlertConsumer, type ConsumeAlertsOptions, consumeAlerts } from './consumer.ts';
+export {
+  type AlertListener,
+  AlertListenersFullError,
+  MAX_ALERT_LISTENERS,
+} from './listeners.ts';
 export { RedisAlertStore, type RedisAlertStoreOptions } from './redis-store.ts';
 export {
   ALERT_LISTS,

@@ -16,6 +16,7 @@ import { type Attributes, type Meter, metrics } from '@opentelemetry/api';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { SCOPE_NAME } from '../shared/scope.ts';
+import { type AlertListener, AlertListeners } from './listeners.ts';
 import {
   ALERT_TYPES,
   type AlertInput,
@@ -139,6 +140,7 @@ export class AlertSink {
   readonly #batchSize: number;
   readonly #maxRetryDelayMs: number;
   readonly #windows = new Map<string, Window>();
+  readonly #listeners = new AlertListeners();
   #queue: Window[] = [];
   #flushing: Promise<void> | undefined;
   #scheduled = false;
@@ -220,6 +222,7 @@ export class AlertSink {
       if (nowMs > existing.lastSeenMs) existing.lastSeenMs = nowMs;
       this.#folded++;
       if (!existing.queued) this.#enqueue(existing);
+      this.#listeners.notify(existing.record, existing.lastSeenMs);
     } else {
       const record = buildAlert(
         input.timeMs === undefined ? { ...input, timeMs: nowMs } : input,
@@ -241,6 +244,7 @@ export class AlertSink {
         this.#pruneWindows();
       }
       this.#enqueue(window);
+      this.#listeners.notify(record);
     }
     this.#schedule();
   }
@@ -358,6 +362,26 @@ export class AlertSink {
       void this.flush();
     }, this.#retryDelayMs);
     this.#retryTimer.unref();
+  }
+
+  /**
+   * Calls `listener` synchronously with each record this sink creates or updates (a folded repeat:
+   * same `id`, higher `repeats`) and each record given to {@link notify}; returns the unsubscribe
+   * function. Listener errors are logged, never thrown into `emit()`. Throws
+   * `AlertListenersFullError` past `MAX_ALERT_LISTENERS` (100) listeners.
+   */
+  subscribe(listener: AlertListener): () => void {
+    return this.#listeners.add(listener);
+  }
+
+  /** Hands the listeners a record written past the sink (the burn-rate episodes' Redis script). */
+  notify(record: AlertRecord): void {
+    this.#listeners.notify(record);
+  }
+
+  /** Listeners subscribed now. */
+  get listenerCount(): number {
+    return this.#listeners.size;
   }
 
   /** Counters since creation. */

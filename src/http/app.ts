@@ -11,6 +11,7 @@ import { errorText, InvalidArgumentError } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import type { PerformanceReportQuery, Telemetry } from '../telemetry/index.ts';
 import { PROMETHEUS_CONTENT_TYPE, performanceReportOf } from '../telemetry/internal.ts';
+import { addAlertStream } from './alert-stream.ts';
 import { HEALTH_CONTENT_TYPE, HealthChecker } from './health.ts';
 import {
   type PerformanceMiddlewareOptions,
@@ -199,6 +200,7 @@ export function createApp(options: AppOptions): Hono {
     const { alerts, skipped, truncated } = found;
     return c.json({ count: alerts.length, alerts, skipped, truncated });
   });
+  addAlertStream(app, telemetry, { onlyKnown, wholeNumber, badQuery: (detail) => new BadQuery(detail) });
 
   app.get('/metrics', async (c) => {
     const text = await telemetry.renderPrometheus();

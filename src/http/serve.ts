@@ -18,6 +18,7 @@ import { callable, integer, matching, parseOptions, withMethods } from '../share
 import { importPeer } from '../shared/peers.ts';
 import { withTimeout } from '../shared/timeout.ts';
 import { startTelemetry, stopTelemetry, type Telemetry } from '../telemetry/index.ts';
+import { endAlertStreams } from './alert-stream.ts';
 import { createApp } from './app.ts';
 import { performanceOptionsSchema } from './middleware/options.ts';
 
@@ -166,6 +167,9 @@ export async function startSidecar(given: SidecarOptions = {}): Promise<SidecarS
         // second for the Redis QUIT that follows its flushes.
         const deadline = Date.now() + timeoutMs;
         const left = () => Math.max(deadline - Date.now(), 100);
+        // Event streams never finish by themselves: ended here, they leave idle connections that
+        // the drain closes at once instead of holding it until its deadline.
+        endAlertStreams(app);
         // The API and the receivers wind down together; evaluation of what the receivers accepted
         // ends before telemetry flushes, so its metrics and alerts are in that flush.
         await Promise.all([

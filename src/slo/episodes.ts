@@ -43,6 +43,8 @@ export interface EpisodeStore {
 /** Receives records (the alert sink). */
 export interface RecordEmitter {
   emit(input: AlertInput): void;
+  /** Shows a record written past `emit()` to the sink's live listeners (the alert stream). */
+  notify?(record: AlertRecord): void;
 }
 
 /** Episodes in memory, records through the alert sink. */
@@ -104,6 +106,11 @@ export interface RedisEpisodesOptions {
   readonly listMax: number;
   /** The lease key and this instance's token. */
   readonly lease: { readonly key: string; readonly token: string };
+  /**
+   * Called with each record the script wrote: the script bypasses the sink, whose live listeners
+   * (the alert stream) would otherwise never see a burn-rate record. Default: none.
+   */
+  readonly notify?: (record: AlertRecord) => void;
 }
 
 /** Episodes in Redis (see the module comment). */
@@ -153,6 +160,7 @@ export class RedisEpisodes implements EpisodeStore {
         String(listMax),
       ),
     );
+    if (done === 1) this.#options.notify?.(record);
     return done === 1;
   }
 }

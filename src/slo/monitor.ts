@@ -151,6 +151,7 @@ export class BudgetMonitor {
         list: redis.list,
         listMax: redis.listMax,
         lease: { key: this.#lease.key, token: this.#lease.token },
+        notify: (record) => options.alerts.notify?.(record),
       });
     } else {
       this.#episodes = new MemoryEpisodes(options.alerts);

@@ -277,6 +277,57 @@ describe('BudgetMonitor with Redis', () => {
     expect(await redis.hlen(`${prefix}slo:episodes`)).toBe(0);
   });
 
+  it("hands each record its script wrote to the sink's listeners (notify), and only those", async () => {
+    const { prefix, records } = setup(60_000);
+    const episode = {
+      id: randomUUID(),
+      startsAtMs: Date.now() - 3_600_000,
+      field: '0:gone',
+      service: 'shop',
+      operation: 'gone',
+      severity: 'page',
+      longMinutes: 60,
+    };
+    const labels = { severity: 'page' };
+    const fingerprint = fingerprintOf(
+      alertLabels({
+        type: 'slo_burn_rate',
+        service: 'shop',
+        operation: 'gone',
+        labels,
+        value: 0,
+        threshold: 0,
+        unit: 'x',
+        summary: '-',
+      }),
+    );
+    await redis.hset(`${prefix}slo:episodes`, fingerprint, JSON.stringify(episode));
+    const notified: AlertRecord[] = [];
+    const emitted: unknown[] = [];
+    const clock = { minute: NOW_MINUTE - 100 };
+    const monitor = new BudgetMonitor(
+      options(clock, {
+        alerts: { emit: (input) => emitted.push(input), notify: (record) => notified.push(record) },
+        redis: {
+          client: Promise.resolve(redis),
+          prefix,
+          list: `${prefix}performance_alerts`,
+          listMax: 100,
+          leaseMs: 60_000,
+        },
+      }),
+    );
+    monitors.push(monitor);
+    await monitor.evaluate();
+    const [resolved] = await records();
+    expect(notified).toEqual([resolved]);
+    // The record went to Redis by the script, not through emit().
+    expect(emitted).toEqual([]);
+    // Nothing more to close: nothing written, nothing notified.
+    await monitor.evaluate();
+    expect(notified).toHaveLength(1);
+  });
+
   it('judges the operations of other services, whatever characters their names hold', async () => {
     const { prefix, clock, make } = setup(60_000);
     const store = budgetStore(redis, prefix);
