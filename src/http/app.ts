@@ -17,6 +17,7 @@ import {
   performanceErrorHandler,
   performanceMiddleware,
 } from './middleware/performance.ts';
+import { performanceSeriesHandler } from './series.ts';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -168,6 +169,7 @@ export function createApp(options: AppOptions): Hono {
     };
     return c.json(await performanceReportOf(telemetry, request));
   });
+  app.get('/api/system/performance/series', performanceSeriesHandler(telemetry));
 
   app.get('/api/system/performance/health', async (c) => {
     const body = await health.check();
