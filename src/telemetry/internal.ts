@@ -11,5 +11,12 @@ export { memoryNowMb } from './resources.ts';
 export type { RuntimeSample, RuntimeSink } from './runtime-sample.ts';
 export { runningTelemetry } from './sdk.ts';
 export * from './semconv.ts';
+export {
+  type PerformanceSeries,
+  type PerformanceSeriesQuery,
+  performanceSeriesOf,
+  type SeriesPoint,
+} from './series.ts';
+export { MAX_SERIES_POINTS, SERIES_FIELD_FORMS, SERIES_STEPS } from './series-query.ts';
 export { OTHER_SERVICE, ServiceRegistry } from './services.ts';
 export type { RuleMatch, SpanView, TargetRuleSet, TraceEvaluator, Verdict } from './span-view.ts';

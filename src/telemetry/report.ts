@@ -336,7 +336,7 @@ function keyOf(query: RollupQuery): string {
  * thousands of HGETALLs), `key` carrying the write epoch, so a cached read is never combined with
  * unsaved minutes that a later write has moved into Redis. Uncached reads run one at a time.
  */
-function cachedRead<T>(rollups: RedisRollupStore, key: string, read: () => Promise<T>): Promise<T> {
+export function cachedRead<T>(rollups: RedisRollupStore, key: string, read: () => Promise<T>): Promise<T> {
   let cache = rollupCache.get(rollups);
   if (!cache) {
     cache = new Map();

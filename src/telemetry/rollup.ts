@@ -37,7 +37,7 @@ import {
   SLO_MINUTE_TTL_SECONDS,
 } from '../slo/semconv.ts';
 import { type ActivityByService, emptyActivity, type ServiceActivity } from './activity.ts';
-import { aggregateFor, type DurationAggregate } from './aggregate.ts';
+import { aggregateFor, type DurationAggregate, emptyAggregate } from './aggregate.ts';
 import type { Minute, PendingMinute, PendingService } from './minutes.ts';
 import type { RollupWriter, TargetOf } from './rollup-exporter.ts';
 import {
@@ -110,6 +110,14 @@ export interface RollupTotals {
   readonly targets: Map<string, number>;
   /** First minute with data, if any. */
   readonly firstMinute: Minute | undefined;
+}
+
+/** What {@link RedisRollupStore.readMinutes} returns: one operation's stored minutes, each apart. */
+export interface RollupMinutes {
+  /** The aggregate of each stored minute of the range (minutes without data are absent). */
+  readonly minutes: Map<Minute, DurationAggregate>;
+  /** The stored target (from any writer), if any. */
+  readonly target: number | undefined;
 }
 
 /** Expiry of the minute, hour and day budget hashes and of the day's objectives and bad runs, seconds (ARGV[15..18]). */
@@ -310,6 +318,54 @@ export class RedisRollupStore implements RollupWriter {
       }
       minima.finish();
       return { operations, targets, firstMinute };
+    });
+  }
+
+  /**
+   * The stored minutes of one operation of one service (absent: the own one) from `fromMinute` to
+   * `toMinute`, each minute apart (what a series is drawn from), and its stored target. The same
+   * hashes as {@link read}, one `HGETALL` per day of the range, in one round trip.
+   */
+  async readMinutes(
+    operation: string,
+    service: string | undefined,
+    fromMinute: Minute,
+    toMinute: Minute,
+  ): Promise<RollupMinutes> {
+    const client = await this.#ready();
+    return untraced(async () => {
+      const dates = datesBetween(fromMinute, toMinute);
+      const pipeline = client.pipeline();
+      for (const date of dates) pipeline.hgetall(this.#key('metrics', operation, date, service));
+      const minutes = new Map<Minute, DurationAggregate>();
+      const minima = new MinimumTracker();
+      let target: number | undefined;
+      for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
+        if (error) throw error;
+        const date = dates[i] as string;
+        const start = dayStart(date);
+        for (const [field, value] of Object.entries(hash as Record<string, string>)) {
+          if (field === 'target') {
+            const stored = Number(value);
+            if (Number.isFinite(stored) && stored > 0) target = stored;
+            continue;
+          }
+          const stat = field.indexOf('|');
+          const ofDay = stat < 0 ? undefined : minuteOfDay(field, 0, stat);
+          if (ofDay === undefined) continue;
+          const minute = start + ofDay;
+          if (minute < fromMinute || minute > toMinute) continue;
+          let agg = minutes.get(minute);
+          if (!agg) {
+            agg = emptyAggregate(true);
+            minutes.set(minute, agg);
+          }
+          minima.saw(agg, `${date}|${field.slice(0, stat)}`, field.slice(stat + 1));
+          addField(agg, field.slice(stat + 1), Number(value));
+        }
+      }
+      minima.finish();
+      return { minutes, target };
     });
   }
 

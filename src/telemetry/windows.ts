@@ -21,6 +21,7 @@ import { foldMetrics } from './fold.ts';
 import {
   MINUTE_MS,
   type Minute,
+  type MinuteSlot,
   MinuteSlots,
   type PendingMinute,
   type PendingService,
@@ -178,6 +179,14 @@ export class MinuteWindows {
     }
     this.#memory.forgetThrough(current - this.#retentionMinutes);
     this.#droppedPoints += this.#memory.dropOverCap();
+  }
+
+  /**
+   * The in-memory minutes from `fromMinute` to `toMinute` (inclusive), oldest first, each apart
+   * (what a series is drawn from). The slots themselves, not copies: read them, never change them.
+   */
+  minutes(fromMinute: Minute, toMinute: Minute): readonly MinuteSlot[] {
+    return this.#memory.slots.filter((slot) => slot.minute >= fromMinute && slot.minute <= toMinute);
   }
 
   /** Merged in-memory data of the minutes from `fromMinute` to `toMinute` (inclusive). */
