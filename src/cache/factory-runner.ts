@@ -21,6 +21,7 @@ import { CacheFactoryTimeoutError } from './errors.ts';
 import type { InvalidationLog } from './invalidation-log.ts';
 import type { ResolvedCacheOptions } from './options.ts';
 import { type Raced, race } from './race.ts';
+import { RefreshMarks } from './refresh-marks.ts';
 import type { CacheCounters } from './stats.ts';
 import type { Snapshot, TagVersions } from './tags.ts';
 import type { CacheTelemetry } from './telemetry.ts';
@@ -84,8 +85,11 @@ export class FactoryRunner {
   readonly #lock: DistributedLock | undefined;
   readonly #flights = new Map<string, Promise<Outcome>>();
   readonly #controllers = new Set<AbortController>();
-  /** Keys whose factory goes on in the background after a soft timeout. */
-  readonly refreshing = new Set<string>();
+  /**
+   * Keys recomputed in the background (an eager refresh, a run past its soft timeout, a batch's),
+   * counted per mark, so that one of them ending does not unmark a key another still works on.
+   */
+  readonly refreshing = new RefreshMarks();
 
   constructor(options: FactoryRunnerOptions) {
     this.#o = options.options;

@@ -140,7 +140,7 @@ export class TwoLevelHandler {
   memoryLookup(
     key: string,
     graceMs: number,
-    refreshing: ReadonlySet<string>,
+    refreshing: { has(key: string): boolean },
   ): MemoryEntry | Stale | undefined {
     const entry = this.#l1.get(key);
     let stale: Stale | undefined;
