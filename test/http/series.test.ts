@@ -5,7 +5,6 @@
  * and the API token.
  */
 
-import { SpanKind } from '@opentelemetry/api';
 import type { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/http/index.ts';
@@ -13,8 +12,8 @@ import { trackOperation } from '../../src/telemetry/index.ts';
 import { MINUTE_MS } from '../../src/telemetry/minutes.ts';
 import type { PerformanceReport } from '../../src/telemetry/report.ts';
 import type { PerformanceSeries, SeriesPoint } from '../../src/telemetry/series.ts';
-import type { SpanView } from '../../src/telemetry/span-view.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
+import { spanView } from '../helpers/span-view.ts';
 import {
   busyFor,
   startConnectedTelemetry,
@@ -70,21 +69,6 @@ async function workload(name: string, n: number, failed = 0, slow = 0, userId?: 
   }
   // 0.8 s runs against 0.5 s: far from the edge, so a slow machine cannot move one across it.
   await Promise.all(Array.from({ length: slow }, () => trackOperation(name, options, () => busyFor(800))));
-}
-
-function view(service: string, overrides: Partial<SpanView>): SpanView {
-  return {
-    name: 'span',
-    service,
-    kind: SpanKind.INTERNAL,
-    attributes: {},
-    durationSeconds: 0.2,
-    error: false,
-    traceId: '0af7651916cd43dd8448eb211c80319c',
-    spanId: 'b7ad6b7169203331',
-    traceFlags: 1,
-    ...overrides,
-  };
 }
 
 describe('/api/system/performance/series with Redis rollups', () => {
@@ -226,7 +210,7 @@ describe('/api/system/performance/series with Redis rollups', () => {
     const app = createApp({ telemetry: t.telemetry, middleware: false });
     for (let i = 0; i < 3; i++) {
       t.telemetry.evaluator.evaluate(
-        view('checkout', {
+        spanView('checkout', {
           durationSeconds: i === 0 ? 0.3 : 0.05,
           attributes: { 'perf.operation': 'pay', 'perf.target_seconds': 0.1 },
         }),

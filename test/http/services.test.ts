@@ -8,8 +8,8 @@ import { SpanKind } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/http/index.ts';
 import type { PerformanceReport } from '../../src/telemetry/index.ts';
-import type { SpanView } from '../../src/telemetry/span-view.ts';
 import { promtoolCheckMetrics } from '../helpers/prometheus.ts';
+import { spanView } from '../helpers/span-view.ts';
 import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 
 let t: TestTelemetry | undefined;
@@ -18,35 +18,20 @@ afterEach(async () => {
   t = undefined;
 });
 
-function view(service: string, overrides: Partial<SpanView>): SpanView {
-  return {
-    name: 'span',
-    service,
-    kind: SpanKind.INTERNAL,
-    attributes: {},
-    durationSeconds: 0.2,
-    error: false,
-    traceId: '0af7651916cd43dd8448eb211c80319c',
-    spanId: 'b7ad6b7169203331',
-    traceFlags: 1,
-    ...overrides,
-  };
-}
-
 async function started() {
   t = await startTestTelemetry({ REDIS_URL: '' });
   const { evaluator, services } = t.telemetry;
   evaluator.evaluate(
-    view('checkout', { attributes: { 'perf.operation': 'pay', 'perf.target_seconds': 0.1 } }),
+    spanView('checkout', { attributes: { 'perf.operation': 'pay', 'perf.target_seconds': 0.1 } }),
   );
   evaluator.evaluate(
-    view('checkout', {
+    spanView('checkout', {
       kind: SpanKind.SERVER,
       attributes: { 'http.route': '/pay', 'http.request.method': 'POST', 'http.response.status_code': 201 },
     }),
   );
   evaluator.evaluate(
-    view('quote "svc"', { attributes: { 'perf.operation': 'quote', 'perf.target_seconds': 1 } }),
+    spanView('quote "svc"', { attributes: { 'perf.operation': 'quote', 'perf.target_seconds': 1 } }),
   );
   services.record('checkout', { at: Date.now(), rssBytes: 64 * 1024 * 1024 });
   return createApp({ telemetry: t.telemetry, middleware: false });
