@@ -32,7 +32,18 @@ export interface Row {
   readonly name: string;
   readonly opsPerSecond: number;
   readonly nsPerOp: number;
+  /** Median over the rounds of this case's throughput against the baseline's in the same round. */
   readonly ratio: number;
+  /** Lowest per-round ratio. */
+  readonly ratioMin: number;
+  /** Highest per-round ratio. */
+  readonly ratioMax: number;
+}
+
+/** Min, median and max of per-round ratios, as printed: `0.91 (0.85-0.97)`. */
+export function ratioText(ratios: readonly number[]): string {
+  const sorted = [...ratios].sort((a, b) => a - b);
+  return `${median(sorted).toFixed(2)} (${(sorted[0] ?? 0).toFixed(2)}-${(sorted.at(-1) ?? 0).toFixed(2)})`;
 }
 
 /** The median of `values` (0 for none). */
@@ -79,18 +90,33 @@ export async function compare(
       perCase.get(task.name)?.push((result.latency.mean * 1e6) / batch);
     }
   }
-  const baseline = median(perCase.get(cases[0]?.name ?? '') ?? []);
+  // Ratios are taken round by round (both sides measured in the same round), so a round that ran
+  // slow for both does not widen the spread; min and max show how far single rounds strayed.
+  const baselineRounds = perCase.get(cases[0]?.name ?? '') ?? [];
   const rows = cases.map((c) => {
-    const ns = median(perCase.get(c.name) ?? []);
-    return { name: c.name, nsPerOp: ns, opsPerSecond: 1e9 / ns, ratio: baseline / ns };
+    const rounds_ = perCase.get(c.name) ?? [];
+    const ns = median(rounds_);
+    const ratios = rounds_.map((value, i) => (baselineRounds[i] ?? value) / value);
+    const sorted = [...ratios].sort((a, b) => a - b);
+    return {
+      name: c.name,
+      nsPerOp: ns,
+      opsPerSecond: 1e9 / ns,
+      ratio: median(ratios),
+      ratioMin: sorted[0] ?? 0,
+      ratioMax: sorted.at(-1) ?? 0,
+      ratioText: ratioText(ratios),
+    };
   });
-  console.log(`\n${title}  (median of ${rounds} rounds, ${batch} ops per sample)`);
+  console.log(
+    `\n${title}  (median of ${rounds} rounds, ${batch} ops per sample; ratio: median (min-max) per round)`,
+  );
   console.table(
     rows.map((r) => ({
       case: r.name,
       'ns/op': r.nsPerOp.toFixed(0),
       'ops/s': Math.round(r.opsPerSecond).toLocaleString('en-US'),
-      'x baseline throughput': r.ratio.toFixed(2),
+      'x baseline throughput': r.ratioText,
     })),
   );
   return rows;
