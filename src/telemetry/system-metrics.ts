@@ -5,9 +5,11 @@
  *
  * What is read, as the parts record it:
  * - `perf.cache.lookups`: an observable counter per cache (`cache.name`), by `cache.level`
- *   (`memory`, `redis`) and `cache.result` (`hit`, `miss`, `stale`). The collection is cumulative
- *   (the Prometheus reader's), so {@link LookupDeltas} turns it into lookups since the previous
- *   collection, series by series.
+ *   (`memory`, `redis`) and `cache.result` (`hit`, `miss`, `stale`). Hits and misses are the
+ *   lookups, as in the cache's own `hit_rate`: a stale value served after a miss is already
+ *   counted as that miss, so `stale` is left out. The collection is cumulative (the Prometheus
+ *   reader's), so {@link LookupDeltas} turns it into lookups since the previous collection, series
+ *   by series.
  * - `perf.db.pool.connections`: an observable gauge per pool, by `db.client.connection.state`
  *   (`used`, `idle`); `perf.db.pool.waiting`: an observable gauge per pool. Summed over the pools.
  */
@@ -19,6 +21,7 @@ import {
   CACHE_LEVEL_MEMORY,
   CACHE_LEVEL_REDIS,
   CACHE_RESULT_HIT,
+  CACHE_RESULT_MISS,
   METRIC_CACHE_LOOKUPS,
 } from '../cache/semconv.ts';
 import {
@@ -58,8 +61,9 @@ export function readSystemMetrics(collected: ResourceMetrics): SystemMetrics {
         lookups ??= new Map();
         for (const { attributes, value } of numberPoints(metric)) {
           const level = attributes[ATTR_CACHE_LEVEL];
+          const result = attributes[ATTR_CACHE_RESULT];
           if (level !== CACHE_LEVEL_MEMORY && level !== CACHE_LEVEL_REDIS) continue;
-          const result = String(attributes[ATTR_CACHE_RESULT]);
+          if (result !== CACHE_RESULT_HIT && result !== CACHE_RESULT_MISS) continue;
           const key = `${String(attributes[ATTR_CACHE_NAME])}\u0000${level}\u0000${result}`;
           lookups.set(key, { level, hit: result === CACHE_RESULT_HIT, value });
         }

@@ -35,7 +35,7 @@ export interface RuntimeFigures {
   readonly eventLoopUtilization?: number;
 }
 
-/** Cache lookups over some time, per level (a lookup is a hit, a miss or a stale value served). */
+/** Cache lookups over some time, per level (a lookup is a hit or a miss, as the cache counts them). */
 export interface CacheLookups {
   readonly memoryHits: number;
   readonly memoryLookups: number;

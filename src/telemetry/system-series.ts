@@ -40,11 +40,11 @@ export interface ResourceSeriesQuery {
 
 /** The cache figures of a point: hit rates per level over its minute. */
 export interface ResourceCachePoint {
-  /** Memory-level hits / memory-level lookups; `null` without memory lookups. */
+  /** Memory-level hits / (hits + misses), as the cache's own `hit_rate`; `null` without lookups. */
   readonly memory_hit_rate: number | null;
-  /** Redis-level hits / Redis-level lookups; `null` without Redis lookups. */
+  /** Redis-level hits / (hits + misses); `null` without Redis lookups. */
   readonly redis_hit_rate: number | null;
-  /** Lookups at both levels (a get that misses memory and reads Redis is one of each). */
+  /** Hits and misses at both levels (a get that misses memory and reads Redis is one of each). */
   readonly lookups: number;
 }
 
