@@ -66,7 +66,7 @@ export class SystemHistory implements RuntimeSink {
     this.#logger = options.logger;
   }
 
-  /** Services with a history, the own one first when it has one. */
+  /** Services with a history, in the order their first figures came. */
   services(): string[] {
     return [...this.#rings.keys()];
   }
@@ -89,9 +89,12 @@ export class SystemHistory implements RuntimeSink {
 
   /**
    * Records a received service's runtime figures (the service registry passes those it accepts,
-   * under the name it records the service under), in the minute they were taken. Never throws.
+   * under the name it records the service under), in the minute they were taken. Figures received
+   * under the own name are left out: the own service's come from its sampler, and the maxima of two
+   * processes mixed would describe neither. Never throws.
    */
   record(service: string, sample: RuntimeSample): void {
+    if (service === this.own) return;
     const scaled = (value: number | undefined, scale: number) =>
       value === undefined ? undefined : value * scale;
     this.#add(service, sample.at, {
@@ -105,7 +108,8 @@ export class SystemHistory implements RuntimeSink {
 
   #add(service: string, at: number, figures: RuntimeFigures): void {
     const minute = this.#minuteOf(at);
-    if (minute === undefined) return;
+    // A sample without a single figure would make a ring (and a point) of nothing.
+    if (minute === undefined || !Object.values(figures).some(Number.isFinite)) return;
     this.#ringOf(service)?.addSample(minute, figures);
   }
 

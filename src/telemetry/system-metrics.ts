@@ -33,10 +33,12 @@ import {
 } from '../db/semconv.ts';
 import type { CacheLookups, PoolUse } from './system-ring.ts';
 
-/** One cumulative lookup series: a cache, a level, a result. */
-interface LookupSeries {
+/** One cumulative lookup series: a cache, a level, a result (a hit or a miss). */
+export interface LookupSeries {
   readonly level: 'memory' | 'redis';
+  /** Whether the series counts hits (else misses). */
   readonly hit: boolean;
+  /** Lookups counted since the cache began. */
   readonly value: number;
 }
 

@@ -118,6 +118,9 @@ describe('SystemHistory figures', () => {
       cache: null,
       pool: null,
     });
+    // Another process under the own name does not mix into the own figures.
+    c.history.record('sidecar', { at: c.at(), rssBytes: 999 * MIB });
+    expect(c.history.has('sidecar')).toBe(false);
     const [jvm] = await c.history.minutes('jvm', c.minute(), c.minute());
     expect(jvm).toMatchObject({ rssMb: null, heapMb: 300, cpuPercent: null });
     c.history.record('checkout', { at: c.at(), eventLoopDelayP99Seconds: 0.25, eventLoopUtilization: 0.5 });
@@ -197,10 +200,12 @@ describe('SystemRing', () => {
 });
 
 describe('SystemHistory services', () => {
-  it('makes a ring only for a service with figures', async () => {
+  it('makes a ring only for a service with figures, when the first arrive', async () => {
     const c = clocked();
     expect(c.history.services()).toEqual([]);
     expect(await c.history.minutes('checkout', c.minute() - 60, c.minute())).toEqual([]);
+    expect(c.history.has('checkout')).toBe(false);
+    c.history.record('checkout', { at: c.at() });
     expect(c.history.has('checkout')).toBe(false);
     c.history.record('checkout', { at: c.at(), cpuCores: 0.1 });
     expect(c.history.has('checkout')).toBe(true);
