@@ -24,6 +24,7 @@ import {
 } from './config/variables.ts';
 import { hasHashTag } from './shared/cluster.ts';
 import { PerfSidecarError } from './shared/errors.ts';
+import { hideUserinfo } from './shared/urls.ts';
 
 export { DEFAULT_TARGETS, MAX_DISK_PATHS, type OtlpProtocol };
 
@@ -165,7 +166,9 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.freeze(
 
 function describeRaw(raw: string, secret: boolean): string {
   if (secret) return 'the value';
-  const shown = raw.length > 64 ? `${raw.slice(0, 64)}…` : raw;
+  // A URL that may not hold credentials can still be given some: the refusal must not echo them.
+  const text = hideUserinfo(raw);
+  const shown = text.length > 64 ? `${text.slice(0, 64)}…` : text;
   return JSON.stringify(shown);
 }
 

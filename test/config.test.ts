@@ -433,6 +433,50 @@ describe('loadConfig', () => {
     expect(JSON.stringify(error.problems)).not.toContain('hunter2secret');
   });
 
+  it('reads PERF_JAEGER_URL as an http(s) base URL, trailing slashes removed; unset leaves it out', () => {
+    expect(loadConfig({}).jaegerUrl).toBeUndefined();
+    expect(loadConfig({ PERF_JAEGER_URL: '' }).jaegerUrl).toBeUndefined();
+    expect(loadConfig({ PERF_JAEGER_URL: 'http://127.0.0.1:16686' }).jaegerUrl).toBe(
+      'http://127.0.0.1:16686',
+    );
+    expect(loadConfig({ PERF_JAEGER_URL: ' https://Tracing.example.com/jaeger// ' }).jaegerUrl).toBe(
+      'https://tracing.example.com/jaeger',
+    );
+    expect(loadConfig({ PERF_JAEGER_URL: 'http://jaeger:16686/' }).jaegerUrl).toBe('http://jaeger:16686');
+  });
+
+  it.each([
+    [
+      'ftp://jaeger:16686',
+      /\n {2}- PERF_JAEGER_URL: "ftp:\/\/jaeger:16686" has the scheme "ftp:", not http: or https:; expected an http:\/\/ or https:\/\/ base URL/,
+    ],
+    ['jaeger:16686', /\n {2}- PERF_JAEGER_URL: "jaeger:16686" has the scheme "jaeger:", not http: or https:/],
+    ['not a url', /\n {2}- PERF_JAEGER_URL: "not a url" is not a URL; expected an http:\/\/ or https:\/\//],
+    ['http://jaeger:16686/?tab=search', /\n {2}- PERF_JAEGER_URL: .* has a query or fragment/],
+  ])('refuses PERF_JAEGER_URL=%s, naming the variable and the accepted form', (value, pattern) => {
+    const error = problemsOf({ PERF_JAEGER_URL: value });
+    expect(error.problems.map((p) => p.variable)).toEqual(['PERF_JAEGER_URL']);
+    expect(error.message).toMatch(pattern);
+  });
+
+  it.each([
+    'http://admin:hunter2secret@jaeger:16686',
+    'https://hunter2secret@jaeger:16686',
+    'https://user:hunter2secret@/nohost',
+  ])('refuses credentials in PERF_JAEGER_URL (%s) without echoing them', (value) => {
+    const error = problemsOf({ PERF_JAEGER_URL: value });
+    expect(error.problems.map((p) => p.variable)).toEqual(['PERF_JAEGER_URL']);
+    expect(error.message).toMatch(/PERF_JAEGER_URL: "https?:\/\/\*\*\*@/);
+    expect(error.message).not.toContain('hunter2secret');
+    expect(JSON.stringify(error.problems)).not.toContain('hunter2secret');
+  });
+
+  it('refuses user:password@ in PERF_JAEGER_URL, saying why', () => {
+    expect(problemsOf({ PERF_JAEGER_URL: 'http://admin:pw@jaeger:16686' }).message).toMatch(
+      /PERF_JAEGER_URL: "http:\/\/\*\*\*@jaeger:16686" holds a user name or password \(user:password@\), which every reader of its links would see; expected an http:\/\/ or https:\/\/ base URL without user, password, query or fragment/,
+    );
+  });
+
   it('documents every variable it reads', () => {
     const names = CONFIG_VARIABLES.map((v) => v.name);
     expect(names).toContain('REDIS_URL');

@@ -11,7 +11,7 @@ import { DATABASE_URL_FORM, databaseUrlText } from '../db/url.ts';
 import { performanceOptionsSchema } from '../http/middleware/options.ts';
 import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
 import { accepts, decimal, defaultOf, integer } from '../shared/options.ts';
-import { redisUrlText } from '../shared/urls.ts';
+import { linkBaseUrlText, redisUrlText } from '../shared/urls.ts';
 import {
   DEFAULT_OBJECTIVE,
   DEFAULT_PERIOD_DAYS,
@@ -250,6 +250,17 @@ export const SETTINGS = {
     undefined as string | undefined,
     'When set, /api/system/* and /metrics require Authorization: Bearer <token>.',
     { shown: 'unset (no auth)', secret: true },
+  ),
+  /** `PERF_JAEGER_URL`, without trailing slashes */
+  jaegerUrl: variable(
+    'PERF_JAEGER_URL',
+    accepts(
+      linkBaseUrlText,
+      'an http:// or https:// base URL without user, password, query or fragment, for example http://127.0.0.1:16686',
+    ),
+    undefined as string | undefined,
+    "Base URL of the Jaeger UI, for the dashboard's links from an alert to its trace (this URL, then /trace/ and the trace id).",
+    { shown: 'unset (alerts are not linked to traces)' },
   ),
   /** `PERF_TARGETS` merged over {@link DEFAULT_TARGETS} */
   targets: variable(

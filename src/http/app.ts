@@ -18,6 +18,7 @@ import {
   performanceErrorHandler,
   performanceMiddleware,
 } from './middleware/performance.ts';
+import { resourceSeriesHandler } from './resources-series.ts';
 import { performanceSeriesHandler } from './series.ts';
 
 /** Options of {@link createApp}. */
@@ -171,6 +172,7 @@ export function createApp(options: AppOptions): Hono {
     return c.json(await performanceReportOf(telemetry, request));
   });
   app.get('/api/system/performance/series', performanceSeriesHandler(telemetry));
+  app.get('/api/system/resources/series', resourceSeriesHandler(telemetry));
 
   app.get('/api/system/performance/health', async (c) => {
     const body = await health.check();

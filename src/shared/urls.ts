@@ -58,3 +58,46 @@ const REDIS_SCHEMES = new Set(['redis:', 'rediss:']);
 
 /** A `redis://` or `rediss://` URL with a host (the value is never echoed). */
 export const redisUrlText: z.ZodType<string, string> = secretUrl((p) => REDIS_SCHEMES.has(p), 'password');
+
+/**
+ * `text` with the user information of a URL at its start (`user:password@`) replaced by `***@`,
+ * whether or not the rest parses: what an error may echo of a URL that was not meant to hold a
+ * secret but was given one.
+ */
+export function hideUserinfo(text: string): string {
+  return text.replace(/^(\s*[A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1***@');
+}
+
+/**
+ * A base URL that links are built on by appending a path (`${base}/trace/<id>`) and that is shown
+ * to whoever reads them: `http:` or `https:`, a host, no user or password (every reader would see
+ * them), no query or fragment (an appended path would land inside them). Normalised to its origin
+ * and path, without trailing slashes.
+ */
+export const linkBaseUrlText: z.ZodType<string, string> = z
+  .string()
+  .trim()
+  .transform((text, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not a URL' });
+      return z.NEVER;
+    }
+    const problem =
+      url.protocol !== 'http:' && url.protocol !== 'https:'
+        ? `has the scheme "${url.protocol}", not http: or https:`
+        : !url.hostname
+          ? 'has no host'
+          : url.username !== '' || url.password !== ''
+            ? 'holds a user name or password (user:password@), which every reader of its links would see'
+            : url.search !== '' || url.hash !== ''
+              ? 'has a query or fragment, inside which an appended path would land'
+              : undefined;
+    if (problem !== undefined) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  });

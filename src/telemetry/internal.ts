@@ -20,3 +20,10 @@ export {
 export { MAX_SERIES_POINTS, SERIES_FIELD_FORMS, SERIES_STEPS } from './series-query.ts';
 export { OTHER_SERVICE, ServiceRegistry } from './services.ts';
 export type { RuleMatch, SpanView, TargetRuleSet, TraceEvaluator, Verdict } from './span-view.ts';
+export {
+  MAX_RESOURCE_SERIES_HOURS,
+  RESOURCE_SERIES_FIELD_FORMS,
+  type ResourceSeries,
+  type ResourceSeriesQuery,
+  resourceSeriesOf,
+} from './system-series.ts';

@@ -19,7 +19,15 @@ import { createHistogram, performance, type RecordableHistogram } from 'node:per
 import type { Meter } from '@opentelemetry/api';
 import { z } from 'zod';
 import { roundTo } from '../shared/numbers.ts';
-import { accepts, decimal, integer, parseOptions, serviceName, withMethods } from '../shared/options.ts';
+import {
+  accepts,
+  callable,
+  decimal,
+  integer,
+  parseOptions,
+  serviceName,
+  withMethods,
+} from '../shared/options.ts';
 import type { AlertEmitter, Implements } from './processor.ts';
 import { cpuStreak, highCpuAlert, highMemoryAlert } from './runtime-alerts.ts';
 import {
@@ -131,6 +139,11 @@ export const resourceSamplerOptionsSchema = z.strictObject({
   meter: (
     withMethods<Meter>(['createObservableGauge'], 'an OpenTelemetry Meter') as Implements<Meter>
   ).optional(),
+  /**
+   * Told every sample after its thresholds are checked (the system history). Synchronous; what it
+   * throws is caught. Default: none.
+   */
+  onSample: callable<(sample: ResourceSample) => void>('a function').optional(),
   /** Resolution of the event-loop delay histogram, ms (1 to 1000). Default 10. */
   eventLoopResolutionMs: integer(1, 1000, 'ms').default(EVENT_LOOP_RESOLUTION_MS),
   /**
@@ -274,6 +287,12 @@ export class ResourceSampler {
     return this.#diskRead;
   }
 
+  /** The alert thresholds in force. */
+  get thresholds(): { readonly memoryAlertThresholdMb: number; readonly cpuAlertThresholdPercent: number } {
+    const { memoryAlertThresholdMb, cpuAlertThresholdPercent } = this.#options;
+    return { memoryAlertThresholdMb, cpuAlertThresholdPercent };
+  }
+
   /** Changes the alert thresholds (the middleware's options override the configuration). */
   setThresholds(thresholds: {
     readonly memoryAlertThresholdMb: number;
@@ -354,6 +373,11 @@ export class ResourceSampler {
     };
     this.#latest = sample;
     this.#check(sample);
+    try {
+      this.#options.onSample?.(sample);
+    } catch {
+      // A listener's failure must not stop the sampling timer or the alerts.
+    }
     return sample;
   }
 

@@ -38,6 +38,7 @@ import { OTHER_OPERATION } from './semconv.ts';
 import { ServiceRegistry } from './services.ts';
 import { setTrackingState } from './state.ts';
 import { buildAlerts, buildRollups, connectRedis, pingRedis, type TelemetryRedis } from './storage.ts';
+import { SystemHistory } from './system-history.ts';
 import { durationBoundaries, resolveTarget } from './targets.ts';
 import type { Telemetry, TelemetryConfig, TelemetryOptions } from './types.ts';
 import { MinuteWindows } from './windows.ts';
@@ -94,7 +95,15 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const meters = enabled ? startMetrics(config, resource, options.metricReaders ?? []) : undefined;
   try {
     const alerts = buildAlerts(config, options.alertStore, redis, meters?.meter);
+    const systemHistory = new SystemHistory({
+      ownService: serviceName,
+      maxServices: config.ingest.maxServices,
+      // The Prometheus reader is cumulative and always there with metrics: reading it takes nothing
+      // from /metrics, and the history needs no reader of its own.
+      ...(meters ? { collect: () => meters.prometheus.reader.collect() } : {}),
+    });
     const services = new ServiceRegistry({
+      runtimeSink: systemHistory,
       ownService: serviceName,
       maxServices: config.ingest.maxServices,
       alerts,
@@ -174,7 +183,10 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       );
     // After the tracer provider is registered: the tracking state looks the tracer up.
     setTrackingState({ enabled, targets });
-    if (enabled) windows.start();
+    if (enabled) {
+      windows.start();
+      systemHistory.start();
+    }
 
     running = {
       config,
@@ -189,7 +201,8 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       rollups: rollups?.store,
       rollupExporter: rollups?.exporter,
       budgets,
-      resources: buildSampler(config, alerts, meters),
+      resources: buildSampler(config, alerts, meters, systemHistory),
+      systemHistory,
       renderPrometheus: meters ? () => meters.prometheus.render() : async () => '',
       pingRedis: redis && (() => pingRedis(redis)),
       reloadRules: rulesFile ? () => rulesFile.reload() : async () => false,
@@ -283,13 +296,15 @@ function spanProcessors(
   ];
 }
 
-/** The resource sampler, its gauges on the SDK's meter when there is one. */
+/** The resource sampler, its gauges on the SDK's meter when there is one, its samples kept in `history`. */
 function buildSampler(
   config: TelemetryConfig,
   alerts: AlertSink,
   meters: MetricPipeline | undefined,
+  history: SystemHistory,
 ): ResourceSampler {
   return new ResourceSampler({
+    onSample: (sample) => history.recordOwn(sample),
     alerts,
     serviceName: config.serviceName,
     memoryAlertThresholdMb: config.memoryAlertThresholdMb,
@@ -373,6 +388,7 @@ async function stop(current: Running, timeoutMs: number, log: ReturnType<typeof 
   const deadline = performance.now() + timeoutMs;
   const left = (share: number) => Math.max(100, (deadline - performance.now()) * share);
   current.resources.stop();
+  current.systemHistory.stop();
   current.rulesFile?.close();
   try {
     await withTimeout(current.budgets?.stop() ?? Promise.resolve(), left(0.1), 'error budget evaluation');

@@ -53,6 +53,13 @@ export const serviceRegistryOptionsSchema = z.strictObject({
   cpuAlertThresholdPercent: decimal(0, 10_000, { unit: 'percent', minExclusive: true }).optional(),
   /** Consecutive samples over the CPU threshold before `high_cpu` is raised (`CPU_ALERT_SAMPLES`). */
   cpuSustainSamples: integer(1, 3600).default(5),
+  /**
+   * Where each runtime sample the registry accepts goes as well, under the service's recorded name
+   * (the system history). Default: none.
+   */
+  runtimeSink: (
+    withMethods<RuntimeSink>(['record'], 'an object with record()') as Implements<RuntimeSink>
+  ).optional(),
   /** Where the one warning about the cap goes. Default: perf-sidecar's logger. */
   logger: (withMethods<Logger>(['warn'], 'a pino logger') as Implements<Logger>).optional(),
 });
@@ -152,6 +159,11 @@ export class ServiceRegistry implements RuntimeSink {
       state.sample = sample.at === known.sample.at ? completed(known.sample, sample) : sample;
     }
     this.#check(name, state, sample);
+    try {
+      this.#options.runtimeSink?.record(name, sample);
+    } catch {
+      // record() never throws, whatever the sink does.
+    }
   }
 
   /** The latest runtime figures of a service (by its recorded name), or `undefined`. */

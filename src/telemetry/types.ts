@@ -18,6 +18,7 @@ import type { ResourceSampler } from './resources.ts';
 import type { RedisRollupStore } from './rollup.ts';
 import type { RollupExporter } from './rollup-exporter.ts';
 import type { ServiceRegistry } from './services.ts';
+import type { SystemHistory } from './system-history.ts';
 import type { MinuteWindows } from './windows.ts';
 
 /** Options of `startTelemetry`. All optional: the defaults come from the configuration. */
@@ -106,6 +107,11 @@ export interface Telemetry {
   readonly budgets: BudgetMonitor | undefined;
   /** The resource sampler (started by the sidecar or `performanceMiddleware`). */
   readonly resources: ResourceSampler;
+  /**
+   * @internal Each service's runtime figures per minute over the last 24 hours, with the own
+   * service's cache hit rates and pool use (what `GET /api/system/resources/series` draws).
+   */
+  readonly systemHistory: SystemHistory;
   /** Prometheus text exposition of all metrics, for a `/metrics` endpoint. */
   renderPrometheus(): Promise<string>;
   /**
