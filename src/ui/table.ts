@@ -34,6 +34,12 @@ export type Field =
   | 'breach_rate'
   | 'budget_remaining';
 
+/**
+ * Most rows drawn (the sidecar keeps up to `PERF_MAX_OPERATIONS` names, 100,000 at most): past it,
+ * the first rows in the current order and a note to narrow the view with the operation filter.
+ */
+export const MAX_ROWS = 2000;
+
 /** The sort keys: a figure field, or the operation's name. */
 export type SortKey = Field | 'name';
 
@@ -224,7 +230,11 @@ export class OperationsTable {
       );
       return;
     }
-    replaceChildren(this.#body, ...rows.map(([name, row]) => this.#row(name, row)));
+    replaceChildren(this.#body, ...rows.slice(0, MAX_ROWS).map(([name, row]) => this.#row(name, row)));
+    if (rows.length > MAX_ROWS) {
+      const note = `Showing the first ${formatCount(MAX_ROWS)} of ${formatCount(rows.length)} operations in this order; the operation filter shows one.`;
+      this.#body.append(h('tr', {}, h('td', { class: 'empty', colspan: COLUMNS.length + 1 }, note)));
+    }
     this.select(this.#selected);
     if (focused) {
       const again = [...this.#body.rows].find((r) => r.dataset.operation === focused);
