@@ -5,6 +5,8 @@
 // sibling of every file, which the server sends as they are. Names come from the content, so the
 // same sources give the same files, and a browser can cache them for good.
 //
+// `node scripts/build-ui.mjs --list` also prints the files and their sizes.
+//
 // Plain JavaScript, so that it runs on every Node the package supports (>= 22.15). The server
 // (src/http/dashboard.ts) reads this directory once at start; nothing is built at run time.
 import { createHash } from 'node:crypto';
@@ -97,4 +99,8 @@ for (const [name, bytes] of [...files].sort(([a], [b]) => a.localeCompare(b))) {
   writeFileSync(join(out, `${name}.br`), brotli);
   sizes.push(`${name} ${bytes.length} B (gzip ${gzip.length}, br ${brotli.length})`);
 }
-process.stdout.write(`build-ui: ${relative(root, out)}/\n  ${sizes.join('\n  ')}\n`);
+// Silent on success, as tsc is: `npm pack --json` runs this through `prepare`, and anything on
+// stdout would land in its JSON. `--list` prints what was written.
+if (process.argv.includes('--list')) {
+  process.stdout.write(`build-ui: ${relative(root, out)}/\n  ${sizes.join('\n  ')}\n`);
+}
