@@ -99,6 +99,13 @@ function serviceQuery(): string | undefined {
   return view.service === undefined || view.service === config?.service ? undefined : view.service;
 }
 
+/** Whether two views ask the summary for the same thing (the open charts do not matter to it). */
+function sameFilters(a: View, b: View): boolean {
+  return (
+    a.service === b.service && a.operation === b.operation && a.user_id === b.user_id && a.hours === b.hours
+  );
+}
+
 /** Shows an API failure; a 401 is the token form's, not the banner's. */
 function showError(error: unknown): void {
   if (error instanceof UnauthorizedError) return;
@@ -127,7 +134,7 @@ const summary = new Refresh(async () => {
     return;
   }
   // The filters changed while the request was out: the next run shows them.
-  if (asked !== view) return;
+  if (!sameFilters(asked, view)) return;
   clearError();
   showSummary(report);
 });
@@ -198,8 +205,11 @@ function showView(): void {
   if (view.service !== undefined) serviceSelect.value = view.service;
 }
 
-/** Applies the filters as they stand in the form. */
-function applyFilters(): void {
+/**
+ * Applies the filters as they stand in the form. `always`: refresh even if nothing changed (the
+ * Apply button); a field's change event refreshes only on a change (Enter in a field fires both).
+ */
+function applyFilters(always: boolean): void {
   const hours = Number(hoursSelect.value);
   const next: View = {
     service:
@@ -209,6 +219,7 @@ function applyFilters(): void {
     hours: HOURS.includes(hours) ? hours : DEFAULT_HOURS,
     op: view.op,
   };
+  if (!always && sameFilters(next, view)) return;
   // Another service has other operations: the selected one is not among them.
   const service = next.service !== view.service;
   const chartsChange = service || next.hours !== view.hours;
@@ -259,13 +270,24 @@ async function start(): Promise<void> {
   await summary.run();
 }
 
+/**
+ * Set for the rest of the task in which a field's change applied the filters: Enter in a text
+ * field fires its change and then the form's submit, which must not ask for the same view again.
+ */
+let appliedByChange = false;
 byId('filters', HTMLFormElement).addEventListener('submit', (event) => {
   event.preventDefault();
-  applyFilters();
+  applyFilters(!appliedByChange);
 });
 for (const control of [serviceSelect, hoursSelect, operationInput, userInput]) {
   // Text fields apply on Enter (the form's submit) or when left; selects at once.
-  control.addEventListener('change', applyFilters);
+  control.addEventListener('change', () => {
+    applyFilters(false);
+    appliedByChange = true;
+    setTimeout(() => {
+      appliedByChange = false;
+    }, 0);
+  });
 }
 
 setInterval(() => {
