@@ -10,6 +10,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The dashboard page is bundled at build time (esbuild, a dev dependency of this stage).
+COPY scripts/build-ui.mjs ./scripts/
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS deps

@@ -39,9 +39,11 @@ try {
 const log = getLogger();
 const base = sidecar.url;
 const endpoints = {
+  dashboard: `${base}/`,
   performance: `${base}/api/system/performance`,
   health: `${base}/api/system/performance/health`,
   alerts: `${base}/api/system/alerts`,
+  alertStream: `${base}/api/system/alerts/stream`,
   metrics: `${base}/metrics`,
   livez: `${base}/livez`,
   readyz: `${base}/readyz`,

@@ -12,6 +12,7 @@ import { getLogger } from '../shared/logger.ts';
 import type { PerformanceReportQuery, Telemetry } from '../telemetry/index.ts';
 import { PROMETHEUS_CONTENT_TYPE, performanceReportOf } from '../telemetry/internal.ts';
 import { addAlertStream } from './alert-stream.ts';
+import { addDashboard, type DashboardOptions } from './dashboard.ts';
 import { HEALTH_CONTENT_TYPE, HealthChecker } from './health.ts';
 import {
   type PerformanceMiddlewareOptions,
@@ -36,6 +37,11 @@ export interface AppOptions {
   readonly middleware?: PerformanceMiddlewareOptions | false;
   /** The OTLP receivers, whose counters the health checks include. Default: none. */
   readonly ingest?: Ingest;
+  /**
+   * Whether to serve the dashboard (`GET /`, `/ui/*`, `/api/system/dashboard`), registered after
+   * every other route. Default true.
+   */
+  readonly dashboard?: boolean;
 }
 
 /** Most alerts one `/api/system/alerts` call returns. */
@@ -96,6 +102,29 @@ function wholeNumber(name: string, text: string | undefined, min: number, max: n
 }
 
 /**
+ * The dashboard's options for an app built with `options`: the own service, the alert thresholds
+ * the middleware applies (its options, else the configuration), whether the API needs a token,
+ * and the Jaeger UI for trace links.
+ */
+export function dashboardOptionsOf(options: AppOptions): DashboardOptions {
+  const { telemetry } = options;
+  const { config } = telemetry;
+  const middleware = options.middleware === false ? undefined : options.middleware;
+  // PERF_JAEGER_URL is read through the configuration's `jaegerUrl`, which older configurations
+  // lack; read it here, in this one place, until every configuration has the field.
+  const jaegerUrl = (config as { jaegerUrl?: string }).jaegerUrl;
+  return {
+    service: telemetry.services.own,
+    thresholds: {
+      memoryMb: middleware?.memoryAlertThreshold ?? config.memoryAlertThresholdMb,
+      cpuPercent: middleware?.cpuAlertThreshold ?? config.cpuAlertThresholdPercent,
+    },
+    auth: (options.apiToken ?? config.apiToken) !== undefined,
+    ...(jaegerUrl !== undefined ? { jaegerUrl } : {}),
+  };
+}
+
+/**
  * Builds the sidecar's Hono app:
  * - `GET /livez`: process only, no I/O.
  * - `GET /readyz`: the health status; 503 with `Retry-After` when failing.
@@ -106,6 +135,7 @@ function wholeNumber(name: string, text: string | undefined, min: number, max: n
  *   (`skipped.invalid`: not `alert.v1`; `skipped.oversized`: too large to read) and `truncated`
  *   (the bounded scan ended before `limit` records or the end of a list).
  * - `GET /metrics`: Prometheus text.
+ * - The dashboard (`GET /`, `GET /ui/:file`, `GET /api/system/dashboard`), unless `dashboard: false`.
  */
 export function createApp(options: AppOptions): Hono {
   const { telemetry } = options;
@@ -210,6 +240,9 @@ export function createApp(options: AppOptions): Hono {
     const text = await telemetry.renderPrometheus();
     return c.body(text, 200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
   });
+
+  // Last, so that any route above wins over the page's paths.
+  if (options.dashboard !== false) addDashboard(app, dashboardOptionsOf(options));
 
   app.notFound((c) => {
     const path = new URL(c.req.url).pathname;

@@ -1,9 +1,17 @@
 /**
  * HTTP (`perf-sidecar/http`; needs the optional peer `hono`, and `@hono/node-server` for
  * `startSidecar`): the performance middleware for a Hono app, the sidecar's Hono app with its
- * endpoints, health, and the server runner.
+ * endpoints, health, the built-in dashboard page, and the server runner.
  */
-export { type AppOptions, createApp } from './app.ts';
+export { type AppOptions, createApp, dashboardOptionsOf } from './app.ts';
+export {
+  addDashboard,
+  DASHBOARD_CSP,
+  type DashboardConfig,
+  type DashboardOptions,
+  type DashboardThresholds,
+  DEFAULT_DASHBOARD_ASSETS,
+} from './dashboard.ts';
 export {
   getSystemHealth,
   HEALTH_CONTENT_TYPE,

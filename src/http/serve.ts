@@ -19,7 +19,8 @@ import { importPeer } from '../shared/peers.ts';
 import { withTimeout } from '../shared/timeout.ts';
 import { startTelemetry, stopTelemetry, type Telemetry } from '../telemetry/index.ts';
 import { endAlertStreams } from './alert-stream.ts';
-import { createApp } from './app.ts';
+import { type AppOptions, createApp, dashboardOptionsOf } from './app.ts';
+import { addDashboard } from './dashboard.ts';
 import { performanceOptionsSchema } from './middleware/options.ts';
 
 /** The fields of {@link SidecarOptions} (a constant of their own, so the declarations keep the comments). */
@@ -49,6 +50,11 @@ const sidecarOptionFields = {
    * is not a receiver unless it asks; the sidecar process (`npm start`) passes `PERF_INGEST`.
    */
   ingest: z.boolean().optional(),
+  /**
+   * Whether to serve the dashboard (`GET /`, `/ui/*`, `/api/system/dashboard`). It is added after
+   * `routes`, so a host's own `/` wins over it. Default `true`.
+   */
+  dashboard: z.boolean().optional(),
 };
 const sidecarOptionsSchema: z.ZodObject<typeof sidecarOptionFields, z.core.$strict> =
   z.strictObject(sidecarOptionFields);
@@ -111,13 +117,16 @@ export async function startSidecar(given: SidecarOptions = {}): Promise<SidecarS
     if (ownsDatabase && database) await closeQuietly(database, 2000);
     throw error;
   }
-  const app = createApp({
+  const appOptions: AppOptions = {
     telemetry,
     ...(database ? { database } : {}),
     ...(ingest ? { ingest } : {}),
     ...(options.middleware ? { middleware: options.middleware } : {}),
-  });
+  };
+  // The dashboard comes after the host's routes, so that a host's own `/` is the one served.
+  const app = createApp({ ...appOptions, dashboard: false });
   options.routes?.(app);
+  if (options.dashboard !== false) addDashboard(app, dashboardOptionsOf(appOptions));
   const host = options.host ?? config.server.host;
   let server: ServerType;
   try {

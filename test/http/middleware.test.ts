@@ -129,7 +129,7 @@ describe('startSidecar options', () => {
       /^options\.host: is "a host"; expected a host name/,
     );
     await expect(startSidecar({ rotues: () => undefined } as never)).rejects.toThrow(
-      /^options\.rotues: is not an option of startSidecar; expected one of database, host, ingest, middleware, port, routes$/,
+      /^options\.rotues: is not an option of startSidecar; expected one of dashboard, database, host, ingest, middleware, port, routes$/,
     );
     expect(() => getTelemetry()).toThrow(/not started/);
   });

@@ -17,12 +17,20 @@ const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
   .map((l) => l.trim())
   .filter((l) => l !== '' && !l.startsWith('#'));
 
-/** Whether .dockerignore keeps `path` out of the build context (plain names, `**`/`*` globs). */
+/**
+ * Whether .dockerignore keeps `path` out of the build context (plain names, `**`/`*` globs, and
+ * `!` exceptions: as in Docker, the last line that matches decides).
+ */
 function ignored(path: string): boolean {
-  return ignore.some(
-    (pattern) =>
-      matchesGlob(path, pattern) || path.startsWith(`${pattern}/`) || matchesGlob(path, `${pattern}/**`),
-  );
+  let out = false;
+  for (const line of ignore) {
+    const excepted = line.startsWith('!');
+    const pattern = excepted ? line.slice(1) : line;
+    if (matchesGlob(path, pattern) || path.startsWith(`${pattern}/`) || matchesGlob(path, `${pattern}/**`)) {
+      out = !excepted;
+    }
+  }
+  return out;
 }
 
 /** Instructions with continuation lines joined. */
@@ -80,6 +88,7 @@ describe('Dockerfile', () => {
         'package.json',
         'package.json',
         'proto',
+        'scripts/build-ui.mjs',
         'src',
         'src',
         'tsconfig.build.json',
@@ -90,7 +99,14 @@ describe('Dockerfile', () => {
       expect(existsSync(join(ROOT, source)), source).toBe(true);
       expect(ignored(source), `${source} is excluded by .dockerignore`).toBe(false);
     }
-    for (const excluded of ['node_modules', 'dist', '.git', 'test', 'src/nested/node_modules']) {
+    for (const excluded of [
+      'node_modules',
+      'dist',
+      '.git',
+      'test',
+      'src/nested/node_modules',
+      'scripts/smoke.sh',
+    ]) {
       expect(ignored(excluded), excluded).toBe(true);
     }
   });
