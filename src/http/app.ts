@@ -110,9 +110,7 @@ export function dashboardOptionsOf(options: AppOptions): DashboardOptions {
   const { telemetry } = options;
   const { config } = telemetry;
   const middleware = options.middleware === false ? undefined : options.middleware;
-  // PERF_JAEGER_URL is read through the configuration's `jaegerUrl`, which older configurations
-  // lack; read it here, in this one place, until every configuration has the field.
-  const jaegerUrl = (config as { jaegerUrl?: string }).jaegerUrl;
+  const { jaegerUrl } = config;
   return {
     service: telemetry.services.own,
     thresholds: {

@@ -2,11 +2,10 @@
  * A real browser for the page tests: Debian's Chromium (`/usr/bin/chromium`, or `TEST_CHROMIUM`)
  * driven by playwright-core, headless, with the flags that keep it off the network (this machine's
  * network is closed; without them Chromium keeps trying to reach Google's hosts), and a fresh
- * profile per launch. Each page records what a person would see as broken: console errors and
+ * profile per launch (playwright-core's own temporary one). Each page records what a person would see as broken: console errors and
  * warnings, requests that failed, and answers of 400 or more.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { ROOT } from './child.ts';
@@ -29,7 +28,7 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** A launched browser and the profile directory it owns. */
+/** A launched browser. */
 export interface TestBrowser {
   readonly browser: Browser;
   /** A new isolated context (its own session storage), at `width` x `height`. */
@@ -44,18 +43,14 @@ export async function launchBrowser(): Promise<TestBrowser> {
       `no Chromium at ${CHROMIUM_PATH}: the page tests need Debian's chromium package (apt-get install chromium), or TEST_CHROMIUM pointing at a Chromium binary`,
     );
   }
-  const profile = mkdtempSync(join(tmpdir(), 'perf-chromium-'));
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: [...CHROMIUM_ARGS, `--user-data-dir=${profile}`],
-  });
+  // playwright-core gives each launch a fresh temporary profile of its own.
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   return {
     browser,
     context: (width = 1280, height = 900) =>
       browser.newContext({ viewport: { width, height }, timezoneId: 'Europe/Paris', locale: 'en-GB' }),
     async close() {
       await browser.close();
-      rmSync(profile, { recursive: true, force: true });
     },
   };
 }
