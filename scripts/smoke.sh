@@ -6,7 +6,7 @@
 #   SMOKE_NODE_VERSION=24.21.0 scripts/smoke.sh
 #
 # Needs dist/ (npm ci or npm run build). Checks, and fails loudly on the first that does not hold:
-#   1. `npm start` starts the sidecar, which answers /livez with pass;
+#   1. `npm start` starts the sidecar, which answers /livez with pass and serves the dashboard page at /;
 #   2. a SIGTERM to the process npm started stops the server (its port closes, exit 0);
 #   3. an app under `node --import perf-sidecar/register` records a tracked operation (summary,
 #      /metrics, alert), checked by scripts/smoke-app.mjs;
@@ -67,6 +67,9 @@ npm_pid="$wrapper_pid" # with-node.sh execs npm, so this is npm's pid
 body="$(exact node -e "fetch('$url/livez').then(async (r) => { const t = await r.text(); console.log(r.status, t); })")"
 [[ "$body" == '200 {"status":"pass"}' ]] || fail "/livez answered: $body"
 echo "smoke: npm start serves $url, /livez: $body"
+page="$(exact node -e "fetch('$url/').then(async (r) => { const t = await r.text(); console.log(r.status, r.headers.get('content-type'), /<script type=\"module\" src=\"\/ui\/app\.[A-Za-z0-9]+\.js\">/.test(t)); })")"
+[[ "$page" == '200 text/html; charset=utf-8 true' ]] || fail "the dashboard page at / answered: $page"
+echo "smoke: the dashboard page at $url/ is served"
 
 # 2. SIGTERM to the process npm spawned; the server must stop, npm must exit 0.
 server_pid="$(cat "/proc/$npm_pid/task/$npm_pid/children" 2>/dev/null | tr -d ' ')"
