@@ -1,9 +1,14 @@
 /**
  * Tracking overhead, against raw OpenTelemetry on the same SDK:
- * 1. trackOperation around a no-op vs `tracer.startActiveSpan` around the same no-op;
- * 2. span end with the target processor vs without (no alert firing);
+ * 1. trackOperation around a no-op vs `tracer.startActiveSpan` around the same no-op: with its
+ *    defaults for an operation with a table target (`validation`, 5 s: resources measured) and for
+ *    one without a target (not measured), and with `measureResources: false`;
+ * 2. span end with the target processor vs without (no alert firing), recording into
+ *    perf-sidecar's own aggregation as `startTelemetry` sets it up, and into SDK instruments (a
+ *    host's own SDK);
  * 3. span end of a span without a target, with 0, 100 and 1000 target rules that do not match it,
- *    vs the target processor without rules.
+ *    vs the target processor without rules;
+ * 4. RSS growth after 100,000 distinct operation names (`name-flood.ts`, child processes).
  */
 
 import { trace } from '@opentelemetry/api';
@@ -16,6 +21,7 @@ import {
   TargetSpanProcessor,
   trackOperation,
 } from '../src/telemetry/index.ts';
+import { OperationMetrics } from '../src/telemetry/operation-metrics.ts';
 import { InProcessMetricReader } from '../src/telemetry/reader.ts';
 import { parseRules } from '../src/telemetry/rules.ts';
 import { ATTR_PERF_OPERATION, ATTR_PERF_TARGET_SECONDS } from '../src/telemetry/semconv.ts';
@@ -61,9 +67,16 @@ export async function benchTracking(): Promise<void> {
             return 1;
           }),
       },
-      { name: 'trackOperation (sync no-op)', run: () => trackOperation('validation', noop) },
       {
-        name: 'trackOperation, measureResources: false',
+        name: 'trackOperation (sync no-op, defaults; 5 s target: resources measured)',
+        run: () => trackOperation('validation', noop),
+      },
+      {
+        name: 'trackOperation (sync no-op, defaults; no target: not measured)',
+        run: () => trackOperation('lookup', noop),
+      },
+      {
+        name: 'trackOperation, 5 s target, measureResources: false',
         run: () => trackOperation('validation', { measureResources: false }, noop),
       },
     ],
@@ -82,7 +95,10 @@ export async function benchTracking(): Promise<void> {
             return v;
           }),
       },
-      { name: 'trackOperation (async no-op)', run: () => trackOperation('validation', asyncNoop) },
+      {
+        name: 'trackOperation (async no-op, defaults; 5 s target)',
+        run: () => trackOperation('validation', asyncNoop),
+      },
       {
         name: 'trackOperation async, measureResources: false',
         run: () => trackOperation('validation', { measureResources: false }, asyncNoop),
@@ -93,38 +109,59 @@ export async function benchTracking(): Promise<void> {
   await stopTelemetry();
 }
 
-export async function benchProcessor(): Promise<void> {
-  const meterProvider = new MeterProvider({ readers: [new InProcessMetricReader()] });
-  const without = new TracerProvider({ spanProcessors: [batchProcessor()] });
-  const withTarget = new TracerProvider({
+/**
+ * A tracer provider with the target processor in front of a batch processor. `own`: the
+ * processor records into perf-sidecar's own aggregation, bound to the provider's reader, as
+ * `startTelemetry` sets it up; otherwise into SDK instruments (a host's own SDK).
+ */
+function targetTracing(own: boolean) {
+  const operationMetrics = own ? new OperationMetrics() : undefined;
+  const reader = new InProcessMetricReader();
+  const meterProvider = new MeterProvider({ readers: [operationMetrics?.bind(reader) ?? reader] });
+  const tracing = new TracerProvider({
     spanProcessors: [
       new TargetSpanProcessor({
         serviceName: 'bench',
         maxOperations: 1000,
         boundaries: durationBoundaries([2, 5, 30, 120]),
         meterProvider,
+        ...(operationMetrics ? { operationMetrics } : {}),
         alerts: { emit: () => undefined },
       }),
       batchProcessor(),
     ],
   });
+  return { tracing, meterProvider };
+}
+
+export async function benchProcessor(): Promise<void> {
+  const without = new TracerProvider({ spanProcessors: [batchProcessor()] });
+  const own = targetTracing(true);
+  const sdk = targetTracing(false);
   const attributes = { [ATTR_PERF_OPERATION]: 'validation', [ATTR_PERF_TARGET_SECONDS]: 5 };
   const plain = without.getTracer('bench');
-  const evaluated = withTarget.getTracer('bench');
+  const evaluated = own.tracing.getTracer('bench');
+  const evaluatedSdk = sdk.tracing.getTracer('bench');
   await compare(
     'span start+end carrying perf.target_seconds: without vs with the target processor (no alert fires)',
     [
       { name: 'BatchSpanProcessor only', run: () => plain.startSpan('validation', { attributes }).end() },
       {
-        name: 'TargetSpanProcessor + BatchSpanProcessor',
+        name: 'TargetSpanProcessor (as startTelemetry sets it up) + BatchSpanProcessor',
         run: () => evaluated.startSpan('validation', { attributes }).end(),
+      },
+      {
+        name: 'TargetSpanProcessor recording into SDK instruments + BatchSpanProcessor',
+        run: () => evaluatedSdk.startSpan('validation', { attributes }).end(),
       },
     ],
     { yieldEachBatch: true },
   );
   await without.shutdown();
-  await withTarget.shutdown();
-  await meterProvider.shutdown();
+  for (const { tracing, meterProvider } of [own, sdk]) {
+    await tracing.shutdown();
+    await meterProvider.shutdown();
+  }
 }
 
 /**
