@@ -1,15 +1,18 @@
 /**
  * Cardinality flood: RSS and `/metrics` size before and after 100,000 distinct operation names.
  *
- *     node --expose-gc bench/flood.ts [names] [same] [--export]
+ *     node --expose-gc bench/flood.ts [names] [same|raw] [--export]
  *
  * Prints one JSON line per phase (RSS after a forced GC, heap used, /metrics bytes and lines,
  * `perf_operation_duration` series) and the growth. Memory-only telemetry (no Redis), no
  * instrumentations, no trace exporter (the default without OTEL_EXPORTER_OTLP_ENDPOINT; `--export`
  * adds one that discards). `same` runs as many operations under one name: the RSS that running
  * that many spans costs whatever their names (V8 and the SDK's allocation high-water), to subtract
- * from the flood's figure to get what the distinct names themselves cost.
+ * from the flood's figure to get what the distinct names themselves cost. `raw` runs as many
+ * bare `startActiveSpan` spans (distinct names, no perf-sidecar attribute) in the same telemetry:
+ * what the SDK and its context manager cost without the tracking.
  */
+import { trace } from '@opentelemetry/api';
 import { loadConfig } from '../src/config.ts';
 import { startTelemetry, stopTelemetry, trackOperation } from '../src/telemetry/index.ts';
 import { DiscardExporter } from './lib.ts';
@@ -18,6 +21,8 @@ const MIB = 1024 * 1024;
 const names = Number(process.argv[2] ?? 100_000);
 // `same`: the same number of operations under one name, to tell span churn from cardinality.
 const sameName = process.argv[3] === 'same';
+// `raw`: bare active spans, no tracking (the SDK's own share).
+const raw = process.argv[3] === 'raw';
 const gc = (globalThis as { gc?: () => void }).gc;
 
 function settle(): Promise<void> {
@@ -57,19 +62,26 @@ const telemetry = startTelemetry({
 });
 await settle();
 const render = () => telemetry.renderPrometheus();
+const rawTracer = trace.getTracer('bench-raw');
 // A realistic start: a few operations with targets, collected once.
 for (let i = 0; i < 20; i++)
   trackOperation(`known_${i % 5}`, { targetSeconds: 1, measureResources: false }, () => 1);
 await telemetry.windows.collect();
 const before = await measure('before', render);
 for (let i = 0; i < names; i++) {
-  trackOperation(sameName ? 'flood' : `flood_${i}`, { targetSeconds: 1, measureResources: false }, () => 1);
+  const name = sameName ? 'flood' : `flood_${i}`;
+  if (raw) rawTracer.startActiveSpan(name, (span) => span.end());
+  else trackOperation(name, { targetSeconds: 1, measureResources: false }, () => 1);
   // Let the batch processor drain, as a service under load would.
   if (i % 2000 === 0) await settle();
 }
 await telemetry.windows.collect();
 const after = await measure(
-  sameName ? `after ${names} operations, one name` : `after ${names} names`,
+  raw
+    ? `after ${names} raw spans`
+    : sameName
+      ? `after ${names} operations, one name`
+      : `after ${names} names`,
   render,
 );
 process.stdout.write(

@@ -19,6 +19,7 @@ import { benchDatabase } from './db.bench.ts';
 import { benchHttp } from './http.bench.ts';
 import { benchImports } from './imports.bench.ts';
 import { benchIngest } from './ingest.bench.ts';
+import { benchNameFlood } from './name-flood.bench.ts';
 import { benchBudgets } from './slo.bench.ts';
 import { benchProcessor, benchRules, benchTracking } from './telemetry.bench.ts';
 
@@ -32,6 +33,7 @@ if (wanted('telemetry')) {
   await benchTracking();
   await benchProcessor();
   await benchRules();
+  await benchNameFlood();
 }
 if (wanted('alerts')) await benchAlertWrites(redisUrl);
 if (wanted('db'))

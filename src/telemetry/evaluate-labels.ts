@@ -14,6 +14,7 @@ import {
   ATTR_SERVICE_NAME,
 } from '@opentelemetry/semantic-conventions';
 import type { ObjectiveInput } from '../slo/index.ts';
+import type { CountAdder, ValueRecorder } from './metric-sink.ts';
 import { operationNameProblem } from './operations.ts';
 import {
   ATTR_PERF_OPERATION,
@@ -30,6 +31,14 @@ export type FourSets = readonly [Attributes, Attributes, Attributes, Attributes]
 
 /** The `ok` and `error` label sets of one route, index `error ? 1 : 0`. */
 export type RouteSets = readonly [Attributes, Attributes];
+
+/** The series an operation records into, in the order of its label sets (see {@link OperationLabels}). */
+export interface OperationSeries {
+  readonly duration: readonly [ValueRecorder, ValueRecorder, ValueRecorder, ValueRecorder];
+  readonly tail: readonly ValueRecorder[] | undefined;
+  readonly breaches: CountAdder;
+  readonly frustrated: CountAdder;
+}
 
 /**
  * What is kept per operation: the exported histogram's four attribute sets, the exported
@@ -55,14 +64,17 @@ export interface OperationLabels {
   badSpanId: string;
   badFlags: number;
   badAtMs: number;
+  /** The series its spans record into, made by the evaluator on the first one. */
+  series: OperationSeries | undefined;
 }
 
 /** Fields of a new {@link OperationLabels} that change as spans come. */
 function changing(): Pick<
   OperationLabels,
-  'target' | 'kind' | 'objective' | 'badTraceId' | 'badSpanId' | 'badFlags' | 'badAtMs'
+  'target' | 'kind' | 'objective' | 'badTraceId' | 'badSpanId' | 'badFlags' | 'badAtMs' | 'series'
 > {
   return {
+    series: undefined,
     target: 0,
     kind: undefined,
     objective: undefined,

@@ -17,17 +17,12 @@
  * `http` part of its service's summary.
  *
  * The path never waits on I/O (the sink's `emit` is synchronous) and allocates nothing of its own
- * when no alert fires: attribute sets are built once per (service, operation) and reused, the own
- * service's sets are held directly, and an in-process span is read through one reused view.
+ * when no alert fires: attribute sets, and the metric series recorded into, are made once per
+ * (service, operation) and reused, the own service's are held directly, and an in-process span is
+ * read through one reused view. Under `startTelemetry` the series are perf-sidecar's own
+ * aggregation (`operation-metrics.ts`), not SDK instruments: no attribute hashing per span.
  */
-import {
-  type Attributes,
-  type Counter,
-  type Histogram,
-  type MeterProvider,
-  metrics,
-  SpanKind,
-} from '@opentelemetry/api';
+import { type Attributes, type MeterProvider, metrics, SpanKind } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import {
   ATTR_ERROR_TYPE,
@@ -46,7 +41,9 @@ import { roundTo } from '../shared/numbers.ts';
 import { accepts, callable, decimal, integer, parseOptions, withMethods } from '../shared/options.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import type { ObjectiveInput } from '../slo/index.ts';
+import { createInstruments, type EvaluatorInstruments, seriesOf } from './evaluate-instruments.ts';
 import { type OperationLabels, ServiceLabels } from './evaluate-labels.ts';
+import { meterSink, type OperationMetricSink } from './metric-sink.ts';
 import { MAX_TARGET_SECONDS, operationNameProblem } from './operations.ts';
 import { ReadableSpanView } from './readable-view.ts';
 import {
@@ -56,13 +53,6 @@ import {
   ATTR_PERF_OUTCOME,
   ATTR_PERF_TARGET_SECONDS,
   ATTR_USER_ID,
-  METRIC_OPERATION_DURATION,
-  METRIC_OPERATION_TAIL_DURATION,
-  METRIC_OPERATION_TARGET,
-  METRIC_SERVICE_HTTP_DURATION,
-  METRIC_TARGET_BREACHES,
-  METRIC_TARGET_FRUSTRATED,
-  METRIC_USER_OPERATION_DURATION,
   OTHER_OPERATION,
   OUTCOME_ERROR,
   OUTCOME_OK,
@@ -118,6 +108,17 @@ export const spanEvaluatorOptionsSchema = z.strictObject({
   /** Meter provider. Default: the global one, looked up when the first span is evaluated. */
   meterProvider: (
     withMethods<MeterProvider>(['getMeter'], 'an OpenTelemetry MeterProvider') as Implements<MeterProvider>
+  ).optional(),
+  /**
+   * @internal Where the operation metrics (durations, tail durations, breaches) go:
+   * `startTelemetry` passes its `OperationMetrics`, bound to every reader. Default: SDK
+   * instruments of `meterProvider`.
+   */
+  operationMetrics: (
+    withMethods<OperationMetricSink>(
+      ['histogram', 'counter'],
+      'an operation metric sink',
+    ) as Implements<OperationMetricSink>
   ).optional(),
   /** The current target rules (`PERF_RULES_FILE`). Default: none. */
   rules: callable<TargetRules>('a function returning the current target rules').optional(),
@@ -175,12 +176,7 @@ export class SpanEvaluator implements TraceEvaluator {
     exceeded: false,
     fromRule: false,
   };
-  #histogram: Histogram | undefined;
-  #tailHistogram: Histogram | undefined;
-  #userHistogram: Histogram | undefined;
-  #httpHistogram: Histogram | undefined;
-  #breaches: Counter | undefined;
-  #frustrated: Counter | undefined;
+  #instruments: EvaluatorInstruments | undefined;
   #ruleFailureLogged = false;
   #failureLogged = false;
 
@@ -291,10 +287,10 @@ export class SpanEvaluator implements TraceEvaluator {
     if (!evaluated && !request) return false;
 
     const service = view.service === this.#ownName ? this.#own : this.#labelsOf(view.service);
-    if (this.#histogram === undefined) this.#createInstruments();
+    const instruments = this.#instruments ?? this.#createInstruments();
     const seconds = view.durationSeconds;
     const error = view.error;
-    if (request) this.#recordRequest(service, attributes, seconds, error);
+    if (request) this.#recordRequest(instruments, service, attributes, seconds, error);
     if (!evaluated) return false;
 
     const operation = typeof named === 'string' ? named : (ruleOperation ?? view.name);
@@ -311,15 +307,13 @@ export class SpanEvaluator implements TraceEvaluator {
       labels.badFlags = view.traceFlags;
       labels.badAtMs = Date.now();
     }
-    this.#histogram?.record(seconds, labels.sets[(error ? 2 : 0) + (exceeded ? 1 : 0)]);
+    const series = labels.series ?? this.#seriesOf(instruments, labels);
+    series.duration[(error ? 2 : 0) + (exceeded ? 1 : 0)]?.record(seconds);
     const frustrated = exceeded && target !== undefined && seconds > target * 4;
-    if (labels.tail) {
-      const at = (error ? 3 : 0) + (exceeded ? (frustrated ? 2 : 1) : 0);
-      this.#tailHistogram?.record(seconds, labels.tail[at]);
-    }
+    if (series.tail) series.tail[(error ? 3 : 0) + (exceeded ? (frustrated ? 2 : 1) : 0)]?.record(seconds);
     const user = attributes[ATTR_USER_ID];
     if (typeof user === 'string' || typeof user === 'number') {
-      this.#userHistogram?.record(seconds, {
+      instruments.user.record(seconds, {
         [ATTR_SERVICE_NAME]: service.service,
         [ATTR_USER_ID]: String(user),
         [ATTR_PERF_OPERATION]: labels.name,
@@ -328,9 +322,9 @@ export class SpanEvaluator implements TraceEvaluator {
     }
     const reported = reportedOperation(operation, labels);
     if (exceeded && target !== undefined) {
-      this.#breaches?.add(1, labels.operation);
+      series.breaches.add(1);
       // Apdex's frustrated zone (over 4T): with breaches it gives Apdex in PromQL without bucket edges.
-      if (frustrated) this.#frustrated?.add(1, labels.operation);
+      if (frustrated) series.frustrated.add(1);
       if (this.#options.eachBreach)
         this.#alert(view, service.service, labels.name, seconds, target, error, user);
     }
@@ -370,7 +364,23 @@ export class SpanEvaluator implements TraceEvaluator {
     return labels;
   }
 
-  #recordRequest(service: ServiceLabels, attributes: Attributes, seconds: number, error: boolean): void {
+  /** The series of an operation, made on its first span and kept with its labels. */
+  #seriesOf(
+    instruments: EvaluatorInstruments,
+    labels: OperationLabels,
+  ): NonNullable<OperationLabels['series']> {
+    const series = seriesOf(instruments, labels);
+    labels.series = series;
+    return series;
+  }
+
+  #recordRequest(
+    instruments: EvaluatorInstruments,
+    service: ServiceLabels,
+    attributes: Attributes,
+    seconds: number,
+    error: boolean,
+  ): void {
     // The stable attributes first; `http.method` / `http.status_code` are what older SDKs send.
     const method = attributes[ATTR_HTTP_REQUEST_METHOD] ?? attributes['http.method'];
     const status = attributes[ATTR_HTTP_RESPONSE_STATUS_CODE] ?? attributes['http.status_code'];
@@ -383,7 +393,7 @@ export class SpanEvaluator implements TraceEvaluator {
       typeof method === 'string' ? method : '_OTHER',
       attributes[ATTR_HTTP_ROUTE] as string,
     );
-    this.#httpHistogram?.record(seconds, sets[failed ? 1 : 0]);
+    instruments.http.record(seconds, sets[failed ? 1 : 0]);
   }
 
   /**
@@ -419,52 +429,16 @@ export class SpanEvaluator implements TraceEvaluator {
     });
   }
 
-  #createInstruments(): void {
+  #createInstruments(): EvaluatorInstruments {
     const provider = this.#options.meterProvider ?? metrics.getMeterProvider();
     const meter = provider.getMeter(SCOPE_NAME, VERSION);
-    const advice = { explicitBucketBoundaries: [...this.#options.boundaries] };
-    this.#histogram = meter.createHistogram(METRIC_OPERATION_DURATION, {
-      description: 'Duration of operations that carry a target (perf.target_seconds)',
-      unit: 's',
-      advice,
-    });
-    this.#tailHistogram = meter.createHistogram(METRIC_OPERATION_TAIL_DURATION, {
-      description:
-        'Duration of operations not exported by name (past PERF_MAX_METRIC_OPERATIONS), in process only',
-      unit: 's',
-      advice,
-    });
-    this.#userHistogram = meter.createHistogram(METRIC_USER_OPERATION_DURATION, {
-      description: 'Duration of operations that carry a target and a user.id, per user',
-      unit: 's',
-      advice,
-    });
-    this.#httpHistogram = meter.createHistogram(METRIC_SERVICE_HTTP_DURATION, {
-      description:
-        'Duration of the HTTP server spans services export to the sidecar, by route, in process only',
-      unit: 's',
-      advice,
-    });
-    this.#breaches = meter.createCounter(METRIC_TARGET_BREACHES, {
-      description: 'Operations that took longer than their target',
-      unit: '{breach}',
-    });
-    this.#frustrated = meter.createCounter(METRIC_TARGET_FRUSTRATED, {
-      description: 'Operations that took longer than four times their target (Apdex frustrated)',
-      unit: '{operation}',
-    });
-    meter
-      .createObservableGauge(METRIC_OPERATION_TARGET, {
-        description: 'Target of each operation (the latest one seen), for target lines on dashboards',
-        unit: 's',
-      })
-      .addCallback((result) => {
-        for (const service of this.#byService.values()) {
-          for (const labels of service.values()) {
-            if (labels.exported && labels.target > 0) result.observe(labels.target, labels.operation);
-          }
-        }
-      });
+    this.#instruments = createInstruments(
+      meter,
+      this.#options.operationMetrics ?? meterSink(meter),
+      this.#options.boundaries,
+      () => this.#byService.values(),
+    );
+    return this.#instruments;
   }
 }
 

@@ -24,10 +24,10 @@ import type { PerfSidecarConfig } from '../config.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import { isUntracedRequest } from '../shared/tracing.ts';
 import { metricPushReaders } from './exporters.ts';
+import { OperationMetrics } from './operation-metrics.ts';
 import { PrometheusEndpoint } from './prometheus.ts';
 import { propagatorOf, samplerOf, setupDiagnostics } from './sdk-environment.ts';
 import {
-  METRIC_OPERATION_DURATION,
   METRIC_OPERATION_TAIL_DURATION,
   METRIC_SERVICE_HTTP_DURATION,
   METRIC_USER_OPERATION_DURATION,
@@ -54,6 +54,8 @@ export interface MetricPipeline {
   readonly prometheus: PrometheusEndpoint;
   /** The reader the per-minute windows collect. */
   readonly windowsReader: MetricReader;
+  /** The operation metrics' own aggregation, bound to every reader (the target processor records into it). */
+  readonly operations: OperationMetrics;
 }
 
 /**
@@ -69,18 +71,28 @@ export function startMetrics(
   setupDiagnostics(config.sdk);
   const prometheus = new PrometheusEndpoint({ exclude: IN_PROCESS_ONLY });
   const windowsReader = windowsMetricReader();
+  const operations = new OperationMetrics();
+  const readers = [
+    prometheus.reader,
+    windowsReader,
+    ...metricPushReaders(config.otlp, IN_PROCESS_ONLY),
+    ...extra,
+  ];
   const provider = new MeterProvider({
     resource,
     views: operationViews(config),
-    readers: [prometheus.reader, windowsReader, ...metricPushReaders(config.otlp, IN_PROCESS_ONLY), ...extra],
+    // Every reader, the host's too, reports the operation metrics in its own temporality.
+    readers: readers.map((reader) => operations.bind(reader)),
   });
   if (!config.sdk.disabled) metrics.setGlobalMeterProvider(provider);
-  return { provider, meter: provider.getMeter(SCOPE_NAME, VERSION), prometheus, windowsReader };
+  return { provider, meter: provider.getMeter(SCOPE_NAME, VERSION), prometheus, windowsReader, operations };
 }
 
 /**
- * Cardinality limits of the operation histograms, sized by the configured caps: the operation caps
- * apply per service, and there are at most `PERF_MAX_SERVICES` services plus `_other`.
+ * Cardinality limits of the SDK histograms, sized by the configured caps: the operation caps apply
+ * per service, and there are at most `PERF_MAX_SERVICES` services plus `_other`. The operation
+ * durations are not SDK instruments (see `operation-metrics.ts`): their series are bounded by the
+ * evaluator's label sets themselves.
  */
 function operationViews(config: PerfSidecarConfig): ViewOptions[] {
   const services = config.ingest.maxServices + 1;
@@ -88,17 +100,6 @@ function operationViews(config: PerfSidecarConfig): ViewOptions[] {
     {
       instrumentName: METRIC_USER_OPERATION_DURATION,
       aggregationCardinalityLimit: config.summary.maxUserSeries + 1,
-    },
-    {
-      // Four series per operation (outcome x exceeded) plus `_other`; the SDK's default cap of
-      // 2000 would otherwise fold operations into an overflow series before PERF_MAX_METRIC_OPERATIONS.
-      instrumentName: METRIC_OPERATION_DURATION,
-      aggregationCardinalityLimit: services * (config.maxMetricOperations + 1) * 4 + 1,
-    },
-    {
-      // Six series (outcome x exceeded/frustrated) per operation not exported by name, plus `_other`.
-      instrumentName: METRIC_OPERATION_TAIL_DURATION,
-      aggregationCardinalityLimit: services * (config.maxOperations - config.maxMetricOperations + 1) * 6 + 1,
     },
     {
       // Two series (outcome) per route, at most PERF_MAX_OPERATIONS routes and `_other` per method.

@@ -49,6 +49,11 @@ export const targetSpanProcessorOptionsSchema = z.strictObject({
   boundaries: boundariesSchema,
   /** Meter provider. Default: the global one, looked up when the first span ends. */
   meterProvider: spanEvaluatorOptionsSchema.shape.meterProvider,
+  /**
+   * @internal Where the operation metrics go (`startTelemetry`'s own aggregation, bound to its
+   * readers). Default: SDK instruments of `meterProvider`.
+   */
+  operationMetrics: spanEvaluatorOptionsSchema.shape.operationMetrics,
   /** The current target rules, for spans without `perf.target_seconds`. Default: none. */
   rules: spanEvaluatorOptionsSchema.shape.rules,
   /** Whether every breach raises a `target_exceeded` alert (`PERF_ALERT_EACH_BREACH`). Default true. */
@@ -94,6 +99,7 @@ export class TargetSpanProcessor implements SpanProcessor {
       ...(o.alerts ? { alerts: o.alerts } : {}),
       ...(o.maxMetricOperations !== undefined ? { maxMetricOperations: o.maxMetricOperations } : {}),
       ...(o.meterProvider ? { meterProvider: o.meterProvider } : {}),
+      ...(o.operationMetrics ? { operationMetrics: o.operationMetrics } : {}),
       ...(o.rules ? { rules: o.rules } : {}),
       eachBreach: o.eachBreach,
     });

@@ -119,7 +119,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       maxOperations: config.maxOperations,
       maxMetricOperations: config.maxMetricOperations,
       boundaries: durationBoundaries(Object.values(targets)),
-      ...(meters ? { meterProvider: meters.provider } : {}),
+      ...(meters ? { meterProvider: meters.provider, operationMetrics: meters.operations } : {}),
       ...(rules ? { rules } : {}),
     });
     const evaluator = processor.evaluator;

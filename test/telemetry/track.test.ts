@@ -4,6 +4,7 @@ import { alertRecordSchema } from '../../src/alerts/index.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { monitored, type OperationHandle, trackOperation } from '../../src/telemetry/index.ts';
 import { ATTR_PERF_TARGET_EXCEEDED, ATTR_PERF_TARGET_SECONDS } from '../../src/telemetry/semconv.ts';
+import { MEASURE_RESOURCES_MIN_TARGET_SECONDS } from '../../src/telemetry/track.ts';
 import { compileFixture } from '../helpers/compile.ts';
 import { busyFor, startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -140,6 +141,45 @@ describe('trackOperation against the real Redis', () => {
     for (const edge of ['2', '8', '30', '120', '480']) {
       expect(text).toContain(`le="${edge}"`);
     }
+  });
+});
+
+describe('resource measurement', () => {
+  const measured = async (tt: TestTelemetry, name: string) => {
+    const span = await spanNamed(tt, name);
+    return (
+      span.attributes['perf.cpu_seconds'] !== undefined &&
+      span.attributes['perf.memory_delta_mb'] !== undefined
+    );
+  };
+
+  it(`is on by default from a ${MEASURE_RESOURCES_MIN_TARGET_SECONDS * 1000} ms target, off below it and without a target`, async () => {
+    const tt = await started();
+    let handle: OperationHandle | undefined;
+    trackOperation('at_threshold', { targetSeconds: MEASURE_RESOURCES_MIN_TARGET_SECONDS }, (op) => {
+      handle = op;
+    });
+    trackOperation('below_threshold', { targetSeconds: MEASURE_RESOURCES_MIN_TARGET_SECONDS / 2 }, () => 1);
+    trackOperation('no_target_here', () => 1);
+    // A table target (validation: 5 s) counts as the operation's target.
+    trackOperation('validation', () => 1);
+    expect(await measured(tt, 'at_threshold')).toBe(true);
+    expect(handle?.cpuSeconds).toBe((await spanNamed(tt, 'at_threshold')).attributes['perf.cpu_seconds']);
+    expect(await measured(tt, 'below_threshold')).toBe(false);
+    expect(await measured(tt, 'no_target_here')).toBe(false);
+    expect(await measured(tt, 'validation')).toBe(true);
+  });
+
+  it('follows measureResources when it is given, whatever the target', async () => {
+    const tt = await started();
+    let handle: OperationHandle | undefined;
+    trackOperation('forced_on', { measureResources: true }, (op) => {
+      handle = op;
+    });
+    trackOperation('forced_off', { targetSeconds: 60, measureResources: false }, () => 1);
+    expect(await measured(tt, 'forced_on')).toBe(true);
+    expect(Number.isFinite(handle?.memoryDeltaMb)).toBe(true);
+    expect(await measured(tt, 'forced_off')).toBe(false);
   });
 });
 

@@ -1,0 +1,65 @@
+/**
+ * Where the span evaluator's operation metrics go: one series per attribute set, made once per
+ * set, recorded into per span.
+ *
+ * Two implementations: perf-sidecar's own aggregation (`OperationMetrics`, what `startTelemetry`
+ * uses, handed to the readers as finished data points) and {@link meterSink}, plain SDK
+ * instruments of a meter provider, for a `TargetSpanProcessor` added to a host's own SDK, whose
+ * readers perf-sidecar never sees.
+ */
+import type { Attributes, Meter } from '@opentelemetry/api';
+
+/** An explicit-bucket histogram of seconds (or any non-negative figure). */
+export interface HistogramDefinition {
+  readonly name: string;
+  readonly description: string;
+  readonly unit: string;
+  /** Upper bounds of the buckets, ascending; one more bucket holds what lies above the last. */
+  readonly boundaries: readonly number[];
+}
+
+/** A monotonic counter. */
+export interface CounterDefinition {
+  readonly name: string;
+  readonly description: string;
+  readonly unit: string;
+}
+
+/** One attribute set of a histogram. */
+export interface ValueRecorder {
+  /** Records one value (negative and NaN values are dropped). */
+  record(value: number): void;
+}
+
+/** One attribute set of a counter. */
+export interface CountAdder {
+  /** Adds a non-negative amount. */
+  add(value: number): void;
+}
+
+/** See the module comment. */
+export interface OperationMetricSink {
+  histogram(definition: HistogramDefinition): { series(attributes: Attributes): ValueRecorder };
+  counter(definition: CounterDefinition): { series(attributes: Attributes): CountAdder };
+}
+
+/** A sink over SDK instruments of `meter`: each series records with its attribute set. */
+export function meterSink(meter: Meter): OperationMetricSink {
+  return {
+    histogram(definition) {
+      const histogram = meter.createHistogram(definition.name, {
+        description: definition.description,
+        unit: definition.unit,
+        advice: { explicitBucketBoundaries: [...definition.boundaries] },
+      });
+      return { series: (attributes) => ({ record: (value) => histogram.record(value, attributes) }) };
+    },
+    counter(definition) {
+      const counter = meter.createCounter(definition.name, {
+        description: definition.description,
+        unit: definition.unit,
+      });
+      return { series: (attributes) => ({ add: (value) => counter.add(value, attributes) }) };
+    },
+  };
+}
