@@ -16,6 +16,7 @@ import type { Context, Hono } from 'hono';
 import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { VERSION } from '../shared/scope.ts';
+import { LINK_BASE_URL_FORM, linkBaseUrlText } from '../shared/urls.ts';
 
 /** Where `npm run build` puts the page; the same place from `src/http/` and from `dist/http/`. */
 export const DEFAULT_DASHBOARD_ASSETS: URL = new URL('../../dist/ui/public/', import.meta.url);
@@ -48,7 +49,9 @@ export interface DashboardOptions {
   readonly service: string;
   /**
    * Base URL of a Jaeger UI (`PERF_JAEGER_URL`): alerts with a trace id link to
-   * `<jaegerUrl>/trace/<trace id>`. An http(s) URL; default none (no trace links).
+   * `<jaegerUrl>/trace/<trace id>`. Checked as `PERF_JAEGER_URL` is: http(s), a host, no user,
+   * password, query or fragment (the URL is shown to every reader of the page); default none
+   * (no trace links).
    */
   readonly jaegerUrl?: string | undefined;
   /** Alert thresholds the page draws as lines. */
@@ -279,11 +282,18 @@ function checkOptions(options: DashboardOptions): CheckedOptions {
   }
   let jaegerUrl: string | undefined;
   if (options.jaegerUrl !== undefined) {
-    const parsed = URL.canParse(options.jaegerUrl) ? new URL(options.jaegerUrl) : undefined;
-    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-      throw new InvalidArgumentError('jaegerUrl', `is ${describeValue(options.jaegerUrl)}`, 'an http(s) URL');
+    // The rule of PERF_JAEGER_URL: a user or password would reach every reader of the page's
+    // links and of /api/system/dashboard, and a query or fragment would swallow the appended path.
+    const checked = linkBaseUrlText.safeParse(options.jaegerUrl);
+    if (!checked.success) {
+      // The schema's own problem, which never quotes the text (it may hold a password).
+      const problem =
+        typeof options.jaegerUrl === 'string'
+          ? (checked.error.issues[0]?.message ?? 'is not accepted')
+          : `is ${describeValue(options.jaegerUrl)}`;
+      throw new InvalidArgumentError('jaegerUrl', problem, LINK_BASE_URL_FORM);
     }
-    jaegerUrl = options.jaegerUrl.replace(/\/+$/, '');
+    jaegerUrl = checked.data;
   }
   const dir = options.assetsDir ?? DEFAULT_DASHBOARD_ASSETS;
   return {

@@ -3,7 +3,7 @@
  * Content-Security-Policy, a page that refers only to its own assets and holds no inline script or
  * style and no other origin, each asset in brotli, gzip or identity by `Accept-Encoding`, cache
  * headers, 404s for unknown and path-like names, HEAD, `/api/system/dashboard` with and without the
- * token, a missing build (503, no throw, one warning), and startSidecar's order: a host's own `/`
+ * token, the jaegerUrl option checked as PERF_JAEGER_URL is, a missing build (503, no throw, one warning), and startSidecar's order: a host's own `/`
  * wins, `dashboard: false` leaves the page out. Runs after `npm run build` (dist/ui/public/).
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { Hono } from 'hono';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
 import {
   addDashboard,
   createApp,
@@ -24,8 +25,10 @@ import {
   type SidecarServer,
   startSidecar,
 } from '../../src/http/index.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { getLogger, setLogger } from '../../src/shared/logger.ts';
 import { VERSION } from '../../src/shared/scope.ts';
+import { LINK_BASE_URL_FORM } from '../../src/shared/urls.ts';
 import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 
 const TOKEN = 'dashboard-test-token-0123456789';
@@ -328,10 +331,55 @@ describe('GET /api/system/dashboard', () => {
     });
     expect(() =>
       addDashboard(new Hono(), { service: 'svc', thresholds: THRESHOLDS, jaegerUrl: 'javascript:alert(1)' }),
-    ).toThrow('jaegerUrl: is "javascript:alert(1)"; expected an http(s) URL');
+    ).toThrow(`jaegerUrl: has the scheme "javascript:", not http: or https:; expected ${LINK_BASE_URL_FORM}`);
     expect(() =>
       addDashboard(new Hono(), { service: 'svc', thresholds: { memoryMb: 0, cpuPercent: 80 } }),
     ).toThrow('thresholds.memoryMb: is 0; expected a positive number');
+  });
+});
+
+describe('the jaegerUrl option', () => {
+  const PASSWORD = 's3cret-pa55';
+
+  /** The message addDashboard throws for `jaegerUrl`, or `undefined` when it accepts it. */
+  function refusal(jaegerUrl: string): string | undefined {
+    try {
+      addDashboard(new Hono(), { service: 'svc', thresholds: THRESHOLDS, jaegerUrl });
+      return undefined;
+    } catch (error) {
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      return (error as Error).message;
+    }
+  }
+
+  it('refuses a user and password, which every reader of the links would see, without echoing them', () => {
+    const message = refusal(`https://admin:${PASSWORD}@jaeger.local:16686`);
+    expect(message).toBe(
+      `jaegerUrl: holds a user name or password (user:password@), which every reader of its links would see; expected ${LINK_BASE_URL_FORM}`,
+    );
+    expect(refusal('https://admin@jaeger.local:16686')).toMatch(/^jaegerUrl: holds a user name or password/);
+    // Nothing else echoes it either: not even a text that is no URL at all.
+    expect(refusal(`http://admin:${PASSWORD}@`)).not.toContain(PASSWORD);
+  });
+
+  it('refuses a query or a fragment, inside which the appended /trace/<id> would land', () => {
+    for (const url of ['http://jaeger.local:16686/?token=abc', 'http://jaeger.local:16686/#search']) {
+      expect(refusal(url)).toBe(
+        `jaegerUrl: has a query or fragment, inside which an appended path would land; expected ${LINK_BASE_URL_FORM}`,
+      );
+    }
+  });
+
+  it('accepts what PERF_JAEGER_URL accepts, normalised as it is', async () => {
+    const a = new Hono();
+    addDashboard(a, { service: 'svc', thresholds: THRESHOLDS, jaegerUrl: ' https://JAEGER.local/ui// ' });
+    expect(await (await a.request('/api/system/dashboard')).json()).toMatchObject({
+      jaeger_url: 'https://jaeger.local/ui',
+    });
+    expect(loadConfig({ PERF_JAEGER_URL: ' https://JAEGER.local/ui// ' }).jaegerUrl).toBe(
+      'https://jaeger.local/ui',
+    );
+    expect(refusal('not a url')).toBe(`jaegerUrl: is not a URL; expected ${LINK_BASE_URL_FORM}`);
   });
 });
 
