@@ -189,19 +189,32 @@ function brotliOf(bytes: Uint8Array): Uint8Array {
   });
 }
 
-/** The weight (`q`) an `Accept-Encoding` header gives each coding it names. */
+/**
+ * A weight as RFC 9110 (12.4.2) writes it: 0 to 1 with at most three decimals (`0`, `0.5`, `1.000`).
+ * Anything else (`0.00000`, `1.5`, `.5`) is not a weight.
+ */
+const QVALUE = /^(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)$/;
+
+/**
+ * The weight (`q`) an `Accept-Encoding` header gives each coding it names. A coding whose weight
+ * cannot be read is left out, as if the header did not name it: read as 1 it could make a coding
+ * the client refused the preferred one.
+ */
 function acceptedCodings(header: string | undefined): Map<string, number> {
   const weights = new Map<string, number>();
   // Bounded: a header is short, and only the first few dozen codings matter.
-  for (const part of (header ?? '').slice(0, 1024).split(',').slice(0, 32)) {
+  codings: for (const part of (header ?? '').slice(0, 1024).split(',').slice(0, 32)) {
     const [name = '', ...parameters] = part.trim().toLowerCase().split(';');
     if (name === '') continue;
     let q = 1;
     for (const parameter of parameters) {
-      const match = /^\s*q\s*=\s*([0-9.]{1,6})\s*$/.exec(parameter);
-      if (match) q = Number(match[1]);
+      const [key = '', value, ...rest] = parameter.split('=');
+      if (key.trim() !== 'q') continue;
+      const text = value?.trim() ?? '';
+      if (rest.length > 0 || !QVALUE.test(text)) continue codings;
+      q = Number(text);
     }
-    weights.set(name, Number.isFinite(q) ? q : 0);
+    weights.set(name, q);
   }
   return weights;
 }

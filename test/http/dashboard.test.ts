@@ -246,6 +246,28 @@ describe('GET /ui/:file (the assets)', () => {
     expect(await encoding('deflate')).toBeNull();
   });
 
+  it('reads q as RFC 9110 writes it (0 to 1, at most three decimals), and leaves out a coding whose q it cannot read', async () => {
+    const a = await app();
+    const [script] = names().filter((n) => n.endsWith('.js'));
+    const encoding = async (accept: string) =>
+      (await a.request(`/ui/${script}`, { headers: { 'accept-encoding': accept } })).headers.get(
+        'content-encoding',
+      );
+    // Three decimals at most: a longer weight is no weight, never the default of 1.
+    expect(await encoding('br;q=0.00000')).toBeNull();
+    expect(await encoding('br;q=0.00000, gzip;q=0.5')).toBe('gzip');
+    expect(await encoding('br;q=0.001, gzip;q=0')).toBe('br');
+    expect(await encoding('br;q=0.999, gzip;q=1.000')).toBe('gzip');
+    expect(await encoding('br;Q=0.5, gzip;q=0.25')).toBe('br');
+    expect(await encoding('br ; q=0.5 , gzip;q=0.75')).toBe('gzip');
+    // Above 1, no leading digit, a sign, an exponent, a repeated `=`, or empty: left out.
+    for (const q of ['1.5', '1.0001', '2', '.5', '-0', '+1', '1e0', '0.5=1', '', 'abc']) {
+      expect(await encoding(`br;q=${q}, gzip;q=0.1`), `br;q=${q}`).toBe('gzip');
+    }
+    // Left out entirely: `*` then stands for it.
+    expect(await encoding('br;q=5, *;q=0.5')).toBe('br');
+  });
+
   it('answers HEAD for an asset with its length and no body', async () => {
     const a = await app();
     const [style] = names().filter((n) => n.endsWith('.css'));
