@@ -22,6 +22,7 @@ import {
   DASHBOARD_CSP,
   type DashboardConfig,
   DEFAULT_DASHBOARD_ASSETS,
+  dashboardOptionsOf,
   type SidecarServer,
   startSidecar,
 } from '../../src/http/index.ts';
@@ -484,5 +485,22 @@ describe('startSidecar and the dashboard', () => {
     const a = createApp({ telemetry: t.telemetry, middleware: false, dashboard: false });
     expect((await a.request('/')).status).toBe(404);
     expect((await a.request('/api/system/dashboard')).status).toBe(404);
+  });
+
+  it("loses a createApp user's later / to the page, and keeps it with dashboard: false and addDashboard after", async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const options = { telemetry: t.telemetry, middleware: false } as const;
+    // Registered after createApp: the page, registered inside it, answers first.
+    const late = createApp(options);
+    late.get('/', (c) => c.text('my page'));
+    expect(await (await late.request('/', { headers: { 'accept-encoding': 'identity' } })).text()).toContain(
+      '<title>perf-sidecar dashboard</title>',
+    );
+    // The way around, as startSidecar does it.
+    const mine = createApp({ ...options, dashboard: false });
+    mine.get('/', (c) => c.text('my page'));
+    addDashboard(mine, dashboardOptionsOf(options));
+    expect(await (await mine.request('/')).text()).toBe('my page');
+    expect((await mine.request('/api/system/dashboard')).status).toBe(200);
   });
 });
