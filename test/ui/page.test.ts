@@ -13,8 +13,9 @@
  *   link to its trace in Jaeger;
  * - with a token set the page is refused without it, refuses in its form a token a header cannot
  *   carry, and works after the right one is entered (kept for the tab only);
- * - screenshots at 1280 px and at 390 px are written to `artifacts/` for a person to look at, and
- *   at 390 px nothing overflows the viewport.
+ * - screenshots at 1280 px and at 390 px, with the seeded service's runtime metrics in the System
+ *   charts, are written to `artifacts/` for a person to look at, and at 390 px nothing overflows
+ *   the viewport.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +29,7 @@ import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { getJson, type SidecarProcess, startSidecarProcess } from '../helpers/sidecar.ts';
 import { deleteKeys } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { SEED_RULES, seedWorkload, sendSpans } from './seed.ts';
+import { runtimeWorkload, SEED_RULES, seedWorkload, sendRuntimeMetrics, sendSpans } from './seed.ts';
 
 const JAEGER_URL = 'http://jaeger.test:16686';
 const TOKEN = 'dashboard-token-0123456789abcdef';
@@ -293,6 +294,8 @@ describe('the dashboard page in a browser', () => {
   });
 
   it('writes screenshots at 1280 px and 390 px, and nothing overflows a phone-wide viewport', async () => {
+    // The service's runtime metrics, so that the System part shows what it is for.
+    await sendRuntimeMetrics(otlpHttp, SERVICE, runtimeWorkload());
     for (const [width, height] of [
       [1280, 900],
       [390, 844],
@@ -303,7 +306,13 @@ describe('the dashboard page in a browser', () => {
       await page.goto(`${sidecar.url}/?service=${SERVICE}&hours=1&op=checkout`);
       await page.waitForSelector('#operations tbody tr[data-operation="checkout"]');
       await page.waitForSelector(`${chart('chart-latency', 'data')} .uplot`);
-      await page.waitForSelector(answered('chart-rss'));
+      for (const id of ['chart-rss', 'chart-cpu', 'chart-eld', 'chart-elu']) {
+        await page.waitForSelector(`${chart(id, 'data')} .uplot`);
+      }
+      // The cache and pool figures are the sidecar's own process's: said so for a received service.
+      await page.waitForSelector(chart('chart-cache', 'empty'));
+      await page.waitForSelector('#system-now dd:not(:empty)');
+      expect(await page.textContent('#system-now')).toMatch(/RSS now\s*\d/);
       const overflow = await page.evaluate(() => {
         const view = globalThis as unknown as DomWindow;
         return view.document.documentElement.scrollWidth - view.innerWidth;
