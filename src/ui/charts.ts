@@ -132,11 +132,6 @@ export class TimeChart {
     this.#resize.observe(this.#figure);
   }
 
-  /** What the figure shows now. */
-  get state(): ChartState {
-    return (this.#figure.dataset.state as ChartState | undefined) ?? 'loading';
-  }
-
   /** Says "Loading…" instead of a plot: a request for another view is out. */
   showLoading(): void {
     this.#showMessage('loading', LOADING);
