@@ -11,7 +11,7 @@ import { DATABASE_URL_FORM, databaseUrlText } from '../db/url.ts';
 import { performanceOptionsSchema } from '../http/middleware/options.ts';
 import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
 import { accepts, decimal, defaultOf, integer } from '../shared/options.ts';
-import { linkBaseUrlText, redisUrlText } from '../shared/urls.ts';
+import { LINK_BASE_URL_FORM, linkBaseUrlText, redisUrlText } from '../shared/urls.ts';
 import {
   DEFAULT_OBJECTIVE,
   DEFAULT_PERIOD_DAYS,
@@ -254,10 +254,7 @@ export const SETTINGS = {
   /** `PERF_JAEGER_URL`, without trailing slashes */
   jaegerUrl: variable(
     'PERF_JAEGER_URL',
-    accepts(
-      linkBaseUrlText,
-      'an http:// or https:// base URL without user, password, query or fragment, for example http://127.0.0.1:16686',
-    ),
+    accepts(linkBaseUrlText, LINK_BASE_URL_FORM),
     undefined as string | undefined,
     "Base URL of the Jaeger UI, for the dashboard's links from an alert to its trace (this URL, then /trace/ and the trace id).",
     { shown: 'unset (alerts are not linked to traces)' },

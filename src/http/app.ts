@@ -39,7 +39,8 @@ export interface AppOptions {
   readonly ingest?: Ingest;
   /**
    * Whether to serve the dashboard (`GET /`, `/ui/*`, `/api/system/dashboard`), registered after
-   * every other route. Default true.
+   * every route of createApp's own but before any you add to the app it returns, which therefore
+   * lose those paths to it (see {@link createApp}). Default true.
    */
   readonly dashboard?: boolean;
 }
@@ -133,7 +134,20 @@ export function dashboardOptionsOf(options: AppOptions): DashboardOptions {
  *   (`skipped.invalid`: not `alert.v1`; `skipped.oversized`: too large to read) and `truncated`
  *   (the bounded scan ended before `limit` records or the end of a list).
  * - `GET /metrics`: Prometheus text.
- * - The dashboard (`GET /`, `GET /ui/:file`, `GET /api/system/dashboard`), unless `dashboard: false`.
+ * - The dashboard (`GET /`, `GET /ui/:file`, `GET /favicon.ico`, `GET /api/system/dashboard`),
+ *   unless `dashboard: false`.
+ *
+ * The dashboard is registered here, before any route you add to the returned app, and Hono answers
+ * a request with the first matching route: a `GET /` (or `/ui/:file`, `/favicon.ico`) you add
+ * afterwards is never reached. To serve your own `/`, pass `dashboard: false`, add your routes, then
+ * `addDashboard(app, dashboardOptionsOf(options))`, as `startSidecar` does with its `routes`.
+ *
+ * @example
+ * ```ts
+ * const app = createApp({ telemetry, dashboard: false });
+ * app.get('/', (c) => c.text('my page'));
+ * addDashboard(app, dashboardOptionsOf({ telemetry }));
+ * ```
  */
 export function createApp(options: AppOptions): Hono {
   const { telemetry } = options;

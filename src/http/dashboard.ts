@@ -16,6 +16,7 @@ import type { Context, Hono } from 'hono';
 import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { VERSION } from '../shared/scope.ts';
+import { LINK_BASE_URL_FORM, linkBaseUrlText } from '../shared/urls.ts';
 
 /** Where `npm run build` puts the page; the same place from `src/http/` and from `dist/http/`. */
 export const DEFAULT_DASHBOARD_ASSETS: URL = new URL('../../dist/ui/public/', import.meta.url);
@@ -48,7 +49,9 @@ export interface DashboardOptions {
   readonly service: string;
   /**
    * Base URL of a Jaeger UI (`PERF_JAEGER_URL`): alerts with a trace id link to
-   * `<jaegerUrl>/trace/<trace id>`. An http(s) URL; default none (no trace links).
+   * `<jaegerUrl>/trace/<trace id>`. Checked as `PERF_JAEGER_URL` is: http(s), a host, no user,
+   * password, query or fragment (the URL is shown to every reader of the page); default none
+   * (no trace links).
    */
   readonly jaegerUrl?: string | undefined;
   /** Alert thresholds the page draws as lines. */
@@ -186,19 +189,32 @@ function brotliOf(bytes: Uint8Array): Uint8Array {
   });
 }
 
-/** The weight (`q`) an `Accept-Encoding` header gives each coding it names. */
+/**
+ * A weight as RFC 9110 (12.4.2) writes it: 0 to 1 with at most three decimals (`0`, `0.5`, `1.000`).
+ * Anything else (`0.00000`, `1.5`, `.5`) is not a weight.
+ */
+const QVALUE = /^(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)$/;
+
+/**
+ * The weight (`q`) an `Accept-Encoding` header gives each coding it names. A coding whose weight
+ * cannot be read is left out, as if the header did not name it: read as 1 it could make a coding
+ * the client refused the preferred one.
+ */
 function acceptedCodings(header: string | undefined): Map<string, number> {
   const weights = new Map<string, number>();
   // Bounded: a header is short, and only the first few dozen codings matter.
-  for (const part of (header ?? '').slice(0, 1024).split(',').slice(0, 32)) {
+  codings: for (const part of (header ?? '').slice(0, 1024).split(',').slice(0, 32)) {
     const [name = '', ...parameters] = part.trim().toLowerCase().split(';');
     if (name === '') continue;
     let q = 1;
     for (const parameter of parameters) {
-      const match = /^\s*q\s*=\s*([0-9.]{1,6})\s*$/.exec(parameter);
-      if (match) q = Number(match[1]);
+      const [key = '', value, ...rest] = parameter.split('=');
+      if (key.trim() !== 'q') continue;
+      const text = value?.trim() ?? '';
+      if (rest.length > 0 || !QVALUE.test(text)) continue codings;
+      q = Number(text);
     }
-    weights.set(name, Number.isFinite(q) ? q : 0);
+    weights.set(name, q);
   }
   return weights;
 }
@@ -279,11 +295,18 @@ function checkOptions(options: DashboardOptions): CheckedOptions {
   }
   let jaegerUrl: string | undefined;
   if (options.jaegerUrl !== undefined) {
-    const parsed = URL.canParse(options.jaegerUrl) ? new URL(options.jaegerUrl) : undefined;
-    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-      throw new InvalidArgumentError('jaegerUrl', `is ${describeValue(options.jaegerUrl)}`, 'an http(s) URL');
+    // The rule of PERF_JAEGER_URL: a user or password would reach every reader of the page's
+    // links and of /api/system/dashboard, and a query or fragment would swallow the appended path.
+    const checked = linkBaseUrlText.safeParse(options.jaegerUrl);
+    if (!checked.success) {
+      // The schema's own problem, which never quotes the text (it may hold a password).
+      const problem =
+        typeof options.jaegerUrl === 'string'
+          ? (checked.error.issues[0]?.message ?? 'is not accepted')
+          : `is ${describeValue(options.jaegerUrl)}`;
+      throw new InvalidArgumentError('jaegerUrl', problem, LINK_BASE_URL_FORM);
     }
-    jaegerUrl = options.jaegerUrl.replace(/\/+$/, '');
+    jaegerUrl = checked.data;
   }
   const dir = options.assetsDir ?? DEFAULT_DASHBOARD_ASSETS;
   return {

@@ -68,11 +68,15 @@ export function hideUserinfo(text: string): string {
   return text.replace(/^(\s*[A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1***@');
 }
 
+/** The accepted form of {@link linkBaseUrlText}, as errors and the configuration table say it. */
+export const LINK_BASE_URL_FORM =
+  'an http:// or https:// base URL without user, password, query or fragment, for example http://127.0.0.1:16686';
+
 /**
  * A base URL that links are built on by appending a path (`${base}/trace/<id>`) and that is shown
  * to whoever reads them: `http:` or `https:`, a host, no user or password (every reader would see
  * them), no query or fragment (an appended path would land inside them). Normalised to its origin
- * and path, without trailing slashes.
+ * and path, without trailing slashes. Its problems never quote the value, which may hold a password.
  */
 export const linkBaseUrlText: z.ZodType<string, string> = z
   .string()

@@ -10,7 +10,11 @@
  *
  * Each service has a {@link SystemRing} of its own, made when its first figures arrive; there are
  * at most `maxServices` of them (the own one included), the registry's own cap. The minute being
- * filled is readable at any time: a read collects the cache and pool figures into it first.
+ * filled is readable at any time: a read collects the cache and pool figures into it first, unless
+ * a collection ended less than {@link COLLECTION_REUSE_MS} before (a collection reads every metric
+ * of the process, and every open dashboard asks for the own series); reads while one runs share it.
+ * So the current minute's cache and pool figures are at most that old, and a read costs at most one
+ * collection per {@link COLLECTION_REUSE_MS} however many pages ask.
  */
 import type { CollectionResult } from '@opentelemetry/sdk-metrics';
 import type { Logger } from 'pino';
@@ -39,6 +43,9 @@ export interface SystemHistoryOptions {
   readonly logger?: Pick<Logger, 'debug'>;
 }
 
+/** A read of the own service reuses a metric collection that ended this recently, ms. */
+export const COLLECTION_REUSE_MS = 5_000;
+
 const MIB = 1024 * 1024;
 const NO_FIGURES = 'system history: no cache hit rates or pool use';
 
@@ -55,6 +62,8 @@ export class SystemHistory implements RuntimeSink {
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #collecting: Promise<void> | undefined;
+  /** When the latest collection ended (the clock's ms); none yet: -Infinity. */
+  #collectedAt = Number.NEGATIVE_INFINITY;
   /** Why the latest collection gave no figures, said once until it changes. */
   #problem: string | undefined;
 
@@ -136,11 +145,21 @@ export class SystemHistory implements RuntimeSink {
 
   /**
    * The minutes of `service` from `from` to `to` (inclusive) that hold figures, oldest first; for
-   * the own service, after collecting the cache and pool figures into the current minute.
+   * the own service, after collecting the cache and pool figures into the current minute (or
+   * reusing a collection younger than {@link COLLECTION_REUSE_MS}, or the one running).
    */
   async minutes(service: string, from: Minute, to: Minute): Promise<SystemMinute[]> {
-    if (service === this.own) await this.collect();
+    if (service === this.own) await this.#fresh();
     return this.#rings.get(service)?.read(from, to) ?? [];
+  }
+
+  /** What a read waits for: the collection running, none when the latest is recent, else a new one. */
+  #fresh(): Promise<void> {
+    if (this.#collecting !== undefined) return this.#collecting;
+    const age = this.#now() - this.#collectedAt;
+    // A clock gone back (another time source in a test, a host's clock set back) is not "recent".
+    if (age >= 0 && age < COLLECTION_REUSE_MS) return Promise.resolve();
+    return this.collect();
   }
 
   /** Starts the minute timer that collects the cache and pool figures of each minute. Idempotent. */
@@ -184,6 +203,7 @@ export class SystemHistory implements RuntimeSink {
     while (this.#collecting !== undefined) await this.#collecting;
     const running = this.#collectInto(minute ?? Math.floor(this.#now() / MINUTE_MS)).finally(() => {
       this.#collecting = undefined;
+      this.#collectedAt = this.#now();
     });
     this.#collecting = running;
     return running;

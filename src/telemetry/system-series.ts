@@ -120,19 +120,20 @@ export function checkResourceSeriesQuery(query: unknown): {
 
 /**
  * The resource series of a given telemetry (the sidecar's app passes its own): see the module
- * comment. `undefined` when the service is not one the sidecar knows (neither its own nor one it
- * has received from); a known service without runtime figures has no points.
+ * comment. A service without runtime figures in the window has no points, whether it exports spans
+ * only or this process has not heard of it: the summary and the performance series answer such a
+ * service with no data too, since services are also known from the Redis rollups (written before a
+ * restart, or by another instance) that this process's history does not hold.
  *
  * @throws {InvalidArgumentError} on a bad query, naming the field.
  */
 export async function resourceSeriesOf(
   telemetry: Telemetry,
   query: ResourceSeriesQuery = {},
-): Promise<ResourceSeries | undefined> {
+): Promise<ResourceSeries> {
   const q = checkResourceSeriesQuery(query);
   const own = telemetry.services.own;
   const service = q.service ?? own;
-  if (service !== own && !telemetry.services.services().includes(service)) return undefined;
   const now = Date.now();
   const toMinute = Math.floor(now / MINUTE_MS);
   const fromMinute = toMinute - q.hours * 60 + 1;

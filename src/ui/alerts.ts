@@ -2,21 +2,22 @@
  * The live alert feed (`#alerts`): `GET /api/system/alerts/stream?recent=50` read with `fetch()`
  * (an `EventSource` cannot send the bearer header) and parsed with eventsource-parser. Each `alert`
  * event carries one `alert.v1` record; a record whose id is already shown replaces it (a folded
- * repeat, a resolved episode). Newest first, at most {@link MAX_SHOWN_ALERTS} items. A dropped
+ * repeat, a resolved episode). Newest first, at most {@link MAX_SHOWN_ALERTS} items, in the order
+ * {@link AlertOrder} keeps. A dropped
  * connection is retried with capped exponential backoff; a 401 stops the feed until a token is
  * entered. Each item has `data-alert-type`, `data-operation` and `data-alert-id` for tests.
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { AlertOrder, MAX_SHOWN_ALERTS } from './alert-order.ts';
 import { type AlertRecord, apiHeaders, checkResponse, UnauthorizedError, urlOf } from './api.ts';
-import { byId, h, replaceChildren } from './dom.ts';
-import { formatInUnit, timeElement } from './format.ts';
+import { byId, h, replaceChildren, timeElement } from './dom.ts';
+import { formatInUnit } from './format.ts';
+import { sleep } from './wait.ts';
 
 /** The stream's path. */
 export const ALERT_STREAM_PATH = '/api/system/alerts/stream';
 /** Records the stream sends on connect (the newest of the alert lists). */
 export const RECENT_ALERTS = 50;
-/** Most alerts kept in the page; older ones are dropped from the DOM. */
-export const MAX_SHOWN_ALERTS = 200;
 /** First wait before reconnecting, ms; doubles per failure up to {@link MAX_RETRY_MS}. */
 export const FIRST_RETRY_MS = 1000;
 /** Longest wait before reconnecting, ms. */
@@ -63,25 +64,14 @@ function whereOf(record: AlertRecord): string {
   return '';
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
-
 /** See the module comment. */
 export class AlertFeed {
   readonly #list = byId('alerts', HTMLOListElement);
   readonly #empty = byId('alerts-empty', HTMLElement);
   readonly #status = byId('alerts-status', HTMLElement);
+  /** The items shown, by record id, in the order of {@link AlertOrder}. */
   readonly #shown = new Map<string, HTMLLIElement>();
+  readonly #order = new AlertOrder(MAX_SHOWN_ALERTS);
   #jaegerUrl: string | undefined;
   #controller: AbortController | undefined;
 
@@ -184,21 +174,16 @@ export class AlertFeed {
 
   /** Shows `record`, replacing the shown record with the same id. */
   show(record: AlertRecord): void {
-    this.#shown.get(record.id)?.remove();
-    const item = this.#item(record);
-    this.#shown.set(record.id, item);
-    // Newest first by the latest occurrence; records arrive mostly newest last, so this is short.
-    const seen = Date.parse(record.lastSeenAt);
-    let before: Element | null = this.#list.firstElementChild;
-    while (before && Number((before as HTMLElement).dataset.lastSeen) > seen)
-      before = before.nextElementSibling;
-    this.#list.insertBefore(item, before);
-    while (this.#list.children.length > MAX_SHOWN_ALERTS) {
-      const last = this.#list.lastElementChild as HTMLElement | null;
-      if (!last) break;
-      last.remove();
-      const id = last.dataset.alertId;
-      if (id !== undefined && this.#shown.get(id) === last) this.#shown.delete(id);
+    const placed = this.#order.place(record.id, Date.parse(record.lastSeenAt));
+    // Removed first, so that the list's items above the new position are the order's.
+    for (const id of placed.replaced ? [record.id, ...placed.dropped] : placed.dropped) {
+      this.#shown.get(id)?.remove();
+      this.#shown.delete(id);
+    }
+    if (placed.index !== undefined) {
+      const item = this.#item(record);
+      this.#list.insertBefore(item, this.#list.children[placed.index] ?? null);
+      this.#shown.set(record.id, item);
     }
     this.#empty.hidden = this.#list.children.length > 0;
   }
@@ -231,7 +216,6 @@ export class AlertFeed {
         'data-alert-type': record.type,
         'data-operation': where,
         'data-severity': record.severity,
-        'data-last-seen': Date.parse(record.lastSeenAt),
       },
       h(
         'div',

@@ -1,13 +1,17 @@
 /**
- * One small time chart (uPlot) in a `<figure>`: a caption, the plot, and a "no data" sentence in
- * place of the plot when the window has nothing to draw. The x axis is in the viewer's time zone
- * (uPlot's default); dragging across the plot zooms the x axis and a double-click goes back to the
- * whole window. The plot follows its box's width (ResizeObserver), keeps a zoom across refreshes,
- * and takes its colours from the page's CSS custom properties, so the dark scheme applies to it.
+ * One small time chart (uPlot) in a `<figure>`: a caption, the plot, and a sentence in place of
+ * the plot while its request is out ("Loading…") or when there is nothing to draw. The figure's
+ * `data-state` says which: `loading` until the chart's request has answered, then `data` (a plot),
+ * `empty` (nothing to draw) or `error` (the request failed). The x axis is labelled in the viewer's
+ * locale and time zone; dragging across the plot zooms the x axis (`data-zoomed` on the figure) and
+ * a double-click goes back to the whole window. A zoom is kept across the refreshes of one view
+ * and dropped when the view (service, operation, window) changes. The plot follows its box's width
+ * (ResizeObserver) and takes its colours from the page's CSS custom properties, so the dark scheme
+ * applies to it.
  */
 import uPlot from 'uplot';
 import { h, replaceChildren } from './dom.ts';
-import { formatLocalTime } from './format.ts';
+import { axisTimeLabels, formatLocalTime } from './format.ts';
 
 /** How a series is drawn. */
 export interface SeriesSpec {
@@ -41,6 +45,23 @@ export interface ChartSpec {
 
 /** The data of a chart: x in seconds since the epoch, then one array per series (`null`: no value). */
 export type ChartData = readonly [readonly number[], ...(readonly (number | null)[])[]];
+
+/** What a chart's figure shows (its `data-state`). */
+export type ChartState = 'loading' | 'data' | 'empty' | 'error';
+
+/** What {@link TimeChart.update} draws besides the data. */
+export interface ChartUpdate {
+  /**
+   * The view the data is of (service, operation, window, in any form): a zoom is kept while it
+   * stays the same, and dropped when it changes.
+   */
+  readonly view: string;
+  /** The plot's accessible text; by default the latest value of each series. */
+  readonly description?: string;
+}
+
+/** Shown while a chart's request is out. */
+export const LOADING = 'Loading…';
 
 /** Fallback width before the box has been laid out. */
 const DEFAULT_WIDTH = 320;
@@ -76,26 +97,28 @@ export class TimeChart {
   readonly #spec: ChartSpec;
   readonly #figure: HTMLElement;
   readonly #plotBox: HTMLDivElement;
-  readonly #empty: HTMLParagraphElement;
+  readonly #message: HTMLParagraphElement;
   #plot: uPlot | undefined;
   #data: ChartData | undefined;
-  /** The x range the user zoomed to, kept across refreshes; undefined: the whole window. */
+  /** The view of the data drawn (see {@link ChartUpdate.view}). */
+  #view: string | undefined;
+  /** The x range the user zoomed to, kept across refreshes of one view; undefined: the whole window. */
   #zoom: { min: number; max: number } | undefined;
   #settingData = false;
   readonly #resize: ResizeObserver;
   #width = 0;
 
-  /** Builds the chart's figure inside `container` (emptied first). */
+  /** Builds the chart's figure inside `container` (emptied first), saying "Loading…". */
   constructor(container: HTMLElement, spec: ChartSpec) {
     this.#spec = spec;
     this.#plotBox = h('div', { class: 'plot', role: 'img', 'aria-label': spec.title });
-    this.#empty = h('p', { class: 'no-data' }, 'No data in this window.');
+    this.#message = h('p', { class: 'chart-message' }, LOADING);
     this.#figure = h(
       'figure',
-      { class: 'chart' },
+      { class: 'chart', 'data-state': 'loading' },
       h('figcaption', {}, spec.title),
       this.#plotBox,
-      this.#empty,
+      this.#message,
     );
     this.#plotBox.hidden = true;
     replaceChildren(container, this.#figure);
@@ -109,29 +132,47 @@ export class TimeChart {
     this.#resize.observe(this.#figure);
   }
 
-  /** Shows "no data" with `reason` instead of a plot. */
-  showMessage(reason: string): void {
+  /** Says "Loading…" instead of a plot: a request for another view is out. */
+  showLoading(): void {
+    this.#showMessage('loading', LOADING);
+  }
+
+  /** Says `reason` instead of a plot: the request answered, with nothing to draw. */
+  showEmpty(reason: string): void {
+    this.#showMessage('empty', reason);
+  }
+
+  /** Says `reason` instead of a plot: the request failed. */
+  showError(reason: string): void {
+    this.#showMessage('error', reason);
+  }
+
+  #showMessage(state: Exclude<ChartState, 'data'>, reason: string): void {
     this.#data = undefined;
-    this.#zoom = undefined;
+    this.#view = undefined;
+    this.#setZoom(undefined);
     this.#plot?.destroy();
     this.#plot = undefined;
     this.#plotBox.hidden = true;
-    this.#empty.textContent = reason;
-    this.#empty.hidden = false;
+    this.#message.textContent = reason;
+    this.#message.hidden = false;
+    this.#figure.dataset.state = state;
   }
 
-  /**
-   * Draws `data` (or says there is none). `description` is the plot's accessible text; by default
-   * the latest value of each series.
-   */
-  update(data: ChartData, description: string = this.#latest(data)): void {
+  /** Draws `data` of `update.view` (or says there is none in the window). */
+  update(data: ChartData, update: ChartUpdate): void {
     if (!hasValues(data, this.#spec.series)) {
-      this.showMessage('No data in this window.');
+      this.showEmpty('No data in this window.');
       return;
     }
+    // Another service, operation or window: a zoom into the old one means nothing in it.
+    if (update.view !== this.#view) this.#setZoom(undefined);
+    this.#view = update.view;
     this.#data = data;
-    this.#empty.hidden = true;
+    this.#message.hidden = true;
     this.#plotBox.hidden = false;
+    this.#figure.dataset.state = 'data';
+    const description = update.description ?? this.#latest(data);
     this.#plotBox.setAttribute('aria-label', `${this.#spec.title}: ${description}`);
     const aligned = data as unknown as uPlot.AlignedData;
     if (!this.#plot) {
@@ -143,6 +184,12 @@ export class TimeChart {
     this.#plot.setData(aligned);
     this.#settingData = false;
     if (zoom) this.#plot.setScale('x', zoom);
+  }
+
+  #setZoom(zoom: { min: number; max: number } | undefined): void {
+    this.#zoom = zoom;
+    if (zoom) this.#figure.dataset.zoomed = '';
+    else delete this.#figure.dataset.zoomed;
   }
 
   /** `p95 latest 12 ms, p99 latest 30 ms`: the last value of each series that is not a threshold. */
@@ -230,6 +277,8 @@ export class TimeChart {
           font: axisFont,
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid, width: 1 },
+          // uPlot's own labels use a 12-hour clock whatever the locale.
+          values: (_u, splits, _axis, _space, incr) => axisTimeLabels(splits, incr),
         },
         axis('y', spec.format),
         ...(twoScales ? [axis('y2', spec.format2 ?? spec.format, 1)] : []),
@@ -247,7 +296,7 @@ export class TimeChart {
             // Back at the data's own range (a double-click): no zoom to keep.
             const whole =
               min === undefined || max === undefined || (min <= (first ?? 0) && max >= (last ?? 0));
-            this.#zoom = whole || min === undefined || max === undefined ? undefined : { min, max };
+            this.#setZoom(whole || min === undefined || max === undefined ? undefined : { min, max });
           },
         ],
       },

@@ -1,8 +1,10 @@
 /**
  * Small DOM helpers: elements built from a tag, attributes and children (text is always set as
- * text, never parsed as HTML, so no figure or name from the API can inject markup), and lookups
- * of the page's fixed elements that fail loudly when the template and the code disagree.
+ * text, never parsed as HTML, so no figure or name from the API can inject markup), lookups of the
+ * page's fixed elements that fail loudly when the template and the code disagree, and `<time>`
+ * elements.
  */
+import { formatLocalTime, formatUtc, NONE } from './format.ts';
 
 /** An attribute value: a string, `true` for a present boolean attribute, nothing to leave it out. */
 export type AttributeValue = string | number | boolean | null | undefined;
@@ -53,4 +55,11 @@ export function byId<T extends HTMLElement>(id: string, type: { new (): T; reado
     throw new Error(`the page has no ${type.name} with id "${id}"; index.html and the script disagree`);
   }
   return element;
+}
+
+/** A `<time>` for an ISO 8601 instant, in the viewer's time zone, with UTC in its title. */
+export function timeElement(iso: string, className?: string): HTMLTimeElement {
+  const ms = Date.parse(iso);
+  if (!Number.isFinite(ms)) return h('time', { class: className }, NONE);
+  return h('time', { datetime: iso, title: formatUtc(ms), class: className }, formatLocalTime(ms));
 }

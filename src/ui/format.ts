@@ -1,10 +1,10 @@
 /**
  * How figures are shown: durations in µs, ms, s or min chosen by size, counts with grouping,
- * shares as percent, memory in MiB, times in the viewer's time zone (with UTC on hover). Units are
- * joined with a no-break space so that a number never wraps away from its unit. `—` stands for a
- * figure that does not exist (no runs, no target, no budget).
+ * shares as percent, memory in MiB, times in the viewer's locale and time zone (with UTC on hover).
+ * Units are joined with a no-break space so that a number never wraps away from its unit. `—`
+ * stands for a figure that does not exist (no runs, no target, no budget). Pure: no DOM, so that it
+ * runs (and is tested) under Node as well.
  */
-import { h } from './dom.ts';
 
 /** Shown for a missing figure. */
 export const NONE = '—';
@@ -123,15 +123,56 @@ export function formatUtc(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
 
-/** A `<time>` for an ISO 8601 instant, in the viewer's time zone, with UTC in its title. */
-export function timeElement(iso: string, className?: string): HTMLTimeElement {
-  const ms = Date.parse(iso);
-  if (!Number.isFinite(ms)) return h('time', { class: className }, NONE);
-  return h('time', { datetime: iso, title: formatUtc(ms), class: className }, formatLocalTime(ms));
-}
-
 /** A window length in hours, in words. */
 export function formatHours(hours: number): string {
   if (hours % 24 === 0 && hours >= 48) return `${hours / 24} days`;
   return hours === 1 ? '1 hour' : `${hours} hours`;
+}
+
+/** The clock formats of the chart axes, per locale (`undefined`: the viewer's). */
+interface AxisFormats {
+  readonly seconds: Intl.DateTimeFormat;
+  readonly minutes: Intl.DateTimeFormat;
+  readonly day: Intl.DateTimeFormat;
+}
+
+const axisFormats = new Map<string, AxisFormats>();
+
+function axisFormatsOf(locale: string | undefined): AxisFormats {
+  const key = locale ?? '';
+  let formats = axisFormats.get(key);
+  if (!formats) {
+    formats = {
+      seconds: new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit', second: '2-digit' }),
+      minutes: new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit' }),
+      day: new Intl.DateTimeFormat(locale, { month: 'short', day: 'numeric' }),
+    };
+    axisFormats.set(key, formats);
+  }
+  return formats;
+}
+
+const DAY_SECONDS = 86_400;
+
+/**
+ * The labels of a time axis, in the viewer's locale and time zone (or `locale`'s): with ticks
+ * `incrSeconds` apart, the time of day (to the second below a minute), and under it the date on the
+ * first tick and wherever the day changes; with ticks a day or more apart, the date only. uPlot's
+ * own labels use a fixed 12-hour clock whatever the locale.
+ *
+ * @param splits the ticks, seconds since the epoch.
+ * @param incrSeconds the distance between ticks, seconds.
+ */
+export function axisTimeLabels(splits: readonly number[], incrSeconds: number, locale?: string): string[] {
+  const formats = axisFormatsOf(locale);
+  if (incrSeconds >= DAY_SECONDS) return splits.map((s) => formats.day.format(s * 1000));
+  const time = incrSeconds < 60 ? formats.seconds : formats.minutes;
+  let previousDay: string | undefined;
+  return splits.map((s) => {
+    const day = formats.day.format(s * 1000);
+    const label = time.format(s * 1000);
+    const changed = day !== previousDay;
+    previousDay = day;
+    return changed ? `${label}\n${day}` : label;
+  });
 }

@@ -22,7 +22,7 @@ import { OperationDetail } from './operation.ts';
 import { SystemPanel } from './system.ts';
 import { OperationsTable } from './table.ts';
 import { pageSaysAuthRequired, storedToken, TokenForm } from './token.ts';
-import { DEFAULT_HOURS, HOURS, readView, type View, writeView } from './view.ts';
+import { DEFAULT_HOURS, HOURS, readView, searchOf, type View } from './view.ts';
 
 /** Summary refresh period, ms. */
 const SUMMARY_EVERY_MS = 10_000;
@@ -227,6 +227,13 @@ function applyFilters(always: boolean): void {
   void summary.run();
   // The charts do not depend on the operation and user filters.
   if (chartsChange) refreshCharts();
+}
+
+/** Puts a view in the address bar without adding a history entry. */
+function writeView(next: View): void {
+  const search = searchOf(next);
+  if (search === location.search) return;
+  history.replaceState(history.state, '', `${location.pathname}${search}${location.hash}`);
 }
 
 function setView(next: View): void {

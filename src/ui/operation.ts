@@ -24,6 +24,8 @@ export class OperationDetail {
   readonly #latency: TimeChart;
   readonly #runs: TimeChart;
   #shown: string | undefined;
+  /** The view of the charts shown ({@link viewOf}); another one shows them loading first. */
+  #drawn: string | undefined;
 
   /** `onClose` runs when the close button is used. */
   constructor(onClose: () => void) {
@@ -52,15 +54,16 @@ export class OperationDetail {
     byId('detail-close', HTMLButtonElement).addEventListener('click', onClose);
   }
 
-  /** Shows the section for `operation`, or hides it (`undefined`). */
+  /** Shows the section for `operation` (its charts loading), or hides it (`undefined`). */
   select(operation: string | undefined): void {
     if (operation === this.#shown) return;
     this.#shown = operation;
+    this.#drawn = undefined;
     this.#section.hidden = operation === undefined;
     if (operation === undefined) return;
     this.#heading.textContent = `Operation ${operation}`;
-    this.#latency.showMessage('Loading…');
-    this.#runs.showMessage('Loading…');
+    this.#latency.showLoading();
+    this.#runs.showLoading();
   }
 
   /** The operation shown, if any. */
@@ -68,20 +71,39 @@ export class OperationDetail {
     return this.#shown;
   }
 
-  /** Fetches the series and draws it. Errors are the caller's to show. */
+  /**
+   * Fetches the series and draws it; the charts say "Loading…" meanwhile when they showed another
+   * view, and say that the request failed when it did. Errors are the caller's to show too.
+   */
   async refresh(query: OperationQuery): Promise<void> {
-    const series = await getJson<OperationSeries>('/api/system/performance/series', {
-      operation: query.operation,
-      service: query.service,
-      hours: query.hours,
-    });
+    const view = viewOf(query);
+    if (view !== this.#drawn) {
+      this.#latency.showLoading();
+      this.#runs.showLoading();
+    }
+    let series: OperationSeries;
+    try {
+      series = await getJson<OperationSeries>('/api/system/performance/series', {
+        operation: query.operation,
+        service: query.service,
+        hours: query.hours,
+      });
+    } catch (error) {
+      if (query.operation === this.#shown) {
+        this.#drawn = undefined;
+        this.#latency.showError('Could not load this chart.');
+        this.#runs.showError('Could not load this chart.');
+      }
+      throw error;
+    }
     // The selection may have changed while the request was out.
     if (series.operation !== this.#shown) return;
-    this.draw(series, query.hours);
+    this.#drawn = view;
+    this.draw(series, query.hours, view);
   }
 
-  /** Draws a series. */
-  draw(series: OperationSeries, hours: number): void {
+  /** Draws a series of `view` (see {@link viewOf}). */
+  draw(series: OperationSeries, hours: number, view: string): void {
     const xs: number[] = [];
     const p95: (number | null)[] = [];
     const p99: (number | null)[] = [];
@@ -106,19 +128,19 @@ export class OperationDetail {
       `${series.service}: one point per ${step} over the last ${formatHours(hours)}; target ` +
       `${formatDuration(series.target_s)}. Drag across a chart to zoom in; double-click to see the whole window.`;
     if (total === 0) {
-      this.#latency.showMessage('No runs in this window.');
-      this.#runs.showMessage('No runs in this window.');
+      this.#latency.showEmpty('No runs in this window.');
+      this.#runs.showEmpty('No runs in this window.');
       return;
     }
     const worst = Math.max(...p95.filter((v): v is number => v !== null));
-    this.#latency.update(
-      [xs, p95, p99, target] as ChartData,
-      `highest p95 ${formatMs(worst)}, target ${formatDuration(series.target_s)}`,
-    );
-    this.#runs.update(
-      [xs, runs, breaches, errors] as ChartData,
-      `${formatCount(total)} runs, ${formatCount(sum(breaches))} over the target, ${formatCount(sum(errors))} failed`,
-    );
+    this.#latency.update([xs, p95, p99, target] as ChartData, {
+      view,
+      description: `highest p95 ${formatMs(worst)}, target ${formatDuration(series.target_s)}`,
+    });
+    this.#runs.update([xs, runs, breaches, errors] as ChartData, {
+      view,
+      description: `${formatCount(total)} runs, ${formatCount(sum(breaches))} over the target, ${formatCount(sum(errors))} failed`,
+    });
   }
 
   /** Draws again with the current colour scheme. */
@@ -132,4 +154,9 @@ function sum(values: readonly (number | null)[]): number {
   let total = 0;
   for (const v of values) total += v ?? 0;
   return total;
+}
+
+/** What the charts are of, as one text: a change of service, operation or window changes it. */
+function viewOf(query: OperationQuery): string {
+  return JSON.stringify([query.service ?? null, query.operation, query.hours]);
 }

@@ -2,7 +2,10 @@
  * The System section: the latest resource figures from the summary, and small charts over the
  * window (at most 24 hours) from `GET /api/system/resources/series`: memory against the memory
  * threshold, CPU against the CPU threshold, event-loop delay and utilisation, cache hit rates per
- * level, and database pool use. A sidecar without that endpoint (404) shows "not available".
+ * level, and database pool use (the last two the sidecar's own process only). A service without
+ * runtime figures in the window (one that exports spans only, or one known from the Redis rollups
+ * alone) is said to have none; a sidecar without that endpoint (404: an older version) shows "not
+ * available".
  */
 import { ApiError, getJson, type ResourcePoint, type ResourceSeries, type SystemFigures } from './api.ts';
 import { type ChartData, TimeChart } from './charts.ts';
@@ -32,6 +35,8 @@ interface SystemChart {
   readonly chart: TimeChart;
   readonly picks: readonly Pick[];
   readonly threshold?: (thresholds: Thresholds) => number;
+  /** Figures of the sidecar's own process only (a received service never has them). */
+  readonly ownOnly?: boolean;
 }
 
 /** The System section. */
@@ -40,6 +45,8 @@ export class SystemPanel {
   readonly #note = byId('system-note', HTMLElement);
   readonly #charts: readonly SystemChart[];
   #thresholds: Thresholds | undefined;
+  /** The view of the charts shown ({@link viewOf}); another one shows them loading first. */
+  #drawn: string | undefined;
 
   constructor() {
     const chart = (
@@ -47,10 +54,12 @@ export class SystemPanel {
       spec: ConstructorParameters<typeof TimeChart>[1],
       picks: readonly Pick[],
       threshold?: (thresholds: Thresholds) => number,
+      ownOnly = false,
     ): SystemChart => ({
       chart: new TimeChart(byId(id, HTMLElement), spec),
       picks,
       ...(threshold ? { threshold } : {}),
+      ownOnly,
     });
     this.#charts = [
       chart(
@@ -119,6 +128,8 @@ export class SystemPanel {
           (p) => percentOf(p.cache?.memory_hit_rate ?? null),
           (p) => percentOf(p.cache?.redis_hit_rate ?? null),
         ],
+        undefined,
+        true,
       ),
       chart(
         'chart-db',
@@ -133,6 +144,8 @@ export class SystemPanel {
           height: 150,
         },
         [(p) => p.db_pool?.used ?? null, (p) => p.db_pool?.idle ?? null, (p) => p.db_pool?.waiting ?? null],
+        undefined,
+        true,
       ),
     ];
   }
@@ -167,9 +180,15 @@ export class SystemPanel {
     );
   }
 
-  /** Fetches the resource series and draws it; a sidecar without the endpoint shows "not available". */
+  /**
+   * Fetches the resource series and draws it; the charts say "Loading…" meanwhile when they showed
+   * another view. A sidecar without the endpoint shows "not available"; another failure is said on
+   * the charts and thrown for the caller to show.
+   */
   async refresh(query: ResourceQuery): Promise<void> {
     const hours = Math.min(query.hours, MAX_RESOURCE_HOURS);
+    const view = viewOf(query.service, hours);
+    if (view !== this.#drawn) for (const { chart } of this.#charts) chart.showLoading();
     let series: ResourceSeries;
     try {
       series = await getJson<ResourceSeries>('/api/system/resources/series', {
@@ -177,32 +196,52 @@ export class SystemPanel {
         hours,
       });
     } catch (error) {
+      this.#drawn = undefined;
       // No such endpoint on this sidecar (an older version): said quietly, as a fact, not an error.
+      // (A service without figures is answered with no points, never 404.)
       if (error instanceof ApiError && error.status === 404) {
         this.#note.textContent = 'Resource history is not available from this sidecar.';
-        for (const { chart } of this.#charts) chart.showMessage('Not available.');
+        for (const { chart } of this.#charts) chart.showEmpty('Not available.');
         return;
       }
+      for (const { chart } of this.#charts) chart.showError('Could not load this chart.');
       throw error;
     }
     this.#thresholds = series.thresholds;
+    this.#drawn = view;
+    const windowText = formatHours(hours);
     const clipped = query.hours > MAX_RESOURCE_HOURS ? ` (the resource history covers at most 24 hours)` : '';
-    this.#note.textContent = `${series.service}, per minute over the last ${formatHours(hours)}${clipped}.`;
-    this.draw(series);
+    this.#note.textContent =
+      series.points.length === 0
+        ? `No runtime figures for ${series.service} over the last ${windowText}${clipped}: the sidecar draws ` +
+          'those of its own process, and of a service that exports runtime metrics to it over OTLP.'
+        : `${series.service}, per minute over the last ${windowText}${clipped}.`;
+    this.draw(series, query.service === undefined, view);
   }
 
-  /** Draws a resource series. */
-  draw(series: ResourceSeries): void {
+  /**
+   * Draws a resource series of `view` (see {@link viewOf}); `own`: of the sidecar's own process,
+   * the only one with cache and pool figures.
+   */
+  draw(series: ResourceSeries, own: boolean, view: string): void {
     // The window's ends as empty points, so the x axis (and a double-click) spans the whole window.
     const from = Date.parse(series.from) / 1000;
     const to = Date.parse(series.to) / 1000;
     const points = series.points;
     const xs = [from, ...points.map((p) => Date.parse(p.t) / 1000), to];
-    for (const { chart, picks, threshold } of this.#charts) {
+    for (const { chart, picks, threshold, ownOnly } of this.#charts) {
+      if (points.length === 0) {
+        chart.showEmpty('No runtime figures in this window.');
+        continue;
+      }
+      if (ownOnly && !own) {
+        chart.showEmpty("Only for the sidecar's own process.");
+        continue;
+      }
       const columns: (number | null)[][] = picks.map((pick) => [null, ...points.map(pick), null]);
       // A threshold line runs across the whole window.
       if (threshold) columns.push(xs.map(() => threshold(series.thresholds)));
-      chart.update([xs, ...columns] as ChartData);
+      chart.update([xs, ...columns] as ChartData, { view });
     }
   }
 
@@ -214,4 +253,9 @@ export class SystemPanel {
 
 function percentOf(share: number | null): number | null {
   return share === null ? null : share * 100;
+}
+
+/** What the charts are of, as one text: a change of service or window changes it. */
+function viewOf(service: string | undefined, hours: number): string {
+  return JSON.stringify([service ?? null, hours]);
 }

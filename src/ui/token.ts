@@ -1,8 +1,10 @@
 /**
  * The API token, for this tab only: kept in `sessionStorage` (gone when the tab closes, never
  * shared with other tabs, never in a URL) and asked for with a form when the API answers 401 or
- * the served page says the API needs one.
+ * the served page says the API needs one. The form takes only what a bearer header can carry
+ * (`bearer.ts`), and says so otherwise.
  */
+import { BEARER_TOKEN_PROBLEM, isBearerToken } from './bearer.ts';
 import { byId } from './dom.ts';
 
 /** The `sessionStorage` key of the token. */
@@ -10,12 +12,15 @@ export const TOKEN_KEY = 'perf-sidecar.api-token';
 
 /** The tab's token, if any. */
 export function storedToken(): string | undefined {
+  let token: string | undefined;
   try {
-    return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+    token = sessionStorage.getItem(TOKEN_KEY) ?? undefined;
   } catch {
     // Storage refused (privacy settings): the token then lives as long as the page.
-    return memoryToken;
+    token = memoryToken;
   }
+  // One stored before the form checked it could not be sent (fetch() would throw): ask again.
+  return token !== undefined && isBearerToken(token) ? token : undefined;
 }
 
 let memoryToken: string | undefined;
@@ -65,6 +70,12 @@ export class TokenForm {
       const token = this.#input.value.trim();
       if (token === '') {
         this.#message.textContent = 'Enter the API token.';
+        return;
+      }
+      if (!isBearerToken(token)) {
+        this.#message.textContent = BEARER_TOKEN_PROBLEM;
+        this.#panel.dataset.reason = 'invalid';
+        this.#input.focus();
         return;
       }
       storeToken(token);

@@ -1,8 +1,9 @@
 /**
  * The view in the page URL, so that a view can be shared: `service`, `operation`, `user_id` and
  * `hours` (the summary's own parameter names) and `op` (the operation whose charts are open).
- * Read once on load; written with `history.replaceState` on every change (no history entry per
- * filter). Values that the API would refuse (a window it does not offer) fall back to defaults.
+ * Read once on load; written by the page (`main.ts`) with `history.replaceState` on every change
+ * (no history entry per filter). Values that the API would refuse (a window it does not offer) fall
+ * back to defaults. Pure: no DOM, so that it runs (and is tested) under Node as well.
  */
 
 /** The windows offered, hours. */
@@ -50,11 +51,4 @@ export function searchOf(view: View): string {
   if (view.op !== undefined) params.set('op', view.op);
   const query = params.toString();
   return query ? `?${query}` : '';
-}
-
-/** Puts a view in the address bar without adding a history entry. */
-export function writeView(view: View): void {
-  const search = searchOf(view);
-  if (search === location.search) return;
-  history.replaceState(history.state, '', `${location.pathname}${search}${location.hash}`);
 }

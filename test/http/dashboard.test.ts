@@ -3,7 +3,7 @@
  * Content-Security-Policy, a page that refers only to its own assets and holds no inline script or
  * style and no other origin, each asset in brotli, gzip or identity by `Accept-Encoding`, cache
  * headers, 404s for unknown and path-like names, HEAD, `/api/system/dashboard` with and without the
- * token, a missing build (503, no throw, one warning), and startSidecar's order: a host's own `/`
+ * token, the jaegerUrl option checked as PERF_JAEGER_URL is, a missing build (503, no throw, one warning), and startSidecar's order: a host's own `/`
  * wins, `dashboard: false` leaves the page out. Runs after `npm run build` (dist/ui/public/).
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -15,17 +15,21 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { Hono } from 'hono';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
 import {
   addDashboard,
   createApp,
   DASHBOARD_CSP,
   type DashboardConfig,
   DEFAULT_DASHBOARD_ASSETS,
+  dashboardOptionsOf,
   type SidecarServer,
   startSidecar,
 } from '../../src/http/index.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { getLogger, setLogger } from '../../src/shared/logger.ts';
 import { VERSION } from '../../src/shared/scope.ts';
+import { LINK_BASE_URL_FORM } from '../../src/shared/urls.ts';
 import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 
 const TOKEN = 'dashboard-test-token-0123456789';
@@ -243,6 +247,28 @@ describe('GET /ui/:file (the assets)', () => {
     expect(await encoding('deflate')).toBeNull();
   });
 
+  it('reads q as RFC 9110 writes it (0 to 1, at most three decimals), and leaves out a coding whose q it cannot read', async () => {
+    const a = await app();
+    const [script] = names().filter((n) => n.endsWith('.js'));
+    const encoding = async (accept: string) =>
+      (await a.request(`/ui/${script}`, { headers: { 'accept-encoding': accept } })).headers.get(
+        'content-encoding',
+      );
+    // Three decimals at most: a longer weight is no weight, never the default of 1.
+    expect(await encoding('br;q=0.00000')).toBeNull();
+    expect(await encoding('br;q=0.00000, gzip;q=0.5')).toBe('gzip');
+    expect(await encoding('br;q=0.001, gzip;q=0')).toBe('br');
+    expect(await encoding('br;q=0.999, gzip;q=1.000')).toBe('gzip');
+    expect(await encoding('br;Q=0.5, gzip;q=0.25')).toBe('br');
+    expect(await encoding('br ; q=0.5 , gzip;q=0.75')).toBe('gzip');
+    // Above 1, no leading digit, a sign, an exponent, a repeated `=`, or empty: left out.
+    for (const q of ['1.5', '1.0001', '2', '.5', '-0', '+1', '1e0', '0.5=1', '', 'abc']) {
+      expect(await encoding(`br;q=${q}, gzip;q=0.1`), `br;q=${q}`).toBe('gzip');
+    }
+    // Left out entirely: `*` then stands for it.
+    expect(await encoding('br;q=5, *;q=0.5')).toBe('br');
+  });
+
   it('answers HEAD for an asset with its length and no body', async () => {
     const a = await app();
     const [style] = names().filter((n) => n.endsWith('.css'));
@@ -328,10 +354,55 @@ describe('GET /api/system/dashboard', () => {
     });
     expect(() =>
       addDashboard(new Hono(), { service: 'svc', thresholds: THRESHOLDS, jaegerUrl: 'javascript:alert(1)' }),
-    ).toThrow('jaegerUrl: is "javascript:alert(1)"; expected an http(s) URL');
+    ).toThrow(`jaegerUrl: has the scheme "javascript:", not http: or https:; expected ${LINK_BASE_URL_FORM}`);
     expect(() =>
       addDashboard(new Hono(), { service: 'svc', thresholds: { memoryMb: 0, cpuPercent: 80 } }),
     ).toThrow('thresholds.memoryMb: is 0; expected a positive number');
+  });
+});
+
+describe('the jaegerUrl option', () => {
+  const PASSWORD = 's3cret-pa55';
+
+  /** The message addDashboard throws for `jaegerUrl`, or `undefined` when it accepts it. */
+  function refusal(jaegerUrl: string): string | undefined {
+    try {
+      addDashboard(new Hono(), { service: 'svc', thresholds: THRESHOLDS, jaegerUrl });
+      return undefined;
+    } catch (error) {
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      return (error as Error).message;
+    }
+  }
+
+  it('refuses a user and password, which every reader of the links would see, without echoing them', () => {
+    const message = refusal(`https://admin:${PASSWORD}@jaeger.local:16686`);
+    expect(message).toBe(
+      `jaegerUrl: holds a user name or password (user:password@), which every reader of its links would see; expected ${LINK_BASE_URL_FORM}`,
+    );
+    expect(refusal('https://admin@jaeger.local:16686')).toMatch(/^jaegerUrl: holds a user name or password/);
+    // Nothing else echoes it either: not even a text that is no URL at all.
+    expect(refusal(`http://admin:${PASSWORD}@`)).not.toContain(PASSWORD);
+  });
+
+  it('refuses a query or a fragment, inside which the appended /trace/<id> would land', () => {
+    for (const url of ['http://jaeger.local:16686/?token=abc', 'http://jaeger.local:16686/#search']) {
+      expect(refusal(url)).toBe(
+        `jaegerUrl: has a query or fragment, inside which an appended path would land; expected ${LINK_BASE_URL_FORM}`,
+      );
+    }
+  });
+
+  it('accepts what PERF_JAEGER_URL accepts, normalised as it is', async () => {
+    const a = new Hono();
+    addDashboard(a, { service: 'svc', thresholds: THRESHOLDS, jaegerUrl: ' https://JAEGER.local/ui// ' });
+    expect(await (await a.request('/api/system/dashboard')).json()).toMatchObject({
+      jaeger_url: 'https://jaeger.local/ui',
+    });
+    expect(loadConfig({ PERF_JAEGER_URL: ' https://JAEGER.local/ui// ' }).jaegerUrl).toBe(
+      'https://jaeger.local/ui',
+    );
+    expect(refusal('not a url')).toBe(`jaegerUrl: is not a URL; expected ${LINK_BASE_URL_FORM}`);
   });
 });
 
@@ -414,5 +485,22 @@ describe('startSidecar and the dashboard', () => {
     const a = createApp({ telemetry: t.telemetry, middleware: false, dashboard: false });
     expect((await a.request('/')).status).toBe(404);
     expect((await a.request('/api/system/dashboard')).status).toBe(404);
+  });
+
+  it("loses a createApp user's later / to the page, and keeps it with dashboard: false and addDashboard after", async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const options = { telemetry: t.telemetry, middleware: false } as const;
+    // Registered after createApp: the page, registered inside it, answers first.
+    const late = createApp(options);
+    late.get('/', (c) => c.text('my page'));
+    expect(await (await late.request('/', { headers: { 'accept-encoding': 'identity' } })).text()).toContain(
+      '<title>perf-sidecar dashboard</title>',
+    );
+    // The way around, as startSidecar does it.
+    const mine = createApp({ ...options, dashboard: false });
+    mine.get('/', (c) => c.text('my page'));
+    addDashboard(mine, dashboardOptionsOf(options));
+    expect(await (await mine.request('/')).text()).toBe('my page');
+    expect((await mine.request('/api/system/dashboard')).status).toBe(200);
   });
 });

@@ -21,7 +21,11 @@ import {
 } from '../../src/db/semconv.ts';
 import { MINUTE_MS } from '../../src/telemetry/minutes.ts';
 import type { ResourceSample } from '../../src/telemetry/resources.ts';
-import { SystemHistory, type SystemHistoryOptions } from '../../src/telemetry/system-history.ts';
+import {
+  COLLECTION_REUSE_MS,
+  SystemHistory,
+  type SystemHistoryOptions,
+} from '../../src/telemetry/system-history.ts';
 import { HISTORY_MINUTES, SystemRing } from '../../src/telemetry/system-ring.ts';
 
 const MIB = 1024 * 1024;
@@ -354,6 +358,55 @@ describe('SystemHistory cache and pool figures', () => {
     expect(failing.debug).toEqual([
       expect.stringMatching(/the metric collection failed: reader is shut down/),
     ]);
+  });
+
+  it('reuses a collection younger than COLLECTION_REUSE_MS for reads, and shares the one running', async () => {
+    const m = metrics();
+    open.push(m);
+    let collections = 0;
+    let release: (() => void) | undefined;
+    let gate: Promise<void> | undefined;
+    const c = clocked({
+      collect: async () => {
+        collections++;
+        await gate;
+        return m.collect();
+      },
+    });
+    m.count('a', 'memory', 'hit', 1);
+    const read = () => c.history.minutes('sidecar', c.minute(), c.minute());
+    await read();
+    expect(collections).toBe(1);
+    // A read soon after: the collection is reused, so a lookup since then is not counted yet.
+    m.count('a', 'memory', 'hit', 1);
+    c.advance(COLLECTION_REUSE_MS - 1);
+    expect((await read())[0]?.cache?.memoryHits).toBe(1);
+    expect(collections).toBe(1);
+    // Once it is that old, a read collects again.
+    c.advance(1);
+    expect((await read())[0]?.cache?.memoryHits).toBe(2);
+    expect(collections).toBe(2);
+
+    // Reads while a collection runs wait for it and share it.
+    c.advance(COLLECTION_REUSE_MS);
+    gate = new Promise((resolve) => {
+      release = resolve;
+    });
+    m.count('a', 'memory', 'hit', 1);
+    const reads = [read(), read(), read()];
+    expect(collections).toBe(3);
+    release?.();
+    const answers = await Promise.all(reads);
+    expect(answers.map((a) => a[0]?.cache?.memoryHits)).toEqual([3, 3, 3]);
+    expect(collections).toBe(3);
+
+    // An explicit collect() always collects (the minute timer's, and a caller's who needs it now).
+    await c.history.collect();
+    expect(collections).toBe(4);
+    // Other services' reads never collect.
+    c.advance(COLLECTION_REUSE_MS);
+    await c.history.minutes('other', c.minute(), c.minute());
+    expect(collections).toBe(4);
   });
 
   it('collects each minute at its end into that minute, until stopped', async () => {

@@ -3,15 +3,19 @@
  * sidecar started as `npm start` starts it, with a seeded workload received over OTLP from a
  * service that knows nothing of perf-sidecar:
  * - the page loads with no console error and no failed request, and its table holds the summary
- *   API's figures exactly;
+ *   API's figures exactly; each chart's figure says (`data-state`) when its request has answered;
+ * - the sidecar's own service draws its System charts; a service this sidecar has not heard of is
+ *   said to have no runtime figures, with no failed request;
+ * - a zoom into a chart is dropped when the window changes;
  * - a filter changes the URL and the rows, and a shared URL opens the same view;
  * - the table sorts from the keyboard;
  * - an operation that breaches during the test appears in the alert feed without a reload, with a
  *   link to its trace in Jaeger;
- * - with a token set the page is refused without it and works after it is entered (kept for the
- *   tab only);
- * - screenshots at 1280 px and at 390 px are written to `artifacts/` for a person to look at, and
- *   at 390 px nothing overflows the viewport.
+ * - with a token set the page is refused without it, refuses in its form a token a header cannot
+ *   carry, and works after the right one is entered (kept for the tab only);
+ * - screenshots at 1280 px and at 390 px, with the seeded service's runtime metrics in the System
+ *   charts, are written to `artifacts/` for a person to look at, and at 390 px nothing overflows
+ *   the viewport.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +29,7 @@ import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { getJson, type SidecarProcess, startSidecarProcess } from '../helpers/sidecar.ts';
 import { deleteKeys } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { SEED_RULES, seedWorkload, sendSpans } from './seed.ts';
+import { runtimeWorkload, SEED_RULES, seedWorkload, sendRuntimeMetrics, sendSpans } from './seed.ts';
 
 const JAEGER_URL = 'http://jaeger.test:16686';
 const TOKEN = 'dashboard-token-0123456789abcdef';
@@ -48,6 +52,12 @@ function otlpHttpOf(sidecar: SidecarProcess): string {
   if (!match?.[1]) throw new Error(`no OTLP/HTTP endpoint in the start-up line: ${sidecar.stdout()}`);
   return match[1];
 }
+
+/** The figure of chart `id` once its request has answered with `state` (`data-state`). */
+const chart = (id: string, state: 'data' | 'empty' | 'error') =>
+  `#${id} > figure.chart[data-state="${state}"]`;
+/** The figure of chart `id` once its request has answered, whatever it answered. */
+const answered = (id: string) => `#${id} > figure.chart:not([data-state="loading"])`;
 
 /** The little of the DOM the checks read (the tests compile without the DOM library). */
 interface DomElement {
@@ -149,8 +159,10 @@ describe('the dashboard page in a browser', () => {
       { what: 'the table to equal the summary' },
     ).catch(() => tableFigures(page));
     expect(shown).toEqual(expected);
-    // The system part has answered too (its charts, or a sentence saying there is no data).
-    await page.waitForSelector('#chart-rss .uplot, #chart-rss .no-data');
+    // The system part has answered too: a plot, or a sentence saying there is no data (the seeded
+    // service has sent no runtime metrics yet), never a failure.
+    await page.waitForSelector(answered('chart-rss'));
+    expect(await page.getAttribute('#chart-rss > figure', 'data-state')).not.toBe('error');
     // The row over its target stands out (a class and a visible marker, not colour alone); the
     // others do not.
     const classOf = async (name: string) =>
@@ -160,6 +172,51 @@ describe('the dashboard page in a browser', () => {
     expect(await classOf('search')).not.toMatch(/\bover\b/);
     expect(await page.textContent('#operations tr[data-operation="search"]')).not.toContain('over target');
     expect(problems).toEqual({ console: [], failed: [], refused: [] });
+    await context.close();
+  });
+
+  it("draws the sidecar's own System charts, and says a service it has not heard of has no runtime figures", async () => {
+    const { body: config } = await getJson<{ service: string }>(sidecar.url, '/api/system/dashboard');
+    const context = await browser.context(1280, 900);
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    // The charts say they are loading until their request has answered, never "no data" before.
+    await page.goto(`${sidecar.url}/?service=${encodeURIComponent(config.service)}`);
+    await page.waitForSelector(`${chart('chart-rss', 'data')} .uplot`);
+    await page.waitForSelector(`${chart('chart-cpu', 'data')} .uplot`);
+    expect(await page.textContent('#system-note')).toContain(`${config.service}, per minute`);
+
+    // A service the picker may list from the Redis rollups (written before a restart, or by
+    // another instance) that this process has no figures of: no points, said as such.
+    const other = await context.newPage();
+    const otherProblems = watchProblems(other);
+    await other.goto(`${sidecar.url}/?service=not-heard-of`);
+    await other.waitForSelector(chart('chart-rss', 'empty'));
+    expect(await other.textContent('#chart-rss')).toContain('No runtime figures in this window.');
+    expect(await other.textContent('#system-note')).toContain('No runtime figures for not-heard-of');
+    expect(problems).toEqual({ console: [], failed: [], refused: [] });
+    expect(otherProblems).toEqual({ console: [], failed: [], refused: [] });
+    await context.close();
+  });
+
+  it('drops a zoom into a chart when the window changes', async () => {
+    const context = await browser.context(1280, 900);
+    const page = await context.newPage();
+    await page.goto(`${sidecar.url}/?service=${SERVICE}&hours=1&op=checkout`);
+    const latency = chart('chart-latency', 'data');
+    await page.waitForSelector(`${latency} .uplot`);
+    const over = await page.locator('#chart-latency .u-over').boundingBox();
+    if (!over) throw new Error('the latency chart has no plot area');
+    const y = over.y + over.height / 2;
+    await page.mouse.move(over.x + over.width * 0.3, y);
+    await page.mouse.down();
+    await page.mouse.move(over.x + over.width * 0.7, y, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForSelector(`${latency}[data-zoomed]`);
+    await page.selectOption('#filter-hours', '6');
+    await page.waitForURL(/hours=6/);
+    // Drawn again for the new window, the whole of it.
+    await page.waitForSelector(`${latency}:not([data-zoomed]) .uplot`);
     await context.close();
   });
 
@@ -237,6 +294,8 @@ describe('the dashboard page in a browser', () => {
   });
 
   it('writes screenshots at 1280 px and 390 px, and nothing overflows a phone-wide viewport', async () => {
+    // The service's runtime metrics, so that the System part shows what it is for.
+    await sendRuntimeMetrics(otlpHttp, SERVICE, runtimeWorkload());
     for (const [width, height] of [
       [1280, 900],
       [390, 844],
@@ -246,8 +305,14 @@ describe('the dashboard page in a browser', () => {
       const problems = watchProblems(page);
       await page.goto(`${sidecar.url}/?service=${SERVICE}&hours=1&op=checkout`);
       await page.waitForSelector('#operations tbody tr[data-operation="checkout"]');
-      await page.waitForSelector('#chart-latency .uplot');
-      await page.waitForSelector('#chart-rss .uplot, #chart-rss .no-data');
+      await page.waitForSelector(`${chart('chart-latency', 'data')} .uplot`);
+      for (const id of ['chart-rss', 'chart-cpu', 'chart-eld', 'chart-elu']) {
+        await page.waitForSelector(`${chart(id, 'data')} .uplot`);
+      }
+      // The cache and pool figures are the sidecar's own process's: said so for a received service.
+      await page.waitForSelector(chart('chart-cache', 'empty'));
+      await page.waitForSelector('#system-now dd:not(:empty)');
+      expect(await page.textContent('#system-now')).toMatch(/RSS now\s*\d/);
       const overflow = await page.evaluate(() => {
         const view = globalThis as unknown as DomWindow;
         return view.document.documentElement.scrollWidth - view.innerWidth;
@@ -302,6 +367,14 @@ describe('the dashboard page with PERF_API_TOKEN', () => {
     expect((await getJson(sidecar.url, '/api/system/dashboard')).status).toBe(401);
     // The page asked for the token before calling the API, so nothing was refused yet.
     expect(problems.refused).toEqual([]);
+
+    // A token a header cannot carry is refused in the form, before any request.
+    await page.fill('#token-input', 'tökén with spaces');
+    await page.press('#token-input', 'Enter');
+    await page.waitForSelector('#token-panel[data-reason="invalid"]');
+    expect(await page.textContent('#token-message')).toContain('only letters');
+    expect(await page.isVisible('#token-form')).toBe(true);
+    expect(problems).toEqual({ console: [], failed: [], refused: [] });
 
     await page.fill('#token-input', 'not-the-token');
     await page.press('#token-input', 'Enter');
