@@ -1,0 +1,113 @@
+import { Hono } from 'hono';
+import { type DestinationStream, pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { addPerformanceMiddleware } from '../../src/http/index.ts';
+import { MAX_CACHED_ROUTES, RouteCache } from '../../src/http/middleware/routes.ts';
+import { getLogger, setLogger } from '../../src/shared/logger.ts';
+import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
+
+let t: TestTelemetry | undefined;
+const previousLogger = getLogger();
+afterEach(async () => {
+  setLogger(previousLogger);
+  await t?.cleanup();
+  t = undefined;
+});
+
+interface Line {
+  level: number;
+  msg: string;
+  route?: string | null;
+  status?: number;
+  correlation_id?: string;
+}
+
+/** Sends perf-sidecar's log lines at `level` and above into an array. */
+function captureLogs(level: 'info' | 'debug'): Line[] {
+  const lines: Line[] = [];
+  const destination: DestinationStream = { write: (text: string) => lines.push(JSON.parse(text) as Line) };
+  setLogger(pino({ level }, destination));
+  return lines;
+}
+
+function requestLines(lines: readonly Line[]): Line[] {
+  return lines.filter((l) => l.msg === 'request');
+}
+
+const INFO = 30;
+const DEBUG = 20;
+
+function appWith(options: Parameters<typeof addPerformanceMiddleware>[1]): Hono {
+  const app = addPerformanceMiddleware(new Hono(), { enableResourceMonitoring: false, ...options });
+  app.get('/items/:id', (c) => c.text('ok', c.req.query('fail') ? 503 : 200));
+  app.get('/throws', () => {
+    throw new Error('handler failure');
+  });
+  return app;
+}
+
+describe('the request log line', () => {
+  it('is written at info for failed requests (5xx or thrown) only, by default', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const lines = captureLogs('info');
+    // No request can take an hour: the ok ones are fast by any measure.
+    const app = appWith({ slowRequestThreshold: 3600 });
+    await app.request('/items/1', { headers: { 'x-correlation-id': 'ok-1' } });
+    await app.request('/items/2?fail=1', { headers: { 'x-correlation-id': 'fail-1' } });
+    await app.request('/throws', { headers: { 'x-correlation-id': 'throw-1' } });
+    await app.request('/nothing-here', { headers: { 'x-correlation-id': 'missing-1' } });
+    expect(requestLines(lines).map((l) => [l.correlation_id, l.level, l.status, l.route])).toEqual([
+      ['fail-1', INFO, 503, '/items/:id'],
+      ['throw-1', INFO, 500, '/throws'],
+    ]);
+  });
+
+  it('is written at info for requests over their route target, and for every request at debug', async () => {
+    // A target of a microsecond: every request is over it.
+    t = await startTestTelemetry({ REDIS_URL: '', PERF_TARGETS: '{"GET /items/:id":0.000001}' });
+    const lines = captureLogs('debug');
+    const app = appWith({ slowRequestThreshold: 3600 });
+    app.get('/other', (c) => c.text('other'));
+    await app.request('/items/1', { headers: { 'x-correlation-id': 'target-1' } });
+    await app.request('/other', { headers: { 'x-correlation-id': 'other-1' } });
+    expect(requestLines(lines).map((l) => [l.correlation_id, l.level, l.route])).toEqual([
+      ['target-1', INFO, '/items/:id'],
+      ['other-1', DEBUG, '/other'],
+    ]);
+  });
+
+  it('is written for slow requests over the threshold', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const lines = captureLogs('info');
+    const app = appWith({ slowRequestThreshold: 0.000001 });
+    await app.request('/items/1', { headers: { 'x-correlation-id': 'slow-1' } });
+    expect(requestLines(lines).map((l) => [l.correlation_id, l.level])).toEqual([['slow-1', INFO]]);
+  });
+
+  it('is never written with enableDetailedMonitoring: false', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const lines = captureLogs('debug');
+    const app = appWith({ slowRequestThreshold: 0.000001, enableDetailedMonitoring: false });
+    await app.request('/items/2?fail=1');
+    expect(requestLines(lines)).toEqual([]);
+  });
+});
+
+describe('route facts', () => {
+  it('are kept for at most MAX_CACHED_ROUTES routes, and still right past them', async () => {
+    const cache = new RouteCache({});
+    const app = new Hono();
+    const names: string[] = [];
+    for (let i = 0; i < MAX_CACHED_ROUTES + 5; i++) {
+      app.get(`/r${i}/:id`, (c) => {
+        names.push(cache.of(c).name);
+        return c.text('ok');
+      });
+    }
+    for (let i = 0; i < MAX_CACHED_ROUTES + 5; i++) await app.request(`/r${i}/7`);
+    await app.request('/r0/8');
+    expect(cache.size).toBe(MAX_CACHED_ROUTES);
+    expect(names.at(-2)).toBe(`GET /r${MAX_CACHED_ROUTES + 4}/:id`);
+    expect(names.at(-1)).toBe('GET /r0/:id');
+  });
+});
