@@ -1,8 +1,17 @@
+/**
+ * The performance middleware's request path in process: the request log line (slow and failed
+ * requests at info, the others at debug), the per-route facts kept bounded, and the server span
+ * the middleware makes itself with `serverSpans: 'middleware'` (built from the `Request` here; the
+ * Node path is proven against instrumentation-http in server-spans.test.ts).
+ */
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { RPCType, setRPCMetadata } from '@opentelemetry/core';
 import { Hono } from 'hono';
 import { type DestinationStream, pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { addPerformanceMiddleware } from '../../src/http/index.ts';
+import { addPerformanceMiddleware, performanceMiddleware } from '../../src/http/index.ts';
 import { MAX_CACHED_ROUTES, RouteCache } from '../../src/http/middleware/routes.ts';
+import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { getLogger, setLogger } from '../../src/shared/logger.ts';
 import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 
@@ -109,5 +118,69 @@ describe('route facts', () => {
     expect(cache.size).toBe(MAX_CACHED_ROUTES);
     expect(names.at(-2)).toBe(`GET /r${MAX_CACHED_ROUTES + 4}/:id`);
     expect(names.at(-1)).toBe('GET /r0/:id');
+  });
+});
+
+describe("the middleware's own server span (serverSpans: 'middleware')", () => {
+  it('rejects an unknown serverSpans value, naming the accepted ones', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    expect(() => performanceMiddleware({ serverSpans: 'both' as never })).toThrow(InvalidArgumentError);
+    expect(() => performanceMiddleware({ serverSpans: 'both' as never })).toThrow(
+      /^options\.serverSpans: .*one of instrumentation, middleware/,
+    );
+  });
+
+  it('is a SERVER span named after the route, a child of the incoming traceparent, with the metric', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const app = appWith({ serverSpans: 'middleware' });
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const res = await app.request('http://api.example:8080/items/9?x=1', {
+      headers: {
+        traceparent: `00-${traceId}-b7ad6b7169203331-01`,
+        'user-agent': 'unit/1',
+        'x-correlation-id': 'own-1',
+      },
+    });
+    expect(res.headers.get('x-correlation-id')).toBe('own-1');
+    await app.request('/items/3?fail=1');
+    const spans = (await t.finishedSpans()).filter((s) => s.kind === SpanKind.SERVER);
+    expect(spans.map((s) => s.name)).toEqual(['GET /items/:id', 'GET /items/:id']);
+    const [first, failed] = spans;
+    expect(first?.spanContext().traceId).toBe(traceId);
+    expect(first?.parentSpanContext?.spanId).toBe('b7ad6b7169203331');
+    expect(first?.instrumentationScope.name).toBe('perf-sidecar');
+    expect(first?.attributes).toEqual({
+      'http.request.method': 'GET',
+      'url.scheme': 'http',
+      'url.path': '/items/9',
+      'url.query': 'x=1',
+      'server.address': 'api.example',
+      'server.port': 8080,
+      'user_agent.original': 'unit/1',
+      'http.route': '/items/:id',
+      'correlation.id': 'own-1',
+      'http.response.status_code': 200,
+    });
+    expect(first?.status.code).toBe(SpanStatusCode.UNSET);
+    expect(failed?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(failed?.attributes['error.type']).toBe('503');
+    const metrics = await t.telemetry.renderPrometheus();
+    expect(metrics).toMatch(
+      /http_server_request_duration_seconds_count\{[^}]*http_route="\/items\/:id"[^}]*http_response_status_code="503"[^}]*\} 1/,
+    );
+  });
+
+  it('is not made when instrumentation-http already made one: that one is named instead', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const app = appWith({ serverSpans: 'middleware' });
+    const outer = trace.getTracer('test').startSpan('GET', { kind: SpanKind.SERVER });
+    const rpc = { type: RPCType.HTTP as const, span: outer };
+    await context.with(setRPCMetadata(trace.setSpan(context.active(), outer), rpc), () =>
+      app.request('/items/5'),
+    );
+    outer.end();
+    const spans = await t.finishedSpans();
+    expect(spans.map((s) => s.name)).toEqual(['GET /items/:id']);
+    expect(rpc).toMatchObject({ route: '/items/:id' });
   });
 });

@@ -1,37 +1,22 @@
 /**
- * The performance middleware for Hono: route templates on the HTTP server span, correlation ids,
- * `slow_request` alerts, a structured log line for slow and failed requests, and the resource
- * sampler.
+ * The performance middleware for Hono: route templates on the HTTP server span (or the server span
+ * itself, with `serverSpans: 'middleware'`), correlation ids, `slow_request` alerts, a structured
+ * log line for slow and failed requests, and the resource sampler.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { context, type Span, trace } from '@opentelemetry/api';
+import { context, type Context as OtelContext, type Span, trace } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType } from '@opentelemetry/core';
 import { ATTR_HTTP_ROUTE } from '@opentelemetry/semantic-conventions';
 import type { Context, ErrorHandler, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { alertTraceOf } from '../../alerts/internal.ts';
 import { getLogger } from '../../shared/logger.ts';
-import { getTelemetry, withCorrelationId } from '../../telemetry/index.ts';
-import { ATTR_CORRELATION_ID, NO_ROUTE } from '../../telemetry/internal.ts';
+import { getTelemetry } from '../../telemetry/index.ts';
+import { ATTR_CORRELATION_ID, NO_ROUTE, withCorrelationIdIn } from '../../telemetry/internal.ts';
 import { CORRELATION_HEADER, correlationIdFrom } from './correlation.ts';
 import { type PerformanceMiddlewareOptions, parsePerformanceOptions } from './options.ts';
 import { RouteCache, type RouteFacts, routeTemplate } from './routes.ts';
-
-/** The Node request and response `@hono/node-server` passes as the app's `env`. */
-interface NodeBindings {
-  readonly incoming: IncomingMessage;
-  readonly outgoing: ServerResponse;
-}
-
-/** `c.env` when it holds `@hono/node-server`'s Node request and response. */
-function nodeBindingsOf(env: unknown): NodeBindings | undefined {
-  if (typeof env !== 'object' || env === null) return undefined;
-  const { incoming, outgoing } = env as Partial<NodeBindings>;
-  return typeof outgoing?.setHeader === 'function' && typeof incoming?.headers === 'object'
-    ? (env as NodeBindings)
-    : undefined;
-}
+import { type NodeBindings, nodeBindingsOf, ServerSpans } from './server-span.ts';
 
 export type { PerformanceMiddlewareOptions };
 
@@ -184,6 +169,12 @@ export function performanceMiddleware(
   const log = getLogger().child({}, { redact: { paths: [] } });
   const service = config.serviceName;
   const routes = new RouteCache(telemetry.targets);
+  // Disabled monitoring makes no spans: the SDK is not running.
+  const serverSpans =
+    (o.serverSpans ?? config.httpServerSpans) === 'middleware' && telemetry.enabled
+      ? new ServerSpans()
+      : undefined;
+
   /** Whether a request that took `seconds` is slow: over the threshold, or over its route's target. */
   const isSlow = (facts: RouteFacts, seconds: number): boolean => {
     if (seconds > slowSeconds) return true;
@@ -200,9 +191,19 @@ export function performanceMiddleware(
     c.set('correlationId', correlationId);
     const headerSet = setEarly(node, correlationId);
     const facts = routes.of(c);
-    const span = nameServerSpan(facts, correlationId);
-    // Operations tracked by the handler inherit the id (see activeCorrelationId).
-    await withCorrelationId(correlationId, next);
+    const request = serverSpanOf(c, facts, node, started, correlationId, serverSpans);
+    // Without a Node response there is no close to wait for: an own span ends here.
+    const endHere = request.own && node === undefined ? serverSpans : undefined;
+    try {
+      // Operations tracked by the handler inherit the id (see activeCorrelationId); one context
+      // holds it and the server span.
+      await context.with(withCorrelationIdIn(request.context, correlationId), next);
+    } catch (thrown) {
+      // Not an Error (Hono hands those to app.onError): the server answers 500.
+      endHere?.end(request.span as Span, facts, started, 500, schemeOf(c), undefined);
+      throw thrown;
+    }
+    const { span } = request;
     // Hono hands a route's error to app.onError and leaves it in c.error; log it once (unless
     // performanceErrorHandler already did) and never answer it with Hono's plain-text 500.
     const error = c.error;
@@ -217,6 +218,7 @@ export function performanceMiddleware(
     const seconds = (performance.now() - started) / 1000;
     const method = facts.method;
     const status = c.res.status;
+    endHere?.end(span as Span, facts, started, status, schemeOf(c), undefined);
     if (seconds > slowSeconds) {
       const spanContext = span?.spanContext();
       const trace = spanContext ? alertTraceOf(spanContext) : undefined;
@@ -253,13 +255,33 @@ export function performanceMiddleware(
   };
 }
 
+/** A request's server span, whether the middleware made it, and the context to run the app in. */
+interface RequestSpan {
+  readonly span: Span | undefined;
+  readonly own: boolean;
+  readonly context: OtelContext;
+}
+
 /**
- * The request's server span (instrumentation-http's, else the active one), named after the route
- * here, before the handler runs.
+ * The request's server span: the middleware's own with `serverSpans` when instrumentation-http made
+ * none (ended on the Node response's close), else instrumentation-http's (or the active span),
+ * named after the route here, before the handler runs.
  */
-function nameServerSpan(facts: RouteFacts, correlationId: string): Span | undefined {
+function serverSpanOf(
+  c: Context,
+  facts: RouteFacts,
+  node: NodeBindings | undefined,
+  started: number,
+  correlationId: string,
+  serverSpans: ServerSpans | undefined,
+): RequestSpan {
   const active = context.active();
   const rpc = getRPCMetadata(active);
+  if (serverSpans !== undefined && rpc === undefined) {
+    const { span, context: spanContext } = serverSpans.start(c, facts, node, active, correlationId);
+    if (node) serverSpans.endOnClose(node, span, facts, started);
+    return { span, own: true, context: spanContext };
+  }
   const span = rpc?.span ?? trace.getSpan(active);
   if (facts.route !== undefined && rpc?.type === RPCType.HTTP) {
     // instrumentation-http reads this when the response ends, for the span and the metric.
@@ -272,7 +294,13 @@ function nameServerSpan(facts: RouteFacts, correlationId: string): Span | undefi
       span.updateName(facts.name);
     }
   }
-  return span;
+  return { span, own: false, context: active };
+}
+
+/** The request URL's scheme, without the colon. */
+function schemeOf(c: Context): string {
+  const url = c.req.url;
+  return url.slice(0, url.indexOf(':'));
 }
 
 /**
