@@ -283,13 +283,13 @@ function serverSpanOf(
     return { span, own: true, context: spanContext };
   }
   const span = rpc?.span ?? trace.getSpan(active);
-  if (facts.route !== undefined && rpc?.type === RPCType.HTTP) {
-    // instrumentation-http reads this when the response ends, for the span and the metric.
-    rpc.route = facts.route;
-  }
-  if (span?.isRecording()) {
-    span.setAttribute(ATTR_CORRELATION_ID, correlationId);
-    if (facts.route !== undefined) {
+  if (span?.isRecording()) span.setAttribute(ATTR_CORRELATION_ID, correlationId);
+  if (facts.route !== undefined) {
+    if (rpc?.type === RPCType.HTTP) {
+      // instrumentation-http reads this when the response ends: it sets `http.route` on the span
+      // and the metric and renames the span `GET /users/:id` itself.
+      rpc.route = facts.route;
+    } else if (span?.isRecording()) {
       span.setAttribute(ATTR_HTTP_ROUTE, facts.route);
       span.updateName(facts.name);
     }
