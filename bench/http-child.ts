@@ -5,8 +5,9 @@
  * `{"ok":true}`, and `GET /check`, which says whether a server span is active and its name):
  *
  * - `bare`: no telemetry, no middleware.
- * - `noop-middleware`: `bare` plus `app.use(async (c, next) => { await next(); })`: what any
- *   middleware costs in Hono (its composition path), the floor of a middleware-based option.
+ * - `noop-middleware`: `app.use(async (c, next) => { await next(); })` and nothing else: what any
+ *   middleware costs in Hono (its composition path), the floor of a middleware-based option; the
+ *   parent preloads nothing, or `bench/otel-register.ts` (instrumentation-http with a middleware).
  * - `otel`: no middleware; the parent preloads `bench/otel-register.ts` (instrumentation-http only).
  * - `register-only`: no middleware; the parent preloads `src/register.ts` (perf-sidecar's
  *   telemetry).

@@ -8,8 +8,8 @@
  *    lines only for slow and failed requests, at LOG_LEVEL=info, to /dev/null; resource sampler
  *    on); D the same with `PERF_HTTP_SERVER_SPANS=middleware` (the middleware makes the server spans
  *    and the HTTP metric; instrumentation-http's incoming side off). With BENCH_HTTP_EXTRA=1 also
- *    A+ (A plus a middleware that only awaits next(): the floor of any Hono middleware) and C0 (the
- *    register entry, no middleware). Memory-only (no REDIS_URL) throughout. Ratios are taken round
+ *    A+ and B+ (A and B plus a middleware that only awaits next(): the floor of any Hono
+ *    middleware) and C0 (the register entry, no middleware). Memory-only (no REDIS_URL) throughout. Ratios are taken round
  *    by round (each against the same round's baseline) and printed as median (min-max), for
  *    requests per second and for the server's CPU time per request (process.cpuUsage() around
  *    each measurement), the steadier figure on a machine shared with other work.
@@ -228,6 +228,12 @@ const VARIANTS: readonly Variant[] = [
           env: { BENCH_HTTP_VARIANT: 'noop-middleware' },
         },
         {
+          key: 'B+',
+          label: 'B + a middleware that only awaits next()',
+          execArgv: ['--import', OTEL_REGISTER],
+          env: { BENCH_HTTP_VARIANT: 'noop-middleware' },
+        },
+        {
           key: 'C0',
           label: 'perf-sidecar register only (all default instrumentations), no middleware',
           execArgv: ['--import', SIDECAR_REGISTER],
@@ -247,6 +253,9 @@ const RATIOS: ReadonlyArray<readonly [string, string, string]> = [
   ...(EXTRA
     ? ([
         ['A+', 'A', 'no-op middleware (A+) / bare Hono (A)'],
+        ['B+', 'B', 'instrumentation-http + no-op middleware (B+) / B'],
+        ['C', 'B+', 'full monitoring (C) / B+'],
+        ['D', 'A+', 'Hono-native (D) / A+'],
         ['C0', 'B', 'register only (C0) / instrumentation-http alone (B)'],
       ] as const)
     : []),
