@@ -302,7 +302,8 @@ export class ServerSpans {
    */
   endOnClose(node: NodeBindings, span: Span, facts: RouteFacts, started: number): void {
     const { incoming, outgoing } = node;
-    outgoing.once('close', () => {
+    // `on`, not `once`: a response closes once, and `once` wraps the listener per request.
+    outgoing.on('close', () => {
       const scheme = (incoming.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http';
       this.end(span, facts, started, outgoing.statusCode, scheme, incoming.httpVersion);
     });
