@@ -1,12 +1,18 @@
 /**
  * The HTTP server's cost (`npm run bench -- http`):
  *
- * 1. Requests per second on `GET /ping` (a small JSON) for five server processes, measured
- *    alternately in one run with wrk (a separate process): A bare Hono; B Hono with OpenTelemetry
- *    instrumentation-http only; C0 perf-sidecar's register entry (its telemetry), no middleware;
- *    C1 the register entry and `performanceMiddleware` with its defaults (a pino line per request at
- *    LOG_LEVEL=info, written to /dev/null so its cost is paid; resource sampler on); C2 the same
- *    with `enableDetailedMonitoring: false`. Memory-only (no REDIS_URL) throughout.
+ * 1. Requests per second on `GET /ping` (a small JSON) for four server processes running the same
+ *    Hono app, measured in rotation in one run with wrk (a separate process): A bare Hono; B Hono
+ *    with OpenTelemetry instrumentation-http only; C perf-sidecar's register entry and
+ *    `performanceMiddleware` with its defaults (instrumentation-http makes the server spans; request
+ *    lines only for slow and failed requests, at LOG_LEVEL=info, to /dev/null; resource sampler
+ *    on); D the same with `PERF_HTTP_SERVER_SPANS=middleware` (the middleware makes the server spans
+ *    and the HTTP metric; instrumentation-http's incoming side off). With BENCH_HTTP_EXTRA=1 also
+ *    A+ and B+ (A and B plus a middleware that only awaits next(): the floor of any Hono
+ *    middleware) and C0 (the register entry, no middleware). Memory-only (no REDIS_URL) throughout. Ratios are taken round
+ *    by round (each against the same round's baseline) and printed as median (min-max), for
+ *    requests per second and for the server's CPU time per request (process.cpuUsage() around
+ *    each measurement), the steadier figure on a machine shared with other work.
  * 2. Latency of `GET /api/system/performance` with 1,000 distinct operations recorded, against
  *    `GET /livez` on the same server: memory-only, then with Redis rollups when Redis answers.
  *
@@ -21,8 +27,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { ChildMessage } from './http-child.ts';
-import { median, percentile } from './lib.ts';
+import type { CheckBody, ChildMessage } from './http-child.ts';
+import { median, percentile, ratioText } from './lib.ts';
 import { stopChild } from './process.ts';
 import { deleteKeys, redisAnswers } from './redis.ts';
 
@@ -36,6 +42,7 @@ const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 32);
 const SUMMARY_REQUESTS = Number(process.env.BENCH_SUMMARY_REQUESTS ?? 200);
+const EXTRA = process.env.BENCH_HTTP_EXTRA === '1';
 const OPERATIONS = 1000;
 const SPANS_PER_OPERATION = 10;
 
@@ -46,13 +53,14 @@ function killAll(): void {
   for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 }
 
+/** Variables a server child never inherits: each variant sets its own. */
+const INHERITED_NOT =
+  /^(REDIS_URL|DATABASE_URL|PERF_API_TOKEN|ALERT_KEY_PREFIX|PERF_HTTP_SERVER_SPANS|OTEL_.*|NODE_OPTIONS)$/;
+
 /** Environment of a server child: nothing that would leave memory-only mode or export anything. */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of Object.keys(env)) {
-    if (/^(REDIS_URL|DATABASE_URL|PERF_API_TOKEN|ALERT_KEY_PREFIX|OTEL_.*|NODE_OPTIONS)$/.test(name))
-      delete env[name];
-  }
+  for (const name of Object.keys(env)) if (INHERITED_NOT.test(name)) delete env[name];
   return { ...env, LOG_LEVEL: 'info', ...extra };
 }
 
@@ -77,11 +85,11 @@ function startServer(execArgv: string[], env: Record<string, string>): Promise<S
       clearTimeout(timer);
       reject(new Error(`server child exited before listening (code ${code}, signal ${signal})`));
     });
-    child.on('message', (message: ChildMessage) => {
+    child.once('message', (message: ChildMessage) => {
       clearTimeout(timer);
       if (message.type === 'listening') {
         resolve({ child, port: message.port, httpInstrumented: message.httpInstrumented });
-      } else reject(new Error(`server child failed: ${message.error}`));
+      } else reject(new Error(`server child failed: ${message.type === 'failed' ? message.error : ''}`));
     });
   });
 }
@@ -109,6 +117,7 @@ async function reportListening(ports: readonly number[]): Promise<void> {
 }
 
 interface WrkResult {
+  readonly requests: number;
   readonly rps: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -147,6 +156,7 @@ function wrk(port: number, seconds: number): Promise<WrkResult> {
         p99_us: number;
       };
       resolve({
+        requests: r.requests,
         rps: r.requests / (r.duration_us / 1e6),
         p50Ms: r.p50_us / 1000,
         p99Ms: r.p99_us / 1000,
@@ -186,67 +196,122 @@ interface Variant {
   readonly key: string;
   readonly label: string;
   readonly execArgv: string[];
-  readonly variant: string;
+  readonly env: Record<string, string>;
 }
 
 const VARIANTS: readonly Variant[] = [
-  { key: 'A', label: 'bare Hono (no telemetry)', execArgv: [], variant: 'bare' },
+  { key: 'A', label: 'bare Hono (no telemetry)', execArgv: [], env: { BENCH_HTTP_VARIANT: 'bare' } },
   {
     key: 'B',
     label: 'Hono + OTel instrumentation-http only',
     execArgv: ['--import', OTEL_REGISTER],
-    variant: 'otel',
+    env: { BENCH_HTTP_VARIANT: 'otel' },
   },
   {
-    key: 'C0',
-    label: 'perf-sidecar register only (all default instrumentations), no middleware',
+    key: 'C',
+    label: 'perf-sidecar register + middleware (defaults: instrumentation-http server spans)',
     execArgv: ['--import', SIDECAR_REGISTER],
-    variant: 'register-only',
+    env: { BENCH_HTTP_VARIANT: 'sidecar' },
   },
   {
-    key: 'C1',
-    label: 'perf-sidecar register + middleware (defaults; log line per request to /dev/null)',
+    key: 'D',
+    label: 'perf-sidecar register + middleware, PERF_HTTP_SERVER_SPANS=middleware (Hono-native)',
     execArgv: ['--import', SIDECAR_REGISTER],
-    variant: 'sidecar',
+    env: { BENCH_HTTP_VARIANT: 'sidecar', PERF_HTTP_SERVER_SPANS: 'middleware' },
   },
-  {
-    key: 'C2',
-    label: 'perf-sidecar register + middleware (enableDetailedMonitoring: false)',
-    execArgv: ['--import', SIDECAR_REGISTER],
-    variant: 'sidecar-quiet',
-  },
+  ...(EXTRA
+    ? [
+        {
+          key: 'A+',
+          label: 'bare Hono + a middleware that only awaits next()',
+          execArgv: [],
+          env: { BENCH_HTTP_VARIANT: 'noop-middleware' },
+        },
+        {
+          key: 'B+',
+          label: 'B + a middleware that only awaits next()',
+          execArgv: ['--import', OTEL_REGISTER],
+          env: { BENCH_HTTP_VARIANT: 'noop-middleware' },
+        },
+        {
+          key: 'C0',
+          label: 'perf-sidecar register only (all default instrumentations), no middleware',
+          execArgv: ['--import', SIDECAR_REGISTER],
+          env: { BENCH_HTTP_VARIANT: 'register-only' },
+        },
+      ]
+    : []),
 ];
+
+/** Ratios printed round by round: case over baseline, each measured in the same round. */
+const RATIOS: ReadonlyArray<readonly [string, string, string]> = [
+  ['C', 'B', 'full monitoring (C) / instrumentation-http alone (B)'],
+  ['D', 'B', 'Hono-native (D) / instrumentation-http alone (B)'],
+  ['C', 'A', 'full monitoring (C) / bare Hono (A)'],
+  ['D', 'A', 'Hono-native (D) / bare Hono (A)'],
+  ['B', 'A', 'instrumentation-http alone (B) / bare Hono (A)'],
+  ...(EXTRA
+    ? ([
+        ['A+', 'A', 'no-op middleware (A+) / bare Hono (A)'],
+        ['B+', 'B', 'instrumentation-http + no-op middleware (B+) / B'],
+        ['C', 'B+', 'full monitoring (C) / B+'],
+        ['D', 'A+', 'Hono-native (D) / A+'],
+        ['C0', 'B', 'register only (C0) / instrumentation-http alone (B)'],
+      ] as const)
+    : []),
+];
+
+/** Asks a server child something over IPC and waits for its answer of the same type. */
+function ask<T extends ChildMessage['type']>(
+  server: Server,
+  type: T,
+): Promise<Extract<ChildMessage, { type: T }>> {
+  return new Promise((resolve) => {
+    const onMessage = (message: ChildMessage) => {
+      if (message.type !== type) return;
+      server.child.off('message', onMessage);
+      resolve(message as Extract<ChildMessage, { type: T }>);
+    };
+    server.child.on('message', onMessage);
+    server.child.send({ type });
+  });
+}
+
+/** What each server does per request, checked before measuring. */
+async function checkServers(servers: ReadonlyMap<string, Server>): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const rows = [];
+  for (const v of VARIANTS) {
+    const server = servers.get(v.key) as Server;
+    const res = await get(agent, server.port, '/ping', { 'x-correlation-id': 'bench-check' });
+    if (res.status !== 200) throw new Error(`${v.key} answered GET /ping with ${res.status}`);
+    const check = JSON.parse((await get(agent, server.port, '/check')).body) as CheckBody;
+    const perfSidecar = v.execArgv.includes(SIDECAR_REGISTER);
+    rows.push({
+      variant: v.key,
+      server: v.label,
+      body: res.body,
+      'incoming http wrapped': server.httpInstrumented,
+      'server span (kind 1)': check.recording ? check.kind : '-',
+      'x-correlation-id echoed': res.headers['x-correlation-id'] === 'bench-check',
+      'requests in http metric': perfSidecar ? (await ask(server, 'recorded')).requests : '-',
+    });
+  }
+  agent.destroy();
+  console.log('\nhttp: the servers under test (each its own process; wrk is another)');
+  console.table(rows);
+}
 
 async function benchThroughput(): Promise<void> {
   const servers = new Map<string, Server>();
   try {
-    for (const v of VARIANTS) {
-      servers.set(v.key, await startServer(v.execArgv, { BENCH_HTTP_VARIANT: v.variant }));
-    }
-    // What each server actually does per request, checked before measuring.
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    console.log('\nhttp: the servers under test (each its own process; wrk is another)');
-    console.table(
-      await Promise.all(
-        VARIANTS.map(async (v) => {
-          const server = servers.get(v.key) as Server;
-          const res = await get(agent, server.port, '/ping', { 'x-correlation-id': 'bench-check' });
-          return {
-            variant: v.key,
-            server: v.label,
-            status: res.status,
-            body: res.body,
-            'http instrumented': server.httpInstrumented,
-            'x-correlation-id echoed': res.headers['x-correlation-id'] === 'bench-check',
-          };
-        }),
-      ),
-    );
-    agent.destroy();
+    for (const v of VARIANTS) servers.set(v.key, await startServer(v.execArgv, v.env));
+    await checkServers(servers);
 
     const rps = new Map<string, number[]>(VARIANTS.map((v) => [v.key, []]));
     const p50 = new Map<string, number[]>(VARIANTS.map((v) => [v.key, []]));
     const p99 = new Map<string, number[]>(VARIANTS.map((v) => [v.key, []]));
+    const cpu = new Map<string, number[]>(VARIANTS.map((v) => [v.key, []]));
     let failures = 0;
     // JIT warm-up, discarded.
     for (const v of VARIANTS) await wrk((servers.get(v.key) as Server).port, 3);
@@ -254,9 +319,11 @@ async function benchThroughput(): Promise<void> {
       // Rotate the order so that no variant always runs first or right after another.
       const ordered = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length] as Variant);
       for (const v of ordered) {
-        const port = (servers.get(v.key) as Server).port;
-        await wrk(port, 1); // connection and cache warm-up, discarded
-        const r = await wrk(port, SECONDS);
+        const server = servers.get(v.key) as Server;
+        await wrk(server.port, 1); // connection and cache warm-up, discarded
+        const before = (await ask(server, 'cpu')).micros;
+        const r = await wrk(server.port, SECONDS);
+        cpu.get(v.key)?.push(((await ask(server, 'cpu')).micros - before) / r.requests);
         failures += r.failures;
         rps.get(v.key)?.push(r.rps);
         p50.get(v.key)?.push(r.p50Ms);
@@ -266,30 +333,34 @@ async function benchThroughput(): Promise<void> {
     }
     if (failures > 0) throw new Error(`${failures} requests failed (socket errors or non-2xx)`);
 
-    const baseline = median(rps.get('A') ?? []);
+    const of = (key: string) => rps.get(key) ?? [];
     console.log(
       `\nhttp: GET /ping, requests per second (wrk -t1 -c${CONNECTIONS}, ${SECONDS} s per measurement, ` +
-        `median of ${ROUNDS} alternating rounds; p50/p99 = median of the rounds' wrk percentiles)`,
+        `${ROUNDS} rounds in rotation; p50/p99 = median of the rounds' wrk percentiles)`,
     );
     console.table(
       VARIANTS.map((v) => {
-        const values = rps.get(v.key) ?? [];
-        const m = median(values);
+        const values = of(v.key);
         return {
           variant: v.key,
-          'req/s': Math.round(m).toLocaleString('en-US'),
+          'req/s median': Math.round(median(values)).toLocaleString('en-US'),
           'req/s min..max': `${Math.round(Math.min(...values))}..${Math.round(Math.max(...values))}`,
           'p50 ms': median(p50.get(v.key) ?? []).toFixed(2),
           'p99 ms': median(p99.get(v.key) ?? []).toFixed(2),
-          'x A throughput': (m / baseline).toFixed(3),
-          'x B throughput': (m / median(rps.get('B') ?? [])).toFixed(3),
-          'x A p99': (median(p99.get(v.key) ?? []) / median(p99.get('A') ?? [])).toFixed(2),
+          'server CPU µs/req': median(cpu.get(v.key) ?? []).toFixed(1),
         };
       }),
     );
-    const ratio = (key: string) => (median(rps.get(key) ?? []) / baseline).toFixed(3);
-    console.log(
-      `ratios (throughput): B/A ${ratio('B')}  C0/A ${ratio('C0')}  C1/A ${ratio('C1')}  C2/A ${ratio('C2')}`,
+    // CPU per request is the steadier figure on a shared machine: its ratio (baseline over case, so
+    // that above 1 is cheaper in both columns) is what req/s would be on a core of its own.
+    const cpuOf = (key: string) => cpu.get(key) ?? [];
+    console.log('ratios, round by round: median (min-max)');
+    console.table(
+      RATIOS.map(([a, b, label]) => ({
+        ratio: label,
+        'req/s': ratioText(of(a).map((value, i) => value / (of(b)[i] ?? value))),
+        'CPU per request (inverse)': ratioText(cpuOf(a).map((value, i) => (cpuOf(b)[i] ?? value) / value)),
+      })),
     );
   } finally {
     await Promise.all([...servers.values()].map((s) => stopChild(s.child)));

@@ -8,7 +8,11 @@
 import { cacheOptionsSchema } from '../cache/options.ts';
 import { databaseOptionFields as db } from '../db/options.ts';
 import { DATABASE_URL_FORM, databaseUrlText } from '../db/url.ts';
-import { performanceOptionsSchema } from '../http/middleware/options.ts';
+import {
+  performanceOptionsSchema,
+  SERVER_SPAN_SOURCES,
+  type ServerSpanSource,
+} from '../http/middleware/options.ts';
 import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
 import { accepts, decimal, defaultOf, integer } from '../shared/options.ts';
 import { LINK_BASE_URL_FORM, linkBaseUrlText, redisUrlText } from '../shared/urls.ts';
@@ -164,8 +168,15 @@ export const SETTINGS = {
     'SLOW_REQUEST_THRESHOLD',
     decimalText,
     middleware.slowRequestThreshold,
-    'Seconds after which an HTTP request raises slow_request.',
+    'Seconds after which an HTTP request raises slow_request (and its request log line is written at info).',
     5,
+  ),
+  /** `PERF_HTTP_SERVER_SPANS` */
+  httpServerSpans: variable(
+    'PERF_HTTP_SERVER_SPANS',
+    oneOfText(SERVER_SPAN_SOURCES),
+    'instrumentation' as ServerSpanSource,
+    "Who makes the HTTP server spans and http.server.request.duration: instrumentation-http (named by the Hono middleware), or the Hono middleware itself with instrumentation-http's incoming side off (cheaper; requests that reach no performance middleware get no span).",
   ),
   /** `MEMORY_ALERT_THRESHOLD` */
   memoryAlertThresholdMb: optionVariable(

@@ -3,6 +3,7 @@
  * the package. Other parts import the telemetry through `index.ts` and this file only.
  */
 
+export { withCorrelationIdIn } from './correlation.ts';
 export { type AlertEmitter, type EvaluationResult, SpanEvaluator, type TargetRules } from './evaluate.ts';
 export { isSidecarServer, SIDECAR_IDENTITY } from './identity.ts';
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';

@@ -109,12 +109,18 @@ function operationViews(config: PerfSidecarConfig): ViewOptions[] {
   ];
 }
 
-/** The default instrumentations: http, pg, ioredis and runtime-node. */
-function defaultInstrumentations(): Instrumentation[] {
+/**
+ * The default instrumentations: http, pg, ioredis and runtime-node. With `PERF_HTTP_SERVER_SPANS=
+ * middleware` the performance middleware makes the server spans, so instrumentation-http leaves
+ * incoming requests alone (it does not even wrap `Server.prototype.emit`) and keeps client spans.
+ */
+function defaultInstrumentations(httpServerSpans: PerfSidecarConfig['httpServerSpans']): Instrumentation[] {
   return [
-    // The OTLP receiver's requests are ingest traffic, not the sidecar's work: tracing them would
-    // make every export a span (and a report row) of the sidecar itself.
-    new HttpInstrumentation({ ignoreIncomingRequestHook: (request) => isUntracedRequest(request) }),
+    httpServerSpans === 'middleware'
+      ? new HttpInstrumentation({ disableIncomingRequestInstrumentation: true })
+      : // The OTLP receiver's requests are ingest traffic, not the sidecar's work: tracing them
+        // would make every export a span (and a report row) of the sidecar itself.
+        new HttpInstrumentation({ ignoreIncomingRequestHook: (request) => isUntracedRequest(request) }),
     // Parameter values stay out of spans (enhancedDatabaseReporting off): they can be personal data.
     new PgInstrumentation({ enhancedDatabaseReporting: false }),
     new IORedisInstrumentation(),
@@ -132,8 +138,8 @@ export interface TracePipeline {
 /**
  * Registers tracing: the async-local-storage context manager, the propagator, a tracer provider
  * with `spanProcessors` (and the sampler and span limits of the SDK's variables), and the
- * instrumentations (default: {@link defaultInstrumentations}), given both providers. Nothing is
- * registered with `OTEL_SDK_DISABLED`.
+ * instrumentations (default: {@link defaultInstrumentations} for `httpServerSpans`), given both
+ * providers. Nothing is registered with `OTEL_SDK_DISABLED`.
  */
 export function startTracing(
   sdk: PerfSidecarConfig['sdk'],
@@ -141,6 +147,7 @@ export function startTracing(
   spanProcessors: SpanProcessor[],
   given: readonly Instrumentation[] | undefined,
   meterProvider: MeterProvider,
+  httpServerSpans: PerfSidecarConfig['httpServerSpans'] = 'instrumentation',
 ): TracePipeline {
   const provider = new TracerProvider({
     resource,
@@ -148,7 +155,7 @@ export function startTracing(
     spanLimits: { ...sdk.spanLimits },
     sampler: samplerOf(sdk),
   });
-  const instrumentations = given ? [...given] : defaultInstrumentations();
+  const instrumentations = given ? [...given] : defaultInstrumentations(httpServerSpans);
   if (sdk.disabled) return { provider, instrumentations };
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   const propagator = propagatorOf(sdk);

@@ -180,6 +180,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
         spanProcessors(config, options, processor),
         options.instrumentations,
         meters.provider,
+        config.httpServerSpans,
       );
     // After the tracer provider is registered: the tracking state looks the tracer up.
     setTrackingState({ enabled, targets });

@@ -39,6 +39,8 @@ describe('route templates, correlation ids and slow requests', () => {
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
         // Export spans soon after they end rather than after the default 5 s.
         OTEL_BSP_SCHEDULE_DELAY: '100',
+        // Every request's log line (fast ones are logged at debug; slow and failed ones at info).
+        LOG_LEVEL: 'debug',
       },
     );
   });
@@ -82,6 +84,7 @@ describe('route templates, correlation ids and slow requests', () => {
       .split('\n')
       .find((l) => l.includes('"correlation_id":"req-42"'));
     expect(log).toBeDefined();
+    expect(log).toContain('"level":20');
     expect(log).toContain('"route":"/users/:id"');
     expect(log).not.toContain('secret-query-value');
     expect(log).toContain(`"trace_id":"${span?.traceId}"`);
@@ -118,6 +121,16 @@ describe('route templates, correlation ids and slow requests', () => {
     );
     expect(span.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(alert.trace?.trace_id).toBe(span.traceId);
+    // A slow request's line is at info.
+    const log = await waitFor(
+      () =>
+        app
+          .stdout()
+          .split('\n')
+          .find((l) => l.includes('"msg":"request"') && l.includes('"correlation_id":"slow-1"')),
+      { what: 'the slow request log line' },
+    );
+    expect(log).toContain('"level":30');
     // The record is in the Redis list other programs read.
     const raw = await redis.lrange(`${prefix}performance_alerts`, 0, -1);
     expect(raw.map((r) => (JSON.parse(r) as AlertRecord).id)).toContain(alert.id);

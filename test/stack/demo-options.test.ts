@@ -142,7 +142,8 @@ describe('npm run demo output', () => {
     dir = undefined;
   });
 
-  const env = { DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: '', LOG_LEVEL: 'info' };
+  // At debug, every request's log line is written (at info only slow and failed ones are).
+  const env = { DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: '', LOG_LEVEL: 'debug' };
   const logLine = /\{"level":\d+/;
 
   it('in a terminal: no log lines between the progress output, and it serves until Ctrl-C', async () => {

@@ -1,22 +1,50 @@
 /**
  * Options of the performance middleware: one schema holding each option's type and bounds. The
  * defaults come from the running telemetry's configuration (`SLOW_REQUEST_THRESHOLD`,
- * `MEMORY_ALERT_THRESHOLD`, `CPU_ALERT_THRESHOLD`), so the fields have none here. A leaf: it loads
- * neither hono nor the telemetry.
+ * `MEMORY_ALERT_THRESHOLD`, `CPU_ALERT_THRESHOLD`, `PERF_HTTP_SERVER_SPANS`), so the fields have
+ * none here. A leaf: it loads neither hono nor the telemetry.
  */
 import { z } from 'zod';
-import { decimal, flag, parseOptions, withMethods } from '../../shared/options.ts';
+import { decimal, flag, oneOf, parseOptions, withMethods } from '../../shared/options.ts';
 import type { Telemetry } from '../../telemetry/index.ts';
 import { MAX_TARGET_SECONDS } from '../../telemetry/operations.ts';
+
+/**
+ * Who makes each request's HTTP server span and its `http.server.request.duration` record:
+ * `instrumentation` (OpenTelemetry's instrumentation-http, which the middleware only names after the
+ * route) or `middleware` (the middleware itself, with instrumentation-http's incoming side off).
+ */
+export const SERVER_SPAN_SOURCES = ['instrumentation', 'middleware'] as const;
+/** One of {@link SERVER_SPAN_SOURCES}. */
+export type ServerSpanSource = (typeof SERVER_SPAN_SOURCES)[number];
 
 /** The performance middleware's options. */
 const performanceOptionFields = {
   /**
-   * One pino log line per request (method, route template, status, duration, trace id,
-   * correlation id; never the query string or headers). Default true.
+   * The `request` log line (method, route template, status, duration, trace id, correlation id;
+   * never the query string or headers): at info for slow requests (over `slowRequestThreshold` or
+   * the route's target) and failed ones (5xx or an unhandled error), at debug for every other
+   * request (so `LOG_LEVEL=debug` logs them all). `false`: no request line at all. Default true.
    */
   enableDetailedMonitoring: flag().optional(),
-  /** Seconds after which a request raises `slow_request`. Default `SLOW_REQUEST_THRESHOLD` (5). */
+  /**
+   * Who makes the HTTP server span and the `http.server.request.duration` record of each request
+   * ({@link SERVER_SPAN_SOURCES}). `middleware` only pays off with instrumentation-http's incoming
+   * side off, which `PERF_HTTP_SERVER_SPANS=middleware` does for the preload; when
+   * instrumentation-http made a span anyway, the middleware names that one and makes none.
+   * Default `PERF_HTTP_SERVER_SPANS` (`instrumentation`).
+   *
+   * @example
+   * ```ts
+   * // PERF_HTTP_SERVER_SPANS=middleware node --import perf-sidecar/register app.js
+   * app.use(performanceMiddleware({ serverSpans: 'middleware' }));
+   * ```
+   */
+  serverSpans: oneOf(SERVER_SPAN_SOURCES).optional(),
+  /**
+   * Seconds after which a request raises `slow_request` (and its log line is at info). Default
+   * `SLOW_REQUEST_THRESHOLD` (5).
+   */
   slowRequestThreshold: decimal(0, MAX_TARGET_SECONDS, { unit: 'seconds', minExclusive: true }).optional(),
   /** Resident MiB that raises `high_memory` (resource sampler). Default `MEMORY_ALERT_THRESHOLD` (500). */
   memoryAlertThreshold: decimal(0, 1_048_576, { unit: 'MiB', minExclusive: true }).optional(),
