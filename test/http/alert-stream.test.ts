@@ -2,13 +2,14 @@
  * `GET /api/system/alerts/stream` on a real sidecar server (startSidecar in process, alerts in the
  * real Redis under the test's prefix), read by `fetch` as a client would: records arrive as events
  * when raised, filtered by type, after the `recent` ones; bad queries and missing tokens are
- * refused; the stream limit answers 503; a disconnect gives the sink listener back, and closing
- * the sidecar ends open streams cleanly.
+ * refused; the stream limit answers 503; a client that stops reading is dropped at the backlog bound
+ * while a reading one goes on; a disconnect gives the sink listener back, and closing the sidecar
+ * ends open streams cleanly.
  */
-import { get } from 'node:http';
+import { get, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlertInput, AlertRecord } from '../../src/alerts/index.ts';
-import { MAX_ALERT_STREAMS } from '../../src/http/alert-stream.ts';
+import { ALERT_STREAM_BACKLOG, MAX_ALERT_STREAMS } from '../../src/http/alert-stream.ts';
 import { type SidecarServer, startSidecar } from '../../src/http/index.ts';
 import { startConnectedTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -215,6 +216,43 @@ describe('GET /api/system/alerts/stream', () => {
     const again = await connect(sidecar.url, '/api/system/alerts/stream');
     expect(again.response.status).toBe(200);
     again.abort();
+  });
+
+  it(`drops a client that stops reading once ${ALERT_STREAM_BACKLOG} records wait for it, and keeps serving the others`, async () => {
+    const { t, sidecar } = await start();
+    const reading = await connect(sidecar.url, '/api/system/alerts/stream');
+    // A client that reads the headers, then nothing more: once the socket buffers on both sides are
+    // full, the records wait in the stream's own queue until the backlog bound drops the client.
+    let closed = false;
+    const stalled = await new Promise<IncomingMessage>((resolve, reject) => {
+      get(`${sidecar.url}/api/system/alerts/stream`, { headers: AUTH, agent: false }, (res) => {
+        res.pause();
+        res.once('close', () => {
+          closed = true;
+        });
+        resolve(res);
+      }).once('error', reject);
+    });
+    await waitFor(() => t.telemetry.alerts.listenerCount === 2, { what: 'both streams subscribed' });
+    const summary = `Operation took 3 s. ${'x'.repeat(2000)}`;
+    let emitted = 0;
+    // Bounded: 200 rounds of 500 records (100,000) at most; it takes a few thousand on loopback.
+    for (let round = 0; round < 200 && t.telemetry.alerts.listenerCount === 2; round++) {
+      for (let i = 0; i < 500; i++) t.telemetry.alerts.emit(alert(`op_${emitted++ % 50}`, { summary }));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await waitFor(() => t.telemetry.alerts.listenerCount === 1, { what: 'the stalled client dropped' });
+    // Reading again, the client gets what its buffers hold, then the end of the connection: the
+    // server gave it up rather than keeping it open.
+    stalled.on('error', () => undefined).resume();
+    await waitFor(() => closed, { what: 'the stalled client to see its connection end', timeoutMs: 20_000 });
+    // The reading client was not dropped: it is still subscribed and gets a record sent now.
+    t.telemetry.alerts.emit(alert('after_the_drop'));
+    await waitFor(() => reading.records().some((r) => r.labels.operation === 'after_the_drop'), {
+      what: 'the reading client to get a record sent after the drop',
+      timeoutMs: 20_000,
+    });
+    reading.abort();
   });
 
   it('ends open streams cleanly when the sidecar closes', async () => {
