@@ -2,16 +2,16 @@
  * Part 4 of the `ingest` benchmark (`bench/ingest.bench.ts`): the sidecar process's memory while
  * 10,000 spans/s arrive (100 requests/s of 100 spans, paced), sampled every second.
  *
- * The traffic runs without a break through a warm-up (`BENCH_INGEST_WARMUP_SECONDS`, 60) and then
+ * The traffic runs without a break through a warm-up (`BENCH_INGEST_WARMUP_SECONDS`, 120) and then
  * the measured window (`BENCH_INGEST_SECONDS`, 60); only the window is measured. The warm-up is
  * not a leak being hidden: heap snapshots taken 90 s and 400 s into a 420 s run at this rate
  * (4.2 million spans) held the same objects (37.0 MiB of them, within 0.1 MiB). What grows at
- * first is V8 sizing itself to the allocation rate: the young generation (new space) doubles from
- * 16 or 32 MiB to 64 MiB and the old generation's capacity follows the live heap, which takes RSS
- * up by 40 to 60 MiB in the first minute. V8 also shrinks the young generation again when it
- * finds the process idle enough (its memory reducer), and grows it to 128 MiB after a backlog, so
- * the new space size is printed at the start and end of the window: a step in RSS within the
- * window is V8 resizing, and it shows there.
+ * first is V8 sizing itself to the allocation rate: the old generation's capacity follows the
+ * garbage that piles up between two full collections (RSS up about 25 MiB in the first minute),
+ * and the young generation (new space) doubles from 32 to 64 MiB (RSS up about 25 MiB more), 15 s
+ * into one run and 65 s into another. Later V8 may shrink new space again (its memory reducer: RSS
+ * down by 50 MiB at once) or, after a backlog, grow it to 128 MiB, so new space is printed at the
+ * start and end of the window: a step in RSS within the window is V8 resizing, and shows there.
  *
  * Printed for the window: RSS start, max, end and least-squares slope (MiB/min); the lowest heap
  * used of each 5 s (just after a collection, so what stays live), the same four figures; new space;

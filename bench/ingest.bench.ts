@@ -16,7 +16,7 @@
  * 3. Time from a POST's 200 to its alert in Redis: one span of the 100 breaches its
  *    `perf.target_seconds`, under a unique `perf.operation` and trace id per sample; a second Redis
  *    connection waits in `BLPOP` on the alert list. Absolute milliseconds: there is no baseline.
- * 4. The sidecar process's RSS while 10,000 spans/s arrive (100 requests/s, paced): 60 s of
+ * 4. The sidecar process's RSS while 10,000 spans/s arrive (100 requests/s, paced): 120 s of
  *    warm-up (printed, not measured), then 60 s measured, sampled every second: start, max, end and
  *    slope of the measured window (absolute MiB; `ingest-rss.ts` says why the warm-up).
  *
@@ -24,7 +24,7 @@
  * so that a saturated client shows. Tunables: BENCH_INGEST_PART (`decode`, `http`, `alert` or
  * `rss`: one part only), BENCH_INGEST_ROUNDS (5), BENCH_INGEST_HTTP_SECONDS per measurement (5),
  * BENCH_INGEST_CONNECTIONS (`1,8`: the concurrencies measured), BENCH_INGEST_ALERTS samples (200),
- * BENCH_INGEST_SECONDS measured in the RSS run (60), BENCH_INGEST_WARMUP_SECONDS before them (60),
+ * BENCH_INGEST_SECONDS measured in the RSS run (60), BENCH_INGEST_WARMUP_SECONDS before them (120),
  * BENCH_INGEST_RATE spans/s of the RSS run (10000).
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -59,7 +59,7 @@ const RSS_MAX_IN_FLIGHT = 16;
 const ALERT_SAMPLES = Number(process.env.BENCH_INGEST_ALERTS ?? 200);
 const RSS_SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 60);
 /** Seconds of the same traffic before the RSS run's measured window (see `ingest-rss.ts`). */
-const RSS_WARMUP_SECONDS = Number(process.env.BENCH_INGEST_WARMUP_SECONDS ?? 60);
+const RSS_WARMUP_SECONDS = Number(process.env.BENCH_INGEST_WARMUP_SECONDS ?? 120);
 const RSS_SPANS_PER_SECOND = Number(process.env.BENCH_INGEST_RATE ?? 10_000);
 /** Distinct bodies cycled through: distinct trace ids and durations, as real traffic has. */
 const BODIES = 64;
