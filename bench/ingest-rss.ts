@@ -6,24 +6,26 @@
  * the measured window (`BENCH_INGEST_SECONDS`, 60); only the window is measured. The warm-up is
  * not a leak being hidden: heap snapshots taken 90 s and 400 s into a 420 s run at this rate
  * (4.2 million spans) held the same objects (37.0 MiB of them, within 0.1 MiB). What grows at
- * first is V8 sizing itself to the allocation rate: the old generation's capacity follows the
- * garbage that piles up between two full collections (RSS up about 25 MiB in the first minute),
- * and the young generation (new space) doubles from 32 to 64 MiB (RSS up about 25 MiB more), 15 s
- * into one run and 65 s into another. Later V8 may shrink new space again (its memory reducer: RSS
- * down by 50 MiB at once) or, after a backlog, grow it to 128 MiB, so new space is printed at the
- * start and end of the window: a step in RSS within the window is V8 resizing, and shows there.
+ * first is V8 sizing itself to the allocation rate: RSS rises about 20 MiB in the first seconds of
+ * traffic and a few more over the next minute, and steps up about 25 MiB when V8 doubles the young
+ * generation (new space 32 to 64 MiB), which came 15, 65 and 75 s into three runs. Later V8 may
+ * shrink new space again (its memory reducer: RSS down by 50 MiB at once) or, after a backlog,
+ * grow it to 128 MiB, so new space is printed at the start and end of the window: a step in RSS
+ * within the window is V8 resizing, and shows there.
  *
  * Printed for the window: RSS start, max, end and least-squares slope (MiB/min); the lowest heap
- * used of each 5 s (just after a collection, so what stays live), the same four figures; new space;
- * and the most spans waiting for evaluation: on a machine too busy to evaluate 10,000 spans/s, the
- * queue fills towards its bounds (429 answers), and RSS with it, which is a backlog, not warm-up.
+ * used of each 5 s (just after a young-generation collection: what is live plus the old
+ * generation's garbage, which rises until a full collection and falls after it), the same four
+ * figures; new space; and the most spans waiting for evaluation: on a machine too busy to evaluate
+ * 10,000 spans/s, the queue fills towards its bounds (429 answers), and RSS with it, which is a
+ * backlog, not warm-up.
  */
 import { performance } from 'node:perf_hooks';
 import type { ChildStats } from './ingest-child.ts';
 import type { RunResult } from './ingest-client.ts';
 
 const MIB = 1024 * 1024;
-/** Seconds whose lowest heap sample counts as the live heap (several collections happen in it). */
+/** Seconds of which the lowest heap sample is shown (several young-generation collections happen in them). */
 const TROUGH_SECONDS = 5;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
