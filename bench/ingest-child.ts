@@ -17,6 +17,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import v8 from 'node:v8';
 import { otlpTypes } from '../src/ingest/proto.ts';
 
 /** What the child reports once it listens. */
@@ -33,6 +34,12 @@ export interface ChildStats {
   readonly type: 'stats';
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
+  /** Memory V8 has reserved for its heap (all spaces), used or not. */
+  readonly heapTotalBytes: number;
+  /** Of {@link heapTotalBytes}: the young generation (new space), which V8 grows under a high allocation rate. */
+  readonly newSpaceBytes: number;
+  /** Memory of array buffers and other objects outside the V8 heap (request bodies, sockets). */
+  readonly externalBytes: number;
   /** Spans finished with: evaluated (sidecar) or decoded (baseline). */
   readonly spansDone: number;
   /** Spans accepted and not yet evaluated (0 for the baseline). */
@@ -51,7 +58,7 @@ process.on('disconnect', () => process.exit(0));
 /** instrumentation-http wraps `Server.prototype.emit` (shimmer marks wrapped functions). */
 const httpInstrumented = () => Boolean((http.Server.prototype.emit as { __wrapped?: boolean }).__wrapped);
 
-type Stats = () => Omit<ChildStats, 'type' | 'rssBytes' | 'heapUsedBytes'>;
+type Stats = () => Pick<ChildStats, 'spansDone' | 'queuedSpans' | 'refused'>;
 
 async function sidecarServer(): Promise<{ otlpUrl: string; stats: Stats }> {
   const { startSidecar } = await import('../src/http/index.ts');
@@ -122,7 +129,16 @@ try {
   process.on('message', (message: { type?: string }) => {
     if (message.type !== 'stats') return;
     const memory = process.memoryUsage();
-    send({ type: 'stats', rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, ...server.stats() });
+    const newSpace = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+    send({
+      type: 'stats',
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      heapTotalBytes: memory.heapTotal,
+      newSpaceBytes: newSpace?.space_size ?? 0,
+      externalBytes: memory.external,
+      ...server.stats(),
+    });
   });
   send({ type: 'listening', otlpUrl: server.otlpUrl, httpInstrumented: httpInstrumented() });
 } catch (error) {

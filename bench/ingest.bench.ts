@@ -16,14 +16,16 @@
  * 3. Time from a POST's 200 to its alert in Redis: one span of the 100 breaches its
  *    `perf.target_seconds`, under a unique `perf.operation` and trace id per sample; a second Redis
  *    connection waits in `BLPOP` on the alert list. Absolute milliseconds: there is no baseline.
- * 4. The sidecar process's RSS while 10,000 spans/s arrive (100 requests/s, paced) for 60 s,
- *    sampled every second: start, max, end and the slope over the last 30 s (absolute MiB).
+ * 4. The sidecar process's RSS while 10,000 spans/s arrive (100 requests/s, paced): 120 s of
+ *    warm-up (printed, not measured), then 60 s measured, sampled every second: start, max, end and
+ *    slope of the measured window (absolute MiB; `ingest-rss.ts` says why the warm-up).
  *
  * On a 2-core machine the client and the server get a core each; the client reports its own CPU
  * so that a saturated client shows. Tunables: BENCH_INGEST_PART (`decode`, `http`, `alert` or
  * `rss`: one part only), BENCH_INGEST_ROUNDS (5), BENCH_INGEST_HTTP_SECONDS per measurement (5),
  * BENCH_INGEST_CONNECTIONS (`1,8`: the concurrencies measured), BENCH_INGEST_ALERTS samples (200),
- * BENCH_INGEST_SECONDS of the RSS run (60), BENCH_INGEST_RATE spans/s of the RSS run (10000).
+ * BENCH_INGEST_SECONDS measured in the RSS run (60), BENCH_INGEST_WARMUP_SECONDS before them (120),
+ * BENCH_INGEST_RATE spans/s of the RSS run (10000).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -39,6 +41,7 @@ import { startTelemetry, stopTelemetry } from '../src/telemetry/index.ts';
 import { type BreachingBody, breachingBody, SPANS_PER_REQUEST, traceBodies } from './ingest-body.ts';
 import type { ChildReady, ChildStats } from './ingest-child.ts';
 import type { ClientRequest, RunResult } from './ingest-client.ts';
+import { benchRss } from './ingest-rss.ts';
 import { compare, median, percentile } from './lib.ts';
 import { stopChild } from './process.ts';
 import { deleteKeys, redisAnswers } from './redis.ts';
@@ -55,12 +58,12 @@ const CONNECTIONS = (process.env.BENCH_INGEST_CONNECTIONS ?? '1,8').split(',').m
 const RSS_MAX_IN_FLIGHT = 16;
 const ALERT_SAMPLES = Number(process.env.BENCH_INGEST_ALERTS ?? 200);
 const RSS_SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 60);
+/** Seconds of the same traffic before the RSS run's measured window (see `ingest-rss.ts`). */
+const RSS_WARMUP_SECONDS = Number(process.env.BENCH_INGEST_WARMUP_SECONDS ?? 120);
 const RSS_SPANS_PER_SECOND = Number(process.env.BENCH_INGEST_RATE ?? 10_000);
 /** Distinct bodies cycled through: distinct trace ids and durations, as real traffic has. */
 const BODIES = 64;
 const MIB = 1024 * 1024;
-/** Seconds of the RSS run whose lowest heap sample counts as the live heap (several GCs happen in it). */
-const TROUGH_SECONDS = 5;
 
 /** Every process started here, killed on the way out whatever happens. */
 const processes = new Set<ChildProcess>();
@@ -470,103 +473,22 @@ async function benchAlertLatency(redisUrl: string): Promise<void> {
   }
 }
 
-/** Least-squares slope of `y` over `x`. */
-function slope(points: readonly { x: number; y: number }[]): number {
-  const n = points.length;
-  const mx = points.reduce((s, p) => s + p.x, 0) / n;
-  const my = points.reduce((s, p) => s + p.y, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (const p of points) {
-    num += (p.x - mx) * (p.y - my);
-    den += (p.x - mx) ** 2;
-  }
-  return den === 0 ? 0 : num / den;
-}
-
-/** Part 4: the sidecar's RSS under a steady 10,000 spans/s. */
-async function benchRss(client: Client): Promise<void> {
+/** Part 4: the sidecar's memory under a steady 10,000 spans/s, after a warm-up (`ingest-rss.ts`). */
+async function benchIngestRss(client: Client): Promise<void> {
   const server = await startServer('sidecar');
   try {
-    const rate = RSS_SPANS_PER_SECOND / SPANS_PER_REQUEST;
-    const samples: { t: number; rss: number; heap: number; done: number }[] = [];
-    const first = await stats(server);
-    const started = performance.now();
-    const sample = (s: ChildStats) =>
-      samples.push({
-        t: (performance.now() - started) / 1000,
-        rss: s.rssBytes / MIB,
-        heap: s.heapUsedBytes / MIB,
-        done: s.spansDone - first.spansDone,
-      });
-    sample(first);
-    const run = client.run({
-      url: server.ready.otlpUrl,
-      concurrency: RSS_MAX_IN_FLIGHT,
-      seconds: RSS_SECONDS,
-      rate,
+    await benchRss({
+      spansPerRequest: SPANS_PER_REQUEST,
+      spansPerSecond: RSS_SPANS_PER_SECOND,
+      warmupSeconds: RSS_WARMUP_SECONDS,
+      measuredSeconds: RSS_SECONDS,
+      maxInFlight: RSS_MAX_IN_FLIGHT,
+      otlpUrl: server.ready.otlpUrl,
+      stats: () => stats(server),
+      drained: () => drained(server),
+      send: (seconds, rate, concurrency) =>
+        client.run({ url: server.ready.otlpUrl, concurrency, seconds, rate }),
     });
-    let running = true;
-    void run.finally(() => {
-      running = false;
-    });
-    // One sample a second, on schedule (a slow answer does not shift the later ones).
-    for (let i = 1; running; i++) {
-      await sleep(Math.max(0, started + i * 1000 - performance.now()));
-      sample(await stats(server));
-    }
-    const result = await run;
-    sample(await drained(server));
-    const end = samples[samples.length - 1] as (typeof samples)[number];
-    const window = Math.min(30, RSS_SECONDS / 2);
-    const every = Math.max(1, Math.round(RSS_SECONDS / 12));
-    // Heap used swings with every collection; the lowest sample of each 5 s (just after a
-    // collection) is what stays live, the figure that shows retention.
-    const lowest = (from: number, count: number) =>
-      samples.slice(from, from + count).reduce((a, b) => (b.heap < a.heap ? b : a));
-    const troughs: { t: number; heap: number }[] = [];
-    for (let from = 0; from < samples.length; from += TROUGH_SECONDS)
-      troughs.push(lowest(from, TROUGH_SECONDS));
-    const rssSlope =
-      slope(samples.filter((s) => s.t >= end.t - window).map((s) => ({ x: s.t, y: s.rss }))) * 60;
-    const heapSlope =
-      slope(troughs.filter((s) => s.t >= end.t - window).map((s) => ({ x: s.t, y: s.heap }))) * 60;
-    const answers = Object.entries(result.statuses)
-      .map(([status, n]) => `${status}: ${n}`)
-      .join(', ');
-    console.log(
-      `\ningest RSS: sidecar process (memory-only, register preload) receiving ${fmt(RSS_SPANS_PER_SECOND)} ` +
-        `spans/s (${rate} requests/s of ${SPANS_PER_REQUEST}, paced, keep-alive) for ${RSS_SECONDS} s, ` +
-        `sampled every second: ${fmt(end.done)} spans evaluated (${fmt(end.done / RSS_SECONDS)}/s), ` +
-        `answers ${answers}, ${result.behind} requests behind schedule, client CPU ${result.cpuPercent.toFixed(0)} %. ` +
-        'Absolute MiB: there is no baseline.',
-    );
-    const heaps = troughs.map((s) => s.heap);
-    console.table([
-      {
-        '': 'RSS MiB',
-        start: samples[0]?.rss.toFixed(1),
-        max: Math.max(...samples.map((s) => s.rss)).toFixed(1),
-        end: end.rss.toFixed(1),
-        [`slope, last ${window} s (MiB/min)`]: rssSlope.toFixed(2),
-      },
-      {
-        '': `heap used MiB, lowest of each ${TROUGH_SECONDS} s`,
-        start: heaps[0]?.toFixed(1),
-        max: Math.max(...heaps).toFixed(1),
-        end: heaps[heaps.length - 1]?.toFixed(1),
-        [`slope, last ${window} s (MiB/min)`]: heapSlope.toFixed(2),
-      },
-    ]);
-    console.log(
-      `RSS MiB every ${every} s: ${samples
-        .filter((_, i) => i % every === 0)
-        .map((s) => s.rss.toFixed(0))
-        .join(' ')}`,
-    );
-    const shown: string[] = [];
-    for (let from = 0; from < samples.length; from += every) shown.push(lowest(from, every).heap.toFixed(0));
-    console.log(`heap used MiB, lowest of each ${every} s: ${shown.join(' ')}`);
   } finally {
     await stopChild(server.child);
   }
@@ -594,7 +516,7 @@ export async function benchIngest(redisUrl: string): Promise<void> {
     try {
       if (client && wanted('http')) await benchHttpThroughput(client);
       if (wanted('alert')) await benchAlertLatency(redisUrl);
-      if (client && wanted('rss')) await benchRss(client);
+      if (client && wanted('rss')) await benchIngestRss(client);
     } finally {
       if (client) await stopChild(client.child);
     }

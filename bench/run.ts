@@ -5,7 +5,7 @@
  * `npm run bench -- cache` (or `cache-batch`, `cache-lock`, `cache-cluster`, `imports`, `telemetry`, `alerts`, `db`, `http`, `ingest`, `slo`) runs one
  * group only. `imports` measures the built entry points: run `npm run build` first. The `http`
  * group needs `wrk` on PATH (Debian: `apt-get install -y wrk`); `ingest` runs its own Node client
- * (about 3 minutes, most of it the 60 s RSS run: BENCH_INGEST_SECONDS shortens it).
+ * (about 5 minutes, 3 of them the RSS run: BENCH_INGEST_WARMUP_SECONDS and BENCH_INGEST_SECONDS set it).
  * BENCH_REDIS_URL (default redis://127.0.0.1:6379) is the Redis the alert and cache benchmarks use;
  * BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) the PostgreSQL the database
  * benchmark uses.

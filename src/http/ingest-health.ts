@@ -1,7 +1,7 @@
 /**
  * The health checks of the OTLP receivers (`ingest:*`) and of forwarding (`forward:*`): what an
  * operator asks of a receiver: is it taking spans, is its queue filling, is it refusing or dropping
- * anything. A count that grew within the last `recentMinutes` warns (a drop an hour ago is history,
+ * anything (metric data points it has no use for included). A count that grew within the last `recentMinutes` warns (a drop an hour ago is history,
  * not a present problem, as for `alerts:dropped`).
  */
 import type { Ingest } from '../ingest/index.ts';
@@ -47,7 +47,7 @@ export class IngestHealth {
 
   /** The `ingest:*` and `forward:*` checks as of `now`. */
   checks(now: number, time: string): Record<string, IngestCheck[]> {
-    const { receivers, forward } = this.#ingest.stats();
+    const { receivers, dataPoints, forward } = this.#ingest.stats();
     const out: Record<string, IngestCheck[]> = {};
     // Spans per second since the previous check (0 on the first).
     const elapsed = (now - this.#lastAt) / 1000;
@@ -93,6 +93,22 @@ export class IngestHealth {
         time,
         'requests were refused recently (queue full, too many at once, too large or undecodable)',
         '{request}',
+      ),
+    ];
+    // Metrics a service sends that the sidecar neither reads nor can pass on are expected (SDKs send
+    // all their metrics): the count is shown, and passes, with what it is made of.
+    const unused = dataPoints.dropped;
+    const unusedTotal = unused.not_runtime + unused.not_read;
+    out['ingest:droppedPoints'] = [
+      check(
+        unusedTotal,
+        '{data_point}',
+        'pass',
+        time,
+        unusedTotal > 0
+          ? `metric data points neither read for runtime figures nor forwarded (no OTLP_FORWARD_ENDPOINT): ` +
+              `${unused.not_runtime} of metrics the sidecar does not read, ${unused.not_read} it could not read`
+          : undefined,
       ),
     ];
     if (forward) {

@@ -124,11 +124,12 @@ export interface ForwarderStats {
 /** A forwarder of traces and metrics. */
 export interface Forwarder extends TraceForwarder {
   /**
-   * Queues an encoded `ExportMetricsServiceRequest` of `dataPoints` data points, under the same
-   * rules as traces (it shares their queue). The bytes are kept as given, not copied: the caller
-   * must not reuse the buffer. Synchronous, never throws.
+   * Queues an `ExportMetricsServiceRequest` of `dataPoints` data points, under the same rules as
+   * traces (it shares their queue): its protobuf bytes, kept as given, not copied (the caller must
+   * not reuse the buffer), or a decoded message (one that came as OTLP/JSON), encoded during the
+   * call. Synchronous, never throws.
    */
-  enqueueMetrics(body: Uint8Array, dataPoints: number): void;
+  enqueueMetrics(body: Uint8Array | object, dataPoints: number): void;
   /** A snapshot of the counters. */
   stats(): ForwarderStats;
 }
@@ -223,13 +224,27 @@ class OtlpForwarder implements Forwarder {
     this.#add({ signal: 'traces', items: spans, bytes: body.byteLength, body });
   }
 
-  enqueueMetrics(body: Uint8Array, dataPoints: number): void {
-    if (!(body instanceof Uint8Array) || !Number.isSafeInteger(dataPoints) || dataPoints < 0) {
+  enqueueMetrics(body: Uint8Array | object, dataPoints: number): void {
+    if (body === null || typeof body !== 'object' || !Number.isSafeInteger(dataPoints) || dataPoints < 0) {
       this.#count('metrics', 'invalid', Number.isSafeInteger(dataPoints) && dataPoints > 0 ? dataPoints : 0);
       return;
     }
     if (dataPoints === 0) return;
-    this.#add({ signal: 'metrics', items: dataPoints, bytes: body.byteLength, body });
+    let bytes: Uint8Array;
+    if (body instanceof Uint8Array) bytes = body;
+    else {
+      // A JSON body's message: encoded with the types it was decoded with, as trace requests are.
+      try {
+        bytes = otlpTypes()
+          .metricsRequest.encode(body as Record<string, unknown>)
+          .finish();
+      } catch (error) {
+        this.#fail(`a request could not be encoded: ${errorText(error)}`);
+        this.#count('metrics', 'invalid', dataPoints);
+        return;
+      }
+    }
+    this.#add({ signal: 'metrics', items: dataPoints, bytes: bytes.byteLength, body: bytes });
   }
 
   stats(): ForwarderStats {

@@ -24,6 +24,7 @@ import {
   ATTR_INGEST_OUTCOME,
   ATTR_INGEST_REASON,
   METRIC_FORWARD_ITEMS,
+  METRIC_INGEST_DATA_POINTS_DROPPED,
   METRIC_INGEST_QUEUE_SPANS,
   METRIC_INGEST_SPANS,
 } from './semconv.ts';
@@ -44,10 +45,30 @@ const ingestOptionsSchema: z.ZodObject<typeof ingestOptionFields, z.core.$strict
 /** Options of {@link startIngest}. */
 export type IngestOptions = z.input<typeof ingestOptionsSchema>;
 
+/**
+ * Why received metric data points were neither read for a service's runtime figures nor passed on
+ * (there being no `OTLP_FORWARD_ENDPOINT`): `not_runtime`, a metric the sidecar does not read;
+ * `not_read`, a runtime metric whose point could not be read (another unit or type, a bad value or
+ * time, an attribute that rules it out, a service name no part accepts).
+ */
+export const DATA_POINT_DROP_REASONS = ['not_runtime', 'not_read'] as const;
+/** One of {@link DATA_POINT_DROP_REASONS}. */
+export type DataPointDropReason = (typeof DATA_POINT_DROP_REASONS)[number];
+
+/** What became of the metric data points received (forwarding's own counts are in `forward`). */
+export interface DataPointStats {
+  /** Read for a service's runtime figures (and forwarded too, when forwarding is on). */
+  readonly used: number;
+  /** Neither read nor queued for forwarding, by reason. */
+  readonly dropped: Readonly<Record<DataPointDropReason, number>>;
+}
+
 /** What the ingest has done so far, for health and metrics. */
 export interface IngestStats {
   /** Requests, spans and data points received, accepted, rejected and refused; the queue. */
   readonly receivers: ReceiverStats;
+  /** Metric data points used, or dropped unused. */
+  readonly dataPoints: DataPointStats;
   /** Forwarding counters; `undefined` without `OTLP_FORWARD_ENDPOINT`. */
   readonly forward: ForwarderStats | undefined;
 }
@@ -93,6 +114,7 @@ export async function startIngest(given: IngestOptions): Promise<Ingest> {
       })
     : undefined;
   const runtime = new RuntimeMetricMapper({ sink: telemetry.services });
+  const points = { used: 0, dropped: { not_runtime: 0, not_read: 0 } };
 
   const processTraces = (decoded: DecodedTraces): void => {
     const evaluator = telemetry.evaluator;
@@ -118,9 +140,14 @@ export async function startIngest(given: IngestOptions): Promise<Ingest> {
     ...(settings.maxInflightBytes === undefined ? {} : { maxInflightBytes: settings.maxInflightBytes }),
     processTraces,
     onMetrics: (request, dataPoints, raw) => {
-      runtime.map(request);
-      // Passed on as received (never re-encoded); JSON bodies have no protobuf bytes to pass on.
-      if (forwarder && raw) forwarder.enqueueMetrics(raw, dataPoints);
+      const counts = runtime.map(request);
+      points.used += counts.used;
+      // Protobuf bodies are passed on as received; a JSON body's message is encoded as protobuf.
+      if (forwarder) forwarder.enqueueMetrics(raw ?? request, dataPoints);
+      else {
+        points.dropped.not_runtime += counts.notRuntime;
+        points.dropped.not_read += counts.ignored - counts.notRuntime;
+      }
     },
     logger,
   }).catch(async (error: unknown) => {
@@ -128,7 +155,11 @@ export async function startIngest(given: IngestOptions): Promise<Ingest> {
     throw error;
   });
 
-  const stats = (): IngestStats => ({ receivers: receivers.stats(), forward: forwarder?.stats() });
+  const stats = (): IngestStats => ({
+    receivers: receivers.stats(),
+    dataPoints: { used: points.used, dropped: { ...points.dropped } },
+    forward: forwarder?.stats(),
+  });
   const unobserve = observe(metrics.getMeterProvider().getMeter(SCOPE_NAME, VERSION), stats);
 
   let closing: Promise<void> | undefined;
@@ -164,16 +195,24 @@ function observe(meter: Meter, stats: () => IngestStats): () => void {
     description: 'Spans accepted over OTLP and not yet evaluated',
     unit: '{span}',
   });
+  const dropped = meter.createObservableCounter(METRIC_INGEST_DATA_POINTS_DROPPED, {
+    description:
+      'Metric data points received over OTLP and neither read for runtime figures nor forwarded, by reason',
+    unit: '{data_point}',
+  });
   const forwarded = meter.createObservableCounter(METRIC_FORWARD_ITEMS, {
     description: 'Spans and metric data points forwarded upstream, or dropped, by reason',
     unit: '{item}',
   });
   const callback: BatchObservableCallback = (result) => {
-    const { receivers, forward } = stats();
+    const { receivers, dataPoints, forward } = stats();
     result.observe(spans, receivers.spans.accepted, { [ATTR_INGEST_OUTCOME]: 'accepted' });
     result.observe(spans, receivers.spans.rejected, { [ATTR_INGEST_OUTCOME]: 'rejected' });
     result.observe(spans, receivers.spans.refused, { [ATTR_INGEST_OUTCOME]: 'refused' });
     result.observe(queue, receivers.queue.spans);
+    for (const reason of DATA_POINT_DROP_REASONS) {
+      result.observe(dropped, dataPoints.dropped[reason], { [ATTR_INGEST_REASON]: reason });
+    }
     if (!forward) return;
     result.observe(forwarded, forward.spansForwarded + forward.dataPointsForwarded, {
       [ATTR_INGEST_OUTCOME]: 'forwarded',
@@ -186,7 +225,7 @@ function observe(meter: Meter, stats: () => IngestStats): () => void {
       });
     }
   };
-  const observables = [spans, queue, forwarded];
+  const observables = [spans, queue, dropped, forwarded];
   meter.addBatchObservableCallback(callback, observables);
   return () => meter.removeBatchObservableCallback(callback, observables);
 }

@@ -190,6 +190,12 @@ export interface RuntimeMetricCounts {
   readonly used: number;
   /** Every other data point (other metrics, other units, bad values, histograms, ...). */
   readonly ignored: number;
+  /**
+   * Of {@link RuntimeMetricCounts.ignored}: the points of metrics not in {@link RUNTIME_METRICS}.
+   * The rest are points of runtime metrics that could not be read (another unit or type, a bad
+   * value or time, an attribute that rules them out, a service name no part accepts).
+   */
+  readonly notRuntime: number;
 }
 
 const runtimeMetricMapperOptionsSchema = z.strictObject({
@@ -240,6 +246,7 @@ export class RuntimeMetricMapper {
     const drafts = new Map<string, Draft>();
     let used = 0;
     let ignored = 0;
+    let notRuntime = 0;
     for (const resourceMetrics of (request as DecodedRequest).resourceMetrics ?? []) {
       const attributes = resourceMetrics.resource?.attributes;
       // The same reading of service.name as for spans; a name no part accepts (control characters,
@@ -251,6 +258,7 @@ export class RuntimeMetricMapper {
       const readings = new Map<string, Reading>();
       for (const scope of resourceMetrics.scopeMetrics ?? []) {
         for (const metric of scope.metrics ?? []) {
+          if (!RUNTIME_METRICS.has(metric.name ?? '')) notRuntime += pointsOf(metric);
           if (!named.ok) {
             ignored += pointsOf(metric);
             continue;
@@ -272,7 +280,7 @@ export class RuntimeMetricMapper {
       this.#sink.record(service, draft);
       services++;
     }
-    return { services, used, ignored };
+    return { services, used, ignored, notRuntime };
   }
 
   /**

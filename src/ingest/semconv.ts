@@ -6,9 +6,17 @@
 export const METRIC_INGEST_SPANS = 'perf.ingest.spans';
 /** Spans accepted over OTLP and not yet evaluated. */
 export const METRIC_INGEST_QUEUE_SPANS = 'perf.ingest.queue.spans';
+/**
+ * Metric data points received and neither read for runtime figures nor forwarded, by
+ * {@link ATTR_INGEST_REASON} (`not_runtime`, `not_read`).
+ */
+export const METRIC_INGEST_DATA_POINTS_DROPPED = 'perf.ingest.data_points.dropped';
 /** Spans and data points forwarded (`forwarded`) or `dropped` (with {@link ATTR_INGEST_REASON}). */
 export const METRIC_FORWARD_ITEMS = 'perf.forward.items';
 /** What became of received or forwarded items. */
 export const ATTR_INGEST_OUTCOME = 'perf.ingest.outcome';
-/** Why forwarded items were dropped: `queue_full`, `rejected`, `retries_exhausted`, `closed`, `invalid`. */
+/**
+ * Why items were dropped: forwarded ones `queue_full`, `rejected`, `retries_exhausted`, `closed`,
+ * `invalid`; received metric data points `not_runtime`, `not_read`.
+ */
 export const ATTR_INGEST_REASON = 'perf.ingest.reason';

@@ -96,6 +96,7 @@ describe('sidecar server (npm start) with Redis', () => {
       'alerts:dropped',
       'cpu:utilization',
       'eventloop:delay',
+      'ingest:droppedPoints',
       'ingest:queue',
       'ingest:refused',
       'ingest:rejected',

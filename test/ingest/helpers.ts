@@ -5,6 +5,7 @@
  * protobufjs from plain objects.
  */
 import { spawn } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
 import {
   type Client,
   credentials,
@@ -226,6 +227,15 @@ export function traceRequestObject(service: string | undefined, spans: readonly 
 export function traceRequest(service: string | undefined, spans: readonly TestSpan[]): Buffer {
   const type = otlpTypes().traceRequest;
   return Buffer.from(type.encode(type.fromObject(traceRequestObject(service, spans))).finish());
+}
+
+/**
+ * A gzip bomb: sixteen gzip members of 64 MiB of zeros, about 1 MiB on the wire and 1 GiB
+ * decompressed (a receiver that gunzipped it whole would hold all of it).
+ */
+export function gzipBomb(): Buffer {
+  const member = gzipSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 });
+  return Buffer.concat(Array.from({ length: 16 }, () => member));
 }
 
 /** `count` simple spans. */

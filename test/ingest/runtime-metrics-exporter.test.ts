@@ -131,7 +131,7 @@ describe('runtime metrics sent by the official exporter', () => {
       });
       expect(latest('checkout')?.cpuCores).toBeUndefined();
       expect(latest('billing')).toMatchObject({ heapUsedBytes: 64_000_000 });
-      expect(counts[0]).toEqual({ services: 1, used: 6, ignored: 0 });
+      expect(counts[0]).toEqual({ services: 1, used: 6, ignored: 0, notRuntime: 0 });
 
       const first = decoded.find((request) => cpuTimeOf(request).seconds > 0);
       cpu.user += 1.5;

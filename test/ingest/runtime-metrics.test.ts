@@ -106,7 +106,7 @@ describe('RuntimeMetricMapper', () => {
         },
       ],
     ]);
-    expect(counts).toEqual({ services: 1, used: 5, ignored: 2 });
+    expect(counts).toEqual({ services: 1, used: 5, ignored: 2, notRuntime: 2 });
   });
 
   it('reads a JVM: heap pools only, and the recent utilisation times the CPU count', () => {
@@ -138,7 +138,7 @@ describe('RuntimeMetricMapper', () => {
       }),
     );
     expect(sink.samples[0]?.[1]).toEqual({ at: 1_700_000_000_000, heapUsedBytes: 150, cpuCores: 1 });
-    expect(counts).toEqual({ services: 1, used: 4, ignored: 1 });
+    expect(counts).toEqual({ services: 1, used: 4, ignored: 1, notRuntime: 0 });
   });
 
   it('takes a share of all CPUs as cores when no CPU count is sent', () => {
@@ -251,7 +251,7 @@ describe('RuntimeMetricMapper', () => {
       heapUsedBytes: 2048,
       eventLoopUtilization: 0.4,
     });
-    expect(counts).toEqual({ services: 1, used: 2, ignored: 3 });
+    expect(counts).toEqual({ services: 1, used: 2, ignored: 3, notRuntime: 0 });
   });
 
   it('records per service: unknown_service without a name, nothing for a bad name or no figure', () => {
@@ -267,7 +267,7 @@ describe('RuntimeMetricMapper', () => {
       ),
     );
     expect(sink.samples.map(([service]) => service)).toEqual(['a', UNKNOWN_SERVICE, 'b']);
-    expect(counts).toEqual({ services: 3, used: 3, ignored: 2 });
+    expect(counts).toEqual({ services: 3, used: 3, ignored: 2, notRuntime: 1 });
   });
 
   it('forgets the least recently seen CPU counter past maxSeries', () => {
@@ -298,9 +298,14 @@ describe('RuntimeMetricMapper', () => {
     const rss = (value: number, at: number) =>
       request({ service: 'checkout', metrics: [gauge('process.memory.usage', 'By', [{ value, at }])] });
     const tenYears = 10 * 365 * 24 * 3600;
-    expect(mapper.map(rss(999, nowSeconds + tenYears))).toEqual({ services: 0, used: 0, ignored: 1 });
+    expect(mapper.map(rss(999, nowSeconds + tenYears))).toEqual({
+      services: 0,
+      used: 0,
+      ignored: 1,
+      notRuntime: 0,
+    });
     expect(services.runtimeOf('checkout')).toBeUndefined();
-    expect(mapper.map(rss(100, nowSeconds))).toEqual({ services: 1, used: 1, ignored: 0 });
+    expect(mapper.map(rss(100, nowSeconds))).toEqual({ services: 1, used: 1, ignored: 0, notRuntime: 0 });
     expect(services.runtimeOf('checkout')).toEqual({ at: nowSeconds * 1000, rssBytes: 100 });
     // Within the hour of clock skew allowed for spans, a point is read.
     mapper.map(rss(200, nowSeconds + 1800));
@@ -326,12 +331,18 @@ describe('RuntimeMetricMapper', () => {
     const longest = 'i'.repeat(MAX_INSTANCE_ID_LENGTH);
     const over = 'o'.repeat(MAX_INSTANCE_ID_LENGTH + 1);
     expect(send(longest, 1, 1000)).toEqual({
-      counts: { services: 1, used: 2, ignored: 0 },
+      counts: { services: 1, used: 2, ignored: 0, notRuntime: 0 },
       cores: undefined,
     });
     expect(send(longest, 2, 1010).cores).toBe(0.1);
-    expect(send(over, 1, 1000)).toEqual({ counts: { services: 1, used: 1, ignored: 1 }, cores: undefined });
-    expect(send(over, 2, 1010)).toEqual({ counts: { services: 1, used: 1, ignored: 1 }, cores: undefined });
+    expect(send(over, 1, 1000)).toEqual({
+      counts: { services: 1, used: 1, ignored: 1, notRuntime: 0 },
+      cores: undefined,
+    });
+    expect(send(over, 2, 1010)).toEqual({
+      counts: { services: 1, used: 1, ignored: 1, notRuntime: 0 },
+      cores: undefined,
+    });
     // A delta counter needs nothing remembered: it is read whatever the id.
     mapper.map(
       request({
