@@ -170,6 +170,26 @@ describe("the middleware's own server span (serverSpans: 'middleware')", () => {
     );
   });
 
+  it('is made once for a request that passes two performance middlewares (a mounted sub-app)', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const sub = addPerformanceMiddleware(new Hono(), {
+      enableResourceMonitoring: false,
+      serverSpans: 'middleware',
+    });
+    sub.get('/items/:id', (c) => c.text('ok'));
+    const app = addPerformanceMiddleware(new Hono(), {
+      enableResourceMonitoring: false,
+      serverSpans: 'middleware',
+    });
+    app.route('/api', sub);
+    expect((await app.request('/api/items/7')).status).toBe(200);
+    const spans = (await t.finishedSpans()).filter((s) => s.kind === SpanKind.SERVER);
+    expect(spans).toHaveLength(1);
+    const metrics = await t.telemetry.renderPrometheus();
+    expect(metrics).toMatch(/http_server_request_duration_seconds_count\{[^}]*\} 1\n/);
+    expect(metrics).not.toMatch(/http_server_request_duration_seconds_count\{[^}]*\} 2\n/);
+  });
+
   it('is not made when instrumentation-http already made one: that one gets the route instead', async () => {
     t = await startTestTelemetry({ REDIS_URL: '' });
     const app = appWith({ serverSpans: 'middleware' });

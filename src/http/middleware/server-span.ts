@@ -26,6 +26,7 @@ import {
   trace,
   ValueType,
 } from '@opentelemetry/api';
+import { RPCType, setRPCMetadata } from '@opentelemetry/core';
 import {
   ATTR_CLIENT_ADDRESS,
   ATTR_ERROR_TYPE,
@@ -293,7 +294,10 @@ export class ServerSpans {
     // attributes twice (once for the sampler), and perf-sidecar's samplers never read them.
     const span = this.#tracer.startSpan(facts.name, SERVER_SPAN, parent);
     span.setAttributes(attributes);
-    return { span, context: trace.setSpan(parent, span) };
+    // Registered as the request's HTTP RPC metadata, as instrumentation-http registers its own, so
+    // a second performance middleware on the same request (a mounted sub-app's) reuses this span
+    // instead of starting another one and recording the request twice.
+    return { span, context: setRPCMetadata(trace.setSpan(parent, span), { type: RPCType.HTTP, span }) };
   }
 
   /**
