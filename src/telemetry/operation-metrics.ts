@@ -18,7 +18,8 @@
  * Each reader's temporality is the one it selects (`selectAggregationTemporality`), so a delta OTLP
  * exporter (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`) and the windows' delta reader
  * each get their own intervals, while Prometheus gets cumulative totals. The aggregation is always
- * explicit buckets: the SDK views of `pipeline.ts` fixed that for these instruments before.
+ * explicit buckets, whatever a reader's `selectAggregation` says (an SDK instrument would follow
+ * it, so a reader asking for exponential histograms or for drop gets explicit buckets here).
  *
  * How the data reach a reader: {@link OperationMetrics.bind} wraps it before it is given to the
  * meter provider; when the provider hands the reader its metric producer, the reader is given one
