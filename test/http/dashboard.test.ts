@@ -9,11 +9,9 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { Hono } from 'hono';
-import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import {
@@ -30,6 +28,7 @@ import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { getLogger, setLogger } from '../../src/shared/logger.ts';
 import { VERSION } from '../../src/shared/scope.ts';
 import { LINK_BASE_URL_FORM } from '../../src/shared/urls.ts';
+import { captureLogMessages } from '../helpers/logs.ts';
 import { startTestTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 
 const TOKEN = 'dashboard-test-token-0123456789';
@@ -70,23 +69,6 @@ async function bytesOf(res: Response): Promise<Buffer> {
 /** The same-origin paths the page's HTML refers to (`src` and `href`). */
 function referencesOf(html: string): string[] {
   return [...html.matchAll(/\s(?:src|href)="([^"]*)"/g)].map((m) => m[1] ?? '');
-}
-
-/** Collects the messages logged from now on. */
-function captureLog(): string[] {
-  const lines: string[] = [];
-  setLogger(
-    pino(
-      { level: 'info' },
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          lines.push(String((JSON.parse(chunk.toString()) as { msg?: unknown }).msg));
-          done();
-        },
-      }),
-    ),
-  );
-  return lines;
 }
 
 describe('GET / (the page)', () => {
@@ -410,7 +392,7 @@ describe('a missing build', () => {
   it('answers GET / with 503 dashboard_not_built, logs one warning, and throws nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'perf-dashboard-'));
     rmSync(dir, { recursive: true });
-    const log = captureLog();
+    const log = captureLogMessages();
     const a = new Hono();
     expect(() => addDashboard(a, { service: 'svc', thresholds: THRESHOLDS, assetsDir: dir })).not.toThrow();
     const res = await a.request('/');
@@ -429,7 +411,7 @@ describe('a missing build', () => {
 
   it('answers 503 when the directory has assets but no index.html', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'perf-dashboard-'));
-    const log = captureLog();
+    const log = captureLogMessages();
     try {
       const a = new Hono();
       addDashboard(a, { service: 'svc', thresholds: THRESHOLDS, assetsDir: dir });

@@ -6,12 +6,10 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { AggregationTemporality, InMemoryMetricExporter, InstrumentType } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getLogger, setLogger } from '../../src/shared/logger.ts';
 import {
@@ -21,6 +19,7 @@ import {
   temporalityFor,
 } from '../../src/telemetry/lazy-exporters.ts';
 import { runFixture } from '../helpers/child.ts';
+import { captureLogMessages } from '../helpers/logs.ts';
 
 /** A loader the test resolves or rejects when it wants. */
 function gatedLoader<E>() {
@@ -49,22 +48,6 @@ function exportOnce(exporter: SpanExporter, spans: ReadableSpan[] = []): Promise
 const previousLogger = getLogger();
 afterEach(() => setLogger(previousLogger));
 
-function captureLog(): string[] {
-  const lines: string[] = [];
-  setLogger(
-    pino(
-      { level: 'info' },
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          lines.push(String((JSON.parse(chunk.toString()) as { msg?: unknown }).msg));
-          done();
-        },
-      }),
-    ),
-  );
-  return lines;
-}
-
 describe('LazySpanExporter', () => {
   it('starts loading at once and delivers the exports asked for before the load, after it', async () => {
     const loader = gatedLoader<SpanExporter>();
@@ -83,7 +66,7 @@ describe('LazySpanExporter', () => {
   });
 
   it('fails the exports with an error naming the exporter when the load fails, and logs it once', async () => {
-    const lines = captureLog();
+    const lines = captureLogMessages();
     const loader = gatedLoader<SpanExporter>();
     const lazy = new LazySpanExporter('test trace', loader.load);
     const early = exportOnce(lazy);
