@@ -319,8 +319,11 @@ function servicesReport(
   return out;
 }
 
-/** How long a rollup read is reused, ms: reports cannot be used to load Redis. */
-const ROLLUP_CACHE_MS = 1000;
+/**
+ * Longest reuse of a rollup read, ms: the store's version changes with every write of a writer of
+ * this version, so this bounds only how stale a read can be while an older writer shares the Redis.
+ */
+const ROLLUP_CACHE_MS = 60_000;
 /** Distinct queries whose reads are kept. */
 const ROLLUP_CACHE_MAX = 32;
 const rollupCache = new WeakMap<RedisRollupStore, Map<string, { at: number; value: Promise<unknown> }>>();
@@ -332,27 +335,41 @@ function keyOf(query: RollupQuery): string {
 }
 
 /**
- * A rollup read shared by identical reads for a second (one read per 1,000 operations per day is
- * thousands of HGETALLs), `key` carrying the write epoch, so a cached read is never combined with
- * unsaved minutes that a later write has moved into Redis. Uncached reads run one at a time.
+ * A rollup read reused by identical reads for as long as the stored rollups do not change (their
+ * version, one `GET`, is part of the key), `key` carrying the write epoch too, so a reused read is
+ * never combined with unsaved minutes that a later write has moved into Redis. Uncached reads run
+ * one at a time. At most {@link ROLLUP_CACHE_MAX} reads are kept, none longer than a minute.
+ *
+ * @throws when Redis cannot be read.
  */
-export function cachedRead<T>(rollups: RedisRollupStore, key: string, read: () => Promise<T>): Promise<T> {
+export async function cachedRead<T>(
+  rollups: RedisRollupStore,
+  key: string,
+  read: () => Promise<T>,
+): Promise<T> {
   let cache = rollupCache.get(rollups);
   if (!cache) {
     cache = new Map();
     rollupCache.set(rollups, cache);
   }
+  const versioned = `${await rollups.version()}|${key}`;
   const now = Date.now();
-  const hit = cache.get(key);
-  if (hit && now - hit.at < ROLLUP_CACHE_MS) return hit.value as Promise<T>;
+  const hit = cache.get(versioned);
+  if (hit && now - hit.at < ROLLUP_CACHE_MS) {
+    // Most recently used last, so that the oldest entries are the ones evicted.
+    cache.delete(versioned);
+    cache.set(versioned, hit);
+    return hit.value as Promise<T>;
+  }
   const value = (readQueue.get(rollups) ?? Promise.resolve()).then(read);
   readQueue.set(
     rollups,
     value.catch(() => undefined),
   );
   // A failed read is not reused: the next report tries Redis again.
-  value.catch(() => cache.delete(key));
-  cache.set(key, { at: now, value });
+  value.catch(() => cache.delete(versioned));
+  cache.delete(versioned);
+  cache.set(versioned, { at: now, value });
   for (const [k, entry] of cache) {
     if (cache.size <= ROLLUP_CACHE_MAX && now - entry.at < ROLLUP_CACHE_MS) break;
     cache.delete(k);

@@ -31,21 +31,39 @@ return 1
 `;
 
 /**
- * One operation's minute, with its share of the service's summary and of the error-budget counts,
- * in one step (so that a retried write never counts any of them twice). KEYS[1] = operation hash,
- * KEYS[2] = operations index set, KEYS[3] = summary hash, KEYS[4..6] = the budget hashes of the
- * minute, hour and day, KEYS[7] = the day's objectives hash, KEYS[8] = the day's bad runs, KEYS[9]
- * (optional) = services index set. ARGV[1] = expiry seconds, ARGV[2] = operation, ARGV[3] = service
- * (the member of KEYS[9]), ARGV[4] = HHMM, ARGV[5] = minute of the day, ARGV[6..8] = count, errors,
- * breaches, ARGV[9] = budget field name (empty: the operation has no objective), ARGV[10..12] =
- * runs, runs over target, runs failed within target, ARGV[13] = objective, ARGV[14] = latest bad
- * run (`trace span sampled ms`, empty: none), ARGV[15..17] = expiry seconds of KEYS[4..6],
- * ARGV[18] = expiry seconds of KEYS[7..8], then triples (mode, field, value) for KEYS[1].
+ * One operation's minute, with its share of the service's summary, of the error-budget counts and
+ * of the service's minute, hour and day hashes (see `rollup-tiers.ts`), in one step (so that a
+ * retried write never counts any of them twice). KEYS[1] = operation hash, KEYS[2] = operations
+ * index set, KEYS[3] = summary hash, KEYS[4..6] = the budget hashes of the minute, hour and day,
+ * KEYS[7] = the day's objectives hash, KEYS[8] = the day's bad runs, KEYS[9..11] = the service's
+ * minute, hour and day hashes, KEYS[12] = the key holding the first minute written to those,
+ * KEYS[13] (optional) = services index set. ARGV[1] = expiry seconds, ARGV[2] = operation,
+ * ARGV[3] = service (the member of KEYS[13]), ARGV[4] = HHMM, ARGV[5] = minute of the day,
+ * ARGV[6..8] = count, errors, breaches, ARGV[9] = budget field name (empty: the operation has no
+ * objective), ARGV[10..12] = runs, runs over target, runs failed within target, ARGV[13] =
+ * objective, ARGV[14] = latest bad run (`trace span sampled ms`, empty: none), ARGV[15..17] =
+ * expiry seconds of KEYS[4..6], ARGV[18] = expiry seconds of KEYS[7..8], ARGV[19] = target
+ * (empty: none), ARGV[20] = the minute (minutes since the epoch), then triples (mode, stat, value):
+ * written as `HHMM|stat` to KEYS[1] and as `operation|stat` to KEYS[9..11].
  */
 export const WRITE_OPERATION = `${APPLY}
 local ttl = tonumber(ARGV[1])
-for i = 19, #ARGV, 3 do apply(KEYS[1], ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+local minute = ARGV[4] .. '|'
+local op = ARGV[2] .. '|'
+for i = 21, #ARGV, 3 do
+  local mode, stat, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  apply(KEYS[1], mode, minute .. stat, value)
+  for k = 9, 11 do apply(KEYS[k], mode, op .. stat, value) end
+end
+if ARGV[19] ~= '' then
+  redis.call('HSET', KEYS[1], 'target', ARGV[19])
+  for k = 9, 11 do redis.call('HSET', KEYS[k], op .. 't', ARGV[19]) end
+end
+for k = 10, 11 do apply(KEYS[k], 'n', op .. 'a', ARGV[20]) end
+for k = 9, 11 do redis.call('EXPIRE', KEYS[k], ttl) end
 redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('SET', KEYS[12], ARGV[20], 'NX')
+redis.call('EXPIRE', KEYS[12], ttl)
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ttl)
 apply(KEYS[3], 'i', ARGV[4] .. '|c', ARGV[6])
@@ -71,9 +89,9 @@ if ARGV[9] ~= '' then
     redis.call('EXPIRE', KEYS[8], tonumber(ARGV[18]))
   end
 end
-if #KEYS > 8 then
-  redis.call('SADD', KEYS[9], ARGV[3])
-  redis.call('EXPIRE', KEYS[9], ttl)
+if #KEYS > 12 then
+  redis.call('SADD', KEYS[13], ARGV[3])
+  redis.call('EXPIRE', KEYS[13], ttl)
 end
 return 1
 `;
@@ -97,6 +115,8 @@ export function fieldArgs(prefix: string, agg: DurationAggregate): string[] {
   if (agg.max > 0) args.push('m', `${prefix}m`, String(agg.max));
   // Only a known minimum: a minute without one reads back as "minimum unknown".
   if (agg.min !== undefined && agg.count > 0) args.push('n', `${prefix}n`, String(agg.min));
+  // Counted, so that a tier hash adding up minutes with and without a minimum knows it has none.
+  else if (agg.count > 0) args.push('i', `${prefix}u`, String(agg.count));
   // Empty entries too: they carry the lower edges of the non-empty buckets.
   for (const [bound, n] of agg.buckets) args.push('i', `${prefix}${bucketField(bound)}`, String(n));
   return args;

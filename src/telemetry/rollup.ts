@@ -36,21 +36,37 @@ import {
   SLO_KEYS,
   SLO_MINUTE_TTL_SECONDS,
 } from '../slo/semconv.ts';
-import { type ActivityByService, emptyActivity, type ServiceActivity } from './activity.ts';
-import { aggregateFor, type DurationAggregate, emptyAggregate } from './aggregate.ts';
-import type { Minute, PendingMinute, PendingService } from './minutes.ts';
+import { type ActivityByService, emptyActivity } from './activity.ts';
+import { type DurationAggregate, mergeAggregate } from './aggregate.ts';
+import { MINUTE_MS, type Minute, type PendingMinute, type PendingService } from './minutes.ts';
+import {
+  addMinutesDay,
+  addOperationDay,
+  addSummaryDay,
+  addUserDay,
+  capped,
+  emptyDayTotals,
+  finishDayTotals,
+} from './rollup-days.ts';
 import type { RollupWriter, TargetOf } from './rollup-exporter.ts';
 import {
-  addField,
   datesBetween,
   dayStart,
   fieldArgs,
   MinimumTracker,
-  minuteOfDay,
   minuteParts,
   WRITE_MINUTE,
   WRITE_OPERATION,
 } from './rollup-fields.ts';
+import {
+  addTierHash,
+  emptyTierTotals,
+  finishTierTotals,
+  planTiers,
+  type TierLevel,
+  type TierPeriod,
+  tierKeyName,
+} from './rollup-tiers.ts';
 
 export { minuteParts };
 
@@ -128,6 +144,15 @@ const BUDGET_TTLS = [
   SLO_FACTS_TTL_SECONDS,
 ].map(String);
 
+/** The tier hashes an operation's minute is added to, in the order the write script expects. */
+const TIER_LEVELS: readonly TierLevel[] = ['minute', 'hour', 'day'];
+/** The key (after the prefix) holding the first minute written to the tier hashes. */
+const TIERS_SINCE_KEY = 'rollup_tiers_since';
+/** The key (after the prefix) counting the writes, so that readers know when to read again. */
+const VERSION_KEY = 'rollup_version';
+/** How long the first tier minute, once known, is used before it is looked up again, ms. */
+const TIERS_SINCE_RECHECK_MS = 60_000;
+
 type Kind = 'metrics' | 'user_metrics' | 'metrics_index' | 'metrics_summary';
 
 /** What one written command carries, so that only the parts whose command failed are tried again. */
@@ -142,6 +167,7 @@ interface WrittenPart {
 export class RedisRollupStore implements RollupWriter {
   readonly #client: Promise<RedisClient>;
   readonly #options: z.output<typeof redisRollupStoreOptionsSchema>;
+  #since: { readonly minute: Minute; readonly at: number } | undefined;
 
   /** @throws {InvalidArgumentError} naming the first bad option. */
   constructor(options: RedisRollupStoreOptions) {
@@ -157,6 +183,12 @@ export class RedisRollupStore implements RollupWriter {
     return name === undefined
       ? `${this.#options.keyPrefix}${scope}${kind}:${date}`
       : `${this.#options.keyPrefix}${scope}${kind}:${name}:${date}`;
+  }
+
+  /** The tier hash of `level` holding `minute`, of a service (absent: the own one). */
+  #tierKey(level: TierLevel, minute: Minute, service: string | undefined): string {
+    const scope = service === undefined ? '' : `svc:${service.length}:${service}:`;
+    return `${this.#options.keyPrefix}${scope}${tierKeyName(level, minute)}`;
   }
 
   /** The budget hashes of a minute (and its hour and day), the objectives and the bad-run traces. */
@@ -192,13 +224,12 @@ export class RedisRollupStore implements RollupWriter {
           const index = this.#key('metrics_index', undefined, date, service);
           const summary = this.#key('metrics_summary', undefined, date, service);
           const keys = [index, summary, ...budgetKeys];
+          for (const level of TIER_LEVELS) keys.push(this.#tierKey(level, minute.minute, service));
+          keys.push(`${this.#options.keyPrefix}${TIERS_SINCE_KEY}`);
           if (service !== undefined) keys.push(`${this.#options.keyPrefix}services_index:${date}`);
           for (const [op, agg] of data.operations) {
             const target = targetOf(op, service);
-            const args = fieldArgs(`${hhmm}|`, agg);
-            if (target !== undefined && Number.isFinite(target) && target > 0) {
-              args.push('s', 'target', String(target));
-            }
+            const args = fieldArgs('', agg);
             const counts = [String(agg.count), String(agg.errors), String(agg.breaches ?? 0)];
             const budget = target === undefined ? undefined : this.#options.budgets?.(op, service);
             const breaches = agg.breaches ?? 0;
@@ -210,6 +241,8 @@ export class RedisRollupStore implements RollupWriter {
               budget?.objective ?? '',
               budget?.badRun ?? '',
               ...BUDGET_TTLS,
+              target !== undefined && Number.isFinite(target) && target > 0 ? String(target) : '',
+              String(minute.minute),
             );
             const key = this.#key('metrics', op, date, service);
             pipeline.eval(
@@ -238,8 +271,13 @@ export class RedisRollupStore implements RollupWriter {
         write(undefined, minute);
         for (const [service, data] of minute.services ?? []) write(service, data);
       }
+      if (parts.length > 0) {
+        // Readers reuse what they read until this changes (see `version`).
+        pipeline.incr(`${this.#options.keyPrefix}${VERSION_KEY}`);
+        pipeline.expire(`${this.#options.keyPrefix}${VERSION_KEY}`, ttl);
+      }
       const results = (await pipeline.exec()) ?? [];
-      return failedParts(minutes, parts, results);
+      return failedParts(minutes, parts, results.slice(0, parts.length));
     });
   }
 
@@ -249,76 +287,127 @@ export class RedisRollupStore implements RollupWriter {
     return untraced(async () => {
       const service = query.service;
       const dates = datesBetween(query.fromMinute, query.toMinute);
-      const operations = new Map<string, DurationAggregate>();
-      const targets = new Map<string, number>();
-      const minima = new MinimumTracker();
-      let firstMinute: Minute | undefined;
-      const keep = (minute: Minute): boolean => {
-        if (minute < query.fromMinute || minute > query.toMinute) return false;
-        if (firstMinute === undefined || minute < firstMinute) firstMinute = minute;
-        return true;
-      };
-
       if (query.userId !== undefined) {
         const pipeline = client.pipeline();
         for (const date of dates) pipeline.hgetall(this.#key('user_metrics', query.userId, date, service));
+        const totals = emptyDayTotals(false);
         for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
           if (error) throw error;
-          const start = dayStart(dates[i] as string);
-          for (const [field, value] of Object.entries(hash as Record<string, string>)) {
-            const stat = field.lastIndexOf('|');
-            const at = field.lastIndexOf('|', stat - 1);
-            if (stat < 0 || at < 0) continue;
-            const op = field.slice(0, at);
-            if (query.operation !== undefined && op !== query.operation) continue;
-            const ofDay = minuteOfDay(field, at + 1, stat);
-            if (ofDay === undefined || !keep(start + ofDay)) continue;
-            const agg = aggregateFor(operations, op, false);
-            minima.saw(agg, `${dates[i]}|${field.slice(0, stat)}`, field.slice(stat + 1));
-            addField(agg, field.slice(stat + 1), Number(value));
-          }
+          addUserDay(totals, dates[i] as string, hash as Record<string, string>, query);
         }
-        minima.finish();
-        return { operations, targets, firstMinute };
+        return finishDayTotals(totals);
       }
 
-      let names: string[];
-      if (query.operation !== undefined) names = [query.operation];
-      else {
-        const pipeline = client.pipeline();
-        for (const date of dates) pipeline.smembers(this.#key('metrics_index', undefined, date, service));
-        names = capped((await pipeline.exec()) ?? [], this.#options.maxOperations);
+      if (query.operation !== undefined) {
+        return this.#readDays(client, [query.operation], query.fromMinute, query.toMinute, service);
       }
-      const pipeline = client.pipeline();
-      const keys: [string, string][] = [];
-      for (const op of names) {
-        for (const date of dates) {
-          pipeline.hgetall(this.#key('metrics', op, date, service));
-          keys.push([op, date]);
-        }
+      // Minutes from the first one written to the tier hashes on are read from those; any before,
+      // from the per-operation day hashes (see rollup-tiers.ts).
+      const since = await this.#tiersSince(client);
+      const split = since === undefined ? query.toMinute + 1 : Math.max(query.fromMinute, since);
+      const tiers =
+        split <= query.toMinute ? await this.#readTiers(client, split, query.toMinute, service) : undefined;
+      if (split <= query.fromMinute && tiers) return tiers;
+      const listing = client.pipeline();
+      for (const date of datesBetween(query.fromMinute, split - 1)) {
+        listing.smembers(this.#key('metrics_index', undefined, date, service));
       }
-      for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
-        if (error) throw error;
-        const [op, date] = keys[i] as [string, string];
-        const start = dayStart(date);
-        for (const [field, value] of Object.entries(hash as Record<string, string>)) {
-          if (field === 'target') {
-            const target = Number(value);
-            if (Number.isFinite(target) && target > 0) targets.set(op, target);
-            continue;
-          }
-          const stat = field.indexOf('|');
-          if (stat < 0) continue;
-          const ofDay = minuteOfDay(field, 0, stat);
-          if (ofDay === undefined || !keep(start + ofDay)) continue;
-          const agg = aggregateFor(operations, op, true);
-          minima.saw(agg, `${date}|${field.slice(0, stat)}`, field.slice(stat + 1));
-          addField(agg, field.slice(stat + 1), Number(value));
-        }
+      const names = capped((await listing.exec()) ?? [], this.#options.maxOperations);
+      const days = await this.#readDays(client, names, query.fromMinute, split - 1, service);
+      if (!tiers) return days;
+      for (const [op, agg] of tiers.operations) {
+        const into = days.operations.get(op);
+        if (into) mergeAggregate(into, agg);
+        else if (days.operations.size < this.#options.maxOperations) days.operations.set(op, agg);
       }
-      minima.finish();
-      return { operations, targets, firstMinute };
+      for (const [op, target] of tiers.targets) days.targets.set(op, target);
+      const first = days.firstMinute ?? tiers.firstMinute;
+      return { ...days, firstMinute: first };
     });
+  }
+
+  /**
+   * The version of the stored rollups: it changes with every write of any instance, so a read can
+   * be reused for as long as it does not. One round trip (which also refreshes the first tier minute).
+   */
+  async version(): Promise<string> {
+    const client = await this.#ready();
+    return untraced(async () => {
+      const [[error, version] = [null, null], [sinceError, since] = [null, null]] =
+        (await client
+          .pipeline()
+          .get(`${this.#options.keyPrefix}${VERSION_KEY}`)
+          .get(`${this.#options.keyPrefix}${TIERS_SINCE_KEY}`)
+          .exec()) ?? [];
+      if (error || sinceError) throw error ?? sinceError;
+      this.#noteSince(since as string | null);
+      return (version as string | null) ?? '0';
+    });
+  }
+
+  /** Keeps the first tier minute read from Redis (not while unset: the next write may set it). */
+  #noteSince(text: string | null): Minute | undefined {
+    const value = Number(text);
+    const minute = value > 0 && Number.isSafeInteger(value) ? value : undefined;
+    this.#since = minute === undefined ? undefined : { minute, at: Date.now() };
+    return minute;
+  }
+
+  /** The first minute written to the tier hashes, if any (looked up again at most once a minute). */
+  async #tiersSince(client: RedisClient): Promise<Minute | undefined> {
+    if (this.#since && Date.now() - this.#since.at < TIERS_SINCE_RECHECK_MS) return this.#since.minute;
+    return this.#noteSince(await client.get(`${this.#options.keyPrefix}${TIERS_SINCE_KEY}`));
+  }
+
+  /** The minutes `from` to `to` of every operation, from the tier hashes, in one round trip. */
+  async #readTiers(
+    client: RedisClient,
+    from: Minute,
+    to: Minute,
+    service: string | undefined,
+  ): Promise<RollupTotals> {
+    const periods = planTiers(from, to, to >= Math.floor(Date.now() / MINUTE_MS));
+    const pipeline = client.pipeline();
+    for (const period of periods) pipeline.hgetall(this.#tierKey(period.level, period.start, service));
+    const totals = emptyTierTotals();
+    for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
+      if (error) throw error;
+      addTierHash(
+        totals,
+        periods[i] as TierPeriod,
+        hash as Record<string, string>,
+        this.#options.maxOperations,
+      );
+    }
+    const { operations, targets, firstMinute } = finishTierTotals(totals);
+    return { operations, targets, firstMinute };
+  }
+
+  /** The minutes `from` to `to` of the operations `names`, from their day hashes (one per day). */
+  async #readDays(
+    client: RedisClient,
+    names: readonly string[],
+    from: Minute,
+    to: Minute,
+    service: string | undefined,
+  ): Promise<RollupTotals> {
+    const dates = from <= to ? datesBetween(from, to) : [];
+    const pipeline = client.pipeline();
+    const keys: [string, string][] = [];
+    for (const op of names) {
+      for (const date of dates) {
+        pipeline.hgetall(this.#key('metrics', op, date, service));
+        keys.push([op, date]);
+      }
+    }
+    const totals = emptyDayTotals(true);
+    const results = keys.length === 0 ? [] : ((await pipeline.exec()) ?? []);
+    for (const [i, [error, hash]] of results.entries()) {
+      if (error) throw error;
+      const [op, date] = keys[i] as [string, string];
+      addOperationDay(totals, op, date, hash as Record<string, string>, from, to);
+    }
+    return finishDayTotals(totals);
   }
 
   /**
@@ -342,27 +431,11 @@ export class RedisRollupStore implements RollupWriter {
       let target: number | undefined;
       for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
         if (error) throw error;
-        const date = dates[i] as string;
-        const start = dayStart(date);
-        for (const [field, value] of Object.entries(hash as Record<string, string>)) {
-          if (field === 'target') {
-            const stored = Number(value);
-            if (Number.isFinite(stored) && stored > 0) target = stored;
-            continue;
-          }
-          const stat = field.indexOf('|');
-          const ofDay = stat < 0 ? undefined : minuteOfDay(field, 0, stat);
-          if (ofDay === undefined) continue;
-          const minute = start + ofDay;
-          if (minute < fromMinute || minute > toMinute) continue;
-          let agg = minutes.get(minute);
-          if (!agg) {
-            agg = emptyAggregate(true);
-            minutes.set(minute, agg);
-          }
-          minima.saw(agg, `${date}|${field.slice(0, stat)}`, field.slice(stat + 1));
-          addField(agg, field.slice(stat + 1), Number(value));
-        }
+        const stored = addMinutesDay(minutes, minima, dates[i] as string, hash as Record<string, string>, {
+          fromMinute,
+          toMinute,
+        });
+        if (stored !== undefined) target = stored;
       }
       minima.finish();
       return { minutes, target };
@@ -399,7 +472,7 @@ export class RedisRollupStore implements RollupWriter {
         if (fields.length === 0) continue;
         let activity = service === undefined ? out.own : out.services.get(service);
         if (!activity) activity = emptyActivity();
-        this.#addSummary(activity, fields, dayStart(date), fromMinute, toMinute);
+        addSummaryDay(activity, fields, dayStart(date), fromMinute, toMinute, this.#options.maxOperations);
         if (activity.count === 0 && activity.operations.size === 0) continue;
         if (service === undefined) out.own = activity;
         else out.services.set(service, activity);
@@ -407,44 +480,6 @@ export class RedisRollupStore implements RollupWriter {
       return out;
     });
   }
-
-  #addSummary(
-    into: ServiceActivity,
-    fields: readonly [string, string][],
-    start: Minute,
-    fromMinute: Minute,
-    toMinute: Minute,
-  ): void {
-    for (const [field, value] of fields) {
-      const n = Number(value);
-      if (!Number.isFinite(n)) continue;
-      if (field.startsWith('o|')) {
-        // Capped like an operations index: a summary shared by many instances can hold more.
-        if (start + n >= fromMinute && into.operations.size < this.#options.maxOperations) {
-          into.operations.add(field.slice(2));
-        }
-        continue;
-      }
-      const stat = field.indexOf('|');
-      const ofDay = stat < 0 ? undefined : minuteOfDay(field, 0, stat);
-      if (ofDay === undefined || start + ofDay < fromMinute || start + ofDay > toMinute) continue;
-      const kind = field.slice(stat + 1);
-      if (kind === 'c') into.count += n;
-      else if (kind === 'e') into.errors += n;
-      else if (kind === 'b') into.breaches += n;
-    }
-  }
-}
-
-/** The distinct members of the sets a pipeline read, at most `max` of them. */
-function capped(results: [Error | null, unknown][], max: number): string[] {
-  const seen = new Set<string>();
-  for (const [error, members] of results) {
-    if (error) throw error;
-    // Capped: an index shared by many instances can hold more names than one process's cap.
-    for (const m of members as string[]) if (seen.size < max) seen.add(m);
-  }
-  return [...seen];
 }
 
 /** The parts of `minutes` whose command failed (or got no reply), as minutes to write again. */

@@ -167,8 +167,8 @@ async function readRedis(
     if (exporter.writing) continue;
     const epoch = exporter.writeEpoch;
     unsaved = [...exporter.pending(fromMinute)];
-    // Shared with identical queries for a second and queued behind the summary's reads, so a
-    // dashboard polling the series cannot multiply the load on Redis.
+    // Shared with identical queries while the rollups do not change and queued behind the
+    // summary's reads, so a dashboard polling the series cannot multiply the load on Redis.
     const key = `${epoch}|series|${fromMinute}|${toMinute}|${JSON.stringify([scoped ?? null, operation])}`;
     stored = await cachedRead(rollups, key, () =>
       rollups.readMinutes(operation, scoped, fromMinute, toMinute),

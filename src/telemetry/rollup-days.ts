@@ -1,0 +1,186 @@
+/**
+ * Reading the per-day hashes of the rollups (see `rollup.ts`): an operation's minutes
+ * (`metrics:{operation}:{date}`, fields `HHMM|stat`), a user's (`user_metrics:{user}:{date}`,
+ * fields `{operation}|HHMM|stat`) and a service's summary (`metrics_summary:{date}`).
+ */
+import type { ServiceActivity } from './activity.ts';
+import { aggregateFor, type DurationAggregate, emptyAggregate } from './aggregate.ts';
+import type { Minute } from './minutes.ts';
+import { addField, dayStart, MinimumTracker, minuteOfDay } from './rollup-fields.ts';
+
+/** Operations merged from day hashes, while they are being read. */
+export interface DayTotals {
+  readonly operations: Map<string, DurationAggregate>;
+  readonly targets: Map<string, number>;
+  readonly minima: MinimumTracker;
+  /** Whether the aggregates count breaches (the operations' do, the users' do not). */
+  readonly countsBreaches: boolean;
+  firstMinute: Minute | undefined;
+}
+
+/** What {@link finishDayTotals} returns. */
+export interface DayResult {
+  readonly operations: Map<string, DurationAggregate>;
+  readonly targets: Map<string, number>;
+  readonly firstMinute: Minute | undefined;
+}
+
+/** Empty {@link DayTotals}. */
+export function emptyDayTotals(countsBreaches: boolean): DayTotals {
+  return {
+    operations: new Map(),
+    targets: new Map(),
+    minima: new MinimumTracker(),
+    countsBreaches,
+    firstMinute: undefined,
+  };
+}
+
+/** Adds one minute's stat to `into` when the minute is from `from` to `to`. */
+function addStat(
+  into: DayTotals,
+  op: string,
+  date: string,
+  minute: Minute,
+  fieldMinute: string,
+  stat: string,
+  value: string,
+  range: { readonly fromMinute: Minute; readonly toMinute: Minute },
+): void {
+  if (minute < range.fromMinute || minute > range.toMinute) return;
+  if (into.firstMinute === undefined || minute < into.firstMinute) into.firstMinute = minute;
+  const agg = aggregateFor(into.operations, op, into.countsBreaches);
+  into.minima.saw(agg, `${date}|${fieldMinute}`, stat);
+  addField(agg, stat, Number(value));
+}
+
+/** Adds the minutes from `from` to `to` of one operation's day hash (as `HGETALL` returned it). */
+export function addOperationDay(
+  into: DayTotals,
+  op: string,
+  date: string,
+  hash: Record<string, string>,
+  fromMinute: Minute,
+  toMinute: Minute,
+): void {
+  const start = dayStart(date);
+  const range = { fromMinute, toMinute };
+  for (const field in hash) {
+    const value = hash[field] as string;
+    if (field === 'target') {
+      const target = Number(value);
+      if (Number.isFinite(target) && target > 0) into.targets.set(op, target);
+      continue;
+    }
+    const stat = field.indexOf('|');
+    const ofDay = stat < 0 ? undefined : minuteOfDay(field, 0, stat);
+    if (ofDay === undefined) continue;
+    addStat(into, op, date, start + ofDay, field.slice(0, stat), field.slice(stat + 1), value, range);
+  }
+}
+
+/**
+ * Adds each minute of a range of one operation's day hash to `minutes`, apart (what a series is
+ * drawn from); returns the stored target, if any.
+ */
+export function addMinutesDay(
+  minutes: Map<Minute, DurationAggregate>,
+  minima: MinimumTracker,
+  date: string,
+  hash: Record<string, string>,
+  range: { readonly fromMinute: Minute; readonly toMinute: Minute },
+): number | undefined {
+  const start = dayStart(date);
+  let target: number | undefined;
+  for (const field in hash) {
+    const value = Number(hash[field]);
+    if (field === 'target') {
+      if (Number.isFinite(value) && value > 0) target = value;
+      continue;
+    }
+    const stat = field.indexOf('|');
+    const ofDay = stat < 0 ? undefined : minuteOfDay(field, 0, stat);
+    if (ofDay === undefined) continue;
+    const minute = start + ofDay;
+    if (minute < range.fromMinute || minute > range.toMinute) continue;
+    let agg = minutes.get(minute);
+    if (!agg) {
+      agg = emptyAggregate(true);
+      minutes.set(minute, agg);
+    }
+    minima.saw(agg, `${date}|${field.slice(0, stat)}`, field.slice(stat + 1));
+    addField(agg, field.slice(stat + 1), value);
+  }
+  return target;
+}
+
+/** Adds the minutes of a range of one user's day hash, of one operation when the range names one. */
+export function addUserDay(
+  into: DayTotals,
+  date: string,
+  hash: Record<string, string>,
+  range: { readonly fromMinute: Minute; readonly toMinute: Minute; readonly operation?: string },
+): void {
+  const start = dayStart(date);
+  for (const field in hash) {
+    const stat = field.lastIndexOf('|');
+    const at = field.lastIndexOf('|', stat - 1);
+    if (stat < 0 || at < 0) continue;
+    const op = field.slice(0, at);
+    if (range.operation !== undefined && op !== range.operation) continue;
+    const ofDay = minuteOfDay(field, at + 1, stat);
+    if (ofDay === undefined) continue;
+    const value = hash[field] as string;
+    addStat(into, op, date, start + ofDay, field.slice(0, stat), field.slice(stat + 1), value, range);
+  }
+}
+
+/** The merged operations, minima settled (unknown where a merged minute had none). */
+export function finishDayTotals(totals: DayTotals): DayResult {
+  totals.minima.finish();
+  return { operations: totals.operations, targets: totals.targets, firstMinute: totals.firstMinute };
+}
+
+/**
+ * Adds one day of a service's summary (fields `HHMM|c|e|b` and `o|{operation}`, the operation's last
+ * minute of the day) to its activity: the runs of the minutes from `fromMinute` to `toMinute`, and
+ * the operations whose last minute is at or after `fromMinute` (at most `maxOperations`).
+ */
+export function addSummaryDay(
+  into: ServiceActivity,
+  fields: readonly [string, string][],
+  start: Minute,
+  fromMinute: Minute,
+  toMinute: Minute,
+  maxOperations: number,
+): void {
+  for (const [field, value] of fields) {
+    const n = Number(value);
+    if (!Number.isFinite(n)) continue;
+    if (field.startsWith('o|')) {
+      // Capped like an operations index: a summary shared by many instances can hold more.
+      if (start + n >= fromMinute && into.operations.size < maxOperations) {
+        into.operations.add(field.slice(2));
+      }
+      continue;
+    }
+    const stat = field.indexOf('|');
+    const ofDay = stat < 0 ? undefined : minuteOfDay(field, 0, stat);
+    if (ofDay === undefined || start + ofDay < fromMinute || start + ofDay > toMinute) continue;
+    const kind = field.slice(stat + 1);
+    if (kind === 'c') into.count += n;
+    else if (kind === 'e') into.errors += n;
+    else if (kind === 'b') into.breaches += n;
+  }
+}
+
+/** The distinct members of the sets a pipeline read, at most `max` of them. */
+export function capped(results: [Error | null, unknown][], max: number): string[] {
+  const seen = new Set<string>();
+  for (const [error, members] of results) {
+    if (error) throw error;
+    // Capped: an index shared by many instances can hold more names than one process's cap.
+    for (const m of members as string[]) if (seen.size < max) seen.add(m);
+  }
+  return [...seen];
+}
