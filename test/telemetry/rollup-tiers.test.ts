@@ -1,0 +1,203 @@
+/**
+ * The minute, hour and day hashes of the rollups against the real Redis: the plan of a window, the
+ * same totals as the per-operation day hashes for random data and windows, the day hashes read for
+ * minutes before the first tier write, and the version that readers reuse reads by.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DurationAggregate, emptyAggregate } from '../../src/telemetry/aggregate.ts';
+import type { PendingMinute } from '../../src/telemetry/minutes.ts';
+import { RedisRollupStore } from '../../src/telemetry/rollup.ts';
+import { planTiers, tierKeyName } from '../../src/telemetry/rollup-tiers.ts';
+import { TEST_REDIS_URL } from '../helpers/env.ts';
+import { deleteKeys } from '../helpers/telemetry.ts';
+
+const redis = new Redis(TEST_REDIS_URL);
+const prefixes: string[] = [];
+afterAll(async () => {
+  for (const prefix of prefixes) await deleteKeys(redis, prefix);
+  redis.disconnect();
+});
+
+function storeFor(maxOperations = 100): { store: RedisRollupStore; prefix: string } {
+  const prefix = `test:${randomUUID()}:`;
+  prefixes.push(prefix);
+  return {
+    store: new RedisRollupStore({ client: redis, keyPrefix: prefix, retentionDays: 40, maxOperations }),
+    prefix,
+  };
+}
+
+/** A deterministic pseudo-random sequence (so that a failure can be replayed). */
+function random(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return state / 2_147_483_648;
+  };
+}
+
+function aggregate(next: () => number): DurationAggregate {
+  const a = emptyAggregate(true);
+  a.count = 1 + Math.floor(next() * 5);
+  a.errors = Math.floor(next() * 2);
+  a.breaches = Math.floor(next() * 2);
+  a.frustrated = 0;
+  a.max = Math.round(next() * 1000) / 1000 + 0.001;
+  a.sum = a.max * a.count;
+  // Every third minute without a minimum, as an OTLP exporter that sends none would write.
+  a.min = next() < 0.33 ? undefined : a.max / 2;
+  a.buckets.set(0.1, Math.floor(a.count / 2));
+  a.buckets.set(a.max > 0.5 ? 1 : 0.5, a.count - Math.floor(a.count / 2));
+  return a;
+}
+
+const day = 1440;
+const base = Math.floor(Date.UTC(2026, 9, 1, 0, 0) / 60_000);
+
+describe('planTiers', () => {
+  it('covers exactly the window, coarsest first, and takes the last hour or day whole when open', () => {
+    for (const [from, to] of [
+      [base + 37, base + 37],
+      [base + 37, base + 3 * day + 600 + 12],
+      [base, base + day - 1],
+      [base + 59, base + 61],
+      [base + day - 1, base + day],
+    ] as const) {
+      const plan = planTiers(from, to, false);
+      expect(plan[0]?.start).toBe(from);
+      expect(plan.at(-1)?.end).toBe(to);
+      for (let i = 1; i < plan.length; i++) expect(plan[i]?.start).toBe((plan[i - 1]?.end ?? 0) + 1);
+    }
+    expect(planTiers(base, base + day - 1, false)).toEqual([
+      { level: 'day', start: base, end: base + day - 1 },
+    ]);
+    // A window of 24 whole hours ending now, at 14:37: 22 minutes, 9 hours, then today whole.
+    const now = base + 2 * day + 14 * 60 + 37;
+    const plan = planTiers(now - 24 * 60 + 1, now, true);
+    expect(plan.filter((p) => p.level === 'minute')).toHaveLength(22);
+    expect(plan.filter((p) => p.level === 'hour')).toHaveLength(9);
+    expect(plan.at(-1)).toEqual({ level: 'day', start: base + 2 * day, end: base + 3 * day - 1 });
+    // 30 days ending now: at most 59 minutes, 23 hours and one hash per day.
+    expect(planTiers(now - 720 * 60 + 1, now, true).length).toBeLessThanOrEqual(59 + 23 + 31);
+  });
+
+  it('names a hash by its level and UTC time', () => {
+    const at = Math.floor(Date.UTC(2026, 10, 27, 9, 5) / 60_000);
+    expect(tierKeyName('minute', at)).toBe('metrics_by_minute:2026-11-27T0905');
+    expect(tierKeyName('hour', at)).toBe('metrics_by_hour:2026-11-27T09');
+    expect(tierKeyName('day', at)).toBe('metrics_by_day:2026-11-27');
+  });
+});
+
+describe('RedisRollupStore tiers', () => {
+  beforeAll(async () => {
+    await redis.ping();
+  });
+
+  it('reads the same totals from the tier hashes as from the day hashes, for random data and windows', async () => {
+    const { store } = storeFor();
+    const next = random(7);
+    const ops = ['a', 'b|piped', 'c {odd} name'];
+    const minutes: PendingMinute[] = [];
+    for (let i = 0; i < 160; i++) {
+      const at = base + Math.floor(next() * 4 * day);
+      minutes.push({
+        minute: at,
+        operations: new Map(ops.filter(() => next() < 0.6).map((op) => [op, aggregate(next)])),
+        users: new Map(),
+        services: new Map([['svc', { operations: new Map([['x', aggregate(next)]]), users: new Map() }]]),
+      });
+    }
+    minutes.sort((a, b) => a.minute - b.minute);
+    for (let i = 0; i < minutes.length; i += 40) {
+      expect(await store.write(minutes.slice(i, i + 40), (op) => (op === 'a' ? 0.25 : undefined))).toEqual(
+        [],
+      );
+    }
+    for (let w = 0; w < 25; w++) {
+      const from = base + Math.floor(next() * 4 * day);
+      const to = Math.min(base + 4 * day, from + Math.floor(next() * 3 * day));
+      const all = await store.read({ fromMinute: from, toMinute: to });
+      let first: number | undefined;
+      for (const op of ops) {
+        // An operation's own read comes from its day hashes.
+        const one = await store.read({ fromMinute: from, toMinute: to, operation: op });
+        const expected = one.operations.get(op);
+        const got = all.operations.get(op);
+        expect(got === undefined, `${op} in ${from}..${to}`).toBe(expected === undefined);
+        if (!expected || !got) continue;
+        expect({ ...got, sum: got.sum.toFixed(6) }).toEqual({ ...expected, sum: expected.sum.toFixed(6) });
+        if (one.firstMinute !== undefined && (first === undefined || one.firstMinute < first)) {
+          first = one.firstMinute;
+        }
+        expect(all.targets.get(op)).toBe(one.targets.get(op));
+      }
+      expect(all.firstMinute).toBe(first);
+      const svc = await store.read({ fromMinute: from, toMinute: to, service: 'svc' });
+      const svcOne = await store.read({ fromMinute: from, toMinute: to, service: 'svc', operation: 'x' });
+      expect(svc.operations.get('x')?.count).toBe(svcOne.operations.get('x')?.count);
+    }
+  });
+
+  it('reads the minutes before the first tier write from the day hashes', async () => {
+    const { store, prefix } = storeFor();
+    const next = random(11);
+    const early = base + 100;
+    const late = base + day + 100;
+    await store.write(
+      [{ minute: early, operations: new Map([['op', aggregate(next)]]), users: new Map() }],
+      () => undefined,
+    );
+    await store.write(
+      [{ minute: late, operations: new Map([['op', aggregate(next)]]), users: new Map() }],
+      () => undefined,
+    );
+    const before = await store.read({ fromMinute: base, toMinute: base + 2 * day });
+    // As if the early minute had been written before the tiers existed: only its day hash holds it.
+    for (const level of ['minute', 'hour', 'day'] as const)
+      await redis.del(`${prefix}${tierKeyName(level, early)}`);
+    await redis.set(`${prefix}rollup_tiers_since`, String(late));
+    const fresh = new RedisRollupStore({
+      client: redis,
+      keyPrefix: prefix,
+      retentionDays: 40,
+      maxOperations: 100,
+    });
+    const after = await fresh.read({ fromMinute: base, toMinute: base + 2 * day });
+    expect(after.operations.get('op')).toEqual(before.operations.get('op'));
+    expect(after.firstMinute).toBe(early);
+    // Without the split the early minute is gone from the tiers: the day hashes are what kept it.
+    await redis.set(`${prefix}rollup_tiers_since`, String(early));
+    const tiersOnly = new RedisRollupStore({
+      client: redis,
+      keyPrefix: prefix,
+      retentionDays: 40,
+      maxOperations: 100,
+    });
+    const lost = await tiersOnly.read({ fromMinute: base, toMinute: base + 2 * day });
+    expect(lost.operations.get('op')?.count).toBeLessThan(before.operations.get('op')?.count ?? 0);
+  });
+
+  it('keeps at most maxOperations operations from hashes shared by many writers', async () => {
+    const { store } = storeFor(3);
+    const next = random(5);
+    const operations = new Map([...Array(8).keys()].map((i) => [`op_${i}`, aggregate(next)] as const));
+    await store.write([{ minute: base + 10, operations, users: new Map() }], () => undefined);
+    expect((await store.read({ fromMinute: base, toMinute: base + day })).operations.size).toBe(3);
+  });
+
+  it('changes its version with every write, so that readers know when to read again', async () => {
+    const { store } = storeFor();
+    const next = random(3);
+    const v0 = await store.version();
+    await store.write(
+      [{ minute: base, operations: new Map([['op', aggregate(next)]]), users: new Map() }],
+      () => undefined,
+    );
+    const v1 = await store.version();
+    expect(v1).not.toBe(v0);
+    expect(await store.version()).toBe(v1);
+  });
+});
