@@ -13,26 +13,21 @@
  *    by round (each against the same round's baseline) and printed as median (min-max), for
  *    requests per second and for the server's CPU time per request (process.cpuUsage() around
  *    each measurement), the steadier figure on a machine shared with other work.
- * 2. Latency of `GET /api/system/performance` with 1,000 distinct operations recorded, against
- *    `GET /livez` on the same server: memory-only, then with Redis rollups when Redis answers.
+ * 2. The summary's latency: `npm run bench -- summary` (bench/summary.bench.ts).
  *
  * wrk runs one thread (the server is one event loop; on a 2-core machine wrk and the server get a
  * core each). `wrk` must be on PATH (Debian: `apt-get install -y wrk`) or named by BENCH_WRK.
  * Tunables: BENCH_HTTP_ROUNDS (5), BENCH_HTTP_SECONDS per measurement (5), BENCH_HTTP_CONNECTIONS
- * (32), BENCH_SUMMARY_REQUESTS (200).
+ * (32).
  */
-import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
-import net from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { CheckBody, ChildMessage } from './http-child.ts';
-import { median, percentile, ratioText } from './lib.ts';
+import { median, ratioText } from './lib.ts';
 import { stopChild } from './process.ts';
-import { deleteKeys, redisAnswers } from './redis.ts';
+import { get, processes, reportListening, type Server, startServer, withChildren } from './server-child.ts';
 
-const CHILD = fileURLToPath(new URL('./http-child.ts', import.meta.url));
 const OTEL_REGISTER = fileURLToPath(new URL('./otel-register.ts', import.meta.url));
 const SIDECAR_REGISTER = fileURLToPath(new URL('../src/register.ts', import.meta.url));
 const WRK_SCRIPT = fileURLToPath(new URL('./wrk-report.lua', import.meta.url));
@@ -41,80 +36,7 @@ const WRK = process.env.BENCH_WRK ?? 'wrk';
 const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 32);
-const SUMMARY_REQUESTS = Number(process.env.BENCH_SUMMARY_REQUESTS ?? 200);
 const EXTRA = process.env.BENCH_HTTP_EXTRA === '1';
-const OPERATIONS = 1000;
-const SPANS_PER_OPERATION = 10;
-
-/** Every process started here, killed on the way out whatever happens. */
-const processes = new Set<ChildProcess>();
-
-function killAll(): void {
-  for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-}
-
-/** Variables a server child never inherits: each variant sets its own. */
-const INHERITED_NOT =
-  /^(REDIS_URL|DATABASE_URL|PERF_API_TOKEN|ALERT_KEY_PREFIX|PERF_HTTP_SERVER_SPANS|OTEL_.*|NODE_OPTIONS)$/;
-
-/** Environment of a server child: nothing that would leave memory-only mode or export anything. */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of Object.keys(env)) if (INHERITED_NOT.test(name)) delete env[name];
-  return { ...env, LOG_LEVEL: 'info', ...extra };
-}
-
-interface Server {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly httpInstrumented: boolean;
-}
-
-/** Forks a server child (stdout to /dev/null, stderr shown) and waits until it listens. */
-function startServer(execArgv: string[], env: Record<string, string>): Promise<Server> {
-  const child = fork(CHILD, [], {
-    execArgv,
-    env: childEnv(env),
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  processes.add(child);
-  child.once('exit', () => processes.delete(child));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server child did not start within 30 s')), 30_000);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`server child exited before listening (code ${code}, signal ${signal})`));
-    });
-    child.once('message', (message: ChildMessage) => {
-      clearTimeout(timer);
-      if (message.type === 'listening') {
-        resolve({ child, port: message.port, httpInstrumented: message.httpInstrumented });
-      } else reject(new Error(`server child failed: ${message.type === 'failed' ? message.error : ''}`));
-    });
-  });
-}
-
-/** Whether something still accepts connections on the port. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-/** After the servers stopped: a port still accepting connections fails the run (exit code 1). */
-async function reportListening(ports: readonly number[]): Promise<void> {
-  for (const port of ports) {
-    if (await listening(port)) {
-      console.error(`a benchmark server is still listening on 127.0.0.1:${port} after stop`);
-      process.exitCode = 1;
-    }
-  }
-}
 
 interface WrkResult {
   readonly requests: number;
@@ -163,32 +85,6 @@ function wrk(port: number, seconds: number): Promise<WrkResult> {
         failures: r.socket_errors + r.non2xx,
       });
     });
-  });
-}
-
-/** One GET on a keep-alive agent: status, body and client-side latency in ms. */
-function get(
-  agent: http.Agent,
-  port: number,
-  path: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; body: string; ms: number; headers: http.IncomingHttpHeaders }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const req = http.get({ host: '127.0.0.1', port, path, agent, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.once('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          body: Buffer.concat(chunks).toString(),
-          ms: performance.now() - started,
-          headers: res.headers,
-        }),
-      );
-      res.once('error', reject);
-    });
-    req.once('error', reject);
   });
 }
 
@@ -368,111 +264,11 @@ async function benchThroughput(): Promise<void> {
   }
 }
 
-async function benchSummaryOn(label: string, env: Record<string, string>): Promise<void> {
-  const server = await startServer(['--import', SIDECAR_REGISTER], {
-    BENCH_HTTP_VARIANT: 'summary',
-    BENCH_OPERATIONS: String(OPERATIONS),
-    BENCH_SPANS_PER_OPERATION: String(SPANS_PER_OPERATION),
-    ...env,
-  });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  try {
-    const check = await get(agent, server.port, '/api/system/performance');
-    if (check.status !== 200)
-      throw new Error(`summary answered ${check.status}: ${check.body.slice(0, 300)}`);
-    const report = JSON.parse(check.body) as {
-      window: { source: string };
-      operations: Record<string, { count: number }>;
-    };
-    const names = Object.keys(report.operations);
-    const benchNames = names.filter((n) => n.startsWith('bench_op_'));
-    const spans = benchNames.reduce((n, name) => n + (report.operations[name]?.count ?? 0), 0);
-    console.log(
-      `\n${label}: report from ${report.window.source}, ${names.length} operations ` +
-        `(${benchNames.length} bench_op_*, ${spans} of their spans counted; _other ${
-          names.includes('_other') ? 'present' : 'absent'
-        }), ${(check.body.length / 1024).toFixed(0)} KiB of JSON`,
-    );
-    // The third path asks for a different window each time (1 to 96 hours, cycling), so that the
-    // report's one-second cache of rollup reads never answers it: every request reads Redis.
-    const DISTINCT = '/api/system/performance?hours=1..96 (distinct windows, uncached)';
-    const paths = ['/livez', '/api/system/performance', DISTINCT];
-    const concrete = (path: string, i: number) =>
-      path === DISTINCT ? `/api/system/performance?hours=${(i % 96) + 1}` : path;
-    for (let i = 0; i < 20; i++) for (const path of paths) await get(agent, server.port, concrete(path, i));
-    const latencies = new Map<string, number[]>(paths.map((p) => [p, []]));
-    for (let i = 0; i < SUMMARY_REQUESTS; i++) {
-      // Alternate, and alternate which goes first.
-      for (const path of i % 2 === 0 ? paths : [...paths].reverse()) {
-        const res = await get(agent, server.port, concrete(path, i));
-        if (res.status !== 200) throw new Error(`${path} answered ${res.status}`);
-        latencies.get(path)?.push(res.ms);
-      }
-    }
-    const base = median(latencies.get('/livez') ?? []);
-    console.table(
-      paths.map((path) => {
-        const values = latencies.get(path) ?? [];
-        return {
-          endpoint: `GET ${path}`,
-          'median ms': median(values).toFixed(3),
-          'p99 ms': percentile(values, 99).toFixed(3),
-          'x livez median': (median(values) / base).toFixed(1),
-        };
-      }),
-    );
-  } finally {
-    agent.destroy();
-    await stopChild(server.child);
-    await reportListening([server.port]);
-  }
-}
-
-async function benchSummary(redisUrl: string): Promise<void> {
-  console.log(
-    `\nhttp: summary latency, ${OPERATIONS} operations x ${SPANS_PER_OPERATION} spans recorded ` +
-      `(trackOperation), ${SUMMARY_REQUESTS} sequential keep-alive requests per endpoint, alternating; ` +
-      'baseline GET /livez on the same server',
-  );
-  await benchSummaryOn('memory-only', {});
-  if (!(await redisAnswers(redisUrl))) {
-    console.log(`\nwith Redis: skipped (${redisUrl} does not answer)`);
-    return;
-  }
-  const prefix = `bench:${randomUUID().slice(0, 8)}:`;
-  try {
-    await benchSummaryOn(`with Redis rollups (ALERT_KEY_PREFIX=${prefix})`, {
-      REDIS_URL: redisUrl,
-      ALERT_KEY_PREFIX: prefix,
-    });
-  } finally {
-    console.log(`deleted ${await deleteKeys(redisUrl, prefix)} Redis keys under ${prefix}`);
-  }
-}
-
-/** Runs both HTTP benchmarks; every server and wrk process is gone when it returns or throws. */
-export async function benchHttp(redisUrl: string): Promise<void> {
+/** Runs the HTTP throughput benchmark; every server and wrk process is gone when it returns or throws. */
+export async function benchHttp(): Promise<void> {
   const probe = spawnSync(WRK, ['--version'], { encoding: 'utf8' });
   if (probe.error) {
     throw new Error(`the http benchmark needs wrk (apt-get install -y wrk, or BENCH_WRK=/path/to/wrk)`);
   }
-  const onExit = () => killAll();
-  const onSignal = (signal: NodeJS.Signals) => {
-    killAll();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.on('exit', onExit);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    // BENCH_HTTP_PART=throughput or summary runs one half (the throughput half takes minutes).
-    const part = process.env.BENCH_HTTP_PART;
-    if (part !== 'summary') await benchThroughput();
-    if (part !== 'throughput') await benchSummary(redisUrl);
-  } finally {
-    killAll();
-    process.off('exit', onExit);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  await withChildren(benchThroughput);
 }

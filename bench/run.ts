@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each printed as ratios against a baseline measured in the same
  * run. Absolute numbers swing with the machine; compare the ratios.
  *
- * `npm run bench -- cache` (or `cache-batch`, `cache-lock`, `cache-cluster`, `imports`, `telemetry`, `alerts`, `db`, `http`, `ingest`, `slo`) runs one
+ * `npm run bench -- cache` (or `cache-batch`, `cache-lock`, `cache-cluster`, `imports`, `telemetry`, `alerts`, `db`, `http`, `summary`, `ingest`, `slo`) runs one
  * group only. `imports` measures the built entry points: run `npm run build` first. The `http`
  * group needs `wrk` on PATH (Debian: `apt-get install -y wrk`); `ingest` runs its own Node client
  * (about 5 minutes, 3 of them the RSS run: BENCH_INGEST_WARMUP_SECONDS and BENCH_INGEST_SECONDS set it).
@@ -21,6 +21,7 @@ import { benchImports } from './imports.bench.ts';
 import { benchIngest } from './ingest.bench.ts';
 import { benchNameFlood } from './name-flood.bench.ts';
 import { benchBudgets } from './slo.bench.ts';
+import { benchSummary } from './summary.bench.ts';
 import { benchProcessor, benchRules, benchTracking } from './telemetry.bench.ts';
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -42,6 +43,7 @@ if (wanted('cache')) await benchCache(redisUrl);
 if (wanted('cache-batch')) await benchCacheBatch(redisUrl);
 if (wanted('cache-lock')) await benchCacheLock(redisUrl);
 if (wanted('cache-cluster')) await benchCacheCluster(redisUrl);
-if (wanted('http')) await benchHttp(redisUrl);
+if (wanted('http')) await benchHttp();
+if (wanted('summary')) await benchSummary(redisUrl);
 if (wanted('ingest')) await benchIngest(redisUrl);
 if (wanted('slo')) await benchBudgets(redisUrl);

@@ -3,7 +3,7 @@
  * the fields written for one duration aggregate, and the parsing of what is read back.
  */
 import type { DurationAggregate } from './aggregate.ts';
-import { MINUTE_MS, type Minute } from './minutes.ts';
+import { MINUTE_MS, type Minute, type PendingMinute, type PendingService } from './minutes.ts';
 
 /** Applies one (mode, field, value) triple to a hash: `i` adds, `m` keeps the larger, `n` the smaller, `s` sets. */
 const APPLY = `
@@ -19,6 +19,70 @@ local function apply(key, mode, field, value)
   else
     redis.call('HSET', key, field, value)
   end
+end
+`;
+
+/**
+ * Merges a packed aggregate into a tier hash's field: `c,e,b,f,s,m,n,u,a,t;bound=count,...`
+ * (count, errors, breaches, over 4x target, sum, max, min, runs without a minimum, first minute,
+ * target; empty when unknown). Counts and sums add, max and min and the first minute keep the
+ * larger or smaller, the target is the latest writer's; bucket bounds are kept as written.
+ */
+const MERGE_TIER = `
+local function split(text, sep)
+  local out, pos = {}, 1
+  while true do
+    local j = string.find(text, sep, pos, true)
+    if not j then
+      out[#out + 1] = string.sub(text, pos)
+      return out
+    end
+    out[#out + 1] = string.sub(text, pos, j - 1)
+    pos = j + 1
+  end
+end
+local function fmt(x)
+  if x == nil then return '' end
+  return string.format('%.17g', x)
+end
+local function merge_tier(key, field, add)
+  local current = redis.call('HGET', key, field)
+  if not current then
+    redis.call('HSET', key, field, add)
+    return
+  end
+  local cs, as = split(current, ';'), split(add, ';')
+  local c, a = split(cs[1], ','), split(as[1], ',')
+  local out = {}
+  for k = 1, 10 do
+    local x, y = tonumber(c[k] or ''), tonumber(a[k] or '')
+    local r
+    if k <= 5 or k == 8 then r = (x or 0) + (y or 0)
+    elseif k == 6 then r = math.max(x or 0, y or 0)
+    elseif k == 7 or k == 9 then
+      if x and y then r = math.min(x, y) else r = x or y end
+    else r = y or x end
+    out[k] = fmt(r)
+  end
+  local counts, order = {}, {}
+  for _, part in ipairs({ cs[2] or '', as[2] or '' }) do
+    if part ~= '' then
+      for _, pair in ipairs(split(part, ',')) do
+        local eq = string.find(pair, '=', 1, true)
+        if eq then
+          local bound = string.sub(pair, 1, eq - 1)
+          if counts[bound] == nil then
+            order[#order + 1] = bound
+            counts[bound] = 0
+          end
+          counts[bound] = counts[bound] + (tonumber(string.sub(pair, eq + 1)) or 0)
+        end
+      end
+    end
+  end
+  local buckets = {}
+  for i, bound in ipairs(order) do buckets[i] = bound .. '=' .. fmt(counts[bound]) end
+  redis.call('HSET', key, field, table.concat(out, ',') .. ';' .. table.concat(buckets, ','))
 end
 `;
 
@@ -43,25 +107,20 @@ return 1
  * objective), ARGV[10..12] = runs, runs over target, runs failed within target, ARGV[13] =
  * objective, ARGV[14] = latest bad run (`trace span sampled ms`, empty: none), ARGV[15..17] =
  * expiry seconds of KEYS[4..6], ARGV[18] = expiry seconds of KEYS[7..8], ARGV[19] = target
- * (empty: none), ARGV[20] = the minute (minutes since the epoch), then triples (mode, stat, value):
- * written as `HHMM|stat` to KEYS[1] and as `operation|stat` to KEYS[9..11].
+ * (empty: none), ARGV[20] = the minute (minutes since the epoch), ARGV[21] = the minute packed for
+ * the tier hashes (see `packTier` in rollup-tiers.ts), merged into the field `operation` of
+ * KEYS[9..11], then triples (mode, stat, value) written as `HHMM|stat` to KEYS[1].
  */
-export const WRITE_OPERATION = `${APPLY}
+export const WRITE_OPERATION = `${APPLY}${MERGE_TIER}
 local ttl = tonumber(ARGV[1])
 local minute = ARGV[4] .. '|'
-local op = ARGV[2] .. '|'
-for i = 21, #ARGV, 3 do
-  local mode, stat, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  apply(KEYS[1], mode, minute .. stat, value)
-  for k = 9, 11 do apply(KEYS[k], mode, op .. stat, value) end
-end
-if ARGV[19] ~= '' then
-  redis.call('HSET', KEYS[1], 'target', ARGV[19])
-  for k = 9, 11 do redis.call('HSET', KEYS[k], op .. 't', ARGV[19]) end
-end
-for k = 10, 11 do apply(KEYS[k], 'n', op .. 'a', ARGV[20]) end
-for k = 9, 11 do redis.call('EXPIRE', KEYS[k], ttl) end
+for i = 22, #ARGV, 3 do apply(KEYS[1], ARGV[i], minute .. ARGV[i + 1], ARGV[i + 2]) end
+if ARGV[19] ~= '' then redis.call('HSET', KEYS[1], 'target', ARGV[19]) end
 redis.call('EXPIRE', KEYS[1], ttl)
+for k = 9, 11 do
+  merge_tier(KEYS[k], ARGV[2], ARGV[21])
+  redis.call('EXPIRE', KEYS[k], ttl)
+end
 redis.call('SET', KEYS[12], ARGV[20], 'NX')
 redis.call('EXPIRE', KEYS[12], ttl)
 redis.call('SADD', KEYS[2], ARGV[2])
@@ -115,8 +174,6 @@ export function fieldArgs(prefix: string, agg: DurationAggregate): string[] {
   if (agg.max > 0) args.push('m', `${prefix}m`, String(agg.max));
   // Only a known minimum: a minute without one reads back as "minimum unknown".
   if (agg.min !== undefined && agg.count > 0) args.push('n', `${prefix}n`, String(agg.min));
-  // Counted, so that a tier hash adding up minutes with and without a minimum knows it has none.
-  else if (agg.count > 0) args.push('i', `${prefix}u`, String(agg.count));
   // Empty entries too: they carry the lower edges of the non-empty buckets.
   for (const [bound, n] of agg.buckets) args.push('i', `${prefix}${bucketField(bound)}`, String(n));
   return args;
@@ -214,4 +271,49 @@ export function datesBetween(fromMinute: Minute, toMinute: Minute): string[] {
   const day = 1440;
   for (let m = fromMinute - (fromMinute % day); m <= toMinute; m += day) dates.push(minuteParts(m).date);
   return dates;
+}
+
+/** What one written command carries, so that only the parts whose command failed are tried again. */
+export interface WrittenPart {
+  readonly minute: Minute;
+  readonly service: string | undefined;
+  readonly operation?: string;
+  readonly user?: string;
+}
+
+/** The parts of `minutes` whose command failed (or got no reply), as minutes to write again. */
+export function failedParts(
+  minutes: readonly PendingMinute[],
+  parts: readonly WrittenPart[],
+  results: [Error | null, unknown][],
+): PendingMinute[] {
+  const failed = new Map<number, PendingMinute & { services: Map<string, PendingService> }>();
+  const source = new Map(minutes.map((m) => [m.minute, m]));
+  for (const [i, part] of parts.entries()) {
+    const result = results[i];
+    if (result && !result[0]) continue;
+    const from = source.get(part.minute) as PendingMinute;
+    let out = failed.get(part.minute);
+    if (!out) {
+      out = { minute: part.minute, operations: new Map(), users: new Map(), services: new Map() };
+      failed.set(part.minute, out);
+    }
+    let into: PendingService = out;
+    let data: PendingService = from;
+    if (part.service !== undefined) {
+      data = from.services?.get(part.service) as PendingService;
+      let known = out.services.get(part.service);
+      if (!known) {
+        known = { operations: new Map(), users: new Map() };
+        out.services.set(part.service, known);
+      }
+      into = known;
+    }
+    if (part.operation !== undefined) {
+      into.operations.set(part.operation, data.operations.get(part.operation) as DurationAggregate);
+    } else if (part.user !== undefined) {
+      into.users.set(part.user, data.users.get(part.user) as Map<string, DurationAggregate>);
+    }
+  }
+  return [...failed.values()];
 }

@@ -4,9 +4,9 @@
  *
  * - `metrics_by_minute:{YYYY-MM-DD}T{HHMM}`, `metrics_by_hour:{YYYY-MM-DD}T{HH}`,
  *   `metrics_by_day:{YYYY-MM-DD}` (under `svc:{length}:{service}:` for a service other than the own);
- * - fields `{operation}|{stat}`, the stats of the per-operation hashes (`c`, `e`, `b`, `f`, `s`, `m`,
- *   `n`, `le=<bound>`), plus `t` (target, seconds), `u` (runs whose minimum is not known) and, in
- *   the hour and day hashes, `a` (the first minute stored, minutes since the epoch).
+ * - one field per operation, its aggregate packed in one value (see {@link packTier}), merged in Lua:
+ *   a report reads one value per operation and period, not one per statistic and bucket (reading
+ *   is what costs: Redis' replies are parsed field by field).
  *
  * A report's window is then read as a bounded number of hashes whatever its length: the minutes up
  * to the first whole hour, the hours up to the first whole day, whole days, then hours and minutes
@@ -17,9 +17,10 @@
  * `rollup_tiers_since` holds the first minute written this way: older minutes are read from the
  * per-operation day hashes, which are still written (they hold what series and filters read).
  */
-import { aggregateFor, type DurationAggregate } from './aggregate.ts';
+
+import type { RedisClient } from '../shared/redis.ts';
+import { aggregateFor, type DurationAggregate, emptyAggregate, mergeAggregate } from './aggregate.ts';
 import { MINUTE_MS, type Minute } from './minutes.ts';
-import { addField } from './rollup-fields.ts';
 
 const HOUR = 60;
 const DAY = 1440;
@@ -69,6 +70,33 @@ export function planTiers(from: Minute, to: Minute, open: boolean): TierPeriod[]
   return out;
 }
 
+/**
+ * One minute of an operation as a tier hash stores it: `c,e,b,f,s,m,n,u,a,t;bound=count,...`
+ * (count, errors, breaches, over 4x target, sum, max, min, runs without a known minimum, first
+ * minute, target; an unknown value is empty; `+Inf` is the overflow bucket's bound). The write
+ * script merges it into what is stored (MERGE_TIER in rollup-fields.ts).
+ */
+export function packTier(agg: DurationAggregate, target: number | undefined, minute: Minute): string {
+  const known = agg.min !== undefined && agg.count > 0;
+  const head = [
+    agg.count,
+    agg.errors,
+    agg.breaches ?? 0,
+    agg.frustrated ?? 0,
+    agg.sum,
+    agg.max,
+    known ? agg.min : '',
+    known ? 0 : agg.count,
+    minute,
+    target ?? '',
+  ].join(',');
+  let buckets = '';
+  for (const [bound, n] of agg.buckets) {
+    buckets += `${buckets === '' ? '' : ','}${Number.isFinite(bound) ? bound : '+Inf'}=${n}`;
+  }
+  return `${head};${buckets}`;
+}
+
 /** What {@link addTierHash} gathers from the tier hashes of a window. */
 export interface TierTotals {
   readonly operations: Map<string, DurationAggregate>;
@@ -84,10 +112,17 @@ export function emptyTierTotals(): TierTotals {
   return { operations: new Map(), targets: new Map(), firstMinute: undefined, unknownMin: new Set() };
 }
 
+/** A packed number: `undefined` when empty or not a finite number. */
+function unpacked(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : undefined;
+}
+
 /**
  * Adds one tier hash (`period`'s, as `HGETALL` returned it) to `into`, keeping at most
  * `maxOperations` operations (a hash shared by many instances can hold more names than one
- * process's cap).
+ * process's cap). A value that is not a packed aggregate is skipped.
  */
 export function addTierHash(
   into: TierTotals,
@@ -95,44 +130,39 @@ export function addTierHash(
   hash: Record<string, string>,
   maxOperations: number,
 ): void {
-  // Fields come in any order: the per-operation facts of this hash are gathered before judging.
-  const seen = new Map<
-    string,
-    { hasMin: boolean; count: number; unknown: number; first: number | undefined }
-  >();
-  for (const field in hash) {
-    const cut = field.lastIndexOf('|');
-    if (cut <= 0) continue;
-    const op = field.slice(0, cut);
-    const stat = field.slice(cut + 1);
+  for (const op in hash) {
+    const text = hash[op] as string;
+    const cut = text.indexOf(';');
+    const head = (cut < 0 ? text : text.slice(0, cut)).split(',');
+    const count = unpacked(head[0]);
+    if (head.length !== 10 || count === undefined || count <= 0) continue;
     let agg = into.operations.get(op);
     if (!agg) {
       if (into.operations.size >= maxOperations) continue;
       agg = aggregateFor(into.operations, op, true);
     }
-    const value = Number(hash[field]);
-    let facts = seen.get(op);
-    if (!facts) {
-      facts = { hasMin: false, count: 0, unknown: 0, first: undefined };
-      seen.set(op, facts);
-    }
-    if (stat === 't') {
-      if (Number.isFinite(value) && value > 0) into.targets.set(op, value);
-    } else if (stat === 'a') {
-      if (Number.isFinite(value)) facts.first = value;
-    } else if (stat === 'u') {
-      if (Number.isFinite(value)) facts.unknown += value;
-    } else {
-      if (stat === 'n') facts.hasMin = true;
-      else if (stat === 'c' && Number.isFinite(value)) facts.count += value;
-      addField(agg, stat, value);
-    }
-  }
-  for (const [op, facts] of seen) {
-    if (facts.count <= 0) continue;
-    if (!facts.hasMin || facts.unknown > 0) into.unknownMin.add(op);
-    const first = Math.max(period.start, facts.first ?? period.start);
+    const min = unpacked(head[6]);
+    if (min === undefined || (unpacked(head[7]) ?? 0) > 0) into.unknownMin.add(op);
+    else agg.min = agg.min === undefined ? min : Math.min(agg.min, min);
+    agg.count += count;
+    agg.errors += unpacked(head[1]) ?? 0;
+    agg.breaches = (agg.breaches ?? 0) + (unpacked(head[2]) ?? 0);
+    agg.frustrated = (agg.frustrated ?? 0) + (unpacked(head[3]) ?? 0);
+    agg.sum += unpacked(head[4]) ?? 0;
+    agg.max = Math.max(agg.max, unpacked(head[5]) ?? 0);
+    const target = unpacked(head[9]);
+    if (target !== undefined && target > 0) into.targets.set(op, target);
+    const first = Math.max(period.start, unpacked(head[8]) ?? period.start);
     if (into.firstMinute === undefined || first < into.firstMinute) into.firstMinute = first;
+    if (cut < 0 || cut === text.length - 1) continue;
+    for (const pair of text.slice(cut + 1).split(',')) {
+      const eq = pair.indexOf('=');
+      const bound =
+        eq <= 0 ? Number.NaN : pair.startsWith('+Inf') ? Number.POSITIVE_INFINITY : Number(pair.slice(0, eq));
+      const n = unpacked(pair.slice(eq + 1));
+      if (Number.isNaN(bound) || n === undefined) continue;
+      agg.buckets.set(bound, (agg.buckets.get(bound) ?? 0) + n);
+    }
   }
 }
 
@@ -143,4 +173,131 @@ export function finishTierTotals(totals: TierTotals): TierTotals {
     if (agg) agg.min = undefined;
   }
   return totals;
+}
+
+/** Adds `from` (left as it is) into `into`, keeping at most `maxOperations` operations. */
+export function addTierTotals(into: TierTotals, from: TierTotals, maxOperations: number): void {
+  for (const [op, agg] of from.operations) {
+    let target = into.operations.get(op);
+    if (!target) {
+      if (into.operations.size >= maxOperations) continue;
+      target = emptyAggregate(true);
+      into.operations.set(op, target);
+    }
+    mergeAggregate(target, agg);
+    if (from.unknownMin.has(op)) into.unknownMin.add(op);
+  }
+  for (const [op, value] of from.targets) if (!into.targets.has(op)) into.targets.set(op, value);
+  if (
+    from.firstMinute !== undefined &&
+    (into.firstMinute === undefined || from.firstMinute < into.firstMinute)
+  ) {
+    into.firstMinute = from.firstMinute;
+  }
+}
+
+/** Merges of whole past days kept for reuse: at most this many (windows and services differ). */
+const PAST_DAYS_KEPT = 4;
+
+/**
+ * The merged tier hashes of whole past days, by service, range of days and past version (see
+ * rollup.ts): a long window reads only its recent part again. At most {@link PAST_DAYS_KEPT}.
+ */
+export class PastDays {
+  readonly #kept = new Map<string, TierTotals>();
+
+  /** The merge kept under `key`, if any (then the most recently used). */
+  get(key: string): TierTotals | undefined {
+    const hit = this.#kept.get(key);
+    if (hit) {
+      this.#kept.delete(key);
+      this.#kept.set(key, hit);
+    }
+    return hit;
+  }
+
+  /** Keeps a merge, forgetting the least recently used past the bound. */
+  set(key: string, totals: TierTotals): void {
+    this.#kept.delete(key);
+    this.#kept.set(key, totals);
+    for (const old of this.#kept.keys()) {
+      if (this.#kept.size <= PAST_DAYS_KEPT) break;
+      this.#kept.delete(old);
+    }
+  }
+}
+
+/**
+ * Minutes after its end before a day's merge is reused, and before which a write into the day
+ * counts as late: instances whose clocks are up to this far apart never reuse a merge that misses
+ * a write.
+ */
+const PAST_DAY_MARGIN_MINUTES = 15;
+
+/** Whether a write of `minute` may reach a day that a reader already treats as past. */
+export function touchesPastDay(minute: Minute): boolean {
+  const dayEnd = minute - (minute % DAY) + DAY - 1;
+  return dayEnd < Math.floor(Date.now() / MINUTE_MS) + PAST_DAY_MARGIN_MINUTES;
+}
+
+/** What {@link readTiers} reads. */
+export interface TierRead {
+  readonly client: RedisClient;
+  readonly from: Minute;
+  readonly to: Minute;
+  /** The key of the hash of `level` starting at `start`. */
+  readonly keyOf: (level: TierLevel, start: Minute) => string;
+  /** The key counting late writes. */
+  readonly pastVersionKey: string;
+  /** What tells the reused merges of this read apart from other services'. */
+  readonly pastKey: string;
+  readonly pastDays: PastDays;
+  readonly maxOperations: number;
+}
+
+/** Operations merged from the tier hashes of a window. */
+export interface TierResult {
+  readonly operations: Map<string, DurationAggregate>;
+  readonly targets: Map<string, number>;
+  readonly firstMinute: Minute | undefined;
+}
+
+/**
+ * The minutes `from` to `to` of every operation, from the tier hashes: one pipeline of at most
+ * about 113 `HGETALL`s for 30 days, fewer when the merge of the window's whole past days is reused.
+ *
+ * @throws when Redis cannot be read.
+ */
+export async function readTiers(read: TierRead): Promise<TierResult> {
+  const { client, maxOperations } = read;
+  const now = Math.floor(Date.now() / MINUTE_MS);
+  const periods = planTiers(read.from, read.to, read.to >= now);
+  // Whole days that ended a while ago change only through late writes, which bump the past
+  // version: their merge is reused while it and the range of days stay the same.
+  const past = periods.filter((p) => p.level === 'day' && p.end < now - PAST_DAY_MARGIN_MINUTES);
+  const pastVersion = past.length > 0 ? await client.get(read.pastVersionKey) : null;
+  const pastKey = `${read.pastKey}|${past[0]?.start}|${past.at(-1)?.start}|${pastVersion ?? 0}`;
+  const reused = past.length > 0 ? read.pastDays.get(pastKey) : undefined;
+  const fresh = reused ? periods.filter((p) => !past.includes(p)) : periods;
+  const pipeline = client.pipeline();
+  for (const period of fresh) pipeline.hgetall(read.keyOf(period.level, period.start));
+  const results = fresh.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+  for (const [error] of results) if (error) throw error;
+  const hashes = results.map(([, hash]) => hash as Record<string, string>);
+  let days = reused;
+  if (past.length > 0 && !days) {
+    days = emptyTierTotals();
+    for (const [i, period] of fresh.entries()) {
+      if (past.includes(period)) addTierHash(days, period, hashes[i] ?? {}, maxOperations);
+    }
+    read.pastDays.set(pastKey, days);
+  }
+  const totals = emptyTierTotals();
+  if (days) addTierTotals(totals, days, maxOperations);
+  for (const [i, period] of fresh.entries()) {
+    if (days && past.includes(period)) continue;
+    addTierHash(totals, period, hashes[i] ?? {}, maxOperations);
+  }
+  const { operations, targets, firstMinute } = finishTierTotals(totals);
+  return { operations, targets, firstMinute };
 }

@@ -38,7 +38,7 @@ import {
 } from '../slo/semconv.ts';
 import { type ActivityByService, emptyActivity } from './activity.ts';
 import { type DurationAggregate, mergeAggregate } from './aggregate.ts';
-import { MINUTE_MS, type Minute, type PendingMinute, type PendingService } from './minutes.ts';
+import type { Minute, PendingMinute, PendingService } from './minutes.ts';
 import {
   addMinutesDay,
   addOperationDay,
@@ -52,20 +52,21 @@ import type { RollupWriter, TargetOf } from './rollup-exporter.ts';
 import {
   datesBetween,
   dayStart,
+  failedParts,
   fieldArgs,
   MinimumTracker,
   minuteParts,
   WRITE_MINUTE,
   WRITE_OPERATION,
+  type WrittenPart,
 } from './rollup-fields.ts';
 import {
-  addTierHash,
-  emptyTierTotals,
-  finishTierTotals,
-  planTiers,
+  PastDays,
+  packTier,
+  readTiers,
   type TierLevel,
-  type TierPeriod,
   tierKeyName,
+  touchesPastDay,
 } from './rollup-tiers.ts';
 
 export { minuteParts };
@@ -150,23 +151,19 @@ const TIER_LEVELS: readonly TierLevel[] = ['minute', 'hour', 'day'];
 const TIERS_SINCE_KEY = 'rollup_tiers_since';
 /** The key (after the prefix) counting the writes, so that readers know when to read again. */
 const VERSION_KEY = 'rollup_version';
+/** The key (after the prefix) counting the writes into days that have ended (late writes). */
+const PAST_VERSION_KEY = 'rollup_past_version';
+
 /** How long the first tier minute, once known, is used before it is looked up again, ms. */
 const TIERS_SINCE_RECHECK_MS = 60_000;
 
 type Kind = 'metrics' | 'user_metrics' | 'metrics_index' | 'metrics_summary';
 
-/** What one written command carries, so that only the parts whose command failed are tried again. */
-interface WrittenPart {
-  readonly minute: Minute;
-  readonly service: string | undefined;
-  readonly operation?: string;
-  readonly user?: string;
-}
-
 /** See the module comment. */
 export class RedisRollupStore implements RollupWriter {
   readonly #client: Promise<RedisClient>;
   readonly #options: z.output<typeof redisRollupStoreOptionsSchema>;
+  readonly #pastDays = new PastDays();
   #since: { readonly minute: Minute; readonly at: number } | undefined;
 
   /** @throws {InvalidArgumentError} naming the first bad option. */
@@ -229,6 +226,7 @@ export class RedisRollupStore implements RollupWriter {
           if (service !== undefined) keys.push(`${this.#options.keyPrefix}services_index:${date}`);
           for (const [op, agg] of data.operations) {
             const target = targetOf(op, service);
+            const known = target !== undefined && Number.isFinite(target) && target > 0;
             const args = fieldArgs('', agg);
             const counts = [String(agg.count), String(agg.errors), String(agg.breaches ?? 0)];
             const budget = target === undefined ? undefined : this.#options.budgets?.(op, service);
@@ -241,8 +239,9 @@ export class RedisRollupStore implements RollupWriter {
               budget?.objective ?? '',
               budget?.badRun ?? '',
               ...BUDGET_TTLS,
-              target !== undefined && Number.isFinite(target) && target > 0 ? String(target) : '',
+              known ? String(target) : '',
               String(minute.minute),
+              packTier(agg, known ? target : undefined, minute.minute),
             );
             const key = this.#key('metrics', op, date, service);
             pipeline.eval(
@@ -272,9 +271,14 @@ export class RedisRollupStore implements RollupWriter {
         for (const [service, data] of minute.services ?? []) write(service, data);
       }
       if (parts.length > 0) {
-        // Readers reuse what they read until this changes (see `version`).
-        pipeline.incr(`${this.#options.keyPrefix}${VERSION_KEY}`);
-        pipeline.expire(`${this.#options.keyPrefix}${VERSION_KEY}`, ttl);
+        // Readers reuse what they read until this changes (see `version`), and what they merged of
+        // past days until that does (see PastDays).
+        const versions = [VERSION_KEY];
+        if (minutes.some((m) => touchesPastDay(m.minute))) versions.push(PAST_VERSION_KEY);
+        for (const key of versions) {
+          pipeline.incr(`${this.#options.keyPrefix}${key}`);
+          pipeline.expire(`${this.#options.keyPrefix}${key}`, ttl);
+        }
       }
       const results = (await pipeline.exec()) ?? [];
       return failedParts(minutes, parts, results.slice(0, parts.length));
@@ -359,28 +363,23 @@ export class RedisRollupStore implements RollupWriter {
     return this.#noteSince(await client.get(`${this.#options.keyPrefix}${TIERS_SINCE_KEY}`));
   }
 
-  /** The minutes `from` to `to` of every operation, from the tier hashes, in one round trip. */
-  async #readTiers(
+  /** The minutes `from` to `to` of every operation, from the tier hashes (see rollup-tiers.ts). */
+  #readTiers(
     client: RedisClient,
     from: Minute,
     to: Minute,
     service: string | undefined,
   ): Promise<RollupTotals> {
-    const periods = planTiers(from, to, to >= Math.floor(Date.now() / MINUTE_MS));
-    const pipeline = client.pipeline();
-    for (const period of periods) pipeline.hgetall(this.#tierKey(period.level, period.start, service));
-    const totals = emptyTierTotals();
-    for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
-      if (error) throw error;
-      addTierHash(
-        totals,
-        periods[i] as TierPeriod,
-        hash as Record<string, string>,
-        this.#options.maxOperations,
-      );
-    }
-    const { operations, targets, firstMinute } = finishTierTotals(totals);
-    return { operations, targets, firstMinute };
+    return readTiers({
+      client,
+      from,
+      to,
+      keyOf: (level, start) => this.#tierKey(level, start, service),
+      pastVersionKey: `${this.#options.keyPrefix}${PAST_VERSION_KEY}`,
+      pastKey: service ?? '',
+      pastDays: this.#pastDays,
+      maxOperations: this.#options.maxOperations,
+    });
   }
 
   /** The minutes `from` to `to` of the operations `names`, from their day hashes (one per day). */
@@ -480,41 +479,4 @@ export class RedisRollupStore implements RollupWriter {
       return out;
     });
   }
-}
-
-/** The parts of `minutes` whose command failed (or got no reply), as minutes to write again. */
-function failedParts(
-  minutes: readonly PendingMinute[],
-  parts: readonly WrittenPart[],
-  results: [Error | null, unknown][],
-): PendingMinute[] {
-  const failed = new Map<number, PendingMinute & { services: Map<string, PendingService> }>();
-  const source = new Map(minutes.map((m) => [m.minute, m]));
-  for (const [i, part] of parts.entries()) {
-    const result = results[i];
-    if (result && !result[0]) continue;
-    const from = source.get(part.minute) as PendingMinute;
-    let out = failed.get(part.minute);
-    if (!out) {
-      out = { minute: part.minute, operations: new Map(), users: new Map(), services: new Map() };
-      failed.set(part.minute, out);
-    }
-    let into: PendingService = out;
-    let data: PendingService = from;
-    if (part.service !== undefined) {
-      data = from.services?.get(part.service) as PendingService;
-      let known = out.services.get(part.service);
-      if (!known) {
-        known = { operations: new Map(), users: new Map() };
-        out.services.set(part.service, known);
-      }
-      into = known;
-    }
-    if (part.operation !== undefined) {
-      into.operations.set(part.operation, data.operations.get(part.operation) as DurationAggregate);
-    } else if (part.user !== undefined) {
-      into.users.set(part.user, data.users.get(part.user) as Map<string, DurationAggregate>);
-    }
-  }
-  return [...failed.values()];
 }

@@ -200,4 +200,29 @@ describe('RedisRollupStore tiers', () => {
     expect(v1).not.toBe(v0);
     expect(await store.version()).toBe(v1);
   });
+
+  it('reuses the merge of whole past days until a late write reaches one of them', async () => {
+    const { store, prefix } = storeFor();
+    const next = random(13);
+    const now = Math.floor(Date.now() / 60_000);
+    const today = now - (now % day);
+    const write = (minute: number) =>
+      store.write(
+        [{ minute, operations: new Map([['op', aggregate(next)]]), users: new Map() }],
+        () => undefined,
+      );
+    for (const minute of [today - 3 * day + 30, today - 2 * day + 30, today - day + 30]) await write(minute);
+    const window = { fromMinute: now - 96 * 60 + 1, toMinute: now };
+    const first = (await store.read(window)).operations.get('op')?.count ?? 0;
+    // Reused: a past day's hash gone from Redis without a late write is not read again.
+    await redis.del(`${prefix}${tierKeyName('day', today - 2 * day)}`);
+    expect((await store.read(window)).operations.get('op')?.count).toBe(first);
+    // A late write into a past day is seen by the next read, which merges the days again.
+    await write(today - 3 * day + 31);
+    const after = (await store.read(window)).operations.get('op')?.count ?? 0;
+    const lost = (await store.read({ ...window, operation: 'op' })).operations.get('op')?.count ?? 0;
+    expect(after).toBeGreaterThan(0);
+    expect(after).toBeLessThan(lost);
+    expect(await redis.get(`${prefix}rollup_past_version`)).not.toBeNull();
+  });
 });
