@@ -200,14 +200,15 @@ export function addTierTotals(into: TierTotals, from: TierTotals, maxOperations:
 const PAST_DAYS_KEPT = 4;
 
 /**
- * The merged tier hashes of whole past days, by service, range of days and past version (see
- * rollup.ts): a long window reads only its recent part again. At most {@link PAST_DAYS_KEPT}.
+ * Merges of whole past days (of the tier hashes, or of the services' summaries), by service, range
+ * of days and past version: a long window reads only its recent part again. At most
+ * {@link PAST_DAYS_KEPT}.
  */
-export class PastDays {
-  readonly #kept = new Map<string, TierTotals>();
+export class PastDays<T> {
+  readonly #kept = new Map<string, T>();
 
   /** The merge kept under `key`, if any (then the most recently used). */
-  get(key: string): TierTotals | undefined {
+  get(key: string): T | undefined {
     const hit = this.#kept.get(key);
     if (hit) {
       this.#kept.delete(key);
@@ -217,7 +218,7 @@ export class PastDays {
   }
 
   /** Keeps a merge, forgetting the least recently used past the bound. */
-  set(key: string, totals: TierTotals): void {
+  set(key: string, totals: T): void {
     this.#kept.delete(key);
     this.#kept.set(key, totals);
     for (const old of this.#kept.keys()) {
@@ -233,6 +234,12 @@ export class PastDays {
  * a write.
  */
 const PAST_DAY_MARGIN_MINUTES = 15;
+
+/** Whether the day starting at `start` is wholly in `from`..`to` and ended a while ago. */
+export function isPastDay(start: Minute, from: Minute, to: Minute): boolean {
+  const end = start + DAY - 1;
+  return start >= from && end <= to && end < Math.floor(Date.now() / MINUTE_MS) - PAST_DAY_MARGIN_MINUTES;
+}
 
 /** Whether a write of `minute` may reach a day that a reader already treats as past. */
 export function touchesPastDay(minute: Minute): boolean {
@@ -251,7 +258,7 @@ export interface TierRead {
   readonly pastVersionKey: string;
   /** What tells the reused merges of this read apart from other services'. */
   readonly pastKey: string;
-  readonly pastDays: PastDays;
+  readonly pastDays: PastDays<TierTotals>;
   readonly maxOperations: number;
 }
 
@@ -274,7 +281,7 @@ export async function readTiers(read: TierRead): Promise<TierResult> {
   const periods = planTiers(read.from, read.to, read.to >= now);
   // Whole days that ended a while ago change only through late writes, which bump the past
   // version: their merge is reused while it and the range of days stay the same.
-  const past = periods.filter((p) => p.level === 'day' && p.end < now - PAST_DAY_MARGIN_MINUTES);
+  const past = periods.filter((p) => p.level === 'day' && isPastDay(p.start, read.from, read.to));
   const pastVersion = past.length > 0 ? await client.get(read.pastVersionKey) : null;
   const pastKey = `${read.pastKey}|${past[0]?.start}|${past.at(-1)?.start}|${pastVersion ?? 0}`;
   const reused = past.length > 0 ? read.pastDays.get(pastKey) : undefined;

@@ -36,7 +36,7 @@ import {
   SLO_KEYS,
   SLO_MINUTE_TTL_SECONDS,
 } from '../slo/semconv.ts';
-import { type ActivityByService, emptyActivity } from './activity.ts';
+import { type ActivityByService, emptyActivity, mergeActivities } from './activity.ts';
 import { type DurationAggregate, mergeAggregate } from './aggregate.ts';
 import type { Minute, PendingMinute, PendingService } from './minutes.ts';
 import {
@@ -61,10 +61,12 @@ import {
   type WrittenPart,
 } from './rollup-fields.ts';
 import {
+  isPastDay,
   PastDays,
   packTier,
   readTiers,
   type TierLevel,
+  type TierTotals,
   tierKeyName,
   touchesPastDay,
 } from './rollup-tiers.ts';
@@ -163,7 +165,8 @@ type Kind = 'metrics' | 'user_metrics' | 'metrics_index' | 'metrics_summary';
 export class RedisRollupStore implements RollupWriter {
   readonly #client: Promise<RedisClient>;
   readonly #options: z.output<typeof redisRollupStoreOptionsSchema>;
-  readonly #pastDays = new PastDays();
+  readonly #pastDays = new PastDays<TierTotals>();
+  readonly #pastActivity = new PastDays<ActivityByService>();
   #since: { readonly minute: Minute; readonly at: number } | undefined;
 
   /** @throws {InvalidArgumentError} naming the first bad option. */
@@ -337,15 +340,10 @@ export class RedisRollupStore implements RollupWriter {
   async version(): Promise<string> {
     const client = await this.#ready();
     return untraced(async () => {
-      const [[error, version] = [null, null], [sinceError, since] = [null, null]] =
-        (await client
-          .pipeline()
-          .get(`${this.#options.keyPrefix}${VERSION_KEY}`)
-          .get(`${this.#options.keyPrefix}${TIERS_SINCE_KEY}`)
-          .exec()) ?? [];
-      if (error || sinceError) throw error ?? sinceError;
-      this.#noteSince(since as string | null);
-      return (version as string | null) ?? '0';
+      const p = this.#options.keyPrefix;
+      const [version, since] = await client.mget(`${p}${VERSION_KEY}`, `${p}${TIERS_SINCE_KEY}`);
+      this.#noteSince(since ?? null);
+      return version ?? '0';
     });
   }
 
@@ -454,21 +452,31 @@ export class RedisRollupStore implements RollupWriter {
       const dates = datesBetween(fromMinute, toMinute);
       const listing = client.pipeline();
       for (const date of dates) listing.smembers(`${this.#options.keyPrefix}services_index:${date}`);
-      const services = capped((await listing.exec()) ?? [], this.#options.maxServices);
+      // Whole days that ended a while ago are merged once and reused, as the tiers' are.
+      const past = dates.filter((date) => isPastDay(dayStart(date), fromMinute, toMinute));
+      listing.get(`${this.#options.keyPrefix}${PAST_VERSION_KEY}`);
+      const listed = (await listing.exec()) ?? [];
+      const services = capped(listed.slice(0, dates.length), this.#options.maxServices);
+      const pastKey = `${past[0]}|${past.at(-1)}|${listed.at(-1)?.[1] ?? 0}|${services.join('\n')}`;
+      const reused = past.length > 0 ? this.#pastActivity.get(pastKey) : undefined;
+      const read = reused ? dates.filter((date) => !past.includes(date)) : dates;
       const pipeline = client.pipeline();
       const keys: [string | undefined, string][] = [];
       for (const service of [undefined, ...services]) {
-        for (const date of dates) {
+        for (const date of read) {
           pipeline.hgetall(this.#key('metrics_summary', undefined, date, service));
           keys.push([service, date]);
         }
       }
-      const out: ActivityByService = { own: undefined, services: new Map() };
-      for (const [i, [error, hash]] of ((await pipeline.exec()) ?? []).entries()) {
+      const recent: ActivityByService = { own: undefined, services: new Map() };
+      const merged: ActivityByService = reused ? recent : { own: undefined, services: new Map() };
+      const results = keys.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+      for (const [i, [error, hash]] of results.entries()) {
         if (error) throw error;
         const [service, date] = keys[i] as [string | undefined, string];
         const fields = Object.entries(hash as Record<string, string>);
         if (fields.length === 0) continue;
+        const out = past.includes(date) ? merged : recent;
         let activity = service === undefined ? out.own : out.services.get(service);
         if (!activity) activity = emptyActivity();
         addSummaryDay(activity, fields, dayStart(date), fromMinute, toMinute, this.#options.maxOperations);
@@ -476,6 +484,13 @@ export class RedisRollupStore implements RollupWriter {
         if (service === undefined) out.own = activity;
         else out.services.set(service, activity);
       }
+      if (past.length === 0) return recent;
+      const pastActivity = reused ?? merged;
+      if (!reused) this.#pastActivity.set(pastKey, pastActivity);
+      // A copy: the kept merge is shared with later reads.
+      const out: ActivityByService = { own: undefined, services: new Map() };
+      mergeActivities(out, pastActivity);
+      mergeActivities(out, recent);
       return out;
     });
   }
