@@ -2,52 +2,24 @@
  * Distributed single flight and eager refresh (`npm run bench -- cache-lock`, or
  * `node bench/cache-lock.bench.ts`):
  *
- * 1. stampede across processes: 2 and 4 child processes (bench/cache-lock-child.ts), each with
+ * 1. stampede across processes: 2 and 4 child processes (bench/cache-stampede-child.ts), each with
  *    CALLERS concurrent getOrSet on one cold key, a 20 ms factory counting its runs in Redis.
  *    perf-sidecar with `lockTimeoutMs` (goal: 1 run in total) against BentoCache and cache-manager
  *    doing the same (single flight per process: one run per process);
  * 2. eager refresh: latency of getOrSet on a hot key across several expiries (a paced load, 20 ms
  *    factory), with and without `eagerRefresh`: p50, p99, p99.9 and max.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { createCache } from '../src/cache/index.ts';
 import { setLogLevel } from '../src/shared/logger.ts';
+import { STAMPEDE_CHILD, type StampedeRound } from './cache-stampede.bench.ts';
 import { percentile } from './lib.ts';
-import { stopChild } from './process.ts';
+import { spawnLineChild, stopChild } from './process.ts';
 
 const CALLERS = 250;
 const WORK_MS = 20;
 const LIBRARIES = ['perf-sidecar', 'bentocache', 'cache-manager'] as const;
-
-/** A stampede child: resolves once it printed `ready`; `result` once it printed its figures. */
-function child(env: Record<string, string>): {
-  process: ChildProcess;
-  ready: Promise<void>;
-  result: Promise<{ ms: number; failed: number }>;
-} {
-  const p = spawn(process.execPath, [join(import.meta.dirname, 'cache-lock-child.ts')], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  let markReady!: () => void;
-  let markDone!: (value: { ms: number; failed: number }) => void;
-  const ready = new Promise<void>((resolve) => {
-    markReady = resolve;
-  });
-  const result = new Promise<{ ms: number; failed: number }>((resolve, reject) => {
-    markDone = resolve;
-    p.once('exit', (code) => reject(new Error(`stampede child exited with ${code} before its result`)));
-  });
-  createInterface({ input: p.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-    if (line === 'ready') markReady();
-    else if (line.startsWith('{')) markDone(JSON.parse(line) as { ms: number; failed: number });
-  });
-  return { process: p, ready, result };
-}
 
 /** Factory runs in total for `processes` × CALLERS concurrent getOrSet on one cold key. */
 async function stampede(
@@ -60,7 +32,7 @@ async function stampede(
   const counter = `${prefix}runs:${library}:${processes}`;
   const key = `cold:${library}:${processes}`;
   const children = Array.from({ length: processes }, () =>
-    child({
+    spawnLineChild(STAMPEDE_CHILD, {
       URL: url,
       PREFIX: prefix,
       LIBRARY: library,
@@ -68,12 +40,12 @@ async function stampede(
       COUNTER: counter,
       CALLERS: String(CALLERS),
       WORK_MS: String(WORK_MS),
+      ...(library === 'perf-sidecar' ? { LOCK_TIMEOUT_MS: '10000' } : {}),
     }),
   );
   try {
-    await Promise.all(children.map((c) => c.ready));
-    for (const c of children) c.process.stdin?.write('go\n');
-    const results = await Promise.all(children.map((c) => c.result));
+    await Promise.all(children.map((c) => c.ready(60_000)));
+    const results = (await Promise.all(children.map((c) => c.request('go', 60_000)))) as StampedeRound[];
     return {
       runs: Number((await raw.get(counter)) ?? 0),
       ms: Math.max(...results.map((r) => r.ms)),

@@ -6,7 +6,7 @@
  * 1. memory-hit get / getOrSet, against lru-cache get;
  * 2. Redis-hit get with a cold memory level, against ioredis GET;
  * 3. miss + trivial factory, against a hand-written ioredis GET + SET read-through;
- * 4. stampede: factory calls for 1,000 concurrent getOrSet on a cold key (one and two instances);
+ * 4. stampede: moved to bench/cache-stampede.bench.ts (each instance a process of its own);
  * 5. tag invalidation with 10,000 tagged keys, against the usual Redis-set approach;
  * 6. a hung Redis (own redis-server stopped with SIGSTOP, default options): the latency it adds to
  *    sequential and concurrent calls, and how long after SIGCONT the cache is coherent again
@@ -184,76 +184,6 @@ async function missesWithFactory(p: Peers, prefix: string): Promise<void> {
   );
 }
 
-/** Runs `callers` concurrent calls spread over `instances`, counting factory runs. */
-async function stampede(
-  instances: readonly ((key: string, factory: () => Promise<string>) => Promise<unknown>)[],
-  key: string,
-): Promise<{ calls: number; ms: number }> {
-  let calls = 0;
-  const factory = async () => {
-    calls++;
-    // The factory's own work (a slow query); long enough for every caller to arrive meanwhile.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    return STRING_100;
-  };
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: 1000 }, (_, i) =>
-      (instances[i % instances.length] as (typeof instances)[0])(key, factory),
-    ),
-  );
-  return { calls, ms: performance.now() - started };
-}
-
-async function stampedes(p: Peers, url: string, prefix: string): Promise<void> {
-  const second = createCache({ redis: url, prefix: `${prefix}ps:`, name: 'bench-2' });
-  await second.ready();
-  const bento2 = new BentoCache({
-    default: 'multi',
-    prefix: `${prefix}bento`,
-    stores: {
-      multi: bentostore()
-        .useL1Layer(memoryDriver({ maxItems: 10_000 }))
-        .useL2Layer(
-          redisDriver({
-            connection: { host: new URL(url).hostname, port: Number(new URL(url).port || 6379) },
-          }),
-        ),
-    },
-  });
-  const manager2 = createCacheManager({
-    stores: [
-      new Keyv({ store: new CacheableMemory({ lruSize: 10_000 }) }),
-      new Keyv({ store: new KeyvRedis(url), namespace: `${prefix}cm` }),
-    ],
-  });
-  const ours = (c: Cache) => (key: string, factory: () => Promise<string>) => c.getOrSet(key, factory);
-  const bento = (b: typeof p.bento | typeof bento2) => (key: string, factory: () => Promise<string>) =>
-    b.getOrSet({ key, factory, ttl: '1m' });
-  const manager = (m: CacheManager) => (key: string, factory: () => Promise<string>) =>
-    m.wrap(key, factory, 60_000);
-  const rows = [];
-  for (const [name, one, two] of [
-    ['perf-sidecar', [ours(p.ours)], [ours(p.ours), ours(second)]],
-    ['bentocache', [bento(p.bento)], [bento(p.bento), bento(bento2)]],
-    ['cache-manager', [manager(p.manager)], [manager(p.manager), manager(manager2)]],
-  ] as const) {
-    const single = await stampede(one, `stampede:1:${name}`);
-    const double = await stampede(two, `stampede:2:${name}`);
-    rows.push({
-      library: name,
-      'factory calls, 1 instance': single.calls,
-      'factory calls, 2 instances': double.calls,
-      'ms for 1,000 callers (1 instance)': single.ms.toFixed(1),
-    });
-  }
-  console.log('\nstampede: 1,000 concurrent getOrSet on one cold key, 20 ms factory');
-  console.table(rows);
-  await second.close();
-  await bento2.disconnectAll();
-  await manager2.disconnect();
-}
-
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? 0;
@@ -330,7 +260,6 @@ export async function benchCache(url: string): Promise<void> {
     await memoryHits(peers);
     await redisHits(peers);
     await missesWithFactory(peers, prefix);
-    await stampedes(peers, url, prefix);
     await tagInvalidation(peers, prefix);
   } finally {
     await peers.close();

@@ -2,7 +2,8 @@
  * `npm run bench`: every benchmark, each printed as ratios against a baseline measured in the same
  * run. Absolute numbers swing with the machine; compare the ratios.
  *
- * `npm run bench -- cache` (or `cache-batch`, `cache-lock`, `cache-cluster`, `imports`, `telemetry`, `alerts`, `db`, `http`, `summary`, `ingest`, `slo`) runs one
+ * `npm run bench -- cache` (or `cache-batch`, `cache-lock`, `cache-stampede`, `cache-cluster`, `imports`,
+ * `telemetry`, `alerts`, `db`, `http`, `summary`, `ingest`, `slo`) runs one
  * group only. `imports` measures the built entry points: run `npm run build` first. The `http`
  * group needs `wrk` on PATH (Debian: `apt-get install -y wrk`); `ingest` runs its own Node client
  * (about 5 minutes, 3 of them the RSS run: BENCH_INGEST_WARMUP_SECONDS and BENCH_INGEST_SECONDS set it).
@@ -15,6 +16,7 @@ import { benchCache } from './cache.bench.ts';
 import { benchCacheBatch } from './cache-batch.bench.ts';
 import { benchCacheCluster } from './cache-cluster.bench.ts';
 import { benchCacheLock } from './cache-lock.bench.ts';
+import { benchCacheStampede } from './cache-stampede.bench.ts';
 import { benchDatabase } from './db.bench.ts';
 import { benchHttp } from './http.bench.ts';
 import { benchImports } from './imports.bench.ts';
@@ -42,6 +44,7 @@ if (wanted('db'))
 if (wanted('cache')) await benchCache(redisUrl);
 if (wanted('cache-batch')) await benchCacheBatch(redisUrl);
 if (wanted('cache-lock')) await benchCacheLock(redisUrl);
+if (wanted('cache-stampede')) await benchCacheStampede(redisUrl);
 if (wanted('cache-cluster')) await benchCacheCluster(redisUrl);
 if (wanted('http')) await benchHttp();
 if (wanted('summary')) await benchSummary(redisUrl);

@@ -1,9 +1,12 @@
 /**
- * One process of the distributed stampede benchmark (bench/cache-lock.bench.ts): builds one cache
- * (`perf-sidecar` with `lockTimeoutMs`, `bentocache` or `cache-manager`, each with Redis as its
- * second level), prints `ready`, waits for `go` on stdin, runs CALLERS concurrent getOrSet on KEY
- * whose factory counts its runs in Redis (`INCR COUNTER`, shared by every process) and takes
- * WORK_MS, prints one JSON line and exits.
+ * One process of the distributed stampede benchmarks (bench/cache-stampede.bench.ts and
+ * bench/cache-lock.bench.ts): builds one cache (`perf-sidecar`, with `lockTimeoutMs` when
+ * LOCK_TIMEOUT_MS is set and its defaults otherwise; `bentocache` or `cache-manager`, each with Redis
+ * as its second level), prints `ready`, then for each `go [key]` line on stdin (KEY when the line
+ * names none) runs CALLERS concurrent getOrSet on that key, whose factory counts its runs in Redis
+ * (`INCR COUNTER`, shared by every process) and takes WORK_MS, and prints one JSON line:
+ * `{ ms, failed, startedAt, finishedAt }` (failed: rejected or a wrong value; the times are epoch ms,
+ * comparable across processes). Exits after ROUNDS rounds (default 1) or when stdin closes.
  */
 import { createInterface } from 'node:readline';
 import { CacheableMemory } from '@cacheable/memory';
@@ -25,10 +28,13 @@ const env = (name: string) => {
 const url = env('URL');
 const prefix = env('PREFIX');
 const library = env('LIBRARY');
-const key = env('KEY');
+const defaultKey = process.env.KEY;
 const counter = env('COUNTER');
 const callers = Number(env('CALLERS'));
 const workMs = Number(env('WORK_MS'));
+const rounds = Number(process.env.ROUNDS ?? 1);
+const lockTimeoutMs = process.env.LOCK_TIMEOUT_MS ? Number(process.env.LOCK_TIMEOUT_MS) : undefined;
+const VALUE = 'x'.repeat(100);
 
 setLogLevel('error');
 const raw = new Redis(url);
@@ -36,7 +42,7 @@ const factory = async () => {
   await raw.incr(counter);
   // The factory's own work (a slow query): long enough for every caller of every process to arrive.
   await new Promise((resolve) => setTimeout(resolve, workMs));
-  return 'x'.repeat(100);
+  return VALUE;
 };
 
 type GetOrSet = (k: string) => Promise<unknown>;
@@ -47,7 +53,7 @@ if (library === 'perf-sidecar') {
     redis: url,
     prefix: `${prefix}ps:`,
     name: 'bench-lock',
-    lockTimeoutMs: 10_000,
+    ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
   });
   if (!(await cache.ready())) throw new Error(`Redis at ${url} does not answer`);
   getOrSet = (k) => cache.getOrSet(k, factory, { ttlSeconds: 60 });
@@ -78,16 +84,23 @@ if (library === 'perf-sidecar') {
   close = () => manager.disconnect();
 }
 
+/** Epoch ms with sub-ms precision: comparable between the processes of one machine. */
+const now = () => performance.timeOrigin + performance.now();
+
 process.stdout.write('ready\n');
 const lines = createInterface({ input: process.stdin });
+let done = 0;
 for await (const line of lines) {
-  if (line !== 'go') continue;
-  const started = performance.now();
+  const [command, lineKey] = line.split(' ');
+  if (command !== 'go') continue;
+  const key = lineKey ?? defaultKey;
+  if (key === undefined) throw new Error('go without a key, and KEY is not set');
+  const startedAt = now();
   const results = await Promise.allSettled(Array.from({ length: callers }, () => getOrSet(key)));
-  const ms = performance.now() - started;
-  const failed = results.filter((r) => r.status === 'rejected').length;
-  process.stdout.write(`${JSON.stringify({ ms, failed })}\n`);
-  break;
+  const finishedAt = now();
+  const failed = results.filter((r) => r.status === 'rejected' || r.value !== VALUE).length;
+  process.stdout.write(`${JSON.stringify({ ms: finishedAt - startedAt, failed, startedAt, finishedAt })}\n`);
+  if (++done >= rounds) break;
 }
 lines.close();
 await close();
