@@ -240,7 +240,7 @@ export const SETTINGS = {
       'PERF_ROLLUP_RETENTION_DAYS',
       wholeNumberText(integer(1, 366)),
       31,
-      'Days the Redis rollup hashes (metrics:*, user_metrics:*) live after their last write.',
+      'Days the Redis rollup hashes (metrics:*, metrics_by_*, user_metrics:*) live after their last write.',
     ),
     /** `PERF_MAX_USER_SERIES` */
     maxUserSeries: variable(

@@ -184,7 +184,22 @@ const MAX_SHAPE = 50;
  */
 export function quantile(agg: DurationAggregate, q: number): number | undefined {
   if (agg.count <= 0) return undefined;
+  return quantileIn(agg, quantileBuckets(agg), q);
+}
+
+/**
+ * The p50, p95 and p99 of the durations (see {@link quantile}), the buckets ordered once for the
+ * three: what a report shows of every operation.
+ */
+export function reportQuantiles(
+  agg: DurationAggregate,
+): readonly [number | undefined, number | undefined, number | undefined] {
+  if (agg.count <= 0) return [undefined, undefined, undefined];
   const buckets = quantileBuckets(agg);
+  return [quantileIn(agg, buckets, 0.5), quantileIn(agg, buckets, 0.95), quantileIn(agg, buckets, 0.99)];
+}
+
+function quantileIn(agg: DurationAggregate, buckets: readonly Bucket[], q: number): number | undefined {
   const rank = Math.min(Math.max(q, 0), 1) * agg.count;
   const shape = buckets.length === 1 ? meanShape(buckets[0] as Bucket, agg.sum / agg.count) : 1;
   let seen = 0;

@@ -10,7 +10,7 @@ import { errorText } from '../shared/errors.ts';
 import { roundTo } from '../shared/numbers.ts';
 import type { BudgetFigures } from '../slo/index.ts';
 import { type ActivityByService, activitiesOf, mergeActivities } from './activity.ts';
-import { apdexOf, breachesOf, type DurationAggregate, quantile } from './aggregate.ts';
+import { apdexOf, breachesOf, type DurationAggregate, quantile, reportQuantiles } from './aggregate.ts';
 import { addTotals, emptyTotals, MINUTE_MS, serviceTotalsOf, type WindowTotals } from './minutes.ts';
 import { type CheckedQuery, checkReportQuery, type PerformanceReportQuery } from './report-query.ts';
 import { runtimeSystemReport, type SystemReport, systemReport } from './report-system.ts';
@@ -380,13 +380,14 @@ export async function cachedRead<T>(
 function operationReport(agg: DurationAggregate, target: number | undefined): OperationReport {
   const breaches = breachesOf(agg, target);
   const apdex = apdexOf(agg, target);
+  const [p50, p95, p99] = reportQuantiles(agg);
   return {
     count: agg.count,
     errors: agg.errors,
     mean_s: agg.count > 0 ? round(agg.sum / agg.count) : null,
-    p50_s: roundOrNull(quantile(agg, 0.5)),
-    p95_s: roundOrNull(quantile(agg, 0.95)),
-    p99_s: roundOrNull(quantile(agg, 0.99)),
+    p50_s: roundOrNull(p50),
+    p95_s: roundOrNull(p95),
+    p99_s: roundOrNull(p99),
     max_s: agg.count > 0 ? round(agg.max) : null,
     target_s: target ?? null,
     breaches,

@@ -12,7 +12,13 @@
 
 import { errorText } from '../shared/errors.ts';
 import { roundTo } from '../shared/numbers.ts';
-import { breachesOf, type DurationAggregate, emptyAggregate, mergeAggregate, quantile } from './aggregate.ts';
+import {
+  breachesOf,
+  type DurationAggregate,
+  emptyAggregate,
+  mergeAggregate,
+  reportQuantiles,
+} from './aggregate.ts';
 import { MINUTE_MS, type Minute } from './minutes.ts';
 import { cachedRead } from './report.ts';
 import type { RedisRollupStore, RollupMinutes } from './rollup.ts';
@@ -187,14 +193,15 @@ function pointOf(
   const t = new Date(minute * MINUTE_MS).toISOString();
   if (!agg)
     return { t, count: 0, errors: 0, breaches: 0, p50_s: null, p95_s: null, p99_s: null, max_s: null };
+  const [p50, p95, p99] = reportQuantiles(agg);
   return {
     t,
     count: agg.count,
     errors: agg.errors,
     breaches: breachesOf(agg, target),
-    p50_s: roundOrNull(quantile(agg, 0.5)),
-    p95_s: roundOrNull(quantile(agg, 0.95)),
-    p99_s: roundOrNull(quantile(agg, 0.99)),
+    p50_s: roundOrNull(p50),
+    p95_s: roundOrNull(p95),
+    p99_s: roundOrNull(p99),
     max_s: roundTo(agg.max, 6),
   };
 }
