@@ -8,6 +8,33 @@ import { aggregateFor, type DurationAggregate, emptyAggregate } from './aggregat
 import type { Minute } from './minutes.ts';
 import { addField, dayStart, MinimumTracker, minuteOfDay } from './rollup-fields.ts';
 
+/** What to read: a minute range and optional filters. */
+export interface RollupQuery {
+  readonly fromMinute: Minute;
+  readonly toMinute: Minute;
+  readonly operation?: string;
+  readonly userId?: string;
+  /** A service other than the own one (its recorded name); absent: the own service. */
+  readonly service?: string;
+}
+
+/** What a read returns: operations (or one user's operations) merged over the range. */
+export interface RollupTotals {
+  readonly operations: Map<string, DurationAggregate>;
+  /** Stored target per operation (from any writer). */
+  readonly targets: Map<string, number>;
+  /** First minute with data, if any. */
+  readonly firstMinute: Minute | undefined;
+}
+
+/** What {@link RedisRollupStore.readMinutes} returns: one operation's stored minutes, each apart. */
+export interface RollupMinutes {
+  /** The aggregate of each stored minute of the range (minutes without data are absent). */
+  readonly minutes: Map<Minute, DurationAggregate>;
+  /** The stored target (from any writer), if any. */
+  readonly target: number | undefined;
+}
+
 /** Operations merged from day hashes, while they are being read. */
 export interface DayTotals {
   readonly operations: Map<string, DurationAggregate>;

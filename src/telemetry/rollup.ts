@@ -47,6 +47,9 @@ import {
   capped,
   emptyDayTotals,
   finishDayTotals,
+  type RollupMinutes,
+  type RollupQuery,
+  type RollupTotals,
 } from './rollup-days.ts';
 import type { RollupWriter, TargetOf } from './rollup-exporter.ts';
 import {
@@ -71,6 +74,7 @@ import {
   touchesPastDay,
 } from './rollup-tiers.ts';
 
+export type { RollupMinutes, RollupQuery, RollupTotals } from './rollup-days.ts';
 export { minuteParts };
 
 /** An ioredis client, or a promise of one (the connection made while the preload waits). */
@@ -112,33 +116,6 @@ export type BudgetLookup = (
 /** Options of {@link RedisRollupStore}. */
 export type RedisRollupStoreOptions = z.input<typeof redisRollupStoreOptionsSchema>;
 
-/** What to read: a minute range and optional filters. */
-export interface RollupQuery {
-  readonly fromMinute: Minute;
-  readonly toMinute: Minute;
-  readonly operation?: string;
-  readonly userId?: string;
-  /** A service other than the own one (its recorded name); absent: the own service. */
-  readonly service?: string;
-}
-
-/** What a read returns: operations (or one user's operations) merged over the range. */
-export interface RollupTotals {
-  readonly operations: Map<string, DurationAggregate>;
-  /** Stored target per operation (from any writer). */
-  readonly targets: Map<string, number>;
-  /** First minute with data, if any. */
-  readonly firstMinute: Minute | undefined;
-}
-
-/** What {@link RedisRollupStore.readMinutes} returns: one operation's stored minutes, each apart. */
-export interface RollupMinutes {
-  /** The aggregate of each stored minute of the range (minutes without data are absent). */
-  readonly minutes: Map<Minute, DurationAggregate>;
-  /** The stored target (from any writer), if any. */
-  readonly target: number | undefined;
-}
-
 /** Expiry of the minute, hour and day budget hashes and of the day's objectives and bad runs, seconds (ARGV[15..18]). */
 const BUDGET_TTLS = [
   SLO_MINUTE_TTL_SECONDS,
@@ -153,6 +130,8 @@ const TIER_LEVELS: readonly TierLevel[] = ['minute', 'hour', 'day'];
 const TIERS_SINCE_KEY = 'rollup_tiers_since';
 /** The key (after the prefix) counting the writes, so that readers know when to read again. */
 const VERSION_KEY = 'rollup_version';
+/** Most scripts in one pipeline of a write (about 100 µs of Redis time each). */
+const WRITE_CHUNK = 500;
 /** The key (after the prefix) counting the writes into days that have ended (late writes). */
 const PAST_VERSION_KEY = 'rollup_past_version';
 
@@ -214,7 +193,17 @@ export class RedisRollupStore implements RollupWriter {
     const client = await this.#ready();
     const ttl = String(this.#options.retentionDays * 86_400);
     return untraced(async () => {
-      const pipeline = client.pipeline();
+      // Pipelines of at most WRITE_CHUNK scripts, sent one after the other: Redis runs a pipeline's
+      // commands in turn, so a long one would outlast the command timeout for its last commands.
+      const pipelines = [client.pipeline()];
+      let pipeline = pipelines[0] as ReturnType<RedisClient['pipeline']>;
+      const next = () => {
+        if (pipeline.length >= WRITE_CHUNK) {
+          pipeline = client.pipeline();
+          pipelines.push(pipeline);
+        }
+        return pipeline;
+      };
       const parts: WrittenPart[] = [];
       for (const minute of minutes) {
         const { date, hhmm } = minuteParts(minute.minute);
@@ -247,7 +236,7 @@ export class RedisRollupStore implements RollupWriter {
               packTier(agg, known ? target : undefined, minute.minute),
             );
             const key = this.#key('metrics', op, date, service);
-            pipeline.eval(
+            next().eval(
               WRITE_OPERATION,
               keys.length + 1,
               key,
@@ -266,7 +255,7 @@ export class RedisRollupStore implements RollupWriter {
             const args: string[] = [];
             for (const [op, agg] of ops) args.push(...fieldArgs(`${op}|${hhmm}|`, agg));
             if (args.length === 0) continue;
-            pipeline.eval(WRITE_MINUTE, 1, this.#key('user_metrics', user, date, service), ttl, ...args);
+            next().eval(WRITE_MINUTE, 1, this.#key('user_metrics', user, date, service), ttl, ...args);
             parts.push({ minute: minute.minute, service, user });
           }
         };
@@ -283,7 +272,8 @@ export class RedisRollupStore implements RollupWriter {
           pipeline.expire(`${this.#options.keyPrefix}${key}`, ttl);
         }
       }
-      const results = (await pipeline.exec()) ?? [];
+      const results: [Error | null, unknown][] = [];
+      for (const chunk of pipelines) results.push(...((await chunk.exec()) ?? []));
       return failedParts(minutes, parts, results.slice(0, parts.length));
     });
   }

@@ -225,4 +225,16 @@ describe('RedisRollupStore tiers', () => {
     expect(after).toBeLessThan(lost);
     expect(await redis.get(`${prefix}rollup_past_version`)).not.toBeNull();
   });
+
+  it('writes a minute of more operations than one pipeline carries, every one of them', async () => {
+    const { store } = storeFor(5000);
+    const next = random(17);
+    const operations = new Map([...Array(1200).keys()].map((i) => [`op_${i}`, aggregate(next)] as const));
+    expect(await store.write([{ minute: base + 7, operations, users: new Map() }], () => undefined)).toEqual(
+      [],
+    );
+    const read = await store.read({ fromMinute: base, toMinute: base + 60 });
+    expect(read.operations.size).toBe(1200);
+    expect(read.operations.get('op_1199')?.count).toBe(operations.get('op_1199')?.count);
+  });
 });
