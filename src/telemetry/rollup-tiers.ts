@@ -247,6 +247,9 @@ export function touchesPastDay(minute: Minute): boolean {
   return dayEnd < Math.floor(Date.now() / MINUTE_MS) + PAST_DAY_MARGIN_MINUTES;
 }
 
+/** Most tier hashes read in one pipeline. */
+const READ_CHUNK = 16;
+
 /** What {@link readTiers} reads. */
 export interface TierRead {
   readonly client: RedisClient;
@@ -286,11 +289,18 @@ export async function readTiers(read: TierRead): Promise<TierResult> {
   const pastKey = `${read.pastKey}|${past[0]?.start}|${past.at(-1)?.start}|${pastVersion ?? 0}`;
   const reused = past.length > 0 ? read.pastDays.get(pastKey) : undefined;
   const fresh = reused ? periods.filter((p) => !past.includes(p)) : periods;
-  const pipeline = client.pipeline();
-  for (const period of fresh) pipeline.hgetall(read.keyOf(period.level, period.start));
-  const results = fresh.length > 0 ? ((await pipeline.exec()) ?? []) : [];
-  for (const [error] of results) if (error) throw error;
-  const hashes = results.map(([, hash]) => hash as Record<string, string>);
+  // A few hashes per pipeline, one pipeline after the other: a day's hash holds every operation,
+  // and the last replies of one long pipeline would wait past the command timeout.
+  const hashes: Record<string, string>[] = [];
+  for (let i = 0; i < fresh.length; i += READ_CHUNK) {
+    const pipeline = client.pipeline();
+    for (const period of fresh.slice(i, i + READ_CHUNK))
+      pipeline.hgetall(read.keyOf(period.level, period.start));
+    for (const [error, hash] of (await pipeline.exec()) ?? []) {
+      if (error) throw error;
+      hashes.push(hash as Record<string, string>);
+    }
+  }
   let days = reused;
   if (past.length > 0 && !days) {
     days = emptyTierTotals();
