@@ -336,7 +336,7 @@ function keyOf(query: RollupQuery): string {
 
 /**
  * A rollup read reused by identical reads for as long as the stored rollups do not change (their
- * version, one `GET`, is part of the key), `key` carrying the write epoch too, so a reused read is
+ * version, one `MGET`, is part of the key), `key` carrying the write epoch too, so a reused read is
  * never combined with unsaved minutes that a later write has moved into Redis. Uncached reads run
  * one at a time. At most {@link ROLLUP_CACHE_MAX} reads are kept, none longer than a minute.
  *

@@ -3,6 +3,7 @@
  * (`metrics:{operation}:{date}`, fields `HHMM|stat`), a user's (`user_metrics:{user}:{date}`,
  * fields `{operation}|HHMM|stat`) and a service's summary (`metrics_summary:{date}`).
  */
+import type { RedisClient } from '../shared/redis.ts';
 import type { ServiceActivity } from './activity.ts';
 import { aggregateFor, type DurationAggregate, emptyAggregate } from './aggregate.ts';
 import type { Minute } from './minutes.ts';
@@ -210,4 +211,28 @@ export function capped(results: [Error | null, unknown][], max: number): string[
     for (const m of members as string[]) if (seen.size < max) seen.add(m);
   }
   return [...seen];
+}
+
+/**
+ * `HGETALL` of every key, `size` to a pipeline and one pipeline after the other: Redis answers a
+ * pipeline's commands in turn, so with many large hashes in one the last replies would wait past
+ * the command timeout.
+ *
+ * @throws the first command's error.
+ */
+export async function hgetallInChunks(
+  client: RedisClient,
+  keys: readonly string[],
+  size = 16,
+): Promise<Record<string, string>[]> {
+  const out: Record<string, string>[] = [];
+  for (let i = 0; i < keys.length; i += size) {
+    const pipeline = client.pipeline();
+    for (const key of keys.slice(i, i + size)) pipeline.hgetall(key);
+    for (const [error, hash] of (await pipeline.exec()) ?? []) {
+      if (error) throw error;
+      out.push(hash as Record<string, string>);
+    }
+  }
+  return out;
 }

@@ -86,10 +86,30 @@ local function merge_tier(key, field, add)
 end
 `;
 
-/** KEYS[1] = hash; ARGV[1] = expiry seconds, then triples (mode, field, value) for the hash. */
-export const WRITE_MINUTE = `${APPLY}
+/**
+ * Counts a write in the same step as its data, so that no reader can keep reusing a read that
+ * misses it: `rollup_version` always, `rollup_past_version` when the write reaches a day that a
+ * reader may already treat as past.
+ */
+const VERSIONS = `
+local function bump(version, past, touchesPast, ttl)
+  redis.call('INCR', version)
+  redis.call('EXPIRE', version, ttl)
+  if touchesPast == '1' then
+    redis.call('INCR', past)
+    redis.call('EXPIRE', past, ttl)
+  end
+end
+`;
+
+/**
+ * KEYS[1] = hash, KEYS[2..3] = the write counters (VERSIONS); ARGV[1] = expiry seconds, ARGV[2] =
+ * `1` when the minute is in a day a reader may treat as past, then triples (mode, field, value).
+ */
+export const WRITE_MINUTE = `${APPLY}${VERSIONS}
 local ttl = tonumber(ARGV[1])
-for i = 2, #ARGV, 3 do apply(KEYS[1], ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+bump(KEYS[2], KEYS[3], ARGV[2], ttl)
+for i = 3, #ARGV, 3 do apply(KEYS[1], ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
 redis.call('EXPIRE', KEYS[1], ttl)
 return 1
 `;
@@ -101,20 +121,23 @@ return 1
  * index set, KEYS[3] = summary hash, KEYS[4..6] = the budget hashes of the minute, hour and day,
  * KEYS[7] = the day's objectives hash, KEYS[8] = the day's bad runs, KEYS[9..11] = the service's
  * minute, hour and day hashes, KEYS[12] = the key holding the first minute written to those,
- * KEYS[13] (optional) = services index set. ARGV[1] = expiry seconds, ARGV[2] = operation,
- * ARGV[3] = service (the member of KEYS[13]), ARGV[4] = HHMM, ARGV[5] = minute of the day,
+ * KEYS[13..14] = the write counters (VERSIONS), KEYS[15] (optional) = services index set.
+ * ARGV[1] = expiry seconds, ARGV[2] = operation,
+ * ARGV[3] = service (the member of KEYS[15]), ARGV[4] = HHMM, ARGV[5] = minute of the day,
  * ARGV[6..8] = count, errors, breaches, ARGV[9] = budget field name (empty: the operation has no
  * objective), ARGV[10..12] = runs, runs over target, runs failed within target, ARGV[13] =
  * objective, ARGV[14] = latest bad run (`trace span sampled ms`, empty: none), ARGV[15..17] =
  * expiry seconds of KEYS[4..6], ARGV[18] = expiry seconds of KEYS[7..8], ARGV[19] = target
  * (empty: none), ARGV[20] = the minute (minutes since the epoch), ARGV[21] = the minute packed for
  * the tier hashes (see `packTier` in rollup-tiers.ts), merged into the field `operation` of
- * KEYS[9..11], then triples (mode, stat, value) written as `HHMM|stat` to KEYS[1].
+ * KEYS[9..11], ARGV[22] = `1` when the minute is in a day a reader may treat as past, then triples
+ * (mode, stat, value) written as `HHMM|stat` to KEYS[1].
  */
-export const WRITE_OPERATION = `${APPLY}${MERGE_TIER}
+export const WRITE_OPERATION = `${APPLY}${MERGE_TIER}${VERSIONS}
 local ttl = tonumber(ARGV[1])
 local minute = ARGV[4] .. '|'
-for i = 22, #ARGV, 3 do apply(KEYS[1], ARGV[i], minute .. ARGV[i + 1], ARGV[i + 2]) end
+bump(KEYS[13], KEYS[14], ARGV[22], ttl)
+for i = 23, #ARGV, 3 do apply(KEYS[1], ARGV[i], minute .. ARGV[i + 1], ARGV[i + 2]) end
 if ARGV[19] ~= '' then redis.call('HSET', KEYS[1], 'target', ARGV[19]) end
 redis.call('EXPIRE', KEYS[1], ttl)
 for k = 9, 11 do
@@ -148,9 +171,9 @@ if ARGV[9] ~= '' then
     redis.call('EXPIRE', KEYS[8], tonumber(ARGV[18]))
   end
 end
-if #KEYS > 12 then
-  redis.call('SADD', KEYS[13], ARGV[3])
-  redis.call('EXPIRE', KEYS[13], ttl)
+if #KEYS > 14 then
+  redis.call('SADD', KEYS[15], ARGV[3])
+  redis.call('EXPIRE', KEYS[15], ttl)
 end
 return 1
 `;
@@ -174,22 +197,27 @@ export function fieldArgs(prefix: string, agg: DurationAggregate): string[] {
   if (agg.max > 0) args.push('m', `${prefix}m`, String(agg.max));
   // Only a known minimum: a minute without one reads back as "minimum unknown".
   if (agg.min !== undefined && agg.count > 0) args.push('n', `${prefix}n`, String(agg.min));
+  // Counted, so that a minute some writer stored with a minimum and another without has none.
+  else if (agg.count > 0) args.push('i', `${prefix}u`, String(agg.count));
   // Empty entries too: they carry the lower edges of the non-empty buckets.
   for (const [bound, n] of agg.buckets) args.push('i', `${prefix}${bucketField(bound)}`, String(n));
   return args;
 }
 
 /**
- * Minutes written before minima were stored have a count but no `n` field: an aggregate that
- * merges such a minute has no known minimum (a minimum from the other minutes could be too high).
+ * Minutes written before minima were stored have a count but no `n` field, and a minute that one
+ * writer stored without a minimum has a `u` field: an aggregate that merges such a minute has no
+ * known minimum (a minimum from the other minutes could be too high).
  */
 export class MinimumTracker {
   readonly #counted = new Map<DurationAggregate, Set<string>>();
   readonly #withMin = new Set<string>();
+  readonly #withoutMin = new Set<string>();
 
   /** Notes that the minute `minute` (date and field prefix) of `agg` has the field `stat`. */
   saw(agg: DurationAggregate, minute: string, stat: string): void {
     if (stat === 'n') this.#withMin.add(minute);
+    else if (stat === 'u') this.#withoutMin.add(minute);
     else if (stat === 'c') {
       let minutes = this.#counted.get(agg);
       if (!minutes) {
@@ -204,7 +232,7 @@ export class MinimumTracker {
   finish(): void {
     for (const [agg, minutes] of this.#counted) {
       for (const minute of minutes) {
-        if (!this.#withMin.has(minute)) {
+        if (!this.#withMin.has(minute) || this.#withoutMin.has(minute)) {
           agg.min = undefined;
           break;
         }

@@ -21,6 +21,7 @@
 import type { RedisClient } from '../shared/redis.ts';
 import { aggregateFor, type DurationAggregate, emptyAggregate, mergeAggregate } from './aggregate.ts';
 import { MINUTE_MS, type Minute } from './minutes.ts';
+import { hgetallInChunks } from './rollup-days.ts';
 
 const HOUR = 60;
 const DAY = 1440;
@@ -101,6 +102,8 @@ export function packTier(agg: DurationAggregate, target: number | undefined, min
 export interface TierTotals {
   readonly operations: Map<string, DurationAggregate>;
   readonly targets: Map<string, number>;
+  /** The last minute of the period each target was read from: a later period's target wins. */
+  readonly targetAt: Map<string, Minute>;
   /** First minute with data, if any. */
   firstMinute: Minute | undefined;
   /** Operations whose minimum is not known (a period without one): their `min` is cleared at the end. */
@@ -109,7 +112,20 @@ export interface TierTotals {
 
 /** Empty {@link TierTotals}. */
 export function emptyTierTotals(): TierTotals {
-  return { operations: new Map(), targets: new Map(), firstMinute: undefined, unknownMin: new Set() };
+  return {
+    operations: new Map(),
+    targets: new Map(),
+    targetAt: new Map(),
+    firstMinute: undefined,
+    unknownMin: new Set(),
+  };
+}
+
+/** Keeps `target` for `op` unless a target from a later period is already kept. */
+function setTarget(into: TierTotals, op: string, target: number, at: Minute): void {
+  if ((into.targetAt.get(op) ?? Number.NEGATIVE_INFINITY) > at) return;
+  into.targets.set(op, target);
+  into.targetAt.set(op, at);
 }
 
 /** A packed number: `undefined` when empty or not a finite number. */
@@ -151,7 +167,7 @@ export function addTierHash(
     agg.sum += unpacked(head[4]) ?? 0;
     agg.max = Math.max(agg.max, unpacked(head[5]) ?? 0);
     const target = unpacked(head[9]);
-    if (target !== undefined && target > 0) into.targets.set(op, target);
+    if (target !== undefined && target > 0) setTarget(into, op, target, period.end);
     const first = Math.max(period.start, unpacked(head[8]) ?? period.start);
     if (into.firstMinute === undefined || first < into.firstMinute) into.firstMinute = first;
     if (cut < 0 || cut === text.length - 1) continue;
@@ -187,7 +203,7 @@ export function addTierTotals(into: TierTotals, from: TierTotals, maxOperations:
     mergeAggregate(target, agg);
     if (from.unknownMin.has(op)) into.unknownMin.add(op);
   }
-  for (const [op, value] of from.targets) if (!into.targets.has(op)) into.targets.set(op, value);
+  for (const [op, value] of from.targets) setTarget(into, op, value, from.targetAt.get(op) ?? 0);
   if (
     from.firstMinute !== undefined &&
     (into.firstMinute === undefined || from.firstMinute < into.firstMinute)
@@ -247,9 +263,6 @@ export function touchesPastDay(minute: Minute): boolean {
   return dayEnd < Math.floor(Date.now() / MINUTE_MS) + PAST_DAY_MARGIN_MINUTES;
 }
 
-/** Most tier hashes read in one pipeline. */
-const READ_CHUNK = 16;
-
 /** What {@link readTiers} reads. */
 export interface TierRead {
   readonly client: RedisClient;
@@ -289,18 +302,10 @@ export async function readTiers(read: TierRead): Promise<TierResult> {
   const pastKey = `${read.pastKey}|${past[0]?.start}|${past.at(-1)?.start}|${pastVersion ?? 0}`;
   const reused = past.length > 0 ? read.pastDays.get(pastKey) : undefined;
   const fresh = reused ? periods.filter((p) => !past.includes(p)) : periods;
-  // A few hashes per pipeline, one pipeline after the other: a day's hash holds every operation,
-  // and the last replies of one long pipeline would wait past the command timeout.
-  const hashes: Record<string, string>[] = [];
-  for (let i = 0; i < fresh.length; i += READ_CHUNK) {
-    const pipeline = client.pipeline();
-    for (const period of fresh.slice(i, i + READ_CHUNK))
-      pipeline.hgetall(read.keyOf(period.level, period.start));
-    for (const [error, hash] of (await pipeline.exec()) ?? []) {
-      if (error) throw error;
-      hashes.push(hash as Record<string, string>);
-    }
-  }
+  const hashes = await hgetallInChunks(
+    client,
+    fresh.map((period) => read.keyOf(period.level, period.start)),
+  );
   let days = reused;
   if (past.length > 0 && !days) {
     days = emptyTierTotals();

@@ -47,6 +47,7 @@ import {
   capped,
   emptyDayTotals,
   finishDayTotals,
+  hgetallInChunks,
   type RollupMinutes,
   type RollupQuery,
   type RollupTotals,
@@ -209,12 +210,16 @@ export class RedisRollupStore implements RollupWriter {
         const { date, hhmm } = minuteParts(minute.minute);
         const ofDay = String(Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(2)));
         const budgetKeys = this.#budgetKeys(date, hhmm);
+        // Readers reuse what they read until these change (see `version` and PastDays).
+        const p = this.#options.keyPrefix;
+        const versions = [`${p}${VERSION_KEY}`, `${p}${PAST_VERSION_KEY}`];
+        const past = touchesPastDay(minute.minute) ? '1' : '0';
         const write = (service: string | undefined, data: PendingService) => {
           const index = this.#key('metrics_index', undefined, date, service);
           const summary = this.#key('metrics_summary', undefined, date, service);
           const keys = [index, summary, ...budgetKeys];
           for (const level of TIER_LEVELS) keys.push(this.#tierKey(level, minute.minute, service));
-          keys.push(`${this.#options.keyPrefix}${TIERS_SINCE_KEY}`);
+          keys.push(`${p}${TIERS_SINCE_KEY}`, ...versions);
           if (service !== undefined) keys.push(`${this.#options.keyPrefix}services_index:${date}`);
           for (const [op, agg] of data.operations) {
             const target = targetOf(op, service);
@@ -234,6 +239,7 @@ export class RedisRollupStore implements RollupWriter {
               known ? String(target) : '',
               String(minute.minute),
               packTier(agg, known ? target : undefined, minute.minute),
+              past,
             );
             const key = this.#key('metrics', op, date, service);
             next().eval(
@@ -255,26 +261,30 @@ export class RedisRollupStore implements RollupWriter {
             const args: string[] = [];
             for (const [op, agg] of ops) args.push(...fieldArgs(`${op}|${hhmm}|`, agg));
             if (args.length === 0) continue;
-            next().eval(WRITE_MINUTE, 1, this.#key('user_metrics', user, date, service), ttl, ...args);
+            const key = this.#key('user_metrics', user, date, service);
+            next().eval(WRITE_MINUTE, 3, key, ...versions, ttl, past, ...args);
             parts.push({ minute: minute.minute, service, user });
           }
         };
         write(undefined, minute);
         for (const [service, data] of minute.services ?? []) write(service, data);
       }
-      if (parts.length > 0) {
-        // Readers reuse what they read until this changes (see `version`), and what they merged of
-        // past days until that does (see PastDays).
-        const versions = [VERSION_KEY];
-        if (minutes.some((m) => touchesPastDay(m.minute))) versions.push(PAST_VERSION_KEY);
-        for (const key of versions) {
-          pipeline.incr(`${this.#options.keyPrefix}${key}`);
-          pipeline.expire(`${this.#options.keyPrefix}${key}`, ttl);
+      const results: [Error | null, unknown][] = [];
+      for (const chunk of pipelines) {
+        const size = chunk.length;
+        try {
+          const replies = await chunk.exec();
+          // No replies: the chunk was not run, so it is written again, and so are the later ones.
+          if (!replies || replies.length !== size) throw new Error('a rollup write got no replies');
+          results.push(...replies);
+        } catch (error) {
+          // Only the parts that did not run go back to the queue: the earlier chunks are in Redis.
+          const failure = error instanceof Error ? error : new Error(String(error));
+          while (results.length < parts.length) results.push([failure, null]);
+          break;
         }
       }
-      const results: [Error | null, unknown][] = [];
-      for (const chunk of pipelines) results.push(...((await chunk.exec()) ?? []));
-      return failedParts(minutes, parts, results.slice(0, parts.length));
+      return failedParts(minutes, parts, results);
     });
   }
 
@@ -379,20 +389,18 @@ export class RedisRollupStore implements RollupWriter {
     service: string | undefined,
   ): Promise<RollupTotals> {
     const dates = from <= to ? datesBetween(from, to) : [];
-    const pipeline = client.pipeline();
     const keys: [string, string][] = [];
-    for (const op of names) {
-      for (const date of dates) {
-        pipeline.hgetall(this.#key('metrics', op, date, service));
-        keys.push([op, date]);
-      }
-    }
+    for (const op of names) for (const date of dates) keys.push([op, date]);
     const totals = emptyDayTotals(true);
-    const results = keys.length === 0 ? [] : ((await pipeline.exec()) ?? []);
-    for (const [i, [error, hash]] of results.entries()) {
-      if (error) throw error;
+    // One operation's day is a small hash: many to a pipeline.
+    const hashes = await hgetallInChunks(
+      client,
+      keys.map(([op, date]) => this.#key('metrics', op, date, service)),
+      500,
+    );
+    for (const [i, hash] of hashes.entries()) {
       const [op, date] = keys[i] as [string, string];
-      addOperationDay(totals, op, date, hash as Record<string, string>, from, to);
+      addOperationDay(totals, op, date, hash, from, to);
     }
     return finishDayTotals(totals);
   }
@@ -447,24 +455,22 @@ export class RedisRollupStore implements RollupWriter {
       listing.get(`${this.#options.keyPrefix}${PAST_VERSION_KEY}`);
       const listed = (await listing.exec()) ?? [];
       const services = capped(listed.slice(0, dates.length), this.#options.maxServices);
-      const pastKey = `${past[0]}|${past.at(-1)}|${listed.at(-1)?.[1] ?? 0}|${services.join('\n')}`;
+      const [versionError, pastVersion] = listed.at(-1) ?? [null, null];
+      if (versionError) throw versionError;
+      const pastKey = `${past[0]}|${past.at(-1)}|${pastVersion ?? 0}|${services.join('\n')}`;
       const reused = past.length > 0 ? this.#pastActivity.get(pastKey) : undefined;
       const read = reused ? dates.filter((date) => !past.includes(date)) : dates;
-      const pipeline = client.pipeline();
       const keys: [string | undefined, string][] = [];
-      for (const service of [undefined, ...services]) {
-        for (const date of read) {
-          pipeline.hgetall(this.#key('metrics_summary', undefined, date, service));
-          keys.push([service, date]);
-        }
-      }
+      for (const service of [undefined, ...services]) for (const date of read) keys.push([service, date]);
       const recent: ActivityByService = { own: undefined, services: new Map() };
       const merged: ActivityByService = reused ? recent : { own: undefined, services: new Map() };
-      const results = keys.length > 0 ? ((await pipeline.exec()) ?? []) : [];
-      for (const [i, [error, hash]] of results.entries()) {
-        if (error) throw error;
+      const hashes = await hgetallInChunks(
+        client,
+        keys.map(([service, date]) => this.#key('metrics_summary', undefined, date, service)),
+      );
+      for (const [i, hash] of hashes.entries()) {
         const [service, date] = keys[i] as [string | undefined, string];
-        const fields = Object.entries(hash as Record<string, string>);
+        const fields = Object.entries(hash);
         if (fields.length === 0) continue;
         const out = past.includes(date) ? merged : recent;
         let activity = service === undefined ? out.own : out.services.get(service);
