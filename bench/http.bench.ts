@@ -29,7 +29,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { CheckBody, ChildMessage } from './http-child.ts';
 import { median, percentile, ratioText } from './lib.ts';
-import { stopChild } from './process.ts';
+import { ChildProcesses, stopChild } from './process.ts';
 import { deleteKeys, redisAnswers } from './redis.ts';
 
 const CHILD = fileURLToPath(new URL('./http-child.ts', import.meta.url));
@@ -46,12 +46,8 @@ const EXTRA = process.env.BENCH_HTTP_EXTRA === '1';
 const OPERATIONS = 1000;
 const SPANS_PER_OPERATION = 10;
 
-/** Every process started here, killed on the way out whatever happens. */
-const processes = new Set<ChildProcess>();
-
-function killAll(): void {
-  for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-}
+/** Every process started here. */
+const processes = new ChildProcesses();
 
 /** Variables a server child never inherits: each variant sets its own. */
 const INHERITED_NOT =
@@ -78,7 +74,6 @@ function startServer(execArgv: string[], env: Record<string, string>): Promise<S
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   processes.add(child);
-  child.once('exit', () => processes.delete(child));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server child did not start within 30 s')), 30_000);
     child.once('exit', (code, signal) => {
@@ -141,7 +136,6 @@ function wrk(port: number, seconds: number): Promise<WrkResult> {
     p.once('error', reject);
     p.once('exit', (code) => {
       clearTimeout(guard);
-      processes.delete(p);
       const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
       if (code !== 0 || !line) {
         reject(new Error(`wrk failed (exit ${code}): ${err.trim() || out.trim()}`));
@@ -456,23 +450,10 @@ export async function benchHttp(redisUrl: string): Promise<void> {
   if (probe.error) {
     throw new Error(`the http benchmark needs wrk (apt-get install -y wrk, or BENCH_WRK=/path/to/wrk)`);
   }
-  const onExit = () => killAll();
-  const onSignal = (signal: NodeJS.Signals) => {
-    killAll();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.on('exit', onExit);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  await processes.guard(async () => {
     // BENCH_HTTP_PART=throughput or summary runs one half (the throughput half takes minutes).
     const part = process.env.BENCH_HTTP_PART;
     if (part !== 'summary') await benchThroughput();
     if (part !== 'throughput') await benchSummary(redisUrl);
-  } finally {
-    killAll();
-    process.off('exit', onExit);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 }
