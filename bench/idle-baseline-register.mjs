@@ -2,8 +2,9 @@
 // `node --import ./bench/idle-baseline-register.mjs ./bench/idle-baseline.mjs`; never run by hand).
 //
 // What a user writes by hand to trace and measure a Hono + pg + ioredis app with the OpenTelemetry
-// packages perf-sidecar itself uses: import-in-the-middle's ESM hook (so that the app's `import`s
-// of pg, ioredis and http are instrumented), a resource with the SDK's detectors, a tracer provider
+// packages perf-sidecar itself uses: import-in-the-middle's ESM hook on Node's loader thread, as
+// its documentation shows it (so that the app's `import`s of pg, ioredis and http are
+// instrumented; BENCH_IDLE_IN_THREAD=1 runs it in the main thread instead), a resource with the SDK's detectors, a tracer provider
 // (spans recorded, nothing exported: perf-sidecar exports no traces by default either), a meter
 // provider whose Prometheus exporter is served by the app's own `/metrics` route, the
 // async-local-storage context manager and the http, pg, ioredis and runtime-node instrumentations.
@@ -11,8 +12,15 @@
 import { register } from 'node:module';
 import { createAddHookMessageChannel } from 'import-in-the-middle';
 
-const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
-register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
+const { registerOptions, addHookMessagePort, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
+if (process.env.BENCH_IDLE_IN_THREAD === '1') {
+  // As perf-sidecar's own server runs it: the same hook in the main thread (module.registerHooks),
+  // fed the same module names over the same port, so the two differ in what they load, not in how.
+  const { register: registerInThread } = await import('import-in-the-middle/register-hooks.mjs');
+  registerInThread({ include: [], addHookMessagePort });
+} else {
+  register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
+}
 
 const { context, metrics, propagation, trace } = await import('@opentelemetry/api');
 const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');

@@ -9,7 +9,11 @@
  * instrumentations under import-in-the-middle's hook; plain JavaScript, as the sidecar runs).
  *
  * Processes, each measured on its own:
- * - `baseline`: the above;
+ * - `baseline`: the above, import-in-the-middle's hook on Node's loader thread as its documentation
+ *   shows it;
+ * - `baseline, loader hook in the main thread`: the same with the hook in the main thread
+ *   (`module.registerHooks`), as perf-sidecar's own server runs it where Node can: the like-for-like
+ *   baseline, since the loader thread alone holds about 25 MiB;
  * - `perf-sidecar (npm start)`: its defaults, which include the OTLP receivers (HTTP and gRPC);
  * - `perf-sidecar, PERF_INGEST=false`: without the receivers, the closest to the baseline's work.
  *
@@ -63,6 +67,12 @@ function cases(extra: Record<string, string>, baselineExtra: Record<string, stri
       name: 'baseline: Hono + pg + ioredis + OTel SDK',
       args: ['--import', './bench/idle-baseline-register.mjs', './bench/idle-baseline.mjs'],
       env: sidecarEnv(baselineExtra),
+      readyPath: '/livez',
+    },
+    {
+      name: 'baseline, loader hook in the main thread',
+      args: ['--import', './bench/idle-baseline-register.mjs', './bench/idle-baseline.mjs'],
+      env: sidecarEnv({ ...baselineExtra, BENCH_IDLE_IN_THREAD: '1' }),
       readyPath: '/livez',
     },
     { name: 'perf-sidecar (npm start)', args: sidecar, env: sidecarEnv(extra), readyPath: '/readyz' },

@@ -4,7 +4,7 @@
  *
  * `npm run bench -- cache` (or `cache-batch`, `cache-lock`, `cache-cluster`, `imports`, `idle`, `telemetry`, `alerts`, `db`, `http`, `ingest`, `slo`) runs one
  * group only. `imports` measures the built entry points and `idle` the built sidecar's idle memory
- * against a hand-written OpenTelemetry app (about 4 minutes): run `npm run build` first. The `http`
+ * against a hand-written OpenTelemetry app (about 5 minutes): run `npm run build` first. The `http`
  * group needs `wrk` on PATH (Debian: `apt-get install -y wrk`); `ingest` runs its own Node client
  * (about 5 minutes, 3 of them the RSS run: BENCH_INGEST_WARMUP_SECONDS and BENCH_INGEST_SECONDS set it).
  * BENCH_REDIS_URL (default redis://127.0.0.1:6379) is the Redis the alert and cache benchmarks use;
