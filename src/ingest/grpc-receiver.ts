@@ -105,9 +105,10 @@ function clientReset(call: ServerInterceptingCallInterface): boolean {
 
 /** A unary `Export` whose request stays bytes and whose response is encoded with `Export*ServiceResponse`. */
 function exportService(signal: Signal): ServiceDefinition {
-  const types = otlpTypes();
-  const response = signal === 'traces' ? types.traceResponse : types.metricsResponse;
-  const request = signal === 'traces' ? types.traceRequest : types.metricsRequest;
+  // The types are looked up per call (otlpTypes() parses them once, on the first): built when the
+  // receiver starts, they would be memory held by a sidecar that is never sent anything.
+  const response = () => (signal === 'traces' ? otlpTypes().traceResponse : otlpTypes().metricsResponse);
+  const request = () => (signal === 'traces' ? otlpTypes().traceRequest : otlpTypes().metricsRequest);
   return {
     Export: {
       path: GRPC_METHODS[signal],
@@ -115,8 +116,8 @@ function exportService(signal: Signal): ServiceDefinition {
       responseStream: false,
       requestSerialize: (value: Buffer) => value,
       requestDeserialize: (bytes: Buffer) => bytes,
-      responseSerialize: (value: object) => Buffer.from(response.encode(value).finish()),
-      responseDeserialize: (bytes: Buffer) => request.decode(bytes),
+      responseSerialize: (value: object) => Buffer.from(response().encode(value).finish()),
+      responseDeserialize: (bytes: Buffer) => request().decode(bytes),
     },
   };
 }

@@ -17,9 +17,9 @@ const dir = mkdtempSync(join(tmpdir(), 'perf-startup-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('perf-sidecar/http without receivers', () => {
-  it('loads neither protobufjs nor @grpc/grpc-js until startSidecar({ ingest: true })', async () => {
+  it('loads neither protobufjs nor @grpc/grpc-js until startSidecar({ ingest: true }), and protobufjs only with the first request', async () => {
     // A module hook that lists the two packages as they load; the app imports the http entry and
-    // starts a sidecar without receivers, then with them.
+    // starts a sidecar without receivers, then with them, then sends them one (empty) request.
     const script = `
       import { registerHooks } from 'node:module';
       const loaded = new Set();
@@ -36,8 +36,15 @@ describe('perf-sidecar/http without receivers', () => {
       await stopTelemetry();
       const receiving = await startSidecar({ port: 0, ingest: true });
       const after = [...loaded].sort();
+      const res = await fetch(receiving.ingest.httpUrl + '/v1/traces', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf' },
+        body: new Uint8Array(0),
+      });
+      await res.arrayBuffer();
+      const afterRequest = [...loaded].sort();
       await receiving.close(2000);
-      process.stdout.write(JSON.stringify({ before, after }));
+      process.stdout.write(JSON.stringify({ before, after, status: res.status, afterRequest }));
     `;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       cwd: ROOT,
@@ -60,7 +67,12 @@ describe('perf-sidecar/http without receivers', () => {
     });
     const code = await new Promise<number | null>((done) => child.once('exit', done));
     expect(code, err).toBe(0);
-    expect(JSON.parse(out)).toEqual({ before: [], after: ['@grpc/grpc-js', 'protobufjs'] });
+    expect(JSON.parse(out)).toEqual({
+      before: [],
+      after: ['@grpc/grpc-js'],
+      status: 200,
+      afterRequest: ['@grpc/grpc-js', 'protobufjs'],
+    });
   }, 60_000);
 });
 
