@@ -63,7 +63,6 @@ function wrk(port: number, seconds: number): Promise<WrkResult> {
     p.once('error', reject);
     p.once('exit', (code) => {
       clearTimeout(guard);
-      processes.delete(p);
       const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
       if (code !== 0 || !line) {
         reject(new Error(`wrk failed (exit ${code}): ${err.trim() || out.trim()}`));

@@ -43,7 +43,7 @@ import type { ChildReady, ChildStats } from './ingest-child.ts';
 import type { ClientRequest, RunResult } from './ingest-client.ts';
 import { benchRss } from './ingest-rss.ts';
 import { compare, median, percentile } from './lib.ts';
-import { stopChild } from './process.ts';
+import { ChildProcesses, sidecarEnv, stopChild } from './process.ts';
 import { deleteKeys, redisAnswers } from './redis.ts';
 
 const CHILD = fileURLToPath(new URL('./ingest-child.ts', import.meta.url));
@@ -65,37 +65,11 @@ const RSS_SPANS_PER_SECOND = Number(process.env.BENCH_INGEST_RATE ?? 10_000);
 const BODIES = 64;
 const MIB = 1024 * 1024;
 
-/** Every process started here, killed on the way out whatever happens. */
-const processes = new Set<ChildProcess>();
-
-function killAll(): void {
-  for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-}
+/** Every process started here. */
+const processes = new ChildProcesses();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-
-/**
- * Variables a child never inherits: whether it uses Redis, which ports, rules, forwarding and
- * exports it has is the benchmark's choice alone.
- */
-const DROPPED_ENV =
-  /^(REDIS_URL|DATABASE_URL|PERF_.*|ALERT_.*|OTLP_.*|OTEL_.*|NODE_OPTIONS|PORT|HOST|LOG_LEVEL)$/;
-
-/** Environment of a child: the parent's without {@link DROPPED_ENV}, loopback and free ports. */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of Object.keys(env)) if (DROPPED_ENV.test(name)) delete env[name];
-  return {
-    ...env,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    OTLP_HTTP_PORT: '0',
-    OTLP_GRPC_PORT: '0',
-    LOG_LEVEL: 'info',
-    ...extra,
-  };
-}
 
 /** Resolves with the child's next message of `type` (rejects if it exits first or reports failure). */
 function nextMessage<T extends { type: string }>(child: ChildProcess, type: T['type'], timeoutMs: number) {
@@ -127,9 +101,7 @@ function forkTracked(module: string, execArgv: string[], env: NodeJS.ProcessEnv)
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     serialization: 'advanced',
   });
-  processes.add(child);
-  child.once('exit', () => processes.delete(child));
-  return child;
+  return processes.add(child);
 }
 
 interface Server {
@@ -140,7 +112,7 @@ interface Server {
 /** Forks a server child (`sidecar` under the register preload, or `bare`) and waits until it listens. */
 async function startServer(variant: 'sidecar' | 'bare', env: Record<string, string> = {}): Promise<Server> {
   const execArgv = variant === 'sidecar' ? ['--import', SIDECAR_REGISTER] : [];
-  const child = forkTracked(CHILD, execArgv, childEnv({ BENCH_INGEST_VARIANT: variant, ...env }));
+  const child = forkTracked(CHILD, execArgv, sidecarEnv({ BENCH_INGEST_VARIANT: variant, ...env }));
   const ready = await nextMessage<ChildReady>(child, 'listening', 30_000);
   return { child, ready };
 }
@@ -169,7 +141,7 @@ interface Client {
 
 /** Forks the load generator and hands it the bodies (once; every run cycles through them). */
 async function startClient(bodies: readonly Uint8Array[]): Promise<Client> {
-  const child = forkTracked(CLIENT, [], childEnv({}));
+  const child = forkTracked(CLIENT, [], sidecarEnv({}));
   await nextMessage(child, 'ready', 30_000);
   const loaded = nextMessage(child, 'loaded', 30_000);
   child.send({ type: 'bodies', bodies } satisfies ClientRequest);
@@ -496,17 +468,9 @@ async function benchIngestRss(client: Client): Promise<void> {
 
 /** Runs the ingest benchmarks; every process it started is gone when it returns or throws. */
 export async function benchIngest(redisUrl: string): Promise<void> {
-  const onExit = () => killAll();
-  const onSignal = (signal: NodeJS.Signals) => {
-    killAll();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.on('exit', onExit);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   const part = process.env.BENCH_INGEST_PART;
   const wanted = (name: string) => part === undefined || part === name;
-  try {
+  await processes.guard(async () => {
     if (wanted('decode')) await benchFunctionPath();
     // One client process for the HTTP and RSS parts, the bodies handed to it once.
     const client =
@@ -520,10 +484,5 @@ export async function benchIngest(redisUrl: string): Promise<void> {
     } finally {
       if (client) await stopChild(client.child);
     }
-  } finally {
-    killAll();
-    process.off('exit', onExit);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 }

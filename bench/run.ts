@@ -3,8 +3,9 @@
  * run. Absolute numbers swing with the machine; compare the ratios.
  *
  * `npm run bench -- cache` (or `cache-batch`, `cache-lock`, `cache-stampede`, `cache-cluster`, `imports`,
- * `telemetry`, `alerts`, `db`, `http`, `summary`, `ingest`, `slo`) runs one
- * group only. `imports` measures the built entry points: run `npm run build` first. The `http`
+ * `idle`, `telemetry`, `alerts`, `db`, `http`, `summary`, `ingest`, `slo`) runs one group only.
+ * `imports` measures the built entry points and `idle` the built sidecar's idle memory against a
+ * hand-written OpenTelemetry app (about 5 minutes): run `npm run build` first. The `http`
  * group needs `wrk` on PATH (Debian: `apt-get install -y wrk`); `ingest` runs its own Node client
  * (about 5 minutes, 3 of them the RSS run: BENCH_INGEST_WARMUP_SECONDS and BENCH_INGEST_SECONDS set it).
  * BENCH_REDIS_URL (default redis://127.0.0.1:6379) is the Redis the alert and cache benchmarks use;
@@ -19,6 +20,7 @@ import { benchCacheLock } from './cache-lock.bench.ts';
 import { benchCacheStampede } from './cache-stampede.bench.ts';
 import { benchDatabase } from './db.bench.ts';
 import { benchHttp } from './http.bench.ts';
+import { benchIdle } from './idle.bench.ts';
 import { benchImports } from './imports.bench.ts';
 import { benchIngest } from './ingest.bench.ts';
 import { benchNameFlood } from './name-flood.bench.ts';
@@ -32,6 +34,7 @@ const wanted = (group: string) => only === undefined || only === group;
 
 console.log(`perf-sidecar benchmarks on Node ${process.version}`);
 if (wanted('imports')) benchImports();
+if (wanted('idle')) await benchIdle(redisUrl);
 if (wanted('telemetry')) {
   await benchTracking();
   await benchProcessor();

@@ -9,15 +9,12 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { ChildMessage } from './http-child.ts';
+import { ChildProcesses } from './process.ts';
 
 const CHILD = fileURLToPath(new URL('./http-child.ts', import.meta.url));
 
-/** Every process started here, killed on the way out whatever happens. */
-export const processes = new Set<ChildProcess>();
-
-export function killAll(): void {
-  for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-}
+/** Every process started here, killed on the way out whatever happens (see {@link withChildren}). */
+export const processes = new ChildProcesses();
 
 /** Variables a server child never inherits: each variant sets its own. */
 const INHERITED_NOT =
@@ -44,7 +41,6 @@ export function startServer(execArgv: string[], env: Record<string, string>): Pr
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   processes.add(child);
-  child.once('exit', () => processes.delete(child));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server child did not start within 30 s')), 30_000);
     child.once('exit', (code, signal) => {
@@ -109,21 +105,6 @@ export function get(
 }
 
 /** Runs `body`; every child started meanwhile is killed when it returns or throws, or on a signal. */
-export async function withChildren<T>(body: () => Promise<T>): Promise<T> {
-  const onExit = () => killAll();
-  const onSignal = (signal: NodeJS.Signals) => {
-    killAll();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.on('exit', onExit);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await body();
-  } finally {
-    killAll();
-    process.off('exit', onExit);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+export function withChildren<T>(body: () => Promise<T>): Promise<T> {
+  return processes.guard(body);
 }

@@ -2,9 +2,10 @@
  * The sidecar process started the way users start it: `npm start` (which runs
  * `exec node --import ./dist/register.js ./dist/server.js`; `npm test` builds dist/ first).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { supportsSyncHooks } from 'import-in-the-middle/register-hooks.mjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './helpers/wait.ts';
 
@@ -150,4 +151,44 @@ describe('npm start under a process manager', () => {
     // node running on its own.
     expect(pids.length).toBe(2);
   }, 40_000);
+});
+
+describe("the preload's loader hook", () => {
+  interface Probe {
+    readonly threads: string[];
+    readonly ioredis: boolean;
+    readonly pg: boolean;
+    readonly http: boolean;
+  }
+
+  /** Runs test/fixtures/loader-probe.mjs after the built preload, with `main` as the main module. */
+  function probe(main: string, beforeMain: boolean): Probe {
+    const fixture = './test/fixtures/loader-probe.mjs';
+    const args = beforeMain
+      ? ['--import', './dist/register.js', '--import', fixture, main]
+      : ['--import', './dist/register.js', fixture];
+    const run = spawnSync(process.execPath, args, {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', LOG_LEVEL: 'warn' },
+    });
+    expect(run.stderr).toBe('');
+    const line = run.stdout.split('\n').find((l) => l.startsWith('{"threads"'));
+    if (!line) throw new Error(`no probe line in ${run.stdout}`);
+    return JSON.parse(line) as Probe;
+  }
+
+  it('runs in the main thread of the sidecar server where Node can (no loader thread), wrapping the same modules', () => {
+    const server = probe('./dist/server.js', true);
+    expect(server).toMatchObject({ ioredis: true, pg: true, http: true });
+    // The loader thread is a V8 isolate of its own: about 25 MiB of the idle sidecar's memory.
+    expect(server.threads.includes('WorkerThread')).toBe(!supportsSyncHooks());
+  });
+
+  it("keeps Node's loader thread in a host application", () => {
+    const host = probe('./test/fixtures/loader-probe.mjs', false);
+    expect(host).toMatchObject({ ioredis: true, pg: true, http: true });
+    expect(host.threads).toContain('WorkerThread');
+  });
 });

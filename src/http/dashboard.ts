@@ -3,7 +3,7 @@
  * `GET /favicon.ico`, and `GET /api/system/dashboard` (what the page needs to know about this
  * sidecar). The page is built at package build time (`scripts/build-ui.mjs` writes
  * `dist/ui/public/`, each file with `.gz` and `.br` siblings); here the files are read once, into
- * memory, and served as they are: brotli, gzip or identity by `Accept-Encoding`, never compressed
+ * memory, on the first request for one of them, and served as they are: brotli, gzip or identity by `Accept-Encoding`, never compressed
  * per request. Asset names are looked up in that map, never joined into a path, so no request can
  * reach another file. A missing build answers `GET /` with 503 and a warning, and throws nothing.
  */
@@ -123,42 +123,62 @@ interface Loaded {
   readonly favicon: Asset | undefined;
 }
 
+const NOTHING: Loaded = { page: undefined, files: new Map(), favicon: undefined };
+
 /**
- * Reads the built page from `dir`: every file with its `.gz` and `.br` siblings, bounded by
- * {@link MAX_DASHBOARD_FILES} and {@link MAX_DASHBOARD_BYTES}. `auth` goes into the page's
- * `perf-sidecar-auth` meta element (which is why the page is compressed here, not by the build).
+ * The files of the built page in `dir` that {@link loadAssets} reads (every file with its `.gz` and
+ * `.br` siblings), listed and sized without reading them, bounded by {@link MAX_DASHBOARD_FILES}
+ * and {@link MAX_DASHBOARD_BYTES}; an empty list when `dir` cannot be listed.
+ *
+ * @throws {Error} past the bounds.
  */
-function loadAssets(dir: string, auth: boolean): Loaded {
-  const empty: Loaded = { page: undefined, files: new Map(), favicon: undefined };
+function surveyAssets(dir: string): string[] {
   let names: string[];
   try {
     names = readdirSync(dir)
       .filter((name) => ASSET_NAME.test(name))
       .sort();
   } catch {
-    return empty;
+    return [];
   }
   const present = new Set(names);
+  const chosen: string[] = [];
   let bytes = 0;
-  let count = 0;
-  const read = (name: string): Uint8Array | undefined => {
-    if (!present.has(name)) return undefined;
+  const take = (name: string): boolean => {
+    if (!present.has(name)) return false;
     // `name` comes from the directory listing, never from a request.
-    const path = join(dir, name);
-    const stat = statSync(path);
-    if (!stat.isFile()) return undefined;
-    const size = stat.size;
-    if (++count > MAX_DASHBOARD_FILES || bytes + size > MAX_DASHBOARD_BYTES) {
+    const stat = statSync(join(dir, name));
+    if (!stat.isFile()) return false;
+    if (chosen.length + 1 > MAX_DASHBOARD_FILES || bytes + stat.size > MAX_DASHBOARD_BYTES) {
       throw new Error(
         `${dir} holds more than ${MAX_DASHBOARD_FILES} files or ${MAX_DASHBOARD_BYTES} bytes; expected a build of the dashboard`,
       );
     }
-    bytes += size;
-    return readFileSync(path);
+    bytes += stat.size;
+    chosen.push(name);
+    return true;
   };
+  for (const name of names) {
+    if (name.endsWith('.gz') || name.endsWith('.br')) continue;
+    if (take(name) && name !== 'index.html') {
+      take(`${name}.gz`);
+      take(`${name}.br`);
+    }
+  }
+  return chosen;
+}
+
+/**
+ * Reads the files {@link surveyAssets} chose from `dir`. `auth` goes into the page's
+ * `perf-sidecar-auth` meta element (which is why the page is compressed here, not by the build).
+ */
+function loadAssets(dir: string, chosen: readonly string[], auth: boolean): Loaded {
+  const present = new Set(chosen);
+  const read = (name: string): Uint8Array | undefined =>
+    present.has(name) ? readFileSync(join(dir, name)) : undefined;
   const files = new Map<string, Asset>();
   let page: Asset | undefined;
-  for (const name of names) {
+  for (const name of chosen) {
     if (name.endsWith('.gz') || name.endsWith('.br')) continue;
     const identity = read(name);
     if (!identity) continue;
@@ -322,8 +342,10 @@ function checkOptions(options: DashboardOptions): CheckedOptions {
  * Registers the dashboard on `app`: `GET /`, `GET /ui/:file`, `GET /favicon.ico` and
  * `GET /api/system/dashboard` (HEAD too; Hono answers it from GET). Register it after the
  * routes that should win over it (a host's own `/`), and after the auth middleware, which
- * `/api/system/dashboard` relies on like every `/api/system/*` route. The assets are read now;
- * when they are missing, `GET /` answers 503 `dashboard_not_built` and one warning is logged.
+ * `/api/system/dashboard` relies on like every `/api/system/*` route. The assets directory is
+ * listed and checked now (when the page is missing, one warning is logged and `GET /` answers 503
+ * `dashboard_not_built`); its files are read on the first request for the page, an asset or the
+ * icon.
  *
  * @throws {InvalidArgumentError} on a bad option (never for missing assets).
  * @example
@@ -334,17 +356,30 @@ function checkOptions(options: DashboardOptions): CheckedOptions {
 export function addDashboard(app: Hono, options: DashboardOptions): void {
   const o = checkOptions(options);
   const dir = o.assetsDir;
-  let loaded: Loaded;
+  let chosen: string[];
   try {
-    loaded = loadAssets(dir, o.auth);
+    chosen = surveyAssets(dir);
   } catch (error) {
     getLogger().warn({ err: (error as Error).message }, 'dashboard assets could not be read');
-    loaded = { page: undefined, files: new Map(), favicon: undefined };
+    chosen = [];
   }
-  const { page, files, favicon } = loaded;
-  if (!page) {
+  if (!chosen.includes('index.html')) {
     getLogger().warn({ dir }, 'dashboard assets missing; GET / answers 503 until `npm run build` has run');
   }
+  // The files are read (and the page compressed) on the first request for one of them: about
+  // 2.5 MiB of the idle sidecar's memory goes to them, which a sidecar whose dashboard nobody
+  // opens would hold for nothing. What was listed and checked above is what is read.
+  let loaded: Loaded | undefined;
+  const assets = (): Loaded => {
+    if (loaded) return loaded;
+    try {
+      loaded = chosen.length === 0 ? NOTHING : loadAssets(dir, chosen, o.auth);
+    } catch (error) {
+      getLogger().warn({ err: (error as Error).message }, 'dashboard assets could not be read');
+      loaded = NOTHING;
+    }
+    return loaded;
+  };
   const config: DashboardConfig = {
     service: o.service,
     jaeger_url: o.jaegerUrl ?? null,
@@ -354,6 +389,7 @@ export function addDashboard(app: Hono, options: DashboardOptions): void {
   };
 
   app.get('/', (c) => {
+    const { page } = assets();
     if (!page) {
       return c.json(
         {
@@ -378,7 +414,7 @@ export function addDashboard(app: Hono, options: DashboardOptions): void {
 
   app.get('/ui/:file', (c) => {
     const name = c.req.param('file');
-    const asset = files.get(name);
+    const asset = assets().files.get(name);
     if (!asset) {
       return c.json(
         { error: 'not_found', detail: `no dashboard asset named ${describeValue(name.slice(0, 128))}` },
@@ -390,6 +426,7 @@ export function addDashboard(app: Hono, options: DashboardOptions): void {
 
   // Browsers ask for /favicon.ico on pages without an icon link (and some tools always do).
   app.get('/favicon.ico', (c) => {
+    const { favicon } = assets();
     if (!favicon) return c.body(null, 204, { 'cache-control': 'public, max-age=86400' });
     return send(c, favicon, { 'cache-control': 'public, max-age=86400' });
   });

@@ -9,8 +9,7 @@ import type { ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { configuredDatabaseOptions, createDatabase, type Database } from '../db/index.ts';
-import { reportDatabaseAtStart } from '../db/internal.ts';
+import type { Database } from '../db/index.ts';
 import type { Ingest } from '../ingest/index.ts';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
@@ -100,6 +99,12 @@ export async function startSidecar(given: SidecarOptions = {}): Promise<SidecarS
   let ownsDatabase = false;
   if (options.database) database = options.database;
   else if (options.database === undefined && config.databaseUrl !== undefined) {
+    // Loaded only with DATABASE_URL: the database service's modules (and pg) are memory that a
+    // sidecar without a database would carry for nothing.
+    const [{ configuredDatabaseOptions, createDatabase }, { reportDatabaseAtStart }] = await Promise.all([
+      import('../db/index.ts'),
+      import('../db/internal.ts'),
+    ]);
     // The configured pool settings, and alerts through this telemetry (none when it is disabled).
     database = await createDatabase(configuredDatabaseOptions(config, telemetry));
     ownsDatabase = true;

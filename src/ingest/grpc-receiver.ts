@@ -14,6 +14,8 @@
  * past it), since gRPC has no server-side read deadline of its own. It also counts the calls grpc-js ends on its own (a message over the limit, before or after
  * decompression; a bad compressed message; a deadline).
  */
+
+import type { Duplex } from 'node:stream';
 import {
   Metadata,
   Server,
@@ -63,6 +65,17 @@ export interface GrpcReceiver {
   close(timeoutMs: number): Promise<void>;
 }
 
+/**
+ * The receiver's grpc-js server, fed the connections that `grpc-listener.ts` accepted (grpc-js's
+ * connection injector: the same HTTP/2 server and handlers as a port grpc-js binds itself).
+ */
+export interface GrpcService {
+  /** Hands an accepted connection to grpc-js. */
+  injectConnection(socket: Duplex): void;
+  /** Refuses new calls, lets calls in progress finish within `timeoutMs`, then cancels the rest. */
+  close(timeoutMs: number): Promise<void>;
+}
+
 /** Full method paths of the OTLP collector services. */
 export const GRPC_METHODS: Readonly<Record<Signal, string>> = {
   traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
@@ -105,9 +118,10 @@ function clientReset(call: ServerInterceptingCallInterface): boolean {
 
 /** A unary `Export` whose request stays bytes and whose response is encoded with `Export*ServiceResponse`. */
 function exportService(signal: Signal): ServiceDefinition {
-  const types = otlpTypes();
-  const response = signal === 'traces' ? types.traceResponse : types.metricsResponse;
-  const request = signal === 'traces' ? types.traceRequest : types.metricsRequest;
+  // The types are looked up per call (otlpTypes() parses them once, on the first): built when the
+  // receiver starts, they would be memory held by a sidecar that is never sent anything.
+  const response = () => (signal === 'traces' ? otlpTypes().traceResponse : otlpTypes().metricsResponse);
+  const request = () => (signal === 'traces' ? otlpTypes().traceRequest : otlpTypes().metricsRequest);
   return {
     Export: {
       path: GRPC_METHODS[signal],
@@ -115,8 +129,8 @@ function exportService(signal: Signal): ServiceDefinition {
       responseStream: false,
       requestSerialize: (value: Buffer) => value,
       requestDeserialize: (bytes: Buffer) => bytes,
-      responseSerialize: (value: object) => Buffer.from(response.encode(value).finish()),
-      responseDeserialize: (bytes: Buffer) => request.decode(bytes),
+      responseSerialize: (value: object) => Buffer.from(response().encode(value).finish()),
+      responseDeserialize: (bytes: Buffer) => request().decode(bytes),
     },
   };
 }
@@ -146,8 +160,11 @@ function errorOf(result: Exclude<ExportResult, { kind: 'accepted' }>): ServiceEr
   }
 }
 
-/** Starts an OTLP/gRPC receiver (insecure: plaintext HTTP/2, as the sidecar is reached locally). */
-export async function startGrpcReceiver(options: GrpcReceiverOptions): Promise<GrpcReceiver> {
+/**
+ * The OTLP/gRPC service (insecure: plaintext HTTP/2, as the sidecar is reached locally), for the
+ * connections of the listener that `startGrpcReceiver` (grpc-listener.ts) opened.
+ */
+export function grpcService(options: GrpcReceiverOptions): GrpcService {
   const { core, logger } = options;
   let closing = false;
   let lastFaultLog = 0;
@@ -295,25 +312,11 @@ export async function startGrpcReceiver(options: GrpcReceiverOptions): Promise<G
   });
   server.addService(exportService('traces'), { Export: handler('traces') });
   server.addService(exportService('metrics'), { Export: handler('metrics') });
-  const hostPart = options.host.includes(':') ? `[${options.host}]` : options.host;
-  const port = await new Promise<number>((resolve, reject) => {
-    const address = `${hostPart}:${options.port}`;
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) => {
-      if (!error) return resolve(bound);
-      // grpc-js says only "No address added out of total 1 resolved"; say where, keep its error.
-      server.forceShutdown();
-      reject(
-        new Error(`the OTLP/gRPC receiver cannot listen on ${address} (in use?): ${error.message}`, {
-          cause: error,
-        }),
-      );
-    });
-  });
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
 
   let closed: Promise<void> | undefined;
   return {
-    address: `${hostPart}:${port}`,
-    port,
+    injectConnection: (socket) => injector.injectConnection(socket),
     close(timeoutMs) {
       closed ??= new Promise<void>((resolve) => {
         closing = true;

@@ -17,7 +17,7 @@ import { matching, parseOptions, withMethods } from '../shared/options.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import type { Telemetry } from '../telemetry/index.ts';
 import type { ReceiverStats } from './core.ts';
-import { annotateSpan, createForwarder, type Forwarder, type ForwarderStats } from './forward.ts';
+import type { Forwarder, ForwarderStats } from './forward.ts';
 import { startReceivers } from './receivers.ts';
 import { RuntimeMetricMapper } from './runtime-metrics.ts';
 import {
@@ -102,8 +102,11 @@ export async function startIngest(given: IngestOptions): Promise<Ingest> {
   const settings = config.ingest;
   const logger = options.logger ?? getLogger();
   const forward = settings.forward;
+  // Loaded only with OTLP_FORWARD_ENDPOINT: the forwarder and its transports are memory a sidecar
+  // that forwards nothing would hold for nothing.
+  const forwarding = forward.endpoint ? await import('./forward.ts') : undefined;
   const forwarder: Forwarder | undefined = forward.endpoint
-    ? createForwarder({
+    ? forwarding?.createForwarder({
         endpoint: forward.endpoint,
         protocol: forward.protocol,
         headers: forward.headers,
@@ -124,7 +127,7 @@ export async function startIngest(given: IngestOptions): Promise<Ingest> {
       if (span.evaluatedAtSource) continue;
       const verdict = evaluator.evaluate(span.view);
       // Annotated only when forwarded: the annotations are for the Collector's backends.
-      if (forwarder && verdict) annotateSpan(span.message, verdict);
+      if (forwarding && verdict) forwarding.annotateSpan(span.message, verdict);
     }
     if (forwarder && decoded.spans.length > 0) forwarder.enqueue(decoded.request, decoded.spans.length);
   };

@@ -23,7 +23,7 @@ import { accepts, callable, integer, matching, parseOptions, withMethods } from 
 import { tokenCheck } from './auth.ts';
 import { InflightBudget } from './budget.ts';
 import { IngestCore, type OnMetrics, type ReceiverStats } from './core.ts';
-import { startGrpcReceiver } from './grpc-receiver.ts';
+import { startGrpcReceiver } from './grpc-listener.ts';
 import { type HttpReceiver, startHttpReceiver } from './http-receiver.ts';
 import { type ProcessTraces, TraceQueue } from './queue.ts';
 

@@ -8,7 +8,6 @@
  */
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 
 /** A service's name and version, each optional. */
@@ -85,28 +84,5 @@ function readPackageIdentity(file: string): ServiceIdentity | undefined {
   }
 }
 
-/**
- * Whether the main module is perf-sidecar's own server entry, a sibling of the preload file
- * (`src/server.ts` next to `src/register.ts`, `dist/server.js` next to `dist/register.js`).
- *
- * @param registerUrl `import.meta.url` of the preload entry.
- * @param mainPath the main module's path. Default `process.argv[1]`.
- */
-export function isSidecarServer(
-  registerUrl: string,
-  mainPath: string | undefined = process.argv[1],
-): boolean {
-  if (!mainPath) return false;
-  try {
-    const main = realpathSync(mainPath);
-    return ['./server.ts', './server.js'].some((entry) => {
-      try {
-        return realpathSync(fileURLToPath(new URL(entry, registerUrl))) === main;
-      } catch {
-        return false;
-      }
-    });
-  } catch {
-    return false;
-  }
-}
+// In shared/ (node: built-ins only), so that the preload can ask before its loader hook exists.
+export { isSidecarServer } from '../shared/entry.ts';

@@ -12,8 +12,9 @@
  * compiled into an index (`rule-index.ts`) whose cost per span does not grow with the number of
  * rules and which allocates nothing.
  */
+import { createRequire } from 'node:module';
 import { SpanKind } from '@opentelemetry/api';
-import { parseAllDocuments } from 'yaml';
+import type * as Yaml from 'yaml';
 import { z } from 'zod';
 import { describeValue, PerfSidecarError } from '../shared/errors.ts';
 import { accepts, isServiceName, MAX_SERVICE_NAME_LENGTH, parseOptions, valueAt } from '../shared/options.ts';
@@ -301,9 +302,26 @@ const parseRulesOptionsSchema = z.strictObject({
 /** Options of {@link parseRules}. */
 export type ParseRulesOptions = z.input<typeof parseRulesOptionsSchema>;
 
+let yaml: typeof Yaml | undefined;
+
+/**
+ * The `yaml` package, loaded on the first rules document: its 72 modules (about 2 MiB resident)
+ * are nothing a process without `PERF_RULES_FILE` should carry. `require`, not `import()`: rules
+ * are read while `startTelemetry`, which is synchronous, runs; `yaml` is CommonJS under Node, so
+ * this is the very module an `import` would load.
+ */
+function yamlParser(): typeof Yaml {
+  yaml ??= createRequire(import.meta.url)('yaml') as typeof Yaml;
+  return yaml;
+}
+
 /** Reads the YAML (or JSON, which YAML reads too) of a rules document into plain values. */
 function readDocument(text: string, file: string): unknown {
-  const documents = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true, logLevel: 'silent' });
+  const documents = yamlParser().parseAllDocuments(text, {
+    uniqueKeys: true,
+    prettyErrors: true,
+    logLevel: 'silent',
+  });
   if (!Array.isArray(documents)) return undefined; // only comments and blank lines
   if (documents.length > 1) {
     throw new RulesError(

@@ -3,10 +3,11 @@
  * Content-Security-Policy, a page that refers only to its own assets and holds no inline script or
  * style and no other origin, each asset in brotli, gzip or identity by `Accept-Encoding`, cache
  * headers, 404s for unknown and path-like names, HEAD, `/api/system/dashboard` with and without the
- * token, the jaegerUrl option checked as PERF_JAEGER_URL is, a missing build (503, no throw, one warning), and startSidecar's order: a host's own `/`
+ * token, the jaegerUrl option checked as PERF_JAEGER_URL is, the files read once on the first request
+ * (not at start), a missing build (503, no throw, one warning), and startSidecar's order: a host's own `/`
  * wins, `dashboard: false` leaves the page out. Runs after `npm run build` (dist/ui/public/).
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -385,6 +386,26 @@ describe('the jaegerUrl option', () => {
       'https://jaeger.local/ui',
     );
     expect(refusal('not a url')).toBe(`jaegerUrl: is not a URL; expected ${LINK_BASE_URL_FORM}`);
+  });
+});
+
+describe('when the files are read', () => {
+  it('reads them once, on the first request for one of them, not when the dashboard is added', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'perf-dashboard-'));
+    try {
+      writeFileSync(join(dir, 'index.html'), '<!doctype html><title>page</title>');
+      writeFileSync(join(dir, 'app.ABC.js'), 'export const at = "start";');
+      const a = new Hono();
+      addDashboard(a, { service: 'svc', thresholds: THRESHOLDS, assetsDir: dir });
+      // Written after addDashboard: what the first request reads.
+      writeFileSync(join(dir, 'app.ABC.js'), 'export const at = "first request";');
+      expect(await (await a.request('/ui/app.ABC.js')).text()).toBe('export const at = "first request";');
+      writeFileSync(join(dir, 'app.ABC.js'), 'export const at = "later";');
+      expect(await (await a.request('/ui/app.ABC.js')).text()).toBe('export const at = "first request";');
+      expect((await a.request('/')).status).toBe(200);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

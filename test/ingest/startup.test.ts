@@ -17,9 +17,10 @@ const dir = mkdtempSync(join(tmpdir(), 'perf-startup-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('perf-sidecar/http without receivers', () => {
-  it('loads neither protobufjs nor @grpc/grpc-js until startSidecar({ ingest: true })', async () => {
+  it('loads neither protobufjs nor @grpc/grpc-js at start, protobufjs with the first request and grpc-js with the first gRPC connection', async () => {
     // A module hook that lists the two packages as they load; the app imports the http entry and
-    // starts a sidecar without receivers, then with them.
+    // starts a sidecar without receivers, then with them, sends them one (empty) OTLP/HTTP request,
+    // then connects to the gRPC port.
     const script = `
       import { registerHooks } from 'node:module';
       const loaded = new Set();
@@ -36,8 +37,21 @@ describe('perf-sidecar/http without receivers', () => {
       await stopTelemetry();
       const receiving = await startSidecar({ port: 0, ingest: true });
       const after = [...loaded].sort();
+      const res = await fetch(receiving.ingest.httpUrl + '/v1/traces', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf' },
+        body: new Uint8Array(0),
+      });
+      await res.arrayBuffer();
+      const afterRequest = [...loaded].sort();
+      const { connect } = await import('node:net');
+      const address = receiving.ingest.grpcAddress;
+      const socket = connect(Number(address.slice(address.lastIndexOf(':') + 1)), '127.0.0.1');
+      for (let i = 0; i < 200 && !loaded.has('@grpc/grpc-js'); i++) await new Promise((r) => setTimeout(r, 25));
+      const afterConnection = [...loaded].sort();
+      socket.destroy();
       await receiving.close(2000);
-      process.stdout.write(JSON.stringify({ before, after }));
+      process.stdout.write(JSON.stringify({ before, after, status: res.status, afterRequest, afterConnection }));
     `;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       cwd: ROOT,
@@ -60,7 +74,13 @@ describe('perf-sidecar/http without receivers', () => {
     });
     const code = await new Promise<number | null>((done) => child.once('exit', done));
     expect(code, err).toBe(0);
-    expect(JSON.parse(out)).toEqual({ before: [], after: ['@grpc/grpc-js', 'protobufjs'] });
+    expect(JSON.parse(out)).toEqual({
+      before: [],
+      after: [],
+      status: 200,
+      afterRequest: ['protobufjs'],
+      afterConnection: ['@grpc/grpc-js', 'protobufjs'],
+    });
   }, 60_000);
 });
 
