@@ -1,5 +1,6 @@
 /**
- * The sidecar process: `npm start` runs `node --import ./src/register.ts ./src/server.ts`.
+ * The sidecar process: `npm start` runs `node --import ./dist/register.js ./dist/server.js` (this
+ * file and the preload, compiled).
  *
  * The register entry has already started telemetry (or stopped the process on an invalid
  * configuration or rules file); this module starts the sidecar on HOST:PORT with its OTLP receivers
