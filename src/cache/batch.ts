@@ -118,9 +118,11 @@ export class BatchLookups {
       else found.set(key, hit);
     }
     if (misses.length > 0) {
+      // The values go to this caller only: with `freeze: 'shared'` those not kept in memory stay unfrozen.
       const reads = await levels.readL2Many(
         misses,
         misses.map(() => NO_TAGS),
+        true,
       );
       reads?.forEach((read, i) => {
         if (read.found) found.set(misses[i] as string, read.value);

@@ -17,6 +17,7 @@ import {
   checkKey,
   checkTags,
   type GetOrSetOptions,
+  type ResolvedCallOptions,
   resolveCallOptions,
   type SetOptions,
 } from './call-options.ts';
@@ -52,6 +53,8 @@ export class Cache {
   readonly #o: ResolvedCacheOptions;
   readonly #levels: TwoLevelHandler;
   readonly #batch: BatchLookups;
+  /** `getOrSet`'s options when it is given none. */
+  readonly #defaultCall: ResolvedCallOptions;
 
   /** Use `createCache(options)`. */
   constructor(options?: CacheOptions);
@@ -65,6 +68,7 @@ export class Cache {
     this.#o = this.#p.options;
     this.#levels = this.#p.levels;
     this.#batch = new BatchLookups(this.#p);
+    this.#defaultCall = Object.freeze(resolveCallOptions(undefined, this.#o));
     this.name = this.#o.name;
   }
 
@@ -90,13 +94,19 @@ export class Cache {
    *
    * @throws {InvalidArgumentError} for a key that is not a non-empty string within `maxKeyLength`.
    */
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    this.#assertOpen();
-    // Checked by hand, not by a schema: this is the L1 hit path, at lru-cache speed (call-options.ts).
-    checkKey(key, this.#o.maxKeyLength);
-    const hit = this.#levels.memoryGet(key);
-    if (hit !== MISS) return hit as T;
-    return (await this.#levels.redisGet(key)) as T | undefined;
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    // The L1 hit path, at lru-cache speed: not an async function, so that a hit is one promise
+    // already resolved (no async frame, no extra turn); errors still reject, never throw.
+    try {
+      this.#assertOpen();
+      // Checked by hand, not by a schema (see call-options.ts).
+      checkKey(key, this.#o.maxKeyLength);
+      const hit = this.#levels.memoryGet(key);
+      if (hit !== MISS) return Promise.resolve(hit as T);
+      return this.#levels.redisGet(key) as Promise<T | undefined>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -132,24 +142,30 @@ export class Cache {
    * @throws {InvalidArgumentError} for a bad key, factory or option, or a result the serializer refuses.
    * @throws {CacheFactoryTimeoutError} when the factory passes its hard timeout and nothing stale exists.
    */
-  async getOrSet<T>(key: string, factory: Factory<T>, options?: GetOrSetOptions): Promise<T> {
-    this.#assertOpen();
-    checkKey(key, this.#o.maxKeyLength);
-    if (typeof factory !== 'function') {
-      throw new InvalidArgumentError(
-        'factory',
-        `is ${describeValue(factory)}`,
-        'a function that returns the value',
-      );
+  getOrSet<T>(key: string, factory: Factory<T>, options?: GetOrSetOptions): Promise<T> {
+    // Not async, as `get`: a hit is one promise already resolved; errors still reject.
+    try {
+      this.#assertOpen();
+      checkKey(key, this.#o.maxKeyLength);
+      if (typeof factory !== 'function') {
+        throw new InvalidArgumentError(
+          'factory',
+          `is ${describeValue(factory)}`,
+          'a function that returns the value',
+        );
+      }
+      // Without options, the cache's defaults: resolved once, not per call.
+      const call = options === undefined ? this.#defaultCall : resolveCallOptions(options, this.#o);
+      const runner = this.#p.runner;
+      const found = this.#levels.memoryLookup(key, call.graceMs, runner.refreshing);
+      if (found !== undefined && !isStale(found)) {
+        if (call.eagerRefresh) runner.refreshEarly(key, factory as Factory<unknown>, call, found);
+        return Promise.resolve(found.value as T);
+      }
+      return runner.run(key, factory as Factory<unknown>, call, found) as Promise<T>;
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const call = resolveCallOptions(options, this.#o);
-    const runner = this.#p.runner;
-    const found = this.#levels.memoryLookup(key, call.graceMs, runner.refreshing);
-    if (found !== undefined && !isStale(found)) {
-      if (call.eagerRefresh) runner.refreshEarly(key, factory as Factory<unknown>, call, found);
-      return found.value as T;
-    }
-    return (await runner.run(key, factory as Factory<unknown>, call, found)) as T;
   }
 
   /**

@@ -14,6 +14,7 @@
  * server that is merely slow keeps the circuit open. So after a hang coherence returns about one
  * round trip after Redis resumes, not a breaker period later.
  */
+import { monotonicNow } from './clock.ts';
 
 /** Breaker states, as reported in statistics (`half_open`: open past its period, probe pending). */
 export type BreakerState = 'closed' | 'open' | 'half_open';
@@ -58,7 +59,7 @@ export class CircuitBreaker {
 
   /** Current state. */
   get state(): BreakerState {
-    if (this.#state === 'open' && performance.now() >= this.#openUntil) return 'half_open';
+    if (this.#state === 'open' && monotonicNow() >= this.#openUntil) return 'half_open';
     return this.#state;
   }
 
@@ -88,7 +89,7 @@ export class CircuitBreaker {
   /** Opens the circuit now (`down`: the connection is known to be down). */
   trip(reason: TripReason = 'down'): void {
     if (this.#stopped) return;
-    this.#openUntil = performance.now() + this.#o.durationMs;
+    this.#openUntil = monotonicNow() + this.#o.durationMs;
     if (this.#state === 'closed') {
       this.#reason = reason;
       this.#opened++;
@@ -128,7 +129,7 @@ export class CircuitBreaker {
     this.#timer = undefined;
     if (this.#stopped || this.#state === 'closed' || this.#probing) return;
     this.#probing = true;
-    const sent = performance.now();
+    const sent = monotonicNow();
     let probe: Promise<unknown>;
     try {
       probe = this.#o.probe();
@@ -139,7 +140,7 @@ export class CircuitBreaker {
       () => {
         this.#probing = false;
         if (this.#stopped || this.#state === 'closed') return;
-        const now = performance.now();
+        const now = monotonicNow();
         if (now - sent > this.#o.slowMs) this.#probe();
         else if (this.#reason === 'timeout' || now >= this.#openUntil) this.#close();
         else this.#schedule(this.#openUntil - now);

@@ -66,43 +66,65 @@ export function encodeEnvelopeTail(
   return text + payload;
 }
 
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+const MINUS = 0x2d;
+/** Most digits read as one integer: fewer than 16, so every value read is a safe integer. */
+const MAX_DIGITS = 15;
+
+/** Where the last {@link integerAt} stopped: just past the integer's terminator. */
+let next = 0;
+
+/**
+ * The integer at `text[start]` (an optional `-`, then 1 to {@link MAX_DIGITS} digits) ended by the
+ * character `stop`, setting {@link next} just past `stop`; NaN when the text is not that. Read in
+ * place, without a substring or an array, because every Redis read decodes a header.
+ */
+function integerAt(text: string, start: number, stop: number): number {
+  let i = start;
+  const negative = text.charCodeAt(i) === MINUS;
+  if (negative) i++;
+  const first = i;
+  let value = 0;
+  for (; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === stop) break;
+    if (code < 0x30 || code > 0x39 || i - first === MAX_DIGITS) return Number.NaN;
+    value = value * 10 + (code - 0x30);
+  }
+  // No digit, or no terminator.
+  if (i === first || i === text.length) return Number.NaN;
+  next = i + 1;
+  return negative ? -value : value;
+}
+
 /** Decodes an entry, or `undefined` when the text is not one (written by something else). */
 export function decodeEnvelope(text: string): Envelope | undefined {
-  let end = text.indexOf('\n');
-  if (end < 0) return undefined;
-  const header = text.slice(0, end).split(' ');
-  if (header.length !== 5 || (header[0] !== ENVELOPE_FORMAT && header[0] !== ABSENT_FORMAT)) return undefined;
-  const [freshUntilMs, graceMs, globalVersion, count] = header.slice(1).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-  ];
-  if (
-    !Number.isInteger(freshUntilMs) ||
-    !Number.isInteger(graceMs) ||
-    !Number.isInteger(globalVersion) ||
-    !Number.isInteger(count) ||
-    count < 0
-  ) {
+  const format = text[0];
+  if ((format !== ENVELOPE_FORMAT && format !== ABSENT_FORMAT) || text.charCodeAt(1) !== SPACE)
     return undefined;
-  }
+  const freshUntilMs = integerAt(text, 2, SPACE);
+  if (Number.isNaN(freshUntilMs)) return undefined;
+  const graceMs = integerAt(text, next, SPACE);
+  if (Number.isNaN(graceMs)) return undefined;
+  const globalVersion = integerAt(text, next, SPACE);
+  if (Number.isNaN(globalVersion)) return undefined;
+  const count = integerAt(text, next, NEWLINE);
+  if (!(count >= 0)) return undefined;
   const tags: string[] = [];
   const versions: number[] = [];
-  let start = end + 1;
+  let start = next;
   for (let i = 0; i < count; i++) {
-    end = text.indexOf('\n', start);
+    const version = integerAt(text, start, SPACE);
+    if (Number.isNaN(version)) return undefined;
+    const end = text.indexOf('\n', next);
     if (end < 0) return undefined;
-    const space = text.indexOf(' ', start);
-    if (space < 0 || space > end) return undefined;
-    const version = Number(text.slice(start, space));
-    if (!Number.isInteger(version)) return undefined;
     versions.push(version);
-    tags.push(text.slice(space + 1, end));
+    tags.push(text.slice(next, end));
     start = end + 1;
   }
   const payload = text.slice(start);
-  const absent = header[0] === ABSENT_FORMAT;
+  const absent = format === ABSENT_FORMAT;
   if (absent && payload !== 'null' && payload !== 'undefined') return undefined;
   return { freshUntilMs, graceMs, globalVersion, tags, versions, payload, absent };
 }
@@ -110,9 +132,14 @@ export function decodeEnvelope(text: string): Envelope | undefined {
 /**
  * The L1 entry for a decoded envelope whose `value` was read from Redis: fresh until `freshUntil`
  * (`performance.now()` ms, the remaining freshness on Redis's clock added to the receipt time),
- * then kept for its grace.
+ * then kept for its grace. `bytes`: the payload's size as L1 counts it (`MemoryDriver.sizeOf`).
  */
-export function memoryEntryOf(envelope: Envelope, value: unknown, freshUntil: number): MemoryEntry {
+export function memoryEntryOf(
+  envelope: Envelope,
+  value: unknown,
+  freshUntil: number,
+  bytes: number,
+): MemoryEntry {
   return {
     value,
     freshUntil,
@@ -120,7 +147,7 @@ export function memoryEntryOf(envelope: Envelope, value: unknown, freshUntil: nu
     globalVersion: envelope.globalVersion,
     tags: envelope.tags,
     versions: envelope.versions,
-    bytes: Buffer.byteLength(envelope.payload),
+    bytes,
     retryAt: 0,
     absent: envelope.absent,
   };

@@ -128,6 +128,21 @@ export class RedisLink {
     }
   }
 
+  /**
+   * Whether the Redis clock is known, on which freshness is judged: measured first when it never
+   * was (a promise then), refreshed in the background when it is old. Not async: every read but the
+   * first and one per resync period goes on without awaiting.
+   */
+  clockKnown(): boolean | Promise<boolean> {
+    const l2 = this.driver;
+    if (!l2.clockStale) return true;
+    if (l2.serverNow() === undefined) {
+      return this.attempt((d) => d.syncClock()).then(() => l2.serverNow() !== undefined);
+    }
+    void this.attempt((d) => d.syncClock());
+    return true;
+  }
+
   /** Stops using Redis (the cache is closing): later attempts get {@link FAILED}, probing ends. */
   stop(): void {
     this.#stopped = true;

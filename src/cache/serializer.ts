@@ -1,7 +1,7 @@
 /**
  * Values as text: the default JSON serializer that refuses what JSON cannot round-trip, the size
- * check of every serialized value, the deep freeze applied to every value the cache hands out, and
- * the stable serialisation of `cached` arguments.
+ * check of every serialized value, the decoding and deep freeze of the values the cache hands out,
+ * and the stable serialisation of `cached` arguments.
  */
 import { describeValue, InvalidArgumentError } from '../shared/errors.ts';
 
@@ -145,18 +145,71 @@ export function serializeWithin(serializer: CacheSerializer, value: unknown, max
 }
 
 /**
- * Freezes a value and everything reachable from it through own properties, so that a value the
- * cache hands out can be shared by every caller without one of them changing it for the others.
- * Already frozen objects are not entered (which also ends cycles).
+ * Freezes a value and everything reachable from it through own enumerable properties, so that a
+ * value the cache hands out can be shared by every caller without one of them changing it for the
+ * others. Already frozen objects are not entered (which also ends cycles), nor typed arrays (frozen
+ * themselves only).
  */
 export function deepFreeze<T>(value: T): T {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
   Object.freeze(value);
+  // Primitives are skipped here rather than in a call each: most of a value's leaves are primitives.
   if (Array.isArray(value)) {
-    for (const item of value) deepFreeze(item);
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'object' && item !== null) deepFreeze(item);
+    }
   } else if (!ArrayBuffer.isView(value)) {
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    const object = value as Record<string, unknown>;
+    const keys = Object.keys(object);
+    for (let i = 0; i < keys.length; i++) {
+      const item = object[keys[i] as string];
+      if (typeof item === 'object' && item !== null) deepFreeze(item);
+    }
   }
+  return value;
+}
+
+/**
+ * {@link deepFreeze} for what `JSON.parse` just returned: plain objects and arrays, none frozen,
+ * shared or part of a cycle, so nothing needs checking on the way; and `for...in` reads each
+ * object's keys from the engine's cache of its shape (no array of keys per object, no lookup by
+ * name). This matters on every Redis read: for an array of 100 small objects, freezing costs a third
+ * of `JSON.parse`'s instructions this way, more than half with {@link deepFreeze}. `for...in` would
+ * also visit enumerable keys inherited from `Object.prototype`; {@link decodeValue} takes this path
+ * only when there are none.
+ */
+function freezeParsed(value: object): void {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'object' && item !== null) freezeParsed(item);
+    }
+  } else {
+    const object = value as Record<string, unknown>;
+    for (const key in object) {
+      const item = object[key];
+      if (typeof item === 'object' && item !== null) freezeParsed(item);
+    }
+  }
+  Object.freeze(value);
+}
+
+/** Whether `Object.prototype` has enumerable properties (someone added one), which `for...in` would visit. */
+function prototypeEnumerable(): boolean {
+  for (const _key in {}) return true;
+  return false;
+}
+
+/**
+ * `serializer.deserialize(text)`, deep-frozen when `freeze` is true: the value the cache hands out.
+ * The default serializer's values are frozen by {@link freezeParsed}, others by {@link deepFreeze}.
+ */
+export function decodeValue(serializer: CacheSerializer, text: string, freeze: boolean): unknown {
+  const value = serializer.deserialize(text);
+  if (!freeze || value === null || typeof value !== 'object') return value;
+  if (serializer === jsonSerializer && !prototypeEnumerable()) freezeParsed(value);
+  else deepFreeze(value);
   return value;
 }
 

@@ -14,6 +14,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { CacheBus } from './bus/redis-bus.ts';
+import { monotonicNow } from './clock.ts';
 import type { RedisRead } from './drivers/l2.ts';
 import type { MemoryEntry } from './drivers/memory.ts';
 import type { InvalidationLog } from './invalidation-log.ts';
@@ -117,9 +118,17 @@ export class TagVersions {
       this.learn(tags[i] as string, versions[i] ?? 0, issuedSeq, epoch, at);
   }
 
-  /** Learns the versions an L2 read returned (issued at `issuedSeq`, in bus `epoch`); returns them. */
-  learnRead(tags: readonly string[], read: RedisRead, issuedSeq: number, epoch: number): Snapshot {
-    const at = performance.now();
+  /**
+   * Learns the versions an L2 read returned (issued at `issuedSeq`, in bus `epoch`, received at
+   * `at`, `performance.now()` ms); returns them.
+   */
+  learnRead(
+    tags: readonly string[],
+    read: RedisRead,
+    issuedSeq: number,
+    epoch: number,
+    at: number,
+  ): Snapshot {
     this.learn('', read.globalVersion, issuedSeq, epoch, at);
     this.learnAll(tags, read.requestedVersions, issuedSeq, epoch, at);
     return { global: read.globalVersion, versions: read.requestedVersions };
@@ -171,7 +180,7 @@ export class TagVersions {
 
   /** Current versions of the prefix and `tags`, from memory when trusted, else from Redis. */
   async current(tags: readonly string[]): Promise<Snapshot> {
-    const now = performance.now();
+    const now = monotonicNow();
     const names = ['', ...tags];
     const known = names.map((t) => this.get(t));
     if (known.every((k) => this.trusted(k, now))) return snapshotOf(known);
@@ -189,7 +198,7 @@ export class TagVersions {
     const epoch = redis.bus.epoch;
     const fetched = await redis.link.attempt((d) => d.versions(names));
     if (fetched === FAILED) return snapshotOf(known);
-    this.learnAll(names, fetched, issued, epoch, performance.now());
+    this.learnAll(names, fetched, issued, epoch, monotonicNow());
     return { global: fetched[0] ?? 0, versions: fetched.slice(1) };
   }
 
@@ -202,7 +211,7 @@ export class TagVersions {
     readTags: readonly string[],
     readVersions: readonly number[],
   ): Promise<number[] | undefined> {
-    const now = performance.now();
+    const now = monotonicNow();
     const versions: number[] = [];
     const missing: string[] = [];
     for (const tag of entryTags) {
@@ -222,7 +231,7 @@ export class TagVersions {
     const epoch = redis.bus.epoch;
     const fetched = await redis.link.attempt((d) => d.versions(missing));
     if (fetched === FAILED) return undefined;
-    this.learnAll(missing, fetched, issued, epoch, performance.now());
+    this.learnAll(missing, fetched, issued, epoch, monotonicNow());
     let next = 0;
     return versions.map((v) => (Number.isNaN(v) ? (fetched[next++] ?? 0) : v));
   }
@@ -235,7 +244,7 @@ export class TagVersions {
   async invalidate(tags: readonly string[]): Promise<void> {
     const redis = this.#o.redis;
     if (redis === undefined) {
-      const now = performance.now();
+      const now = monotonicNow();
       for (const tag of tags) {
         const seq = this.#log.bump(tag === '');
         this.set(tag, { version: ++this.#memoryVersion, epoch: 0, at: now, seq });
@@ -245,7 +254,7 @@ export class TagVersions {
     await this.#log.settled();
     const epoch = redis.bus.epoch;
     const versions = await redis.link.attempt((d) => d.invalidate(tags, redis.sender, redis.retentionMs));
-    const now = performance.now();
+    const now = monotonicNow();
     for (let i = 0; i < tags.length; i++) {
       const tag = tags[i] as string;
       const seq = this.#log.bump(tag === '');
@@ -269,7 +278,7 @@ export class TagVersions {
     const epoch = redis.bus.epoch;
     const versions = await redis.link.attempt((d) => d.invalidate(tags, redis.sender, redis.retentionMs));
     if (versions === FAILED) return false;
-    const now = performance.now();
+    const now = monotonicNow();
     for (let i = 0; i < tags.length; i++) {
       const tag = tags[i] as string;
       this.set(tag, { version: versions[i] ?? 0, epoch, at: now, seq: this.#log.bump(tag === '') });
@@ -280,7 +289,7 @@ export class TagVersions {
   /** Adopts the new versions another instance announced on the bus. */
   adopt(tags: readonly (readonly [tag: string, version: number])[]): void {
     const epoch = this.epoch;
-    const now = performance.now();
+    const now = monotonicNow();
     for (const [tag, version] of tags)
       this.set(tag, { version, epoch, at: now, seq: this.#log.bump(tag === '') });
   }

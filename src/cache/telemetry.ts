@@ -15,7 +15,9 @@ import {
   type Meter,
   metrics,
   type Observable,
+  ROOT_CONTEXT,
   SpanKind,
+  type SpanOptions,
   SpanStatusCode,
   type Tracer,
   trace,
@@ -24,6 +26,7 @@ import { suppressTracing } from '@opentelemetry/core';
 import { ATTR_DB_SYSTEM_NAME } from '@opentelemetry/semantic-conventions';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import { ATTR_PERF_OUTCOME, OUTCOME_ERROR, OUTCOME_OK } from '../telemetry/semconv.ts';
+import { monotonicNow } from './clock.ts';
 import {
   ATTR_CACHE_LEVEL,
   ATTR_CACHE_NAME,
@@ -68,6 +71,9 @@ export interface CounterSnapshot {
   readonly breakerOpen: boolean;
 }
 
+/** The root context with tracing suppressed. */
+const SUPPRESSED_ROOT = suppressTracing(ROOT_CONTEXT);
+
 const REDIS_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ];
@@ -95,7 +101,9 @@ export class CacheTelemetry {
   /** Attribute sets built once, so recording allocates none. */
   readonly #redisAttributes: Record<RedisOperation, { ok: Attributes; error: Attributes }>;
   readonly #factoryAttributes: { ok: Attributes; error: Attributes };
-  readonly #spanAttributes: Record<RedisOperation, Attributes>;
+  /** Span names and options of each operation, made once so that a round trip allocates none. */
+  readonly #spanNames: Record<RedisOperation, string>;
+  readonly #spanOptions: Record<RedisOperation, SpanOptions>;
   readonly #name: Attributes;
 
   constructor(name: string, meter: Meter | undefined, snapshot: () => CounterSnapshot) {
@@ -112,12 +120,21 @@ export class CacheTelemetry {
         },
       ]),
     ) as Record<RedisOperation, { ok: Attributes; error: Attributes }>;
-    this.#spanAttributes = Object.fromEntries(
+    this.#spanNames = Object.fromEntries(
+      OPERATIONS.map((op) => [op, `${SPAN_CACHE_REDIS_PREFIX}${op}`]),
+    ) as Record<RedisOperation, string>;
+    this.#spanOptions = Object.fromEntries(
       OPERATIONS.map((op) => [
         op,
-        named({ [ATTR_CACHE_OPERATION]: op, [ATTR_DB_SYSTEM_NAME]: DB_SYSTEM_NAME_VALUE_REDIS }),
+        Object.freeze({
+          kind: SpanKind.CLIENT,
+          attributes: named({
+            [ATTR_CACHE_OPERATION]: op,
+            [ATTR_DB_SYSTEM_NAME]: DB_SYSTEM_NAME_VALUE_REDIS,
+          }),
+        }),
       ]),
-    ) as Record<RedisOperation, Attributes>;
+    ) as Record<RedisOperation, SpanOptions>;
     this.#factoryAttributes = {
       ok: named({ [ATTR_PERF_OUTCOME]: OUTCOME_OK }),
       error: named({ [ATTR_PERF_OUTCOME]: OUTCOME_ERROR }),
@@ -184,20 +201,21 @@ export class CacheTelemetry {
    * round trip, and a second span per command would double the cost and the noise.
    */
   async roundTrip<T>(operation: RedisOperation, fn: () => Promise<T>): Promise<T> {
-    const span = this.#tracer.startSpan(`${SPAN_CACHE_REDIS_PREFIX}${operation}`, {
-      kind: SpanKind.CLIENT,
-      attributes: this.#spanAttributes[operation],
-    });
-    const started = performance.now();
+    const span = this.#tracer.startSpan(this.#spanNames[operation], this.#spanOptions[operation]);
+    const started = monotonicNow();
     try {
-      const result = await context.with(suppressTracing(trace.setSpan(context.active(), span)), fn);
-      this.#redisDuration.record((performance.now() - started) / 1000, this.#redisAttributes[operation].ok);
+      // Contexts are copied on every change, so as few are made as can be: outside any span (the
+      // usual case for background work) the suppressed root is reused, and a span that records
+      // nothing (no tracer provider, or not sampled) is not put in one: with tracing suppressed
+      // inside, no span can start there to be its child.
+      const active = context.active();
+      const suppressed = active === ROOT_CONTEXT ? SUPPRESSED_ROOT : suppressTracing(active);
+      const inner = span.isRecording() ? trace.setSpan(suppressed, span) : suppressed;
+      const result = await context.with(inner, fn);
+      this.#redisDuration.record((monotonicNow() - started) / 1000, this.#redisAttributes[operation].ok);
       return result;
     } catch (error) {
-      this.#redisDuration.record(
-        (performance.now() - started) / 1000,
-        this.#redisAttributes[operation].error,
-      );
+      this.#redisDuration.record((monotonicNow() - started) / 1000, this.#redisAttributes[operation].error);
       span.setStatus({
         code: SpanStatusCode.ERROR,
         message: error instanceof Error ? error.message : 'failed',
@@ -214,13 +232,13 @@ export class CacheTelemetry {
    */
   async factory<T>(fn: () => T | Promise<T>): Promise<T> {
     return this.#tracer.startActiveSpan(SPAN_CACHE_FACTORY, { attributes: this.#name }, async (span) => {
-      const started = performance.now();
+      const started = monotonicNow();
       try {
         const value = await fn();
-        this.#factoryDuration.record((performance.now() - started) / 1000, this.#factoryAttributes.ok);
+        this.#factoryDuration.record((monotonicNow() - started) / 1000, this.#factoryAttributes.ok);
         return value;
       } catch (error) {
-        this.#factoryDuration.record((performance.now() - started) / 1000, this.#factoryAttributes.error);
+        this.#factoryDuration.record((monotonicNow() - started) / 1000, this.#factoryAttributes.error);
         if (error instanceof Error) span.recordException(error);
         span.setStatus({
           code: SpanStatusCode.ERROR,

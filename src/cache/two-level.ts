@@ -2,7 +2,9 @@
  * Reads and stores across the two levels: L1 (memory) first, then L2 (Redis), backfilling L1 with
  * what Redis had for the rest of its freshness; stores go to both. Values are serialized once on
  * the way in; every value handed out is a deep-frozen decoded copy, the same whether it came from
- * memory or Redis, shared by all callers without copying.
+ * memory or Redis, shared by all callers without copying. It is frozen once, as it is decoded, never
+ * per memory hit; with `freeze: 'shared'` a Redis read for one caller that memory does not keep is
+ * that caller's own copy and is not frozen.
  *
  * Whether a value may be served is the tag versions' call; whether an older result may be kept is
  * the invalidation log's (a set or delete seen since a read or factory started wins over it).
@@ -11,6 +13,7 @@ import type { Logger } from 'pino';
 import { InvalidArgumentError } from '../shared/errors.ts';
 import { encodeKeysMessage } from './bus/messages.ts';
 import { NO_TAGS, type ResolvedCallOptions } from './call-options.ts';
+import { monotonicNow } from './clock.ts';
 import type { L2Write, RedisRead } from './drivers/l2.ts';
 import type { MemoryDriver, MemoryEntry } from './drivers/memory.ts';
 import {
@@ -27,7 +30,7 @@ import { withKey } from './errors.ts';
 import type { InvalidationLog } from './invalidation-log.ts';
 import type { ResolvedCacheOptions } from './options.ts';
 import { FAILED, type RedisLink } from './redis-link.ts';
-import { deepFreeze, serializeWithin } from './serializer.ts';
+import { decodeValue, serializeWithin } from './serializer.ts';
 import type { CacheCounters } from './stats.ts';
 import { INVALID, type Snapshot, type TagVersions } from './tags.ts';
 
@@ -64,8 +67,28 @@ export interface Encoded {
   readonly skip?: string | undefined;
 }
 
+/**
+ * An L2 read's circumstances: the invalidation sequence number and bus epoch when it left, when its
+ * reply arrived (`performance.now()` ms), and whether its value goes to this one caller only (`get`,
+ * `getMany`: see the `freeze` option).
+ */
+interface ReadContext {
+  readonly issued: number;
+  readonly epoch: number;
+  readonly at: number;
+  readonly own: boolean;
+}
+
 /** Returned by {@link TwoLevelHandler.memoryGet} when memory has no fresh, trustworthy value. */
 export const MISS: unique symbol = Symbol('miss');
+
+/** The versions of an untagged entry's tags. */
+const NO_VERSIONS: readonly number[] = Object.freeze([]);
+
+/** The value an L2 read found fresh, or `undefined`. */
+function foundValue(read: L2Result | undefined): unknown {
+  return read?.found ? read.value : undefined;
+}
 
 /** Whether a {@link TwoLevelHandler.memoryLookup} result is a stale candidate (not a value to serve). */
 export function isStale(found: MemoryEntry | Stale): found is Stale {
@@ -113,9 +136,9 @@ export class TwoLevelHandler {
   memoryGet(key: string): unknown {
     const entry = this.#l1.get(key);
     if (entry !== undefined) {
-      const now = performance.now();
-      const validity = this.#tags.validity(entry, now);
-      if (now < entry.freshUntil && this.#tags.trustworthy(validity)) {
+      const at = monotonicNow();
+      const validity = this.#tags.validity(entry, at);
+      if (at < entry.freshUntil && this.#tags.trustworthy(validity)) {
         this.#c.l1Hits++;
         if (entry.absent) this.#c.l1Absent++;
         return entry.value;
@@ -127,9 +150,8 @@ export class TwoLevelHandler {
   }
 
   /** `get`'s Redis step: the fresh value Redis has, or `undefined`. */
-  async redisGet(key: string): Promise<unknown> {
-    const read = await this.readL2(key, NO_TAGS);
-    return read?.found ? read.value : undefined;
+  redisGet(key: string): Promise<unknown> {
+    return this.readL2(key, NO_TAGS, true).then(foundValue);
   }
 
   /**
@@ -145,18 +167,18 @@ export class TwoLevelHandler {
     const entry = this.#l1.get(key);
     let stale: Stale | undefined;
     if (entry !== undefined) {
-      const now = performance.now();
-      const validity = this.#tags.validity(entry, now);
+      const at = monotonicNow();
+      const validity = this.#tags.validity(entry, at);
       const trusted = this.#tags.trustworthy(validity);
-      if (now < entry.freshUntil) {
+      if (at < entry.freshUntil) {
         if (trusted) {
           this.#c.l1Hits++;
           if (entry.absent) this.#c.l1Absent++;
           return entry;
         }
-      } else if (trusted && now < entry.staleUntil && now - entry.freshUntil < graceMs) {
+      } else if (trusted && at < entry.staleUntil && at - entry.freshUntil < graceMs) {
         stale = { value: entry.value, level: 'memory', entry };
-        if (now < entry.retryAt || refreshing.has(key)) {
+        if (at < entry.retryAt || refreshing.has(key)) {
           this.#c.l1Stale++;
           return entry;
         }
@@ -167,36 +189,44 @@ export class TwoLevelHandler {
     return stale;
   }
 
-  /** Looks a key up in Redis; also returns the versions a write of `tags` must carry. */
-  async readL2(key: string, tags: readonly string[]): Promise<L2Result | undefined> {
+  /**
+   * Looks a key up in Redis; also returns the versions a write of `tags` must carry. `own`: the value
+   * goes to this one caller only (`get`), so with `freeze: 'shared'` it is frozen only if kept in memory.
+   */
+  async readL2(key: string, tags: readonly string[], own = false): Promise<L2Result | undefined> {
     const redis = this.#redis;
-    if (redis === undefined || !(await this.#clockKnown(redis.link))) return undefined;
+    if (redis === undefined) return undefined;
+    const clock = redis.link.clockKnown();
+    if (clock !== true && !(await clock)) return undefined;
     const issued = this.#log.seq;
     const epoch = this.#tags.epoch;
     const read = await redis.link.attempt((d) => d.read(key, tags));
     if (read === FAILED) return undefined;
-    const at = performance.now();
+    const at = monotonicNow();
     const envelope = read.text === undefined ? undefined : decodeEnvelope(read.text);
-    return this.#accept(key, tags, read, envelope, { issued, epoch, at });
+    return this.#accept(key, tags, read, envelope, { issued, epoch, at, own });
   }
 
   /**
    * Looks keys up in Redis in one round trip (key `i` with the tags `tags[i]` a write of it must
    * carry), as {@link readL2} does each; `undefined` when Redis was not used or failed. Versions of
    * entry tags neither asked for nor known are fetched for all keys at once (one more round trip at
-   * most), not key by key.
+   * most), not key by key. `own`: as for {@link readL2} (`getMany`).
    */
   async readL2Many(
     keys: readonly string[],
     tags: readonly (readonly string[])[],
+    own = false,
   ): Promise<L2Result[] | undefined> {
     const redis = this.#redis;
-    if (redis === undefined || !(await this.#clockKnown(redis.link))) return undefined;
+    if (redis === undefined) return undefined;
+    const clock = redis.link.clockKnown();
+    if (clock !== true && !(await clock)) return undefined;
     const issued = this.#log.seq;
     const epoch = this.#tags.epoch;
     const reads = await redis.link.attempt((d) => d.readMany(keys, tags));
     if (reads === FAILED) return undefined;
-    const at = performance.now();
+    const at = monotonicNow();
     const envelopes = reads.map((r) => (r.text === undefined ? undefined : decodeEnvelope(r.text)));
     const other = new Set<string>();
     envelopes.forEach((envelope, i) => {
@@ -204,7 +234,7 @@ export class TwoLevelHandler {
     });
     // Learnt here in one round trip, they are trusted when each key is judged below.
     if (other.size > 0) await this.#tags.of([...other], NO_TAGS, []);
-    const context = { issued, epoch, at };
+    const context = { issued, epoch, at, own };
     return Promise.all(
       keys.map((key, i) =>
         this.#accept(key, tags[i] ?? NO_TAGS, reads[i] as RedisRead, envelopes[i], context),
@@ -212,26 +242,19 @@ export class TwoLevelHandler {
     );
   }
 
-  /** Freshness is judged on Redis's clock: whether it is known (measuring it first when never measured). */
-  async #clockKnown(link: RedisLink): Promise<boolean> {
-    const l2 = link.driver;
-    if (!l2.clockStale) return true;
-    // The first read must know it; later ones refresh the measurement in the background.
-    if (l2.serverNow() === undefined) await link.attempt((d) => d.syncClock());
-    else void link.attempt((d) => d.syncClock());
-    return l2.serverNow() !== undefined;
-  }
-
-  /** Judges what an L2 read of `key` returned (issued at `c.issued`, received at `c.at`); counts it. */
-  async #accept(
+  /**
+   * Judges what an L2 read of `key` returned (issued at `c.issued`, received at `c.at`); counts it.
+   * A promise only when the entry has tags whose versions the read did not bring: an untagged read
+   * is judged without another turn of the event loop.
+   */
+  #accept(
     key: string,
     tags: readonly string[],
     read: RedisRead,
     envelope: Envelope | undefined,
-    c: { readonly issued: number; readonly epoch: number; readonly at: number },
-  ): Promise<L2Result> {
-    const { issued, at } = c;
-    const snapshot = this.#tags.learnRead(tags, read, issued, c.epoch);
+    c: ReadContext,
+  ): L2Result | Promise<L2Result> {
+    const snapshot = this.#tags.learnRead(tags, read, c.issued, c.epoch, c.at);
     const freshMs =
       envelope === undefined ? 0 : envelope.freshUntilMs - (this.#redis?.link.driver.serverNow() ?? 0);
     // Kept past its grace by Redis only for as long as the clock offset is off: treat as absent.
@@ -239,13 +262,36 @@ export class TwoLevelHandler {
       this.#c.l2Misses++;
       return { found: false, snapshot };
     }
-    const current = await this.#tags.of(envelope.tags, tags, read.requestedVersions);
+    if (envelope.tags.length === 0)
+      return this.#judge(key, read, envelope, NO_VERSIONS, snapshot, freshMs, c);
+    return this.#tags
+      .of(envelope.tags, tags, read.requestedVersions)
+      .then((current) => this.#judge(key, read, envelope, current, snapshot, freshMs, c));
+  }
+
+  /** {@link #accept}'s second half, given the current versions of the entry's tags. */
+  #judge(
+    key: string,
+    read: RedisRead,
+    envelope: Envelope,
+    current: readonly number[] | undefined,
+    snapshot: Snapshot,
+    freshMs: number,
+    c: ReadContext,
+  ): L2Result {
     let valid = current !== undefined && envelope.globalVersion === read.globalVersion;
     for (let i = 0; valid && i < envelope.versions.length; i++) valid = envelope.versions[i] === current?.[i];
+    const bytes = this.#l1.sizeOf(envelope.payload);
+    // A set or delete of this key seen since the read left means the reply may be older: serve it,
+    // but do not keep it.
+    const unchanged = !this.#log.invalidatedSince(key, c.issued);
+    const kept = unchanged && this.#l1.accepts(bytes);
+    // Frozen unless it is this caller's own copy (see the `freeze` option): kept in memory, it is shared.
+    const freeze = this.#o.freeze === 'all' || !c.own || kept;
     let value: unknown;
     try {
       if (envelope.absent) value = absentValue(envelope.payload);
-      else value = valid ? deepFreeze(this.#o.serializer.deserialize(envelope.payload)) : undefined;
+      else if (valid) value = decodeValue(this.#o.serializer, envelope.payload, freeze);
     } catch {
       valid = false;
     }
@@ -253,16 +299,18 @@ export class TwoLevelHandler {
       this.#c.l2Misses++;
       return { found: false, snapshot };
     }
-    const entry = memoryEntryOf(envelope, value, at + freshMs);
-    // A set or delete of this key seen since the read left means the reply may be older: serve it,
-    // but do not keep it.
-    if (!this.#log.invalidatedSince(key, issued)) this.#l1.set(key, entry);
+    // An entry for memory, or for `getOrSet` (stale serving, eager refresh); `get` needs only the value.
+    const entry = kept || !c.own ? memoryEntryOf(envelope, value, c.at + freshMs, bytes) : undefined;
+    if (kept && entry !== undefined) this.#l1.set(key, entry);
+    // Too large to keep: it still replaces what memory held.
+    else if (unchanged) this.#l1.delete(key);
     if (freshMs > 0) {
       this.#c.l2Hits++;
       if (envelope.absent) this.#c.l2Absent++;
       return { found: true, value, snapshot, entry };
     }
     this.#c.l2Misses++;
+    if (entry === undefined) return { found: false, snapshot };
     return { found: false, stale: { value, level: 'redis', entry }, snapshot };
   }
 
@@ -300,7 +348,7 @@ export class TwoLevelHandler {
       text = absent
         ? absentPayload(value as null | undefined)
         : serializeWithin(this.#o.serializer, value, this.#o.maxValueBytes);
-      frozen = absent ? value : deepFreeze(this.#o.serializer.deserialize(text));
+      frozen = absent ? value : decodeValue(this.#o.serializer, text, true);
     } catch (error) {
       throw withKey(error, key);
     }
@@ -349,11 +397,11 @@ export class TwoLevelHandler {
     const baseTtlMs = absent ? call.absentTtlMs : call.ttlMs;
     const jitter = this.#o.ttlJitter;
     const ttlMs = jitter === 0 ? baseTtlMs : Math.round(baseTtlMs * (1 + Math.random() * jitter));
-    const now = performance.now();
+    const at = monotonicNow();
     this.#l1.set(key, {
       value: encoded.value,
-      freshUntil: now + ttlMs,
-      staleUntil: now + ttlMs + call.graceMs,
+      freshUntil: at + ttlMs,
+      staleUntil: at + ttlMs + call.graceMs,
       globalVersion: snapshot.global,
       tags: call.tags,
       versions: snapshot.versions,
@@ -435,9 +483,9 @@ export class TwoLevelHandler {
 
   #notCached(reason: string | undefined): void {
     this.#c.notCached++;
-    const now = performance.now();
-    if (reason === undefined || now - this.#lastNotCachedLog < 30_000) return;
-    this.#lastNotCachedLog = now;
+    const at = monotonicNow();
+    if (reason === undefined || at - this.#lastNotCachedLog < 30_000) return;
+    this.#lastNotCachedLog = at;
     this.#logger.warn(
       { cache: this.#o.name, reason },
       'cache returned a factory result without caching it (repeats silenced for 30 s)',

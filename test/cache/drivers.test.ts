@@ -54,6 +54,16 @@ describe('memory driver beyond the contract', () => {
     expect([driver.items, driver.bytes, driver.evictions]).toEqual([2, 60, 1]);
     expect(driver.get('a')).toBeUndefined();
   });
+
+  it('sizes a value by its UTF-8 bytes whenever it could be kept, and refuses one with too many characters', () => {
+    const driver = new MemoryDriver({ maxItems: 10, maxBytes: 1000, maxEntryBytes: 10 });
+    // Five characters, ten bytes: the size is the bytes, not the characters.
+    expect(driver.sizeOf('ééééé')).toBe(10);
+    expect(driver.accepts(driver.sizeOf('éééééx'))).toBe(false);
+    expect(driver.accepts(driver.sizeOf('x'.repeat(10)))).toBe(true);
+    // Over ten characters is over ten bytes: refused without being measured.
+    expect(driver.accepts(driver.sizeOf('x'.repeat(11)))).toBe(false);
+  });
 });
 
 describe('chaos driver faults', () => {

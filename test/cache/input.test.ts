@@ -180,6 +180,12 @@ describe('serialisation helpers', () => {
       payload: '{"v":1}\nwith newline',
       absent: false,
     });
+    // A version of a tag invalidated while Redis was away is negative.
+    expect(decodeEnvelope(`1 5${encodeEnvelopeTail(0, 0, ['t'], [-3], '1')}`)).toMatchObject({
+      tags: ['t'],
+      versions: [-3],
+      payload: '1',
+    });
     expect(decodeEnvelope('a 1 0 0 0\nnull')).toMatchObject({ absent: true, payload: 'null' });
     expect(decodeEnvelope('a 1 0 0 0\nundefined')).toMatchObject({ absent: true, payload: 'undefined' });
     for (const bad of [
@@ -190,6 +196,11 @@ describe('serialisation helpers', () => {
       '1 1 x 0 0\n{}',
       '1 1 0 0 2\n3 a\n',
       '1 0 0 0\n{}',
+      '1  0 0 0\n{}',
+      '1 1 0 0 1\n3a\n{}',
+      '1 1 0 0 -1\n{}',
+      '1 1.5 0 0 0\n{}',
+      '1 1 0 0 0',
     ]) {
       expect(decodeEnvelope(bad)).toBeUndefined();
     }

@@ -63,6 +63,16 @@ export class MemoryDriver {
     return this.#lru.get(key);
   }
 
+  /**
+   * The size L1 counts for a serialized value: its UTF-8 length in bytes, exact whenever the value
+   * could be held. A text with more characters than `maxEntryBytes` cannot be (UTF-8 takes at least
+   * a byte per character), so its length in characters stands in: already over the bound, and it
+   * spares reading a large value that memory will not hold.
+   */
+  sizeOf(text: string): number {
+    return text.length > this.#maxEntryBytes ? text.length : Buffer.byteLength(text);
+  }
+
   /** Whether an entry of `bytes` may be held in memory at all (smart level selection). */
   accepts(bytes: number): boolean {
     return bytes <= this.#maxEntryBytes;

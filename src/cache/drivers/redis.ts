@@ -13,8 +13,9 @@ import type { ChainableCommander } from 'ioredis';
 import type { Logger } from 'pino';
 import { errorText } from '../../shared/errors.ts';
 import { closeRedisClient, isCluster, type RedisClient } from '../../shared/redis.ts';
-import { withTimeout } from '../../shared/timeout.ts';
+import { SharedTimeout } from '../../shared/timeout.ts';
 import { untraced } from '../../shared/tracing.ts';
+import { monotonicNow } from '../clock.ts';
 import type { EnvelopeTail } from '../envelope.ts';
 import type { CacheTelemetry, RedisOperation } from '../telemetry.ts';
 import type { L2Driver, L2Write, RedisRead } from './l2.ts';
@@ -60,10 +61,16 @@ export class RedisNotReadyError extends Error {
   }
 }
 
+/** When this process's monotonic clock started, ms since the Unix epoch. */
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** This process's clock, ms: monotonic (never jumps with the wall clock), on the Unix epoch scale. */
 function localNow(): number {
-  return performance.timeOrigin + performance.now();
+  return TIME_ORIGIN + monotonicNow();
 }
+
+/** The versions of no tags, shared. */
+const NO_VERSIONS: readonly number[] = Object.freeze([]);
 
 function toNumber(value: unknown): number {
   const n = typeof value === 'number' ? value : Number(value ?? 0);
@@ -75,7 +82,8 @@ export class RedisDriver implements L2Driver {
   #client: RedisClient | undefined;
   readonly #ownsClient: boolean;
   readonly #prefix: string;
-  readonly #timeoutMs: number;
+  /** Bounds every round trip: one timer for all of them, not one each (they all take the same bound). */
+  readonly #deadline: SharedTimeout;
   readonly #telemetry: CacheTelemetry;
   readonly #readyListeners: (() => void)[] = [];
   /** Redis clock minus local clock, ms; undefined until first measured. */
@@ -86,13 +94,16 @@ export class RedisDriver implements L2Driver {
   readonly created: Promise<void>;
   /** Channel of the invalidation bus. */
   readonly channel: string;
+  /** The prefix version's key, read by every read: made once. */
+  readonly #globalKey: string;
 
   constructor(options: RedisDriverOptions) {
     this.#ownsClient = options.ownsClient;
     this.#prefix = options.prefix;
-    this.#timeoutMs = options.commandTimeoutMs;
+    this.#deadline = new SharedTimeout(options.commandTimeoutMs, 'cache Redis round trip');
     this.#telemetry = options.telemetry;
     this.channel = `${options.prefix}bus`;
+    this.#globalKey = this.tagKey('');
     this.created = Promise.resolve(options.client).then(
       (client) => {
         this.#client = client;
@@ -213,14 +224,15 @@ export class RedisDriver implements L2Driver {
   /** Reads a value, the prefix version and the versions of `requestedTags`, in one MGET. */
   async read(key: string, requestedTags: readonly string[]): Promise<RedisRead> {
     const client = this.#readyClient();
-    const keys = [this.valueKey(key), this.tagKey('')];
+    const keys = [this.valueKey(key), this.#globalKey];
     for (const tag of requestedTags) keys.push(this.tagKey(tag));
     const reply = await this.#telemetry.roundTrip('read', () => this.#bounded(client.mget(keys)));
     const text = reply[0];
     return {
       text: typeof text === 'string' ? text : undefined,
       globalVersion: toNumber(reply[1]),
-      requestedVersions: reply.slice(2).map(toNumber),
+      // `get` asks for no tag: no arrays to make for none.
+      requestedVersions: requestedTags.length === 0 ? NO_VERSIONS : reply.slice(2).map(toNumber),
     };
   }
 
@@ -390,7 +402,7 @@ export class RedisDriver implements L2Driver {
    * may have none, and the cache's own connections are made without ioredis's costlier one.
    */
   #bounded<T>(promise: Promise<T>): Promise<T> {
-    return withTimeout(promise, this.#timeoutMs, 'cache Redis round trip');
+    return this.#deadline.bound(promise);
   }
 
   /** Closes the client when the driver owns it. */
