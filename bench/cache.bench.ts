@@ -3,10 +3,11 @@
  * cache-manager (each as its documentation sets it up: L1 memory + L2 Redis, BentoCache with its
  * Redis bus), raw lru-cache and raw ioredis as the floors.
  *
- * 1. memory-hit get / getOrSet, against lru-cache get;
- * 2. Redis-hit get with a cold memory level, against ioredis GET;
+ * 1. memory-hit get / getOrSet, against `await lru.get()` in an async function (the floor of any
+ *    async API; the synchronous get is shown beside it);
+ * 2. Redis-hit get with a cold memory level, against ioredis GET + JSON.parse of the same JSON text;
  * 3. miss + trivial factory, against a hand-written ioredis GET + SET read-through;
- * 4. stampede: moved to bench/cache-stampede.bench.ts (each instance a process of its own);
+ * 4. stampede: factory calls for 1,000 concurrent getOrSet on a cold key (one and two instances);
  * 5. tag invalidation with 10,000 tagged keys, against the usual Redis-set approach;
  * 6. a hung Redis (own redis-server stopped with SIGSTOP, default options): the latency it adds to
  *    sequential and concurrent calls, and how long after SIGCONT the cache is coherent again
@@ -48,6 +49,8 @@ interface Peers {
   readonly lru: LRUCache<string, string | object>;
   readonly ours: Cache;
   readonly oursRedisOnly: Cache;
+  /** {@link oursRedisOnly} with `freeze: 'shared'`: a Redis read for one caller is not frozen. */
+  readonly oursRedisOnlyUnfrozen: Cache;
   readonly bento: BentoCache<Record<string, ReturnType<typeof bentostore>>>;
   readonly manager: CacheManager;
   readonly managerRedisOnly: CacheManager;
@@ -66,6 +69,13 @@ async function setUp(url: string, prefix: string): Promise<Peers> {
     prefix: `${prefix}ps:`,
     name: 'bench-l2',
     maxEntryBytes: 0,
+  });
+  const oursRedisOnlyUnfrozen = createCache({
+    redis: url,
+    prefix: `${prefix}ps:`,
+    name: 'bench-l2-unfrozen',
+    maxEntryBytes: 0,
+    freeze: 'shared',
   });
   const bento = new BentoCache({
     default: 'multi',
@@ -87,19 +97,21 @@ async function setUp(url: string, prefix: string): Promise<Peers> {
     stores: [new Keyv({ store: new CacheableMemory({ lruSize: 10_000 }) }), managerRedis()],
   });
   const managerRedisOnly = createCacheManager({ stores: [managerRedis()] });
-  if (!(await ours.ready()) || !(await oursRedisOnly.ready()))
+  if (!(await ours.ready()) || !(await oursRedisOnly.ready()) || !(await oursRedisOnlyUnfrozen.ready()))
     throw new Error(`Redis at ${url} does not answer`);
   return {
     raw,
     lru,
     ours,
     oursRedisOnly,
+    oursRedisOnlyUnfrozen,
     bento,
     manager,
     managerRedisOnly,
     async close() {
       await ours.close();
       await oursRedisOnly.close();
+      await oursRedisOnlyUnfrozen.close();
       await bento.disconnectAll();
       await manager.disconnect();
       await managerRedisOnly.disconnect();
@@ -122,6 +134,8 @@ async function memoryHits(p: Peers): Promise<void> {
     await compare(
       `memory-level hit, ${label}`,
       [
+        // The floor of any async API: what an async function that awaits lru-cache's get costs.
+        { name: 'await lru.get() in an async function', run: async () => await p.lru.get(key) },
         { name: 'raw lru-cache get (sync)', run: () => p.lru.get(key) },
         { name: 'perf-sidecar get', run: () => p.ours.get(key) },
         { name: 'perf-sidecar getOrSet', run: () => p.ours.getOrSet(key, factory) },
@@ -137,12 +151,23 @@ async function memoryHits(p: Peers): Promise<void> {
   }
 }
 
-async function redisHits(p: Peers): Promise<void> {
+async function redisHits(p: Peers, prefix: string): Promise<void> {
   for (const [label, payload] of PAYLOADS) {
     const key = `l2:${label}`;
+    const rawKey = `${prefix}raw:${key}`;
     const json = JSON.stringify(payload);
-    await p.raw.set(`${p.ours.name}-raw:${key}`, json, 'EX', TTL_SECONDS);
+    await p.raw.set(rawKey, json, 'EX', TTL_SECONDS);
     await p.oursRedisOnly.set(key, payload, { ttlSeconds: TTL_SECONDS });
+    // The baseline parses the very JSON text the cache parses: its Redis entry is a header, then it.
+    const entry = await p.raw.get(`${prefix}ps:v:${key}`);
+    if (!entry?.endsWith(`\n${json}`))
+      throw new Error(`the cache's Redis entry of ${key} is not the JSON text`);
+    const rawGet = async () => {
+      const text = await p.raw.get(rawKey);
+      if (text === null) throw new Error(`${rawKey} is missing`);
+      return JSON.parse(text);
+    };
+    if ((await p.oursRedisOnly.get(key)) === undefined) throw new Error(`perf-sidecar missed ${key}`);
     await p.bento.use('l2').set({ key, value: payload, ttl: '10m' });
     await p.managerRedisOnly.set(key, payload, TTL_SECONDS * 1000);
     await compare(
@@ -150,9 +175,13 @@ async function redisHits(p: Peers): Promise<void> {
       [
         {
           name: 'raw ioredis GET + JSON.parse',
-          run: async () => JSON.parse((await p.raw.get(`${p.ours.name}-raw:${key}`)) ?? 'null'),
+          run: rawGet,
         },
         { name: 'perf-sidecar get (maxEntryBytes: 0)', run: () => p.oursRedisOnly.get(key) },
+        {
+          name: "perf-sidecar get (maxEntryBytes: 0, freeze: 'shared')",
+          run: () => p.oursRedisOnlyUnfrozen.get(key),
+        },
         { name: 'bentocache get (L2-only store)', run: () => p.bento.use('l2').get({ key }) },
         { name: 'cache-manager get (Redis store only)', run: () => p.managerRedisOnly.get(key) },
       ],
@@ -182,6 +211,76 @@ async function missesWithFactory(p: Peers, prefix: string): Promise<void> {
     ],
     { batch: 100, timeMs: 300 },
   );
+}
+
+/** Runs `callers` concurrent calls spread over `instances`, counting factory runs. */
+async function stampede(
+  instances: readonly ((key: string, factory: () => Promise<string>) => Promise<unknown>)[],
+  key: string,
+): Promise<{ calls: number; ms: number }> {
+  let calls = 0;
+  const factory = async () => {
+    calls++;
+    // The factory's own work (a slow query); long enough for every caller to arrive meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return STRING_100;
+  };
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: 1000 }, (_, i) =>
+      (instances[i % instances.length] as (typeof instances)[0])(key, factory),
+    ),
+  );
+  return { calls, ms: performance.now() - started };
+}
+
+async function stampedes(p: Peers, url: string, prefix: string): Promise<void> {
+  const second = createCache({ redis: url, prefix: `${prefix}ps:`, name: 'bench-2' });
+  await second.ready();
+  const bento2 = new BentoCache({
+    default: 'multi',
+    prefix: `${prefix}bento`,
+    stores: {
+      multi: bentostore()
+        .useL1Layer(memoryDriver({ maxItems: 10_000 }))
+        .useL2Layer(
+          redisDriver({
+            connection: { host: new URL(url).hostname, port: Number(new URL(url).port || 6379) },
+          }),
+        ),
+    },
+  });
+  const manager2 = createCacheManager({
+    stores: [
+      new Keyv({ store: new CacheableMemory({ lruSize: 10_000 }) }),
+      new Keyv({ store: new KeyvRedis(url), namespace: `${prefix}cm` }),
+    ],
+  });
+  const ours = (c: Cache) => (key: string, factory: () => Promise<string>) => c.getOrSet(key, factory);
+  const bento = (b: typeof p.bento | typeof bento2) => (key: string, factory: () => Promise<string>) =>
+    b.getOrSet({ key, factory, ttl: '1m' });
+  const manager = (m: CacheManager) => (key: string, factory: () => Promise<string>) =>
+    m.wrap(key, factory, 60_000);
+  const rows = [];
+  for (const [name, one, two] of [
+    ['perf-sidecar', [ours(p.ours)], [ours(p.ours), ours(second)]],
+    ['bentocache', [bento(p.bento)], [bento(p.bento), bento(bento2)]],
+    ['cache-manager', [manager(p.manager)], [manager(p.manager), manager(manager2)]],
+  ] as const) {
+    const single = await stampede(one, `stampede:1:${name}`);
+    const double = await stampede(two, `stampede:2:${name}`);
+    rows.push({
+      library: name,
+      'factory calls, 1 instance': single.calls,
+      'factory calls, 2 instances': double.calls,
+      'ms for 1,000 callers (1 instance)': single.ms.toFixed(1),
+    });
+  }
+  console.log('\nstampede: 1,000 concurrent getOrSet on one cold key, 20 ms factory');
+  console.table(rows);
+  await second.close();
+  await bento2.disconnectAll();
+  await manager2.disconnect();
 }
 
 function median(values: number[]): number {
@@ -258,8 +357,9 @@ export async function benchCache(url: string): Promise<void> {
   const peers = await setUp(url, prefix);
   try {
     await memoryHits(peers);
-    await redisHits(peers);
+    await redisHits(peers, prefix);
     await missesWithFactory(peers, prefix);
+    await stampedes(peers, url, prefix);
     await tagInvalidation(peers, prefix);
   } finally {
     await peers.close();
