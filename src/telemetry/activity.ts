@@ -84,3 +84,17 @@ export function activitiesOf(totals: {
   }
   return out;
 }
+
+/** The activity of one service (`undefined`: the own one) in its operations' figures. */
+export function activityOfService(
+  service: string | undefined,
+  operations: ReadonlyMap<string, DurationAggregate>,
+): ActivityByService {
+  const activity = emptyActivity();
+  addOperations(activity, operations);
+  const out: ActivityByService = { own: undefined, services: new Map() };
+  if (activity.count === 0) return out;
+  if (service === undefined) out.own = activity;
+  else out.services.set(service, activity);
+  return out;
+}

@@ -9,7 +9,7 @@
 import { errorText } from '../shared/errors.ts';
 import { roundTo } from '../shared/numbers.ts';
 import type { BudgetFigures } from '../slo/index.ts';
-import { type ActivityByService, activitiesOf, mergeActivities } from './activity.ts';
+import { type ActivityByService, activitiesOf, activityOfService, mergeActivities } from './activity.ts';
 import { apdexOf, breachesOf, type DurationAggregate, quantile, reportQuantiles } from './aggregate.ts';
 import { addTotals, emptyTotals, MINUTE_MS, serviceTotalsOf, type WindowTotals } from './minutes.ts';
 import { type CheckedQuery, checkReportQuery, type PerformanceReportQuery } from './report-query.ts';
@@ -258,6 +258,7 @@ async function fromRedis(
   let stored: RollupTotals | undefined;
   let storedActivity: ActivityByService | undefined;
   let unsaved: WindowTotals = emptyTotals();
+  const whole = query.operation === undefined && query.userId === undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     await exporter.settled();
     if (exporter.writing) continue;
@@ -265,8 +266,13 @@ async function fromRedis(
     unsaved = emptyTotals();
     for (const minute of exporter.pending(fromMinute)) addTotals(unsaved, minute);
     stored = await cachedRead(rollups, `${epoch}|${keyOf(rollupQuery)}`, () => rollups.read(rollupQuery));
-    storedActivity = await cachedRead(rollups, `${epoch}|activity|${fromMinute}|${toMinute}`, () =>
-      rollups.readActivity(fromMinute, toMinute),
+    // An unfiltered read holds the runs, errors and breaches of every operation of its service over
+    // the window: that service's activity, so its summaries (its largest hashes) are not read.
+    const skip = whole ? { service: scoped } : undefined;
+    storedActivity = await cachedRead(
+      rollups,
+      `${epoch}|activity|${fromMinute}|${toMinute}|${whole ? (scoped ?? '+') : '-'}`,
+      () => rollups.readActivity(fromMinute, toMinute, skip),
     );
     if (exporter.writeEpoch === epoch) break;
   }
@@ -279,6 +285,7 @@ async function fromRedis(
   else addTotals(merged, { operations: pending.users.get(query.userId) ?? new Map() });
   const activity: ActivityByService = { own: undefined, services: new Map() };
   mergeActivities(activity, storedActivity);
+  if (whole) mergeActivities(activity, activityOfService(scoped, stored.operations));
   mergeActivities(activity, activitiesOf(unsaved));
   const first = stored.firstMinute;
   return {

@@ -36,13 +36,13 @@ import {
   SLO_KEYS,
   SLO_MINUTE_TTL_SECONDS,
 } from '../slo/semconv.ts';
-import { type ActivityByService, emptyActivity, mergeActivities } from './activity.ts';
+import type { ActivityByService } from './activity.ts';
 import { type DurationAggregate, mergeAggregate } from './aggregate.ts';
 import type { Minute, PendingMinute, PendingService } from './minutes.ts';
+import { readActivity, type SkippedService } from './rollup-activity.ts';
 import {
   addMinutesDay,
   addOperationDay,
-  addSummaryDay,
   addUserDay,
   capped,
   emptyDayTotals,
@@ -55,7 +55,6 @@ import {
 import type { RollupWriter, TargetOf } from './rollup-exporter.ts';
 import {
   datesBetween,
-  dayStart,
   failedParts,
   fieldArgs,
   MinimumTracker,
@@ -65,7 +64,6 @@ import {
   type WrittenPart,
 } from './rollup-fields.ts';
 import {
-  isPastDay,
   PastDays,
   packTier,
   readTiers,
@@ -438,56 +436,31 @@ export class RedisRollupStore implements RollupWriter {
   }
 
   /**
-   * The activity of every service in the range, from the per-service summaries: the own service's
-   * and those of the services index (at most `maxServices` a day). Runs, errors and breaches are
-   * counted minute by minute. An operation counts when its last minute of one of the range's days
-   * is at or after the range's start: exactly the operations that ran in the range when the range
-   * ends now, as a report's does (a range in the past also counts those that ran after it).
+   * The activity of every service in the range (see {@link readActivity}), but `skip`'s, which a
+   * caller that read that service's operations over the same range takes from them instead.
    */
-  async readActivity(fromMinute: Minute, toMinute: Minute): Promise<ActivityByService> {
+  async readActivity(
+    fromMinute: Minute,
+    toMinute: Minute,
+    skip?: SkippedService,
+  ): Promise<ActivityByService> {
     const client = await this.#ready();
-    return untraced(async () => {
-      const dates = datesBetween(fromMinute, toMinute);
-      const listing = client.pipeline();
-      for (const date of dates) listing.smembers(`${this.#options.keyPrefix}services_index:${date}`);
-      // Whole days that ended a while ago are merged once and reused, as the tiers' are.
-      const past = dates.filter((date) => isPastDay(dayStart(date), fromMinute, toMinute));
-      listing.get(`${this.#options.keyPrefix}${PAST_VERSION_KEY}`);
-      const listed = (await listing.exec()) ?? [];
-      const services = capped(listed.slice(0, dates.length), this.#options.maxServices);
-      const [versionError, pastVersion] = listed.at(-1) ?? [null, null];
-      if (versionError) throw versionError;
-      const pastKey = `${past[0]}|${past.at(-1)}|${pastVersion ?? 0}|${services.join('\n')}`;
-      const reused = past.length > 0 ? this.#pastActivity.get(pastKey) : undefined;
-      const read = reused ? dates.filter((date) => !past.includes(date)) : dates;
-      const keys: [string | undefined, string][] = [];
-      for (const service of [undefined, ...services]) for (const date of read) keys.push([service, date]);
-      const recent: ActivityByService = { own: undefined, services: new Map() };
-      const merged: ActivityByService = reused ? recent : { own: undefined, services: new Map() };
-      const hashes = await hgetallInChunks(
-        client,
-        keys.map(([service, date]) => this.#key('metrics_summary', undefined, date, service)),
-      );
-      for (const [i, hash] of hashes.entries()) {
-        const [service, date] = keys[i] as [string | undefined, string];
-        const fields = Object.entries(hash);
-        if (fields.length === 0) continue;
-        const out = past.includes(date) ? merged : recent;
-        let activity = service === undefined ? out.own : out.services.get(service);
-        if (!activity) activity = emptyActivity();
-        addSummaryDay(activity, fields, dayStart(date), fromMinute, toMinute, this.#options.maxOperations);
-        if (activity.count === 0 && activity.operations.size === 0) continue;
-        if (service === undefined) out.own = activity;
-        else out.services.set(service, activity);
-      }
-      if (past.length === 0) return recent;
-      const pastActivity = reused ?? merged;
-      if (!reused) this.#pastActivity.set(pastKey, pastActivity);
-      // A copy: the kept merge is shared with later reads.
-      const out: ActivityByService = { own: undefined, services: new Map() };
-      mergeActivities(out, pastActivity);
-      mergeActivities(out, recent);
-      return out;
-    });
+    const p = this.#options.keyPrefix;
+    return untraced(() =>
+      readActivity(
+        {
+          client,
+          keyPrefix: p,
+          summaryKey: (date, service) => this.#key('metrics_summary', undefined, date, service),
+          pastVersionKey: `${p}${PAST_VERSION_KEY}`,
+          pastActivity: this.#pastActivity,
+          maxServices: this.#options.maxServices,
+          maxOperations: this.#options.maxOperations,
+        },
+        fromMinute,
+        toMinute,
+        skip,
+      ),
+    );
   }
 }

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { activityOfService } from '../../src/telemetry/activity.ts';
 import { type DurationAggregate, emptyAggregate } from '../../src/telemetry/aggregate.ts';
 import type { PendingMinute } from '../../src/telemetry/minutes.ts';
 import { RedisRollupStore } from '../../src/telemetry/rollup.ts';
@@ -147,6 +148,26 @@ describe('RedisRollupStore tiers', () => {
       const svc = await store.read({ fromMinute: from, toMinute: to, service: 'svc' });
       const svcOne = await store.read({ fromMinute: from, toMinute: to, service: 'svc', operation: 'x' });
       expect(svc.operations.get('x')?.count).toBe(svcOne.operations.get('x')?.count);
+      // A report takes a service's activity from its unfiltered read instead of its summaries: the
+      // same runs, errors and breaches; the operations that ran in the window (the summaries also
+      // name those that ran later the same day, which a window ending now has none of).
+      const summaries = await store.readActivity(from, to);
+      const fromRead = activityOfService(undefined, all.operations).own;
+      const { operations: ran, ...counts } = fromRead ?? {
+        operations: new Set(),
+        count: 0,
+        errors: 0,
+        breaches: 0,
+      };
+      expect(counts, `activity in ${from}..${to}`).toEqual({
+        count: summaries.own?.count ?? 0,
+        errors: summaries.own?.errors ?? 0,
+        breaches: summaries.own?.breaches ?? 0,
+      });
+      for (const op of ran) expect(summaries.own?.operations.has(op), op).toBe(true);
+      const skipped = await store.readActivity(from, to, { service: undefined });
+      expect(skipped.own).toBeUndefined();
+      expect(skipped.services.get('svc')).toEqual(summaries.services.get('svc'));
     }
   });
 
