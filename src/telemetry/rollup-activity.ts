@@ -11,7 +11,7 @@
 import type { RedisClient } from '../shared/redis.ts';
 import { type ActivityByService, emptyActivity, mergeActivities } from './activity.ts';
 import type { Minute } from './minutes.ts';
-import { addSummaryDay, capped, hgetallInChunks } from './rollup-days.ts';
+import { addSummaryDay, capped, hgetallFlatInChunks } from './rollup-days.ts';
 import { datesBetween, dayStart } from './rollup-fields.ts';
 import { isPastDay, type PastDays } from './rollup-tiers.ts';
 
@@ -76,18 +76,17 @@ export async function readActivity(
   }
   const recent: ActivityByService = { own: undefined, services: new Map() };
   const merged: ActivityByService = reused ? recent : { own: undefined, services: new Map() };
-  const hashes = await hgetallInChunks(
+  const hashes = await hgetallFlatInChunks(
     client,
     keys.map(([service, date]) => source.summaryKey(date, service)),
   );
   for (const [i, hash] of hashes.entries()) {
     const [service, date] = keys[i] as [string | undefined, string];
-    const fields = Object.entries(hash);
-    if (fields.length === 0) continue;
+    if (hash.length === 0) continue;
     const out = past.includes(date) ? merged : recent;
     let activity = service === undefined ? out.own : out.services.get(service);
     activity ??= emptyActivity();
-    addSummaryDay(activity, fields, dayStart(date), fromMinute, toMinute, source.maxOperations);
+    addSummaryDay(activity, hash, dayStart(date), fromMinute, toMinute, source.maxOperations);
     if (activity.count === 0 && activity.operations.size === 0) continue;
     if (service === undefined) out.own = activity;
     else out.services.set(service, activity);

@@ -170,20 +170,21 @@ export function finishDayTotals(totals: DayTotals): DayResult {
 }
 
 /**
- * Adds one day of a service's summary (fields `HHMM|c|e|b` and `o|{operation}`, the operation's last
+ * Adds one day of a service's summary (flat fields and values, `HHMM|c|e|b` and `o|{operation}`, the operation's last
  * minute of the day) to its activity: the runs of the minutes from `fromMinute` to `toMinute`, and
  * the operations whose last minute is at or after `fromMinute` (at most `maxOperations`).
  */
 export function addSummaryDay(
   into: ServiceActivity,
-  fields: readonly [string, string][],
+  fields: readonly string[],
   start: Minute,
   fromMinute: Minute,
   toMinute: Minute,
   maxOperations: number,
 ): void {
-  for (const [field, value] of fields) {
-    const n = Number(value);
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const field = fields[i] as string;
+    const n = Number(fields[i + 1]);
     if (!Number.isFinite(n)) continue;
     if (field.startsWith('o|')) {
       // Capped like an operations index: a summary shared by many instances can hold more.
@@ -211,6 +212,35 @@ export function capped(results: [Error | null, unknown][], max: number): string[
     for (const m of members as string[]) if (seen.size < max) seen.add(m);
   }
   return [...seen];
+}
+
+/**
+ * `HGETALL` of every key as a flat `[field, value, field, value, ...]` array, `size` to a pipeline
+ * and one pipeline after the other (see {@link hgetallInChunks}).
+ *
+ * Why flat: ioredis turns an `hgetall` reply into an object field by field, an `in` check and a
+ * store into a dictionary-mode object each, which cost more than parsing the values of a hash of
+ * 1,000 operations; iterating that object again costs as much. Its reply transformers are looked
+ * up by the command's name as it is given, so `call('HGETALL', key)` returns the array Redis sent.
+ * Were a later ioredis to hand back an object all the same, it is flattened here.
+ *
+ * @throws the first command's error.
+ */
+export async function hgetallFlatInChunks(
+  client: RedisClient,
+  keys: readonly string[],
+  size = 16,
+): Promise<string[][]> {
+  const out: string[][] = [];
+  for (let i = 0; i < keys.length; i += size) {
+    const pipeline = client.pipeline();
+    for (const key of keys.slice(i, i + size)) pipeline.call('HGETALL', key);
+    for (const [error, reply] of (await pipeline.exec()) ?? []) {
+      if (error) throw error;
+      out.push(Array.isArray(reply) ? (reply as string[]) : Object.entries(reply as object).flat());
+    }
+  }
+  return out;
 }
 
 /**

@@ -218,6 +218,45 @@ describe('RedisRollupStore tiers', () => {
     expect((await store.read({ fromMinute: base, toMinute: base + day })).operations.size).toBe(3);
   });
 
+  it('skips tier values that are not packed aggregates, and reads the rest of the hash', async () => {
+    const { store, prefix } = storeFor();
+    const good = aggregate(random(11));
+    good.buckets.set(Number.POSITIVE_INFINITY, 2);
+    good.count += 2;
+    await store.write(
+      [{ minute: base, operations: new Map([['good', good]]), users: new Map() }],
+      () => 0.5,
+    );
+    const key = `${prefix}${tierKeyName('hour', base)}`;
+    // What another writer or a hand edit could leave: too few or too many fields, no count, text,
+    // a zero count, and buckets that are not `bound=count` (those are skipped one by one).
+    await redis.hset(key, {
+      few: '1,0,0',
+      many: '1,0,0,0,1,1,1,0,0,0,9',
+      empty: '',
+      words: 'a,b,c,d,e,f,g,h,i,j',
+      zero: '0,0,0,0,0,0,0,0,0,0;1=1',
+      'odd buckets': '2,1,0,0,0.5,0.3,0.2,0,0,0.25;=1,x=2,0.5=,0.25=1,+Inf=1,1=y',
+    });
+    const read = await store.read({ fromMinute: base, toMinute: base + 59 });
+    expect([...read.operations.keys()].sort()).toEqual(['good', 'odd buckets']);
+    expect(read.operations.get('good')).toEqual(
+      (await store.read({ fromMinute: base, toMinute: base + 59, operation: 'good' })).operations.get('good'),
+    );
+    expect(read.operations.get('odd buckets')).toMatchObject({
+      count: 2,
+      errors: 1,
+      sum: 0.5,
+      max: 0.3,
+      min: 0.2,
+    });
+    expect([...(read.operations.get('odd buckets')?.buckets ?? [])]).toEqual([
+      [0.25, 1],
+      [Number.POSITIVE_INFINITY, 1],
+    ]);
+    expect(read.targets.get('odd buckets')).toBe(0.25);
+  });
+
   it('changes its version with every write, so that readers know when to read again', async () => {
     const { store } = storeFor();
     const next = random(3);
