@@ -13,7 +13,7 @@ import { type ActivityByService, emptyActivity, mergeActivities } from './activi
 import type { Minute } from './minutes.ts';
 import { addSummaryDay, capped, hgetallFlatInChunks } from './rollup-days.ts';
 import { datesBetween, dayStart } from './rollup-fields.ts';
-import { isPastDay, type PastDays } from './rollup-tiers.ts';
+import { isPastDay, type PastDays } from './rollup-past.ts';
 
 /** The one service whose summaries a read skips (`service` undefined: the own service). */
 export interface SkippedService {

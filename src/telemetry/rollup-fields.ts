@@ -88,7 +88,7 @@ end
 
 /**
  * Counts a write in the same step as its data, so that no reader can keep reusing a read that
- * misses it: `rollup_version` always, `rollup_past_version` when the write reaches a day that a
+ * misses it: `rollup_version` always, `rollup_past_version` when the write is late or reaches a day that a
  * reader may already treat as past.
  */
 const VERSIONS = `
@@ -104,7 +104,7 @@ end
 
 /**
  * KEYS[1] = hash, KEYS[2..3] = the write counters (VERSIONS); ARGV[1] = expiry seconds, ARGV[2] =
- * `1` when the minute is in a day a reader may treat as past, then triples (mode, field, value).
+ * `1` when the write is late or in a day a reader may treat as past (see rollup-past.ts), then triples (mode, field, value).
  */
 export const WRITE_MINUTE = `${APPLY}${VERSIONS}
 local ttl = tonumber(ARGV[1])
@@ -130,7 +130,7 @@ return 1
  * expiry seconds of KEYS[4..6], ARGV[18] = expiry seconds of KEYS[7..8], ARGV[19] = target
  * (empty: none), ARGV[20] = the minute (minutes since the epoch), ARGV[21] = the minute packed for
  * the tier hashes (see `packTier` in rollup-tiers.ts), merged into the field `operation` of
- * KEYS[9..11], ARGV[22] = `1` when the minute is in a day a reader may treat as past, then triples
+ * KEYS[9..11], ARGV[22] = `1` when the write is late or in a day a reader may treat as past, then triples
  * (mode, stat, value) written as `HHMM|stat` to KEYS[1].
  */
 export const WRITE_OPERATION = `${APPLY}${MERGE_TIER}${VERSIONS}

@@ -22,6 +22,7 @@ import type { RedisClient } from '../shared/redis.ts';
 import { aggregateFor, type DurationAggregate, emptyAggregate, mergeAggregate } from './aggregate.ts';
 import { MINUTE_MS, type Minute } from './minutes.ts';
 import { hgetallFlatInChunks } from './rollup-days.ts';
+import { isPastDay, isPastPeriod, type PastDays, type PastPeriods } from './rollup-past.ts';
 
 const HOUR = 60;
 const DAY = 1440;
@@ -249,57 +250,6 @@ export function addTierTotals(into: TierTotals, from: TierTotals, maxOperations:
   }
 }
 
-/** Merges of whole past days kept for reuse: at most this many (windows and services differ). */
-const PAST_DAYS_KEPT = 4;
-
-/**
- * Merges of whole past days (of the tier hashes, or of the services' summaries), by service, range
- * of days and past version: a long window reads only its recent part again. At most
- * {@link PAST_DAYS_KEPT}.
- */
-export class PastDays<T> {
-  readonly #kept = new Map<string, T>();
-
-  /** The merge kept under `key`, if any (then the most recently used). */
-  get(key: string): T | undefined {
-    const hit = this.#kept.get(key);
-    if (hit) {
-      this.#kept.delete(key);
-      this.#kept.set(key, hit);
-    }
-    return hit;
-  }
-
-  /** Keeps a merge, forgetting the least recently used past the bound. */
-  set(key: string, totals: T): void {
-    this.#kept.delete(key);
-    this.#kept.set(key, totals);
-    for (const old of this.#kept.keys()) {
-      if (this.#kept.size <= PAST_DAYS_KEPT) break;
-      this.#kept.delete(old);
-    }
-  }
-}
-
-/**
- * Minutes after its end before a day's merge is reused, and before which a write into the day
- * counts as late: instances whose clocks are up to this far apart never reuse a merge that misses
- * a write.
- */
-const PAST_DAY_MARGIN_MINUTES = 15;
-
-/** Whether the day starting at `start` is wholly in `from`..`to` and ended a while ago. */
-export function isPastDay(start: Minute, from: Minute, to: Minute): boolean {
-  const end = start + DAY - 1;
-  return start >= from && end <= to && end < Math.floor(Date.now() / MINUTE_MS) - PAST_DAY_MARGIN_MINUTES;
-}
-
-/** Whether a write of `minute` may reach a day that a reader already treats as past. */
-export function touchesPastDay(minute: Minute): boolean {
-  const dayEnd = minute - (minute % DAY) + DAY - 1;
-  return dayEnd < Math.floor(Date.now() / MINUTE_MS) + PAST_DAY_MARGIN_MINUTES;
-}
-
 /** What {@link readTiers} reads. */
 export interface TierRead {
   readonly client: RedisClient;
@@ -312,6 +262,8 @@ export interface TierRead {
   /** What tells the reused merges of this read apart from other services'. */
   readonly pastKey: string;
   readonly pastDays: PastDays<TierTotals>;
+  /** Parsed hour and minute hashes that ended a while ago. */
+  readonly pastPeriods: PastPeriods;
   readonly maxOperations: number;
 }
 
@@ -324,7 +276,12 @@ export interface TierResult {
 
 /**
  * The minutes `from` to `to` of every operation, from the tier hashes: one pipeline of at most
- * about 113 `HGETALL`s for 30 days, fewer when the merge of the window's whole past days is reused.
+ * about 113 `HGETALL`s for 30 days, fewer when what ended a while ago was read before.
+ *
+ * What ended a while ago changes only through late writes, which bump the past version (see
+ * rollup-past.ts): while it stays the same, the merge of the window's whole past days is reused
+ * (as long as the range of days is the same), and so is every hour and minute hash already parsed
+ * (whatever the window it was read for). A report then reads the periods that are still open.
  *
  * @throws when Redis cannot be read.
  */
@@ -332,13 +289,18 @@ export async function readTiers(read: TierRead): Promise<TierResult> {
   const { client, maxOperations } = read;
   const now = Math.floor(Date.now() / MINUTE_MS);
   const periods = planTiers(read.from, read.to, read.to >= now);
-  // Whole days that ended a while ago change only through late writes, which bump the past
-  // version: their merge is reused while it and the range of days stay the same.
   const past = periods.filter((p) => p.level === 'day' && isPastDay(p.start, read.from, read.to));
-  const pastVersion = past.length > 0 ? await client.get(read.pastVersionKey) : null;
+  const kept = periods.filter((p) => p.level !== 'day' && isPastPeriod(p.end));
+  const pastVersion = past.length + kept.length > 0 ? await client.get(read.pastVersionKey) : null;
+  if (kept.length > 0) read.pastPeriods.sync(pastVersion);
   const pastKey = `${read.pastKey}|${past[0]?.start}|${past.at(-1)?.start}|${pastVersion ?? 0}`;
   const reused = past.length > 0 ? read.pastDays.get(pastKey) : undefined;
-  const fresh = reused ? periods.filter((p) => !past.includes(p)) : periods;
+  const parsed = new Map<TierPeriod, TierTotals>();
+  for (const period of kept) {
+    const hit = read.pastPeriods.get(read.keyOf(period.level, period.start));
+    if (hit) parsed.set(period, hit);
+  }
+  const fresh = periods.filter((p) => !(reused && past.includes(p)) && !parsed.has(p));
   const hashes = await hgetallFlatInChunks(
     client,
     fresh.map((period) => read.keyOf(period.level, period.start)),
@@ -354,9 +316,17 @@ export async function readTiers(read: TierRead): Promise<TierResult> {
   const totals = emptyTierTotals();
   if (days) addTierTotals(totals, days, maxOperations);
   for (const [i, period] of fresh.entries()) {
-    if (days && past.includes(period)) continue;
-    addTierHash(totals, period, hashes[i] ?? [], maxOperations);
+    if (past.includes(period)) continue;
+    if (!kept.includes(period)) {
+      addTierHash(totals, period, hashes[i] ?? [], maxOperations);
+      continue;
+    }
+    const one = emptyTierTotals();
+    addTierHash(one, period, hashes[i] ?? [], maxOperations);
+    read.pastPeriods.set(read.keyOf(period.level, period.start), one);
+    parsed.set(period, one);
   }
+  for (const one of parsed.values()) addTierTotals(totals, one, maxOperations);
   const { operations, targets, firstMinute } = finishTierTotals(totals);
   return { operations, targets, firstMinute };
 }

@@ -63,15 +63,8 @@ import {
   WRITE_OPERATION,
   type WrittenPart,
 } from './rollup-fields.ts';
-import {
-  PastDays,
-  packTier,
-  readTiers,
-  type TierLevel,
-  type TierTotals,
-  tierKeyName,
-  touchesPastDay,
-} from './rollup-tiers.ts';
+import { PastDays, PastPeriods, touchesPast } from './rollup-past.ts';
+import { packTier, readTiers, type TierLevel, type TierTotals, tierKeyName } from './rollup-tiers.ts';
 
 export type { RollupMinutes, RollupQuery, RollupTotals } from './rollup-days.ts';
 export { minuteParts };
@@ -145,6 +138,7 @@ export class RedisRollupStore implements RollupWriter {
   readonly #options: z.output<typeof redisRollupStoreOptionsSchema>;
   readonly #pastDays = new PastDays<TierTotals>();
   readonly #pastActivity = new PastDays<ActivityByService>();
+  readonly #pastPeriods = new PastPeriods();
   #since: { readonly minute: Minute; readonly at: number } | undefined;
 
   /** @throws {InvalidArgumentError} naming the first bad option. */
@@ -208,10 +202,10 @@ export class RedisRollupStore implements RollupWriter {
         const { date, hhmm } = minuteParts(minute.minute);
         const ofDay = String(Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(2)));
         const budgetKeys = this.#budgetKeys(date, hhmm);
-        // Readers reuse what they read until these change (see `version` and PastDays).
+        // Readers reuse what they read until these change (see `version` and rollup-past.ts).
         const p = this.#options.keyPrefix;
         const versions = [`${p}${VERSION_KEY}`, `${p}${PAST_VERSION_KEY}`];
-        const past = touchesPastDay(minute.minute) ? '1' : '0';
+        const past = touchesPast(minute.minute) ? '1' : '0';
         const write = (service: string | undefined, data: PendingService) => {
           const index = this.#key('metrics_index', undefined, date, service);
           const summary = this.#key('metrics_summary', undefined, date, service);
@@ -374,6 +368,7 @@ export class RedisRollupStore implements RollupWriter {
       pastVersionKey: `${this.#options.keyPrefix}${PAST_VERSION_KEY}`,
       pastKey: service ?? '',
       pastDays: this.#pastDays,
+      pastPeriods: this.#pastPeriods,
       maxOperations: this.#options.maxOperations,
     });
   }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { activityOfService } from '../../src/telemetry/activity.ts';
 import { type DurationAggregate, emptyAggregate } from '../../src/telemetry/aggregate.ts';
 import type { PendingMinute } from '../../src/telemetry/minutes.ts';
-import { RedisRollupStore } from '../../src/telemetry/rollup.ts';
+import { RedisRollupStore, type RollupQuery } from '../../src/telemetry/rollup.ts';
 import { planTiers, tierKeyName } from '../../src/telemetry/rollup-tiers.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { deleteKeys } from '../helpers/telemetry.ts';
@@ -223,10 +223,7 @@ describe('RedisRollupStore tiers', () => {
     const good = aggregate(random(11));
     good.buckets.set(Number.POSITIVE_INFINITY, 2);
     good.count += 2;
-    await store.write(
-      [{ minute: base, operations: new Map([['good', good]]), users: new Map() }],
-      () => 0.5,
-    );
+    await store.write([{ minute: base, operations: new Map([['good', good]]), users: new Map() }], () => 0.5);
     const key = `${prefix}${tierKeyName('hour', base)}`;
     // What another writer or a hand edit could leave: too few or too many fields, no count, text,
     // a zero count, and buckets that are not `bound=count` (those are skipped one by one).
@@ -300,6 +297,47 @@ describe('RedisRollupStore tiers', () => {
       const fromDays = await store.read({ ...window, operation: 'op' });
       expect(after.operations.get('op')?.count).toBe(fromDays.operations.get('op')?.count);
       expect(after.operations.get('op')?.count).toBeGreaterThan(first.operations.get('op')?.count ?? 0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('parses an hour or minute hash that ended a while ago once, until a late write', async () => {
+    const { store, prefix } = storeFor();
+    const next = random(17);
+    const today = Math.floor(Date.now() / 60_000 / day) * day;
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime((today + 720) * 60_000);
+    try {
+      const now = today + 720;
+      const write = (op: string, minute: number) =>
+        store.write(
+          [{ minute, operations: new Map([[op, aggregate(next)]]), users: new Map() }],
+          () => undefined,
+        );
+      await write('op', today - day);
+      // 10:20 and 11:05 today: the 10:00 hour and 11:05 minute hashes ended over 30 minutes ago.
+      await write('op', today + 620);
+      await write('op', today + 665);
+      // A window from 10:00 reads the 10:00 hour hash; one from 11:05, minute hashes of 11:xx.
+      const windows = [today + 600, today + 665].map((from) => ({ fromMinute: from, toMinute: now }));
+      const first = await Promise.all(windows.map((w) => store.read(w)));
+      // Kept: fields put behind the store's back into those hashes are not read again...
+      await redis.hset(`${prefix}${tierKeyName('hour', today + 600)}`, 'ghost', '1,0,0,0,1,1,1,0,0,;');
+      await redis.hset(`${prefix}${tierKeyName('minute', today + 665)}`, 'ghost', '1,0,0,0,1,1,1,0,0,;');
+      for (const w of windows) expect((await store.read(w)).operations.has('ghost')).toBe(false);
+      // ...while the minutes of the last half hour are read each time.
+      await redis.hset(`${prefix}${tierKeyName('minute', now - 10)}`, 'recent', '1,0,0,0,1,1,1,0,0,;');
+      expect((await store.read({ fromMinute: now - 10, toMinute: now })).operations.has('recent')).toBe(true);
+      // A late write (a minute over 15 minutes old, here in today's 10:00 hour) lets go of them all.
+      await write('op', today + 630);
+      const after = await Promise.all(windows.map((w) => store.read(w)));
+      for (const a of after) expect(a.operations.has('ghost')).toBe(true);
+      expect(after[0]?.operations.get('op')?.count).toBeGreaterThan(
+        first[0]?.operations.get('op')?.count ?? 0,
+      );
+      const fromDays = await store.read({ ...windows[0], operation: 'op' } as RollupQuery);
+      expect(after[0]?.operations.get('op')?.count).toBe(fromDays.operations.get('op')?.count);
     } finally {
       vi.useRealTimers();
     }

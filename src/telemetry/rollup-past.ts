@@ -1,0 +1,146 @@
+/**
+ * What a reader may keep of the rollups between reports, and when a write tells it to let go.
+ *
+ * A period (a tier hash, a day of summaries) that ended a while ago changes only through a late
+ * write: a minute written long after it ended (a retry after Redis was away, a writer whose clock
+ * is behind). Such a write bumps `rollup_past_version` in the same script as its data (see
+ * rollup-fields.ts), and a reader keeps what it read of those periods only while that version
+ * stays the same. The two margins make this safe for clocks up to 15 minutes apart plus a write
+ * up to 15 minutes in flight: a write that does not bump was made at most 15 minutes after its
+ * minute (by its writer's clock), and a reader keeps only periods that ended over 30 minutes ago
+ * (by its own).
+ */
+import { MINUTE_MS, type Minute } from './minutes.ts';
+import type { TierTotals } from './rollup-tiers.ts';
+
+const DAY = 1440;
+
+/** Merges of whole past days kept for reuse: at most this many (windows and services differ). */
+const PAST_DAYS_KEPT = 4;
+
+/**
+ * Merges of whole past days (of the tier hashes, or of the services' summaries), by service, range
+ * of days and past version: a long window reads only its recent part again. At most
+ * {@link PAST_DAYS_KEPT}.
+ */
+export class PastDays<T> {
+  readonly #kept = new Map<string, T>();
+
+  /** The merge kept under `key`, if any (then the most recently used). */
+  get(key: string): T | undefined {
+    const hit = this.#kept.get(key);
+    if (hit) {
+      this.#kept.delete(key);
+      this.#kept.set(key, hit);
+    }
+    return hit;
+  }
+
+  /** Keeps a merge, forgetting the least recently used past the bound. */
+  set(key: string, totals: T): void {
+    this.#kept.delete(key);
+    this.#kept.set(key, totals);
+    for (const old of this.#kept.keys()) {
+      if (this.#kept.size <= PAST_DAYS_KEPT) break;
+      this.#kept.delete(old);
+    }
+  }
+}
+
+/**
+ * Minutes after its end before a day's merge is reused, and before which a write into the day
+ * counts as late: instances whose clocks are up to this far apart never reuse a merge that misses
+ * a write.
+ */
+const PAST_DAY_MARGIN_MINUTES = 15;
+
+/** Whether the day starting at `start` is wholly in `from`..`to` and ended a while ago. */
+export function isPastDay(start: Minute, from: Minute, to: Minute): boolean {
+  const end = start + DAY - 1;
+  return start >= from && end <= to && end < Math.floor(Date.now() / MINUTE_MS) - PAST_DAY_MARGIN_MINUTES;
+}
+
+/** Whether a write of `minute` may reach a day that a reader already treats as past. */
+function touchesPastDay(minute: Minute): boolean {
+  const dayEnd = minute - (minute % DAY) + DAY - 1;
+  return dayEnd < Math.floor(Date.now() / MINUTE_MS) + PAST_DAY_MARGIN_MINUTES;
+}
+
+/** Minutes after which a write of a minute is late, and bumps the past version whatever its day. */
+const LATE_WRITE_MINUTES = 15;
+
+/** Minutes after its end before a reader keeps a parsed hour or minute hash (twice the above). */
+const PAST_PERIOD_MARGIN_MINUTES = 2 * LATE_WRITE_MINUTES;
+
+/** Whether a hash whose last minute is `end` ended long enough ago to be kept (see the module comment). */
+export function isPastPeriod(end: Minute): boolean {
+  return end < Math.floor(Date.now() / MINUTE_MS) - PAST_PERIOD_MARGIN_MINUTES;
+}
+
+/**
+ * Whether a write of `minute` must bump the past version: it may reach a day that a reader already
+ * treats as past (see {@link isPastDay}), or it is late for any hour or minute hash a reader keeps.
+ */
+export function touchesPast(minute: Minute): boolean {
+  return touchesPastDay(minute) || minute < Math.floor(Date.now() / MINUTE_MS) - LATE_WRITE_MINUTES;
+}
+
+/**
+ * Most operation aggregates held by one store's {@link PastPeriods} (about 340 bytes each, some
+ * 17 MiB): a window of 1,000 operations that all run every minute reads about 83,000 for 24 hours,
+ * so a window that long over that many keeps its newest periods and reads the oldest again.
+ */
+export const PAST_PERIODS_MAX_AGGREGATES = 50_000;
+
+/**
+ * Parsed hour and minute tier hashes that ended a while ago, by Redis key, as long as the past
+ * version they were read under stays the same: reports whose windows overlap (a dashboard's window
+ * that slides by a minute, the same day asked for 24 or 48 hours) parse each of them once. Bounded
+ * by {@link PAST_PERIODS_MAX_AGGREGATES}, the least recently used let go first.
+ */
+export class PastPeriods {
+  readonly #kept = new Map<string, TierTotals>();
+  #version: string | null = null;
+  #aggregates = 0;
+
+  /** Forgets every kept hash when the past version moved: a late write reached some period. */
+  sync(version: string | null): void {
+    if (version === this.#version) return;
+    this.#kept.clear();
+    this.#aggregates = 0;
+    this.#version = version;
+  }
+
+  /** The parsed hash kept under `key`, if any (then the most recently used). */
+  get(key: string): TierTotals | undefined {
+    const hit = this.#kept.get(key);
+    if (hit) {
+      this.#kept.delete(key);
+      this.#kept.set(key, hit);
+    }
+    return hit;
+  }
+
+  /** Keeps a parsed hash; one larger than the whole bound is not kept. */
+  set(key: string, totals: TierTotals): void {
+    const size = totals.operations.size;
+    if (size > PAST_PERIODS_MAX_AGGREGATES) return;
+    const known = this.#kept.get(key);
+    if (known) {
+      this.#aggregates -= known.operations.size;
+      this.#kept.delete(key);
+    }
+    this.#kept.set(key, totals);
+    this.#aggregates += size;
+    for (const [old, kept] of this.#kept) {
+      if (this.#aggregates <= PAST_PERIODS_MAX_AGGREGATES) break;
+      this.#kept.delete(old);
+      this.#aggregates -= kept.operations.size;
+    }
+  }
+
+  /** Operation aggregates held (for tests and the bound). */
+  get aggregates(): number {
+    return this.#aggregates;
+  }
+}
