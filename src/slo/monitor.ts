@@ -10,12 +10,12 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import type { Meter } from '@opentelemetry/api';
 import type { AlertTrace } from '../alerts/index.ts';
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { roundTo } from '../shared/numbers.ts';
 import type { RedisClient } from '../shared/redis.ts';
+import type { GaugeSink } from '../telemetry/metric-sink.ts';
 import type { WindowTotals } from '../telemetry/minutes.ts';
 import { OTHER_OPERATION } from '../telemetry/semconv.ts';
 import { BudgetBook, type OperationBook } from './book.ts';
@@ -27,24 +27,16 @@ import {
   RedisEpisodes,
 } from './episodes.ts';
 import { sloFieldName } from './fields.ts';
+import { defineBudgetGauges, type GaugeAttributes, gaugeAttributes, SEVERITIES } from './gauges.ts';
 import { type FiringRow, type Judgement, type JudgeSettings, judge } from './judge.ts';
 import { RedisLease } from './lease.ts';
 import type { Objective, ObjectiveFacts, ObjectiveTable } from './objectives.ts';
-import { fingerprintOf, orphanInput, rowOf, transitionInput } from './records.ts';
+import { orphanInput, rowOf, transitionInput } from './records.ts';
 import { RedisBudgetSource, yieldTurn } from './redis-source.ts';
-import {
-  ATTR_SLO_SEVERITY,
-  ATTR_SLO_WINDOW,
-  METRIC_SLO_ALERT_ACTIVE,
-  METRIC_SLO_BUDGET_REMAINING,
-  METRIC_SLO_BURN_RATE,
-  METRIC_SLO_OBJECTIVE,
-  SLO_KEYS,
-} from './semconv.ts';
+import { SLO_KEYS } from './semconv.ts';
 import { type BurnSeverity, WINDOW_MINUTES, windowLabel } from './windows.ts';
 
 const MINUTE_MS = 60_000;
-const SEVERITIES: readonly BurnSeverity[] = ['page', 'ticket'];
 
 /** What the spans of an operation told (the span evaluator's `budgetOf`). */
 export interface BudgetFacts extends ObjectiveFacts {
@@ -84,8 +76,11 @@ export interface BudgetMonitorOptions {
   readonly offsetMs?: number;
   /** Clock, ms. Default `Date.now`. */
   readonly now?: () => number;
-  /** Meter for the `perf.slo.*` gauges. Default: none. */
-  readonly meter?: Meter;
+  /**
+   * Where the `perf.slo.*` gauges go: `startTelemetry` gives its own aggregation (see gauges.ts); a
+   * meter's observable gauges with `meterGauges(meter)`. Default: none.
+   */
+  readonly gauges?: GaugeSink;
 }
 
 /** An operation's error budget as the summary shows it. */
@@ -116,6 +111,8 @@ export interface Judged {
   readonly field: string;
   readonly service: string;
   readonly judgement: Judgement;
+  /** Its gauge attribute sets and alert fingerprints, kept from one evaluation to the next. */
+  readonly attributes: GaugeAttributes;
 }
 
 /** See the module comment. */
@@ -156,7 +153,13 @@ export class BudgetMonitor {
     } else {
       this.#episodes = new MemoryEpisodes(options.alerts);
     }
-    if (options.meter) this.#gauges(options.meter);
+    if (options.gauges) {
+      defineBudgetGauges(
+        options.gauges,
+        () => this.#judged.values(),
+        (fingerprint) => this.#open.has(fingerprint),
+      );
+    }
   }
 
   /** Whether this instance held the evaluator lease at its last evaluation (always, without Redis). */
@@ -250,7 +253,9 @@ export class BudgetMonitor {
             ? this.#options.objectives.resolve(book.operation, facts)
             : (specs.get(field) ?? this.#options.objectives.resolve(book.operation));
         const judgement = judge(book, objective, last, this.#options.settings);
-        judged.set(field, { book, field, service: book.service ?? this.#options.ownService, judgement });
+        const service = book.service ?? this.#options.ownService;
+        const attributes = this.#judged.get(field)?.attributes ?? gaugeAttributes(service, book.operation);
+        judged.set(field, { book, field, service, judgement, attributes });
       }
       this.#judged = judged;
       this.#evaluatedAtMs = nowMs;
@@ -376,7 +381,7 @@ export class BudgetMonitor {
   }
 
   #fingerprint(judged: Judged, severity: BurnSeverity): string {
-    return fingerprintOf(judged.service, judged.book.operation, severity);
+    return judged.attributes.fingerprints[SEVERITIES.indexOf(severity)] as string;
   }
 
   /** The budget of an operation of `service` (default: the own one) at the last evaluation. */
@@ -402,49 +407,5 @@ export class BudgetMonitor {
       alerts: SEVERITIES.filter((s) => this.#open.has(this.#fingerprint(judged, s))),
       evaluated_at: new Date(this.#evaluatedAtMs).toISOString(),
     };
-  }
-
-  #gauges(meter: Meter): void {
-    const each = (fn: (judged: Judged, base: Record<string, string>) => void) => {
-      for (const judged of this.#judged.values()) {
-        fn(judged, { 'service.name': judged.service, 'perf.operation': judged.book.operation });
-      }
-    };
-    meter
-      .createObservableGauge(METRIC_SLO_OBJECTIVE, {
-        description: 'Objective of each operation: share of runs that must be good',
-      })
-      .addCallback((result) => each((j, base) => result.observe(j.judgement.objective.objective, base)));
-    meter
-      .createObservableGauge(METRIC_SLO_BUDGET_REMAINING, {
-        description: "Share of each operation's error budget left in its period (negative: overspent)",
-      })
-      .addCallback((result) =>
-        each((j, base) => result.observe(roundTo(j.judgement.budgetRemaining, 6), base)),
-      );
-    meter
-      .createObservableGauge(METRIC_SLO_BURN_RATE, {
-        description: "Burn rate of each operation's error budget over each alert window",
-      })
-      .addCallback((result) =>
-        each((j, base) => {
-          for (const minutes of WINDOW_MINUTES) {
-            const rate = j.judgement.burnRates.get(minutes);
-            result.observe(roundTo(rate ?? 0, 6), { ...base, [ATTR_SLO_WINDOW]: windowLabel(minutes) });
-          }
-        }),
-      );
-    meter
-      .createObservableGauge(METRIC_SLO_ALERT_ACTIVE, {
-        description: 'Whether a burn-rate alert of each severity is firing for each operation (1) or not (0)',
-      })
-      .addCallback((result) =>
-        each((j, base) => {
-          for (const severity of SEVERITIES) {
-            const active = this.#open.has(this.#fingerprint(j, severity)) ? 1 : 0;
-            result.observe(active, { ...base, [ATTR_SLO_SEVERITY]: severity });
-          }
-        }),
-      );
   }
 }

@@ -63,3 +63,39 @@ export function meterSink(meter: Meter): OperationMetricSink {
     },
   };
 }
+
+/** A gauge: its series are read at each collection. */
+export interface GaugeDefinition {
+  readonly name: string;
+  readonly description: string;
+  readonly unit: string;
+}
+
+/**
+ * Reports every series of a gauge at a collection: `observe(value, attributes)` once per series,
+ * each series' attribute set made once and given as the same object each time.
+ */
+export type GaugeCallback = (observe: (value: number, attributes: Attributes) => void) => void;
+
+/**
+ * Where gauges read at each collection go: perf-sidecar's own aggregation (`OperationMetrics`,
+ * whose collection skips the SDK's per-observation attribute hashing and reports them only to the
+ * readers that export) or {@link meterGauges}.
+ */
+export interface GaugeSink {
+  gauge(definition: GaugeDefinition, callback: GaugeCallback): void;
+}
+
+/** A gauge sink over SDK observable gauges of `meter`. */
+export function meterGauges(meter: Meter): GaugeSink {
+  return {
+    gauge(definition, callback) {
+      meter
+        .createObservableGauge(definition.name, {
+          description: definition.description,
+          unit: definition.unit,
+        })
+        .addCallback((result) => callback((value, attributes) => result.observe(value, attributes)));
+    },
+  };
+}

@@ -32,7 +32,9 @@ import { millisToHrTime } from '@opentelemetry/core';
 import {
   AggregationTemporality,
   type CollectionResult,
+  type DataPoint,
   DataPointType,
+  type GaugeMetricData,
   type IMetricReader,
   InstrumentType,
   type MetricCollectOptions,
@@ -40,9 +42,16 @@ import {
   type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
-import type { CounterDefinition, HistogramDefinition, OperationMetricSink } from './metric-sink.ts';
+import type {
+  CounterDefinition,
+  GaugeCallback,
+  GaugeDefinition,
+  GaugeSink,
+  HistogramDefinition,
+  OperationMetricSink,
+} from './metric-sink.ts';
 
-type Kind = InstrumentType.HISTOGRAM | InstrumentType.COUNTER;
+type Kind = InstrumentType.HISTOGRAM | InstrumentType.COUNTER | InstrumentType.OBSERVABLE_GAUGE;
 
 /** Figures of one series over some interval: a histogram's or a sum's (`sum` only, `counts` empty). */
 class State {
@@ -200,6 +209,32 @@ class Instrument {
   }
 }
 
+/** A gauge of {@link OperationMetrics.gauge}. */
+interface Gauge {
+  readonly descriptor: MetricData['descriptor'];
+  readonly callback: GaugeCallback;
+  /** When it was defined: its points' start (the SDK's is its first collection's). */
+  readonly startTime: HrTime;
+}
+
+/** A gauge's points now, as `consumer`'s reader reports them (none when it has no series). */
+function gaugeData(gauge: Gauge, consumer: Consumer, endTime: HrTime): MetricData[] {
+  const dataPoints: DataPoint<number>[] = [];
+  const startTime = gauge.startTime;
+  gauge.callback((value, attributes) => {
+    if (Number.isFinite(value)) dataPoints.push({ attributes, startTime, endTime, value });
+  });
+  if (dataPoints.length === 0) return [];
+  return [
+    {
+      descriptor: gauge.descriptor,
+      aggregationTemporality: consumer.temporality(InstrumentType.OBSERVABLE_GAUGE),
+      dataPointType: DataPointType.GAUGE,
+      dataPoints,
+    } satisfies GaugeMetricData,
+  ];
+}
+
 /** One series' figures as one reader reports them. */
 interface PointSource {
   readonly series: Series;
@@ -219,6 +254,8 @@ interface DeltaEntry {
 /** What the store keeps per bound reader. */
 class Consumer {
   readonly reader: IMetricReader;
+  /** Whether the reader gets the gauges (the windows' reader does not: it never reads them). */
+  readonly gauges: boolean;
   readonly #temporality = new Map<Kind, AggregationTemporality>();
   readonly delta = new Map<Series, DeltaEntry>();
   /** Series with delta figures since the last collection, in the order of their first record. */
@@ -226,8 +263,9 @@ class Consumer {
   collections = 0;
   lastCollectionMs = 0;
 
-  constructor(reader: IMetricReader) {
+  constructor(reader: IMetricReader, gauges: boolean) {
     this.reader = reader;
+    this.gauges = gauges;
   }
 
   /** The reader's temporality for `kind`, asked once (the SDK fixes it at the first report too). */
@@ -242,11 +280,12 @@ class Consumer {
 }
 
 /** See the module comment. */
-export class OperationMetrics implements OperationMetricSink {
+export class OperationMetrics implements OperationMetricSink, GaugeSink {
   /** The scope the metrics are reported under: perf-sidecar's meter's. */
   static readonly scope = { name: SCOPE_NAME, version: VERSION, schemaUrl: undefined };
   readonly #instruments: Instrument[] = [];
   readonly #consumers: Consumer[] = [];
+  readonly #gauges: Gauge[] = [];
   /** Series with records since the last drain. */
   #dirty: Series[] = [];
 
@@ -269,11 +308,33 @@ export class OperationMetrics implements OperationMetricSink {
   }
 
   /**
-   * `reader` as the meter provider must be given it: the same reader, whose metric producer also
-   * reports this store's metrics. Bind every reader before the first record.
+   * A gauge whose series `callback` reports at each collection of a reader bound with `gauges`.
+   * Its points carry the attribute sets as given (made once by the caller), so a collection costs
+   * a data point per series, not the SDK's hashing of every observation's attributes.
    */
-  bind(reader: IMetricReader): IMetricReader {
-    const consumer = new Consumer(reader);
+  gauge(definition: GaugeDefinition, callback: GaugeCallback): void {
+    if (this.#gauges.some((g) => g.descriptor.name === definition.name)) return;
+    this.#gauges.push({
+      descriptor: {
+        name: definition.name,
+        type: InstrumentType.OBSERVABLE_GAUGE,
+        description: definition.description,
+        unit: definition.unit,
+        valueType: ValueType.DOUBLE,
+        advice: {},
+      } as MetricData['descriptor'],
+      callback,
+      startTime: millisToHrTime(Date.now()),
+    });
+  }
+
+  /**
+   * `reader` as the meter provider must be given it: the same reader, whose metric producer also
+   * reports this store's metrics (and its gauges unless `gauges` is false). Bind every reader
+   * before the first record.
+   */
+  bind(reader: IMetricReader, options: { readonly gauges?: boolean } = {}): IMetricReader {
+    const consumer = new Consumer(reader, options.gauges ?? true);
     this.#consumers.push(consumer);
     return {
       setMetricProducer: (sdk: MetricProducer) =>
@@ -360,6 +421,7 @@ export class OperationMetrics implements OperationMetricSink {
       }
       if (points.length > 0) out.push(instrument.metricData(temporality, points, endTime));
     }
+    if (consumer.gauges) for (const gauge of this.#gauges) out.push(...gaugeData(gauge, consumer, endTime));
     for (const series of consumer.touched) {
       const entry = consumer.delta.get(series) as DeltaEntry;
       entry.state.reset();

@@ -82,7 +82,8 @@ export function startMetrics(
     resource,
     views: operationViews(config),
     // Every reader, the host's too, reports the operation metrics in its own temporality.
-    readers: readers.map((reader) => operations.bind(reader)),
+    // The windows' reader reads no gauges: it is not handed the SLO gauges at each summary request.
+    readers: readers.map((reader) => operations.bind(reader, { gauges: reader !== windowsReader })),
   });
   if (!config.sdk.disabled) metrics.setGlobalMeterProvider(provider);
   return { provider, meter: provider.getMeter(SCOPE_NAME, VERSION), prometheus, windowsReader, operations };

@@ -161,7 +161,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
                 },
               }
             : {}),
-          ...(meters ? { meter: meters.meter } : {}),
+          ...(meters ? { gauges: meters.operations } : {}),
         })
       : undefined;
     const windows = new MinuteWindows({

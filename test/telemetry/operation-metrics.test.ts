@@ -19,7 +19,9 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SCOPE_NAME, VERSION } from '../../src/shared/scope.ts';
 import { SpanEvaluator } from '../../src/telemetry/evaluate.ts';
+import { type GaugeCallback, meterGauges } from '../../src/telemetry/metric-sink.ts';
 import { OperationMetrics } from '../../src/telemetry/operation-metrics.ts';
 import { InProcessMetricReader } from '../../src/telemetry/reader.ts';
 import {
@@ -263,5 +265,47 @@ describe('OperationMetrics against SDK instruments', () => {
     expect(scopeMetrics[0]?.metrics.map((m) => m.descriptor.name)).toEqual(
       expect.arrayContaining([METRIC_OPERATION_DURATION, 'perf.user.operation.duration']),
     );
+  });
+
+  it('reports gauges as SDK observable gauges do, and not to a reader bound without gauges', async () => {
+    const series = [
+      [0.25, Object.freeze({ 'service.name': OWN, 'perf.operation': 'a' })],
+      [-3, Object.freeze({ 'service.name': OWN, 'perf.operation': 'b' })],
+    ] as const;
+    let scale = 1;
+    const callback: GaugeCallback = (observe) => {
+      for (const [value, attributes] of series) observe(value * scale, attributes);
+    };
+    const definition = { name: 'perf.test.gauge', description: 'A test gauge', unit: '' };
+    const sdkReader = reader(AggregationTemporality.CUMULATIVE);
+    const sdkProvider = new MeterProvider({ readers: [sdkReader] });
+    meterGauges(sdkProvider.getMeter(SCOPE_NAME, VERSION)).gauge(definition, callback);
+    const store = new OperationMetrics();
+    const exporting = reader(AggregationTemporality.DELTA);
+    const windows = reader(AggregationTemporality.DELTA);
+    const ownProvider = new MeterProvider({
+      readers: [store.bind(exporting), store.bind(windows, { gauges: false })],
+    });
+    ownProvider.getMeter(SCOPE_NAME, VERSION);
+    store.gauge(definition, callback);
+    providers.push(sdkProvider, ownProvider);
+    const gaugeOf = async (r: IMetricReader) => {
+      const { resourceMetrics } = await (r as InProcessMetricReader).collect();
+      const all = resourceMetrics.scopeMetrics.flatMap((m) => m.metrics);
+      const metric = all.find((m) => m.descriptor.name === definition.name);
+      if (!metric) return undefined;
+      return {
+        descriptor: { ...metric.descriptor, advice: undefined },
+        type: metric.dataPointType,
+        points: (metric.dataPoints as DataPoint<number>[]).map((p) => [p.attributes, p.value]),
+      };
+    };
+    for (const s of [1, 2]) {
+      scale = s;
+      const expected = await gaugeOf(sdkReader);
+      expect(expected?.points).toHaveLength(2);
+      expect(await gaugeOf(exporting)).toEqual(expected);
+      expect(await gaugeOf(windows)).toBeUndefined();
+    }
   });
 });
