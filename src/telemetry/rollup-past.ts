@@ -86,24 +86,38 @@ export function touchesPast(minute: Minute): boolean {
 }
 
 /**
- * Most operation aggregates held by one store's {@link PastPeriods} (about 340 bytes each, some
- * 17 MiB): a window of 1,000 operations that all run every minute reads about 83,000 for 24 hours,
- * so a window that long over that many keeps its newest periods and reads the oldest again.
+ * Most operation aggregates one store keeps of past periods (about 340 bytes each: some 13 MiB):
+ * a window of 1,000 operations that all run every minute reads about 83,000 for 24 hours, so a
+ * window that long over that many keeps its newest periods and reads the oldest again.
  */
-export const PAST_PERIODS_MAX_AGGREGATES = 50_000;
+export const PAST_PERIODS_MAX_AGGREGATES = 40_000;
+
+/** Most operation aggregates one store keeps of recent periods (some 7 MiB). */
+export const RECENT_PERIODS_MAX_AGGREGATES = 20_000;
 
 /**
- * Parsed hour and minute tier hashes that ended a while ago, by Redis key, as long as the past
- * version they were read under stays the same: reports whose windows overlap (a dashboard's window
- * that slides by a minute, the same day asked for 24 or 48 hours) parse each of them once. Bounded
- * by {@link PAST_PERIODS_MAX_AGGREGATES}, the least recently used let go first.
+ * Parsed tier hashes by Redis key, kept as long as the version they were read under stays the
+ * same: for hours and minutes that ended a while ago the past version (they change only through
+ * late writes), for the rest the store's version (any write). Reports whose windows overlap (a
+ * dashboard's window that slides by a minute, the same day asked for 24 or 48 hours, the same
+ * window asked again) parse each hash once. Bounded by the operation aggregates held, the least
+ * recently used let go first.
  */
-export class PastPeriods {
+export class KeptPeriods {
   readonly #kept = new Map<string, TierTotals>();
+  readonly #max: number;
   #version: string | null = null;
   #aggregates = 0;
 
-  /** Forgets every kept hash when the past version moved: a late write reached some period. */
+  /** @param maxAggregates - most operation aggregates held. */
+  constructor(maxAggregates: number) {
+    this.#max = maxAggregates;
+  }
+
+  /**
+   * Forgets every kept hash when the version moved. Call with a version read before the hashes
+   * are: a hash read later may hold more writes than its version says, never fewer.
+   */
   sync(version: string | null): void {
     if (version === this.#version) return;
     this.#kept.clear();
@@ -124,7 +138,7 @@ export class PastPeriods {
   /** Keeps a parsed hash; one larger than the whole bound is not kept. */
   set(key: string, totals: TierTotals): void {
     const size = totals.operations.size;
-    if (size > PAST_PERIODS_MAX_AGGREGATES) return;
+    if (size > this.#max) return;
     const known = this.#kept.get(key);
     if (known) {
       this.#aggregates -= known.operations.size;
@@ -133,13 +147,13 @@ export class PastPeriods {
     this.#kept.set(key, totals);
     this.#aggregates += size;
     for (const [old, kept] of this.#kept) {
-      if (this.#aggregates <= PAST_PERIODS_MAX_AGGREGATES) break;
+      if (this.#aggregates <= this.#max) break;
       this.#kept.delete(old);
       this.#aggregates -= kept.operations.size;
     }
   }
 
-  /** Operation aggregates held (for tests and the bound). */
+  /** Operation aggregates held. */
   get aggregates(): number {
     return this.#aggregates;
   }

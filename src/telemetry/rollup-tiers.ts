@@ -22,7 +22,7 @@ import type { RedisClient } from '../shared/redis.ts';
 import { aggregateFor, type DurationAggregate, emptyAggregate, mergeAggregate } from './aggregate.ts';
 import { MINUTE_MS, type Minute } from './minutes.ts';
 import { hgetallFlatInChunks } from './rollup-days.ts';
-import { isPastDay, isPastPeriod, type PastDays, type PastPeriods } from './rollup-past.ts';
+import { isPastDay, isPastPeriod, type KeptPeriods, type PastDays } from './rollup-past.ts';
 
 const HOUR = 60;
 const DAY = 1440;
@@ -257,13 +257,17 @@ export interface TierRead {
   readonly to: Minute;
   /** The key of the hash of `level` starting at `start`. */
   readonly keyOf: (level: TierLevel, start: Minute) => string;
+  /** The key counting every write (the store's version). */
+  readonly versionKey: string;
   /** The key counting late writes. */
   readonly pastVersionKey: string;
   /** What tells the reused merges of this read apart from other services'. */
   readonly pastKey: string;
   readonly pastDays: PastDays<TierTotals>;
   /** Parsed hour and minute hashes that ended a while ago. */
-  readonly pastPeriods: PastPeriods;
+  readonly pastPeriods: KeptPeriods;
+  /** Parsed hashes of periods still open or just ended. */
+  readonly recentPeriods: KeptPeriods;
   readonly maxOperations: number;
 }
 
@@ -276,12 +280,12 @@ export interface TierResult {
 
 /**
  * The minutes `from` to `to` of every operation, from the tier hashes: one pipeline of at most
- * about 113 `HGETALL`s for 30 days, fewer when what ended a while ago was read before.
+ * about 113 `HGETALL`s for 30 days, fewer when some were read before.
  *
- * What ended a while ago changes only through late writes, which bump the past version (see
- * rollup-past.ts): while it stays the same, the merge of the window's whole past days is reused
- * (as long as the range of days is the same), and so is every hour and minute hash already parsed
- * (whatever the window it was read for). A report then reads the periods that are still open.
+ * Reuse, after one `MGET` of the store's two versions (see rollup-past.ts): the merge of the
+ * window's whole past days while the past version and the range of days stay the same; every
+ * hour and minute hash that ended a while ago, parsed once, while the past version stays the same;
+ * the rest (the open day or hour, the last half hour's minutes) while no instance writes.
  *
  * @throws when Redis cannot be read.
  */
@@ -290,14 +294,18 @@ export async function readTiers(read: TierRead): Promise<TierResult> {
   const now = Math.floor(Date.now() / MINUTE_MS);
   const periods = planTiers(read.from, read.to, read.to >= now);
   const past = periods.filter((p) => p.level === 'day' && isPastDay(p.start, read.from, read.to));
-  const kept = periods.filter((p) => p.level !== 'day' && isPastPeriod(p.end));
-  const pastVersion = past.length + kept.length > 0 ? await client.get(read.pastVersionKey) : null;
-  if (kept.length > 0) read.pastPeriods.sync(pastVersion);
+  const old = new Set(periods.filter((p) => p.level !== 'day' && isPastPeriod(p.end)));
+  // Read before the hashes: a kept hash may then hold more writes than its version, never fewer.
+  const [version, pastVersion] = await client.mget(read.versionKey, read.pastVersionKey);
+  read.pastPeriods.sync(pastVersion ?? null);
+  read.recentPeriods.sync(version ?? null);
+  const keptFor = (p: TierPeriod) => (old.has(p) ? read.pastPeriods : read.recentPeriods);
   const pastKey = `${read.pastKey}|${past[0]?.start}|${past.at(-1)?.start}|${pastVersion ?? 0}`;
   const reused = past.length > 0 ? read.pastDays.get(pastKey) : undefined;
   const parsed = new Map<TierPeriod, TierTotals>();
-  for (const period of kept) {
-    const hit = read.pastPeriods.get(read.keyOf(period.level, period.start));
+  for (const period of periods) {
+    if (past.includes(period)) continue;
+    const hit = keptFor(period).get(read.keyOf(period.level, period.start));
     if (hit) parsed.set(period, hit);
   }
   const fresh = periods.filter((p) => !(reused && past.includes(p)) && !parsed.has(p));
@@ -313,19 +321,15 @@ export async function readTiers(read: TierRead): Promise<TierResult> {
     }
     read.pastDays.set(pastKey, days);
   }
-  const totals = emptyTierTotals();
-  if (days) addTierTotals(totals, days, maxOperations);
   for (const [i, period] of fresh.entries()) {
     if (past.includes(period)) continue;
-    if (!kept.includes(period)) {
-      addTierHash(totals, period, hashes[i] ?? [], maxOperations);
-      continue;
-    }
     const one = emptyTierTotals();
     addTierHash(one, period, hashes[i] ?? [], maxOperations);
-    read.pastPeriods.set(read.keyOf(period.level, period.start), one);
+    keptFor(period).set(read.keyOf(period.level, period.start), one);
     parsed.set(period, one);
   }
+  const totals = emptyTierTotals();
+  if (days) addTierTotals(totals, days, maxOperations);
   for (const one of parsed.values()) addTierTotals(totals, one, maxOperations);
   const { operations, targets, firstMinute } = finishTierTotals(totals);
   return { operations, targets, firstMinute };

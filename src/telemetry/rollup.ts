@@ -63,7 +63,13 @@ import {
   WRITE_OPERATION,
   type WrittenPart,
 } from './rollup-fields.ts';
-import { PastDays, PastPeriods, touchesPast } from './rollup-past.ts';
+import {
+  KeptPeriods,
+  PAST_PERIODS_MAX_AGGREGATES,
+  PastDays,
+  RECENT_PERIODS_MAX_AGGREGATES,
+  touchesPast,
+} from './rollup-past.ts';
 import { packTier, readTiers, type TierLevel, type TierTotals, tierKeyName } from './rollup-tiers.ts';
 
 export type { RollupMinutes, RollupQuery, RollupTotals } from './rollup-days.ts';
@@ -138,7 +144,8 @@ export class RedisRollupStore implements RollupWriter {
   readonly #options: z.output<typeof redisRollupStoreOptionsSchema>;
   readonly #pastDays = new PastDays<TierTotals>();
   readonly #pastActivity = new PastDays<ActivityByService>();
-  readonly #pastPeriods = new PastPeriods();
+  readonly #pastPeriods = new KeptPeriods(PAST_PERIODS_MAX_AGGREGATES);
+  readonly #recentPeriods = new KeptPeriods(RECENT_PERIODS_MAX_AGGREGATES);
   #since: { readonly minute: Minute; readonly at: number } | undefined;
 
   /** @throws {InvalidArgumentError} naming the first bad option. */
@@ -365,10 +372,12 @@ export class RedisRollupStore implements RollupWriter {
       from,
       to,
       keyOf: (level, start) => this.#tierKey(level, start, service),
+      versionKey: `${this.#options.keyPrefix}${VERSION_KEY}`,
       pastVersionKey: `${this.#options.keyPrefix}${PAST_VERSION_KEY}`,
       pastKey: service ?? '',
       pastDays: this.#pastDays,
       pastPeriods: this.#pastPeriods,
+      recentPeriods: this.#recentPeriods,
       maxOperations: this.#options.maxOperations,
     });
   }
