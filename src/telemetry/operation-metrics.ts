@@ -310,10 +310,17 @@ export class OperationMetrics implements OperationMetricSink, GaugeSink {
   /**
    * A gauge whose series `callback` reports at each collection of a reader bound with `gauges`.
    * Its points carry the attribute sets as given (made once by the caller), so a collection costs
-   * a data point per series, not the SDK's hashing of every observation's attributes.
+   * a data point per series, not the SDK's hashing of every observation's attributes. Unlike an
+   * SDK instrument it has no cardinality limit: the caller bounds its series. Non-finite values
+   * are left out; a point's start time is the gauge's definition.
+   *
+   * @throws {Error} when a gauge of that name is already defined.
    */
   gauge(definition: GaugeDefinition, callback: GaugeCallback): void {
-    if (this.#gauges.some((g) => g.descriptor.name === definition.name)) return;
+    // Two callbacks under one name would make two metrics of one name in an export.
+    if (this.#gauges.some((g) => g.descriptor.name === definition.name)) {
+      throw new Error(`gauge ${definition.name}: already defined; expected one definition per name`);
+    }
     this.#gauges.push({
       descriptor: {
         name: definition.name,

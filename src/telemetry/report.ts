@@ -258,21 +258,24 @@ async function fromRedis(
   let stored: RollupTotals | undefined;
   let storedActivity: ActivityByService | undefined;
   let unsaved: WindowTotals = emptyTotals();
-  const whole = query.operation === undefined && query.userId === undefined;
+  const unfiltered = query.operation === undefined && query.userId === undefined;
+  let whole = false;
   for (let attempt = 0; attempt < 3; attempt++) {
     await exporter.settled();
     if (exporter.writing) continue;
     const epoch = exporter.writeEpoch;
     unsaved = emptyTotals();
     for (const minute of exporter.pending(fromMinute)) addTotals(unsaved, minute);
-    stored = await cachedRead(rollups, `${epoch}|${keyOf(rollupQuery)}`, () => rollups.read(rollupQuery));
+    const read = await cachedRead(rollups, `${epoch}|${keyOf(rollupQuery)}`, () => rollups.read(rollupQuery));
+    stored = read;
     // An unfiltered read holds the runs, errors and breaches of every operation of its service over
-    // the window: that service's activity, so its summaries (its largest hashes) are not read.
+    // the window: that service's activity, so its summaries (its largest hashes) are not read;
+    // unless the read reached the operations cap (the summaries count every run).
+    whole = unfiltered && read.operations.size < rollups.maxOperations;
     const skip = whole ? { service: scoped } : undefined;
-    storedActivity = await cachedRead(
-      rollups,
-      `${epoch}|activity|${fromMinute}|${toMinute}|${whole ? (scoped ?? '+') : '-'}`,
-      () => rollups.readActivity(fromMinute, toMinute, skip),
+    const skipped = !whole ? '-' : scoped === undefined ? '+' : `+${scoped.length}:${scoped}`;
+    storedActivity = await cachedRead(rollups, `${epoch}|activity|${fromMinute}|${toMinute}|${skipped}`, () =>
+      rollups.readActivity(fromMinute, toMinute, skip),
     );
     if (exporter.writeEpoch === epoch) break;
   }

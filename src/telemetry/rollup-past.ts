@@ -5,10 +5,15 @@
  * write: a minute written long after it ended (a retry after Redis was away, a writer whose clock
  * is behind). Such a write bumps `rollup_past_version` in the same script as its data (see
  * rollup-fields.ts), and a reader keeps what it read of those periods only while that version
- * stays the same. The two margins make this safe for clocks up to 15 minutes apart plus a write
- * up to 15 minutes in flight: a write that does not bump was made at most 15 minutes after its
- * minute (by its writer's clock), and a reader keeps only periods that ended over 30 minutes ago
- * (by its own).
+ * stays the same. A write that does not bump was made at most 15 minutes after its minute (by its
+ * writer's clock), and a reader keeps only hours and minutes that ended over 45 minutes ago (by its
+ * own): safe while clock skew plus the time a write is in flight stays under 30 minutes, as for
+ * whole days (a write does not bump when its day ends over 15 minutes later by its writer's clock;
+ * a reader reuses days that ended over 15 minutes ago by its own).
+ *
+ * During a rolling upgrade, instances of a version before this rule do not bump the past version
+ * for a late minute within the current day: a reader of this version may miss such a minute in
+ * an hour or minute it kept, until the next late write or the day's end.
  */
 import { MINUTE_MS, type Minute } from './minutes.ts';
 import type { TierTotals } from './rollup-tiers.ts';
@@ -69,8 +74,8 @@ function touchesPastDay(minute: Minute): boolean {
 /** Minutes after which a write of a minute is late, and bumps the past version whatever its day. */
 const LATE_WRITE_MINUTES = 15;
 
-/** Minutes after its end before a reader keeps a parsed hour or minute hash (twice the above). */
-const PAST_PERIOD_MARGIN_MINUTES = 2 * LATE_WRITE_MINUTES;
+/** Minutes after its end before a reader keeps a parsed hour or minute hash (see the module comment). */
+const PAST_PERIOD_MARGIN_MINUTES = LATE_WRITE_MINUTES + 30;
 
 /** Whether a hash whose last minute is `end` ended long enough ago to be kept (see the module comment). */
 export function isPastPeriod(end: Minute): boolean {
@@ -86,14 +91,18 @@ export function touchesPast(minute: Minute): boolean {
 }
 
 /**
- * Most operation aggregates one store keeps of past periods (about 340 bytes each: some 13 MiB):
- * a window of 1,000 operations that all run every minute reads about 83,000 for 24 hours, so a
- * window that long over that many keeps its newest periods and reads the oldest again.
+ * Most operation aggregates one store keeps of past periods (540 to 1,030 bytes each with 2 to 14
+ * buckets, measured: some 13 to 25 MiB). A window of 1,000 operations that all run every minute
+ * reads about 83,000 for 24 hours, so a window that long over that many keeps its newest periods
+ * and reads the oldest again.
  */
-export const PAST_PERIODS_MAX_AGGREGATES = 40_000;
+export const PAST_PERIODS_MAX_AGGREGATES = 25_000;
 
-/** Most operation aggregates one store keeps of recent periods (some 7 MiB). */
-export const RECENT_PERIODS_MAX_AGGREGATES = 20_000;
+/** Most operation aggregates one store keeps of recent periods (some 6 to 12 MiB). */
+export const RECENT_PERIODS_MAX_AGGREGATES = 12_000;
+
+/** Most hashes one {@link KeptPeriods} keeps, empty ones included (each counts as one aggregate). */
+const KEPT_PERIODS_MAX_ENTRIES = 4096;
 
 /**
  * Parsed tier hashes by Redis key, kept as long as the version they were read under stays the
@@ -135,21 +144,27 @@ export class KeptPeriods {
     return hit;
   }
 
-  /** Keeps a parsed hash; one larger than the whole bound is not kept. */
-  set(key: string, totals: TierTotals): void {
-    const size = totals.operations.size;
+  /**
+   * Keeps a parsed hash read under `version` (the one given to the last {@link sync}, else it is
+   * not kept: a read that overlapped a newer one must not leave older data under the newer
+   * version). One larger than the whole bound is not kept.
+   */
+  set(key: string, totals: TierTotals, version: string | null): void {
+    if (version !== this.#version) return;
+    // An empty hash counts as one: the entries are bounded too.
+    const size = Math.max(1, totals.operations.size);
     if (size > this.#max) return;
     const known = this.#kept.get(key);
     if (known) {
-      this.#aggregates -= known.operations.size;
+      this.#aggregates -= Math.max(1, known.operations.size);
       this.#kept.delete(key);
     }
     this.#kept.set(key, totals);
     this.#aggregates += size;
     for (const [old, kept] of this.#kept) {
-      if (this.#aggregates <= this.#max) break;
+      if (this.#aggregates <= this.#max && this.#kept.size <= KEPT_PERIODS_MAX_ENTRIES) break;
       this.#kept.delete(old);
-      this.#aggregates -= kept.operations.size;
+      this.#aggregates -= Math.max(1, kept.operations.size);
     }
   }
 

@@ -241,7 +241,10 @@ export function addTierTotals(into: TierTotals, from: TierTotals, maxOperations:
     mergeAggregate(target, agg);
     if (from.unknownMin.has(op)) into.unknownMin.add(op);
   }
-  for (const [op, value] of from.targets) setTarget(into, op, value, from.targetAt.get(op) ?? 0);
+  for (const [op, value] of from.targets) {
+    // Not for an operation the cap left out.
+    if (into.operations.has(op)) setTarget(into, op, value, from.targetAt.get(op) ?? 0);
+  }
   if (
     from.firstMinute !== undefined &&
     (into.firstMinute === undefined || from.firstMinute < into.firstMinute)
@@ -325,12 +328,20 @@ export async function readTiers(read: TierRead): Promise<TierResult> {
     if (past.includes(period)) continue;
     const one = emptyTierTotals();
     addTierHash(one, period, hashes[i] ?? [], maxOperations);
-    keptFor(period).set(read.keyOf(period.level, period.start), one);
+    keptFor(period).set(
+      read.keyOf(period.level, period.start),
+      one,
+      (old.has(period) ? pastVersion : version) ?? null,
+    );
     parsed.set(period, one);
   }
   const totals = emptyTierTotals();
   if (days) addTierTotals(totals, days, maxOperations);
-  for (const one of parsed.values()) addTierTotals(totals, one, maxOperations);
+  // In the plan's order, whatever was kept: which operations the cap keeps must not depend on it.
+  for (const period of periods) {
+    const one = parsed.get(period);
+    if (one) addTierTotals(totals, one, maxOperations);
+  }
   const { operations, targets, firstMinute } = finishTierTotals(totals);
   return { operations, targets, firstMinute };
 }

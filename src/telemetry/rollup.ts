@@ -287,6 +287,11 @@ export class RedisRollupStore implements RollupWriter {
     });
   }
 
+  /** Most operations a read keeps (`maxOperations`): a read holding this many may have left some out. */
+  get maxOperations(): number {
+    return this.#options.maxOperations;
+  }
+
   /** Reads and merges the stored minutes of the query's range. */
   async read(query: RollupQuery): Promise<RollupTotals> {
     const client = await this.#ready();

@@ -5,8 +5,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlertInput } from '../../src/alerts/index.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
+import { emptyAggregate } from '../../src/telemetry/aggregate.ts';
 import { getPerformanceReport, trackOperation } from '../../src/telemetry/index.ts';
 import { ResourceSampler } from '../../src/telemetry/resources.ts';
+import { RedisRollupStore } from '../../src/telemetry/rollup.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
 import {
   busyFor,
@@ -136,6 +138,46 @@ describe('getPerformanceReport with Redis', () => {
     const keys = await t.redis.keys(`${t.prefix}metrics:constructor:*`);
     expect(keys).toHaveLength(1);
     expect(await t.redis.hget(keys[0] as string, 'target')).toBeNull();
+  });
+});
+
+describe('getPerformanceReport with Redis: the services list', () => {
+  it.each([
+    ['under the cap: from the operations read', 10],
+    ['at the cap: from the summaries, which count every run', 2],
+  ])('counts every run of the own service, %s', async (_, maxOperations) => {
+    t = await startConnectedTelemetry({ PERF_MAX_OPERATIONS: String(maxOperations) });
+    // Another instance (a store of its own, with a larger cap) writes four operations; this one
+    // reads at most PERF_MAX_OPERATIONS + 1 (`_other`).
+    const other = new RedisRollupStore({
+      client: t.redis,
+      keyPrefix: t.prefix,
+      retentionDays: 2,
+      maxOperations: 100,
+    });
+    const minute = Math.floor(Date.now() / 60_000) - 1;
+    const runs = (count: number) => {
+      const a = emptyAggregate(true);
+      a.count = count;
+      a.sum = count * 0.01;
+      a.max = 0.01;
+      a.min = 0.01;
+      a.buckets.set(0.025, count);
+      return a;
+    };
+    const operations = new Map([
+      ['a', runs(2)],
+      ['b', runs(2)],
+      ['c', runs(3)],
+      ['d', runs(1)],
+    ]);
+    expect(await other.write([{ minute, operations, users: new Map() }], () => 1)).toEqual([]);
+    const report = await getPerformanceReport({ hours: 1 });
+    expect(report.window.source).toBe('redis');
+    expect(report.services['perf-sidecar']).toMatchObject({
+      runs: 8,
+      operations: Math.min(4, maxOperations + 1),
+    });
   });
 });
 
