@@ -266,7 +266,12 @@ async function fromRedis(
     const epoch = exporter.writeEpoch;
     unsaved = emptyTotals();
     for (const minute of exporter.pending(fromMinute)) addTotals(unsaved, minute);
-    const read = await cachedRead(rollups, `${epoch}|${keyOf(rollupQuery)}`, () => rollups.read(rollupQuery));
+    const read = await cachedRead(
+      rollups,
+      `${epoch}|${keyOf(rollupQuery)}`,
+      () => rollups.read(rollupQuery),
+      (r) => r.operations.size,
+    );
     stored = read;
     // An unfiltered read holds the runs, errors and breaches of every operation of its service over
     // the window: that service's activity, so its summaries (its largest hashes) are not read;
@@ -274,8 +279,11 @@ async function fromRedis(
     whole = unfiltered && read.operations.size < rollups.maxOperations;
     const skip = whole ? { service: scoped } : undefined;
     const skipped = !whole ? '-' : scoped === undefined ? '+' : `+${scoped.length}:${scoped}`;
-    storedActivity = await cachedRead(rollups, `${epoch}|activity|${fromMinute}|${toMinute}|${skipped}`, () =>
-      rollups.readActivity(fromMinute, toMinute, skip),
+    storedActivity = await cachedRead(
+      rollups,
+      `${epoch}|activity|${fromMinute}|${toMinute}|${skipped}`,
+      () => rollups.readActivity(fromMinute, toMinute, skip),
+      activityWeight,
     );
     if (exporter.writeEpoch === epoch) break;
   }
@@ -336,7 +344,20 @@ function servicesReport(
 const ROLLUP_CACHE_MS = 60_000;
 /** Distinct queries whose reads are kept. */
 const ROLLUP_CACHE_MAX = 32;
-const rollupCache = new WeakMap<RedisRollupStore, Map<string, { at: number; value: Promise<unknown> }>>();
+/**
+ * Most operations (or minutes, or services' operations) the kept reads hold in all, about 0.5 to
+ * 1 KiB each: 32 reads of 10,000 operations each would hold some 200 MiB.
+ */
+const ROLLUP_CACHE_MAX_WEIGHT = 20_000;
+
+/** One kept read: its weight is known once it resolved (1 until then). */
+interface CachedRead {
+  readonly at: number;
+  readonly value: Promise<unknown>;
+  weight: number;
+}
+
+const rollupCache = new WeakMap<RedisRollupStore, Map<string, CachedRead>>();
 /** One uncached read at a time per store: concurrent reports cannot multiply the load on Redis. */
 const readQueue = new WeakMap<RedisRollupStore, Promise<unknown>>();
 
@@ -348,7 +369,8 @@ function keyOf(query: RollupQuery): string {
  * A rollup read reused by identical reads for as long as the stored rollups do not change (their
  * version, one `MGET`, is part of the key), `key` carrying the write epoch too, so a reused read is
  * never combined with unsaved minutes that a later write has moved into Redis. Uncached reads run
- * one at a time. At most {@link ROLLUP_CACHE_MAX} reads are kept, none longer than a minute.
+ * one at a time. At most {@link ROLLUP_CACHE_MAX} reads are kept, none longer than a minute, and
+ * no more than {@link ROLLUP_CACHE_MAX_WEIGHT} in all by `weigh` (a read's operations or minutes).
  *
  * @throws when Redis cannot be read.
  */
@@ -356,6 +378,7 @@ export async function cachedRead<T>(
   rollups: RedisRollupStore,
   key: string,
   read: () => Promise<T>,
+  weigh: (value: T) => number,
 ): Promise<T> {
   let cache = rollupCache.get(rollups);
   if (!cache) {
@@ -379,12 +402,40 @@ export async function cachedRead<T>(
   // A failed read is not reused: the next report tries Redis again.
   value.catch(() => cache.delete(versioned));
   cache.delete(versioned);
-  cache.set(versioned, { at: now, value });
-  for (const [k, entry] of cache) {
-    if (cache.size <= ROLLUP_CACHE_MAX && now - entry.at < ROLLUP_CACHE_MS) break;
-    cache.delete(k);
-  }
+  const entry: CachedRead = { at: now, value, weight: 1 };
+  cache.set(versioned, entry);
+  trimCache(cache, now);
+  value.then(
+    (resolved) => {
+      entry.weight = Math.max(1, weigh(resolved));
+      trimCache(cache, Date.now());
+    },
+    () => undefined,
+  );
   return value;
+}
+
+/** The operations a read of the services' activity names, in all. */
+function activityWeight(activity: ActivityByService): number {
+  let n = activity.own?.operations.size ?? 0;
+  for (const a of activity.services.values()) n += a.operations.size;
+  return n;
+}
+
+/** Forgets the oldest kept reads past the bounds (entries, age, weight). */
+function trimCache(cache: Map<string, CachedRead>, now: number): void {
+  let weight = 0;
+  for (const entry of cache.values()) weight += entry.weight;
+  for (const [k, entry] of cache) {
+    if (
+      cache.size <= ROLLUP_CACHE_MAX &&
+      now - entry.at < ROLLUP_CACHE_MS &&
+      weight <= ROLLUP_CACHE_MAX_WEIGHT
+    )
+      break;
+    cache.delete(k);
+    weight -= entry.weight;
+  }
 }
 
 function operationReport(agg: DurationAggregate, target: number | undefined): OperationReport {

@@ -176,8 +176,11 @@ async function readRedis(
     // Shared with identical queries while the rollups do not change and queued behind the
     // summary's reads, so a dashboard polling the series cannot multiply the load on Redis.
     const key = `${epoch}|series|${fromMinute}|${toMinute}|${JSON.stringify([scoped ?? null, operation])}`;
-    stored = await cachedRead(rollups, key, () =>
-      rollups.readMinutes(operation, scoped, fromMinute, toMinute),
+    stored = await cachedRead(
+      rollups,
+      key,
+      () => rollups.readMinutes(operation, scoped, fromMinute, toMinute),
+      (read) => read.minutes.size,
     );
     if (exporter.writeEpoch === epoch) break;
   }

@@ -7,6 +7,7 @@ import type { AlertInput } from '../../src/alerts/index.ts';
 import { InvalidArgumentError } from '../../src/shared/errors.ts';
 import { emptyAggregate } from '../../src/telemetry/aggregate.ts';
 import { getPerformanceReport, trackOperation } from '../../src/telemetry/index.ts';
+import { cachedRead } from '../../src/telemetry/report.ts';
 import { ResourceSampler } from '../../src/telemetry/resources.ts';
 import { RedisRollupStore } from '../../src/telemetry/rollup.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
@@ -178,6 +179,38 @@ describe('getPerformanceReport with Redis: the services list', () => {
       runs: 8,
       operations: Math.min(4, maxOperations + 1),
     });
+  });
+});
+
+describe('cachedRead', () => {
+  it('keeps reads while the rollups do not change, within a bound on what they hold in all', async () => {
+    t = await startConnectedTelemetry();
+    const store = new RedisRollupStore({
+      client: t.redis,
+      keyPrefix: t.prefix,
+      retentionDays: 1,
+      maxOperations: 10,
+    });
+    const calls: string[] = [];
+    const read = (key: string, weight: number) =>
+      cachedRead(
+        store,
+        key,
+        async () => {
+          calls.push(key);
+          return weight;
+        },
+        (w) => w,
+      );
+    await read('a', 100);
+    await read('a', 100);
+    expect(calls).toEqual(['a']);
+    // Two reads of 15,000 operations do not fit in 20,000: the older one goes.
+    await read('big1', 15_000);
+    await read('big2', 15_000);
+    await read('big2', 15_000);
+    await read('big1', 15_000);
+    expect(calls).toEqual(['a', 'big1', 'big2', 'big1']);
   });
 });
 
