@@ -89,8 +89,8 @@ export class RecordWriter {
   readonly #inFlight: Write[] = [];
   /** Records of failed writes, in order, waiting for the writes still in flight to settle. */
   #failed: QueuedRecord[] = [];
-  /** The first failure of the current drain; no write is sent while it is set. */
-  #failure: Failure | undefined;
+  /** Set when a write of the current drain failed: no write is sent after that. */
+  #halted = false;
   #writeSeq = 0;
   #flushing: Promise<void> | undefined;
   #draining = false;
@@ -200,7 +200,7 @@ export class RecordWriter {
 
   async #drain(): Promise<void> {
     this.#draining = true;
-    this.#failure = undefined;
+    this.#halted = false;
     let firstFailure: Failure | undefined;
     for (;;) {
       this.#pump();
@@ -225,7 +225,7 @@ export class RecordWriter {
    * nothing is in flight. Sends nothing after a failure in this drain or while the store is away.
    */
   #pump(): void {
-    if (this.#failure !== undefined) return;
+    if (this.#halted) return;
     const slots = this.#store.writesInCallOrder === true ? this.#maxWritesInFlight : 1;
     while (this.#inFlight.length < slots && this.#store.available) {
       const queued = this.#queue.length;
@@ -252,10 +252,15 @@ export class RecordWriter {
     try {
       outcome = this.#store.write(writes).then(
         () => undefined,
-        (error: unknown) => ({ error }),
+        (error: unknown) => {
+          // At once, not when the drain reaches this write: nothing more goes out behind a failure.
+          this.#halted = true;
+          return { error };
+        },
       );
     } catch (error) {
       // A store that throws instead of rejecting has failed all the same.
+      this.#halted = true;
       outcome = Promise.resolve({ error });
     }
     this.#inFlight.push({ seq, records, writes, outcome });
@@ -277,7 +282,6 @@ export class RecordWriter {
       return;
     }
     this.#failedWrites++;
-    this.#failure ??= failure;
     for (const r of write.records) {
       // A later write in flight carries this record too, with more repeats: it stands for both.
       if (r.sentIn !== write.seq) continue;
