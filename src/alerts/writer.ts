@@ -42,10 +42,15 @@ export interface QueuedRecord {
 
 /** Options of {@link RecordWriter}. */
 export interface RecordWriterOptions {
+  /** Where the records go. */
   readonly store: AlertStore;
+  /** Most records waiting in the buffer; the oldest are dropped past it. */
   readonly bufferMax: number;
+  /** Records per store write. */
   readonly batchSize: number;
+  /** Most writes in flight when the store applies writes in call order (one otherwise). */
   readonly maxWritesInFlight: number;
+  /** Longest wait between retries of a failed write, ms. */
   readonly maxRetryDelayMs: number;
   /** Called for each record dropped because the buffer was full (the sink counts it by type). */
   readonly onDrop: (record: QueuedRecord) => void;
@@ -53,10 +58,15 @@ export interface RecordWriterOptions {
 
 /** The write side of `AlertSinkStats`, same meanings. */
 export interface WriterCounts {
+  /** Records the store acknowledged. */
   readonly written: number;
+  /** Records waiting in the buffer. */
   readonly buffered: number;
+  /** Records in writes not settled yet. */
   readonly writing: number;
+  /** Records dropped because the buffer was full. */
   readonly dropped: number;
+  /** Writes that failed. */
   readonly failedWrites: number;
 }
 
