@@ -27,8 +27,8 @@ import { buildAlerts, connectRedis } from '../src/telemetry/storage.ts';
 import { median, ratioText } from './lib.ts';
 import { deleteKeys } from './redis.ts';
 
-/** Offered rates, alerts per second. */
-const RATES = [5_000, 20_000, 50_000] as const;
+/** Offered rates, alerts per second; `BENCH_ALERT_RATES` (comma-separated) replaces them. */
+const RATES: readonly number[] = ratesFrom(process.env.BENCH_ALERT_RATES) ?? [5_000, 20_000, 50_000];
 /** Seconds each rate is offered for. */
 const SECONDS = 5;
 /** Rounds per rate; raw and sink alternate which goes first. */
@@ -46,6 +46,16 @@ const DRAIN_TIMEOUT_MS = 60_000;
 const BURST = 20_000;
 /** The event-loop delay histogram's sampling timer, ms; its own period is subtracted from each figure. */
 const LAG_RESOLUTION_MS = 1;
+
+/** Rates from `text` ("5000,100000"), or `undefined` when it is unset; throws on anything else. */
+function ratesFrom(text: string | undefined): number[] | undefined {
+  if (text === undefined || text === '') return undefined;
+  const rates = text.split(',').map(Number);
+  if (!rates.every((rate) => Number.isInteger(rate) && rate > 0)) {
+    throw new Error(`BENCH_ALERT_RATES must list positive whole numbers, not "${text}"`);
+  }
+  return rates;
+}
 
 function input(i: number) {
   return {

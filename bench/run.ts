@@ -10,7 +10,8 @@
  * (about 5 minutes, 3 of them the RSS run: BENCH_INGEST_WARMUP_SECONDS and BENCH_INGEST_SECONDS set it).
  * BENCH_REDIS_URL (default redis://127.0.0.1:6379) is the Redis the alert and cache benchmarks use;
  * BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) the PostgreSQL the database
- * benchmark uses.
+ * benchmark uses. BENCH_ALERT_RATES (comma-separated alerts/s, default 5000,20000,50000) replaces
+ * the rates the `alerts` group offers.
  */
 import { benchAlertWrites } from './alerts.bench.ts';
 import { benchCache } from './cache.bench.ts';

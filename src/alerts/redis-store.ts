@@ -7,7 +7,7 @@
 import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import type { RedisClient } from '../shared/redis.ts';
-import { closeRedisClient } from '../shared/redis.ts';
+import { closeRedisClient, isCluster } from '../shared/redis.ts';
 import { untraced } from '../shared/tracing.ts';
 import type { AlertStore, ScannedEntry, StoreWrite } from './store.ts';
 
@@ -86,6 +86,14 @@ export class RedisAlertStore implements AlertStore {
 
   get available(): boolean {
     return this.#client?.status === 'ready';
+  }
+
+  /**
+   * True on one connection, which runs commands in the order sent. False on a Cluster, where a
+   * redirected command is sent again after the ones behind it.
+   */
+  get writesInCallOrder(): boolean {
+    return this.#client !== undefined && !isCluster(this.#client);
   }
 
   onAvailable(listener: () => void): void {

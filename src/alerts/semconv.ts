@@ -5,7 +5,10 @@
 
 /** Counter of alerts raised (before deduplication), by `alert.type`. */
 export const METRIC_ALERTS_EMITTED = 'perf.alerts.emitted';
-/** Counter of alert records dropped because the buffer was full, by `alert.type`. */
+/**
+ * Counter of alert records dropped because the buffer was full, by `alert.type`: Redis was
+ * unavailable, or alerts were raised faster than they were written.
+ */
 export const METRIC_ALERTS_DROPPED = 'perf.alerts.dropped';
 /** Gauge of alert records waiting for the store. */
 export const METRIC_ALERTS_BUFFERED = 'perf.alerts.buffered';

@@ -2,13 +2,14 @@
  * The alert sink: deduplication, a bounded buffer, ordered delivery to a store.
  *
  * `emit()` is synchronous and never throws or waits: it folds the alert into its fingerprint's
- * window or queues a new record, and schedules a flush. Flushes run one at a time; while the store is
- * unavailable records wait in the buffer (oldest dropped past `bufferMax`, counted) and go out in
- * order when it comes back.
+ * window or queues a new record, and schedules a flush. The buffer and the writes are writer.ts's:
+ * batches go out in order, several in flight when the store applies writes in call order; past
+ * `bufferMax` the oldest records are dropped and counted, whether the store is unavailable or
+ * alerts arrive faster than they are written; a failed write puts its records back in order.
  *
  * Deduplication: the first alert of a fingerprint opens a window of `repeatSeconds` and is written as
  * a record with `repeats: 1`. Identical alerts inside the window are folded into that record: its
- * `repeats` and `lastSeenAt` are updated in place in the list (one write per flush, however many
+ * `repeats` and `lastSeenAt` are updated in place in the list (one write per batch, however many
  * repeats arrived), so a window yields exactly one record. A record a consumer already took is
  * pushed again with the same `id` and the higher count; consumers should treat `id` as the key.
  */
@@ -17,14 +18,15 @@ import { errorText } from '../shared/errors.ts';
 import { getLogger } from '../shared/logger.ts';
 import { SCOPE_NAME } from '../shared/scope.ts';
 import { type AlertListener, AlertListeners } from './listeners.ts';
+import { type RecentAlerts, type RecentAlertsQuery, scanAlertLists } from './read.ts';
 import {
+  ALERT_LISTS,
   ALERT_TYPES,
   type AlertInput,
   type AlertListName,
   type AlertRecord,
   type AlertType,
   alertLabels,
-  alertRecordSchema,
   buildAlert,
   fingerprintOf,
   listForType,
@@ -37,19 +39,16 @@ import {
   METRIC_ALERTS_EMITTED,
   METRIC_ALERTS_READ_SKIPPED,
 } from './semconv.ts';
-import type { AlertStore, ScannedEntry, StoreWrite } from './store.ts';
+import type { AlertStore } from './store.ts';
+import { type QueuedRecord, RecordWriter } from './writer.ts';
 
-/**
- * Longest list entry a read transfers, bytes; a longer one is reported by its size only. An
- * `alert.v1` record perf-sidecar writes is well under 4 KiB.
- */
-export const MAX_ALERT_ENTRY_BYTES = 64 * 1024;
-/** Most entries one read looks at per list, valid or not: the bound on looking past junk. */
-export const MAX_ALERT_SCAN_PER_LIST = 5000;
-/** Most bytes of entries one read transfers per list (two lists: 4 MiB per read in all). */
-export const MAX_ALERT_READ_BYTES_PER_LIST = 2 * 1024 * 1024;
-/** Entries fetched per round trip. */
-const SCAN_PAGE = 100;
+export {
+  MAX_ALERT_ENTRY_BYTES,
+  MAX_ALERT_READ_BYTES_PER_LIST,
+  MAX_ALERT_SCAN_PER_LIST,
+  type RecentAlerts,
+  type RecentAlertsQuery,
+} from './read.ts';
 
 /** Metric attributes per alert type, built once (the emit path allocates none for them). */
 const TYPE_ATTRIBUTES: Readonly<Record<AlertType, Attributes>> = Object.freeze({
@@ -67,12 +66,21 @@ export interface AlertSinkOptions {
   readonly store: AlertStore;
   /** Dedup window per fingerprint, seconds. 0 writes every alert as its own record. */
   readonly repeatSeconds: number;
-  /** Records (new or updated) held while the store is unavailable; the oldest are dropped past it. */
+  /**
+   * Records (new or updated) waiting for the store, whether it is unavailable or behind; the oldest
+   * are dropped past it.
+   */
   readonly bufferMax: number;
   /** Prefix of the list names (`ALERT_KEY_PREFIX`). */
   readonly keyPrefix: string;
   /** Records per store write. Default 500. */
   readonly batchSize?: number;
+  /**
+   * Most writes in flight at once when the store applies writes in call order
+   * (`AlertStore.writesInCallOrder`); one otherwise. Default 4: with the default batch size, at most
+   * 2,000 records sent and not yet acknowledged, next to the `bufferMax` waiting.
+   */
+  readonly maxWritesInFlight?: number;
   /** Longest wait between retries of a failed write, ms (backoff doubles up to it). Default 5000. */
   readonly maxRetryDelayMs?: number;
   /** Meter for the sink's own metrics. Default: the global meter provider's. */
@@ -87,49 +95,23 @@ export interface AlertSinkStats {
   readonly folded: number;
   /** Successful record writes (new records and in-place updates). */
   readonly written: number;
-  /** Records waiting for the store right now. */
+  /** Records waiting for the store right now (at most `bufferMax`). */
   readonly buffered: number;
-  /** Records dropped because the buffer was full. */
+  /** Records in writes the store has not answered yet (at most `maxWritesInFlight × batchSize`). */
+  readonly writing: number;
+  /** Records dropped because the buffer was full (store unavailable, or alerts outran the writes). */
   readonly dropped: number;
   /** Store writes that failed and were retried. */
   readonly failedWrites: number;
 }
 
-/** Options of {@link AlertSink.recent}. */
-export interface RecentAlertsQuery {
-  /** Only this type. */
-  readonly type?: AlertType;
-  /** At most this many records (newest first). */
-  readonly limit: number;
-}
-
-/** What {@link AlertSink.scanRecent} found. */
-export interface RecentAlerts {
-  /** Valid records, newest first, at most `limit`. */
-  readonly alerts: AlertRecord[];
-  /** Entries looked past: `invalid` (not `alert.v1`) and `oversized` (not transferred). */
-  readonly skipped: { readonly invalid: number; readonly oversized: number };
-  /**
-   * True when a list was not read to its end although fewer than `limit` records were found: the
-   * scan stopped at {@link MAX_ALERT_SCAN_PER_LIST} entries or {@link MAX_ALERT_READ_BYTES_PER_LIST}.
-   */
-  readonly truncated: boolean;
-}
-
-interface Window {
-  record: MutableRecord;
-  /** Time of the latest folded occurrence, ms; turned into `lastSeenAt` when the record is written. */
+/** A record of the sink and its dedup window. */
+interface Window extends QueuedRecord {
+  /** Time of the latest folded occurrence, ms (`QueuedRecord` only reads it). */
   lastSeenMs: number;
-  readonly list: string;
   /** Alerts arriving before this time fold into `record`. */
   readonly endsAtMs: number;
-  /** Serialisation last written to the store, for in-place updates. */
-  writtenJson: string | undefined;
-  /** Whether the window is in the queue waiting for a write. */
-  queued: boolean;
 }
-
-type MutableRecord = { -readonly [K in keyof AlertRecord]: AlertRecord[K] };
 
 /** See the module comment. */
 export class AlertSink {
@@ -137,21 +119,13 @@ export class AlertSink {
   readonly #repeatMs: number;
   readonly #bufferMax: number;
   readonly #keyPrefix: string;
-  readonly #batchSize: number;
-  readonly #maxRetryDelayMs: number;
+  readonly #listNames: Readonly<Record<AlertListName, string>>;
   readonly #windows = new Map<string, Window>();
   readonly #listeners = new AlertListeners();
-  #queue: Window[] = [];
-  #flushing: Promise<void> | undefined;
-  #scheduled = false;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #retryDelayMs = 0;
+  readonly #writer: RecordWriter;
   #closed = false;
   #emitted = 0;
   #folded = 0;
-  #written = 0;
-  #dropped = 0;
-  #failedWrites = 0;
   readonly #droppedCounter;
   readonly #emittedCounter;
   readonly #skippedCounter;
@@ -161,15 +135,19 @@ export class AlertSink {
     this.#repeatMs = options.repeatSeconds * 1000;
     this.#bufferMax = options.bufferMax;
     this.#keyPrefix = options.keyPrefix;
-    this.#batchSize = options.batchSize ?? 500;
-    this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 5000;
+    // Built once: the emit path used to concatenate the prefix for every alert.
+    this.#listNames = Object.freeze({
+      [ALERT_LISTS.performance]: `${options.keyPrefix}${ALERT_LISTS.performance}`,
+      [ALERT_LISTS.memory]: `${options.keyPrefix}${ALERT_LISTS.memory}`,
+    });
     const meter = options.meter ?? metrics.getMeter(SCOPE_NAME);
     this.#emittedCounter = meter.createCounter(METRIC_ALERTS_EMITTED, {
       description: 'Alerts raised, before deduplication',
       unit: '{alert}',
     });
     this.#droppedCounter = meter.createCounter(METRIC_ALERTS_DROPPED, {
-      description: 'Alert records dropped because the buffer was full while the store was unavailable',
+      description:
+        'Alert records dropped because the buffer was full: the store was unavailable, or alerts were raised faster than they were written',
       unit: '{alert}',
     });
     this.#skippedCounter = meter.createCounter(METRIC_ALERTS_READ_SKIPPED, {
@@ -182,8 +160,15 @@ export class AlertSink {
         description: 'Alert records waiting for the store',
         unit: '{alert}',
       })
-      .addCallback((result) => result.observe(this.#queue.length));
-    this.#store.onAvailable(() => this.#kick());
+      .addCallback((result) => result.observe(this.#writer.buffered));
+    this.#writer = new RecordWriter({
+      store: options.store,
+      bufferMax: options.bufferMax,
+      batchSize: options.batchSize ?? 500,
+      maxWritesInFlight: options.maxWritesInFlight ?? 4,
+      maxRetryDelayMs: options.maxRetryDelayMs ?? 5000,
+      onDrop: (dropped) => this.#droppedCounter.add(1, TYPE_ATTRIBUTES[dropped.record.type]),
+    });
   }
 
   /** Whether the store accepts writes now (Redis connected, or memory). */
@@ -193,7 +178,7 @@ export class AlertSink {
 
   /** The full name of a list, prefix included. */
   listName(list: AlertListName): string {
-    return `${this.#keyPrefix}${list}`;
+    return this.#listNames[list] ?? `${this.#keyPrefix}${list}`;
   }
 
   /**
@@ -214,56 +199,37 @@ export class AlertSink {
     const nowMs = input.timeMs ?? Date.now();
     const labels = alertLabels(input);
     const fingerprint = fingerprintOf(labels);
-    // A lifecycle record (a burn-rate episode's firing or resolved record) is one record by itself.
-    const existing = input.status === undefined ? this.#windows.get(fingerprint) : undefined;
+    // A lifecycle record (a burn-rate episode's firing or resolved record) is one record by itself;
+    // with a window of 0 nothing folds, so the table is not even kept.
+    const folds = this.#repeatMs > 0 && input.status === undefined;
+    const existing = folds ? this.#windows.get(fingerprint) : undefined;
     if (existing && nowMs < existing.endsAtMs) {
       // A repeat: count it, nothing else (no record is built for it).
       existing.record.repeats++;
       if (nowMs > existing.lastSeenMs) existing.lastSeenMs = nowMs;
       this.#folded++;
-      if (!existing.queued) this.#enqueue(existing);
+      if (!existing.queued) this.#writer.enqueue(existing);
       this.#listeners.notify(existing.record, existing.lastSeenMs);
     } else {
-      const record = buildAlert(
-        input.timeMs === undefined ? { ...input, timeMs: nowMs } : input,
-        labels,
-        fingerprint,
-      );
+      const record = buildAlert(input, labels, fingerprint, nowMs);
       const window: Window = {
-        record: record as MutableRecord,
+        record: record as Window['record'],
         lastSeenMs: nowMs,
         list: this.listName(listForType(record.type)),
         endsAtMs: nowMs + this.#repeatMs,
         writtenJson: undefined,
+        sentJson: undefined,
+        sentIn: 0,
         queued: false,
       };
-      if (input.status === undefined) {
+      if (folds) {
         // Delete first so that Map order stays oldest-window-first, which pruning relies on.
         this.#windows.delete(fingerprint);
         this.#windows.set(fingerprint, window);
         this.#pruneWindows();
       }
-      this.#enqueue(window);
+      this.#writer.enqueue(window);
       this.#listeners.notify(record);
-    }
-    this.#schedule();
-  }
-
-  #enqueue(window: Window): void {
-    window.queued = true;
-    this.#queue.push(window);
-    this.#trimQueue();
-  }
-
-  /** Drops the oldest queued records past `bufferMax`, counting each. */
-  #trimQueue(): void {
-    while (this.#queue.length > this.#bufferMax) {
-      const dropped = this.#queue.shift();
-      if (dropped) {
-        dropped.queued = false;
-        this.#dropped++;
-        this.#droppedCounter.add(1, TYPE_ATTRIBUTES[dropped.record.type]);
-      }
     }
   }
 
@@ -280,88 +246,13 @@ export class AlertSink {
     }
   }
 
-  #schedule(): void {
-    if (this.#scheduled || this.#retryTimer) return;
-    this.#scheduled = true;
-    // setImmediate batches a burst of alerts from one turn of the event loop into one write. It
-    // stays referenced: an unreferenced immediate does not wake a loop waiting for I/O, so the write
-    // would wait for the next timer (about 8 ms later in the sidecar); a referenced one keeps the
-    // process alive for one turn at most.
-    setImmediate(() => {
-      this.#scheduled = false;
-      void this.flush();
-    });
-  }
-
-  #kick(): void {
-    if (this.#retryTimer) {
-      clearTimeout(this.#retryTimer);
-      this.#retryTimer = undefined;
-    }
-    this.#retryDelayMs = 0;
-    void this.flush();
-  }
-
   /**
-   * Writes everything buffered, in order. Resolves when the buffer is empty, or as soon as the store
-   * is unavailable or a write fails (a retry is scheduled). Never rejects.
+   * Writes everything buffered, in order. Resolves when the buffer is empty and every write has
+   * been answered, or as soon as the store is unavailable, or once the writes in flight have settled
+   * after one failed (a retry is scheduled). Never rejects.
    */
   flush(): Promise<void> {
-    this.#flushing ??= this.#drain().finally(() => {
-      this.#flushing = undefined;
-    });
-    return this.#flushing;
-  }
-
-  async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      if (!this.#store.available) return;
-      const batch = this.#queue.splice(0, this.#batchSize);
-      const writes: StoreWrite[] = [];
-      for (const window of batch) {
-        window.queued = false;
-        if (window.record.repeats > 1) window.record.lastSeenAt = new Date(window.lastSeenMs).toISOString();
-        const json = JSON.stringify(window.record);
-        writes.push(
-          window.writtenJson === undefined
-            ? { list: window.list, json }
-            : { list: window.list, json, previousJson: window.writtenJson },
-        );
-      }
-      try {
-        await this.#store.write(writes);
-      } catch (error) {
-        this.#failedWrites++;
-        // Put back what was not re-queued meanwhile, at the front, so order is kept.
-        const back = batch.filter((w) => !w.queued);
-        for (const w of back) w.queued = true;
-        this.#queue = back.concat(this.#queue);
-        this.#trimQueue();
-        this.#scheduleRetry(error);
-        return;
-      }
-      for (let i = 0; i < batch.length; i++) {
-        const window = batch[i];
-        const write = writes[i];
-        if (window && write) window.writtenJson = write.json;
-      }
-      this.#written += batch.length;
-      this.#retryDelayMs = 0;
-    }
-  }
-
-  #scheduleRetry(error: unknown): void {
-    if (this.#closed || this.#retryTimer) return;
-    this.#retryDelayMs = Math.min(Math.max(this.#retryDelayMs * 2, 100), this.#maxRetryDelayMs);
-    getLogger().warn(
-      { err: errorText(error), retryInMs: this.#retryDelayMs },
-      'alert write failed; records stay buffered',
-    );
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      void this.flush();
-    }, this.#retryDelayMs);
-    this.#retryTimer.unref();
+    return this.#writer.flush();
   }
 
   /**
@@ -386,14 +277,7 @@ export class AlertSink {
 
   /** Counters since creation. */
   stats(): AlertSinkStats {
-    return {
-      emitted: this.#emitted,
-      folded: this.#folded,
-      written: this.#written,
-      buffered: this.#queue.length,
-      dropped: this.#dropped,
-      failedWrites: this.#failedWrites,
-    };
+    return { emitted: this.#emitted, folded: this.#folded, ...this.#writer.counts() };
   }
 
   /**
@@ -408,55 +292,21 @@ export class AlertSink {
   /**
    * Recent records, newest first, with what was skipped. Each list is read from its newest entry
    * in pages until `limit` matching records are found, the list ends, or the scan reaches
-   * {@link MAX_ALERT_SCAN_PER_LIST} entries or {@link MAX_ALERT_READ_BYTES_PER_LIST} bytes. Entries
-   * over {@link MAX_ALERT_ENTRY_BYTES} are counted by size, never transferred.
+   * `MAX_ALERT_SCAN_PER_LIST` entries or `MAX_ALERT_READ_BYTES_PER_LIST` bytes. Entries over
+   * `MAX_ALERT_ENTRY_BYTES` are counted by size, never transferred.
    */
   async scanRecent(query: RecentAlertsQuery): Promise<RecentAlerts> {
     const lists =
       query.type === undefined ? [...new Set(ALERT_TYPES.map(listForType))] : [listForType(query.type)];
-    const out: AlertRecord[] = [];
-    let invalid = 0;
-    let oversized = 0;
-    let truncated = false;
-    for (const list of lists) {
-      const name = this.listName(list);
-      let found = 0;
-      let scanned = 0;
-      let bytes = 0;
-      for (;;) {
-        if (found >= query.limit) break;
-        const budget = MAX_ALERT_READ_BYTES_PER_LIST - bytes;
-        if (scanned >= MAX_ALERT_SCAN_PER_LIST || budget <= 0) {
-          truncated = true;
-          break;
-        }
-        // Small pages once the byte budget runs low, so that a page cannot overshoot it by much.
-        const count = Math.max(
-          1,
-          Math.min(SCAN_PAGE, MAX_ALERT_SCAN_PER_LIST - scanned, Math.floor(budget / MAX_ALERT_ENTRY_BYTES)),
-        );
-        const page: ScannedEntry[] = await this.#store.scan(name, scanned, count, MAX_ALERT_ENTRY_BYTES);
-        for (const entry of page) {
-          scanned++;
-          if (typeof entry === 'number') {
-            oversized++;
-            continue;
-          }
-          bytes += entry.length;
-          const record = parseRecord(entry);
-          if (!record) invalid++;
-          else if (query.type === undefined || record.type === query.type) {
-            out.push(record);
-            found++;
-          }
-        }
-        if (page.length < count) break;
-      }
-    }
+    const found = await scanAlertLists(
+      this.#store,
+      lists.map((list) => this.listName(list)),
+      query,
+    );
+    const { invalid, oversized } = found.skipped;
     if (invalid > 0) this.#skippedCounter.add(invalid, { [ATTR_ALERT_SKIP_REASON]: 'invalid' });
     if (oversized > 0) this.#skippedCounter.add(oversized, { [ATTR_ALERT_SKIP_REASON]: 'oversized' });
-    out.sort((a, b) => (a.lastSeenAt < b.lastSeenAt ? 1 : a.lastSeenAt > b.lastSeenAt ? -1 : 0));
-    return { alerts: out.slice(0, query.limit), skipped: { invalid, oversized }, truncated };
+    return found;
   }
 
   /**
@@ -466,31 +316,18 @@ export class AlertSink {
   async close(timeoutMs = 2000): Promise<void> {
     if (this.#closed) return;
     const deadline = Date.now() + timeoutMs;
-    while (this.#queue.length > 0 && Date.now() < deadline) {
-      if (this.#retryTimer) {
-        clearTimeout(this.#retryTimer);
-        this.#retryTimer = undefined;
-      }
-      await this.flush();
-      if (this.#queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (this.#writer.buffered > 0 && Date.now() < deadline) {
+      await this.#writer.flushNow();
+      if (this.#writer.buffered > 0) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     this.#closed = true;
-    if (this.#retryTimer) clearTimeout(this.#retryTimer);
-    if (this.#queue.length > 0) {
+    this.#writer.stop();
+    if (this.#writer.buffered > 0) {
       getLogger().error(
-        { lost: this.#queue.length },
+        { lost: this.#writer.buffered },
         'alert records still buffered at shutdown were not written',
       );
     }
     await this.#store.close();
-  }
-}
-
-function parseRecord(text: string): AlertRecord | undefined {
-  try {
-    const parsed = alertRecordSchema.safeParse(JSON.parse(text));
-    return parsed.success ? (parsed.data as AlertRecord) : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -25,6 +25,13 @@ export interface AlertStore {
   /** Whether a write may be attempted now (Redis: the connection is ready). */
   readonly available: boolean;
   /**
+   * True when a write called before an earlier one has settled is still applied after it (one Redis
+   * connection runs commands in the order sent), and an update may name the text of a write still
+   * in flight as its `previousJson`. The sink then keeps several writes in flight
+   * (`maxWritesInFlight`); when false or absent it waits for each write before the next.
+   */
+  readonly writesInCallOrder?: boolean;
+  /**
    * Applies the writes in order, newest entry at the head of each list, each list trimmed to its
    * cap. Resolves when all are applied; rejects (without partial effect where the store can promise
    * that) when any fails.
@@ -48,6 +55,8 @@ export interface AlertStore {
  */
 export class MemoryAlertStore implements AlertStore {
   readonly available = true;
+  /** Each write is applied when it is called. */
+  readonly writesInCallOrder = true;
   readonly #lists = new Map<string, string[]>();
   readonly #listMax: number;
 

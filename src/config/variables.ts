@@ -326,7 +326,7 @@ export const SETTINGS = {
       'ALERT_BUFFER_MAX',
       wholeNumberText(integer(1, 1_000_000)),
       10_000,
-      'Alert records held while Redis is away; the oldest are dropped (and counted) past it.',
+      'Alert records waiting for Redis, while it is away or behind the alerts raised; the oldest are dropped (and counted) past it.',
     ),
   },
   /** `REDIS_COMMAND_TIMEOUT_MS` */

@@ -199,7 +199,9 @@ export class HealthChecker {
         stats.dropped,
         recentDrop ? 'warn' : 'pass',
         time,
-        recentDrop ? 'alert records were dropped recently (buffer full while Redis was away)' : undefined,
+        recentDrop
+          ? 'alert records were dropped recently (buffer full: Redis away or behind the alerts raised)'
+          : undefined,
       ),
     ];
 
