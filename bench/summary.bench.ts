@@ -42,7 +42,8 @@ const DAYS = 30;
 const ROUNDS = 5;
 const WINDOWS = [24, 720] as const;
 
-const opName = (i: number) => `bench_op_${String(i).padStart(5, '0')}`;
+// The names the sidecar child records in memory too (bench/http-child.ts): one set of operations.
+const opName = (i: number) => `bench_op_${String(i).padStart(4, '0')}`;
 
 function aggregate(i: number): DurationAggregate {
   const a = emptyAggregate(true);
