@@ -198,6 +198,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       processor,
       evaluator,
       services,
+      metricStore: meters?.operations,
       windows,
       rollups: rollups?.store,
       rollupExporter: rollups?.exporter,

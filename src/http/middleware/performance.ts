@@ -172,7 +172,7 @@ export function performanceMiddleware(
   // Disabled monitoring makes no spans: the SDK is not running.
   const serverSpans =
     (o.serverSpans ?? config.httpServerSpans) === 'middleware' && telemetry.enabled
-      ? new ServerSpans()
+      ? new ServerSpans(telemetry.metricStore)
       : undefined;
 
   /** Whether a request that took `seconds` is slow: over the threshold, or over its route's target. */

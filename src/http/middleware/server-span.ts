@@ -47,7 +47,11 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import type { Context } from 'hono';
 import { SCOPE_NAME, VERSION } from '../../shared/scope.ts';
-import { ATTR_CORRELATION_ID } from '../../telemetry/internal.ts';
+import {
+  ATTR_CORRELATION_ID,
+  type OperationMetricSink,
+  type ValueRecorder,
+} from '../../telemetry/internal.ts';
 import type { RouteFacts } from './routes.ts';
 
 /**
@@ -236,8 +240,26 @@ function requestAttributes(c: Context, facts: RouteFacts, correlationId: string)
 /** The span options: the same for every request. */
 const SERVER_SPAN = Object.freeze({ kind: SpanKind.SERVER });
 
-/** Most attribute sets kept per route. */
-const MAX_METRIC_SETS = 64;
+/** Most `http.server.request.duration` series kept per route (by status and protocol). */
+const MAX_ROUTE_SERIES = 64;
+
+/**
+ * Most `http.server.request.duration` series per middleware, the SDK's default cardinality limit:
+ * past it (or for a set no route keeps) records go to one `otel.metric.overflow` series, as the
+ * SDK's histogram sends them, so that the store's series stay bounded like the SDK's.
+ */
+const MAX_SERIES = 2000;
+
+/** The attribute set the SDK records over its cardinality limit into. */
+const OVERFLOW_ATTRIBUTES: Attributes = Object.freeze({ 'otel.metric.overflow': true });
+
+/** The instrument as instrumentation-http defines it (name, unit, description, buckets). */
+const DURATION_DEFINITION = {
+  name: METRIC_HTTP_SERVER_REQUEST_DURATION,
+  description: 'Duration of HTTP server requests.',
+  unit: 's',
+  boundaries: HTTP_SERVER_DURATION_BOUNDARIES,
+} as const;
 
 /**
  * A small number for the protocols whose metric attribute sets are kept (part of their key), -1
@@ -249,24 +271,52 @@ function protocolKey(scheme: string, version: string | undefined): number {
   return tls === -1 || index === -1 ? -1 : index + tls;
 }
 
+/** The series of one `http.server.request.duration` attribute set. */
+type SeriesOf = (attributes: Attributes) => ValueRecorder;
+
+/**
+ * How `http.server.request.duration` series are made: in the telemetry's own store when it has one
+ * (a series per frozen set, recorded with a few additions), else over an SDK histogram of the
+ * global meter provider (whose `record` hashes the set once per metric reader).
+ */
+function durationSeriesOf(store: OperationMetricSink | undefined): SeriesOf {
+  if (store !== undefined) {
+    const histogram = store.histogram(DURATION_DEFINITION);
+    return (attributes) => histogram.series(attributes);
+  }
+  // The global provider: the one startTelemetry registered (a no-op before, as for any API user).
+  const histogram: Histogram = metrics
+    .getMeter(SCOPE_NAME, VERSION)
+    .createHistogram(DURATION_DEFINITION.name, {
+      description: DURATION_DEFINITION.description,
+      unit: DURATION_DEFINITION.unit,
+      valueType: ValueType.DOUBLE,
+      advice: { explicitBucketBoundaries: [...HTTP_SERVER_DURATION_BOUNDARIES] },
+    });
+  return (attributes) => ({ record: (value) => histogram.record(value, attributes) });
+}
+
 /** Makes the server spans and duration records of the requests through one middleware. */
 export class ServerSpans {
   readonly #tracer: Tracer;
-  readonly #duration: Histogram;
+  readonly #seriesOf: SeriesOf;
+  /**
+   * Series of the sets no route keeps, by their contents (a route past MAX_CACHED_ROUTES, an
+   * unusual protocol, a route's 65th set), so that each such set still has one series.
+   */
+  readonly #unkept = new Map<string, ValueRecorder>();
+  #series = 0;
+  #overflow: ValueRecorder | undefined;
 
-  constructor() {
-    // The global providers: the ones startTelemetry registered (a no-op before, as for any API user).
+  /**
+   * @param store the telemetry's own metric store (`Telemetry.metricStore`), which the duration is
+   *   recorded into; without one, an SDK histogram of the global meter provider.
+   */
+  constructor(store: OperationMetricSink | undefined) {
+    // The global provider: the one startTelemetry registered (a no-op before, as for any API user).
     this.#tracer = trace.getTracer(SCOPE_NAME, VERSION);
-    this.#duration = metrics
-      .getMeter(SCOPE_NAME, VERSION)
-      .createHistogram(METRIC_HTTP_SERVER_REQUEST_DURATION, {
-        description: 'Duration of HTTP server requests.',
-        unit: 's',
-        valueType: ValueType.DOUBLE,
-        advice: { explicitBucketBoundaries: [...HTTP_SERVER_DURATION_BOUNDARIES] },
-      });
+    this.#seriesOf = durationSeriesOf(store);
   }
-
   /**
    * Starts the SERVER span of a request, a child of the context its headers carry (W3C
    * `traceparent` or whatever propagator is configured) over `active`, with its correlation id.
@@ -330,17 +380,57 @@ export class ServerSpans {
     if (errorType !== undefined) span.setAttribute(ATTR_ERROR_TYPE, errorType);
     if (!(status >= 100 && status < 500)) span.setStatus({ code: SpanStatusCode.ERROR });
     span.end();
-    this.#duration.record(
+    this.#durationSeries(facts, status, errorType, scheme, version).record(
       (performance.now() - started) / 1000,
-      metricAttributes(facts, status, errorType, scheme, version),
     );
+  }
+
+  /**
+   * The `http.server.request.duration` series of a request: kept on the route's facts by status
+   * and protocol, so a request looks up one number in one small map.
+   */
+  #durationSeries(
+    facts: RouteFacts,
+    status: number,
+    errorType: string | undefined,
+    scheme: string,
+    version: string | undefined,
+  ): ValueRecorder {
+    const protocol = protocolKey(scheme, version);
+    const key = protocol === -1 ? -1 : protocol * 1000 + status;
+    const byKey = facts.durationSeries;
+    const kept = key === -1 ? undefined : byKey?.get(key);
+    if (kept !== undefined) return kept;
+    const attributes = metricAttributes(facts, status, errorType, scheme, version);
+    if (key !== -1 && byKey !== undefined && byKey.size < MAX_ROUTE_SERIES) {
+      const series = this.#newSeries(attributes);
+      byKey.set(key, series);
+      return series;
+    }
+    const contents = JSON.stringify(Object.entries(attributes));
+    let series = this.#unkept.get(contents);
+    if (series === undefined) {
+      series = this.#newSeries(attributes);
+      if (series !== this.#overflow) this.#unkept.set(contents, series);
+    }
+    return series;
+  }
+
+  /** A new series, or the overflow series past {@link MAX_SERIES}. */
+  #newSeries(attributes: Attributes): ValueRecorder {
+    if (this.#series >= MAX_SERIES - 1) {
+      this.#overflow ??= this.#seriesOf(OVERFLOW_ATTRIBUTES);
+      return this.#overflow;
+    }
+    this.#series++;
+    return this.#seriesOf(attributes);
   }
 }
 
 /**
  * The `http.server.request.duration` attributes instrumentation-http records: method, scheme,
- * protocol version, route, status, `error.type` from 500. Built once per route, status and
- * protocol and kept frozen (the SDK keeps a series' attribute object as given).
+ * protocol version, route, status, `error.type` from 500. Frozen: the SDK keeps a series'
+ * attribute object as given, and the store knows a series by its set's identity.
  */
 function metricAttributes(
   facts: RouteFacts,
@@ -349,10 +439,6 @@ function metricAttributes(
   scheme: string,
   version: string | undefined,
 ): Attributes {
-  const protocol = protocolKey(scheme, version);
-  const key = protocol === -1 ? -1 : protocol * 1000 + status;
-  let attributes = key === -1 ? undefined : facts.metricSets.get(key);
-  if (attributes !== undefined) return attributes;
   const built: Attributes = {
     [ATTR_HTTP_REQUEST_METHOD]: facts.semconvMethod,
     [ATTR_URL_SCHEME]: scheme,
@@ -361,7 +447,5 @@ function metricAttributes(
   if (facts.route !== undefined) built[ATTR_HTTP_ROUTE] = facts.route;
   built[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
   if (errorType !== undefined) built[ATTR_ERROR_TYPE] = errorType;
-  attributes = Object.freeze(built);
-  if (key !== -1 && facts.metricSets.size < MAX_METRIC_SETS) facts.metricSets.set(key, attributes);
-  return attributes;
+  return Object.freeze(built);
 }
