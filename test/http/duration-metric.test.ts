@@ -132,7 +132,12 @@ function deltaSeries(metric: HistogramMetricData): Map<string, Series> {
   return new Map(
     metric.dataPoints.map((p) => [
       JSON.stringify(Object.entries(p.attributes).sort()),
-      { attributes: p.attributes, count: p.value.count, sum: p.value.sum, counts: p.value.buckets.counts },
+      {
+        attributes: p.attributes,
+        count: p.value.count,
+        sum: p.value.sum ?? Number.NaN,
+        counts: p.value.buckets.counts,
+      },
     ]),
   );
 }

@@ -53,6 +53,7 @@ import {
   type ValueRecorder,
 } from '../../telemetry/internal.ts';
 import type { RouteFacts } from './routes.ts';
+import { setOwnAttribute, setOwnAttributes } from './span-attributes.ts';
 
 /**
  * Bucket boundaries of `http.server.request.duration`, seconds: the semantic conventions' advice,
@@ -175,13 +176,16 @@ function clientOf(headers: IncomingHttpHeaders, peer: string | undefined): strin
   return peer;
 }
 
+/** A request span's attributes: strings and numbers only, `undefined` for none. */
+type SpanAttributes = Record<string, string | number | undefined>;
+
 /** The span attributes of a request under `@hono/node-server`. */
 function nodeAttributes(
   incoming: IncomingMessage,
   facts: RouteFacts,
   scheme: string,
   correlationId: string,
-): Attributes {
+): SpanAttributes {
   const { headers, socket } = incoming;
   const target = incoming.url ?? '/';
   let path: string;
@@ -199,7 +203,7 @@ function nodeAttributes(
   }
   const server = serverOf(headers, scheme);
   const peer = socket?.remoteAddress;
-  const attributes: Attributes = {
+  const attributes: SpanAttributes = {
     [ATTR_HTTP_REQUEST_METHOD]: facts.semconvMethod,
     [ATTR_URL_SCHEME]: scheme,
     [ATTR_URL_PATH]: path,
@@ -219,10 +223,10 @@ function nodeAttributes(
 }
 
 /** The span attributes from the `Request` alone (another runtime, or `app.request()`). */
-function requestAttributes(c: Context, facts: RouteFacts, correlationId: string): Attributes {
+function requestAttributes(c: Context, facts: RouteFacts, correlationId: string): SpanAttributes {
   const url = new URL(c.req.url);
   const scheme = url.protocol.slice(0, -1);
-  const attributes: Attributes = {
+  const attributes: SpanAttributes = {
     [ATTR_HTTP_REQUEST_METHOD]: facts.semconvMethod,
     [ATTR_URL_SCHEME]: scheme,
     [ATTR_URL_PATH]: url.pathname,
@@ -331,7 +335,7 @@ export class ServerSpans {
     correlationId: string,
   ): { span: Span; context: OtelContext } {
     let parent: OtelContext;
-    let attributes: Attributes;
+    let attributes: SpanAttributes;
     if (node) {
       const scheme = (node.incoming.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http';
       parent = propagation.extract(active, node.incoming.headers);
@@ -341,9 +345,10 @@ export class ServerSpans {
       attributes = requestAttributes(c, facts, correlationId);
     }
     // The attributes are set after the start, not given to it: the SDK checks and copies start
-    // attributes twice (once for the sampler), and perf-sidecar's samplers never read them.
+    // attributes twice (once for the sampler), and perf-sidecar's samplers never read them. Set
+    // without the SDK's per-value check: they are strings and numbers built here.
     const span = this.#tracer.startSpan(facts.name, SERVER_SPAN, parent);
-    span.setAttributes(attributes);
+    setOwnAttributes(span, attributes);
     // Registered as the request's HTTP RPC metadata, as instrumentation-http registers its own, so
     // a second performance middleware on the same request (a mounted sub-app's) reuses this span
     // instead of starting another one and recording the request twice.
@@ -375,9 +380,9 @@ export class ServerSpans {
     scheme: string,
     version: string | undefined,
   ): void {
-    span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    setOwnAttribute(span, ATTR_HTTP_RESPONSE_STATUS_CODE, status);
     const errorType = status >= 500 && status < 600 ? String(status) : undefined;
-    if (errorType !== undefined) span.setAttribute(ATTR_ERROR_TYPE, errorType);
+    if (errorType !== undefined) setOwnAttribute(span, ATTR_ERROR_TYPE, errorType);
     if (!(status >= 100 && status < 500)) span.setStatus({ code: SpanStatusCode.ERROR });
     span.end();
     this.#durationSeries(facts, status, errorType, scheme, version).record(
