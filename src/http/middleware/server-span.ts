@@ -46,11 +46,13 @@ import {
   METRIC_HTTP_SERVER_REQUEST_DURATION,
 } from '@opentelemetry/semantic-conventions';
 import type { Context } from 'hono';
+import { layeredContext } from '../../shared/layered-context.ts';
 import { SCOPE_NAME, VERSION } from '../../shared/scope.ts';
 import {
   ATTR_CORRELATION_ID,
   type OperationMetricSink,
   type ValueRecorder,
+  withCorrelationIdIn,
 } from '../../telemetry/internal.ts';
 import type { RouteFacts } from './routes.ts';
 import { setOwnAttribute, setOwnAttributes } from './span-attributes.ts';
@@ -325,7 +327,7 @@ export class ServerSpans {
    * Starts the SERVER span of a request, a child of the context its headers carry (W3C
    * `traceparent` or whatever propagator is configured) over `active`, with its correlation id.
    *
-   * @returns the span and the context to run the request in.
+   * @returns the span and the context to run the request in (the span active, with the id).
    */
   start(
     c: Context,
@@ -351,8 +353,15 @@ export class ServerSpans {
     setOwnAttributes(span, attributes);
     // Registered as the request's HTTP RPC metadata, as instrumentation-http registers its own, so
     // a second performance middleware on the same request (a mounted sub-app's) reuses this span
-    // instead of starting another one and recording the request twice.
-    return { span, context: setRPCMetadata(trace.setSpan(parent, span), { type: RPCType.HTTP, span }) };
+    // instead of starting another one and recording the request twice. The correlation id goes in
+    // too (tracked operations inherit it): three values, one context.
+    const request = layeredContext(parent, (draft) =>
+      withCorrelationIdIn(
+        setRPCMetadata(trace.setSpan(draft, span), { type: RPCType.HTTP, span }),
+        correlationId,
+      ),
+    );
+    return { span, context: request };
   }
 
   /**
