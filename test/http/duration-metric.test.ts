@@ -4,7 +4,8 @@
  * delta temporality, over two collections. Through the telemetry's own metric store (what
  * `startTelemetry` gives the middleware) and through the SDK histogram it falls back to without
  * one, the readers must see the same thing: one series per attribute set with its count, its sum,
- * and each record in the bucket of the first bound at or above it.
+ * and each record in the bucket of the first bound at or above it; one series for a set two
+ * middlewares record; at most 2000 series, the rest in the overflow one.
  */
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -171,6 +172,47 @@ describe.each([
   { path: 'the telemetry metric store', withStore: true },
   { path: 'the SDK histogram (no store)', withStore: false },
 ])('http.server.request.duration through $path', ({ withStore }) => {
+  it('is one series per attribute set across middlewares (two apps, one telemetry)', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const telemetry = withStore ? t.telemetry : { ...t.telemetry, metricStore: undefined };
+    const apps = [0, 1].map(() => {
+      const app = addPerformanceMiddleware(new Hono(), {
+        enableResourceMonitoring: false,
+        serverSpans: 'middleware',
+        telemetry,
+      });
+      app.get('/items/:id', (c) => c.text('ok'));
+      return app;
+    });
+    for (const app of apps) await app.request('/items/1');
+    const series = prometheusSeries(await t.telemetry.renderPrometheus());
+    expect([...series.keys()]).toEqual([labelKey(IN_PROCESS)]);
+    expectSeries(series.get(labelKey(IN_PROCESS)), 2, 'both apps');
+  });
+
+  it('keeps at most 2000 series, the rest in the overflow series (the SDK default limit)', async () => {
+    t = await startTestTelemetry({ REDIS_URL: '' });
+    const telemetry = withStore ? t.telemetry : { ...t.telemetry, metricStore: undefined };
+    const app = addPerformanceMiddleware(new Hono(), {
+      enableResourceMonitoring: false,
+      serverSpans: 'middleware',
+      telemetry,
+    });
+    // 6 routes x 400 statuses: 2,400 attribute sets.
+    for (let route = 0; route < 6; route++) {
+      app.get(`/r${route}/:id`, (c) => c.body(null, Number(c.req.query('status')) as 200));
+    }
+    for (let route = 0; route < 6; route++) {
+      for (let status = 200; status < 600; status++) await app.request(`/r${route}/1?status=${status}`);
+    }
+    const text = await t.telemetry.renderPrometheus();
+    const counts = [...text.matchAll(/^http_server_request_duration_seconds_count\{([^}]*)\} (\d+)$/gm)];
+    expect(counts).toHaveLength(2000);
+    expect(counts.reduce((n, m) => n + Number(m[2]), 0)).toBe(2400);
+    const overflow = counts.filter((m) => (m[1] as string).includes('otel_metric_overflow="true"'));
+    expect(overflow.map((m) => Number(m[2]))).toEqual([401]);
+  });
+
   it('reaches Prometheus (cumulative) and a delta push reader with the right counts and buckets', async () => {
     const exporter = new InMemoryMetricExporter(AggregationTemporality.DELTA);
     // Exports only when flushed below.

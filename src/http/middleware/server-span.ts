@@ -250,9 +250,9 @@ const SERVER_SPAN = Object.freeze({ kind: SpanKind.SERVER });
 const MAX_ROUTE_SERIES = 64;
 
 /**
- * Most `http.server.request.duration` series per middleware, the SDK's default cardinality limit:
- * past it (or for a set no route keeps) records go to one `otel.metric.overflow` series, as the
- * SDK's histogram sends them, so that the store's series stay bounded like the SDK's.
+ * Most `http.server.request.duration` series per metric store, the SDK's default cardinality
+ * limit: past it records go to one `otel.metric.overflow` series, as the SDK's histogram sends
+ * them, so that the store's series stay bounded like the SDK's.
  */
 const MAX_SERIES = 2000;
 
@@ -277,18 +277,53 @@ function protocolKey(scheme: string, version: string | undefined): number {
   return tls === -1 || index === -1 ? -1 : index + tls;
 }
 
-/** The series of one `http.server.request.duration` attribute set. */
-type SeriesOf = (attributes: Attributes) => ValueRecorder;
+/**
+ * The `http.server.request.duration` series of one metric store, by attribute contents: shared by
+ * every middleware on that store, so that two of them (two apps, one telemetry) recording the same
+ * set record into one series, as the SDK merges equal sets. Looked up once per route, status and
+ * protocol (the route facts keep what it gives), or per request for a set no route keeps.
+ */
+class DurationSeries {
+  readonly #seriesOf: (attributes: Attributes) => ValueRecorder;
+  readonly #byContents = new Map<string, ValueRecorder>();
+  #overflow: ValueRecorder | undefined;
+
+  constructor(seriesOf: (attributes: Attributes) => ValueRecorder) {
+    this.#seriesOf = seriesOf;
+  }
+
+  /** The series of `attributes`, or the overflow series once {@link MAX_SERIES} are in use. */
+  of(attributes: Attributes): ValueRecorder {
+    const contents = JSON.stringify(Object.entries(attributes));
+    let series = this.#byContents.get(contents);
+    if (series !== undefined) return series;
+    if (this.#byContents.size >= MAX_SERIES - 1) {
+      this.#overflow ??= this.#seriesOf(OVERFLOW_ATTRIBUTES);
+      return this.#overflow;
+    }
+    series = this.#seriesOf(attributes);
+    this.#byContents.set(contents, series);
+    return series;
+  }
+}
+
+/** The series table of each metric store (a store outlives no telemetry, nor the table it). */
+const tables = new WeakMap<OperationMetricSink, DurationSeries>();
 
 /**
  * How `http.server.request.duration` series are made: in the telemetry's own store when it has one
  * (a series per frozen set, recorded with a few additions), else over an SDK histogram of the
  * global meter provider (whose `record` hashes the set once per metric reader).
  */
-function durationSeriesOf(store: OperationMetricSink | undefined): SeriesOf {
+function durationSeriesOf(store: OperationMetricSink | undefined): DurationSeries {
   if (store !== undefined) {
-    const histogram = store.histogram(DURATION_DEFINITION);
-    return (attributes) => histogram.series(attributes);
+    let table = tables.get(store);
+    if (table === undefined) {
+      const histogram = store.histogram(DURATION_DEFINITION);
+      table = new DurationSeries((attributes) => histogram.series(attributes));
+      tables.set(store, table);
+    }
+    return table;
   }
   // The global provider: the one startTelemetry registered (a no-op before, as for any API user).
   const histogram: Histogram = metrics
@@ -299,20 +334,13 @@ function durationSeriesOf(store: OperationMetricSink | undefined): SeriesOf {
       valueType: ValueType.DOUBLE,
       advice: { explicitBucketBoundaries: [...HTTP_SERVER_DURATION_BOUNDARIES] },
     });
-  return (attributes) => ({ record: (value) => histogram.record(value, attributes) });
+  return new DurationSeries((attributes) => ({ record: (value) => histogram.record(value, attributes) }));
 }
 
 /** Makes the server spans and duration records of the requests through one middleware. */
 export class ServerSpans {
   readonly #tracer: Tracer;
-  readonly #seriesOf: SeriesOf;
-  /**
-   * Series of the sets no route keeps, by their contents (a route past MAX_CACHED_ROUTES, an
-   * unusual protocol, a route's 65th set), so that each such set still has one series.
-   */
-  readonly #unkept = new Map<string, ValueRecorder>();
-  #series = 0;
-  #overflow: ValueRecorder | undefined;
+  readonly #series: DurationSeries;
 
   /**
    * @param store the telemetry's own metric store (`Telemetry.metricStore`), which the duration is
@@ -321,8 +349,9 @@ export class ServerSpans {
   constructor(store: OperationMetricSink | undefined) {
     // The global provider: the one startTelemetry registered (a no-op before, as for any API user).
     this.#tracer = trace.getTracer(SCOPE_NAME, VERSION);
-    this.#seriesOf = durationSeriesOf(store);
+    this.#series = durationSeriesOf(store);
   }
+
   /**
    * Starts the SERVER span of a request, a child of the context its headers carry (W3C
    * `traceparent` or whatever propagator is configured) over `active`, with its correlation id.
@@ -415,29 +444,9 @@ export class ServerSpans {
     const byKey = facts.durationSeries;
     const kept = key === -1 ? undefined : byKey?.get(key);
     if (kept !== undefined) return kept;
-    const attributes = metricAttributes(facts, status, errorType, scheme, version);
-    if (key !== -1 && byKey !== undefined && byKey.size < MAX_ROUTE_SERIES) {
-      const series = this.#newSeries(attributes);
-      byKey.set(key, series);
-      return series;
-    }
-    const contents = JSON.stringify(Object.entries(attributes));
-    let series = this.#unkept.get(contents);
-    if (series === undefined) {
-      series = this.#newSeries(attributes);
-      if (series !== this.#overflow) this.#unkept.set(contents, series);
-    }
+    const series = this.#series.of(metricAttributes(facts, status, errorType, scheme, version));
+    if (key !== -1 && byKey !== undefined && byKey.size < MAX_ROUTE_SERIES) byKey.set(key, series);
     return series;
-  }
-
-  /** A new series, or the overflow series past {@link MAX_SERIES}. */
-  #newSeries(attributes: Attributes): ValueRecorder {
-    if (this.#series >= MAX_SERIES - 1) {
-      this.#overflow ??= this.#seriesOf(OVERFLOW_ATTRIBUTES);
-      return this.#overflow;
-    }
-    this.#series++;
-    return this.#seriesOf(attributes);
   }
 }
 
