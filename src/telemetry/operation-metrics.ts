@@ -1,7 +1,9 @@
 /**
  * perf-sidecar's own aggregation of the operation metrics (`perf.operation.duration`,
- * `perf.operation.tail.duration`, `perf.target.breaches`, `perf.target.frustrated`), handed to the
- * metric readers as finished data points instead of one SDK record per span.
+ * `perf.operation.tail.duration`, `perf.target.breaches`, `perf.target.frustrated`) and of the HTTP
+ * server's `http.server.request.duration` (the performance middleware's, and instrumentation-http's
+ * through `http-server-metric.ts`), handed to the metric readers as finished data points instead of
+ * one SDK record per span or request.
  *
  * Why: an SDK `record` hashes its attribute set into a string on every call, checks the value and
  * reads the clock. The evaluator already holds one frozen attribute set per (service, operation,
@@ -23,18 +25,17 @@
  *
  * How the data reach a reader: {@link OperationMetrics.bind} wraps it before it is given to the
  * meter provider; when the provider hands the reader its metric producer, the reader is given one
- * that collects the SDK's metrics and adds these to perf-sidecar's instrumentation scope (one scope
- * in the export, as when the SDK recorded them). A reader's own `metricProducers` option would put
- * them in a second scope and could not be used for readers the host built.
+ * that collects the SDK's metrics and adds these to their instrumentation scope (perf-sidecar's, or
+ * instrumentation-http's for its histogram): one scope in the export, as when the SDK recorded
+ * them. A reader's own `metricProducers` option would put them in a second scope and could not be
+ * used for readers the host built.
  */
 import { type Attributes, type HrTime, ValueType } from '@opentelemetry/api';
 import { millisToHrTime } from '@opentelemetry/core';
 import {
   AggregationTemporality,
   type CollectionResult,
-  type DataPoint,
   DataPointType,
-  type GaugeMetricData,
   type IMetricReader,
   InstrumentType,
   type MetricCollectOptions,
@@ -42,6 +43,7 @@ import {
   type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
+import { defineGauge, type Gauge, gaugeData } from './gauge-data.ts';
 import type {
   CounterDefinition,
   GaugeCallback,
@@ -132,9 +134,17 @@ class Series {
   }
 }
 
+/** The instrumentation scope a metric is reported under (a meter's name and version). */
+export interface MetricScope {
+  readonly name: string;
+  readonly version: string | undefined;
+  readonly schemaUrl: undefined;
+}
+
 /** One metric: its descriptor, its series by attribute set (identity) and the order they started in. */
 class Instrument {
   readonly store: OperationMetrics;
+  readonly scope: MetricScope;
   readonly kind: Kind;
   readonly name: string;
   readonly descriptor: MetricData['descriptor'];
@@ -143,8 +153,14 @@ class Instrument {
   /** Series with at least one drained record, in the order of their first record (the SDK's order). */
   readonly started: Series[] = [];
 
-  constructor(store: OperationMetrics, kind: Kind, definition: HistogramDefinition | CounterDefinition) {
+  constructor(
+    store: OperationMetrics,
+    scope: MetricScope,
+    kind: Kind,
+    definition: HistogramDefinition | CounterDefinition,
+  ) {
     this.store = store;
+    this.scope = scope;
     this.kind = kind;
     this.name = definition.name;
     this.boundaries = 'boundaries' in definition ? [...definition.boundaries] : [];
@@ -209,32 +225,6 @@ class Instrument {
   }
 }
 
-/** A gauge of {@link OperationMetrics.gauge}. */
-interface Gauge {
-  readonly descriptor: MetricData['descriptor'];
-  readonly callback: GaugeCallback;
-  /** When it was defined: its points' start (the SDK's is its first collection's). */
-  readonly startTime: HrTime;
-}
-
-/** A gauge's points now, as `consumer`'s reader reports them (none when it has no series). */
-function gaugeData(gauge: Gauge, consumer: Consumer, endTime: HrTime): MetricData[] {
-  const dataPoints: DataPoint<number>[] = [];
-  const startTime = gauge.startTime;
-  gauge.callback((value, attributes) => {
-    if (Number.isFinite(value)) dataPoints.push({ attributes, startTime, endTime, value });
-  });
-  if (dataPoints.length === 0) return [];
-  return [
-    {
-      descriptor: gauge.descriptor,
-      aggregationTemporality: consumer.temporality(InstrumentType.OBSERVABLE_GAUGE),
-      dataPointType: DataPointType.GAUGE,
-      dataPoints,
-    } satisfies GaugeMetricData,
-  ];
-}
-
 /** One series' figures as one reader reports them. */
 interface PointSource {
   readonly series: Series;
@@ -282,27 +272,37 @@ class Consumer {
 /** See the module comment. */
 export class OperationMetrics implements OperationMetricSink, GaugeSink {
   /** The scope the metrics are reported under: perf-sidecar's meter's. */
-  static readonly scope = { name: SCOPE_NAME, version: VERSION, schemaUrl: undefined };
+  static readonly scope: MetricScope = { name: SCOPE_NAME, version: VERSION, schemaUrl: undefined };
   readonly #instruments: Instrument[] = [];
   readonly #consumers: Consumer[] = [];
   readonly #gauges: Gauge[] = [];
   /** Series with records since the last drain. */
   #dirty: Series[] = [];
 
-  /** An explicit-bucket histogram; the same instrument for a name already defined. */
-  histogram(definition: HistogramDefinition): { series(attributes: Attributes): Series } {
-    return this.#instrument(InstrumentType.HISTOGRAM, definition);
+  /**
+   * An explicit-bucket histogram, reported under `scope` (default perf-sidecar's); the same
+   * instrument for a name already defined in that scope.
+   */
+  histogram(
+    definition: HistogramDefinition,
+    scope: MetricScope = OperationMetrics.scope,
+  ): { series(attributes: Attributes): Series } {
+    return this.#instrument(InstrumentType.HISTOGRAM, definition, scope);
   }
 
   /** A monotonic counter; the same instrument for a name already defined. */
   counter(definition: CounterDefinition): { series(attributes: Attributes): Series } {
-    return this.#instrument(InstrumentType.COUNTER, definition);
+    return this.#instrument(InstrumentType.COUNTER, definition, OperationMetrics.scope);
   }
 
-  #instrument(kind: Kind, definition: HistogramDefinition | CounterDefinition): Instrument {
-    const known = this.#instruments.find((i) => i.name === definition.name);
+  #instrument(
+    kind: Kind,
+    definition: HistogramDefinition | CounterDefinition,
+    scope: MetricScope,
+  ): Instrument {
+    const known = this.#instruments.find((i) => i.name === definition.name && sameScope(i.scope, scope));
     if (known) return known;
-    const instrument = new Instrument(this, kind, definition);
+    const instrument = new Instrument(this, scope, kind, definition);
     this.#instruments.push(instrument);
     return instrument;
   }
@@ -321,18 +321,7 @@ export class OperationMetrics implements OperationMetricSink, GaugeSink {
     if (this.#gauges.some((g) => g.descriptor.name === definition.name)) {
       throw new Error(`gauge ${definition.name}: already defined; expected one definition per name`);
     }
-    this.#gauges.push({
-      descriptor: {
-        name: definition.name,
-        type: InstrumentType.OBSERVABLE_GAUGE,
-        description: definition.description,
-        unit: definition.unit,
-        valueType: ValueType.DOUBLE,
-        advice: {},
-      } as MetricData['descriptor'],
-      callback,
-      startTime: millisToHrTime(Date.now()),
-    });
+    this.#gauges.push(defineGauge(definition, callback));
   }
 
   /**
@@ -403,10 +392,10 @@ export class OperationMetrics implements OperationMetricSink, GaugeSink {
   }
 
   /** This store's metrics as `consumer`'s reader reports them now; resets its delta figures. */
-  #metricsFor(consumer: Consumer, nowMs: number): MetricData[] {
+  #metricsFor(consumer: Consumer, nowMs: number): Map<MetricScope, MetricData[]> {
     this.#drain();
     const endTime = millisToHrTime(nowMs);
-    const out: MetricData[] = [];
+    const out = new Map<MetricScope, MetricData[]>();
     // The collection before this one (none for the first: -1 is what unreported entries hold).
     const previous = consumer.collections > 0 ? consumer.collections - 1 : -2;
     for (const instrument of this.#instruments) {
@@ -426,9 +415,21 @@ export class OperationMetrics implements OperationMetricSink, GaugeSink {
           points.push({ series, state: entry.state, startMs });
         }
       }
-      if (points.length > 0) out.push(instrument.metricData(temporality, points, endTime));
+      if (points.length === 0) continue;
+      const scope = [...out.keys()].find((known) => sameScope(known, instrument.scope)) ?? instrument.scope;
+      const metrics = out.get(scope) ?? [];
+      metrics.push(instrument.metricData(temporality, points, endTime));
+      out.set(scope, metrics);
     }
-    if (consumer.gauges) for (const gauge of this.#gauges) out.push(...gaugeData(gauge, consumer, endTime));
+    if (consumer.gauges) {
+      // Gauges are perf-sidecar's (the SLO monitor's), under its scope.
+      const scope =
+        [...out.keys()].find((known) => sameScope(known, OperationMetrics.scope)) ?? OperationMetrics.scope;
+      const metrics = out.get(scope) ?? [];
+      const temporality = consumer.temporality(InstrumentType.OBSERVABLE_GAUGE);
+      for (const gauge of this.#gauges) metrics.push(...gaugeData(gauge, temporality, endTime));
+      if (metrics.length > 0) out.set(scope, metrics);
+    }
     for (const series of consumer.touched) {
       const entry = consumer.delta.get(series) as DeltaEntry;
       entry.state.reset();
@@ -447,16 +448,25 @@ export class OperationMetrics implements OperationMetricSink, GaugeSink {
     options: MetricCollectOptions | undefined,
   ): Promise<CollectionResult> {
     const result = await sdk.collect(options);
-    const metrics = this.#metricsFor(consumer, Date.now());
-    if (metrics.length === 0) return result;
-    const { scope } = OperationMetrics;
+    const byScope = this.#metricsFor(consumer, Date.now());
+    if (byScope.size === 0) return result;
     const scopes = [...result.resourceMetrics.scopeMetrics];
-    const at = scopes.findIndex(
-      (s) => s.scope.name === scope.name && s.scope.version === scope.version && !s.scope.schemaUrl,
-    );
-    const own = scopes[at];
-    if (own) scopes[at] = { ...own, metrics: [...own.metrics, ...metrics] };
-    else scopes.push({ scope, metrics });
+    for (const [scope, metrics] of byScope) {
+      // Into the SDK meter's scope of the same name and version: one scope in the export, as when
+      // the SDK recorded them.
+      const at = scopes.findIndex((s) => sameScope(s.scope, scope));
+      const own = scopes[at];
+      if (own) scopes[at] = { ...own, metrics: [...own.metrics, ...metrics] };
+      else scopes.push({ scope, metrics });
+    }
     return { ...result, resourceMetrics: { ...result.resourceMetrics, scopeMetrics: scopes } };
   }
+}
+
+/** Whether two scopes are the same meter's (a scope with a schema URL is never one of the store's). */
+function sameScope(
+  a: { name: string; version?: string | undefined; schemaUrl?: string | undefined },
+  b: MetricScope,
+): boolean {
+  return a.name === b.name && a.version === b.version && !a.schemaUrl;
 }

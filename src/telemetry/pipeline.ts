@@ -24,6 +24,7 @@ import type { PerfSidecarConfig } from '../config.ts';
 import { SCOPE_NAME, VERSION } from '../shared/scope.ts';
 import { isUntracedRequest } from '../shared/tracing.ts';
 import { metricPushReaders } from './exporters.ts';
+import { instrumentationMeterProvider } from './http-server-metric.ts';
 import { OperationMetrics } from './operation-metrics.ts';
 import { PrometheusEndpoint } from './prometheus.ts';
 import { propagatorOf, samplerOf, setupDiagnostics } from './sdk-environment.ts';
@@ -140,14 +141,15 @@ export interface TracePipeline {
  * Registers tracing: the async-local-storage context manager, the propagator, a tracer provider
  * with `spanProcessors` (and the sampler and span limits of the SDK's variables), and the
  * instrumentations (default: {@link defaultInstrumentations} for `httpServerSpans`), given both
- * providers. Nothing is registered with `OTEL_SDK_DISABLED`.
+ * providers (the meter provider with instrumentation-http's `http.server.request.duration` taken
+ * over by the operation metrics' store). Nothing is registered with `OTEL_SDK_DISABLED`.
  */
 export function startTracing(
   sdk: PerfSidecarConfig['sdk'],
   resource: Resource,
   spanProcessors: SpanProcessor[],
   given: readonly Instrumentation[] | undefined,
-  meterProvider: MeterProvider,
+  meters: Pick<MetricPipeline, 'provider' | 'operations'>,
   httpServerSpans: PerfSidecarConfig['httpServerSpans'] = 'instrumentation',
 ): TracePipeline {
   const provider = new TracerProvider({
@@ -162,6 +164,9 @@ export function startTracing(
   const propagator = propagatorOf(sdk);
   if (propagator) propagation.setGlobalPropagator(propagator);
   trace.setGlobalTracerProvider(provider);
+  // instrumentation-http's request histogram goes into the operation metrics' store: one record
+  // instead of one per reader (see http-server-metric.ts).
+  const meterProvider = instrumentationMeterProvider(meters.provider, meters.operations);
   registerInstrumentations({ instrumentations, tracerProvider: provider, meterProvider });
   return { provider, instrumentations };
 }

@@ -179,7 +179,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
         resource,
         spanProcessors(config, options, processor),
         options.instrumentations,
-        meters.provider,
+        meters,
         config.httpServerSpans,
       );
     // After the tracer provider is registered: the tracking state looks the tracer up.
@@ -198,6 +198,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       processor,
       evaluator,
       services,
+      metricStore: meters?.operations,
       windows,
       rollups: rollups?.store,
       rollupExporter: rollups?.exporter,

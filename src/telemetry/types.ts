@@ -13,6 +13,7 @@ import type { RedisClient } from '../shared/redis.ts';
 import type { BudgetMonitor, ObjectiveInput } from '../slo/index.ts';
 import type { SpanEvaluator, TargetRules } from './evaluate.ts';
 import type { ServiceIdentity } from './identity.ts';
+import type { OperationMetricSink } from './metric-sink.ts';
 import type { TargetSpanProcessor } from './processor.ts';
 import type { ResourceSampler } from './resources.ts';
 import type { RedisRollupStore } from './rollup.ts';
@@ -94,6 +95,13 @@ export interface Telemetry {
    * recorded names and runtime figures, the receiver's runtime sink.
    */
   readonly services: ServiceRegistry;
+  /**
+   * @internal perf-sidecar's own metric aggregation, bound to every metric reader of the
+   * telemetry (`operation-metrics.ts`): what the operation metrics and the performance middleware's
+   * `http.server.request.duration` record into, a series per frozen attribute set with no SDK
+   * `record` (which hashes the set once per reader). `undefined` with monitoring disabled.
+   */
+  readonly metricStore: OperationMetricSink | undefined;
   /** Per-minute windows over the metrics: what performance reports are computed from. */
   readonly windows: MinuteWindows;
   /** Redis rollups of the windows (what reports read), when Redis is configured. */

@@ -17,6 +17,7 @@ import { CORRELATION_HEADER, correlationIdFrom } from './correlation.ts';
 import { type PerformanceMiddlewareOptions, parsePerformanceOptions } from './options.ts';
 import { RouteCache, type RouteFacts, routeTemplate } from './routes.ts';
 import { type NodeBindings, nodeBindingsOf, ServerSpans } from './server-span.ts';
+import { setOwnAttribute } from './span-attributes.ts';
 
 export type { PerformanceMiddlewareOptions };
 
@@ -172,7 +173,7 @@ export function performanceMiddleware(
   // Disabled monitoring makes no spans: the SDK is not running.
   const serverSpans =
     (o.serverSpans ?? config.httpServerSpans) === 'middleware' && telemetry.enabled
-      ? new ServerSpans()
+      ? new ServerSpans(telemetry.metricStore)
       : undefined;
 
   /** Whether a request that took `seconds` is slow: over the threshold, or over its route's target. */
@@ -197,7 +198,7 @@ export function performanceMiddleware(
     try {
       // Operations tracked by the handler inherit the id (see activeCorrelationId); one context
       // holds it and the server span.
-      await context.with(withCorrelationIdIn(request.context, correlationId), next);
+      await context.with(request.context, next);
     } catch (thrown) {
       // Not an Error (Hono hands those to app.onError): the server answers 500.
       endHere?.end(request.span as Span, facts, started, 500, schemeOf(c), undefined);
@@ -255,7 +256,10 @@ export function performanceMiddleware(
   };
 }
 
-/** A request's server span, whether the middleware made it, and the context to run the app in. */
+/**
+ * A request's server span, whether the middleware made it, and the context to run the app in (with
+ * the request's correlation id).
+ */
 interface RequestSpan {
   readonly span: Span | undefined;
   readonly own: boolean;
@@ -283,18 +287,19 @@ function serverSpanOf(
     return { span, own: true, context: spanContext };
   }
   const span = rpc?.span ?? trace.getSpan(active);
-  if (span?.isRecording()) span.setAttribute(ATTR_CORRELATION_ID, correlationId);
+  // instrumentation-http's span is the SDK's too: set without the SDK's per-value check.
+  if (span?.isRecording()) setOwnAttribute(span, ATTR_CORRELATION_ID, correlationId);
   if (facts.route !== undefined) {
     if (rpc?.type === RPCType.HTTP) {
       // instrumentation-http reads this when the response ends: it sets `http.route` on the span
       // and the metric and renames the span `GET /users/:id` itself.
       rpc.route = facts.route;
     } else if (span?.isRecording()) {
-      span.setAttribute(ATTR_HTTP_ROUTE, facts.route);
+      setOwnAttribute(span, ATTR_HTTP_ROUTE, facts.route);
       span.updateName(facts.name);
     }
   }
-  return { span, own: false, context: active };
+  return { span, own: false, context: withCorrelationIdIn(active, correlationId) };
 }
 
 /** The request URL's scheme, without the colon. */

@@ -3,9 +3,9 @@
  * reused: the template, the span and operation name, the configured target, the metric attribute
  * sets. Hono matches before the first middleware runs, so all of it is known before `next()`.
  */
-import type { Attributes } from '@opentelemetry/api';
 import type { Context } from 'hono';
 import { matchedRoutes } from 'hono/route';
+import type { ValueRecorder } from '../../telemetry/internal.ts';
 
 /** Most routes whose facts are kept; a larger app works the rest out per request. */
 export const MAX_CACHED_ROUTES = 1000;
@@ -49,8 +49,13 @@ export interface RouteFacts {
   readonly name: string;
   /** The configured target (`PERF_TARGETS`, `startTelemetry({ targets })`) of that name, seconds. */
   readonly tableTarget: number | undefined;
-  /** Frozen `http.server.request.duration` attribute sets, by a key of status and protocol. */
-  readonly metricSets: Map<number, Attributes>;
+  /**
+   * The `http.server.request.duration` series of the middleware's own server spans (each over one
+   * frozen attribute set), by a key of status and protocol: looked up once, recorded into per
+   * request. `undefined` on facts that are not kept (past {@link MAX_CACHED_ROUTES}): their
+   * requests look their series up by the set's contents.
+   */
+  readonly durationSeries: Map<number, ValueRecorder> | undefined;
 }
 
 /**
@@ -92,20 +97,20 @@ export class RouteCache {
     const route = handlerRoute(c);
     const method = c.req.method;
     let byMethod = route === undefined ? this.#unrouted : this.#byRoute.get(route);
-    let facts = byMethod?.get(method);
-    if (facts !== undefined) return facts;
-    facts = this.#build(route?.path, method);
-    if (byMethod === undefined) {
-      if (this.#byRoute.size >= MAX_CACHED_ROUTES) return facts;
+    const known = byMethod?.get(method);
+    if (known !== undefined) return known;
+    if (byMethod === undefined && this.#byRoute.size < MAX_CACHED_ROUTES) {
       byMethod = new Map();
       this.#byRoute.set(route as object, byMethod);
     }
     // Node's parser accepts a fixed list of methods; the cap is for other runtimes.
-    if (byMethod.size < MAX_METHODS_PER_ROUTE) byMethod.set(method, facts);
+    const keep = byMethod !== undefined && byMethod.size < MAX_METHODS_PER_ROUTE;
+    const facts = this.#build(route?.path, method, keep);
+    if (keep) byMethod?.set(method, facts);
     return facts;
   }
 
-  #build(route: string | undefined, method: string): RouteFacts {
+  #build(route: string | undefined, method: string, kept: boolean): RouteFacts {
     const name = route === undefined ? method : `${method} ${route}`;
     return {
       route,
@@ -113,7 +118,7 @@ export class RouteCache {
       semconvMethod: semconvMethod(method),
       name,
       tableTarget: Object.hasOwn(this.#targets, name) ? this.#targets[name] : undefined,
-      metricSets: new Map(),
+      durationSeries: kept ? new Map() : undefined,
     };
   }
 }

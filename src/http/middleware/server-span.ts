@@ -46,9 +46,16 @@ import {
   METRIC_HTTP_SERVER_REQUEST_DURATION,
 } from '@opentelemetry/semantic-conventions';
 import type { Context } from 'hono';
+import { layeredContext } from '../../shared/layered-context.ts';
 import { SCOPE_NAME, VERSION } from '../../shared/scope.ts';
-import { ATTR_CORRELATION_ID } from '../../telemetry/internal.ts';
+import {
+  ATTR_CORRELATION_ID,
+  type OperationMetricSink,
+  type ValueRecorder,
+  withCorrelationIdIn,
+} from '../../telemetry/internal.ts';
 import type { RouteFacts } from './routes.ts';
+import { setOwnAttribute, setOwnAttributes } from './span-attributes.ts';
 
 /**
  * Bucket boundaries of `http.server.request.duration`, seconds: the semantic conventions' advice,
@@ -171,13 +178,16 @@ function clientOf(headers: IncomingHttpHeaders, peer: string | undefined): strin
   return peer;
 }
 
+/** A request span's attributes: strings and numbers only, `undefined` for none. */
+type SpanAttributes = Record<string, string | number | undefined>;
+
 /** The span attributes of a request under `@hono/node-server`. */
 function nodeAttributes(
   incoming: IncomingMessage,
   facts: RouteFacts,
   scheme: string,
   correlationId: string,
-): Attributes {
+): SpanAttributes {
   const { headers, socket } = incoming;
   const target = incoming.url ?? '/';
   let path: string;
@@ -195,7 +205,7 @@ function nodeAttributes(
   }
   const server = serverOf(headers, scheme);
   const peer = socket?.remoteAddress;
-  const attributes: Attributes = {
+  const attributes: SpanAttributes = {
     [ATTR_HTTP_REQUEST_METHOD]: facts.semconvMethod,
     [ATTR_URL_SCHEME]: scheme,
     [ATTR_URL_PATH]: path,
@@ -215,10 +225,10 @@ function nodeAttributes(
 }
 
 /** The span attributes from the `Request` alone (another runtime, or `app.request()`). */
-function requestAttributes(c: Context, facts: RouteFacts, correlationId: string): Attributes {
+function requestAttributes(c: Context, facts: RouteFacts, correlationId: string): SpanAttributes {
   const url = new URL(c.req.url);
   const scheme = url.protocol.slice(0, -1);
-  const attributes: Attributes = {
+  const attributes: SpanAttributes = {
     [ATTR_HTTP_REQUEST_METHOD]: facts.semconvMethod,
     [ATTR_URL_SCHEME]: scheme,
     [ATTR_URL_PATH]: url.pathname,
@@ -236,8 +246,26 @@ function requestAttributes(c: Context, facts: RouteFacts, correlationId: string)
 /** The span options: the same for every request. */
 const SERVER_SPAN = Object.freeze({ kind: SpanKind.SERVER });
 
-/** Most attribute sets kept per route. */
-const MAX_METRIC_SETS = 64;
+/** Most `http.server.request.duration` series kept per route (by status and protocol). */
+const MAX_ROUTE_SERIES = 64;
+
+/**
+ * Most `http.server.request.duration` series per metric store, the SDK's default cardinality
+ * limit: past it records go to one `otel.metric.overflow` series, as the SDK's histogram sends
+ * them, so that the store's series stay bounded like the SDK's.
+ */
+const MAX_SERIES = 2000;
+
+/** The attribute set the SDK records over its cardinality limit into. */
+const OVERFLOW_ATTRIBUTES: Attributes = Object.freeze({ 'otel.metric.overflow': true });
+
+/** The instrument as instrumentation-http defines it (name, unit, description, buckets). */
+const DURATION_DEFINITION = {
+  name: METRIC_HTTP_SERVER_REQUEST_DURATION,
+  description: 'Duration of HTTP server requests.',
+  unit: 's',
+  boundaries: HTTP_SERVER_DURATION_BOUNDARIES,
+} as const;
 
 /**
  * A small number for the protocols whose metric attribute sets are kept (part of their key), -1
@@ -249,29 +277,86 @@ function protocolKey(scheme: string, version: string | undefined): number {
   return tls === -1 || index === -1 ? -1 : index + tls;
 }
 
+/**
+ * The `http.server.request.duration` series of one metric store, by attribute contents: shared by
+ * every middleware on that store, so that two of them (two apps, one telemetry) recording the same
+ * set record into one series, as the SDK merges equal sets. Looked up once per route, status and
+ * protocol (the route facts keep what it gives), or per request for a set no route keeps.
+ */
+class DurationSeries {
+  readonly #seriesOf: (attributes: Attributes) => ValueRecorder;
+  readonly #byContents = new Map<string, ValueRecorder>();
+  #overflow: ValueRecorder | undefined;
+
+  constructor(seriesOf: (attributes: Attributes) => ValueRecorder) {
+    this.#seriesOf = seriesOf;
+  }
+
+  /** The series of `attributes`, or the overflow series once {@link MAX_SERIES} are in use. */
+  of(attributes: Attributes): ValueRecorder {
+    const contents = JSON.stringify(Object.entries(attributes));
+    let series = this.#byContents.get(contents);
+    if (series !== undefined) return series;
+    if (this.#byContents.size >= MAX_SERIES - 1) {
+      this.#overflow ??= this.#seriesOf(OVERFLOW_ATTRIBUTES);
+      return this.#overflow;
+    }
+    series = this.#seriesOf(attributes);
+    this.#byContents.set(contents, series);
+    return series;
+  }
+}
+
+/** The series table of each metric store (a store outlives no telemetry, nor the table it). */
+const tables = new WeakMap<OperationMetricSink, DurationSeries>();
+
+/**
+ * How `http.server.request.duration` series are made: in the telemetry's own store when it has one
+ * (a series per frozen set, recorded with a few additions), else over an SDK histogram of the
+ * global meter provider (whose `record` hashes the set once per metric reader).
+ */
+function durationSeriesOf(store: OperationMetricSink | undefined): DurationSeries {
+  if (store !== undefined) {
+    let table = tables.get(store);
+    if (table === undefined) {
+      const histogram = store.histogram(DURATION_DEFINITION);
+      table = new DurationSeries((attributes) => histogram.series(attributes));
+      tables.set(store, table);
+    }
+    return table;
+  }
+  // The global provider: the one startTelemetry registered (a no-op before, as for any API user).
+  const histogram: Histogram = metrics
+    .getMeter(SCOPE_NAME, VERSION)
+    .createHistogram(DURATION_DEFINITION.name, {
+      description: DURATION_DEFINITION.description,
+      unit: DURATION_DEFINITION.unit,
+      valueType: ValueType.DOUBLE,
+      advice: { explicitBucketBoundaries: [...HTTP_SERVER_DURATION_BOUNDARIES] },
+    });
+  return new DurationSeries((attributes) => ({ record: (value) => histogram.record(value, attributes) }));
+}
+
 /** Makes the server spans and duration records of the requests through one middleware. */
 export class ServerSpans {
   readonly #tracer: Tracer;
-  readonly #duration: Histogram;
+  readonly #series: DurationSeries;
 
-  constructor() {
-    // The global providers: the ones startTelemetry registered (a no-op before, as for any API user).
+  /**
+   * @param store the telemetry's own metric store (`Telemetry.metricStore`), which the duration is
+   *   recorded into; without one, an SDK histogram of the global meter provider.
+   */
+  constructor(store: OperationMetricSink | undefined) {
+    // The global provider: the one startTelemetry registered (a no-op before, as for any API user).
     this.#tracer = trace.getTracer(SCOPE_NAME, VERSION);
-    this.#duration = metrics
-      .getMeter(SCOPE_NAME, VERSION)
-      .createHistogram(METRIC_HTTP_SERVER_REQUEST_DURATION, {
-        description: 'Duration of HTTP server requests.',
-        unit: 's',
-        valueType: ValueType.DOUBLE,
-        advice: { explicitBucketBoundaries: [...HTTP_SERVER_DURATION_BOUNDARIES] },
-      });
+    this.#series = durationSeriesOf(store);
   }
 
   /**
    * Starts the SERVER span of a request, a child of the context its headers carry (W3C
    * `traceparent` or whatever propagator is configured) over `active`, with its correlation id.
    *
-   * @returns the span and the context to run the request in.
+   * @returns the span and the context to run the request in (the span active, with the id).
    */
   start(
     c: Context,
@@ -281,7 +366,7 @@ export class ServerSpans {
     correlationId: string,
   ): { span: Span; context: OtelContext } {
     let parent: OtelContext;
-    let attributes: Attributes;
+    let attributes: SpanAttributes;
     if (node) {
       const scheme = (node.incoming.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http';
       parent = propagation.extract(active, node.incoming.headers);
@@ -291,13 +376,21 @@ export class ServerSpans {
       attributes = requestAttributes(c, facts, correlationId);
     }
     // The attributes are set after the start, not given to it: the SDK checks and copies start
-    // attributes twice (once for the sampler), and perf-sidecar's samplers never read them.
+    // attributes twice (once for the sampler), and perf-sidecar's samplers never read them. Set
+    // without the SDK's per-value check: they are strings and numbers built here.
     const span = this.#tracer.startSpan(facts.name, SERVER_SPAN, parent);
-    span.setAttributes(attributes);
+    setOwnAttributes(span, attributes);
     // Registered as the request's HTTP RPC metadata, as instrumentation-http registers its own, so
     // a second performance middleware on the same request (a mounted sub-app's) reuses this span
-    // instead of starting another one and recording the request twice.
-    return { span, context: setRPCMetadata(trace.setSpan(parent, span), { type: RPCType.HTTP, span }) };
+    // instead of starting another one and recording the request twice. The correlation id goes in
+    // too (tracked operations inherit it): three values, one context.
+    const request = layeredContext(parent, (draft) =>
+      withCorrelationIdIn(
+        setRPCMetadata(trace.setSpan(draft, span), { type: RPCType.HTTP, span }),
+        correlationId,
+      ),
+    );
+    return { span, context: request };
   }
 
   /**
@@ -325,22 +418,42 @@ export class ServerSpans {
     scheme: string,
     version: string | undefined,
   ): void {
-    span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    setOwnAttribute(span, ATTR_HTTP_RESPONSE_STATUS_CODE, status);
     const errorType = status >= 500 && status < 600 ? String(status) : undefined;
-    if (errorType !== undefined) span.setAttribute(ATTR_ERROR_TYPE, errorType);
+    if (errorType !== undefined) setOwnAttribute(span, ATTR_ERROR_TYPE, errorType);
     if (!(status >= 100 && status < 500)) span.setStatus({ code: SpanStatusCode.ERROR });
     span.end();
-    this.#duration.record(
+    this.#durationSeries(facts, status, errorType, scheme, version).record(
       (performance.now() - started) / 1000,
-      metricAttributes(facts, status, errorType, scheme, version),
     );
+  }
+
+  /**
+   * The `http.server.request.duration` series of a request: kept on the route's facts by status
+   * and protocol, so a request looks up one number in one small map.
+   */
+  #durationSeries(
+    facts: RouteFacts,
+    status: number,
+    errorType: string | undefined,
+    scheme: string,
+    version: string | undefined,
+  ): ValueRecorder {
+    const protocol = protocolKey(scheme, version);
+    const key = protocol === -1 ? -1 : protocol * 1000 + status;
+    const byKey = facts.durationSeries;
+    const kept = key === -1 ? undefined : byKey?.get(key);
+    if (kept !== undefined) return kept;
+    const series = this.#series.of(metricAttributes(facts, status, errorType, scheme, version));
+    if (key !== -1 && byKey !== undefined && byKey.size < MAX_ROUTE_SERIES) byKey.set(key, series);
+    return series;
   }
 }
 
 /**
  * The `http.server.request.duration` attributes instrumentation-http records: method, scheme,
- * protocol version, route, status, `error.type` from 500. Built once per route, status and
- * protocol and kept frozen (the SDK keeps a series' attribute object as given).
+ * protocol version, route, status, `error.type` from 500. Frozen: the SDK keeps a series'
+ * attribute object as given, and the store knows a series by its set's identity.
  */
 function metricAttributes(
   facts: RouteFacts,
@@ -349,10 +462,6 @@ function metricAttributes(
   scheme: string,
   version: string | undefined,
 ): Attributes {
-  const protocol = protocolKey(scheme, version);
-  const key = protocol === -1 ? -1 : protocol * 1000 + status;
-  let attributes = key === -1 ? undefined : facts.metricSets.get(key);
-  if (attributes !== undefined) return attributes;
   const built: Attributes = {
     [ATTR_HTTP_REQUEST_METHOD]: facts.semconvMethod,
     [ATTR_URL_SCHEME]: scheme,
@@ -361,7 +470,5 @@ function metricAttributes(
   if (facts.route !== undefined) built[ATTR_HTTP_ROUTE] = facts.route;
   built[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
   if (errorType !== undefined) built[ATTR_ERROR_TYPE] = errorType;
-  attributes = Object.freeze(built);
-  if (key !== -1 && facts.metricSets.size < MAX_METRIC_SETS) facts.metricSets.set(key, attributes);
-  return attributes;
+  return Object.freeze(built);
 }
