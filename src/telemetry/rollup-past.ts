@@ -20,6 +20,16 @@ import type { TierTotals } from './rollup-tiers.ts';
 
 const DAY = 1440;
 
+/** The entry of `key` in `map`, moved last (the most recently used) when there is one. */
+function recentlyUsed<T>(map: Map<string, T>, key: string): T | undefined {
+  const hit = map.get(key);
+  if (hit !== undefined) {
+    map.delete(key);
+    map.set(key, hit);
+  }
+  return hit;
+}
+
 /** Merges of whole past days kept for reuse: at most this many (windows and services differ). */
 const PAST_DAYS_KEPT = 4;
 
@@ -33,12 +43,7 @@ export class PastDays<T> {
 
   /** The merge kept under `key`, if any (then the most recently used). */
   get(key: string): T | undefined {
-    const hit = this.#kept.get(key);
-    if (hit) {
-      this.#kept.delete(key);
-      this.#kept.set(key, hit);
-    }
-    return hit;
+    return recentlyUsed(this.#kept, key);
   }
 
   /** Keeps a merge, forgetting the least recently used past the bound. */
@@ -136,12 +141,7 @@ export class KeptPeriods {
 
   /** The parsed hash kept under `key`, if any (then the most recently used). */
   get(key: string): TierTotals | undefined {
-    const hit = this.#kept.get(key);
-    if (hit) {
-      this.#kept.delete(key);
-      this.#kept.set(key, hit);
-    }
-    return hit;
+    return recentlyUsed(this.#kept, key);
   }
 
   /**

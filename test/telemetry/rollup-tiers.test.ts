@@ -57,6 +57,37 @@ function aggregate(next: () => number): DurationAggregate {
 const day = 1440;
 const base = Math.floor(Date.UTC(2026, 9, 1, 0, 0) / 60_000);
 
+/**
+ * Runs `body` with the clock at noon UTC today (so that no day turns past between two reads), with
+ * a store and a `write(op, minute)` of one random minute of one operation.
+ */
+async function atNoon(
+  seed: number,
+  body: (at: {
+    store: RedisRollupStore;
+    prefix: string;
+    today: number;
+    now: number;
+    write: (op: string, minute: number) => Promise<unknown>;
+  }) => Promise<void>,
+): Promise<void> {
+  const { store, prefix } = storeFor();
+  const next = random(seed);
+  const today = Math.floor(Date.now() / 60_000 / day) * day;
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime((today + 720) * 60_000);
+  try {
+    const write = (op: string, minute: number) =>
+      store.write(
+        [{ minute, operations: new Map([[op, aggregate(next)]]), users: new Map() }],
+        () => undefined,
+      );
+    await body({ store, prefix, today, now: today + 720, write });
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
 describe('planTiers', () => {
   it('covers exactly the window, coarsest first, and takes the last hour or day whole when open', () => {
     for (const [from, to] of [
@@ -268,19 +299,7 @@ describe('RedisRollupStore tiers', () => {
   });
 
   it('reuses the merge of whole past days until a late write reaches one of them', async () => {
-    const { store, prefix } = storeFor();
-    const next = random(13);
-    // Noon UTC, so that no day turns past (15 minutes after midnight) between two reads.
-    const today = Math.floor(Date.now() / 60_000 / day) * day;
-    vi.useFakeTimers({ toFake: ['Date'] });
-    vi.setSystemTime((today + 720) * 60_000);
-    try {
-      const now = today + 720;
-      const write = (op: string, minute: number) =>
-        store.write(
-          [{ minute, operations: new Map([[op, aggregate(next)]]), users: new Map() }],
-          () => undefined,
-        );
+    await atNoon(13, async ({ store, prefix, today, now, write }) => {
       // Before the window, so that the window's days are all read from the tier hashes.
       await write('op', today - 6 * day);
       for (const minute of [today - 3 * day + 30, today - 2 * day + 30, today - day + 30])
@@ -297,24 +316,11 @@ describe('RedisRollupStore tiers', () => {
       const fromDays = await store.read({ ...window, operation: 'op' });
       expect(after.operations.get('op')?.count).toBe(fromDays.operations.get('op')?.count);
       expect(after.operations.get('op')?.count).toBeGreaterThan(first.operations.get('op')?.count ?? 0);
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it('parses a tier hash once: until a late write when it ended a while ago, else until any write', async () => {
-    const { store, prefix } = storeFor();
-    const next = random(17);
-    const today = Math.floor(Date.now() / 60_000 / day) * day;
-    vi.useFakeTimers({ toFake: ['Date'] });
-    vi.setSystemTime((today + 720) * 60_000);
-    try {
-      const now = today + 720;
-      const write = (op: string, minute: number) =>
-        store.write(
-          [{ minute, operations: new Map([[op, aggregate(next)]]), users: new Map() }],
-          () => undefined,
-        );
+    await atNoon(17, async ({ store, prefix, today, now, write }) => {
       await write('op', today - day);
       // 10:20 and 11:05 today: the 10:00 hour and 11:05 minute hashes ended over 30 minutes ago.
       await write('op', today + 620);
@@ -343,9 +349,7 @@ describe('RedisRollupStore tiers', () => {
       );
       const fromDays = await store.read({ ...windows[0], operation: 'op' } as RollupQuery);
       expect(after[0]?.operations.get('op')?.count).toBe(fromDays.operations.get('op')?.count);
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it('reports the latest target of the window, whichever hashes it was read from', async () => {
