@@ -52,33 +52,52 @@ function keyPart(value: AttributeValue): string {
   return `${text.length}:${text}`;
 }
 
-/** A histogram over the store's series of one instrument, found by attribute contents. */
-class ContentKeyedHistogram implements Histogram {
-  readonly #series: (attributes: Attributes) => ValueRecorder;
+/**
+ * The series of one instrument by attribute contents, bounded like an SDK instrument: past the
+ * SDK's default cardinality limit, records go to one `otel.metric.overflow` series. Equal sets
+ * (the same keys and values in the same order) share a series, as the SDK merges them; the first
+ * object given for a set is the one reported. Used for instrumentation-http's histogram here and
+ * for the performance middleware's.
+ */
+export class SeriesByContents {
+  readonly #seriesOf: (attributes: Attributes) => ValueRecorder;
   readonly #byKey = new Map<string, ValueRecorder>();
   #overflow: ValueRecorder | undefined;
 
-  constructor(series: (attributes: Attributes) => ValueRecorder) {
-    this.#series = series;
+  /** @param seriesOf - makes the series of a new attribute set. */
+  constructor(seriesOf: (attributes: Attributes) => ValueRecorder) {
+    this.#seriesOf = seriesOf;
   }
 
-  record(value: number, attributes: Attributes = {}): void {
+  /** The series of `attributes`, or the overflow series once the limit is reached. */
+  of(attributes: Attributes): ValueRecorder {
     let key = '';
     for (const name in attributes) {
       const part = attributes[name];
       if (part !== undefined) key += `${name.length}:${name}${keyPart(part)}`;
     }
     let series = this.#byKey.get(key);
-    if (series === undefined) {
-      if (this.#byKey.size >= MAX_SERIES - 1) {
-        this.#overflow ??= this.#series(OVERFLOW_ATTRIBUTES);
-        series = this.#overflow;
-      } else {
-        series = this.#series(attributes);
-        this.#byKey.set(key, series);
-      }
+    if (series !== undefined) return series;
+    if (this.#byKey.size >= MAX_SERIES - 1) {
+      this.#overflow ??= this.#seriesOf(OVERFLOW_ATTRIBUTES);
+      return this.#overflow;
     }
-    series.record(value);
+    series = this.#seriesOf(attributes);
+    this.#byKey.set(key, series);
+    return series;
+  }
+}
+
+/** A histogram over the store's series of one instrument, found by attribute contents. */
+class ContentKeyedHistogram implements Histogram {
+  readonly #series: SeriesByContents;
+
+  constructor(seriesOf: (attributes: Attributes) => ValueRecorder) {
+    this.#series = new SeriesByContents(seriesOf);
+  }
+
+  record(value: number, attributes: Attributes = {}): void {
+    this.#series.of(attributes).record(value);
   }
 }
 

@@ -5,6 +5,7 @@
 
 export { withCorrelationIdIn } from './correlation.ts';
 export { type AlertEmitter, type EvaluationResult, SpanEvaluator, type TargetRules } from './evaluate.ts';
+export { SeriesByContents } from './http-server-metric.ts';
 export { isSidecarServer, SIDECAR_IDENTITY } from './identity.ts';
 export type { HistogramDefinition, OperationMetricSink, ValueRecorder } from './metric-sink.ts';
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';

@@ -19,6 +19,7 @@ import {
 import { RingQueue } from '../../src/alerts/queue.ts';
 import { fingerprintOf, isoTimeOf } from '../../src/alerts/schema.ts';
 import { METRIC_ALERTS_DROPPED } from '../../src/alerts/semconv.ts';
+import { targetAlert } from '../helpers/alerts.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -114,17 +115,7 @@ function sinkOn(store: AlertStore, options: Partial<ConstructorParameters<typeof
   return { sink, admin, operations };
 }
 
-function alert(i: number | string): AlertInput {
-  return {
-    type: 'target_exceeded',
-    service: 'svc',
-    operation: `op_${i}`,
-    value: 3,
-    threshold: 2,
-    unit: 's',
-    summary: `Operation "op_${i}" took 3 s.`,
-  };
-}
+const alert = (i: number | string): AlertInput => targetAlert(i);
 
 const ops = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `op_${from + i}`);
 

@@ -5,9 +5,9 @@
  * sent are measured).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AlertInput } from '../../src/alerts/index.ts';
 import { buildAlert } from '../../src/alerts/schema.ts';
 import { createApp } from '../../src/http/index.ts';
+import { targetAlert } from '../helpers/alerts.ts';
 import { OwnRedis } from '../helpers/redis-server.ts';
 import { startConnectedTelemetry, type TestTelemetry } from '../helpers/telemetry.ts';
 
@@ -21,17 +21,7 @@ afterEach(async () => {
 });
 
 function record(n: number): string {
-  const input: AlertInput = {
-    type: 'target_exceeded',
-    service: 'svc',
-    operation: `op_${n}`,
-    value: 3,
-    threshold: 2,
-    unit: 's',
-    summary: `Operation "op_${n}" took 3 s.`,
-    timeMs: Date.UTC(2026, 0, 1) + n * 1000,
-  };
-  return JSON.stringify(buildAlert(input));
+  return JSON.stringify(buildAlert(targetAlert(n, Date.UTC(2026, 0, 1) + n * 1000)));
 }
 
 interface AlertsAnswer {

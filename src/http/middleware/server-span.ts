@@ -51,6 +51,7 @@ import { SCOPE_NAME, VERSION } from '../../shared/scope.ts';
 import {
   ATTR_CORRELATION_ID,
   type OperationMetricSink,
+  SeriesByContents,
   type ValueRecorder,
   withCorrelationIdIn,
 } from '../../telemetry/internal.ts';
@@ -249,16 +250,6 @@ const SERVER_SPAN = Object.freeze({ kind: SpanKind.SERVER });
 /** Most `http.server.request.duration` series kept per route (by status and protocol). */
 const MAX_ROUTE_SERIES = 64;
 
-/**
- * Most `http.server.request.duration` series per metric store, the SDK's default cardinality
- * limit: past it records go to one `otel.metric.overflow` series, as the SDK's histogram sends
- * them, so that the store's series stay bounded like the SDK's.
- */
-const MAX_SERIES = 2000;
-
-/** The attribute set the SDK records over its cardinality limit into. */
-const OVERFLOW_ATTRIBUTES: Attributes = Object.freeze({ 'otel.metric.overflow': true });
-
 /** The instrument as instrumentation-http defines it (name, unit, description, buckets). */
 const DURATION_DEFINITION = {
   name: METRIC_HTTP_SERVER_REQUEST_DURATION,
@@ -277,50 +268,26 @@ function protocolKey(scheme: string, version: string | undefined): number {
   return tls === -1 || index === -1 ? -1 : index + tls;
 }
 
-/**
- * The `http.server.request.duration` series of one metric store, by attribute contents: shared by
- * every middleware on that store, so that two of them (two apps, one telemetry) recording the same
- * set record into one series, as the SDK merges equal sets. Looked up once per route, status and
- * protocol (the route facts keep what it gives), or per request for a set no route keeps.
- */
-class DurationSeries {
-  readonly #seriesOf: (attributes: Attributes) => ValueRecorder;
-  readonly #byContents = new Map<string, ValueRecorder>();
-  #overflow: ValueRecorder | undefined;
-
-  constructor(seriesOf: (attributes: Attributes) => ValueRecorder) {
-    this.#seriesOf = seriesOf;
-  }
-
-  /** The series of `attributes`, or the overflow series once {@link MAX_SERIES} are in use. */
-  of(attributes: Attributes): ValueRecorder {
-    const contents = JSON.stringify(Object.entries(attributes));
-    let series = this.#byContents.get(contents);
-    if (series !== undefined) return series;
-    if (this.#byContents.size >= MAX_SERIES - 1) {
-      this.#overflow ??= this.#seriesOf(OVERFLOW_ATTRIBUTES);
-      return this.#overflow;
-    }
-    series = this.#seriesOf(attributes);
-    this.#byContents.set(contents, series);
-    return series;
-  }
-}
+// The `http.server.request.duration` series of one metric store are found by attribute contents
+// (SeriesByContents) and shared by every middleware on that store, so that two of them (two apps,
+// one telemetry) recording the same set record into one series, as the SDK merges equal sets.
+// Looked up once per route, status and protocol (the route facts keep what it gives), or per
+// request for a set no route keeps.
 
 /** The series table of each metric store (a store outlives no telemetry, nor the table it). */
-const tables = new WeakMap<OperationMetricSink, DurationSeries>();
+const tables = new WeakMap<OperationMetricSink, SeriesByContents>();
 
 /**
  * How `http.server.request.duration` series are made: in the telemetry's own store when it has one
  * (a series per frozen set, recorded with a few additions), else over an SDK histogram of the
  * global meter provider (whose `record` hashes the set once per metric reader).
  */
-function durationSeriesOf(store: OperationMetricSink | undefined): DurationSeries {
+function durationSeriesOf(store: OperationMetricSink | undefined): SeriesByContents {
   if (store !== undefined) {
     let table = tables.get(store);
     if (table === undefined) {
       const histogram = store.histogram(DURATION_DEFINITION);
-      table = new DurationSeries((attributes) => histogram.series(attributes));
+      table = new SeriesByContents((attributes) => histogram.series(attributes));
       tables.set(store, table);
     }
     return table;
@@ -334,13 +301,13 @@ function durationSeriesOf(store: OperationMetricSink | undefined): DurationSerie
       valueType: ValueType.DOUBLE,
       advice: { explicitBucketBoundaries: [...HTTP_SERVER_DURATION_BOUNDARIES] },
     });
-  return new DurationSeries((attributes) => ({ record: (value) => histogram.record(value, attributes) }));
+  return new SeriesByContents((attributes) => ({ record: (value) => histogram.record(value, attributes) }));
 }
 
 /** Makes the server spans and duration records of the requests through one middleware. */
 export class ServerSpans {
   readonly #tracer: Tracer;
-  readonly #series: DurationSeries;
+  readonly #series: SeriesByContents;
 
   /**
    * @param store the telemetry's own metric store (`Telemetry.metricStore`), which the duration is
